@@ -1,0 +1,232 @@
+"""One benchmark run end to end: resolve the model, run the pool, collect records, summarise."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import random
+import sys
+import time
+from dataclasses import dataclass, replace
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import anyio
+import httpx
+
+from .client import Target
+from .config import RunConfig, redact_secret
+from .errors import classify_exception
+from .protocol import error_message_from_body
+from .records import RequestRecord, ResultsWriter
+from .runner import RunOutcome, run_requests
+from .stats import Summary, percentile, summarize
+from .transport import make_client
+from .workload import Workload
+
+
+class TargetError(Exception):
+    """The target cannot be benchmarked (unreachable, bad key, unknown model): exit 3."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What a run produced: its summary, every record, and how the run itself went."""
+
+    config: RunConfig
+    model: str
+    summary: Summary
+    records: list[RequestRecord]
+    outcome: RunOutcome
+    started_at: str  # ISO 8601 wall-clock start (UTC)
+    problem: str | None  # one line saying why the target looked unusable, else None
+
+    @property
+    def client_stats(self) -> dict[str, Any]:
+        """Self-check figures: event-loop lag, CPU share and achieved concurrency."""
+        lag = sorted(self.outcome.loop_lag_ms)
+        wall = max(1e-9, (self.outcome.ended_ns - self.outcome.started_ns) / 1e9)
+        return {
+            "loop_lag_ms": {
+                "p50": percentile(lag, 50) if lag else 0.0,
+                "p99": percentile(lag, 99) if lag else 0.0,
+                "max": lag[-1] if lag else 0.0,
+            },
+            "cpu_percent": 100.0 * self.outcome.cpu_s / wall,
+            "peak_in_flight": self.outcome.peak_in_flight,
+        }
+
+
+def tool_version() -> str:
+    try:
+        return version("llmbench-async")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def auth_headers(config: RunConfig) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {config.api_key}",
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream" if config.stream else "application/json",
+        "Accept-Encoding": "identity",
+        "User-Agent": f"llmbench-async/{tool_version()}",
+    }
+
+
+def run(config: RunConfig, *, progress: bool = False, handle_signals: bool = False) -> RunResult:
+    """Run a benchmark synchronously (the public Python API)."""
+    result: RunResult = anyio.run(_run_kw, config, progress, handle_signals)
+    return result
+
+
+async def _run_kw(config: RunConfig, progress: bool, handle_signals: bool) -> RunResult:
+    return await run_async(config, progress=progress, handle_signals=handle_signals)
+
+
+async def run_async(
+    config: RunConfig, *, progress: bool = False, handle_signals: bool = False
+) -> RunResult:
+    """Run a benchmark inside an existing event loop."""
+    # total and read limits are enforced per request by the client's watchdog
+    timeout = httpx.Timeout(None, connect=config.timeouts.connect)
+    async with make_client(verify=config.verify, timeout=timeout) as http:
+        model = config.model
+        if model is None:
+            with anyio.move_on_after(config.timeouts.read or 60.0) as scope:
+                model = await discover_model(http, config)
+            if scope.cancelled_caught or model is None:
+                raise TargetError(f"{config.base_url}/models did not answer; pass --model")
+        config = replace(config, model=model)
+        workload = Workload(config.api, model, config.prompt, config.max_tokens, config.stream)
+        target = Target(
+            url=config.endpoint,
+            headers=auth_headers(config),
+            stream=config.stream,
+            timeouts=config.timeouts,
+            retry=config.retry,
+            rng=random.Random(),
+        )
+        started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        t0 = time.perf_counter_ns()
+        records: list[RequestRecord] = []
+        writer = (
+            ResultsWriter(config.output, _header(config, started_at), t0) if config.output else None
+        )
+
+        def sink(record: RequestRecord) -> None:
+            records.append(record)
+            if writer is not None:
+                writer.write(record)
+
+        try:
+            outcome = await run_requests(
+                http,
+                target,
+                workload,
+                n=config.n,
+                concurrency=config.concurrency,
+                sink=sink,
+                progress=progress,
+                grace_s=config.grace_s,
+                handle_signals=handle_signals,
+            )
+            if writer is not None:
+                writer.write_footer(
+                    {
+                        "interrupted_by": outcome.interrupted_by,
+                        "cancelled": outcome.cancelled,
+                        "duration_s": (outcome.ended_ns - t0) / 1e9,
+                    }
+                )
+        finally:
+            if writer is not None:
+                writer.close()
+        problem = await _diagnose(http, config, records, outcome)
+    return RunResult(
+        config=config,
+        model=model,
+        summary=summarize(records),
+        records=records,
+        outcome=outcome,
+        started_at=started_at,
+        problem=problem,
+    )
+
+
+def _header(config: RunConfig, started_at: str) -> dict[str, Any]:
+    return {
+        "tool": "llmbench-async",
+        "version": tool_version(),
+        "started_at": started_at,
+        "config": config.to_public_dict(),
+        "environment": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "httpx": httpx.__version__,
+        },
+    }
+
+
+async def discover_model(http: httpx.AsyncClient, config: RunConfig) -> str:
+    """The first model id from GET /models, or a TargetError that says what to do."""
+    url = f"{config.base_url}/models"
+    try:
+        resp = await http.get(url, headers=auth_headers(config))
+    except Exception as exc:
+        err = classify_exception(exc)
+        raise TargetError(f"cannot reach {config.base_url}: {err.message}") from None
+    if resp.status_code in (401, 403):
+        raise TargetError(auth_message(resp.status_code))
+    if resp.status_code != 200:
+        detail = error_message_from_body(resp.content)
+        raise TargetError(
+            f"could not list models at {url} (HTTP {resp.status_code}: {detail}); pass --model"
+        )
+    ids = _model_ids(resp)
+    if not ids:
+        raise TargetError(f"{url} listed no models; pass --model")
+    return ids[0]
+
+
+def _model_ids(resp: httpx.Response) -> list[str]:
+    try:
+        data = resp.json().get("data")
+    except (ValueError, AttributeError):
+        return []
+    if not isinstance(data, list):
+        return []
+    return [str(m["id"]) for m in data if isinstance(m, dict) and m.get("id")]
+
+
+def auth_message(status: int) -> str:
+    return f"authentication failed ({status}): check --api-key / OPENAI_API_KEY"
+
+
+async def _diagnose(
+    http: httpx.AsyncClient,
+    config: RunConfig,
+    records: list[RequestRecord],
+    outcome: RunOutcome,
+) -> str | None:
+    """One line saying why the target is unusable, or None when it answered."""
+    fatal = outcome.fatal
+    if fatal is not None and fatal.error_kind == "auth":
+        return auth_message(fatal.status or 401)
+    if fatal is not None and fatal.error_kind == "not_found":
+        try:
+            resp = await http.get(f"{config.base_url}/models", headers=auth_headers(config))
+            available = _model_ids(resp) if resp.status_code == 200 else []
+        except Exception:
+            available = []
+        if available:
+            shown = ", ".join(available[:10]) + (", ..." if len(available) > 10 else "")
+            return f"model '{config.model}' not found; available: {shown}"
+        return f"model '{config.model}' or {config.endpoint} not found (HTTP 404)"
+    if records and not any(r.ok for r in records) and outcome.interrupted_by is None:
+        first = min(records, key=lambda r: r.send_ns)
+        return f"every request failed; first error: {first.error_kind}: {first.error_message}"
+    return None
+
+
+__all__ = ["RunResult", "TargetError", "redact_secret", "run", "run_async"]

@@ -1,0 +1,337 @@
+"""One request → one `RequestRecord`: streaming, timeouts, retries, error classification."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import anyio
+import httpx
+
+from .config import RetryPolicy, Timeouts
+from .errors import ErrorKind, RequestError, classify_exception, kind_for_status
+from .protocol import error_message_from_body, parse_chunk, parse_completion_body
+from .records import RequestRecord, TokenSource
+from .sse import SSEDecoder
+
+_ERROR_BODY_LIMIT = 64 * 1024
+_NO_RETRY_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.NOT_FOUND, ErrorKind.HTTP_4XX})
+_RETRY_KINDS = frozenset({ErrorKind.CONNECT, ErrorKind.CONNECT_TIMEOUT})
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where and how to send: the endpoint, headers and limits shared by all requests."""
+
+    url: str
+    headers: Mapping[str, str]
+    stream: bool = True
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rng: random.Random = field(default_factory=random.Random, compare=False)
+
+
+async def execute(
+    http: httpx.AsyncClient, target: Target, index: int, body: bytes, scheduled_ns: int
+) -> RequestRecord:
+    """Send one request (with retries) and measure it; never raises for request failures."""
+    first_send_ns: int | None = None
+    attempt = 0
+    while True:
+        attempt += 1
+        outcome = await _attempt(http, target, index, body, scheduled_ns, attempt)
+        if first_send_ns is None:
+            first_send_ns = outcome.record.send_ns
+        error = outcome.error
+        if error is None or not _should_retry(error, outcome, attempt, target.retry):
+            record = outcome.record
+            if attempt > 1:
+                record = _with_attempts(record, attempt, first_send_ns)
+            return record
+        await anyio.sleep(_backoff(outcome.retry_after, attempt, target.retry, target.rng))
+
+
+@dataclass(slots=True)
+class _Outcome:
+    record: RequestRecord
+    error: RequestError | None
+    output_started: bool
+    retry_after: float | None = None
+
+
+def _should_retry(
+    error: RequestError, outcome: _Outcome, attempt: int, policy: RetryPolicy
+) -> bool:
+    if attempt > policy.retries or outcome.output_started:
+        return False
+    if error.kind in _NO_RETRY_KINDS:
+        return False
+    if error.status is not None:
+        return error.status in policy.retry_statuses
+    return error.kind in _RETRY_KINDS
+
+
+def _backoff(
+    retry_after: float | None, attempt: int, policy: RetryPolicy, rng: random.Random
+) -> float:
+    """Honour the server's Retry-After (capped); otherwise exponential backoff, full jitter."""
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), policy.max_backoff)
+    ceiling = min(policy.max_backoff, policy.base_backoff * 2 ** (attempt - 1))
+    return rng.uniform(0.0, ceiling)
+
+
+def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` (seconds or HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return float(ms) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class _Watchdog:
+    """Cancels an attempt when the total deadline passes or the stream goes silent too long.
+
+    A single timer per attempt that re-arms itself lazily: receiving data only stores an
+    instant, so the per-chunk cost is one assignment.
+    """
+
+    __slots__ = ("_handle", "_read_ns", "_scope", "deadline_ns", "fired", "last_ns")
+
+    def __init__(self, scope: anyio.CancelScope, start_ns: int, timeouts: Timeouts) -> None:
+        self._scope = scope
+        self.last_ns = start_ns
+        self.deadline_ns = None if timeouts.total is None else start_ns + int(timeouts.total * 1e9)
+        self._read_ns = None if timeouts.read is None else int(timeouts.read * 1e9)
+        self.fired: ErrorKind | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._arm(start_ns)
+
+    def _next_ns(self) -> int | None:
+        candidates = []
+        if self.deadline_ns is not None:
+            candidates.append(self.deadline_ns)
+        if self._read_ns is not None:
+            candidates.append(self.last_ns + self._read_ns)
+        return min(candidates) if candidates else None
+
+    def _arm(self, now_ns: int) -> None:
+        due = self._next_ns()
+        if due is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._handle = loop.call_later(max(0.0, (due - now_ns) / 1e9), self._check)
+
+    def _check(self) -> None:
+        now = time.perf_counter_ns()
+        if self.deadline_ns is not None and now >= self.deadline_ns:
+            self.fired = ErrorKind.TIMEOUT
+        elif self._read_ns is not None and now - self.last_ns >= self._read_ns:
+            self.fired = ErrorKind.READ_TIMEOUT
+        if self.fired is not None:
+            self._scope.cancel()
+        else:
+            self._arm(now)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class _Measure:
+    """Mutable per-attempt measurements, frozen into a RequestRecord at the end."""
+
+    __slots__ = (
+        "completion_tokens",
+        "done",
+        "finish_reason",
+        "first_ns",
+        "gaps",
+        "headers_ns",
+        "last_ns",
+        "output_events",
+        "prompt_tokens",
+        "response_id",
+        "status",
+    )
+
+    def __init__(self) -> None:
+        self.headers_ns: int | None = None
+        self.first_ns: int | None = None
+        self.last_ns: int | None = None
+        self.gaps: list[int] = []
+        self.output_events = 0
+        self.completion_tokens: int | None = None
+        self.prompt_tokens: int | None = None
+        self.response_id: str | None = None
+        self.finish_reason: str | None = None
+        self.status: int | None = None
+        self.done = False
+
+
+async def _attempt(
+    http: httpx.AsyncClient,
+    target: Target,
+    index: int,
+    body: bytes,
+    scheduled_ns: int,
+    attempt: int,
+) -> _Outcome:
+    m = _Measure()
+    error: RequestError | None = None
+    retry_after: float | None = None
+    send_ns = time.perf_counter_ns()
+    with anyio.CancelScope() as scope:
+        dog = _Watchdog(scope, send_ns, target.timeouts)
+        try:
+            if target.stream:
+                error, retry_after = await _stream(http, target, body, m, dog)
+            else:
+                error, retry_after = await _whole(http, target, body, m, dog)
+        except Exception as exc:
+            error = classify_exception(exc)
+        finally:
+            dog.stop()
+    end_ns = time.perf_counter_ns()
+    if dog.fired is not None:
+        limit = target.timeouts.total if dog.fired is ErrorKind.TIMEOUT else target.timeouts.read
+        what = "total deadline" if dog.fired is ErrorKind.TIMEOUT else "read timeout"
+        error = RequestError(dog.fired, f"{what} of {limit:g} s passed", m.status)
+    elif error is None and target.stream and not m.done and m.finish_reason is None:
+        error = RequestError(
+            ErrorKind.READ, "stream ended before finish_reason or [DONE]", m.status
+        )
+    source: TokenSource
+    if m.completion_tokens is not None:
+        tokens: int | None = m.completion_tokens
+        source = "usage"
+    elif m.output_events:
+        tokens, source = m.output_events, "chunks"
+    else:
+        tokens, source = None, "none"
+    record = RequestRecord(
+        index=index,
+        scheduled_ns=scheduled_ns,
+        send_ns=send_ns,
+        end_ns=end_ns,
+        headers_ns=m.headers_ns,
+        first_token_ns=m.first_ns,
+        last_token_ns=m.last_ns,
+        token_gaps_ns=tuple(m.gaps),
+        output_events=m.output_events,
+        output_tokens=tokens,
+        input_tokens=m.prompt_tokens,
+        token_source=source,
+        status=m.status,
+        error_kind=None if error is None else error.kind.value,
+        error_message=None if error is None else error.message,
+        attempts=attempt,
+        response_id=m.response_id,
+    )
+    return _Outcome(record, error, m.first_ns is not None, retry_after)
+
+
+async def _stream(
+    http: httpx.AsyncClient, target: Target, body: bytes, m: _Measure, dog: _Watchdog
+) -> tuple[RequestError | None, float | None]:
+    async with http.stream("POST", target.url, content=body, headers=target.headers) as resp:
+        m.headers_ns = dog.last_ns = time.perf_counter_ns()
+        m.status = resp.status_code
+        if not 200 <= resp.status_code < 300:
+            return await _http_error(resp), parse_retry_after(resp.headers)
+        decoder = SSEDecoder()
+        gaps = m.gaps
+        last: int | None = None
+        async for raw in resp.aiter_raw():
+            now = dog.last_ns = time.perf_counter_ns()
+            for data in decoder.feed(raw):
+                chunk = parse_chunk(data)
+                if chunk.done:
+                    m.done = True
+                    continue
+                if chunk.error is not None:
+                    raise RequestError(
+                        ErrorKind.BAD_STREAM, f"error event in stream: {chunk.error}", m.status
+                    )
+                if chunk.output:
+                    if last is None:
+                        m.first_ns = now
+                    else:
+                        gaps.append(now - last)
+                    last = now
+                    m.output_events += 1
+                if m.response_id is None and chunk.response_id:
+                    m.response_id = chunk.response_id
+                if chunk.finish_reason is not None:
+                    m.finish_reason = chunk.finish_reason
+                if chunk.completion_tokens is not None:
+                    m.completion_tokens = chunk.completion_tokens
+                if chunk.prompt_tokens is not None:
+                    m.prompt_tokens = chunk.prompt_tokens
+        for data in decoder.close():
+            chunk = parse_chunk(data)
+            m.done = m.done or chunk.done
+        m.last_ns = last
+    return None, None
+
+
+async def _whole(
+    http: httpx.AsyncClient, target: Target, body: bytes, m: _Measure, dog: _Watchdog
+) -> tuple[RequestError | None, float | None]:
+    async with http.stream("POST", target.url, content=body, headers=target.headers) as resp:
+        m.headers_ns = dog.last_ns = time.perf_counter_ns()
+        m.status = resp.status_code
+        if not 200 <= resp.status_code < 300:
+            return await _http_error(resp), parse_retry_after(resp.headers)
+        parts: list[bytes] = []
+        async for raw in resp.aiter_raw():
+            dog.last_ns = time.perf_counter_ns()
+            parts.append(raw)
+    parsed = parse_completion_body(b"".join(parts))
+    if parsed.error is not None:
+        return RequestError(ErrorKind.BAD_STREAM, f"error body: {parsed.error}", m.status), None
+    m.response_id = parsed.response_id
+    m.completion_tokens = parsed.completion_tokens
+    m.prompt_tokens = parsed.prompt_tokens
+    m.done = True
+    return None, None
+
+
+async def _http_error(resp: httpx.Response) -> RequestError:
+    """Read (a bounded part of) an error body and classify the status."""
+    parts: list[bytes] = []
+    size = 0
+    async for raw in resp.aiter_raw():
+        parts.append(raw)
+        size += len(raw)
+        if size >= _ERROR_BODY_LIMIT:
+            break
+    status = resp.status_code
+    detail = error_message_from_body(b"".join(parts))
+    return RequestError(kind_for_status(status), f"HTTP {status}: {detail}", status)
+
+
+def _with_attempts(record: RequestRecord, attempts: int, first_send_ns: int) -> RequestRecord:
+    return replace(record, attempts=attempts, first_send_ns=first_send_ns)

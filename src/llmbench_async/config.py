@@ -1,0 +1,125 @@
+"""`RunConfig`: everything one benchmark run needs, validated, with defaults in code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
+DEFAULT_API_KEY = "sk-xxx"
+DEFAULT_PROMPT = "Write a short poem about the sea."
+
+Api = Literal["chat", "completions"]
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration problem (one line, exit code 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Per-request time limits, in seconds (None = no limit)."""
+
+    total: float | None = 300.0  # whole attempt: send → stream end
+    connect: float | None = 10.0  # TCP + TLS set-up
+    read: float | None = 60.0  # longest silence between two received byte chunks
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When and how long to wait before trying a request again."""
+
+    retries: int = 3  # extra attempts after the first; 0 disables retrying
+    base_backoff: float = 0.5  # seconds; full jitter over base * 2**(attempt-1)
+    max_backoff: float = 30.0  # seconds; caps both the backoff and any Retry-After
+    retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """One benchmark run: target, workload, load shape, limits and outputs."""
+
+    base_url: str = DEFAULT_BASE_URL  # normalised: scheme://host[:port]/.../v1, no trailing /
+    api_key: str = field(default=DEFAULT_API_KEY, repr=False)
+    model: str | None = None  # None = the first id from GET /models
+    api: Api = "chat"
+    n: int = 10  # requests to send
+    concurrency: int = 1  # requests in flight at once
+    prompt: str = DEFAULT_PROMPT
+    max_tokens: int = 128
+    stream: bool = True
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    verify: bool | str = True  # TLS: True, False (insecure) or a CA bundle path
+    output: Path | None = None  # per-request JSONL
+    json_path: Path | None = None  # summary JSON
+    quiet: bool = False
+    grace_s: float = 2.0  # on Ctrl-C, how long in-flight requests may finish
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ConfigError(f"--n must be at least 1 (got {self.n})")
+        if self.concurrency < 1:
+            raise ConfigError(f"--concurrency must be at least 1 (got {self.concurrency})")
+        if self.max_tokens < 1:
+            raise ConfigError(f"--max-tokens must be at least 1 (got {self.max_tokens})")
+        if self.retry.retries < 0:
+            raise ConfigError(f"--retries must be 0 or more (got {self.retry.retries})")
+        for name, value in (
+            ("--timeout", self.timeouts.total),
+            ("--connect-timeout", self.timeouts.connect),
+            ("--read-timeout", self.timeouts.read),
+        ):
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be more than 0 seconds (got {value})")
+        if self.model is not None and not self.model.strip():
+            raise ConfigError("--model must not be empty")
+
+    @property
+    def endpoint(self) -> str:
+        """The URL requests are sent to."""
+        path = "chat/completions" if self.api == "chat" else "completions"
+        return f"{self.base_url}/{path}"
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """The config as JSON-ready data, with the API key redacted."""
+        data = asdict(self)
+        data["api_key"] = redact_secret(self.api_key)
+        data["output"] = str(self.output) if self.output else None
+        data["json_path"] = str(self.json_path) if self.json_path else None
+        data["retry"]["retry_statuses"] = sorted(self.retry.retry_statuses)
+        return data
+
+
+def normalize_base_url(url: str) -> str:
+    """Accept `http(s)://host[:port][/prefix][/v1][/]` and return it ending in `/v1`."""
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"--base-url must start with http:// or https:// (got {text!r})")
+    if not parts.hostname:
+        raise ConfigError(f"--base-url has no host (got {text!r})")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"--base-url has a bad port (got {text!r})") from exc
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v1"):
+        path += "/v1"
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def redact_secret(value: str) -> str:
+    """Show at most the first 3 and last 4 characters of a secret (`sk-...abcd`)."""
+    if len(value) <= 8:
+        return "***"
+    return f"{value[:3]}...{value[-4:]}"
+
+
+def env_or(env: Mapping[str, str], name: str, default: str) -> str:
+    """The environment variable's value when set and non-empty, else the default."""
+    value = env.get(name, "").strip()
+    return value or default

@@ -1,0 +1,88 @@
+"""The one vocabulary of failure kinds, and the one place that maps exceptions onto it."""
+
+from __future__ import annotations
+
+import ssl
+from enum import StrEnum
+
+import httpx
+
+
+class ErrorKind(StrEnum):
+    """Why a request did not succeed. The report groups failures by these."""
+
+    CONNECT = "connect"  # refused, DNS, unreachable
+    TLS = "tls"  # certificate or handshake failure
+    CONNECT_TIMEOUT = "connect_timeout"
+    TIMEOUT = "timeout"  # the total per-request deadline passed
+    READ_TIMEOUT = "read_timeout"  # no bytes for longer than the read timeout
+    READ = "read"  # connection reset / closed mid-response
+    PROTOCOL = "protocol"  # malformed HTTP
+    BAD_STREAM = "bad_stream"  # malformed SSE / JSON, oversized event, stream error object
+    AUTH = "auth"  # 401 / 403
+    NOT_FOUND = "not_found"  # 404 (unknown model or path)
+    RATE_LIMITED = "rate_limited"  # 429
+    HTTP_4XX = "http_4xx"  # other client errors
+    HTTP_5XX = "http_5xx"  # server errors (incl. 529 overloaded)
+    CANCELLED = "cancelled"  # stopped by Ctrl-C / SIGTERM before it finished
+
+
+class RequestError(Exception):
+    """A classified failure of one request; carries its kind and an optional HTTP status."""
+
+    def __init__(self, kind: ErrorKind, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+
+
+class BadStreamError(Exception):
+    """The response stream broke the SSE or OpenAI chunk format (or a size cap)."""
+
+
+def kind_for_status(status: int) -> ErrorKind:
+    """Map a non-2xx HTTP status onto an ErrorKind."""
+    if status in (401, 403):
+        return ErrorKind.AUTH
+    if status == 404:
+        return ErrorKind.NOT_FOUND
+    if status == 429:
+        return ErrorKind.RATE_LIMITED
+    if status >= 500:
+        return ErrorKind.HTTP_5XX
+    return ErrorKind.HTTP_4XX
+
+
+def classify_exception(exc: BaseException) -> RequestError:
+    """Translate an httpx / ssl / OS / parser exception into a RequestError."""
+    if isinstance(exc, RequestError):
+        return exc
+    if isinstance(exc, BadStreamError):
+        return RequestError(ErrorKind.BAD_STREAM, str(exc))
+    text = _one_line(exc)
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return RequestError(ErrorKind.TLS, text)
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, httpx.ConnectTimeout):
+        return RequestError(ErrorKind.CONNECT_TIMEOUT, text)
+    if isinstance(exc, httpx.ReadTimeout):
+        return RequestError(ErrorKind.READ_TIMEOUT, text)
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return RequestError(ErrorKind.TIMEOUT, text)
+    if isinstance(exc, httpx.ConnectError | ConnectionRefusedError):
+        return RequestError(ErrorKind.CONNECT, text)
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+        return RequestError(ErrorKind.PROTOCOL, text)
+    if isinstance(exc, httpx.ReadError | httpx.WriteError | OSError | httpx.TransportError):
+        return RequestError(ErrorKind.READ, text)
+    if isinstance(exc, UnicodeDecodeError | ValueError):
+        return RequestError(ErrorKind.BAD_STREAM, text)
+    return RequestError(ErrorKind.PROTOCOL, text)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())[:300]

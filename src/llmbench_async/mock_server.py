@@ -1,0 +1,928 @@
+"""A built-in OpenAI-compatible mock server with controllable timing.
+
+Used by the demo (`--mock`), the tests and the benchmarks. It runs in its own process, so it
+imports nothing else from `llmbench_async` and uses no web framework: an `asyncio.Protocol`
+with a small HTTP/1.1 parser (keep-alive, pipelining, partial reads) and pre-encoded SSE
+chunks keep the per-event cost low enough for 1024 concurrent streams on two cores.
+
+Timing is drift-free: token k (0-based) of a response is written at the absolute instant
+``received + ttft + k * itl`` (plus optional jitter), where ``received`` is the instant the
+request was fully read. What the server actually did is appended to an optional JSONL
+"truth log", which the benchmarks compare with what the client measured.
+
+Prompt tokens are an approximation: the number of whitespace-separated words across all
+message contents (chat) or the prompt string / list (completions), at least 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import queue
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Final, NoReturn
+
+__all__ = ["MockConfig", "MockProcess", "run_server", "serve"]
+
+LISTENING_PREFIX: Final = "llmbench-async mock server listening on "
+
+
+@dataclass(frozen=True, slots=True)
+class MockConfig:
+    """How the mock server listens and how fast it answers (times in milliseconds)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 = pick a free port
+    ttft_ms: float = 200.0  # request received -> first content token written; MUST BE >= 0
+    itl_ms: float = 10.0  # gap between consecutive content tokens; MUST BE >= 0
+    tokens: int = 64  # output tokens per response, capped by the request's max_tokens; >= 1
+    jitter_ms: float = 0.0  # uniform +-jitter added to ttft and to each gap (never below 0)
+    models: tuple[str, ...] = ("mock-model",)
+    static_body: bool = False  # streamed responses as one Content-Length body (timing-free use)
+    log_path: str | None = None  # append one JSON line per finished completion request
+    seed: int | None = None  # seed for the jitter generator (None: random)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be in 0..65535, got {self.port}")
+        for name in ("ttft_ms", "itl_ms", "jitter_ms"):
+            value = getattr(self, name)
+            if not value >= 0:  # also rejects NaN
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        if self.tokens < 1:
+            raise ValueError(f"tokens must be >= 1, got {self.tokens}")
+        if not self.models or not all(isinstance(m, str) and m for m in self.models):
+            raise ValueError(f"models must be a non-empty list of names, got {self.models!r}")
+
+    def __str__(self) -> str:
+        jitter = f" ±{self.jitter_ms:g}ms" if self.jitter_ms else ""
+        return (
+            f"mock server: ttft {self.ttft_ms:g}ms, itl {self.itl_ms:g}ms{jitter}, "
+            f"{self.tokens} tokens, models {', '.join(self.models)}"
+        )
+
+    def to_json(self) -> str:
+        """Serialise for handing the config to a server process."""
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> MockConfig:
+        """Parse `to_json` output; unknown keys are an error rather than silently ignored."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("mock config JSON must be an object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown mock config keys: {', '.join(unknown)}")
+        if "models" in data:
+            models = data["models"]
+            data["models"] = (models,) if isinstance(models, str) else tuple(models)
+        return cls(**data)
+
+
+# --------------------------------------------------------------------------- constants
+
+# fmt: off
+_WORDS: Final = (
+    "the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven",
+    "small", "birds", "sing", "in", "one", "old", "tree", "near", "the", "river", "and",
+    "every", "cloud", "drifts", "slowly", "past", "us",
+)
+# fmt: on
+_WORDS_JSON: Final = tuple(json.dumps(" " + w).encode() for w in _WORDS)
+_WORDS_TEXT: Final = tuple(" " + w for w in _WORDS)
+
+_REASONS: Final = {
+    100: "Continue",
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    411: "Length Required",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    499: "Client Closed Request",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+}
+_MAX_HEAD: Final = 64 * 1024
+_MAX_BODY: Final = 16 * 1024 * 1024
+_MAX_PIPELINED: Final = 64  # stop reading a connection that queues more requests than this
+_CHAT_PATH: Final = "/v1/chat/completions"
+_COMPLETIONS_PATH: Final = "/v1/completions"
+_STATUS_DISCONNECTED: Final = 499  # logged when the client goes away mid-response
+
+_SSE_HEAD: Final = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+    b"server: llmbench-async-mock\r\n"
+)
+_DONE: Final = b"data: [DONE]\n\n"
+_LAST_CHUNK: Final = b"0\r\n\r\n"
+
+
+def _frame(event: bytes) -> bytes:
+    """One HTTP/1.1 chunk holding one SSE event."""
+    return b"%x\r\n%b\r\n" % (len(event), event)
+
+
+def _identity(event: bytes) -> bytes:
+    return event
+
+
+def _error_body(message: str, *, param: str | None = None, code: str | None = None) -> bytes:
+    error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    return json.dumps({"error": error}).encode()
+
+
+# --------------------------------------------------------------------------- requests & plans
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One fully received HTTP request (or a parse failure to answer)."""
+
+    method: str
+    path: str
+    body: bytes
+    keep_alive: bool
+    http11: bool
+    received: float  # loop.time() when the last byte arrived
+    error: tuple[int, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """A complete, timing-free response (errors, model list)."""
+
+    status: int
+    body: bytes
+    extra_headers: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything a completion response will do, decided up front in `_plan_completion`."""
+
+    rid: str
+    chat: bool
+    model: str
+    created: int
+    tokens: int
+    prompt_tokens: int
+    stream: bool
+    include_usage: bool
+    static_body: bool
+    finish_reason: str
+    offsets: tuple[float, ...]  # seconds after `received` at which token k is written
+
+
+def _count_words(value: Any) -> int:
+    """Whitespace-separated words in a prompt / content value (strings, lists, text parts)."""
+    if isinstance(value, str):
+        return len(value.split())
+    if isinstance(value, list):
+        return sum(_count_words(v) if not isinstance(v, int) else 1 for v in value)
+    if isinstance(value, dict):
+        return _count_words(value.get("text"))
+    return 0
+
+
+def _prompt_tokens(body: dict[str, Any], chat: bool) -> int:
+    if chat:
+        messages = body.get("messages")
+        words = (
+            sum(_count_words(m.get("content")) for m in messages if isinstance(m, dict))
+            if isinstance(messages, list)
+            else 0
+        )
+    else:
+        words = _count_words(body.get("prompt"))
+    return max(1, words)
+
+
+def _offsets(config: MockConfig, n: int, rng: random.Random) -> tuple[float, ...]:
+    """Token write instants relative to receipt, in seconds: ttft + k * itl (+ jitter)."""
+    ttft, itl, jitter = config.ttft_ms / 1000, config.itl_ms / 1000, config.jitter_ms / 1000
+    if not jitter:
+        return tuple(ttft + k * itl for k in range(n))
+    t = max(0.0, ttft + rng.uniform(-jitter, jitter))
+    out = [t]
+    for _ in range(n - 1):
+        t += max(0.0, itl + rng.uniform(-jitter, jitter))
+        out.append(t)
+    return tuple(out)
+
+
+def _plan_completion(
+    raw: bytes, *, chat: bool, config: MockConfig, rng: random.Random, wall_now: float
+) -> _Plan | _Reply:
+    """Decide the whole response to one completion request: an error, or a timed plan.
+
+    Every behaviour knob (and future faults) belongs here, so the writers stay mechanical.
+    """
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _Reply(400, _error_body(f"Invalid JSON body: {exc}"))
+    if not isinstance(body, dict):
+        return _Reply(400, _error_body("The request body must be a JSON object."))
+    model = body.get("model")
+    if not isinstance(model, str):
+        return _Reply(400, _error_body("You must provide a model parameter.", param="model"))
+    if model not in config.models:
+        message = f"The model `{model}` does not exist."
+        return _Reply(404, _error_body(message, param="model", code="model_not_found"))
+
+    n = config.tokens
+    finish_reason = "stop"
+    for key in ("max_completion_tokens", "max_tokens"):
+        limit = body.get(key)
+        if limit is None:
+            continue
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            message = f"{key} must be an integer >= 1, got {limit!r}."
+            return _Reply(400, _error_body(message, param=key))
+        if limit <= n:
+            n, finish_reason = limit, "length"
+        break
+
+    stream = body.get("stream") is True
+    options = body.get("stream_options")
+    include_usage = isinstance(options, dict) and options.get("include_usage") is True
+    return _Plan(
+        rid=("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex,
+        chat=chat,
+        model=model,
+        created=int(wall_now),
+        tokens=n,
+        prompt_tokens=_prompt_tokens(body, chat),
+        stream=stream,
+        include_usage=include_usage,
+        static_body=config.static_body,
+        finish_reason=finish_reason,
+        offsets=_offsets(config, n, rng),
+    )
+
+
+class _Events:
+    """Pre-encoded SSE events of one streamed response; a token event is a lookup, not a dump."""
+
+    __slots__ = ("_common", "_frame", "_last", "_tokens", "plan")
+
+    def __init__(self, plan: _Plan, frame: Callable[[bytes], bytes]) -> None:
+        self.plan = plan
+        self._frame = frame
+        obj = b"chat.completion.chunk" if plan.chat else b"text_completion"
+        self._common = b'{"id":"%s","object":"%s","created":%d,"model":%s,"choices":' % (
+            plan.rid.encode(),
+            obj,
+            plan.created,
+            json.dumps(plan.model).encode(),
+        )
+        key = b'[{"index":0,"delta":{"content":' if plan.chat else b'[{"index":0,"text":'
+        close = b"}" if plan.chat else b""
+        prefix = b"data: " + self._common + key
+        mid = close + b',"logprobs":null,"finish_reason":null}]}\n\n'
+        end = close + b',"logprobs":null,"finish_reason":"%s"}]}\n\n' % plan.finish_reason.encode()
+        distinct = min(plan.tokens - 1, len(_WORDS_JSON))
+        self._tokens = [frame(prefix + _WORDS_JSON[i] + mid) for i in range(distinct)]
+        self._last = frame(prefix + _WORDS_JSON[(plan.tokens - 1) % len(_WORDS_JSON)] + end)
+
+    def head(self) -> bytes:
+        """The role-only chunk that chat streams open with (no token; empty for completions)."""
+        if not self.plan.chat:
+            return b""
+        role = b'[{"index":0,"delta":{"role":"assistant","content":""},'
+        return self._frame(
+            b"data: " + self._common + role + b'"logprobs":null,"finish_reason":null}]}\n\n'
+        )
+
+    def token(self, k: int) -> bytes:
+        if k == self.plan.tokens - 1:
+            return self._last
+        return self._tokens[k % len(_WORDS_JSON)]
+
+    def tail(self) -> bytes:
+        """Optional usage chunk, then [DONE] (framing terminator not included)."""
+        out = b""
+        if self.plan.include_usage:
+            out = self._frame(b"data: " + self._common + b'[],"usage":%s}\n\n' % _usage(self.plan))
+        return out + self._frame(_DONE)
+
+
+def _usage(plan: _Plan) -> bytes:
+    p, n = plan.prompt_tokens, plan.tokens
+    return b'{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}' % (p, n, p + n)
+
+
+def _full_body(plan: _Plan) -> bytes:
+    """The non-streaming JSON response (usage always present)."""
+    text = "".join(_WORDS_TEXT[k % len(_WORDS_TEXT)] for k in range(plan.tokens))
+    choice: dict[str, Any]
+    if plan.chat:
+        message = {"role": "assistant", "content": text}
+        choice = {"index": 0, "message": message, "finish_reason": plan.finish_reason}
+    else:
+        choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": plan.finish_reason}
+    p, n = plan.prompt_tokens, plan.tokens
+    body = {
+        "id": plan.rid,
+        "object": "chat.completion" if plan.chat else "text_completion",
+        "created": plan.created,
+        "model": plan.model,
+        "choices": [choice],
+        "usage": {"prompt_tokens": p, "completion_tokens": n, "total_tokens": p + n},
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+# --------------------------------------------------------------------------- truth log
+
+
+class _TruthLog:
+    """Appends one JSON line per finished completion request, flushed line by line."""
+
+    def __init__(self, path: str | None, mono0: float) -> None:
+        self._file: IO[str] | None = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+        self._wall0 = time.time()
+        self._mono0 = mono0
+
+    def wall(self, mono: float | None) -> float | None:
+        """Wall-clock seconds for a loop.time() instant, anchored once so it never jumps."""
+        return None if mono is None else self._wall0 + (mono - self._mono0)
+
+    def write(
+        self,
+        *,
+        rid: str,
+        path: str,
+        status: int,
+        received: float,
+        headers_sent: float | None,
+        first_token: float | None,
+        last_token: float | None,
+        tokens: int,
+        prompt_tokens: int,
+    ) -> None:
+        if self._file is None:
+            return
+        record = {
+            "id": rid,
+            "received": self.wall(received),
+            "headers_sent": self.wall(headers_sent),
+            "first_token": self.wall(first_token),
+            "last_token": self.wall(last_token),
+            "tokens": tokens,
+            "prompt_tokens": prompt_tokens,
+            "status": status,
+            "path": path,
+        }
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+# --------------------------------------------------------------------------- HTTP connection
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parses requests as bytes arrive and answers them in order."""
+
+    def __init__(self, app: _App) -> None:
+        self._app = app
+        self._loop = app.loop
+        self._transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self._scan = 0  # where to resume searching for the end of the head
+        self._head: tuple[str, str, bool, bool] | None = None  # method, path, keep-alive, 1.1
+        self._need = 0  # body bytes still expected for `_head`
+        self._continue = False  # answer "Expect: 100-continue" once the head is parsed
+        self._broken = False  # a parse error was queued; ignore further input
+        self._pending: deque[_Request] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.paused = False
+        self._drain: asyncio.Future[None] | None = None
+
+    # -- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._app.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._app.connections.discard(self)
+        if self._task is not None:
+            self._task.cancel()
+        self._pending.clear()
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._wake()
+
+    def data_received(self, data: bytes) -> None:
+        if self._broken:
+            return
+        self._buf += data
+        self._parse()
+        if self._pending and self._task is None:
+            self._task = self._loop.create_task(self._run())
+        if len(self._pending) > _MAX_PIPELINED and self._transport is not None:
+            self._transport.pause_reading()
+
+    # -- output helpers used by `_App`
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def write(self, data: bytes) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is above its high-water mark."""
+        while self.paused and not self._closed:
+            self._drain = self._loop.create_future()
+            await self._drain
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _wake(self) -> None:
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    # -- parsing
+
+    def _parse(self) -> None:
+        buf = self._buf
+        while not self._broken:
+            if self._head is None:
+                while buf[:2] == b"\r\n":  # tolerated empty lines between requests
+                    del buf[:2]
+                end = buf.find(b"\r\n\r\n", self._scan)
+                if end < 0:
+                    if len(buf) > _MAX_HEAD:
+                        self._fail(431, "Request header too large.")
+                    else:
+                        self._scan = max(0, len(buf) - 3)
+                    return
+                head = bytes(buf[:end])
+                del buf[: end + 4]
+                self._scan = 0
+                if not self._parse_head(head):
+                    return
+            if len(buf) < self._need:
+                if self._continue:
+                    self._continue = False
+                    self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                return
+            assert self._head is not None
+            method, path, keep_alive, http11 = self._head
+            body = bytes(buf[: self._need])
+            del buf[: self._need]
+            self._head, self._need, self._continue = None, 0, False
+            received = self._loop.time()
+            self._pending.append(_Request(method, path, body, keep_alive, http11, received))
+
+    def _parse_head(self, head: bytes) -> bool:
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(b" ")
+        if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
+            self._fail(400, "Malformed request line.")
+            return False
+        http11 = parts[2] == b"HTTP/1.1"
+        keep_alive = http11
+        length: int | None = None
+        expect = False
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep or not name or name != name.strip():
+                self._fail(400, "Malformed header line.")
+                return False
+            name = name.lower()
+            value = value.strip()
+            if name == b"content-length":
+                if not value.isdigit() or (length is not None and length != int(value)):
+                    self._fail(400, "Invalid Content-Length.")
+                    return False
+                length = int(value)
+            elif name == b"transfer-encoding":
+                self._fail(411, "Chunked request bodies are not supported; send Content-Length.")
+                return False
+            elif name == b"connection":
+                tokens = {t.strip() for t in value.lower().split(b",")}
+                if b"close" in tokens:
+                    keep_alive = False
+                elif b"keep-alive" in tokens and not http11:
+                    keep_alive = False  # HTTP/1.0 keep-alive is not worth supporting
+            elif name == b"expect":
+                expect = value.lower() == b"100-continue"
+        if length is not None and length > _MAX_BODY:
+            self._fail(413, "Request body too large.")
+            return False
+        path = parts[1].split(b"?", 1)[0].decode("latin-1")
+        self._head = (parts[0].decode("latin-1"), path, keep_alive, http11)
+        self._need = length or 0
+        self._continue = expect and http11 and self._need > 0
+        return True
+
+    def _fail(self, status: int, message: str) -> None:
+        """Queue an error answer for unparseable input and close after it."""
+        self._broken = True
+        self._buf.clear()
+        error = (status, message)
+        self._pending.append(_Request("", "", b"", False, True, self._loop.time(), error))
+
+    # -- serving
+
+    async def _run(self) -> None:
+        try:
+            while self._pending and not self._closed:
+                request = self._pending.popleft()
+                if self._transport is not None and len(self._pending) == _MAX_PIPELINED:
+                    self._transport.resume_reading()
+                await self._app.handle(self, request)
+                if not request.keep_alive:
+                    if self._transport is not None:
+                        self._transport.close()
+                    return
+        finally:
+            self._task = None
+
+
+# --------------------------------------------------------------------------- application
+
+
+class _App:
+    """Routes requests and writes responses; shared by all connections of one server."""
+
+    def __init__(self, config: MockConfig, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self.loop = loop
+        self.connections: set[_Connection] = set()
+        self.log = _TruthLog(config.log_path, loop.time())
+        self._rng = random.Random(config.seed)
+        models = [
+            {"id": m, "object": "model", "created": 0, "owned_by": "llmbench-async"}
+            for m in config.models
+        ]
+        self._models = json.dumps({"object": "list", "data": models}).encode()
+
+    def close(self) -> None:
+        for conn in list(self.connections):
+            conn.abort()
+        self.log.close()
+
+    async def handle(self, conn: _Connection, req: _Request) -> None:
+        if req.error is not None:
+            status, message = req.error
+            self._reply(conn, req, _Reply(status, _error_body(message)))
+            return
+        path, method = req.path, req.method
+        if path == "/v1/models":
+            if method == "GET":
+                self._reply(conn, req, _Reply(200, self._models))
+            else:
+                self._not_allowed(conn, req, "GET")
+        elif path in (_CHAT_PATH, _COMPLETIONS_PATH):
+            if method == "POST":
+                await self._completion(conn, req)
+            else:
+                self._not_allowed(conn, req, "POST")
+        elif path == "/health":
+            self._reply(conn, req, _Reply(200, b"{}"))
+        else:
+            message = f"Not found: {method} {path}"
+            self._reply(conn, req, _Reply(404, _error_body(message, code="not_found")))
+
+    def _not_allowed(self, conn: _Connection, req: _Request, allow: str) -> None:
+        message = f"Method {req.method} not allowed for {req.path}."
+        body = _error_body(message, code="method_not_allowed")
+        self._reply(conn, req, _Reply(405, body, b"allow: %s\r\n" % allow.encode()))
+
+    def _reply(self, conn: _Connection, req: _Request, reply: _Reply) -> None:
+        conn.write(_json_head(reply.status, len(reply.body), req.keep_alive, reply.extra_headers))
+        conn.write(reply.body)
+
+    async def _completion(self, conn: _Connection, req: _Request) -> None:
+        chat = req.path == _CHAT_PATH
+        wall = self.log.wall(req.received) or time.time()
+        plan = _plan_completion(
+            req.body, chat=chat, config=self.config, rng=self._rng, wall_now=wall
+        )
+        if isinstance(plan, _Reply):
+            self._reply(conn, req, plan)
+            now = self.loop.time()
+            rid = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
+            self._log(req, rid, plan.status, now, None, None, 0, 0)
+            return
+        if plan.stream and not plan.static_body:
+            await self._stream(conn, req, plan)
+        else:
+            await self._whole(conn, req, plan)
+
+    async def _sleep_until(self, deadline: float) -> None:
+        delay = deadline - self.loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _whole(self, conn: _Connection, req: _Request, plan: _Plan) -> None:
+        """Non-streaming (or static-body SSE): one body, written when the last token is due."""
+        try:
+            await self._sleep_until(req.received + plan.offsets[-1])
+        except asyncio.CancelledError:
+            if conn.closed:  # the client went away: record it, then let the task end
+                self._log(req, plan.rid, _STATUS_DISCONNECTED, None, None, None, 0, 0)
+            raise
+        if plan.stream:
+            events = _Events(plan, _identity)
+            tokens = b"".join(events.token(k) for k in range(plan.tokens))
+            body = events.head() + tokens + events.tail()
+            head = _SSE_HEAD + b"content-length: %d\r\n" % len(body)
+            head += b"\r\n" if req.keep_alive else b"connection: close\r\n\r\n"
+        else:
+            body = _full_body(plan)
+            head = _json_head(200, len(body), req.keep_alive)
+        now = self.loop.time()
+        conn.write(head + body)
+        self._log(req, plan.rid, 200, now, now, now, plan.tokens, plan.prompt_tokens)
+
+    async def _stream(self, conn: _Connection, req: _Request, plan: _Plan) -> None:
+        """SSE with one HTTP chunk per event, each token written at its absolute deadline."""
+        loop = self.loop
+        chunked = req.http11
+        events = _Events(plan, _frame if chunked else _identity)
+        head = _SSE_HEAD
+        head += b"transfer-encoding: chunked\r\n" if chunked else b""
+        head += b"\r\n" if req.keep_alive and chunked else b"connection: close\r\n\r\n"
+        t0, offsets, n = req.received, plan.offsets, plan.tokens
+        parts = [head, events.head()]
+        t_headers = horizon = loop.time()
+        t_first: float | None = None
+        t_last: float | None = None
+        k = 0
+        try:
+            while True:
+                while k < n and t0 + offsets[k] <= horizon:
+                    parts.append(events.token(k))
+                    k += 1
+                if k == n:
+                    parts.append(events.tail())
+                    if chunked:
+                        parts.append(_LAST_CHUNK)
+                now = loop.time()
+                conn.write(b"".join(parts))
+                parts.clear()
+                if t_first is None and k > 0:
+                    t_first = now
+                if k == n:
+                    t_last = now
+                    break
+                if conn.paused:
+                    await conn.drain()
+                due = t0 + offsets[k]
+                await self._sleep_until(due)
+                horizon = max(loop.time(), due)  # a timer may fire a hair early
+        except asyncio.CancelledError:
+            if conn.closed:
+                self._log(req, plan.rid, _STATUS_DISCONNECTED, t_headers, t_first, None, k, 0)
+            raise
+        self._log(req, plan.rid, 200, t_headers, t_first, t_last, n, plan.prompt_tokens)
+
+    def _log(
+        self,
+        req: _Request,
+        rid: str,
+        status: int,
+        headers_sent: float | None,
+        first_token: float | None,
+        last_token: float | None,
+        tokens: int,
+        prompt_tokens: int,
+    ) -> None:
+        self.log.write(
+            rid=rid,
+            path=req.path,
+            status=status,
+            received=req.received,
+            headers_sent=headers_sent,
+            first_token=first_token,
+            last_token=last_token,
+            tokens=tokens,
+            prompt_tokens=prompt_tokens,
+        )
+
+
+def _json_head(status: int, length: int, keep_alive: bool, extra: bytes = b"") -> bytes:
+    reason = _REASONS.get(status, "Unknown").encode()
+    connection = b"" if keep_alive else b"connection: close\r\n"
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+        b"server: llmbench-async-mock\r\n%b%b\r\n" % (status, reason, length, extra, connection)
+    )
+
+
+# --------------------------------------------------------------------------- public API
+
+
+async def serve(config: MockConfig, *, ready: Callable[[str, int], None] | None = None) -> None:
+    """Serve forever on config.host/port; `ready` gets the bound host and port once listening."""
+    loop = asyncio.get_running_loop()
+    app = _App(config, loop)
+    try:
+        server = await loop.create_server(
+            lambda: _Connection(app), config.host, config.port, backlog=4096
+        )
+    except BaseException:
+        app.close()
+        raise
+    try:
+        host, port = server.sockets[0].getsockname()[:2]
+        if ready is not None:
+            ready(str(host), int(port))
+        # not serve_forever(): on 3.12+ its cancellation waits for every client to hang up
+        await loop.create_future()
+    finally:
+        server.close()
+        app.close()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def run_server(config: MockConfig) -> None:
+    """Run the server until SIGINT/SIGTERM, announcing the address with one stdout line."""
+
+    def ready(host: str, port: int) -> None:
+        print(f"{LISTENING_PREFIX}http://{_url_host(host)}:{port}", flush=True)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        server = asyncio.create_task(serve(config, ready=ready))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({server, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not server.done():
+            server.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server  # re-raises a startup failure such as "address already in use"
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+class MockProcess:
+    """Runs the mock server in a separate process for the duration of a `with` block."""
+
+    def __init__(self, config: MockConfig | None = None, *, startup_timeout: float = 15.0) -> None:
+        self.config = config if config is not None else MockConfig()
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.host = ""
+        self.port = 0
+        self._stderr: IO[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL, e.g. ``http://127.0.0.1:PORT/v1``."""
+        if not self.port:
+            raise RuntimeError("the mock server is not running")
+        return f"http://{_url_host(self.host)}:{self.port}/v1"
+
+    def start(self) -> None:
+        """Start the process and wait for its listening line (RuntimeError if it never comes)."""
+        src = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+        # the package __init__ imports this module, so `-m` would warn that it runs it twice
+        quiet = "ignore::RuntimeWarning:runpy"
+        env["PYTHONWARNINGS"] = ",".join(w for w in (env.get("PYTHONWARNINGS"), quiet) if w)
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
+        command = [sys.executable, "-m", "llmbench_async.mock_server"]
+        command += ["--config-json", self.config.to_json()]
+        self.process = proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=self._stderr, env=env
+        )
+        stdout = proc.stdout
+        assert stdout is not None
+        lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+        try:
+            line = lines.get(timeout=self.startup_timeout).decode(errors="replace")
+        except queue.Empty:
+            self._fail(f"did not report listening within {self.startup_timeout:g}s")
+        match = re.match(re.escape(LISTENING_PREFIX) + r"http://(\[[^\]]*\]|[^:/]+):(\d+)", line)
+        if match is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)  # stdout closed: it is exiting; let it, to report its code
+            self._fail(f"exited (code {proc.returncode}) without listening")
+        self.host = match.group(1).strip("[]")
+        self.port = int(match.group(2))
+
+    def stop(self) -> None:
+        """SIGTERM, wait up to 5 s, then kill."""
+        proc = self.process
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def stderr_text(self) -> str:
+        """Whatever the server process wrote to stderr so far."""
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
+
+    def _fail(self, what: str) -> NoReturn:
+        """Stop the process and raise a RuntimeError that carries its stderr."""
+        self.stop()
+        text = self.stderr_text().strip()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        detail = f"; stderr:\n{text}" if text else " (no stderr output)"
+        raise RuntimeError(f"mock server {what}{detail}")
+
+    def __enter__(self) -> MockProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        self.port = 0
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+
+def _main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m llmbench_async.mock_server",
+        description="Run the llmbench-async OpenAI-compatible mock server.",
+    )
+    parser.add_argument(
+        "--config-json", default="{}", help="MockConfig as JSON (MockConfig.to_json())"
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = MockConfig.from_json(args.config_json)
+    except (ValueError, TypeError) as exc:
+        parser.error(f"invalid --config-json: {exc}")
+    try:
+        run_server(config)
+    except OSError as exc:  # e.g. the port is taken: one line, not a traceback
+        where = f"{_url_host(config.host)}:{config.port}"
+        sys.exit(f"llmbench-async mock server: cannot listen on {where}: {exc.strerror or exc}")
+
+
+if __name__ == "__main__":
+    _main()

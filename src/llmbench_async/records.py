@@ -1,0 +1,221 @@
+"""`RequestRecord`, the one currency of the program, and the JSONL results file.
+
+All instants are integer nanoseconds from one monotonic clock (`time.perf_counter_ns`).
+In memory they are absolute; in the results file they are relative to the run's start
+(`t0`), which is also what reading a file back gives: every metric is a difference of
+instants, so both forms yield the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+TokenSource = Literal["usage", "chunks", "none"]
+
+RESULTS_SCHEMA = "llmbench-async/results/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """Everything measured about one request (all instants in ns, one monotonic clock)."""
+
+    index: int
+    scheduled_ns: int
+    send_ns: int
+    end_ns: int
+    headers_ns: int | None = None
+    first_token_ns: int | None = None
+    last_token_ns: int | None = None
+    # gaps between consecutive output-carrying events, in ns (len == output events - 1)
+    token_gaps_ns: tuple[int, ...] = ()
+    output_events: int = 0
+    output_tokens: int | None = None
+    input_tokens: int | None = None
+    token_source: TokenSource = "none"
+    status: int | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+    attempts: int = 1
+    # first attempt's send instant when retries happened (None: same as send_ns)
+    first_send_ns: int | None = None
+    response_id: str | None = None
+    warmup: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_kind is None
+
+    @property
+    def ttft_ns(self) -> int | None:
+        """Send instant → first output-carrying event."""
+        return None if self.first_token_ns is None else self.first_token_ns - self.send_ns
+
+    @property
+    def e2e_ns(self) -> int:
+        """Send instant → end of the response."""
+        return self.end_ns - self.send_ns
+
+    @property
+    def queue_delay_ns(self) -> int:
+        """Scheduled instant → (first attempt's) send instant."""
+        first = self.send_ns if self.first_send_ns is None else self.first_send_ns
+        return first - self.scheduled_ns
+
+    @property
+    def retry_wait_ns(self) -> int:
+        """Time spent on failed attempts and backoff before the reported attempt."""
+        return 0 if self.first_send_ns is None else self.send_ns - self.first_send_ns
+
+    @property
+    def tpot_ns(self) -> float | None:
+        """(last output − first output) / (output tokens − 1)."""
+        if (
+            self.first_token_ns is None
+            or self.last_token_ns is None
+            or self.output_tokens is None
+            or self.output_tokens < 2
+        ):
+            return None
+        return (self.last_token_ns - self.first_token_ns) / (self.output_tokens - 1)
+
+    @property
+    def output_tokens_per_s(self) -> float | None:
+        """Output tokens / E2E seconds, for one request."""
+        if not self.output_tokens or self.e2e_ns <= 0:
+            return None
+        return self.output_tokens * 1e9 / self.e2e_ns
+
+
+_INSTANTS = (
+    "scheduled_ns",
+    "first_send_ns",
+    "send_ns",
+    "headers_ns",
+    "first_token_ns",
+    "last_token_ns",
+    "end_ns",
+)
+
+
+def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
+    """The JSONL line for one record, instants relative to `t0_ns`."""
+    line: dict[str, Any] = {"type": "request", "index": record.index}
+    for name in _INSTANTS:
+        value = getattr(record, name)
+        line[name] = None if value is None else value - t0_ns
+    line["token_gaps_ns"] = list(record.token_gaps_ns)
+    line["output_events"] = record.output_events
+    line["output_tokens"] = record.output_tokens
+    line["input_tokens"] = record.input_tokens
+    line["token_source"] = record.token_source
+    line["status"] = record.status
+    line["error_kind"] = record.error_kind
+    line["error_message"] = record.error_message
+    line["attempts"] = record.attempts
+    line["response_id"] = record.response_id
+    if record.warmup:
+        line["warmup"] = True
+    if record.extra:
+        line["extra"] = dict(record.extra)
+    return line
+
+
+def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
+    """Inverse of `record_to_json` (instants stay relative to the file's t0)."""
+    return RequestRecord(
+        index=int(line["index"]),
+        scheduled_ns=int(line["scheduled_ns"]),
+        send_ns=int(line["send_ns"]),
+        end_ns=int(line["end_ns"]),
+        headers_ns=_opt_int(line.get("headers_ns")),
+        first_token_ns=_opt_int(line.get("first_token_ns")),
+        last_token_ns=_opt_int(line.get("last_token_ns")),
+        token_gaps_ns=tuple(int(g) for g in line.get("token_gaps_ns") or ()),
+        output_events=int(line.get("output_events") or 0),
+        output_tokens=_opt_int(line.get("output_tokens")),
+        input_tokens=_opt_int(line.get("input_tokens")),
+        token_source=line.get("token_source") or "none",
+        status=_opt_int(line.get("status")),
+        error_kind=line.get("error_kind"),
+        error_message=line.get("error_message"),
+        attempts=int(line.get("attempts") or 1),
+        first_send_ns=_opt_int(line.get("first_send_ns")),
+        response_id=line.get("response_id"),
+        warmup=bool(line.get("warmup", False)),
+        extra=dict(line.get("extra") or {}),
+    )
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+class ResultsWriter:
+    """Writes the JSONL results file: one header line, then one line per finished request.
+
+    Each line is flushed as it is written, so a crash keeps everything already done.
+    """
+
+    def __init__(self, path: Path, header: Mapping[str, Any], t0_ns: int) -> None:
+        self._t0_ns = t0_ns
+        self._file: IO[str] = path.open("w", encoding="utf-8")
+        head = {"type": "header", "schema": RESULTS_SCHEMA, **header}
+        self._write(head)
+
+    def write(self, record: RequestRecord) -> None:
+        self._write(record_to_json(record, self._t0_ns))
+
+    def write_footer(self, footer: Mapping[str, Any]) -> None:
+        self._write({"type": "footer", **footer})
+
+    def _write(self, obj: Mapping[str, Any]) -> None:
+        self._file.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsFile:
+    """A results file read back: its header, its records and its footer (if the run ended)."""
+
+    header: dict[str, Any]
+    records: list[RequestRecord]
+    footer: dict[str, Any] | None
+
+
+def read_results(path: Path) -> ResultsFile:
+    """Read a JSONL results file; a truncated last line (crash mid-write) is ignored."""
+    header: dict[str, Any] = {}
+    footer: dict[str, Any] | None = None
+    records: list[RequestRecord] = []
+    for obj in _iter_lines(path):
+        kind = obj.get("type")
+        if kind == "header":
+            header = obj
+        elif kind == "request":
+            records.append(record_from_json(obj))
+        elif kind == "footer":
+            footer = obj
+    return ResultsFile(header=header, records=records, footer=footer)
+
+
+def _iter_lines(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        for raw in fh:
+            raw = raw.strip()
+            if not raw:
+                continue
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                yield obj

@@ -1,0 +1,162 @@
+"""The task pool: C long-lived workers pulling request indices, a progress bar, a loop-lag
+probe, and a graceful stop on Ctrl-C / SIGTERM or when the target is plainly unusable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import count
+
+import anyio
+import anyio.abc
+import httpx
+from tqdm import tqdm
+
+from .client import Target, execute
+from .records import RequestRecord
+from .workload import Workload
+
+RecordSink = Callable[[RequestRecord], None]
+
+_LAG_PERIOD_S = 0.01
+_FATAL_KINDS = frozenset({"auth", "not_found"})
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """How the run itself went (the records went to the sink)."""
+
+    started_ns: int
+    ended_ns: int
+    interrupted_by: str | None  # "SIGINT" / "SIGTERM" when a signal stopped the run
+    fatal: RequestRecord | None  # the auth / not-found failure that stopped the run early
+    loop_lag_ms: tuple[float, ...]  # event-loop lag samples, one per probe period
+    cpu_s: float  # process CPU time (user + sys) spent during the run
+    peak_in_flight: int
+    cancelled: int  # in-flight requests cancelled at the stop (no record written)
+
+
+class _State:
+    """Mutable run state shared by the workers (one instance per run, never global)."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.in_flight = 0
+        self.peak = 0
+        self.ok_seen = False
+        self.fatal: RequestRecord | None = None
+        self.signal: str | None = None
+        self.cancelled = 0
+        self.pool_scope: anyio.CancelScope | None = None
+
+
+async def run_requests(
+    http: httpx.AsyncClient,
+    target: Target,
+    workload: Workload,
+    *,
+    n: int,
+    concurrency: int,
+    sink: RecordSink,
+    progress: bool = False,
+    grace_s: float = 2.0,
+    handle_signals: bool = True,
+) -> RunOutcome:
+    """Send `n` requests with at most `concurrency` in flight; each record goes to `sink`."""
+    state = _State()
+    lag = array("d")
+    indices = count()
+    bar = tqdm(total=n, file=sys.stderr, unit="req", disable=not progress, leave=False)
+    cpu0 = time.process_time()
+    started = time.perf_counter_ns()
+
+    def deliver(record: RequestRecord) -> None:
+        if record.ok:
+            state.ok_seen = True
+        elif not state.ok_seen and record.error_kind in _FATAL_KINDS and state.fatal is None:
+            state.fatal = record
+            state.stop = True
+        sink(record)
+        bar.update(1)
+
+    async def worker() -> None:
+        while not state.stop:
+            index = next(indices)
+            if index >= n:
+                return
+            scheduled = time.perf_counter_ns()
+            state.in_flight += 1
+            if state.in_flight > state.peak:
+                state.peak = state.in_flight
+            try:
+                record = await execute(http, target, index, workload.body(index), scheduled)
+            except BaseException:
+                state.cancelled += 1
+                raise
+            finally:
+                state.in_flight -= 1
+            deliver(record)
+
+    async def probe() -> None:
+        period_ns = int(_LAG_PERIOD_S * 1e9)
+        while True:
+            before = time.perf_counter_ns()
+            await anyio.sleep(_LAG_PERIOD_S)
+            lag.append(max(0, time.perf_counter_ns() - before - period_ns) / 1e6)
+
+    try:
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(probe)
+            if handle_signals and threading.current_thread() is threading.main_thread():
+                outer.start_soon(_watch_signals, state, grace_s, outer)
+            async with anyio.create_task_group() as pool:
+                state.pool_scope = pool.cancel_scope
+                for _ in range(min(concurrency, n)):
+                    pool.start_soon(worker)
+            outer.cancel_scope.cancel()
+    finally:
+        bar.close()
+    return RunOutcome(
+        started_ns=started,
+        ended_ns=time.perf_counter_ns(),
+        interrupted_by=state.signal,
+        fatal=state.fatal,
+        loop_lag_ms=tuple(lag),
+        cpu_s=time.process_time() - cpu0,
+        peak_in_flight=state.peak,
+        cancelled=state.cancelled,
+    )
+
+
+async def _watch_signals(state: _State, grace_s: float, tg: anyio.abc.TaskGroup) -> None:
+    """First SIGINT/SIGTERM: stop sending, let in-flight requests finish for `grace_s`, then
+    cancel them. A second signal exits at once (the results file is already flushed)."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
+            if state.signal is not None:
+                sys.stderr.write("\nllmbench-async: interrupted again, exiting now\n")
+                sys.stderr.flush()
+                os._exit(130 if signum == signal.SIGINT else 143)
+            state.signal = name
+            state.stop = True
+            sys.stderr.write(
+                f"\nllmbench-async: {name} received; finishing in-flight requests "
+                f"(up to {grace_s:g} s, again to quit now)\n"
+            )
+            sys.stderr.flush()
+            tg.start_soon(_cancel_after_grace, state, grace_s)
+
+
+async def _cancel_after_grace(state: _State, grace_s: float) -> None:
+    with anyio.move_on_after(grace_s):
+        while state.in_flight:
+            await anyio.sleep(0.02)
+    if state.pool_scope is not None:
+        state.pool_scope.cancel()

@@ -1,0 +1,294 @@
+"""Records → `Summary`: percentiles, mean, stdev, throughput and the error breakdown.
+
+Pure functions of `RequestRecord`s: nothing here prints or knows about HTTP. The same records
+in any order give an equal `Summary` (every sample list is sorted before it is used).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from llmbench_async.records import RequestRecord
+
+__all__ = [
+    "METRIC_KEYS",
+    "ErrorGroup",
+    "MetricStats",
+    "Summary",
+    "describe",
+    "percentile",
+    "summarize",
+]
+
+# The metric keys a Summary may hold, in report order.
+METRIC_KEYS: tuple[str, ...] = (
+    "ttft_ms",
+    "e2e_ms",
+    "itl_ms",
+    "tpot_ms",
+    "output_tokens_per_s",
+    "queue_delay_ms",
+)
+
+_NS_PER_MS = 1e6
+_NS_PER_S = 1e9
+
+
+@dataclass(frozen=True, slots=True)
+class MetricStats:
+    """Descriptive statistics of one metric (stdev is the sample stdev, n - 1)."""
+
+    count: int
+    mean: float
+    stdev: float
+    min: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+
+    def to_json(self) -> dict[str, float | int]:
+        """A plain dict with the keys count, mean, stdev, min, p50, p90, p95, p99, max."""
+        return {
+            "count": self.count,
+            "mean": self.mean,
+            "stdev": self.stdev,
+            "min": self.min,
+            "p50": self.p50,
+            "p90": self.p90,
+            "p95": self.p95,
+            "p99": self.p99,
+            "max": self.max,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorGroup:
+    """Failed requests of one error kind; `statuses` is ((status, count), …) by status."""
+
+    kind: str
+    count: int
+    first_message: str
+    statuses: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Everything the reporters and gates need, computed once from the records of a run."""
+
+    total: int  # non-warm-up records
+    ok: int
+    failed: int
+    warmup: int  # records marked warm-up (excluded from everything else)
+    duration_s: float  # first send → last end over the non-warm-up records
+    requests_per_s: float  # ok / duration_s
+    output_tokens_per_s: float  # output tokens of ok records / duration_s
+    total_output_tokens: int  # over ok records
+    total_input_tokens: int  # over ok records
+    retries: int  # sum(attempts - 1) over non-warm-up records
+    metrics: Mapping[str, MetricStats]  # only metrics with at least one sample
+    errors: tuple[ErrorGroup, ...]  # most frequent first, then by kind
+    token_sources: Mapping[str, int]  # ok records per token_source (non-zero counts only)
+    samples: Mapping[str, tuple[float, ...]]  # sorted raw values, same keys as `metrics`
+
+    def percentile(self, metric: str, q: float) -> float | None:
+        """Exact percentile `q` (0-100) of a metric from its samples; None when it has none."""
+        values = self.samples.get(metric)
+        if not values:
+            return None
+        return percentile(values, q)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Percentile `q` in [0, 100] of sorted values, interpolating linearly (numpy's default)."""
+    n = len(sorted_values)
+    if n == 0:
+        raise ValueError("percentile of no values")
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile q must be in [0, 100], got {q!r}")
+    h = (n - 1) * (q / 100.0)
+    lo = math.floor(h)
+    if lo >= n - 1:
+        return float(sorted_values[n - 1])
+    a = float(sorted_values[lo])
+    b = float(sorted_values[lo + 1])
+    if a == b:
+        return a
+    t = h - lo
+    diff = b - a
+    # numpy's _lerp: interpolate from the nearer end, so t = 1 gives exactly b
+    return b - diff * (1.0 - t) if t >= 0.5 else a + diff * t
+
+
+def describe(values: Iterable[float]) -> MetricStats | None:
+    """Count, mean, sample stdev, min, p50/p90/p95/p99 and max; None when there are no values."""
+    return _describe_sorted(sorted(float(v) for v in values))
+
+
+def _describe_sorted(xs: Sequence[float]) -> MetricStats | None:
+    n = len(xs)
+    if n == 0:
+        return None
+    mean = math.fsum(xs) / n
+    if n == 1:
+        stdev = 0.0
+    else:
+        # two-pass over the exactly rounded mean; map() keeps the 10⁷-sample case in C
+        squares = math.fsum(map(operator.mul, map(mean.__rsub__, xs), map(mean.__rsub__, xs)))
+        stdev = math.sqrt(squares / (n - 1))
+    return MetricStats(
+        count=n,
+        mean=mean,
+        stdev=stdev,
+        min=xs[0],
+        p50=percentile(xs, 50),
+        p90=percentile(xs, 90),
+        p95=percentile(xs, 95),
+        p99=percentile(xs, 99),
+        max=xs[-1],
+    )
+
+
+def _to_ms(ns_values: list[int] | list[float]) -> tuple[float, ...]:
+    """Sorted ns values → sorted ms values (dividing by a positive constant keeps the order)."""
+    ns_values.sort()
+    return tuple(map(_NS_PER_MS.__rtruediv__, ns_values))  # v / 1e6, mapped in C
+
+
+def summarize(records: Iterable[RequestRecord]) -> Summary:
+    """Reduce a run's records to a `Summary`; warm-up records are only counted."""
+    total = ok = warmup = 0
+    retries = out_tokens = in_tokens = 0
+    first_send: int | None = None
+    last_end: int | None = None
+    ttft: list[int] = []
+    e2e: list[int] = []
+    itl: list[int] = []
+    tpot: list[float] = []
+    otps: list[float] = []
+    queue: list[int] = []
+    sources: dict[str, int] = {}
+    # kind -> [count, (send_ns, index, message) of the earliest-sent record, {status: count}]
+    failures: dict[str, _FailureAcc] = {}
+
+    for r in records:
+        if r.warmup:
+            warmup += 1
+            continue
+        total += 1
+        send = r.send_ns
+        if first_send is None or send < first_send:
+            first_send = send
+        if last_end is None or r.end_ns > last_end:
+            last_end = r.end_ns
+        retries += r.attempts - 1
+        queue.append(r.queue_delay_ns)
+        kind = r.error_kind
+        if kind is not None:
+            acc = failures.get(kind)
+            if acc is None:
+                acc = failures[kind] = _FailureAcc()
+            acc.add(r)
+            continue
+        ok += 1
+        e2e.append(r.e2e_ns)
+        first = r.ttft_ns
+        if first is not None:
+            ttft.append(first)
+        if r.token_gaps_ns:
+            itl.extend(r.token_gaps_ns)
+        per_token = r.tpot_ns
+        if per_token is not None:
+            tpot.append(per_token)
+        rate = r.output_tokens_per_s
+        if rate is not None:
+            otps.append(rate)
+        if r.output_tokens:
+            out_tokens += r.output_tokens
+        if r.input_tokens:
+            in_tokens += r.input_tokens
+        sources[r.token_source] = sources.get(r.token_source, 0) + 1
+
+    otps.sort()
+    samples_by_key: dict[str, tuple[float, ...]] = {
+        "ttft_ms": _to_ms(ttft),
+        "e2e_ms": _to_ms(e2e),
+        "itl_ms": _to_ms(itl),
+        "tpot_ms": _to_ms(tpot),
+        "output_tokens_per_s": tuple(otps),
+        "queue_delay_ms": _to_ms(queue),
+    }
+    samples: dict[str, tuple[float, ...]] = {}
+    metrics: dict[str, MetricStats] = {}
+    for key in METRIC_KEYS:
+        values = samples_by_key[key]
+        stats = _describe_sorted(values)
+        if stats is not None:
+            samples[key] = values
+            metrics[key] = stats
+
+    duration_ns = 0 if first_send is None or last_end is None else max(last_end - first_send, 0)
+    duration_s = duration_ns / _NS_PER_S
+    errors = tuple(
+        sorted(
+            (acc.group(kind) for kind, acc in failures.items()),
+            key=lambda g: (-g.count, g.kind),
+        )
+    )
+    return Summary(
+        total=total,
+        ok=ok,
+        failed=total - ok,
+        warmup=warmup,
+        duration_s=duration_s,
+        requests_per_s=ok / duration_s if duration_s > 0 else 0.0,
+        output_tokens_per_s=out_tokens / duration_s if duration_s > 0 else 0.0,
+        total_output_tokens=out_tokens,
+        total_input_tokens=in_tokens,
+        retries=retries,
+        metrics=metrics,
+        errors=errors,
+        token_sources=_ordered_sources(sources),
+        samples=samples,
+    )
+
+
+class _FailureAcc:
+    """Running tally of one error kind while records stream past."""
+
+    __slots__ = ("count", "first", "statuses")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: tuple[int, int, str] | None = None
+        self.statuses: dict[int, int] = {}
+
+    def add(self, r: RequestRecord) -> None:
+        self.count += 1
+        # ties on send_ns are broken by index, then message, so input order never matters
+        key = (r.send_ns, r.index, r.error_message or "")
+        if self.first is None or key < self.first:
+            self.first = key
+        if r.status is not None:
+            self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
+
+    def group(self, kind: str) -> ErrorGroup:
+        return ErrorGroup(
+            kind=kind,
+            count=self.count,
+            first_message=self.first[2] if self.first is not None else "",
+            statuses=tuple(sorted(self.statuses.items())),
+        )
+
+
+_SOURCE_ORDER = {"usage": 0, "chunks": 1, "none": 2}
+
+
+def _ordered_sources(sources: dict[str, int]) -> dict[str, int]:
+    """Token-source counts in a fixed order (usage, chunks, none, then any other by name)."""
+    keys = sorted(sources, key=lambda s: (_SOURCE_ORDER.get(s, len(_SOURCE_ORDER)), s))
+    return {k: sources[k] for k in keys}

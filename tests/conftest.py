@@ -1,0 +1,55 @@
+"""Shared fixtures: mock servers in their own processes, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from llmbench_async.mock_server import MockConfig, MockProcess
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliResult:
+    """Run the real command line in a subprocess, with a clean OPENAI_* environment."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmbench_async", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def fast_mock() -> Iterator[MockProcess]:
+    """A mock with small, known timings: TTFT 50 ms, ITL 5 ms, 8 tokens."""
+    with MockProcess(MockConfig(ttft_ms=50, itl_ms=5, tokens=8)) as mock:
+        yield mock
+
+
+@pytest.fixture(scope="session")
+def instant_mock() -> Iterator[MockProcess]:
+    """A mock that answers at once: for tests of behaviour, not timing."""
+    with MockProcess(MockConfig(ttft_ms=0, itl_ms=0, tokens=4)) as mock:
+        yield mock
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    return tmp_path

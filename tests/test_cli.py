@@ -1,0 +1,134 @@
+"""The real command line, in a subprocess, against the mock server over loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from conftest import run_cli
+
+from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.records import read_results
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_run_writes_report_json_and_jsonl(fast_mock: MockProcess, tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    summary_path = tmp_path / "s.json"
+    res = run_cli(
+        "--base-url", fast_mock.base_url.removesuffix("/v1"),
+        "--api-key", "sk-secret-0123456789abcdef",
+        "-n", "6", "-c", "3", "-o", str(out), "--json", str(summary_path),
+    )
+    assert res.code == 0, res.stderr
+    assert "TTFT (ms)" in res.stdout and "E2E latency (ms) histogram" in res.stdout
+    assert "6 ok, 0 failed" in res.stdout
+    assert res.stderr == ""  # no progress bar when stderr is not a terminal
+
+    summary = json.loads(summary_path.read_text())
+    assert summary["schema"] == "llmbench-async/summary/v1"
+    assert summary["requests"]["total"] == 6 and summary["requests"]["ok"] == 6
+    assert summary["requests"]["failed"] == 0
+    for key in ("ttft_ms", "e2e_ms", "itl_ms", "tpot_ms", "output_tokens_per_s"):
+        stats = summary["metrics"][key]
+        assert set(stats) == {"count", "mean", "stdev", "min", "p50", "p90", "p95", "p99", "max"}
+    assert summary["metrics"]["ttft_ms"]["count"] == 6
+    assert set(summary["throughput"]) == {"requests_per_s", "output_tokens_per_s"}
+    assert summary["errors"] == {}
+
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert lines[0]["type"] == "header"
+    assert lines[0]["config"]["api_key"] == "sk-...cdef"
+    requests = [x for x in lines if x["type"] == "request"]
+    assert len(requests) == 6
+    assert sorted(x["index"] for x in requests) == list(range(6))
+    first = requests[0]
+    for key in ("scheduled_ns", "send_ns", "headers_ns", "first_token_ns", "end_ns",
+                "token_gaps_ns", "output_tokens", "token_source", "status", "error_kind",
+                "attempts", "response_id"):
+        assert key in first
+    assert first["token_source"] == "usage" and first["status"] == 200
+    # the key never appears in any output
+    for text in (res.stdout, res.stderr, out.read_text(), summary_path.read_text()):
+        assert "sk-secret-0123456789abcdef" not in text
+    # the file reads back into the same records
+    assert len(read_results(out).records) == 6
+
+
+def test_mock_flag_runs_end_to_end() -> None:
+    res = run_cli("--mock", "-n", "3", "-c", "3", "--max-tokens", "4")
+    assert res.code == 0, res.stderr
+    assert "3 ok, 0 failed" in res.stdout
+    assert "mock-model" in res.stdout
+
+
+def test_unreachable_host_exits_3_with_one_line() -> None:
+    port = _free_port()
+    res = run_cli("--base-url", f"http://127.0.0.1:{port}", "-n", "2")
+    assert res.code == 3
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llmbench-async: error: cannot reach")
+    assert "Traceback" not in res.stderr
+
+    res = run_cli("--base-url", f"http://127.0.0.1:{port}", "--model", "m", "-n", "2")
+    assert res.code == 3
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "every request failed" in lines[0] and "connect" in lines[0]
+
+
+def test_wrong_key_exits_3_with_one_line() -> None:
+    with MockProcess(MockConfig(ttft_ms=0, itl_ms=0, tokens=2, auth_key="sk-right")) as mock:
+        res = run_cli("--base-url", mock.base_url, "--api-key", "sk-wrong-key-123456", "-n", "5")
+        assert res.code == 3
+        assert res.stderr.strip() == (
+            "llmbench-async: error: authentication failed (401): check --api-key / OPENAI_API_KEY"
+        )
+        # with --model the run starts, then stops at the first 401 instead of firing all 5
+        res = run_cli("--base-url", mock.base_url, "--api-key", "sk-wrong-key-123456",
+                      "--model", "mock-model", "-n", "5", "-q")
+        assert res.code == 3
+        assert "authentication failed (401)" in res.stderr
+        res = run_cli("--base-url", mock.base_url, "--api-key", "sk-right", "-n", "2", "-q")
+        assert res.code == 0, res.stderr
+
+
+def test_env_vars_are_the_defaults(fast_mock: MockProcess) -> None:
+    res = run_cli("-n", "2", "-q", env={"OPENAI_BASE_URL": fast_mock.base_url,
+                                        "OPENAI_API_KEY": "sk-env"})
+    assert res.code == 0, res.stderr
+
+
+def test_bad_flags_give_one_line_and_exit_2() -> None:
+    cases = [
+        ("--n", "0"),
+        ("-c", "0"),
+        ("--n", "abc"),
+        ("--no-such-flag",),
+        ("--base-url", "ftp://x"),
+        ("--timeout", "-1"),
+        ("--api", "embeddings"),
+    ]
+    for args in cases:
+        res = run_cli(*args)
+        assert res.code == 2, (args, res)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("llmbench-async: error:"), (args, res)
+        assert res.stdout == ""
+
+
+def test_help_lists_every_flag_with_units() -> None:
+    res = run_cli("--help")
+    assert res.code == 0
+    for flag in ("--base-url", "--api-key", "--model", "--n", "--concurrency", "--prompt",
+                 "--max-tokens", "--stream", "--timeout", "--connect-timeout",
+                 "--read-timeout", "--retries", "--output", "--json", "--quiet", "--mock"):
+        assert flag in res.stdout, flag
+    assert "seconds" in res.stdout
+    res = run_cli("mock-server", "--help")
+    assert res.code == 0 and "--ttft-ms" in res.stdout

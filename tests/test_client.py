@@ -1,0 +1,173 @@
+"""Measurement accuracy and client behaviour against the mock server over loopback."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from llmbench_async import RequestRecord, RunConfig, run
+from llmbench_async.client import Target, execute
+from llmbench_async.config import RetryPolicy, Timeouts
+from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.transport import make_client
+
+
+@pytest.fixture(scope="module")
+def timed_mock() -> Iterator[MockProcess]:
+    with MockProcess(MockConfig(ttft_ms=200, itl_ms=10, tokens=20)) as mock:
+        yield mock
+
+
+def test_ttft_itl_e2e_match_server_timing(timed_mock: MockProcess) -> None:
+    # TTFT 200 ms, then 19 gaps of 10 ms: E2E = 390 ms. Tolerances cover scheduler noise
+    # on a loaded 2-core machine; the client adds well under 1 ms on loopback.
+    result = run(RunConfig(base_url=timed_mock.base_url, n=16, concurrency=8, max_tokens=64))
+    s = result.summary
+    assert s.ok == 16 and s.failed == 0
+    ttft = s.metrics["ttft_ms"]
+    assert 195 <= ttft.p50 <= 215, ttft
+    assert ttft.min >= 199.0  # the server never sends the first token early
+    itl = s.metrics["itl_ms"]
+    assert itl.count == 16 * 19
+    assert 9.0 <= itl.mean <= 11.0, itl
+    e2e = s.metrics["e2e_ms"]
+    assert 385 <= e2e.p50 <= 410, e2e
+    tpot = s.metrics["tpot_ms"]
+    assert 9.5 <= tpot.p50 <= 10.5, tpot
+    # the role-only first chunk arrives with the headers, long before the first token
+    for record in result.records:
+        assert record.headers_ns is not None and record.first_token_ns is not None
+        assert (record.headers_ns - record.send_ns) / 1e6 < 100
+        assert (record.first_token_ns - record.send_ns) / 1e6 >= 199.0
+        assert record.output_tokens == 20 and record.token_source == "usage"
+        assert record.input_tokens is not None and record.input_tokens > 0
+        assert record.response_id and record.response_id.startswith("chatcmpl-")
+    assert result.outcome.peak_in_flight == 8
+
+
+def _body(stream_usage: bool, max_tokens: int = 64) -> bytes:
+    body: dict[str, object] = {
+        "model": "mock-model",
+        "messages": [{"role": "user", "content": "hi there"}],
+        "max_tokens": max_tokens,
+        "stream": True,
+    }
+    if stream_usage:
+        body["stream_options"] = {"include_usage": True}
+    return json.dumps(body).encode()
+
+
+async def _execute(mock: MockProcess, body: bytes, **target_kw: Any) -> RequestRecord:
+    async with make_client() as http:
+        target = Target(
+            url=f"{mock.base_url}/chat/completions",
+            headers={"Authorization": "Bearer sk-test", "Content-Type": "application/json"},
+            **target_kw,
+        )
+        return await execute(http, target, 0, body, time.perf_counter_ns())
+
+
+def test_token_count_from_usage_and_from_chunks(fast_mock: MockProcess) -> None:
+    with_usage = anyio.run(_execute, fast_mock, _body(True, max_tokens=6))
+    without = anyio.run(_execute, fast_mock, _body(False, max_tokens=6))
+    assert with_usage.ok and without.ok
+    assert with_usage.output_tokens == 6
+    assert with_usage.token_source == "usage"
+    assert without.output_tokens == 6
+    assert without.token_source == "chunks"
+    assert without.output_events == 6
+    assert len(without.token_gaps_ns) == 5
+
+
+def test_read_timeout_cuts_a_silent_stream(timed_mock: MockProcess) -> None:
+    # the first token comes after 200 ms: a 50 ms read timeout must fire first
+    record = anyio.run(
+        lambda: _execute(timed_mock, _body(True), timeouts=Timeouts(total=5, read=0.05))
+    )
+    assert record.error_kind == "read_timeout"
+    e2e_ms = record.e2e_ns / 1e6
+    assert 45 <= e2e_ms <= 150
+
+
+def test_total_deadline(timed_mock: MockProcess) -> None:
+    record = anyio.run(
+        lambda: _execute(timed_mock, _body(True), timeouts=Timeouts(total=0.25, read=1))
+    )
+    assert record.error_kind == "timeout"
+    # output had begun (TTFT 200 ms): a timeout after output is never retried
+    assert record.attempts == 1
+    assert 240 <= record.e2e_ns / 1e6 <= 350
+
+
+def test_retry_honours_retry_after() -> None:
+    cfg = MockConfig(ttft_ms=0, itl_ms=0, tokens=3, fail_rate=0.5, fail_status=429,
+                     retry_after="1", seed=7)
+    with MockProcess(cfg) as mock:
+        result = run(
+            RunConfig(base_url=mock.base_url, n=8, concurrency=8,
+                      retry=RetryPolicy(retries=5, max_backoff=5))
+        )
+    retried = [r for r in result.records if r.attempts > 1]
+    assert retried, "with a 50% 429 rate some request must have been retried"
+    for record in retried:
+        waited_s = record.retry_wait_ns / 1e9
+        # each retry waited the server's Retry-After of 1 s
+        assert waited_s >= 1.0 * (record.attempts - 1) - 0.01
+        assert waited_s < 1.0 * (record.attempts - 1) + 0.5
+    assert result.summary.retries == sum(r.attempts - 1 for r in result.records)
+
+
+def test_no_retry_on_404(fast_mock: MockProcess) -> None:
+    result = run(
+        RunConfig(base_url=fast_mock.base_url, model="nope", n=3,
+                  retry=RetryPolicy(retries=3))
+    )
+    assert all(r.error_kind == "not_found" and r.attempts == 1 for r in result.records)
+    # the run stops early on a plain 404 instead of firing every request
+    assert len(result.records) == 1
+    assert result.problem is not None and "model 'nope' not found" in result.problem
+    assert "mock-model" in result.problem
+
+
+def test_keep_alive_reuses_connections(fast_mock: MockProcess) -> None:
+    async def go() -> int:
+        async with make_client() as http:
+            target = Target(url=f"{fast_mock.base_url}/chat/completions",
+                            headers={"Content-Type": "application/json"})
+            for i in range(5):
+                rec = await execute(http, target, i, _body(True, 3), time.perf_counter_ns())
+                assert rec.ok, rec.error_message
+            transport = http._transport
+            idle = getattr(transport, "_idle")
+            return sum(len(v) for v in idle.values())
+
+    assert anyio.run(go) == 1
+
+
+def test_plain_httpx_api_works_on_lean_transport(fast_mock: MockProcess) -> None:
+    async def go() -> httpx.Response:
+        async with make_client() as http:
+            return await http.get(f"{fast_mock.base_url}/models")
+
+    resp = anyio.run(go)
+    assert resp.status_code == 200
+    assert resp.json()["data"][0]["id"] == "mock-model"
+
+
+def test_non_streaming(fast_mock: MockProcess) -> None:
+    result = run(RunConfig(base_url=fast_mock.base_url, n=3, stream=False, max_tokens=5))
+    assert result.summary.ok == 3
+    for r in result.records:
+        assert r.output_tokens == 5 and r.token_source == "usage"
+        assert r.first_token_ns is None
+        # non-streamed: the body comes after TTFT + 4 gaps = 70 ms
+        assert r.e2e_ns / 1e6 >= 69
+    assert "ttft_ms" not in result.summary.metrics
+    assert statistics.mean(r.e2e_ns for r in result.records) / 1e6 < 200
