@@ -106,7 +106,7 @@ def console_report(summary: Summary, info: RunInfo, *, width: int = 100) -> str:
     )
     out.append(f"  Duration:         {summary.duration_s:.3f} s")
     out.append(f"  Requests/s:       {summary.requests_per_s:.2f}")
-    sources = ", ".join(f"{k} {v}" for k, v in sorted(summary.token_sources.items()) if v)
+    sources = ", ".join(f"{k} {v}" for k, v in summary.token_sources.items() if v)
     out.append(
         f"  Output tokens/s:  {summary.output_tokens_per_s:.1f} "
         f"({summary.total_output_tokens} tokens; counted from: {sources or 'none'})"

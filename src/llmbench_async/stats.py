@@ -126,20 +126,22 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 def describe(values: Iterable[float]) -> MetricStats | None:
     """Count, mean, sample stdev, min, p50/p90/p95/p99 and max; None when there are no values."""
-    return _describe_sorted(sorted(float(v) for v in values))
+    return _describe_in_place([float(v) for v in values])
 
 
-def _describe_sorted(xs: Sequence[float]) -> MetricStats | None:
+def _describe_in_place(xs: list[float]) -> MetricStats | None:
+    """Like `describe`, but sorts `xs` in place."""
     n = len(xs)
     if n == 0:
         return None
+    # mean and stdev before sorting: fsum is exact so order cannot matter, and walking the floats
+    # in creation order is ~4x faster at 10^7 samples than walking them sorted (cache misses)
     mean = math.fsum(xs) / n
-    if n == 1:
-        stdev = 0.0
-    else:
-        # two-pass over the exactly rounded mean; map() keeps the 10⁷-sample case in C
-        squares = math.fsum(map(operator.mul, map(mean.__rsub__, xs), map(mean.__rsub__, xs)))
-        stdev = math.sqrt(squares / (n - 1))
+    stdev = 0.0
+    if n > 1:
+        squares = map(operator.mul, map(mean.__rsub__, xs), map(mean.__rsub__, xs))
+        stdev = math.sqrt(math.fsum(squares) / (n - 1))
+    xs.sort()
     return MetricStats(
         count=n,
         mean=mean,
@@ -153,10 +155,9 @@ def _describe_sorted(xs: Sequence[float]) -> MetricStats | None:
     )
 
 
-def _to_ms(ns_values: list[int] | list[float]) -> tuple[float, ...]:
-    """Sorted ns values → sorted ms values (dividing by a positive constant keeps the order)."""
-    ns_values.sort()
-    return tuple(map(_NS_PER_MS.__rtruediv__, ns_values))  # v / 1e6, mapped in C
+def _ms(ns_values: list[int] | list[float]) -> list[float]:
+    """ns → ms (v / 1e6), mapped in C."""
+    return list(map(_NS_PER_MS.__rtruediv__, ns_values))
 
 
 def summarize(records: Iterable[RequestRecord]) -> Summary:
@@ -172,7 +173,6 @@ def summarize(records: Iterable[RequestRecord]) -> Summary:
     otps: list[float] = []
     queue: list[int] = []
     sources: dict[str, int] = {}
-    # kind -> [count, (send_ns, index, message) of the earliest-sent record, {status: count}]
     failures: dict[str, _FailureAcc] = {}
 
     for r in records:
@@ -213,23 +213,25 @@ def summarize(records: Iterable[RequestRecord]) -> Summary:
             in_tokens += r.input_tokens
         sources[r.token_source] = sources.get(r.token_source, 0) + 1
 
-    otps.sort()
-    samples_by_key: dict[str, tuple[float, ...]] = {
-        "ttft_ms": _to_ms(ttft),
-        "e2e_ms": _to_ms(e2e),
-        "itl_ms": _to_ms(itl),
-        "tpot_ms": _to_ms(tpot),
-        "output_tokens_per_s": tuple(otps),
-        "queue_delay_ms": _to_ms(queue),
+    # converting before sorting equals converting after (v / 1e6 keeps the order), and sorting
+    # floats laid out in creation order is twice as fast as sorting ints scattered in memory
+    values_by_key: dict[str, list[float]] = {
+        "ttft_ms": _ms(ttft),
+        "e2e_ms": _ms(e2e),
+        "itl_ms": _ms(itl),
+        "tpot_ms": _ms(tpot),
+        "output_tokens_per_s": otps,
+        "queue_delay_ms": _ms(queue),
     }
+    del ttft, e2e, itl, tpot, queue  # drop the ns lists before building the sample tuples
     samples: dict[str, tuple[float, ...]] = {}
     metrics: dict[str, MetricStats] = {}
     for key in METRIC_KEYS:
-        values = samples_by_key[key]
-        stats = _describe_sorted(values)
+        values = values_by_key.pop(key)
+        stats = _describe_in_place(values)
         if stats is not None:
-            samples[key] = values
             metrics[key] = stats
+            samples[key] = tuple(values)
 
     duration_ns = 0 if first_send is None or last_end is None else max(last_end - first_send, 0)
     duration_s = duration_ns / _NS_PER_S
