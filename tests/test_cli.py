@@ -22,9 +22,18 @@ def test_run_writes_report_json_and_jsonl(fast_mock: MockProcess, tmp_path: Path
     out = tmp_path / "r.jsonl"
     summary_path = tmp_path / "s.json"
     res = run_cli(
-        "--base-url", fast_mock.base_url.removesuffix("/v1"),
-        "--api-key", "sk-secret-0123456789abcdef",
-        "-n", "6", "-c", "3", "-o", str(out), "--json", str(summary_path),
+        "--base-url",
+        fast_mock.base_url.removesuffix("/v1"),
+        "--api-key",
+        "sk-secret-0123456789abcdef",
+        "-n",
+        "6",
+        "-c",
+        "3",
+        "-o",
+        str(out),
+        "--json",
+        str(summary_path),
     )
     assert res.code == 0, res.stderr
     assert "TTFT (ms)" in res.stdout and "E2E latency (ms) histogram" in res.stdout
@@ -49,9 +58,20 @@ def test_run_writes_report_json_and_jsonl(fast_mock: MockProcess, tmp_path: Path
     assert len(requests) == 6
     assert sorted(x["index"] for x in requests) == list(range(6))
     first = requests[0]
-    for key in ("scheduled_ns", "send_ns", "headers_ns", "first_token_ns", "end_ns",
-                "token_gaps_ns", "output_tokens", "token_source", "status", "error_kind",
-                "attempts", "response_id"):
+    for key in (
+        "scheduled_ns",
+        "send_ns",
+        "headers_ns",
+        "first_token_ns",
+        "end_ns",
+        "token_gaps_ns",
+        "output_tokens",
+        "token_source",
+        "status",
+        "error_kind",
+        "attempts",
+        "response_id",
+    ):
         assert key in first
     assert first["token_source"] == "usage" and first["status"] == 200
     # the key never appears in any output
@@ -90,8 +110,17 @@ def test_wrong_key_exits_3_with_one_line() -> None:
             "llmbench-async: error: authentication failed (401): check --api-key / OPENAI_API_KEY"
         )
         # with --model the run starts, then stops at the first 401 instead of firing all 5
-        res = run_cli("--base-url", mock.base_url, "--api-key", "sk-wrong-key-123456",
-                      "--model", "mock-model", "-n", "5", "-q")
+        res = run_cli(
+            "--base-url",
+            mock.base_url,
+            "--api-key",
+            "sk-wrong-key-123456",
+            "--model",
+            "mock-model",
+            "-n",
+            "5",
+            "-q",
+        )
         assert res.code == 3
         assert "authentication failed (401)" in res.stderr
         res = run_cli("--base-url", mock.base_url, "--api-key", "sk-right", "-n", "2", "-q")
@@ -99,8 +128,9 @@ def test_wrong_key_exits_3_with_one_line() -> None:
 
 
 def test_env_vars_are_the_defaults(fast_mock: MockProcess) -> None:
-    res = run_cli("-n", "2", "-q", env={"OPENAI_BASE_URL": fast_mock.base_url,
-                                        "OPENAI_API_KEY": "sk-env"})
+    res = run_cli(
+        "-n", "2", "-q", env={"OPENAI_BASE_URL": fast_mock.base_url, "OPENAI_API_KEY": "sk-env"}
+    )
     assert res.code == 0, res.stderr
 
 
@@ -125,9 +155,24 @@ def test_bad_flags_give_one_line_and_exit_2() -> None:
 def test_help_lists_every_flag_with_units() -> None:
     res = run_cli("--help")
     assert res.code == 0
-    for flag in ("--base-url", "--api-key", "--model", "--n", "--concurrency", "--prompt",
-                 "--max-tokens", "--stream", "--timeout", "--connect-timeout",
-                 "--read-timeout", "--retries", "--output", "--json", "--quiet", "--mock"):
+    for flag in (
+        "--base-url",
+        "--api-key",
+        "--model",
+        "--n",
+        "--concurrency",
+        "--prompt",
+        "--max-tokens",
+        "--stream",
+        "--timeout",
+        "--connect-timeout",
+        "--read-timeout",
+        "--retries",
+        "--output",
+        "--json",
+        "--quiet",
+        "--mock",
+    ):
         assert flag in res.stdout, flag
     assert "seconds" in res.stdout
     res = run_cli("mock-server", "--help")

@@ -107,12 +107,17 @@ def test_total_deadline(timed_mock: MockProcess) -> None:
 
 
 def test_retry_honours_retry_after() -> None:
-    cfg = MockConfig(ttft_ms=0, itl_ms=0, tokens=3, fail_rate=0.5, fail_status=429,
-                     retry_after="1", seed=7)
+    cfg = MockConfig(
+        ttft_ms=0, itl_ms=0, tokens=3, fail_rate=0.5, fail_status=429, retry_after="1", seed=7
+    )
     with MockProcess(cfg) as mock:
         result = run(
-            RunConfig(base_url=mock.base_url, n=8, concurrency=8,
-                      retry=RetryPolicy(retries=5, max_backoff=5))
+            RunConfig(
+                base_url=mock.base_url,
+                n=8,
+                concurrency=8,
+                retry=RetryPolicy(retries=5, max_backoff=5),
+            )
         )
     retried = [r for r in result.records if r.attempts > 1]
     assert retried, "with a 50% 429 rate some request must have been retried"
@@ -126,8 +131,7 @@ def test_retry_honours_retry_after() -> None:
 
 def test_no_retry_on_404(fast_mock: MockProcess) -> None:
     result = run(
-        RunConfig(base_url=fast_mock.base_url, model="nope", n=3,
-                  retry=RetryPolicy(retries=3))
+        RunConfig(base_url=fast_mock.base_url, model="nope", n=3, retry=RetryPolicy(retries=3))
     )
     assert all(r.error_kind == "not_found" and r.attempts == 1 for r in result.records)
     # the run stops early on a plain 404 instead of firing every request
@@ -139,13 +143,15 @@ def test_no_retry_on_404(fast_mock: MockProcess) -> None:
 def test_keep_alive_reuses_connections(fast_mock: MockProcess) -> None:
     async def go() -> int:
         async with make_client() as http:
-            target = Target(url=f"{fast_mock.base_url}/chat/completions",
-                            headers={"Content-Type": "application/json"})
+            target = Target(
+                url=f"{fast_mock.base_url}/chat/completions",
+                headers={"Content-Type": "application/json"},
+            )
             for i in range(5):
                 rec = await execute(http, target, i, _body(True, 3), time.perf_counter_ns())
                 assert rec.ok, rec.error_message
             transport = http._transport
-            idle = getattr(transport, "_idle")
+            idle = transport._idle
             return sum(len(v) for v in idle.values())
 
     assert anyio.run(go) == 1

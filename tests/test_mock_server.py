@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +90,28 @@ class Response:
             self.body = reader.read()
 
 
+@dataclass
+class InProcess:
+    """A server run by `serve` on a background thread's event loop."""
+
+    base_url: str
+    host: str
+    port: int
+    loop: asyncio.AbstractEventLoop
+
+    def other_tasks(self) -> int:
+        """How many tasks besides `serve` itself are alive on the server's loop."""
+
+        async def count() -> int:
+            await asyncio.sleep(0.05)  # let connection_lost callbacks and cancellations run
+            return len(asyncio.all_tasks()) - 2  # minus `serve` and this one
+
+        return asyncio.run_coroutine_threadsafe(count(), self.loop).result(5)
+
+
 @contextlib.contextmanager
-def in_process(config: MockConfig) -> Iterator[str]:
-    """Run `serve` on a background thread's event loop; yields the base URL."""
+def in_process(config: MockConfig) -> Iterator[InProcess]:
+    """Run `serve` on a background thread's event loop; checks it leaves no task behind."""
     ready = threading.Event()
     address: list[tuple[str, int]] = []
     loop = asyncio.new_event_loop()
@@ -106,17 +126,21 @@ def in_process(config: MockConfig) -> Iterator[str]:
         task = loop.create_task(serve(config, ready=on_ready))
         with contextlib.suppress(asyncio.CancelledError):
             loop.run_until_complete(task)
+        leftover.extend(asyncio.all_tasks(loop))
+
+    leftover: list[asyncio.Task[Any]] = []
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         assert ready.wait(10)
         host, port = address[0]
-        yield f"http://{host}:{port}/v1"
+        yield InProcess(f"http://{host}:{port}/v1", host, port, loop)
     finally:
         loop.call_soon_threadsafe(lambda: task.cancel() if task else None)
         thread.join(10)
         loop.close()
+    assert not leftover
 
 
 # --------------------------------------------------------------------------- config
@@ -422,7 +446,7 @@ def test_client_disconnect_mid_stream(timed: tuple[MockProcess, Path]) -> None:
 
 def test_static_body_and_serve_in_process() -> None:
     config = MockConfig(ttft_ms=0, itl_ms=0, tokens=3, static_body=True)
-    with in_process(config) as base_url, httpx.Client(base_url=base_url) as client:
+    with in_process(config) as server, httpx.Client(base_url=server.base_url) as client:
         body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
         response = client.post("/chat/completions", json=body)
     assert response.headers["content-type"] == "text/event-stream"
@@ -436,13 +460,35 @@ def test_static_body_and_serve_in_process() -> None:
 def test_jitter_stays_within_bounds(tmp_path: Path) -> None:
     log = tmp_path / "truth.jsonl"
     config = MockConfig(ttft_ms=40, itl_ms=5, jitter_ms=20, tokens=4, seed=7, log_path=str(log))
-    with in_process(config) as base_url, httpx.Client(base_url=base_url) as client:
+    with in_process(config) as server, httpx.Client(base_url=server.base_url) as client:
         for _ in range(5):
             client.post("/chat/completions", json={**CHAT, "stream": True})
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     ttfts = [r["first_token"] - r["received"] for r in rows]
     assert all(0.020 - 0.002 <= t <= 0.060 + 0.010 for t in ttfts)
     assert len({round(t, 3) for t in ttfts}) > 1  # it does vary
+
+
+def test_disconnects_leave_no_tasks_and_shutdown_is_clean() -> None:
+    config = MockConfig(ttft_ms=20, itl_ms=20, tokens=50)
+    with in_process(config) as server:
+        for _ in range(3):  # hang up mid-stream
+            with socket.create_connection((server.host, server.port)) as sock:
+                sock.sendall(post("/v1/chat/completions", {**CHAT, "stream": True}))
+                with sock.makefile("rb") as reader:
+                    while b'"content":" ' not in reader.readline():
+                        pass
+        assert server.other_tasks() == 0
+        with httpx.Client(base_url=server.base_url) as client:
+            assert client.post("/chat/completions", json={**CHAT, "max_tokens": 1}).is_success
+        # leave a stream open while the server is stopped: it must unwind, not hang
+        sock = socket.create_connection((server.host, server.port), timeout=5)
+        sock.sendall(post("/v1/chat/completions", {**CHAT, "stream": True}))
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
+        assert server.other_tasks() == 1
+    with sock:
+        while sock.recv(4096):  # the server closed the connection
+            pass
 
 
 def test_clean_exit_on_signals() -> None:
@@ -461,8 +507,6 @@ def test_mock_process_reports_startup_failure() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(
-            RuntimeError,
-            match=r"code 1\) without listening; stderr:\n.*cannot listen on 127.0.0.1:\d+: ad",
-        ):
+        expected = r"code 1\) without listening; stderr:\n.*cannot listen on 127.0.0.1:\d+: "
+        with pytest.raises(RuntimeError, match=expected + ".*already in use"):
             MockProcess(MockConfig(port=port)).start()

@@ -57,7 +57,13 @@ class MockConfig:
     models: tuple[str, ...] = ("mock-model",)
     static_body: bool = False  # streamed responses as one Content-Length body (timing-free use)
     log_path: str | None = None  # append one JSON line per finished completion request
-    seed: int | None = None  # seed for the jitter generator (None: random)
+    seed: int | None = None  # seed for the jitter and fault generator (None: random)
+    # faults
+    auth_key: str | None = None  # when set, requests without `Bearer <auth_key>` are refused
+    auth_status: int = 401  # status of that refusal (401; 403 or 400 to imitate proxies)
+    fail_rate: float = 0.0  # share of completion requests answered with fail_status; 0..1
+    fail_status: int = 500  # e.g. 429, 500, 503, 529
+    retry_after: str | None = None  # Retry-After header value sent with failures (s or date)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -70,6 +76,11 @@ class MockConfig:
             raise ValueError(f"tokens must be >= 1, got {self.tokens}")
         if not self.models or not all(isinstance(m, str) and m for m in self.models):
             raise ValueError(f"models must be a non-empty list of names, got {self.models!r}")
+        if not 0.0 <= self.fail_rate <= 1.0:
+            raise ValueError(f"fail_rate must be in 0..1, got {self.fail_rate}")
+        for name in ("auth_status", "fail_status"):
+            if not 400 <= getattr(self, name) <= 599:
+                raise ValueError(f"{name} must be an HTTP error status, got {getattr(self, name)}")
 
     def __str__(self) -> str:
         jitter = f" ±{self.jitter_ms:g}ms" if self.jitter_ms else ""
@@ -166,6 +177,7 @@ class _Request:
     http11: bool
     received: float  # loop.time() when the last byte arrived
     error: tuple[int, str] | None = None
+    authorization: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,13 +243,36 @@ def _offsets(config: MockConfig, n: int, rng: random.Random) -> tuple[float, ...
     return tuple(out)
 
 
+def _refuse_auth(config: MockConfig, authorization: bytes | None) -> _Reply | None:
+    """The refusal for a missing or wrong key when `auth_key` is set, else None."""
+    if config.auth_key is None or authorization == b"Bearer " + config.auth_key.encode():
+        return None
+    message = "Incorrect API key provided."
+    return _Reply(config.auth_status, _error_body(message, code="invalid_api_key"))
+
+
 def _plan_completion(
-    raw: bytes, *, chat: bool, config: MockConfig, rng: random.Random, wall_now: float
+    raw: bytes,
+    *,
+    chat: bool,
+    config: MockConfig,
+    rng: random.Random,
+    wall_now: float,
+    authorization: bytes | None = None,
 ) -> _Plan | _Reply:
     """Decide the whole response to one completion request: an error, or a timed plan.
 
-    Every behaviour knob (and future faults) belongs here, so the writers stay mechanical.
+    Every behaviour knob and fault belongs here, so the writers stay mechanical.
     """
+    refusal = _refuse_auth(config, authorization)
+    if refusal is not None:
+        return refusal
+    if config.fail_rate and rng.random() < config.fail_rate:
+        extra = b""
+        if config.retry_after is not None:
+            extra = b"retry-after: " + config.retry_after.encode() + b"\r\n"
+        message = f"Injected failure ({config.fail_status})."
+        return _Reply(config.fail_status, _error_body(message, code="injected"), extra)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -416,7 +451,8 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buf = bytearray()
         self._scan = 0  # where to resume searching for the end of the head
-        self._head: tuple[str, str, bool, bool] | None = None  # method, path, keep-alive, 1.1
+        # method, path, keep-alive, HTTP/1.1, Authorization
+        self._head: tuple[str, str, bool, bool, bytes | None] | None = None
         self._need = 0  # body bytes still expected for `_head`
         self._continue = False  # answer "Expect: 100-continue" once the head is parsed
         self._broken = False  # a parse error was queued; ignore further input
@@ -474,9 +510,14 @@ class _Connection(asyncio.Protocol):
             self._drain = self._loop.create_future()
             await self._drain
 
-    def abort(self) -> None:
+    def abort(self) -> asyncio.Task[None] | None:
+        """Drop the connection now; returns the cancelled handler task, if any, to await."""
+        task = self._task
+        if task is not None:
+            task.cancel()
         if self._transport is not None:
             self._transport.abort()
+        return task
 
     def _wake(self) -> None:
         if self._drain is not None and not self._drain.done():
@@ -508,12 +549,14 @@ class _Connection(asyncio.Protocol):
                     self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 return
             assert self._head is not None
-            method, path, keep_alive, http11 = self._head
+            method, path, keep_alive, http11, auth = self._head
             body = bytes(buf[: self._need])
             del buf[: self._need]
             self._head, self._need, self._continue = None, 0, False
             received = self._loop.time()
-            self._pending.append(_Request(method, path, body, keep_alive, http11, received))
+            self._pending.append(
+                _Request(method, path, body, keep_alive, http11, received, None, auth)
+            )
 
     def _parse_head(self, head: bytes) -> bool:
         lines = head.split(b"\r\n")
@@ -522,9 +565,10 @@ class _Connection(asyncio.Protocol):
             self._fail(400, "Malformed request line.")
             return False
         http11 = parts[2] == b"HTTP/1.1"
-        keep_alive = http11
+        keep_alive = http11  # HTTP/1.0 keep-alive is not worth supporting
         length: int | None = None
         expect = False
+        auth: bytes | None = None
         for line in lines[1:]:
             name, sep, value = line.partition(b":")
             if not sep or not name or name != name.strip():
@@ -544,15 +588,15 @@ class _Connection(asyncio.Protocol):
                 tokens = {t.strip() for t in value.lower().split(b",")}
                 if b"close" in tokens:
                     keep_alive = False
-                elif b"keep-alive" in tokens and not http11:
-                    keep_alive = False  # HTTP/1.0 keep-alive is not worth supporting
             elif name == b"expect":
                 expect = value.lower() == b"100-continue"
+            elif name == b"authorization":
+                auth = value
         if length is not None and length > _MAX_BODY:
             self._fail(413, "Request body too large.")
             return False
         path = parts[1].split(b"?", 1)[0].decode("latin-1")
-        self._head = (parts[0].decode("latin-1"), path, keep_alive, http11)
+        self._head = (parts[0].decode("latin-1"), path, keep_alive, http11, auth)
         self._need = length or 0
         self._continue = expect and http11 and self._need > 0
         return True
@@ -599,9 +643,10 @@ class _App:
         ]
         self._models = json.dumps({"object": "list", "data": models}).encode()
 
-    def close(self) -> None:
-        for conn in list(self.connections):
-            conn.abort()
+    async def close(self) -> None:
+        """Drop every connection, wait for their handlers to unwind, then close the log."""
+        tasks = [t for t in (conn.abort() for conn in list(self.connections)) if t is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
         self.log.close()
 
     async def handle(self, conn: _Connection, req: _Request) -> None:
@@ -611,7 +656,10 @@ class _App:
             return
         path, method = req.path, req.method
         if path == "/v1/models":
-            if method == "GET":
+            refusal = _refuse_auth(self.config, req.authorization)
+            if refusal is not None:
+                self._reply(conn, req, refusal)
+            elif method == "GET":
                 self._reply(conn, req, _Reply(200, self._models))
             else:
                 self._not_allowed(conn, req, "GET")
@@ -639,7 +687,12 @@ class _App:
         chat = req.path == _CHAT_PATH
         wall = self.log.wall(req.received) or time.time()
         plan = _plan_completion(
-            req.body, chat=chat, config=self.config, rng=self._rng, wall_now=wall
+            req.body,
+            chat=chat,
+            config=self.config,
+            rng=self._rng,
+            wall_now=wall,
+            authorization=req.authorization,
         )
         if isinstance(plan, _Reply):
             self._reply(conn, req, plan)
@@ -663,7 +716,8 @@ class _App:
             await self._sleep_until(req.received + plan.offsets[-1])
         except asyncio.CancelledError:
             if conn.closed:  # the client went away: record it, then let the task end
-                self._log(req, plan.rid, _STATUS_DISCONNECTED, None, None, None, 0, 0)
+                p = plan.prompt_tokens
+                self._log(req, plan.rid, _STATUS_DISCONNECTED, None, None, None, 0, p)
             raise
         if plan.stream:
             events = _Events(plan, _identity)
@@ -704,10 +758,11 @@ class _App:
                 now = loop.time()
                 conn.write(b"".join(parts))
                 parts.clear()
-                if t_first is None and k > 0:
-                    t_first = now
-                if k == n:
+                if k > 0:
                     t_last = now
+                    if t_first is None:
+                        t_first = now
+                if k == n:
                     break
                 if conn.paused:
                     await conn.drain()
@@ -716,7 +771,8 @@ class _App:
                 horizon = max(loop.time(), due)  # a timer may fire a hair early
         except asyncio.CancelledError:
             if conn.closed:
-                self._log(req, plan.rid, _STATUS_DISCONNECTED, t_headers, t_first, None, k, 0)
+                status, p = _STATUS_DISCONNECTED, plan.prompt_tokens
+                self._log(req, plan.rid, status, t_headers, t_first, t_last, k, p)
             raise
         self._log(req, plan.rid, 200, t_headers, t_first, t_last, n, plan.prompt_tokens)
 
@@ -765,7 +821,7 @@ async def serve(config: MockConfig, *, ready: Callable[[str, int], None] | None 
             lambda: _Connection(app), config.host, config.port, backlog=4096
         )
     except BaseException:
-        app.close()
+        await app.close()
         raise
     try:
         host, port = server.sockets[0].getsockname()[:2]
@@ -775,7 +831,7 @@ async def serve(config: MockConfig, *, ready: Callable[[str, int], None] | None 
         await loop.create_future()
     finally:
         server.close()
-        app.close()
+        await app.close()
 
 
 def _url_host(host: str) -> str:
