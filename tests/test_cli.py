@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from conftest import run_cli
@@ -177,3 +182,53 @@ def test_help_lists_every_flag_with_units() -> None:
     assert "seconds" in res.stdout
     res = run_cli("mock-server", "--help")
     assert res.code == 0 and "--ttft-ms" in res.stdout
+
+
+def _interrupt(sig: int, tmp_path: Path) -> tuple[int, str, list[dict[str, object]]]:
+    out = tmp_path / "r.jsonl"
+    with MockProcess(MockConfig(ttft_ms=50, itl_ms=20, tokens=40)) as mock:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llmbench_async",
+                "--base-url",
+                mock.base_url,
+                "-n",
+                "200",
+                "-c",
+                "4",
+                "-o",
+                str(out),
+                "--grace",
+                "0.2",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        time.sleep(2.5)
+        proc.send_signal(sig)
+        stdout, _stderr = proc.communicate(timeout=20)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    return proc.returncode, stdout, lines
+
+
+def test_sigint_keeps_results_and_exits_130(tmp_path: Path) -> None:
+    code, stdout, lines = _interrupt(signal.SIGINT, tmp_path)
+    assert code == 130
+    requests = [x for x in lines if x["type"] == "request"]
+    assert 4 <= len(requests) < 200  # ~0.85 s a request, 4 at a time, for ~2.5 s
+    assert lines[-1]["type"] == "footer" and lines[-1]["interrupted_by"] == "SIGINT"
+    assert "interrupted by SIGINT" in stdout
+    assert f"{len(requests)} ok, 0 failed" in stdout
+
+
+def test_sigterm_exits_143(tmp_path: Path) -> None:
+    code, stdout, lines = _interrupt(signal.SIGTERM, tmp_path)
+    assert code == 143
+    assert lines[-1]["interrupted_by"] == "SIGTERM"
+    assert "interrupted by SIGTERM" in stdout

@@ -25,7 +25,8 @@ from .workload import Workload
 RecordSink = Callable[[RequestRecord], None]
 
 _LAG_PERIOD_S = 0.01
-_FATAL_KINDS = frozenset({"auth", "not_found"})
+# failures that, before any success, mean the target is unusable: stop firing
+_FATAL_KINDS = frozenset({"auth", "not_found", "connect", "tls"})
 
 
 @dataclass(frozen=True, slots=True)
