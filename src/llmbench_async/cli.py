@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .cli_mock import MockServerError, mock_server_command
 from .config import (
     DEFAULT_API_KEY,
     DEFAULT_BASE_URL,
@@ -242,55 +243,7 @@ def run_info(result: RunResult) -> RunInfo:
     )
 
 
-@app.command("mock-server")
-def mock_server_command(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on (0 = any free).")] = 8000,
-    ttft_ms: Annotated[
-        float, typer.Option("--ttft-ms", help="Request received → first token (ms).")
-    ] = 200.0,
-    itl_ms: Annotated[float, typer.Option("--itl-ms", help="Gap between tokens (ms).")] = 10.0,
-    tokens: Annotated[
-        int, typer.Option("--tokens", help="Output tokens per response (capped by max_tokens).")
-    ] = 64,
-    jitter_ms: Annotated[
-        float, typer.Option("--jitter-ms", help="Uniform ± jitter on TTFT and each gap (ms).")
-    ] = 0.0,
-    model: Annotated[
-        list[str] | None,
-        typer.Option("--model", help="Model id served (repeatable). Default: mock-model."),
-    ] = None,
-    log: Annotated[
-        Path | None,
-        typer.Option("--log", help="Append one JSON line of server-side timings per request."),
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed for the jitter.")] = None,
-) -> None:
-    """Serve the built-in OpenAI-compatible mock server until Ctrl-C."""
-    from .mock_server import MockConfig, run_server
-
-    for name, value in (("--ttft-ms", ttft_ms), ("--itl-ms", itl_ms), ("--jitter-ms", jitter_ms)):
-        if value < 0:
-            raise ConfigError(f"{name} must be 0 or more (got {value:g})")
-    if tokens < 1:
-        raise ConfigError(f"--tokens must be at least 1 (got {tokens})")
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"--port must be 0..65535 (got {port})")
-    config = MockConfig(
-        host=host,
-        port=port,
-        ttft_ms=ttft_ms,
-        itl_ms=itl_ms,
-        tokens=tokens,
-        jitter_ms=jitter_ms,
-        models=tuple(model) if model else ("mock-model",),
-        log_path=str(log) if log else None,
-        seed=seed,
-    )
-    try:
-        run_server(config)
-    except OSError as exc:
-        raise Failure(f"mock server cannot listen on {host}:{port}: {exc.strerror}", 1) from None
+app.command("mock-server")(mock_server_command)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -328,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     except Failure as exc:
         _error(str(exc))
         return exc.code
+    except MockServerError as exc:
+        _error(str(exc))
+        return 1
     except typer.TyperException as exc:
         # usage errors (exit code 2) and the like, squeezed to one line
         _error(" ".join(exc.format_message().split()))

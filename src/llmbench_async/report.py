@@ -120,7 +120,7 @@ def console_report(summary: Summary, info: RunInfo, *, width: int = 100) -> str:
         if values and len(values) > 1:
             out.append("")
             out.append(f"{title} histogram")
-            out.extend(render_histogram(values, width=min(width, 90), unit="ms"))
+            out.extend(render_histogram(values, width=min(width, 90), bins=8, unit="ms"))
     if summary.errors:
         out.append("")
         out.append("Errors")
