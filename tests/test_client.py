@@ -177,3 +177,33 @@ def test_non_streaming(fast_mock: MockProcess) -> None:
         assert r.e2e_ns / 1e6 >= 69
     assert "ttft_ms" not in result.summary.metrics
     assert statistics.mean(r.e2e_ns for r in result.records) / 1e6 < 200
+
+
+def test_parse_retry_after_variants() -> None:
+    from llmbench_async.client import parse_retry_after
+
+    def h(**kv: str) -> httpx.Headers:
+        return httpx.Headers({k.replace("_", "-"): v for k, v in kv.items()})
+
+    assert parse_retry_after(h(retry_after="2")) == 2.0
+    assert parse_retry_after(h(retry_after_ms="1500")) == 1.5
+    assert parse_retry_after(httpx.Headers({"llm_provider-retry-after": "60"})) == 60.0
+    assert parse_retry_after(h(x_ratelimit_reset_requests="6m0s")) == 360.0
+    assert parse_retry_after(h(x_ratelimit_reset_tokens="20ms")) == 0.02
+    assert parse_retry_after(h(x_ratelimit_reset_requests="1h2m3.5s")) == 3723.5
+    date = "Wed, 21 Oct 2015 07:28:10 GMT"
+    assert parse_retry_after(h(retry_after=date), now=1445412480.0) == 10.0
+    assert parse_retry_after(h(retry_after="soon")) is None
+    assert parse_retry_after(h(x_ratelimit_reset_requests="later")) is None
+    assert parse_retry_after(h()) is None
+    # retry-after-ms wins over retry-after
+    assert parse_retry_after(h(retry_after="9", retry_after_ms="100")) == 0.1
+
+
+def test_server_echoing_the_key_is_scrubbed(tmp_path: Any) -> None:
+    from llmbench_async.config import scrub_secrets
+
+    key = "sk-secret-abcdef123456"
+    assert scrub_secrets(f"Incorrect API key provided: {key}.", (key,)) == (
+        "Incorrect API key provided: sk-...3456."
+    )

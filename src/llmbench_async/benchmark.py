@@ -15,8 +15,8 @@ import anyio
 import httpx
 
 from .client import Target
-from .config import RunConfig, redact_secret
-from .errors import classify_exception
+from .config import RunConfig, redact_secret, scrub_secrets
+from .errors import ErrorKind, classify_exception
 from .protocol import error_message_from_body
 from .records import RequestRecord, ResultsWriter
 from .runner import RunOutcome, run_requests
@@ -106,6 +106,7 @@ async def run_async(
             timeouts=config.timeouts,
             retry=config.retry,
             rng=random.Random(),
+            secrets=(config.api_key,),
         )
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
@@ -175,11 +176,12 @@ async def discover_model(http: httpx.AsyncClient, config: RunConfig) -> str:
         resp = await http.get(url, headers=auth_headers(config))
     except Exception as exc:
         err = classify_exception(exc)
-        raise TargetError(f"cannot reach {config.base_url}: {err.message}") from None
+        hint = "; use --ca-bundle or --insecure" if err.kind is ErrorKind.TLS else ""
+        raise TargetError(f"cannot reach {config.base_url}: {err.message}{hint}") from None
     if resp.status_code in (401, 403):
         raise TargetError(auth_message(resp.status_code))
     if resp.status_code != 200:
-        detail = error_message_from_body(resp.content)
+        detail = scrub_secrets(error_message_from_body(resp.content), (config.api_key,))
         raise TargetError(
             f"could not list models at {url} (HTTP {resp.status_code}: {detail}); pass --model"
         )
@@ -225,7 +227,8 @@ async def _diagnose(
         return f"model '{config.model}' or {config.endpoint} not found (HTTP 404)"
     if records and not any(r.ok for r in records) and outcome.interrupted_by is None:
         first = min(records, key=lambda r: r.send_ns)
-        return f"every request failed; first error: {first.error_kind}: {first.error_message}"
+        hint = "; use --ca-bundle or --insecure" if first.error_kind == "tls" else ""
+        return f"every request failed; first error: {first.error_kind}: {first.error_message}{hint}"
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import anyio
 import httpx
 
-from .config import RetryPolicy, Timeouts
+from .config import RetryPolicy, Timeouts, scrub_secrets
 from .errors import ErrorKind, RequestError, classify_exception, kind_for_status
 from .protocol import error_message_from_body, parse_chunk, parse_completion_body
 from .records import RequestRecord, TokenSource
@@ -33,6 +34,7 @@ class Target:
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     rng: random.Random = field(default_factory=random.Random, compare=False)
+    secrets: tuple[str, ...] = ()  # scrubbed from every error message a server sends back
 
 
 async def execute(
@@ -85,29 +87,62 @@ def _backoff(
     return rng.uniform(0.0, ceiling)
 
 
+_RESET_HEADERS = ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
 def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
-    """Seconds to wait from `retry-after-ms`, or `Retry-After` (seconds or HTTP date)."""
-    ms = headers.get("retry-after-ms")
+    """Seconds the server asks us to wait, from the first hint present of:
+    `retry-after-ms`; `Retry-After` (seconds or HTTP date); LiteLLM's
+    `llm_provider-retry-after`; OpenAI's `x-ratelimit-reset-requests/-tokens` (`6m0s`)."""
+    ms = _number(headers.get("retry-after-ms"))
     if ms is not None:
-        try:
-            return float(ms) / 1000.0
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
+        return ms / 1000.0
+    for name in ("retry-after", "llm_provider-retry-after"):
+        value = headers.get(name)
+        if value is not None:
+            seconds = _number(value)
+            if seconds is None:
+                seconds = _http_date_delay(value, now)
+            if seconds is not None:
+                return seconds
+    resets = [d for d in (_duration(headers.get(h)) for h in _RESET_HEADERS) if d is not None]
+    return max(resets) if resets else None
+
+
+def _number(value: str | None) -> float | None:
     if value is None:
         return None
-    value = value.strip()
     try:
-        return float(value)
+        number = float(value.strip())
     except ValueError:
-        pass
+        return None
+    return number if number >= 0 and number == number else None
+
+
+def _http_date_delay(value: str, now: float | None) -> float | None:
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _duration(value: str | None) -> float | None:
+    """OpenAI's reset durations: `1s`, `6m0s`, `20ms`, `1h2m3.5s`, or a bare number."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    plain = _number(text)
+    if plain is not None:
+        return plain
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(n) * scale[u] for n, u in parts)
 
 
 class _Watchdog:
@@ -246,7 +281,7 @@ async def _attempt(
         token_source=source,
         status=m.status,
         error_kind=None if error is None else error.kind.value,
-        error_message=None if error is None else error.message,
+        error_message=None if error is None else scrub_secrets(error.message, target.secrets),
         attempts=attempt,
         response_id=m.response_id,
     )

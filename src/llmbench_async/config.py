@@ -119,6 +119,14 @@ def redact_secret(value: str) -> str:
     return f"{value[:3]}...{value[-4:]}"
 
 
+def scrub_secrets(text: str, secrets: tuple[str, ...]) -> str:
+    """Replace every occurrence of each secret in `text` by its redacted form."""
+    for secret in secrets:
+        if len(secret) >= 4 and secret in text:
+            text = text.replace(secret, redact_secret(secret))
+    return text
+
+
 def env_or(env: Mapping[str, str], name: str, default: str) -> str:
     """The environment variable's value when set and non-empty, else the default."""
     value = env.get(name, "").strip()

@@ -90,6 +90,8 @@ class Summary:
     total_output_tokens: int  # over ok records
     total_input_tokens: int  # over ok records
     retries: int  # sum(attempts - 1) over non-warm-up records
+    retry_wait_s: float  # time lost to failed attempts and backoff, summed over records
+    latency_from: str  # "send" (default) or "schedule": where TTFT and E2E start
     metrics: Mapping[str, MetricStats]  # only metrics with at least one sample
     errors: tuple[ErrorGroup, ...]  # most frequent first, then by kind
     token_sources: Mapping[str, int]  # ok records per token_source (non-zero counts only)
@@ -160,10 +162,17 @@ def _ms(ns_values: list[int] | list[float]) -> list[float]:
     return list(map(_NS_PER_MS.__rtruediv__, ns_values))
 
 
-def summarize(records: Iterable[RequestRecord]) -> Summary:
-    """Reduce a run's records to a `Summary`; warm-up records are only counted."""
+def summarize(records: Iterable[RequestRecord], *, latency_from: str = "send") -> Summary:
+    """Reduce a run's records to a `Summary`; warm-up records are only counted.
+
+    With `latency_from="schedule"`, TTFT and E2E are measured from each request's scheduled
+    instant instead of its send instant, so time spent waiting for a free slot counts
+    (coordinated-omission-corrected latency)."""
+    if latency_from not in ("send", "schedule"):
+        raise ValueError(f"latency_from must be 'send' or 'schedule', got {latency_from!r}")
+    from_schedule = latency_from == "schedule"
     total = ok = warmup = 0
-    retries = out_tokens = in_tokens = 0
+    retries = out_tokens = in_tokens = retry_wait = 0
     first_send: int | None = None
     last_end: int | None = None
     ttft: list[int] = []
@@ -180,12 +189,13 @@ def summarize(records: Iterable[RequestRecord]) -> Summary:
             warmup += 1
             continue
         total += 1
-        send = r.send_ns
+        send = r.send_ns if r.first_send_ns is None else r.first_send_ns
         if first_send is None or send < first_send:
             first_send = send
         if last_end is None or r.end_ns > last_end:
             last_end = r.end_ns
         retries += r.attempts - 1
+        retry_wait += r.retry_wait_ns
         queue.append(r.queue_delay_ns)
         kind = r.error_kind
         if kind is not None:
@@ -195,10 +205,11 @@ def summarize(records: Iterable[RequestRecord]) -> Summary:
             acc.add(r)
             continue
         ok += 1
-        e2e.append(r.e2e_ns)
+        shift = r.send_ns - r.scheduled_ns if from_schedule else 0
+        e2e.append(r.e2e_ns + shift)
         first = r.ttft_ns
         if first is not None:
-            ttft.append(first)
+            ttft.append(first + shift)
         if r.token_gaps_ns:
             itl.extend(r.token_gaps_ns)
         per_token = r.tpot_ns
@@ -252,6 +263,8 @@ def summarize(records: Iterable[RequestRecord]) -> Summary:
         total_output_tokens=out_tokens,
         total_input_tokens=in_tokens,
         retries=retries,
+        retry_wait_s=retry_wait / _NS_PER_S,
+        latency_from=latency_from,
         metrics=metrics,
         errors=errors,
         token_sources=_ordered_sources(sources),
