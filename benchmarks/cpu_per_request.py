@@ -286,7 +286,10 @@ class Measurement:
 def measure(contender: str, url: str, c: int, body: str, n: int) -> Measurement:
     command = [sys.executable, __file__, "--child", contender, "--url", url]
     command += ["--c", str(c), "--n", str(n)]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        return Measurement(contender, c, body, n, failed=n, first_error="child timed out")
     if proc.returncode != 0 or not proc.stdout.strip():
         error = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return Measurement(contender, c, body, n, failed=n, first_error=f"child crashed: {error}")
@@ -370,6 +373,8 @@ def report(results: list[Measurement], args: argparse.Namespace) -> str:
         f"Peak in flight / peak open streams: the lowest peak over the repetitions, {contenders}.",
         "Rep spread: the largest (max - min) / median over the contenders of a row.",
     ]
+    if not all(m.valid for m in results):
+        lines.append("")
     for m in results:
         if not m.valid:
             lines.append(

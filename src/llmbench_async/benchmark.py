@@ -22,6 +22,7 @@ from .records import RequestRecord, ResultsWriter
 from .runner import RunOutcome, run_requests
 from .stats import Summary, percentile, summarize
 from .transport import make_client
+from .workers import run_workers
 from .workload import Workload
 
 
@@ -98,16 +99,6 @@ async def run_async(
             if scope.cancelled_caught or model is None:
                 raise TargetError(f"{config.base_url}/models did not answer; pass --model")
         config = replace(config, model=model)
-        workload = Workload(config.api, model, config.prompt, config.max_tokens, config.stream)
-        target = Target(
-            url=config.endpoint,
-            headers=auth_headers(config),
-            stream=config.stream,
-            timeouts=config.timeouts,
-            retry=config.retry,
-            rng=random.Random(),
-            secrets=(config.api_key,),
-        )
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
         records: list[RequestRecord] = []
@@ -121,17 +112,22 @@ async def run_async(
                 writer.write(record)
 
         try:
-            outcome = await run_requests(
-                http,
-                target,
-                workload,
-                n=config.n,
-                concurrency=config.concurrency,
-                sink=sink,
-                progress=progress,
-                grace_s=config.grace_s,
-                handle_signals=handle_signals,
-            )
+            if config.workers > 1:
+                outcome = await run_workers(
+                    config, sink, progress=progress, handle_signals=handle_signals
+                )
+            else:
+                outcome = await run_requests(
+                    http,
+                    build_target(config),
+                    build_workload(config),
+                    n=config.n,
+                    concurrency=config.concurrency,
+                    sink=sink,
+                    progress=progress,
+                    grace_s=config.grace_s,
+                    handle_signals=handle_signals,
+                )
             if writer is not None:
                 writer.write_footer(
                     {
@@ -147,12 +143,31 @@ async def run_async(
     return RunResult(
         config=config,
         model=model,
-        summary=summarize(records),
+        summary=summarize(records, latency_from=config.latency_from),
         records=records,
         outcome=outcome,
         started_at=started_at,
         problem=problem,
     )
+
+
+def build_target(config: RunConfig) -> Target:
+    """Where and how every request of the run is sent."""
+    return Target(
+        url=config.endpoint,
+        headers=auth_headers(config),
+        stream=config.stream,
+        timeouts=config.timeouts,
+        retry=config.retry,
+        rng=random.Random(),
+        secrets=(config.api_key,),
+    )
+
+
+def build_workload(config: RunConfig) -> Workload:
+    """What every request of the run sends (the model must be resolved)."""
+    assert config.model is not None
+    return Workload(config.api, config.model, config.prompt, config.max_tokens, config.stream)
 
 
 def _header(config: RunConfig, started_at: str) -> dict[str, Any]:

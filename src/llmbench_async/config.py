@@ -58,6 +58,8 @@ class RunConfig:
     json_path: Path | None = None  # summary JSON
     quiet: bool = False
     grace_s: float = 2.0  # on Ctrl-C, how long in-flight requests may finish
+    workers: int = 1  # processes sharing the load (each with its own event loop)
+    latency_from: Literal["send", "schedule"] = "send"  # where TTFT and E2E start
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -75,6 +77,8 @@ class RunConfig:
         ):
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be more than 0 seconds (got {value})")
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1 (got {self.workers})")
         if self.model is not None and not self.model.strip():
             raise ConfigError("--model must not be empty")
 
@@ -92,6 +96,24 @@ class RunConfig:
         data["json_path"] = str(self.json_path) if self.json_path else None
         data["retry"]["retry_statuses"] = sorted(self.retry.retry_statuses)
         return data
+
+
+def config_to_wire(config: RunConfig) -> dict[str, Any]:
+    """The full config (key included) as JSON-ready data, for handing to worker processes."""
+    data = asdict(config)
+    data["output"] = data["json_path"] = None
+    data["retry"]["retry_statuses"] = sorted(config.retry.retry_statuses)
+    return data
+
+
+def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
+    """Inverse of `config_to_wire`."""
+    fields = dict(data)
+    fields["timeouts"] = Timeouts(**fields["timeouts"])
+    retry = dict(fields["retry"])
+    retry["retry_statuses"] = frozenset(retry["retry_statuses"])
+    fields["retry"] = RetryPolicy(**retry)
+    return RunConfig(**fields)
 
 
 def normalize_base_url(url: str) -> str:

@@ -68,11 +68,14 @@ async def run_requests(
     progress: bool = False,
     grace_s: float = 2.0,
     handle_signals: bool = True,
+    first_index: int = 0,
 ) -> RunOutcome:
-    """Send `n` requests with at most `concurrency` in flight; each record goes to `sink`."""
+    """Send `n` requests (indices `first_index`...) with at most `concurrency` in flight;
+    each record goes to `sink`."""
     state = _State()
     lag = array("d")
-    indices = count()
+    indices = count(first_index)
+    end_index = first_index + n
     bar = tqdm(total=n, file=sys.stderr, unit="req", disable=not progress, leave=False)
     cpu0 = time.process_time()
     started = time.perf_counter_ns()
@@ -89,7 +92,7 @@ async def run_requests(
     async def worker() -> None:
         while not state.stop:
             index = next(indices)
-            if index >= n:
+            if index >= end_index:
                 return
             scheduled = time.perf_counter_ns()
             state.in_flight += 1

@@ -1,0 +1,208 @@
+"""`--workers N`: the same runner in N processes, their records merged exactly in the parent.
+
+Each worker is a Python process running `workers.main()`. It reads its full config (API key included)
+on stdin, so the key never shows in a process list, and writes one JSON line per finished
+record to stdout, then a final `outcome` line. Instants are `time.perf_counter_ns()`, which
+on Linux is the system-wide CLOCK_MONOTONIC: the records of all processes share one clock
+and merge without conversion. Workers run in their own session. The parent forwards
+SIGINT / SIGTERM to them once, and a second signal makes them exit at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.abc
+from tqdm import tqdm
+
+from .config import RunConfig, config_from_wire, config_to_wire
+from .records import RequestRecord, record_from_json, record_to_json
+from .runner import RecordSink, RunOutcome
+
+# `-c` rather than `-m`: running a module of an already-imported package makes runpy warn
+_WORKER_CODE = "from llmbench_async.workers import main; main()"
+
+# request count and concurrency of each of N workers
+Split = list[tuple[int, int]]
+
+
+def split_load(n: int, concurrency: int, workers: int) -> Split:
+    """Share n requests and the concurrency over workers as evenly as possible."""
+    workers = max(1, min(workers, concurrency, n))
+    shares = []
+    for i in range(workers):
+        share_n = n // workers + (1 if i < n % workers else 0)
+        share_c = concurrency // workers + (1 if i < concurrency % workers else 0)
+        shares.append((share_n, max(1, share_c)))
+    return shares
+
+
+def auto_workers(concurrency: int) -> int:
+    """`--workers auto`: one process per usable CPU, no more than the concurrency."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, concurrency))
+
+
+async def run_workers(
+    config: RunConfig, sink: RecordSink, *, progress: bool, handle_signals: bool
+) -> RunOutcome:
+    """Run `config` over `config.workers` processes; every record goes to `sink`."""
+    shares = split_load(config.n, config.concurrency, config.workers)
+    bar = tqdm(total=config.n, file=sys.stderr, unit="req", disable=not progress, leave=False)
+    outcomes: list[dict[str, Any]] = []
+    processes: list[anyio.abc.Process] = []
+    interrupted: list[str] = []
+    cpu0 = time.process_time()
+    started = time.perf_counter_ns()
+
+    def deliver(record: RequestRecord) -> None:
+        sink(record)
+        bar.update(1)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            first = 0
+            for share_n, share_c in shares:
+                wire = config_to_wire(config)
+                wire.update(n=share_n, concurrency=share_c, workers=1)
+                proc = await anyio.open_process(
+                    [sys.executable, "-c", _WORKER_CODE],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=None,
+                    start_new_session=True,
+                )
+                processes.append(proc)
+                job = {"config": wire, "first_index": first}
+                tg.start_soon(_drive, proc, json.dumps(job).encode(), deliver, outcomes.append)
+                first += share_n
+            if handle_signals and threading.current_thread() is threading.main_thread():
+                watcher = anyio.create_task_group()
+                async with watcher:
+                    watcher.start_soon(_forward_signals, processes, interrupted)
+                    await _wait_all(processes)
+                    watcher.cancel_scope.cancel()
+    finally:
+        bar.close()
+        for proc in processes:
+            if proc.returncode is None:
+                proc.kill()
+    return _merge(outcomes, started, time.process_time() - cpu0, interrupted)
+
+
+async def _wait_all(processes: list[anyio.abc.Process]) -> None:
+    for proc in processes:
+        await proc.wait()
+
+
+async def _drive(
+    proc: anyio.abc.Process,
+    job: bytes,
+    deliver: Callable[[RequestRecord], None],
+    on_outcome: Callable[[dict[str, Any]], None],
+) -> None:
+    """Feed a worker its job, then turn its stdout lines into records."""
+    assert proc.stdin is not None and proc.stdout is not None
+    await proc.stdin.send(job)
+    await proc.stdin.aclose()
+    pending = b""
+    async for chunk in proc.stdout:
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            if not line:
+                continue
+            obj = json.loads(line)
+            if obj.get("type") == "request":
+                deliver(record_from_json(obj))
+            elif obj.get("type") == "outcome":
+                on_outcome(obj)
+    await proc.wait()
+
+
+async def _forward_signals(processes: list[anyio.abc.Process], interrupted: list[str]) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            if not interrupted:
+                interrupted.append("SIGINT" if signum == signal.SIGINT else "SIGTERM")
+            for proc in processes:
+                if proc.returncode is None:
+                    proc.send_signal(signum)
+
+
+def _merge(
+    outcomes: list[dict[str, Any]], started: int, parent_cpu: float, interrupted: list[str]
+) -> RunOutcome:
+    fatal = [record_from_json(o["fatal"]) for o in outcomes if o.get("fatal")]
+    signals = [o["interrupted_by"] for o in outcomes if o.get("interrupted_by")]
+    lag: list[float] = []
+    for o in outcomes:
+        lag.extend(o["loop_lag_ms"])
+    return RunOutcome(
+        started_ns=started,
+        ended_ns=time.perf_counter_ns(),
+        interrupted_by=(interrupted or signals or [None])[0],
+        fatal=min(fatal, key=lambda r: r.send_ns) if fatal else None,
+        loop_lag_ms=tuple(lag),
+        cpu_s=parent_cpu + sum(o["cpu_s"] for o in outcomes),
+        peak_in_flight=sum(o["peak_in_flight"] for o in outcomes),
+        cancelled=sum(o["cancelled"] for o in outcomes),
+    )
+
+
+async def _worker(job: dict[str, Any]) -> None:
+    from .benchmark import build_target, build_workload
+    from .runner import run_requests
+    from .transport import make_client
+
+    config = config_from_wire(job["config"])
+    out = sys.stdout.buffer
+
+    def sink(record: RequestRecord) -> None:
+        out.write(json.dumps(record_to_json(record, 0), separators=(",", ":")).encode() + b"\n")
+        out.flush()
+
+    async with make_client(verify=config.verify) as http:
+        outcome = await run_requests(
+            http,
+            build_target(config),
+            build_workload(config),
+            n=config.n,
+            concurrency=config.concurrency,
+            sink=sink,
+            grace_s=config.grace_s,
+            handle_signals=True,
+            first_index=int(job["first_index"]),
+        )
+    final = {
+        "type": "outcome",
+        "interrupted_by": outcome.interrupted_by,
+        "fatal": None if outcome.fatal is None else record_to_json(outcome.fatal, 0),
+        "loop_lag_ms": list(outcome.loop_lag_ms),
+        "cpu_s": outcome.cpu_s,
+        "peak_in_flight": outcome.peak_in_flight,
+        "cancelled": outcome.cancelled,
+    }
+    out.write(json.dumps(final).encode() + b"\n")
+    out.flush()
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.buffer.read())
+    anyio.run(_worker, job)
+
+
+if __name__ == "__main__":
+    main()
