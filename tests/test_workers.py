@@ -78,7 +78,7 @@ def test_fatal_stop_with_workers(workers: int) -> None:
             n=20,
             concurrency=4,
             workers=workers,
-            retry=__import__("llmbench_async").RetryPolicy(retries=0),
+            retry=RetryPolicy(retries=0),
         )
     )
     assert result.problem is not None and "every request failed" in result.problem
