@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import platform
 import random
 import sys
@@ -20,7 +21,7 @@ from .errors import ErrorKind, classify_exception
 from .protocol import error_message_from_body
 from .records import RequestRecord, ResultsWriter
 from .runner import RunOutcome, run_requests
-from .stats import Summary, percentile, summarize
+from .stats import Summary, SummaryBuilder, percentile
 from .transport import make_client
 from .workers import run_workers
 from .workload import Workload
@@ -37,7 +38,7 @@ class RunResult:
     config: RunConfig
     model: str
     summary: Summary
-    records: list[RequestRecord]
+    records: list[RequestRecord]  # empty when the run was asked not to keep them
     outcome: RunOutcome
     started_at: str  # ISO 8601 wall-clock start (UTC)
     problem: str | None  # one line saying why the target looked unusable, else None
@@ -75,20 +76,35 @@ def auth_headers(config: RunConfig) -> dict[str, str]:
     }
 
 
-def run(config: RunConfig, *, progress: bool = False, handle_signals: bool = False) -> RunResult:
+def run(
+    config: RunConfig,
+    *,
+    progress: bool = False,
+    handle_signals: bool = False,
+    keep_records: bool = True,
+) -> RunResult:
     """Run a benchmark synchronously (the public Python API)."""
-    result: RunResult = anyio.run(_run_kw, config, progress, handle_signals)
+    result: RunResult = anyio.run(
+        functools.partial(
+            run_async,
+            config,
+            progress=progress,
+            handle_signals=handle_signals,
+            keep_records=keep_records,
+        )
+    )
     return result
 
 
-async def _run_kw(config: RunConfig, progress: bool, handle_signals: bool) -> RunResult:
-    return await run_async(config, progress=progress, handle_signals=handle_signals)
-
-
 async def run_async(
-    config: RunConfig, *, progress: bool = False, handle_signals: bool = False
+    config: RunConfig,
+    *,
+    progress: bool = False,
+    handle_signals: bool = False,
+    keep_records: bool = True,
 ) -> RunResult:
-    """Run a benchmark inside an existing event loop."""
+    """Run a benchmark inside an existing event loop. With `keep_records=False` the records
+    only feed the summary and the results file, so memory stays small for huge runs."""
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
     async with make_client(verify=config.verify, timeout=timeout) as http:
@@ -102,12 +118,15 @@ async def run_async(
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
         records: list[RequestRecord] = []
+        builder = SummaryBuilder(latency_from=config.latency_from)
         writer = (
             ResultsWriter(config.output, _header(config, started_at), t0) if config.output else None
         )
 
         def sink(record: RequestRecord) -> None:
-            records.append(record)
+            builder.add(record)
+            if keep_records:
+                records.append(record)
             if writer is not None:
                 writer.write(record)
 
@@ -139,11 +158,12 @@ async def run_async(
         finally:
             if writer is not None:
                 writer.close()
-        problem = await _diagnose(http, config, records, outcome)
+        summary = builder.summary()
+        problem = await _diagnose(http, config, summary, outcome)
     return RunResult(
         config=config,
         model=model,
-        summary=summarize(records, latency_from=config.latency_from),
+        summary=summary,
         records=records,
         outcome=outcome,
         started_at=started_at,
@@ -223,7 +243,7 @@ def auth_message(status: int) -> str:
 async def _diagnose(
     http: httpx.AsyncClient,
     config: RunConfig,
-    records: list[RequestRecord],
+    summary: Summary,
     outcome: RunOutcome,
 ) -> str | None:
     """One line saying why the target is unusable, or None when it answered."""
@@ -240,10 +260,10 @@ async def _diagnose(
             shown = ", ".join(available[:10]) + (", ..." if len(available) > 10 else "")
             return f"model '{config.model}' not found; available: {shown}"
         return f"model '{config.model}' or {config.endpoint} not found (HTTP 404)"
-    if records and not any(r.ok for r in records) and outcome.interrupted_by is None:
-        first = min(records, key=lambda r: r.send_ns)
-        hint = "; use --ca-bundle or --insecure" if first.error_kind == "tls" else ""
-        return f"every request failed; first error: {first.error_kind}: {first.error_message}{hint}"
+    if summary.total and not summary.ok and outcome.interrupted_by is None:
+        top = summary.errors[0]  # the most frequent kind, with its first message
+        hint = "; use --ca-bundle or --insecure" if top.kind == "tls" else ""
+        return f"every request failed; {top.kind} ({top.count}): {top.first_message}{hint}"
     return None
 
 

@@ -12,11 +12,13 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any, Literal
 
 TokenSource = Literal["usage", "chunks", "none"]
 
 RESULTS_SCHEMA = "llmbench-async/results/v1"
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,7 @@ class RequestRecord:
     first_send_ns: int | None = None
     response_id: str | None = None
     warmup: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)  # shared when empty
 
     @property
     def ok(self) -> bool:

@@ -1,6 +1,6 @@
 """`--workers N`: the same runner in N processes, their records merged exactly in the parent.
 
-Each worker is a Python process running `workers.main()`. It reads its full config (API key included)
+Each worker is a Python process running `workers.main()`. It reads its full config (key too)
 on stdin, so the key never shows in a process list, and writes one JSON line per finished
 record to stdout, then a final `outcome` line. Instants are `time.perf_counter_ns()`, which
 on Linux is the system-wide CLOCK_MONOTONIC: the records of all processes share one clock
