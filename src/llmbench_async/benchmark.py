@@ -141,8 +141,14 @@ async def run_async(
                     build_target(config),
                     build_workload(config),
                     n=config.n,
-                    concurrency=config.concurrency,
+                    concurrency=config.concurrency
+                    if config.rate is None
+                    else config.max_concurrency,
                     sink=sink,
+                    pacer=config.pacer,
+                    duration_s=config.duration_s,
+                    warmup_requests=config.warmup_requests,
+                    warmup_s=config.warmup_s,
                     progress=progress,
                     grace_s=config.grace_s,
                     handle_signals=handle_signals,

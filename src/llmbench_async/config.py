@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .pacing import ClosedLoop, ConstantRate, Pacer, PoissonRate
+
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
 DEFAULT_PROMPT = "Write a short poem about the sea."
@@ -46,8 +48,16 @@ class RunConfig:
     api_key: str = field(default=DEFAULT_API_KEY, repr=False)
     model: str | None = None  # None = the first id from GET /models
     api: Api = "chat"
-    n: int = 10  # requests to send
-    concurrency: int = 1  # requests in flight at once
+    n: int | None = 10  # measured requests to send (None: until `duration_s`)
+    concurrency: int = 1  # closed loop: requests in flight at once
+    rate: float | None = None  # open loop: arrivals per second (None: closed loop)
+    arrival: Literal["poisson", "constant"] = "poisson"  # open-loop arrival process
+    seed: int | None = None  # for Poisson arrivals and prompt sampling
+    max_concurrency: int | None = None  # open loop: cap on in-flight requests (None: no cap)
+    duration_s: float | None = None  # measured time to keep sending (None: until n)
+    warmup_requests: int = 0  # extra requests first, marked warm-up, not in the statistics
+    warmup_s: float = 0.0  # or: seconds of warm-up first
+    phase_s: float = 0.0  # open loop: shift every arrival by this (used to interleave workers)
     prompt: str = DEFAULT_PROMPT
     max_tokens: int = 128
     stream: bool = True
@@ -62,8 +72,18 @@ class RunConfig:
     latency_from: Literal["send", "schedule"] = "send"  # where TTFT and E2E start
 
     def __post_init__(self) -> None:
-        if self.n < 1:
+        if self.n is not None and self.n < 1:
             raise ConfigError(f"--n must be at least 1 (got {self.n})")
+        if self.n is None and self.duration_s is None:
+            raise ConfigError("give --n or --duration")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise ConfigError(f"--duration must be more than 0 seconds (got {self.duration_s})")
+        if self.rate is not None and not 0 < self.rate < float("inf"):
+            raise ConfigError(f"--rate must be more than 0 requests/s (got {self.rate})")
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ConfigError(f"--max-concurrency must be at least 1 (got {self.max_concurrency})")
+        if self.warmup_requests < 0 or self.warmup_s < 0:
+            raise ConfigError("--warmup must be 0 or more")
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1 (got {self.concurrency})")
         if self.max_tokens < 1:
@@ -81,6 +101,33 @@ class RunConfig:
             raise ConfigError(f"--workers must be at least 1 (got {self.workers})")
         if self.model is not None and not self.model.strip():
             raise ConfigError("--model must not be empty")
+
+    @property
+    def pacer(self) -> Pacer | None:
+        """The open-loop arrival schedule, or None for the closed loop."""
+        if self.rate is None:
+            return None
+        if self.arrival == "constant":
+            return ConstantRate(self.rate, self.phase_s)
+        return PoissonRate(self.rate, self.seed)
+
+    def load_description(self) -> str:
+        """One line saying the load shape, e.g. `closed loop, concurrency 5 · 10 requests`."""
+        if self.pacer is None:
+            shape = str(ClosedLoop(self.concurrency))
+        else:
+            cap = self.max_concurrency
+            shape = str(self.pacer) + (f", at most {cap} in flight" if cap else "")
+        limits = []
+        if self.n is not None:
+            limits.append(f"{self.n} requests")
+        if self.duration_s is not None:
+            limits.append(f"{self.duration_s:g} s")
+        if self.warmup_requests:
+            limits.append(f"warm-up {self.warmup_requests} requests")
+        if self.warmup_s:
+            limits.append(f"warm-up {self.warmup_s:g} s")
+        return " · ".join([shape, *limits])
 
     @property
     def endpoint(self) -> str:

@@ -3,6 +3,7 @@ probe, and a graceful stop on Ctrl-C / SIGTERM or when the target is plainly unu
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -10,15 +11,17 @@ import threading
 import time
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import count
 
 import anyio
 import anyio.abc
 import httpx
+from anyio.streams.memory import MemoryObjectReceiveStream
 from tqdm import tqdm
 
 from .client import Target, execute
+from .pacing import Pacer
 from .records import RequestRecord
 from .workload import Workload
 
@@ -62,25 +65,44 @@ async def run_requests(
     target: Target,
     workload: Workload,
     *,
-    n: int,
-    concurrency: int,
+    n: int | None,
+    concurrency: int | None,
     sink: RecordSink,
+    pacer: Pacer | None = None,
+    duration_s: float | None = None,
+    warmup_requests: int = 0,
+    warmup_s: float = 0.0,
     progress: bool = False,
     grace_s: float = 2.0,
     handle_signals: bool = True,
     first_index: int = 0,
 ) -> RunOutcome:
-    """Send `n` requests (indices `first_index`...) with at most `concurrency` in flight;
-    each record goes to `sink`."""
+    """Send requests and hand each record to `sink`.
+
+    Closed loop (`pacer` None): `concurrency` workers, each sending its next request when
+    its last one ended. Open loop: requests are due at the pacer's offsets and wait for one
+    of `concurrency` slots (None: no cap); the wait shows as queue delay. The run sends
+    `warmup_requests` + `n` requests (n None: no count limit), and stops sending after
+    `warmup_s` + `duration_s` seconds (None: no time limit). Requests due inside the
+    warm-up (by index or by time) are marked `warmup`; in-flight requests at the end finish.
+    """
+    if n is None and duration_s is None:
+        raise ValueError("a run needs a request count, a duration or both")
     state = _State()
     lag = array("d")
     indices = count(first_index)
-    end_index = first_index + n
-    bar = tqdm(total=n, file=sys.stderr, unit="req", disable=not progress, leave=False)
+    end_index = None if n is None else first_index + warmup_requests + n
+    warm_end_index = first_index + warmup_requests
+    total = None if n is None else warmup_requests + n
+    bar = tqdm(total=total, file=sys.stderr, unit="req", disable=not progress, leave=False)
     cpu0 = time.process_time()
     started = time.perf_counter_ns()
+    warm_end_ns = started + int(warmup_s * 1e9)
+    stop_at_ns = None if duration_s is None else warm_end_ns + int(duration_s * 1e9)
 
     def deliver(record: RequestRecord) -> None:
+        if record.index < warm_end_index or record.scheduled_ns < warm_end_ns:
+            record = replace(record, warmup=True)
         if record.ok:
             state.ok_seen = True
         elif not state.ok_seen and record.error_kind in _FATAL_KINDS and state.fatal is None:
@@ -89,23 +111,61 @@ async def run_requests(
         sink(record)
         bar.update(1)
 
-    async def worker() -> None:
+    async def one(index: int, scheduled: int) -> None:
+        state.in_flight += 1
+        if state.in_flight > state.peak:
+            state.peak = state.in_flight
+        try:
+            record = await execute(http, target, index, workload.body(index), scheduled)
+        except BaseException:
+            state.cancelled += 1
+            raise
+        finally:
+            state.in_flight -= 1
+        deliver(record)
+
+    def exhausted(index: int, due_ns: int) -> bool:
+        return (end_index is not None and index >= end_index) or (
+            stop_at_ns is not None and due_ns >= stop_at_ns
+        )
+
+    async def closed_worker() -> None:
         while not state.stop:
             index = next(indices)
-            if index >= end_index:
-                return
             scheduled = time.perf_counter_ns()
-            state.in_flight += 1
-            if state.in_flight > state.peak:
-                state.peak = state.in_flight
-            try:
-                record = await execute(http, target, index, workload.body(index), scheduled)
-            except BaseException:
-                state.cancelled += 1
-                raise
-            finally:
-                state.in_flight -= 1
-            deliver(record)
+            if exhausted(index, scheduled):
+                return
+            await one(index, scheduled)
+
+    async def open_worker(queue: MemoryObjectReceiveStream[tuple[int, int]]) -> None:
+        async with queue:
+            async for index, scheduled in queue:
+                if state.stop:
+                    return
+                await one(index, scheduled)
+
+    async def dispatch(pool: anyio.abc.TaskGroup, pacing: Pacer) -> None:
+        cap = concurrency
+        send, receive = anyio.create_memory_object_stream[tuple[int, int]](math.inf)
+        if cap is not None:
+            for _ in range(cap):
+                pool.start_soon(open_worker, receive.clone())
+        receive.close()
+        async with send:
+            for offset in pacing.offsets():
+                index = next(indices)
+                scheduled = started + int(offset * 1e9)
+                if state.stop or exhausted(index, scheduled):
+                    return
+                delay = (scheduled - time.perf_counter_ns()) / 1e9
+                if delay > 0:
+                    await anyio.sleep(delay)
+                if state.stop:
+                    return
+                if cap is None:
+                    pool.start_soon(one, index, scheduled)
+                else:
+                    send.send_nowait((index, scheduled))
 
     async def probe() -> None:
         period_ns = int(_LAG_PERIOD_S * 1e9)
@@ -121,8 +181,14 @@ async def run_requests(
                 outer.start_soon(_watch_signals, state, grace_s, outer)
             async with anyio.create_task_group() as pool:
                 state.pool_scope = pool.cancel_scope
-                for _ in range(min(concurrency, n)):
-                    pool.start_soon(worker)
+                if pacer is not None:
+                    pool.start_soon(dispatch, pool, pacer)
+                else:
+                    workers = concurrency or 1
+                    if total is not None:
+                        workers = min(workers, total)
+                    for _ in range(workers):
+                        pool.start_soon(closed_worker)
             outer.cancel_scope.cancel()
     finally:
         bar.close()

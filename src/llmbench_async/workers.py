@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -38,12 +39,44 @@ Split = list[tuple[int, int]]
 def split_load(n: int, concurrency: int, workers: int) -> Split:
     """Share n requests and the concurrency over workers as evenly as possible."""
     workers = max(1, min(workers, concurrency, n))
-    shares = []
+    return [
+        (_share(n, workers, i), max(1, _share(concurrency, workers, i))) for i in range(workers)
+    ]
+
+
+def _share(total: int, parts: int, i: int) -> int:
+    return total // parts + (1 if i < total % parts else 0)
+
+
+def worker_configs(config: RunConfig) -> list[tuple[RunConfig, int]]:
+    """Each worker's own config and first request index. Counts, concurrency, warm-up and
+    rate are shared out; a constant rate's workers are phase-shifted so that together they
+    keep the exact spacing; Poisson workers get distinct seeds (a sum of Poisson processes
+    is a Poisson process at the sum of the rates)."""
+    cap = config.concurrency if config.rate is None else (config.max_concurrency or 0)
+    limit = min(x for x in (config.workers, cap or config.workers, config.n or config.workers))
+    workers = max(1, limit)
+    out: list[tuple[RunConfig, int]] = []
+    first = 0
     for i in range(workers):
-        share_n = n // workers + (1 if i < n % workers else 0)
-        share_c = concurrency // workers + (1 if i < concurrency % workers else 0)
-        shares.append((share_n, max(1, share_c)))
-    return shares
+        n = None if config.n is None else _share(config.n, workers, i)
+        warm = _share(config.warmup_requests, workers, i)
+        changes: dict[str, Any] = {
+            "n": n,
+            "workers": 1,
+            "warmup_requests": warm,
+            "concurrency": max(1, _share(config.concurrency, workers, i)),
+        }
+        if config.max_concurrency is not None:
+            changes["max_concurrency"] = max(1, _share(config.max_concurrency, workers, i))
+        if config.rate is not None:
+            changes["rate"] = config.rate / workers
+            changes["phase_s"] = i / config.rate if config.arrival == "constant" else 0.0
+            if config.seed is not None:
+                changes["seed"] = config.seed + i
+        out.append((replace(config, **changes), first))
+        first += (n or 10**12) + warm
+    return out
 
 
 def auto_workers(concurrency: int) -> int:
@@ -59,8 +92,9 @@ async def run_workers(
     config: RunConfig, sink: RecordSink, *, progress: bool, handle_signals: bool
 ) -> RunOutcome:
     """Run `config` over `config.workers` processes; every record goes to `sink`."""
-    shares = split_load(config.n, config.concurrency, config.workers)
-    bar = tqdm(total=config.n, file=sys.stderr, unit="req", disable=not progress, leave=False)
+    shares = worker_configs(config)
+    total = None if config.n is None else config.n + config.warmup_requests
+    bar = tqdm(total=total, file=sys.stderr, unit="req", disable=not progress, leave=False)
     outcomes: list[dict[str, Any]] = []
     processes: list[anyio.abc.Process] = []
     interrupted: list[str] = []
@@ -73,10 +107,8 @@ async def run_workers(
 
     try:
         async with anyio.create_task_group() as tg:
-            first = 0
-            for share_n, share_c in shares:
-                wire = config_to_wire(config)
-                wire.update(n=share_n, concurrency=share_c, workers=1)
+            for share, first in shares:
+                wire = config_to_wire(share)
                 proc = await anyio.open_process(
                     [sys.executable, "-c", _WORKER_CODE],
                     stdin=subprocess.PIPE,
@@ -87,7 +119,6 @@ async def run_workers(
                 processes.append(proc)
                 job = {"config": wire, "first_index": first}
                 tg.start_soon(_drive, proc, json.dumps(job).encode(), deliver, outcomes.append)
-                first += share_n
             if handle_signals and threading.current_thread() is threading.main_thread():
                 watcher = anyio.create_task_group()
                 async with watcher:
@@ -180,8 +211,12 @@ async def _worker(job: dict[str, Any]) -> None:
             build_target(config),
             build_workload(config),
             n=config.n,
-            concurrency=config.concurrency,
+            concurrency=config.concurrency if config.rate is None else config.max_concurrency,
             sink=sink,
+            pacer=config.pacer,
+            duration_s=config.duration_s,
+            warmup_requests=config.warmup_requests,
+            warmup_s=config.warmup_s,
             grace_s=config.grace_s,
             handle_signals=True,
             first_index=int(job["first_index"]),

@@ -1,0 +1,95 @@
+"""When to send: the load shapes. Each is a small frozen value with a readable `__str__`.
+
+A pacer answers one question, the vegeta way: after `sent` requests, how many seconds
+from the start of the run is the next one due? Closed loop has no schedule (a request is
+due when a worker is free); open-loop pacers give absolute offsets, so arrivals keep to
+their schedule whatever the server does, and a saturated client shows up as queue delay
+instead of hiding it (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Pacer(Protocol):
+    """An open-loop arrival schedule."""
+
+    def offsets(self) -> Iterator[float]:
+        """Seconds from the start at which request 0, 1, 2... is due (non-decreasing)."""
+        ...
+
+    def __str__(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedLoop:
+    """C workers; each sends its next request as soon as its last one ended."""
+
+    concurrency: int  # requests in flight; MUST BE >= 1
+
+    def __str__(self) -> str:
+        return f"closed loop, concurrency {self.concurrency}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConstantRate:
+    """Arrivals exactly 1/rate seconds apart."""
+
+    rate: float  # requests per second; MUST BE > 0
+    phase: float = 0.0  # seconds added to every arrival (interleaves several workers)
+
+    def offsets(self) -> Iterator[float]:
+        k = 0
+        while True:
+            yield self.phase + k / self.rate
+            k += 1
+
+    def __str__(self) -> str:
+        return f"constant rate {self.rate:g} req/s"
+
+
+@dataclass(frozen=True, slots=True)
+class PoissonRate:
+    """A Poisson process: exponential gaps with mean 1/rate seconds, reproducible by seed."""
+
+    rate: float  # requests per second; MUST BE > 0
+    seed: int | None = None
+    _rng: random.Random = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rng", random.Random(self.seed))
+
+    def offsets(self) -> Iterator[float]:
+        rng = random.Random(self.seed) if self.seed is not None else self._rng
+        t = 0.0
+        while True:
+            yield t
+            # inverse-CDF sampling of Exp(rate); 1 - random() is in (0, 1]
+            t += -math.log(1.0 - rng.random()) / self.rate
+
+    def __str__(self) -> str:
+        seed = "" if self.seed is None else f", seed {self.seed}"
+        return f"Poisson arrivals at {self.rate:g} req/s{seed}"
+
+
+LoadShape = ClosedLoop | ConstantRate | PoissonRate
+
+
+def make_shape(
+    *, concurrency: int, rate: float | None, arrival: str, seed: int | None
+) -> LoadShape:
+    """The load shape the flags describe."""
+    if rate is None:
+        return ClosedLoop(concurrency)
+    if not rate > 0 or math.isinf(rate):
+        raise ValueError(f"--rate must be more than 0 requests/s (got {rate:g})")
+    if arrival == "constant":
+        return ConstantRate(rate)
+    if arrival == "poisson":
+        return PoissonRate(rate, seed)
+    raise ValueError(f"--arrival must be poisson or constant (got {arrival!r})")

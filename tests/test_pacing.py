@@ -1,0 +1,98 @@
+"""Load shapes: the schedules themselves (no sleeping), and the runner keeping them."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+
+from llmbench_async import MockProcess, RunConfig, run
+from llmbench_async.mock_server import MockConfig
+from llmbench_async.pacing import ClosedLoop, ConstantRate, PoissonRate, make_shape
+
+
+def _take(pacer: ConstantRate | PoissonRate, k: int) -> list[float]:
+    return list(itertools.islice(pacer.offsets(), k))
+
+
+def test_constant_rate_schedule_is_exact() -> None:
+    offsets = _take(ConstantRate(4.0), 9)
+    assert offsets == [k * 0.25 for k in range(9)]
+    shifted = _take(ConstantRate(2.0, phase=0.1), 3)
+    assert shifted == [0.1, 0.6, 1.1]
+    assert str(ConstantRate(4.0)) == "constant rate 4 req/s"
+
+
+def test_poisson_schedule_has_the_right_rate_and_shape() -> None:
+    offsets = _take(PoissonRate(50.0, seed=1), 20001)
+    gaps = [b - a for a, b in itertools.pairwise(offsets)]
+    assert all(g >= 0 for g in gaps)
+    mean = statistics.fmean(gaps)
+    assert abs(mean - 1 / 50) / (1 / 50) < 0.03  # mean gap 20 ms within 3%
+    # exponential gaps: stdev equals the mean, and P(gap > mean) = e^-1
+    assert abs(statistics.stdev(gaps) / mean - 1) < 0.05
+    beyond = sum(g > mean for g in gaps) / len(gaps)
+    assert abs(beyond - math.exp(-1)) < 0.02
+    # a seed makes it reproducible; another seed differs
+    assert _take(PoissonRate(50.0, seed=1), 50) == offsets[:50]
+    assert _take(PoissonRate(50.0, seed=2), 50) != offsets[:50]
+    assert str(PoissonRate(5, seed=3)) == "Poisson arrivals at 5 req/s, seed 3"
+
+
+def test_make_shape() -> None:
+    assert make_shape(concurrency=3, rate=None, arrival="poisson", seed=None) == ClosedLoop(3)
+    assert isinstance(
+        make_shape(concurrency=1, rate=2, arrival="constant", seed=None), ConstantRate
+    )
+
+
+def test_open_loop_keeps_its_schedule_against_a_slow_server() -> None:
+    # 20 req/s offered, but at most 2 in flight and each takes ~300 ms: the server can only
+    # take ~6.7 req/s. Arrivals must still be scheduled 50 ms apart, and the wait shows as
+    # queue delay instead of disappearing (no coordinated omission).
+    with MockProcess(MockConfig(ttft_ms=100, itl_ms=50, tokens=5)) as mock:
+        result = run(
+            RunConfig(base_url=mock.base_url, n=12, rate=20, arrival="constant", max_concurrency=2)
+        )
+    records = sorted(result.records, key=lambda r: r.index)
+    scheduled = [r.scheduled_ns for r in records]
+    gaps_ms = [(b - a) / 1e6 for a, b in itertools.pairwise(scheduled)]
+    assert all(abs(g - 50.0) < 0.01 for g in gaps_ms)  # the schedule itself is exact
+    assert result.summary.ok == 12
+    queue = result.summary.metrics["queue_delay_ms"]
+    assert queue.max > 500  # the last arrivals waited for a slot
+    assert result.outcome.peak_in_flight == 2
+    # latency from schedule includes that wait; latency from send does not
+    from llmbench_async.stats import summarize
+
+    corrected = summarize(result.records, latency_from="schedule")
+    assert corrected.metrics["e2e_ms"].max > result.summary.metrics["e2e_ms"].max + 400
+
+
+def test_closed_loop_queue_delay_is_near_zero(fast_mock: MockProcess) -> None:
+    result = run(RunConfig(base_url=fast_mock.base_url, n=8, concurrency=4))
+    assert result.summary.metrics["queue_delay_ms"].max < 5
+
+
+def test_duration_and_warmup(fast_mock: MockProcess) -> None:
+    # ~90 ms per request (TTFT 50 ms + 7 × 5 ms), 2 workers, 0.2 s warm-up then 0.5 s
+    result = run(
+        RunConfig(base_url=fast_mock.base_url, n=None, duration_s=0.5, warmup_s=0.2, concurrency=2)
+    )
+    warm = [r for r in result.records if r.warmup]
+    measured = [r for r in result.records if not r.warmup]
+    assert warm and measured
+    assert result.summary.warmup == len(warm)
+    assert result.summary.total == len(measured)
+    start = min(r.scheduled_ns for r in result.records)
+    assert all(r.scheduled_ns - start < 0.2e9 + 5e6 for r in warm)
+    assert all(r.scheduled_ns - start >= 0.2e9 - 5e6 for r in measured)
+    assert max(r.scheduled_ns for r in measured) - start < 0.7e9 + 5e6
+    assert 8 <= len(measured) <= 14
+
+
+def test_warmup_by_count(fast_mock: MockProcess) -> None:
+    result = run(RunConfig(base_url=fast_mock.base_url, n=5, warmup_requests=3, concurrency=1))
+    assert len(result.records) == 8
+    assert sorted(r.index for r in result.records if r.warmup) == [0, 1, 2]
+    assert result.summary.total == 5 and result.summary.warmup == 3
