@@ -16,7 +16,7 @@ import anyio
 import httpx
 
 from .client import Target
-from .config import RunConfig, redact_secret, scrub_secrets
+from .config import RunConfig, is_secret_header, redact_secret, scrub_secrets
 from .errors import ErrorKind, classify_exception
 from .protocol import error_message_from_body
 from .records import RequestRecord, ResultsWriter
@@ -24,7 +24,7 @@ from .runner import RunOutcome, run_requests
 from .stats import Summary, SummaryBuilder, percentile
 from .transport import make_client
 from .workers import run_workers
-from .workload import Workload
+from .workload import PromptItem, SyntheticInput, Workload, load_prompt_file
 
 
 class TargetError(Exception):
@@ -67,13 +67,22 @@ def tool_version() -> str:
 
 
 def auth_headers(config: RunConfig) -> dict[str, str]:
+    """The headers of every request: auth, content negotiation, then the user's --header."""
     return {
         "Authorization": f"Bearer {config.api_key}",
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if config.stream else "application/json",
         "Accept-Encoding": "identity",
         "User-Agent": f"llmbench-async/{tool_version()}",
+        **config.headers,
     }
+
+
+def secrets_of(config: RunConfig) -> tuple[str, ...]:
+    """Every value that must never be printed or saved: the key and secret-looking headers."""
+    found = [config.api_key]
+    found += [v for k, v in config.headers.items() if is_secret_header(k)]
+    return tuple(s for s in found if s)
 
 
 def run(
@@ -186,14 +195,30 @@ def build_target(config: RunConfig) -> Target:
         timeouts=config.timeouts,
         retry=config.retry,
         rng=random.Random(),
-        secrets=(config.api_key,),
+        secrets=secrets_of(config),
     )
 
 
 def build_workload(config: RunConfig) -> Workload:
     """What every request of the run sends (the model must be resolved)."""
     assert config.model is not None
-    return Workload(config.api, config.model, config.prompt, config.max_tokens, config.stream)
+    if config.prompt_file is not None:
+        prompts = load_prompt_file(config.prompt_file)
+    else:
+        prompts = (PromptItem(text=config.prompt),)
+    synthetic = None if config.input_tokens is None else SyntheticInput(*config.input_tokens)
+    return Workload(
+        api=config.api,
+        model=config.model,
+        prompts=() if synthetic else prompts,
+        max_tokens=config.max_tokens,
+        stream=config.stream,
+        synthetic=synthetic,
+        sample=config.sample_prompts,
+        seed=config.seed or 0,
+        ignore_eos=config.ignore_eos,
+        extra_body=config.extra_body,
+    )
 
 
 def _header(config: RunConfig, started_at: str) -> dict[str, Any]:
@@ -222,7 +247,7 @@ async def discover_model(http: httpx.AsyncClient, config: RunConfig) -> str:
     if resp.status_code in (401, 403):
         raise TargetError(auth_message(resp.status_code))
     if resp.status_code != 200:
-        detail = scrub_secrets(error_message_from_body(resp.content), (config.api_key,))
+        detail = scrub_secrets(error_message_from_body(resp.content), secrets_of(config))
         raise TargetError(
             f"could not list models at {url} (HTTP {resp.status_code}: {detail}); pass --model"
         )

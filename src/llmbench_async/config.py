@@ -58,6 +58,12 @@ class RunConfig:
     warmup_requests: int = 0  # extra requests first, marked warm-up, not in the statistics
     warmup_s: float = 0.0  # or: seconds of warm-up first
     phase_s: float = 0.0  # open loop: shift every arrival by this (used to interleave workers)
+    prompt_file: Path | None = None  # .txt (one prompt a line) or .jsonl prompts
+    sample_prompts: bool = False  # draw prompts at random (seeded) instead of cycling
+    input_tokens: tuple[int, int] | None = None  # synthetic prompts: (mean, stdev) tokens
+    ignore_eos: bool = False  # send vLLM's ignore_eos so outputs run to max_tokens
+    extra_body: Mapping[str, Any] = field(default_factory=dict)  # merged into every body
+    headers: Mapping[str, str] = field(default_factory=dict)  # extra HTTP headers
     prompt: str = DEFAULT_PROMPT
     max_tokens: int = 128
     stream: bool = True
@@ -99,6 +105,11 @@ class RunConfig:
                 raise ConfigError(f"{name} must be more than 0 seconds (got {value})")
         if self.workers < 1:
             raise ConfigError(f"--workers must be at least 1 (got {self.workers})")
+        if self.prompt_file is not None and self.input_tokens is not None:
+            raise ConfigError("--prompt-file and --input-tokens exclude each other")
+        for name in self.headers:
+            if not name or any(c in name for c in ":\r\n ") or not name.isascii():
+                raise ConfigError(f"--header: bad header name {name!r}")
         if self.model is not None and not self.model.strip():
             raise ConfigError("--model must not be empty")
 
@@ -139,6 +150,10 @@ class RunConfig:
         """The config as JSON-ready data, with the API key redacted."""
         data = asdict(self)
         data["api_key"] = redact_secret(self.api_key)
+        data["headers"] = {
+            k: redact_secret(v) if is_secret_header(k) else v for k, v in self.headers.items()
+        }
+        data["prompt_file"] = str(self.prompt_file) if self.prompt_file else None
         data["output"] = str(self.output) if self.output else None
         data["json_path"] = str(self.json_path) if self.json_path else None
         data["retry"]["retry_statuses"] = sorted(self.retry.retry_statuses)
@@ -149,6 +164,7 @@ def config_to_wire(config: RunConfig) -> dict[str, Any]:
     """The full config (key included) as JSON-ready data, for handing to worker processes."""
     data = asdict(config)
     data["output"] = data["json_path"] = None
+    data["prompt_file"] = str(config.prompt_file) if config.prompt_file else None
     data["retry"]["retry_statuses"] = sorted(config.retry.retry_statuses)
     return data
 
@@ -160,6 +176,10 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
     retry = dict(fields["retry"])
     retry["retry_statuses"] = frozenset(retry["retry_statuses"])
     fields["retry"] = RetryPolicy(**retry)
+    if fields.get("prompt_file"):
+        fields["prompt_file"] = Path(fields["prompt_file"])
+    if fields.get("input_tokens"):
+        fields["input_tokens"] = tuple(fields["input_tokens"])
     return RunConfig(**fields)
 
 
@@ -186,6 +206,26 @@ def redact_secret(value: str) -> str:
     if len(value) <= 8:
         return "***"
     return f"{value[:3]}...{value[-4:]}"
+
+
+_SECRET_HINTS = ("auth", "key", "token", "secret", "password", "cookie", "signature")
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether a header's value must be treated like the API key."""
+    lower = name.lower()
+    return any(hint in lower for hint in _SECRET_HINTS)
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """`'Name: value'` → (name, value), or a ConfigError naming the expected form."""
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not name or any(c in name for c in " \t\r\n") or not name.isascii():
+        raise ConfigError(f"--header must look like 'Name: value' (got {text!r})")
+    if "\n" in value or "\r" in value:
+        raise ConfigError("--header values must be one line")
+    return name, value.strip()
 
 
 def scrub_secrets(text: str, secrets: tuple[str, ...]) -> str:
