@@ -207,3 +207,26 @@ def test_server_echoing_the_key_is_scrubbed(tmp_path: Any) -> None:
     assert scrub_secrets(f"Incorrect API key provided: {key}.", (key,)) == (
         "Incorrect API key provided: sk-...3456."
     )
+
+
+def test_reasoning_counts_for_ttft_not_ttfc() -> None:
+    # 4 reasoning chunks then 3 content tokens, 20 ms apart, first chunk after 50 ms
+    cfg = MockConfig(ttft_ms=50, itl_ms=20, tokens=3, reasoning_tokens=4)
+    with MockProcess(cfg) as mock:
+        result = run(RunConfig(base_url=mock.base_url, n=2, max_tokens=64))
+    for r in result.records:
+        assert r.ok, r.error_message
+        assert r.ttft_ns is not None and r.ttfc_ns is not None
+        assert 49 <= r.ttft_ns / 1e6 <= 65
+        # the first content chunk is 4 gaps after the first reasoning chunk
+        assert 75 <= (r.ttfc_ns - r.ttft_ns) / 1e6 <= 90
+        assert r.reasoning_tokens == 4
+        assert r.output_tokens == 7 and r.output_events == 7
+    assert "ttfc_ms" in result.summary.metrics
+
+
+def test_litellm_usage_shape_is_not_a_token() -> None:
+    cfg = MockConfig(ttft_ms=0, itl_ms=0, tokens=3, litellm_usage_shape=True)
+    with MockProcess(cfg) as mock:
+        result = run(RunConfig(base_url=mock.base_url, n=2))
+    assert all(r.output_events == 3 and r.output_tokens == 3 for r in result.records)

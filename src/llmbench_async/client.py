@@ -202,12 +202,14 @@ class _Measure:
         "completion_tokens",
         "done",
         "finish_reason",
+        "first_content_ns",
         "first_ns",
         "gaps",
         "headers_ns",
         "last_ns",
         "output_events",
         "prompt_tokens",
+        "reasoning_tokens",
         "response_id",
         "status",
     )
@@ -220,6 +222,8 @@ class _Measure:
         self.output_events = 0
         self.completion_tokens: int | None = None
         self.prompt_tokens: int | None = None
+        self.reasoning_tokens: int | None = None
+        self.first_content_ns: int | None = None
         self.response_id: str | None = None
         self.finish_reason: str | None = None
         self.status: int | None = None
@@ -274,10 +278,12 @@ async def _attempt(
         headers_ns=m.headers_ns,
         first_token_ns=m.first_ns,
         last_token_ns=m.last_ns,
+        first_content_ns=m.first_content_ns,
         token_gaps_ns=tuple(m.gaps),
         output_events=m.output_events,
         output_tokens=tokens,
         input_tokens=m.prompt_tokens,
+        reasoning_tokens=m.reasoning_tokens,
         token_source=source,
         status=m.status,
         error_kind=None if error is None else error.kind.value,
@@ -317,6 +323,8 @@ async def _stream(
                         gaps.append(now - last)
                     last = now
                     m.output_events += 1
+                    if chunk.content and m.first_content_ns is None:
+                        m.first_content_ns = now
                 if m.response_id is None and chunk.response_id:
                     m.response_id = chunk.response_id
                 if chunk.finish_reason is not None:
@@ -325,6 +333,8 @@ async def _stream(
                     m.completion_tokens = chunk.completion_tokens
                 if chunk.prompt_tokens is not None:
                     m.prompt_tokens = chunk.prompt_tokens
+                if chunk.reasoning_tokens is not None:
+                    m.reasoning_tokens = chunk.reasoning_tokens
         for data in decoder.close():
             chunk = parse_chunk(data)
             m.done = m.done or chunk.done
@@ -350,6 +360,7 @@ async def _whole(
     m.response_id = parsed.response_id
     m.completion_tokens = parsed.completion_tokens
     m.prompt_tokens = parsed.prompt_tokens
+    m.reasoning_tokens = parsed.reasoning_tokens
     m.done = True
     return None, None
 

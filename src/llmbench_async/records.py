@@ -32,11 +32,13 @@ class RequestRecord:
     headers_ns: int | None = None
     first_token_ns: int | None = None
     last_token_ns: int | None = None
+    first_content_ns: int | None = None  # first event with content (not reasoning)
     # gaps between consecutive output-carrying events, in ns (len == output events - 1)
     token_gaps_ns: tuple[int, ...] = ()
     output_events: int = 0
     output_tokens: int | None = None
     input_tokens: int | None = None
+    reasoning_tokens: int | None = None  # usage.completion_tokens_details.reasoning_tokens
     token_source: TokenSource = "none"
     status: int | None = None
     error_kind: str | None = None
@@ -56,6 +58,11 @@ class RequestRecord:
     def ttft_ns(self) -> int | None:
         """Send instant → first output-carrying event."""
         return None if self.first_token_ns is None else self.first_token_ns - self.send_ns
+
+    @property
+    def ttfc_ns(self) -> int | None:
+        """Send instant → first content event (reasoning excluded)."""
+        return None if self.first_content_ns is None else self.first_content_ns - self.send_ns
 
     @property
     def e2e_ns(self) -> int:
@@ -100,6 +107,7 @@ _INSTANTS = (
     "headers_ns",
     "first_token_ns",
     "last_token_ns",
+    "first_content_ns",
     "end_ns",
 )
 
@@ -114,6 +122,7 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
     line["output_events"] = record.output_events
     line["output_tokens"] = record.output_tokens
     line["input_tokens"] = record.input_tokens
+    line["reasoning_tokens"] = record.reasoning_tokens
     line["token_source"] = record.token_source
     line["status"] = record.status
     line["error_kind"] = record.error_kind
@@ -137,10 +146,12 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         headers_ns=_opt_int(line.get("headers_ns")),
         first_token_ns=_opt_int(line.get("first_token_ns")),
         last_token_ns=_opt_int(line.get("last_token_ns")),
+        first_content_ns=_opt_int(line.get("first_content_ns")),
         token_gaps_ns=tuple(int(g) for g in line.get("token_gaps_ns") or ()),
         output_events=int(line.get("output_events") or 0),
         output_tokens=_opt_int(line.get("output_tokens")),
         input_tokens=_opt_int(line.get("input_tokens")),
+        reasoning_tokens=_opt_int(line.get("reasoning_tokens")),
         token_source=line.get("token_source") or "none",
         status=_opt_int(line.get("status")),
         error_kind=line.get("error_kind"),

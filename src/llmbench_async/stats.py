@@ -28,6 +28,7 @@ __all__ = [
 # The metric keys a Summary may hold, in report order.
 METRIC_KEYS: tuple[str, ...] = (
     "ttft_ms",
+    "ttfc_ms",
     "e2e_ms",
     "itl_ms",
     "tpot_ms",
@@ -221,6 +222,9 @@ class SummaryBuilder:
         first = r.ttft_ns
         if first is not None:
             values["ttft_ms"].append((first + shift) / _NS_PER_MS)
+        content = r.ttfc_ns
+        if content is not None:
+            values["ttfc_ms"].append((content + shift) / _NS_PER_MS)
         if r.token_gaps_ns:
             values["itl_ms"].extend(map(_NS_PER_MS.__rtruediv__, r.token_gaps_ns))
         per_token = r.tpot_ns
