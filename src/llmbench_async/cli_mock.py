@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,20 @@ from .mock_server import MockConfig, run_server
 
 class MockServerError(Exception):
     """The mock server could not start (exit code 1)."""
+
+
+# MockConfig fields whose flag is not simply `--` + the name with dashes
+_FLAGS = {"models": "--model", "log_path": "--log"}
+
+
+def _as_flags(message: str) -> str:
+    """Name the flag, not the MockConfig field, in a validation message."""
+    field = re.match(r"\w+", message)
+    if field is None:
+        return message
+    name = field.group()
+    flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+    return flag + message[field.end() :]
 
 
 def mock_server_command(
@@ -36,27 +51,166 @@ def mock_server_command(
         Path | None,
         typer.Option("--log", help="Append one JSON line of server-side timings per request."),
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed for the jitter.")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Seed for the jitter and the fault rates. Default: random."),
+    ] = None,
+    capacity: Annotated[
+        int | None,
+        typer.Option(
+            "--capacity",
+            help="At most this many responses generate at once; later requests queue in "
+            "FIFO order and their TTFT starts when a slot frees. Default: unlimited.",
+        ),
+    ] = None,
+    reasoning_tokens: Annotated[
+        int,
+        typer.Option(
+            "--reasoning-tokens",
+            help="Chat: reasoning_content chunks (tokens) sent before the content, at the "
+            "same ITL; counted in usage.",
+        ),
+    ] = 0,
+    litellm_usage_shape: Annotated[
+        bool,
+        typer.Option(
+            "--litellm-usage-shape",
+            help='Usage chunk with choices [{"index":0,"delta":{}}] as LiteLLM sends, not [].',
+        ),
+    ] = False,
+    auth_key: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-key",
+            help="Require `Authorization: Bearer KEY`; others get --auth-status. Default: none.",
+        ),
+    ] = None,
+    auth_status: Annotated[
+        int,
+        typer.Option(
+            "--auth-status",
+            help="HTTP status for a wrong key (400 or 403 imitate proxies).",
+        ),
+    ] = 401,
+    fail_rate: Annotated[
+        float,
+        typer.Option(
+            "--fail-rate",
+            help="Share of requests (0..1) answered at once with --fail-status.",
+        ),
+    ] = 0.0,
+    fail_status: Annotated[
+        int,
+        typer.Option(
+            "--fail-status",
+            help="HTTP status of injected failures, e.g. 429, 500, 503, 529.",
+        ),
+    ] = 500,
+    retry_after: Annotated[
+        str | None,
+        typer.Option(
+            "--retry-after",
+            help="Wait hint sent with failures: seconds, or an HTTP date. Default: none.",
+        ),
+    ] = None,
+    retry_after_header: Annotated[
+        str,
+        typer.Option(
+            "--retry-after-header",
+            help="Header carrying --retry-after: retry-after (as given), retry-after-ms "
+            "(milliseconds), llm_provider-retry-after (as given, LiteLLM), "
+            "x-ratelimit-reset-requests (OpenAI duration such as 6m0s) or none (no hint).",
+        ),
+    ] = "retry-after",
+    disconnect_rate: Annotated[
+        float,
+        typer.Option(
+            "--disconnect-rate",
+            help="Share of streams (0..1) whose connection is closed after half the tokens, "
+            "with no terminating chunk.",
+        ),
+    ] = 0.0,
+    malformed_rate: Annotated[
+        float,
+        typer.Option(
+            "--malformed-rate",
+            help="Share of streams (0..1) with one non-JSON `data:` line after half the "
+            "tokens; the stream then goes on.",
+        ),
+    ] = 0.0,
+    stall_ms: Annotated[
+        float,
+        typer.Option(
+            "--stall-ms",
+            help="Every stream pauses this long after half its tokens (ms).",
+        ),
+    ] = 0.0,
+    slow_drip: Annotated[
+        bool,
+        typer.Option(
+            "--slow-drip",
+            help="After the headers, send one byte every 200 ms forever (no event ever ends).",
+        ),
+    ] = False,
+    huge_line_bytes: Annotated[
+        int,
+        typer.Option(
+            "--huge-line-bytes",
+            help="Each stream's middle token is one event whose data line is this many bytes "
+            "(0 = off, else at least 1024).",
+        ),
+    ] = 0,
+    no_done: Annotated[
+        bool,
+        typer.Option("--no-done", help="End streams without `data: [DONE]`."),
+    ] = False,
+    no_usage: Annotated[
+        bool,
+        typer.Option("--no-usage", help="Never send usage, even when asked."),
+    ] = False,
+    endless: Annotated[
+        bool,
+        typer.Option(
+            "--endless",
+            help="Tokens keep coming at the ITL forever (non-streaming: never answered).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the built-in OpenAI-compatible mock server until Ctrl-C."""
-    for name, value in (("--ttft-ms", ttft_ms), ("--itl-ms", itl_ms), ("--jitter-ms", jitter_ms)):
-        if value < 0:
-            raise ConfigError(f"{name} must be 0 or more (got {value:g})")
-    if tokens < 1:
-        raise ConfigError(f"--tokens must be at least 1 (got {tokens})")
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"--port must be 0..65535 (got {port})")
-    config = MockConfig(
-        host=host,
-        port=port,
-        ttft_ms=ttft_ms,
-        itl_ms=itl_ms,
-        tokens=tokens,
-        jitter_ms=jitter_ms,
-        models=tuple(model) if model else ("mock-model",),
-        log_path=str(log) if log else None,
-        seed=seed,
-    )
+    """Serve the built-in OpenAI-compatible mock server until Ctrl-C.
+
+    Rates are shares of completion requests in 0..1, drawn with --seed. Faults combine.
+    """
+    try:
+        config = MockConfig(
+            host=host,
+            port=port,
+            ttft_ms=ttft_ms,
+            itl_ms=itl_ms,
+            tokens=tokens,
+            jitter_ms=jitter_ms,
+            models=tuple(model) if model else ("mock-model",),
+            log_path=str(log) if log else None,
+            seed=seed,
+            capacity=capacity,
+            reasoning_tokens=reasoning_tokens,
+            litellm_usage_shape=litellm_usage_shape,
+            auth_key=auth_key,
+            auth_status=auth_status,
+            fail_rate=fail_rate,
+            fail_status=fail_status,
+            retry_after=retry_after,
+            retry_after_header=retry_after_header.lower(),
+            disconnect_rate=disconnect_rate,
+            malformed_rate=malformed_rate,
+            stall_ms=stall_ms,
+            huge_line_bytes=huge_line_bytes,
+            no_done=no_done,
+            no_usage=no_usage,
+            endless=endless,
+            slow_drip=slow_drip,
+        )
+    except ValueError as exc:
+        raise ConfigError(_as_flags(str(exc))) from None
     try:
         run_server(config)
     except OSError as exc:

@@ -1,4 +1,4 @@
-"""A built-in OpenAI-compatible mock server with controllable timing.
+"""A built-in OpenAI-compatible mock server with controllable timing and injectable faults.
 
 Used by the demo (`--mock`), the tests and the benchmarks. It runs in its own process, so it
 imports nothing else from `llmbench_async` and uses no web framework: an `asyncio.Protocol`
@@ -6,12 +6,59 @@ with a small HTTP/1.1 parser (keep-alive, pipelining, partial reads) and pre-enc
 chunks keep the per-event cost low enough for 1024 concurrent streams on two cores.
 
 Timing is drift-free: token k (0-based) of a response is written at the absolute instant
-``received + ttft + k * itl`` (plus optional jitter), where ``received`` is the instant the
-request was fully read. What the server actually did is appended to an optional JSONL
-"truth log", which the benchmarks compare with what the client measured.
+``t0 + ttft + k * itl`` (plus optional jitter), where ``t0`` is the instant the request was
+fully read (or, with `capacity`, the later instant it got a slot). Tokens are the reasoning
+chunks, if any, then the content tokens. What the server actually did is appended to an
+optional JSONL "truth log", which the benchmarks compare with what the client measured.
 
 Prompt tokens are an approximation: the number of whitespace-separated words across all
 message contents (chat) or the prompt string / list (completions), at least 1.
+
+Behaviours and faults (all decided per request in `_plan_completion`, all combinable):
+
+- auth_key: a missing or wrong `Bearer` key gets `auth_status` (401) at once.
+- fail_rate: that share of completion requests gets `fail_status` at once, with the
+  `retry_after` hint in the `retry_after_header` header: `retry-after` and
+  `llm_provider-retry-after` carry the value as given (seconds or an HTTP date),
+  `retry-after-ms` carries it in milliseconds, `x-ratelimit-reset-requests` as an OpenAI
+  duration (`1s`, `6m0s`, `20ms`); `none` sends no hint.
+- capacity K: at most K successful completion responses generate at once. A request beyond
+  K waits for a slot in FIFO order; its headers (and the chat role chunk) go out at once,
+  and its ttft clock starts when it gets the slot. A response holds its slot from then until
+  its last byte is written or the client leaves. Errors and slow-drip responses take none.
+- reasoning_tokens N (chat only): N chunks with `delta.reasoning_content` " think1" ...
+  " thinkN" come first at the same cadence, so the first content token comes N gaps after
+  the first token; usage reports completion_tokens = N + content tokens and
+  completion_tokens_details.reasoning_tokens = N; non-streaming messages carry
+  `reasoning_content`. max_tokens caps only the content tokens.
+- litellm_usage_shape: the usage chunk has choices [{"index":0,"delta":{}}] (completions:
+  [{"index":0,"text":""}]) instead of [].
+- no_usage: no usage chunk even when asked, and no usage in non-streaming bodies.
+- no_done: streams end properly (last HTTP chunk, keep-alive) but without `data: [DONE]`.
+
+Mid-stream faults strike at the fault point: content token ``n // 2`` of the ``n`` this
+response has (after half of them, rounded down), after any reasoning chunks. They apply to
+streamed responses only (`stream: true` and not `static_body`). At the fault point, in order:
+
+- stall_ms: that token is written stall_ms late, and every later one with it.
+- malformed_rate: the line ``data: {"id": broken`` goes out as one event, then the stream
+  continues normally (the token count is unchanged).
+- disconnect_rate: the connection is closed (FIN, after the bytes already written) instead
+  of writing that token: no terminating HTTP chunk, no usage, no [DONE].
+- huge_line_bytes N: that token's event is a valid content chunk whose `data:` line (without
+  its line break) is exactly N bytes, written in HTTP chunks of at most 64 KiB as the client
+  reads them; it counts as one token.
+
+Whole-response faults:
+
+- endless: content tokens keep coming at itl forever, ignoring max_tokens (jitter applies
+  to the first `tokens` gaps only); a non-streaming request is never answered.
+- slow_drip: after the response headers, one byte every 200 ms forever, never completing an
+  SSE event or a JSON body. It overrides the other response behaviours.
+
+The truth log gains a "fault" key (the faults applied, joined by "+", e.g. "stall+disconnect";
+also "auth" and "fail") only on requests that had one, "reasoning_tokens" and
+"first_content" when reasoning is on, and "slot_acquired" when capacity is set.
 """
 
 from __future__ import annotations
@@ -20,7 +67,9 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import email.utils
 import json
+import math
 import os
 import queue
 import random
@@ -39,55 +88,119 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, NoReturn
 
-__all__ = ["MockConfig", "MockProcess", "run_server", "serve"]
+__all__ = ["RETRY_AFTER_HEADERS", "MockConfig", "MockProcess", "run_server", "serve"]
 
 LISTENING_PREFIX: Final = "llmbench-async mock server listening on "
 
 
 @dataclass(frozen=True, slots=True)
 class MockConfig:
-    """How the mock server listens and how fast it answers (times in milliseconds)."""
+    """How the mock server listens, how fast it answers and which faults it injects.
+
+    Times are in milliseconds, rates are shares of completion requests in 0..1, drawn from
+    one generator seeded by `seed` in request order. Every knob combines with the others.
+    """
 
     host: str = "127.0.0.1"
     port: int = 0  # 0 = pick a free port
-    ttft_ms: float = 200.0  # request received -> first content token written; MUST BE >= 0
-    itl_ms: float = 10.0  # gap between consecutive content tokens; MUST BE >= 0
-    tokens: int = 64  # output tokens per response, capped by the request's max_tokens; >= 1
+    ttft_ms: float = 200.0  # request received -> first token written; MUST BE >= 0
+    itl_ms: float = 10.0  # gap between consecutive tokens; MUST BE >= 0
+    tokens: int = 64  # content tokens per response, capped by the request's max_tokens; >= 1
     jitter_ms: float = 0.0  # uniform +-jitter added to ttft and to each gap (never below 0)
     models: tuple[str, ...] = ("mock-model",)
     static_body: bool = False  # streamed responses as one Content-Length body (timing-free use)
     log_path: str | None = None  # append one JSON line per finished completion request
-    seed: int | None = None  # seed for the jitter and fault generator (None: random)
-    # faults
+    seed: int | None = None  # seed for the jitter and the fault rates (None: random)
+    capacity: int | None = None  # at most this many responses generate at once; >= 1 or None
+    reasoning_tokens: int = 0  # chat: reasoning chunks before the content; >= 0
+    litellm_usage_shape: bool = False  # usage chunk with choices [{"index":0,"delta":{}}]
+    # faults answered instead of a completion
     auth_key: str | None = None  # when set, requests without `Bearer <auth_key>` are refused
     auth_status: int = 401  # status of that refusal (401; 403 or 400 to imitate proxies)
     fail_rate: float = 0.0  # share of completion requests answered with fail_status; 0..1
     fail_status: int = 500  # e.g. 429, 500, 503, 529
-    retry_after: str | None = None  # Retry-After header value sent with failures (s or date)
+    retry_after: str | None = None  # wait hint sent with failures: seconds >= 0, or HTTP date
+    retry_after_header: str = "retry-after"  # header carrying it; see RETRY_AFTER_HEADERS
+    # faults inside a streamed response (see the module docstring for where they strike)
+    disconnect_rate: float = 0.0  # share of streams cut (FIN, no terminating chunk); 0..1
+    malformed_rate: float = 0.0  # share of streams with one non-JSON `data:` line; 0..1
+    stall_ms: float = 0.0  # every stream pauses this long mid-way; >= 0
+    huge_line_bytes: int = 0  # every stream has one content event this long; 0 or >= 1024
+    no_done: bool = False  # streams end without `data: [DONE]`
+    no_usage: bool = False  # never send usage (stream chunk or body), even when asked
+    endless: bool = False  # content never ends (non-streaming: never answered)
+    slow_drip: bool = False  # after the headers, one byte every 200 ms forever
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {self.port}")
-        for name in ("ttft_ms", "itl_ms", "jitter_ms"):
+        for name in ("ttft_ms", "itl_ms", "jitter_ms", "stall_ms"):
             value = getattr(self, name)
-            if not value >= 0:  # also rejects NaN
+            if not 0 <= value < math.inf:  # also rejects NaN
                 raise ValueError(f"{name} must be >= 0, got {value}")
         if self.tokens < 1:
             raise ValueError(f"tokens must be >= 1, got {self.tokens}")
         if not self.models or not all(isinstance(m, str) and m for m in self.models):
             raise ValueError(f"models must be a non-empty list of names, got {self.models!r}")
-        if not 0.0 <= self.fail_rate <= 1.0:
-            raise ValueError(f"fail_rate must be in 0..1, got {self.fail_rate}")
+        for name in ("fail_rate", "disconnect_rate", "malformed_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in 0..1, got {value}")
         for name in ("auth_status", "fail_status"):
             if not 400 <= getattr(self, name) <= 599:
-                raise ValueError(f"{name} must be an HTTP error status, got {getattr(self, name)}")
+                raise ValueError(
+                    f"{name} must be an HTTP error status 400..599, got {getattr(self, name)}"
+                )
+        if self.retry_after_header not in RETRY_AFTER_HEADERS:
+            choices = ", ".join(RETRY_AFTER_HEADERS)
+            raise ValueError(
+                f"retry_after_header must be one of {choices}; got {self.retry_after_header!r}"
+            )
+        if self.retry_after is not None:
+            _check_retry_after(self.retry_after, self.retry_after_header)
+        if self.capacity is not None and self.capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {self.capacity}")
+        if self.reasoning_tokens < 0:
+            raise ValueError(f"reasoning_tokens must be >= 0, got {self.reasoning_tokens}")
+        if self.huge_line_bytes != 0 and self.huge_line_bytes < _HUGE_MIN:
+            raise ValueError(
+                f"huge_line_bytes must be 0 (off) or >= {_HUGE_MIN}, got {self.huge_line_bytes}"
+            )
+
+    def faults(self) -> list[str]:
+        """The faults switched on, one short phrase each (empty for a well-behaved server)."""
+        out = []
+        if self.auth_key is not None:
+            out.append(f"auth {self.auth_status}")
+        if self.fail_rate:
+            hint = ""
+            if self.retry_after is not None and self.retry_after_header != "none":
+                hint = f" ({self.retry_after_header}: {self.retry_after})"
+            out.append(f"fail {self.fail_rate:.0%} {self.fail_status}{hint}")
+        if self.disconnect_rate:
+            out.append(f"disconnect {self.disconnect_rate:.0%}")
+        if self.malformed_rate:
+            out.append(f"malformed {self.malformed_rate:.0%}")
+        if self.stall_ms:
+            out.append(f"stall {self.stall_ms:g}ms")
+        if self.huge_line_bytes:
+            out.append(f"huge line {self.huge_line_bytes} B")
+        flags = ("no_done", "no_usage", "endless", "slow_drip")
+        out += [name.replace("_", " ") for name in flags if getattr(self, name)]
+        return out
 
     def __str__(self) -> str:
         jitter = f" ±{self.jitter_ms:g}ms" if self.jitter_ms else ""
-        return (
+        text = (
             f"mock server: ttft {self.ttft_ms:g}ms, itl {self.itl_ms:g}ms{jitter}, "
             f"{self.tokens} tokens, models {', '.join(self.models)}"
         )
+        if self.reasoning_tokens:
+            text += f", {self.reasoning_tokens} reasoning tokens"
+        if self.capacity is not None:
+            text += f", capacity {self.capacity}"
+        faults = self.faults()
+        return text + (f"; faults: {', '.join(faults)}" if faults else "")
 
     def to_json(self) -> str:
         """Serialise for handing the config to a server process."""
@@ -125,14 +238,22 @@ _REASONS: Final = {
     100: "Continue",
     200: "OK",
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     411: "Length Required",
     413: "Content Too Large",
+    429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     499: "Client Closed Request",
     500: "Internal Server Error",
     501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    529: "Overloaded",
 }
 _MAX_HEAD: Final = 64 * 1024
 _MAX_BODY: Final = 16 * 1024 * 1024
@@ -148,6 +269,22 @@ _SSE_HEAD: Final = (
 _DONE: Final = b"data: [DONE]\n\n"
 _LAST_CHUNK: Final = b"0\r\n\r\n"
 
+RETRY_AFTER_HEADERS: Final = (
+    "retry-after",
+    "retry-after-ms",
+    "llm_provider-retry-after",
+    "x-ratelimit-reset-requests",
+    "none",
+)
+_MALFORMED: Final = b'data: {"id": broken\n\n'
+_HUGE_MIN: Final = 1024  # smallest huge line: room for the chunk's JSON envelope
+_HUGE_PIECE: Final = 64 * 1024  # HTTP chunk size for the huge line
+_HUGE_FILL: Final = b"x" * _HUGE_PIECE
+_DRIP_INTERVAL_S: Final = 0.2
+_DRIP_SSE: Final = b'data: {"id":"drip","choices":[{"index":0,"delta":{"content":"'  # then x...
+_DRIP_JSON: Final = b'{"id":"drip","choices":[{"index":0,"message":{"content":"'
+_ENDLESS: Final = sys.maxsize  # the token count of an endless stream
+
 
 def _frame(event: bytes) -> bytes:
     """One HTTP/1.1 chunk holding one SSE event."""
@@ -161,6 +298,55 @@ def _identity(event: bytes) -> bytes:
 def _error_body(message: str, *, param: str | None = None, code: str | None = None) -> bytes:
     error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
     return json.dumps({"error": error}).encode()
+
+
+# --------------------------------------------------------------------------- retry hints
+
+
+def _check_retry_after(value: str, header: str) -> None:
+    """ValueError unless `value` is seconds >= 0, or an HTTP date where the header allows it."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if 0 <= seconds < math.inf:
+        return
+    if header not in ("retry-after", "llm_provider-retry-after", "none"):
+        raise ValueError(f"retry_after must be seconds >= 0 for {header}, got {value!r}")
+    if value.isprintable():  # it goes into a header line as given
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            email.utils.parsedate_to_datetime(value)
+            return
+    raise ValueError(f"retry_after must be seconds >= 0 or an HTTP date, got {value!r}")
+
+
+def _decimal(value: float) -> str:
+    """A plain decimal, at most 3 places, no exponent: 1500.0 -> '1500', 0.25 -> '0.25'."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _duration(seconds: float) -> str:
+    """An OpenAI-style (Go) duration: 0.02 -> '20ms', 1 -> '1s', 360 -> '6m0s', 3661 -> '1h1m1s'."""
+    ms = round(seconds * 1000)
+    if ms < 1000:
+        return f"{ms}ms" if ms else "0s"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    out = f"{hours}h" if hours else ""
+    out += f"{minutes}m" if hours or minutes else ""
+    return out + _decimal(rest / 1000) + "s"
+
+
+def _retry_hint(config: MockConfig) -> bytes:
+    """The header line that tells a refused client when to retry (empty: no hint)."""
+    header, value = config.retry_after_header, config.retry_after
+    if value is None or header == "none":
+        return b""
+    if header == "retry-after-ms":
+        value = _decimal(float(value) * 1000)
+    elif header == "x-ratelimit-reset-requests":
+        value = _duration(float(value))
+    return f"{header}: {value}\r\n".encode()
 
 
 # --------------------------------------------------------------------------- requests & plans
@@ -187,6 +373,23 @@ class _Reply:
     status: int
     body: bytes
     extra_headers: bytes = b""
+    fault: str | None = None  # the injected fault this reply is, for the truth log
+
+
+class _EndlessOffsets:
+    """Token offsets that go on at a fixed gap after the planned ones (the endless stream)."""
+
+    __slots__ = ("_gap", "_planned")
+
+    def __init__(self, planned: tuple[float, ...], gap: float) -> None:
+        self._planned = planned
+        self._gap = gap
+
+    def __getitem__(self, k: int) -> float:
+        planned = self._planned
+        if k < len(planned):
+            return planned[k]
+        return planned[-1] + (k - len(planned) + 1) * self._gap
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,13 +400,28 @@ class _Plan:
     chat: bool
     model: str
     created: int
-    tokens: int
+    tokens: int  # content tokens (endless: _ENDLESS)
     prompt_tokens: int
     stream: bool
-    include_usage: bool
+    include_usage: bool  # a usage chunk / usage object is sent
     static_body: bool
     finish_reason: str
-    offsets: tuple[float, ...]  # seconds after `received` at which token k is written
+    offsets: tuple[float, ...] | _EndlessOffsets  # seconds after t0 at which token k is written
+    reasoning: int = 0  # reasoning tokens before the content (chat only)
+    done: bool = True  # streams end with `data: [DONE]`
+    litellm_usage: bool = False
+    endless: bool = False
+    slow_drip: bool = False
+    fault_at: int | None = None  # token index where malformed / disconnect / huge strike
+    malformed: bool = False
+    disconnect: bool = False
+    huge_line: int = 0
+    faults: tuple[str, ...] = ()  # the faults applied, for the truth log
+
+    @property
+    def total(self) -> int:
+        """Tokens written by a complete response: reasoning, then content."""
+        return self.reasoning + self.tokens
 
 
 def _count_words(value: Any) -> int:
@@ -231,7 +449,7 @@ def _prompt_tokens(body: dict[str, Any], chat: bool) -> int:
 
 
 def _offsets(config: MockConfig, n: int, rng: random.Random) -> tuple[float, ...]:
-    """Token write instants relative to receipt, in seconds: ttft + k * itl (+ jitter)."""
+    """Token write instants relative to t0, in seconds: ttft + k * itl (+ jitter)."""
     ttft, itl, jitter = config.ttft_ms / 1000, config.itl_ms / 1000, config.jitter_ms / 1000
     if not jitter:
         return tuple(ttft + k * itl for k in range(n))
@@ -248,7 +466,7 @@ def _refuse_auth(config: MockConfig, authorization: bytes | None) -> _Reply | No
     if config.auth_key is None or authorization == b"Bearer " + config.auth_key.encode():
         return None
     message = "Incorrect API key provided."
-    return _Reply(config.auth_status, _error_body(message, code="invalid_api_key"))
+    return _Reply(config.auth_status, _error_body(message, code="invalid_api_key"), fault="auth")
 
 
 def _plan_completion(
@@ -268,11 +486,9 @@ def _plan_completion(
     if refusal is not None:
         return refusal
     if config.fail_rate and rng.random() < config.fail_rate:
-        extra = b""
-        if config.retry_after is not None:
-            extra = b"retry-after: " + config.retry_after.encode() + b"\r\n"
         message = f"Injected failure ({config.fail_status})."
-        return _Reply(config.fail_status, _error_body(message, code="injected"), extra)
+        body = _error_body(message, code="injected")
+        return _Reply(config.fail_status, body, _retry_hint(config), fault="fail")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -301,26 +517,78 @@ def _plan_completion(
 
     stream = body.get("stream") is True
     options = body.get("stream_options")
-    include_usage = isinstance(options, dict) and options.get("include_usage") is True
+    asked_usage = not stream or (isinstance(options, dict) and options.get("include_usage") is True)
+    reasoning = config.reasoning_tokens if chat else 0
+    if config.endless:
+        n = config.tokens
+    offsets = _offsets(config, reasoning + n, rng)
+    drip, endless = config.slow_drip, config.endless and not config.slow_drip
+    faults = ["slow_drip"] if drip else ["endless"] if endless else []
+    if config.no_usage and asked_usage and not (drip or endless):
+        faults.append("no_usage")
+    if config.no_done and stream and not (drip or endless):
+        faults.append("no_done")
+
+    fault_at = None
+    malformed = disconnect = False
+    huge_line = 0
+    if stream and not config.static_body and not drip:
+        at = reasoning + n // 2  # the fault point: content token n // 2
+        if config.stall_ms:
+            faults.append("stall")
+            stall = config.stall_ms / 1000
+            offsets = offsets[:at] + tuple(t + stall for t in offsets[at:])
+        if config.malformed_rate and rng.random() < config.malformed_rate:
+            faults.append("malformed")
+            malformed = True
+        if config.disconnect_rate and rng.random() < config.disconnect_rate:
+            faults.append("disconnect")
+            disconnect = True
+        elif config.huge_line_bytes:
+            faults.append("huge_line")
+            huge_line = config.huge_line_bytes
+        if malformed or disconnect or huge_line:
+            fault_at = at
+
     return _Plan(
         rid=("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex,
         chat=chat,
         model=model,
         created=int(wall_now),
-        tokens=n,
+        tokens=_ENDLESS if endless else n,
         prompt_tokens=_prompt_tokens(body, chat),
         stream=stream,
-        include_usage=include_usage,
+        include_usage=asked_usage and not config.no_usage,
         static_body=config.static_body,
         finish_reason=finish_reason,
-        offsets=_offsets(config, n, rng),
+        offsets=_EndlessOffsets(offsets, config.itl_ms / 1000) if endless else offsets,
+        reasoning=reasoning,
+        done=not config.no_done,
+        litellm_usage=config.litellm_usage_shape,
+        endless=endless,
+        slow_drip=drip,
+        fault_at=fault_at,
+        malformed=malformed,
+        disconnect=disconnect,
+        huge_line=huge_line,
+        faults=tuple(faults),
     )
 
 
 class _Events:
     """Pre-encoded SSE events of one streamed response; a token event is a lookup, not a dump."""
 
-    __slots__ = ("_common", "_frame", "_last", "_tokens", "plan")
+    __slots__ = (
+        "_common",
+        "_end",
+        "_frame",
+        "_last",
+        "_last_k",
+        "_mid",
+        "_prefix",
+        "_tokens",
+        "plan",
+    )
 
     def __init__(self, plan: _Plan, frame: Callable[[bytes], bytes]) -> None:
         self.plan = plan
@@ -334,12 +602,15 @@ class _Events:
         )
         key = b'[{"index":0,"delta":{"content":' if plan.chat else b'[{"index":0,"text":'
         close = b"}" if plan.chat else b""
-        prefix = b"data: " + self._common + key
-        mid = close + b',"logprobs":null,"finish_reason":null}]}\n\n'
-        end = close + b',"logprobs":null,"finish_reason":"%s"}]}\n\n' % plan.finish_reason.encode()
+        self._prefix = prefix = b"data: " + self._common + key
+        self._mid = mid = close + b',"logprobs":null,"finish_reason":null}]}\n\n'
+        self._end = end = (
+            close + b',"logprobs":null,"finish_reason":"%s"}]}\n\n' % plan.finish_reason.encode()
+        )
         distinct = min(plan.tokens - 1, len(_WORDS_JSON))
         self._tokens = [frame(prefix + _WORDS_JSON[i] + mid) for i in range(distinct)]
         self._last = frame(prefix + _WORDS_JSON[(plan.tokens - 1) % len(_WORDS_JSON)] + end)
+        self._last_k = -1 if plan.endless else plan.tokens - 1
 
     def head(self) -> bytes:
         """The role-only chunk that chat streams open with (no token; empty for completions)."""
@@ -351,41 +622,82 @@ class _Events:
         )
 
     def token(self, k: int) -> bytes:
-        if k == self.plan.tokens - 1:
+        """The framed event of token k."""
+        if k == self._last_k:
             return self._last
         return self._tokens[k % len(_WORDS_JSON)]
 
+    def huge(self, k: int) -> tuple[bytes, bytes]:
+        """Token k's event as the bytes before and after its content string's characters."""
+        return self._prefix + b'"', b'"' + (self._end if k == self._last_k else self._mid)
+
     def tail(self) -> bytes:
-        """Optional usage chunk, then [DONE] (framing terminator not included)."""
+        """Optional usage chunk, then [DONE] unless suppressed (no framing terminator)."""
+        plan = self.plan
         out = b""
-        if self.plan.include_usage:
-            out = self._frame(b"data: " + self._common + b'[],"usage":%s}\n\n' % _usage(self.plan))
-        return out + self._frame(_DONE)
+        if plan.include_usage:
+            if not plan.litellm_usage:
+                choices = b"[]"
+            elif plan.chat:
+                choices = b'[{"index":0,"delta":{}}]'
+            else:
+                choices = b'[{"index":0,"text":""}]'
+            event = b"data: " + self._common + choices + b',"usage":%s}\n\n' % _usage(plan)
+            out = self._frame(event)
+        return out + self._frame(_DONE) if plan.done else out
+
+
+class _ReasoningEvents(_Events):
+    """Events of a chat stream whose first `reasoning` tokens are `reasoning_content` chunks."""
+
+    __slots__ = ("_reasoning", "_think")
+
+    def __init__(self, plan: _Plan, frame: Callable[[bytes], bytes]) -> None:
+        super().__init__(plan, frame)
+        self._reasoning = plan.reasoning
+        self._think = b"data: " + self._common + b'[{"index":0,"delta":{"reasoning_content":'
+
+    def token(self, k: int) -> bytes:
+        if k < self._reasoning:
+            return self._frame(self._think + b'" think%d"' % (k + 1) + self._mid)
+        return super().token(k - self._reasoning)
+
+    def huge(self, k: int) -> tuple[bytes, bytes]:
+        return super().huge(k - self._reasoning)
+
+
+def _events(plan: _Plan, frame: Callable[[bytes], bytes]) -> _Events:
+    return (_ReasoningEvents if plan.reasoning else _Events)(plan, frame)
 
 
 def _usage(plan: _Plan) -> bytes:
-    p, n = plan.prompt_tokens, plan.tokens
-    return b'{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}' % (p, n, p + n)
+    p, n, r = plan.prompt_tokens, plan.total, plan.reasoning
+    usage = b'{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d' % (p, n, p + n)
+    if r:
+        usage += b',"completion_tokens_details":{"reasoning_tokens":%d}' % r
+    return usage + b"}"
 
 
 def _full_body(plan: _Plan) -> bytes:
-    """The non-streaming JSON response (usage always present)."""
+    """The non-streaming JSON response."""
     text = "".join(_WORDS_TEXT[k % len(_WORDS_TEXT)] for k in range(plan.tokens))
     choice: dict[str, Any]
     if plan.chat:
         message = {"role": "assistant", "content": text}
+        if plan.reasoning:
+            message["reasoning_content"] = "".join(f" think{k + 1}" for k in range(plan.reasoning))
         choice = {"index": 0, "message": message, "finish_reason": plan.finish_reason}
     else:
         choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": plan.finish_reason}
-    p, n = plan.prompt_tokens, plan.tokens
     body = {
         "id": plan.rid,
         "object": "chat.completion" if plan.chat else "text_completion",
         "created": plan.created,
         "model": plan.model,
         "choices": [choice],
-        "usage": {"prompt_tokens": p, "completion_tokens": n, "total_tokens": p + n},
     }
+    if plan.include_usage:
+        body["usage"] = json.loads(_usage(plan))
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -399,6 +711,10 @@ class _TruthLog:
         self._file: IO[str] | None = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
         self._wall0 = time.time()
         self._mono0 = mono0
+
+    @property
+    def enabled(self) -> bool:
+        return self._file is not None
 
     def wall(self, mono: float | None) -> float | None:
         """Wall-clock seconds for a loop.time() instant, anchored once so it never jumps."""
@@ -416,6 +732,7 @@ class _TruthLog:
         last_token: float | None,
         tokens: int,
         prompt_tokens: int,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         if self._file is None:
             return
@@ -430,6 +747,8 @@ class _TruthLog:
             "status": status,
             "path": path,
         }
+        if extra:
+            record.update(extra)
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
 
@@ -503,6 +822,13 @@ class _Connection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         if self._transport is not None and not self._closed:
             self._transport.write(data)
+
+    def close(self) -> None:
+        """Close after the bytes already written (FIN), dropping any pipelined requests."""
+        self._closed = True
+        self._pending.clear()
+        if self._transport is not None:
+            self._transport.close()
 
     async def drain(self) -> None:
         """Wait while the transport's write buffer is above its high-water mark."""
@@ -628,6 +954,58 @@ class _Connection(asyncio.Protocol):
 # --------------------------------------------------------------------------- application
 
 
+class _Slots:
+    """FIFO admission for `capacity`: at most `size` responses generate at once."""
+
+    __slots__ = ("_free", "_loop", "_waiters")
+
+    def __init__(self, size: int, loop: asyncio.AbstractEventLoop) -> None:
+        self._free = size
+        self._loop = loop
+        self._waiters: deque[asyncio.Future[float]] = deque()
+
+    async def acquire(self) -> float | None:
+        """Take a slot: None if one was free, else the instant one was handed over."""
+        if self._free > 0:
+            self._free -= 1
+            return None
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed over just as the client left: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        """Hand the slot to the longest waiter, or free it."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(self._loop.time())
+                return
+        self._free += 1
+
+
+class _Marks:
+    """How far one response got (loop times), for the truth log; the writers fill it in."""
+
+    __slots__ = ("content", "content_from", "first", "headers", "k", "last", "slot")
+
+    def __init__(self, content_from: int = 0) -> None:
+        self.k = 0  # tokens written
+        self.content_from = content_from  # index of the first content token
+        self.headers: float | None = None
+        self.first: float | None = None  # first token (reasoning or content)
+        self.content: float | None = None  # first content token
+        self.last: float | None = None
+        self.slot: float | None = None  # when a `capacity` slot was taken
+
+
 class _App:
     """Routes requests and writes responses; shared by all connections of one server."""
 
@@ -637,6 +1015,7 @@ class _App:
         self.connections: set[_Connection] = set()
         self.log = _TruthLog(config.log_path, loop.time())
         self._rng = random.Random(config.seed)
+        self._slots = _Slots(config.capacity, loop) if config.capacity is not None else None
         models = [
             {"id": m, "object": "model", "created": 0, "owned_by": "llmbench-async"}
             for m in config.models
@@ -696,108 +1075,233 @@ class _App:
         )
         if isinstance(plan, _Reply):
             self._reply(conn, req, plan)
-            now = self.loop.time()
+            marks = _Marks()
+            marks.headers = self.loop.time()
             rid = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
-            self._log(req, rid, plan.status, now, None, None, 0, 0)
+            self._log(req, rid, plan.status, marks, 0, fault=plan.fault)
             return
-        if plan.stream and not plan.static_body:
-            await self._stream(conn, req, plan)
-        else:
-            await self._whole(conn, req, plan)
+        marks = _Marks(plan.reasoning)
+        try:
+            if plan.slow_drip:
+                await self._drip(conn, req, plan, marks)
+            elif plan.stream and not plan.static_body:
+                await self._stream(conn, req, plan, marks)
+            else:
+                await self._whole(conn, req, plan, marks)
+        except asyncio.CancelledError:
+            if conn.closed:  # the client went away: record it, then let the task end
+                self._log(req, plan.rid, _STATUS_DISCONNECTED, marks, plan.prompt_tokens, plan)
+            raise
+        self._log(req, plan.rid, 200, marks, plan.prompt_tokens, plan)
 
     async def _sleep_until(self, deadline: float) -> None:
         delay = deadline - self.loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def _whole(self, conn: _Connection, req: _Request, plan: _Plan) -> None:
+    async def _whole(self, conn: _Connection, req: _Request, plan: _Plan, marks: _Marks) -> None:
         """Non-streaming (or static-body SSE): one body, written when the last token is due."""
+        slots, t0, held = self._slots, req.received, False
         try:
-            await self._sleep_until(req.received + plan.offsets[-1])
-        except asyncio.CancelledError:
-            if conn.closed:  # the client went away: record it, then let the task end
-                p = plan.prompt_tokens
-                self._log(req, plan.rid, _STATUS_DISCONNECTED, None, None, None, 0, p)
-            raise
-        if plan.stream:
-            events = _Events(plan, _identity)
-            tokens = b"".join(events.token(k) for k in range(plan.tokens))
-            body = events.head() + tokens + events.tail()
-            head = _SSE_HEAD + b"content-length: %d\r\n" % len(body)
-            head += b"\r\n" if req.keep_alive else b"connection: close\r\n\r\n"
-        else:
-            body = _full_body(plan)
-            head = _json_head(200, len(body), req.keep_alive)
-        now = self.loop.time()
-        conn.write(head + body)
-        self._log(req, plan.rid, 200, now, now, now, plan.tokens, plan.prompt_tokens)
+            if slots is not None:
+                granted = await slots.acquire()
+                held = True
+                marks.slot = self.loop.time() if granted is None else granted
+                t0 = t0 if granted is None else granted
+            if plan.endless:
+                await self.loop.create_future()  # never answered
+            await self._sleep_until(t0 + plan.offsets[plan.total - 1])
+            if plan.stream:
+                events = _events(plan, _identity)
+                tokens = b"".join(events.token(k) for k in range(plan.total))
+                body = events.head() + tokens + events.tail()
+                head = _SSE_HEAD + b"content-length: %d\r\n" % len(body)
+                head += b"\r\n" if req.keep_alive else b"connection: close\r\n\r\n"
+            else:
+                body = _full_body(plan)
+                head = _json_head(200, len(body), req.keep_alive)
+            now = self.loop.time()
+            conn.write(head + body)
+            marks.headers = marks.first = marks.content = marks.last = now
+            marks.k = plan.total
+        finally:
+            if held and slots is not None:
+                slots.release()
 
-    async def _stream(self, conn: _Connection, req: _Request, plan: _Plan) -> None:
-        """SSE with one HTTP chunk per event, each token written at its absolute deadline."""
-        loop = self.loop
+    async def _stream(self, conn: _Connection, req: _Request, plan: _Plan, marks: _Marks) -> None:
+        """SSE with one HTTP chunk per event, each token written at its absolute deadline.
+
+        The plain path is one `_pump` to the end; reasoning and the fault point split it.
+        """
         chunked = req.http11
-        events = _Events(plan, _frame if chunked else _identity)
+        frame = _frame if chunked else _identity
+        events = _events(plan, frame)
         head = _SSE_HEAD
         head += b"transfer-encoding: chunked\r\n" if chunked else b""
         head += b"\r\n" if req.keep_alive and chunked else b"connection: close\r\n\r\n"
-        t0, offsets, n = req.received, plan.offsets, plan.tokens
-        parts = [head, events.head()]
-        t_headers = horizon = loop.time()
+        opening = head + events.head()
+        marks.headers = self.loop.time()
+        slots, t0, held = self._slots, req.received, False
+        try:
+            if slots is not None:  # headers and role chunk now, tokens once there is a slot
+                conn.write(opening)
+                opening = b""
+                granted = await slots.acquire()
+                held = True
+                marks.slot = self.loop.time() if granted is None else granted
+                t0 = t0 if granted is None else granted
+            end = b"" if plan.disconnect else events.tail() + (_LAST_CHUNK if chunked else b"")
+            offsets, k = plan.offsets, 0
+            if plan.reasoning:
+                k = await self._pump(conn, events, t0, offsets, k, plan.reasoning, opening, marks)
+                opening = b""
+            if plan.fault_at is not None:
+                k = await self._pump(conn, events, t0, offsets, k, plan.fault_at, opening, marks)
+                opening = b""
+                await self._sleep_until(t0 + offsets[k])
+                if plan.malformed:
+                    conn.write(frame(_MALFORMED))
+                if plan.disconnect:
+                    conn.close()
+                    return
+                if plan.huge_line:
+                    await self._huge(conn, events, k, plan.huge_line, chunked, marks)
+                    k += 1
+            await self._pump(conn, events, t0, offsets, k, plan.total, opening, marks, end)
+        finally:
+            if held and slots is not None:
+                slots.release()
+
+    async def _pump(
+        self,
+        conn: _Connection,
+        events: _Events,
+        t0: float,
+        offsets: tuple[float, ...] | _EndlessOffsets,
+        k: int,
+        stop: int,
+        opening: bytes,
+        marks: _Marks,
+        end: bytes = b"",
+    ) -> int:
+        """Write tokens k..stop-1, each at t0 + offsets[k], batching all that are due per write.
+
+        `opening` goes out with the first write, `end` with the last; returns `stop`.
+        """
+        loop = self.loop
+        k0 = k
+        parts = [opening]
+        horizon = loop.time()
         t_first: float | None = None
         t_last: float | None = None
-        k = 0
         try:
             while True:
-                while k < n and t0 + offsets[k] <= horizon:
+                while k < stop and t0 + offsets[k] <= horizon:
                     parts.append(events.token(k))
                     k += 1
-                if k == n:
-                    parts.append(events.tail())
-                    if chunked:
-                        parts.append(_LAST_CHUNK)
+                if k == stop:
+                    parts.append(end)
                 now = loop.time()
                 conn.write(b"".join(parts))
                 parts.clear()
-                if k > 0:
+                if k > k0:
                     t_last = now
                     if t_first is None:
                         t_first = now
-                if k == n:
-                    break
+                if k == stop:
+                    return k
                 if conn.paused:
                     await conn.drain()
                 due = t0 + offsets[k]
                 await self._sleep_until(due)
                 horizon = max(loop.time(), due)  # a timer may fire a hair early
-        except asyncio.CancelledError:
+        finally:
+            marks.k = k
+            if t_first is not None:
+                marks.last = t_last
+                marks.first = marks.first or t_first
+                if marks.content is None and k0 >= marks.content_from:
+                    marks.content = t_first
+
+    async def _huge(
+        self, conn: _Connection, events: _Events, k: int, size: int, chunked: bool, marks: _Marks
+    ) -> None:
+        """Write token k as one event whose data line is `size` bytes, 64 KiB at a time."""
+        before, after = events.huge(k)
+        fill = max(1, size - len(before) - len(after) + 2)  # the line excludes its "\n\n"
+        frame = _frame if chunked else _identity
+        block = frame(_HUGE_FILL)
+        conn.write(frame(before))
+        for _ in range(fill // _HUGE_PIECE):
             if conn.closed:
-                status, p = _STATUS_DISCONNECTED, plan.prompt_tokens
-                self._log(req, plan.rid, status, t_headers, t_first, t_last, k, p)
-            raise
-        self._log(req, plan.rid, 200, t_headers, t_first, t_last, n, plan.prompt_tokens)
+                return
+            conn.write(block)
+            if conn.paused:
+                await conn.drain()
+        if fill % _HUGE_PIECE:
+            conn.write(frame(_HUGE_FILL[: fill % _HUGE_PIECE]))
+        conn.write(frame(after))
+        now = self.loop.time()
+        marks.k, marks.last = k + 1, now
+        marks.first = marks.first or now
+        marks.content = marks.content or now
+
+    async def _drip(self, conn: _Connection, req: _Request, plan: _Plan, marks: _Marks) -> None:
+        """Headers, then one byte every 200 ms forever, never completing an event or a body."""
+        chunked = req.http11
+        frame = _frame if chunked else _identity
+        head = _SSE_HEAD if plan.stream else _JSON_HEAD_200
+        head += b"transfer-encoding: chunked\r\n" if chunked else b""
+        head += b"\r\n" if req.keep_alive and chunked else b"connection: close\r\n\r\n"
+        conn.write(head)
+        marks.headers = self.loop.time()
+        text = _DRIP_SSE if plan.stream else _DRIP_JSON
+        i = 0
+        while True:
+            conn.write(frame(text[i : i + 1] or b"x"))
+            i += 1
+            await asyncio.sleep(_DRIP_INTERVAL_S)
 
     def _log(
         self,
         req: _Request,
         rid: str,
         status: int,
-        headers_sent: float | None,
-        first_token: float | None,
-        last_token: float | None,
-        tokens: int,
+        marks: _Marks,
         prompt_tokens: int,
+        plan: _Plan | None = None,
+        *,
+        fault: str | None = None,
     ) -> None:
+        if not self.log.enabled:
+            return
+        extra: dict[str, Any] = {}
+        if plan is not None:
+            fault = "+".join(plan.faults) or None
+            if plan.reasoning:
+                extra["reasoning_tokens"] = plan.reasoning
+                extra["first_content"] = self.log.wall(marks.content)
+            if self._slots is not None:
+                extra["slot_acquired"] = self.log.wall(marks.slot)
+        if fault is not None:
+            extra["fault"] = fault
         self.log.write(
             rid=rid,
             path=req.path,
             status=status,
             received=req.received,
-            headers_sent=headers_sent,
-            first_token=first_token,
-            last_token=last_token,
-            tokens=tokens,
+            headers_sent=marks.headers,
+            first_token=marks.first,
+            last_token=marks.last,
+            tokens=marks.k,
             prompt_tokens=prompt_tokens,
+            extra=extra,
         )
+
+
+_JSON_HEAD_200: Final = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nserver: llmbench-async-mock\r\n"
+)
 
 
 def _json_head(status: int, length: int, keep_alive: bool, extra: bytes = b"") -> bytes:
