@@ -272,8 +272,8 @@ class _ResponseStream(httpx.AsyncByteStream):
                 while remaining > 0:
                     data = await read(min(remaining, _READ_SIZE))
                     if not data:
-                        raise httpx.RemoteProtocolError(
-                            f"connection closed with {remaining} body bytes missing"
+                        raise httpx.ReadError(
+                            f"server closed the connection with {remaining} body bytes missing"
                         )
                     remaining -= len(data)
                     yield data
@@ -293,7 +293,7 @@ class _ResponseStream(httpx.AsyncByteStream):
         while True:
             data = await read(_READ_SIZE)
             if not data:
-                raise httpx.RemoteProtocolError("connection closed inside a chunked body")
+                raise httpx.ReadError("server closed the connection mid-response (chunked body)")
             buf = buf + data if buf else data
             out: list[bytes] = []
             pos = 0
@@ -358,7 +358,7 @@ async def _skip_trailers(reader: asyncio.StreamReader, buf: bytes) -> None:
         while nl < 0:
             more = await reader.read(_READ_SIZE)
             if not more:
-                raise httpx.RemoteProtocolError("connection closed inside chunk trailers")
+                raise httpx.ReadError("server closed the connection inside chunk trailers")
             buf += more
             if len(buf) > _MAX_HEAD_BYTES:
                 raise httpx.RemoteProtocolError("chunk trailers too large")
