@@ -75,6 +75,7 @@ import queue
 import random
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -111,6 +112,8 @@ class MockConfig:
     static_body: bool = False  # streamed responses as one Content-Length body (timing-free use)
     log_path: str | None = None  # append one JSON line per finished completion request
     seed: int | None = None  # seed for the jitter and the fault rates (None: random)
+    tls_cert: str | None = None  # PEM certificate chain: serve HTTPS instead of HTTP
+    tls_key: str | None = None  # PEM private key for tls_cert
     capacity: int | None = None  # at most this many responses generate at once; >= 1 or None
     reasoning_tokens: int = 0  # chat: reasoning chunks before the content; >= 0
     litellm_usage_shape: bool = False  # usage chunk with choices [{"index":0,"delta":{}}]
@@ -1321,8 +1324,12 @@ async def serve(config: MockConfig, *, ready: Callable[[str, int], None] | None 
     loop = asyncio.get_running_loop()
     app = _App(config, loop)
     try:
+        tls = None
+        if config.tls_cert:
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(config.tls_cert, config.tls_key)
         server = await loop.create_server(
-            lambda: _Connection(app), config.host, config.port, backlog=4096
+            lambda: _Connection(app), config.host, config.port, backlog=4096, ssl=tls
         )
     except BaseException:
         await app.close()
@@ -1346,7 +1353,8 @@ def run_server(config: MockConfig) -> None:
     """Run the server until SIGINT/SIGTERM, announcing the address with one stdout line."""
 
     def ready(host: str, port: int) -> None:
-        print(f"{LISTENING_PREFIX}http://{_url_host(host)}:{port}", flush=True)
+        scheme = "https" if config.tls_cert else "http"
+        print(f"{LISTENING_PREFIX}{scheme}://{_url_host(host)}:{port}", flush=True)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -1383,7 +1391,8 @@ class MockProcess:
         """The OpenAI base URL, e.g. ``http://127.0.0.1:PORT/v1``."""
         if not self.port:
             raise RuntimeError("the mock server is not running")
-        return f"http://{_url_host(self.host)}:{self.port}/v1"
+        scheme = "https" if self.config.tls_cert else "http"
+        return f"{scheme}://{_url_host(self.host)}:{self.port}/v1"
 
     def start(self) -> None:
         """Start the process and wait for its listening line (RuntimeError if it never comes)."""
@@ -1407,7 +1416,7 @@ class MockProcess:
             line = lines.get(timeout=self.startup_timeout).decode(errors="replace")
         except queue.Empty:
             self._fail(f"did not report listening within {self.startup_timeout:g}s")
-        match = re.match(re.escape(LISTENING_PREFIX) + r"http://(\[[^\]]*\]|[^:/]+):(\d+)", line)
+        match = re.match(re.escape(LISTENING_PREFIX) + r"https?://(\[[^\]]*\]|[^:/]+):(\d+)", line)
         if match is None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)  # stdout closed: it is exiting; let it, to report its code
