@@ -232,3 +232,45 @@ def test_sigterm_exits_143(tmp_path: Path) -> None:
     assert code == 143
     assert lines[-1]["interrupted_by"] == "SIGTERM"
     assert "interrupted by SIGTERM" in stdout
+
+
+def test_second_sigint_exits_at_once_and_keeps_the_file_valid(tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    # slow streams (~2 s each) so that requests are in flight when we interrupt
+    with MockProcess(MockConfig(ttft_ms=20, itl_ms=40, tokens=50)) as mock:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llmbench_async",
+                "--base-url",
+                mock.base_url,
+                "-n",
+                "100",
+                "-c",
+                "4",
+                "-o",
+                str(out),
+                "--grace",
+                "30",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        time.sleep(3.0)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _stdout, stderr = proc.communicate(timeout=20)
+        took = time.monotonic() - started
+    assert proc.returncode == 130
+    assert took < 2.0  # did not wait for the 30 s grace
+    assert "interrupted again" in stderr
+    lines = out.read_text().splitlines()
+    assert lines and all(json.loads(line) for line in lines)  # every line is whole JSON
+    assert json.loads(lines[0])["type"] == "header"
