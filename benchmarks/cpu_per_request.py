@@ -27,7 +27,6 @@ import gc
 import json
 import os
 import platform
-import random
 import resource
 import statistics
 import subprocess
@@ -42,14 +41,12 @@ import aiohttp
 import anyio
 import httpx
 
-from llmbench_async.benchmark import auth_headers
-from llmbench_async.client import Target
+from llmbench_async.benchmark import auth_headers, build_target, build_workload
 from llmbench_async.config import RunConfig
 from llmbench_async.mock_server import MockConfig, MockProcess
 from llmbench_async.records import RequestRecord
 from llmbench_async.runner import run_requests
 from llmbench_async.transport import make_client
-from llmbench_async.workload import Workload
 
 TOKENS = 130
 MODEL = "mock-model"
@@ -79,27 +76,18 @@ Run = Callable[[int], Awaitable[Tally]]  # send n requests at concurrency C
 # --------------------------------------------------------------------------- child side
 
 
-def _request(base_url: str, c: int) -> tuple[RunConfig, Workload]:
-    """The RunConfig and Workload of the product path; the baselines send the same bytes."""
-    config = RunConfig(
+def _config(base_url: str, c: int) -> RunConfig:
+    """The run's config; every contender sends the URL, headers and body built from it."""
+    return RunConfig(
         base_url=base_url, api_key="sk-benchmark", model=MODEL, concurrency=c, max_tokens=TOKENS
     )
-    workload = Workload(config.api, MODEL, config.prompt, config.max_tokens, config.stream)
-    return config, workload
 
 
 @contextlib.asynccontextmanager
 async def _llmbench(base_url: str, c: int) -> AsyncIterator[Run]:
-    config, workload = _request(base_url, c)
+    config = _config(base_url, c)
+    target, workload = build_target(config), build_workload(config)
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)  # as in run_async
-    target = Target(
-        url=config.endpoint,
-        headers=auth_headers(config),
-        stream=config.stream,
-        timeouts=config.timeouts,
-        retry=config.retry,
-        rng=random.Random(),
-    )
     async with make_client(verify=config.verify, timeout=timeout) as http:
 
         async def run(n: int) -> Tally:
@@ -151,8 +139,8 @@ async def _drive(one: Callable[[], Awaitable[tuple[int, int, int]]], n: int, c: 
 
 @contextlib.asynccontextmanager
 async def _aiohttp(base_url: str, c: int) -> AsyncIterator[Run]:
-    config, workload = _request(base_url, c)
-    url, headers, body = config.endpoint, auth_headers(config), workload.body(0)
+    config = _config(base_url, c)
+    url, headers, body = config.endpoint, auth_headers(config), build_workload(config).body(0)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
 
         async def one() -> tuple[int, int, int]:
@@ -182,8 +170,8 @@ async def _aiohttp(base_url: str, c: int) -> AsyncIterator[Run]:
 
 @contextlib.asynccontextmanager
 async def _httpx(base_url: str, c: int) -> AsyncIterator[Run]:
-    config, workload = _request(base_url, c)
-    url, headers, body = config.endpoint, auth_headers(config), workload.body(0)
+    config = _config(base_url, c)
+    url, headers, body = config.endpoint, auth_headers(config), build_workload(config).body(0)
     limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
     async with httpx.AsyncClient(limits=limits, timeout=60.0) as client:
 
@@ -395,6 +383,10 @@ def machine_facts(args: argparse.Namespace) -> str:
         f"{name} {ver(name)}" for name in ("httpx", "httpcore", "aiohttp", "anyio", "sniffio")
     )
     requests = f"{args.requests}" if args.requests else "max(4*C, 2000)"
+    git = ["git", "-C", os.path.dirname(os.path.abspath(__file__))]
+    head = subprocess.run([*git, "log", "-1", "--format=%h"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", ":/src"], capture_output=True, text=True)
+    changed = len(dirty.stdout.splitlines())
     return "\n".join(
         [
             f"- machine: {os.cpu_count()} CPUs, {platform.platform()}",
@@ -405,6 +397,8 @@ def machine_facts(args: argparse.Namespace) -> str:
             f"bodies {', '.join(args.bodies)} (chunked = one HTTP chunk per SSE event)",
             f"- per measurement: a fresh child process, warm-up of C requests, then "
             f"{requests} measured requests",
+            f"- code: commit {head.stdout.strip() or '?'}"
+            + (f", {changed} uncommitted change(s) under src/" if changed else ""),
         ]
     )
 

@@ -1,14 +1,21 @@
-"""Reporters: the console report and the summary JSON. They only read a `Summary` and a
-`RunInfo`; they compute nothing themselves."""
+"""Reporters: the console report, the summary JSON, Markdown, JUnit XML and the comparison
+table. They only read a `Summary`, a `RunInfo`, judged thresholds (`Verdict`s, from gate.py)
+or a `Comparison` (from compare.py); they compute nothing themselves."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .compare import MIN_REQUESTS
 from .histogram import render_histogram
 from .stats import MetricStats, Summary
+
+if TYPE_CHECKING:
+    from .compare import Comparison, Row, RunData
+    from .gate import Verdict
 
 SUMMARY_SCHEMA = "llmbench-async/summary/v1"
 
@@ -41,7 +48,9 @@ class RunInfo:
     problem: str | None = None
 
 
-def summary_json(summary: Summary, info: RunInfo) -> dict[str, Any]:
+def summary_json(
+    summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ()
+) -> dict[str, Any]:
     """The summary JSON document (schema `llmbench-async/summary/v1`)."""
     metrics: dict[str, Any] = {}
     for key, _label in METRICS:
@@ -85,11 +94,31 @@ def summary_json(summary: Summary, info: RunInfo) -> dict[str, Any]:
         "client": dict(info.client) if info.client is not None else None,
         "interrupted_by": info.interrupted_by,
         "problem": info.problem,
+        "thresholds": [
+            {
+                "expression": str(v.threshold),
+                "metric": str(v.threshold.ref),
+                "op": v.threshold.op,
+                "limit": v.threshold.limit,
+                "unit": v.threshold.ref.unit,
+                "observed": v.observed,
+                "passed": v.passed,
+            }
+            for v in verdicts
+        ],
     }
 
 
-def console_report(summary: Summary, info: RunInfo, *, width: int = 100) -> str:
-    """The one-screen console report: header, summary, statistics, histograms, errors."""
+def console_report(
+    summary: Summary,
+    info: RunInfo,
+    *,
+    width: int = 100,
+    verdicts: Sequence[Verdict] = (),
+    color: bool = False,
+) -> str:
+    """The one-screen console report: header, summary, statistics, histograms, errors and
+    thresholds. `color` adds ANSI colour to PASS / FAIL (only ask for it on a terminal)."""
     width = max(60, min(width, 120))
     out: list[str] = []
     out.append(f"llmbench-async {info.tool_version} → {info.endpoint}")
@@ -137,7 +166,184 @@ def console_report(summary: Summary, info: RunInfo, *, width: int = 100) -> str:
     if info.problem:
         out.append("")
         out.append(f"!! {info.problem}")
+    if verdicts:
+        out.append("")
+        out.extend(_thresholds_table(summary, info, verdicts, color))
     return "\n".join(out) + "\n"
+
+
+def _thresholds_table(
+    summary: Summary, info: RunInfo, verdicts: Sequence[Verdict], color: bool
+) -> list[str]:
+    title = "Thresholds"
+    if info.interrupted_by:
+        title += (
+            f" (judged on the {summary.total} requests that finished before {info.interrupted_by})"
+        )
+    expr_w = max(len(str(v.threshold)) for v in verdicts)
+    seen_w = max(len(v.observed_text) for v in verdicts)
+    lines = [title]
+    for v in verdicts:
+        mark = _paint("PASS", _GREEN, color) if v.passed else _paint("FAIL", _RED, color)
+        lines.append(
+            f"  {mark}  {v.threshold!s:<{expr_w}}  observed {v.observed_text:<{seen_w}}  "
+            f"limit {v.threshold.limit_text}"
+        )
+    lines.append(f"  {threshold_tally(verdicts)}")
+    return lines
+
+
+def threshold_tally(verdicts: Sequence[Verdict]) -> str:
+    """`all 3 thresholds passed` or `1 of 3 thresholds failed`."""
+    failed = sum(not v.passed for v in verdicts)
+    noun = "threshold" if len(verdicts) == 1 else "thresholds"
+    if not failed:
+        return f"all {len(verdicts)} {noun} passed" if len(verdicts) > 1 else f"1 {noun} passed"
+    return f"{failed} of {len(verdicts)} {noun} failed"
+
+
+_GREEN = "32"
+_RED = "31"
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown (CI job summaries, PR comments)
+
+# the statistics columns of the Markdown table
+_MD_STATS = ("count", "mean", "p50", "p90", "p95", "p99", "max")
+
+
+def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ()) -> str:
+    """A Markdown summary: headline, key statistics table, thresholds table, errors."""
+    failed = [v for v in verdicts if not v.passed]
+    if not verdicts:
+        headline = f"{summary.ok} ok, {summary.failed} failed"
+    elif failed:
+        headline = f"❌ {threshold_tally(verdicts)}"
+    else:
+        headline = f"✅ {threshold_tally(verdicts)}"
+    out = [f"### llmbench-async: {headline}", ""]
+    model = info.model.replace("`", "'")
+    out.append(f"`{model}` → {_md(info.endpoint)} · {_md(info.settings)}")
+    out.append("")
+    if info.interrupted_by:
+        out.append(
+            f"> **Interrupted by {info.interrupted_by}**: the figures cover the "
+            f"{summary.total} requests that finished ({info.cancelled} in flight were cancelled)."
+        )
+        out.append("")
+    if info.problem:
+        out.append(f"> **Problem:** {_md(info.problem)}")
+        out.append("")
+    out.append(
+        f"**{summary.ok} ok, {summary.failed} failed** · {summary.duration_s:.3f} s · "
+        f"{summary.requests_per_s:.2f} req/s · {summary.output_tokens_per_s:.1f} output tok/s"
+    )
+    out.append("")
+    rows = [(label, summary.metrics.get(key)) for key, label in METRICS]
+    present = [(label, stats) for label, stats in rows if stats is not None]
+    if present:
+        out.append("| metric | " + " | ".join(_MD_STATS) + " |")
+        out.append("|---|" + "---:|" * len(_MD_STATS))
+        for label, stats in present:
+            cells = [str(stats.count)] + [_fmt(getattr(stats, n)) for n in _MD_STATS[1:]]
+            out.append(f"| {label} | " + " | ".join(cells) + " |")
+    else:
+        out.append("_No successful request: no latency statistics._")
+    if verdicts:
+        out.append("")
+        out.append("| result | threshold | observed | limit |")
+        out.append("|---|---|---:|---|")
+        for v in verdicts:
+            mark = "✅ pass" if v.passed else "❌ **FAIL**"
+            out.append(
+                f"| {mark} | `{v.threshold}` | {v.observed_text} | {v.threshold.limit_text} |"
+            )
+    if summary.errors:
+        out.append("")
+        out.append("| error | count | first message |")
+        out.append("|---|---:|---|")
+        for group in summary.errors:
+            out.append(f"| {group.kind} | {group.count} | {_md(group.first_message)} |")
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    """Escape text for a Markdown table cell (pipes, HTML, line breaks)."""
+    return (
+        " ".join(text.split())
+        .replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# JUnit XML (GitLab, Jenkins and most CI systems show these as tests)
+
+
+def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ()) -> str:
+    """JUnit XML: one testcase per threshold, plus one for "no request failed"."""
+    cases: list[tuple[str, str, str | None]] = []  # classname, name, failure message
+    for v in verdicts:
+        message = None
+        if not v.passed:
+            message = f"observed {v.observed_text} vs limit {v.threshold.limit_text}"
+        cases.append(("llmbench-async.thresholds", str(v.threshold), message))
+    failure = None
+    if summary.failed:
+        kinds = ", ".join(f"{g.kind} {g.count}" for g in summary.errors)
+        failure = f"{summary.failed} of {summary.total} requests failed ({kinds})"
+    cases.append(("llmbench-async.requests", "no request failed", failure))
+    failures = sum(message is not None for _, _, message in cases)
+
+    root = ET.Element("testsuites", name="llmbench-async")
+    root.set("tests", str(len(cases)))
+    root.set("failures", str(failures))
+    suite = ET.SubElement(root, "testsuite", name="llmbench-async")
+    suite.set("tests", str(len(cases)))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    suite.set("skipped", "0")
+    suite.set("time", f"{summary.duration_s:.3f}")
+    if info.started_at:
+        suite.set("timestamp", info.started_at)
+    props = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("endpoint", info.endpoint),
+        ("model", info.model),
+        ("settings", info.settings),
+        ("tool_version", info.tool_version),
+        ("interrupted_by", info.interrupted_by),
+    ):
+        if value:
+            ET.SubElement(props, "property", name=name, value=value)
+    for classname, name, message in cases:
+        case = ET.SubElement(suite, "testcase", classname=classname, name=name)
+        case.set("time", "0")
+        if message is not None:
+            kind = "threshold" if classname.endswith("thresholds") else "request_failures"
+            element = ET.SubElement(case, "failure", message=message, type=kind)
+            element.text = message
+    out = [
+        f"{summary.ok} ok, {summary.failed} failed ({summary.total} total) in "
+        f"{summary.duration_s:.3f} s; {summary.requests_per_s:.2f} req/s"
+    ]
+    if info.interrupted_by:
+        out.append(
+            f"interrupted by {info.interrupted_by}: thresholds were judged on the "
+            f"{summary.total} requests that finished"
+        )
+    if info.problem:
+        out.append(info.problem)
+    ET.SubElement(suite, "system-out").text = "\n".join(out)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def _stats_table(metrics: Mapping[str, MetricStats]) -> list[str]:
@@ -185,3 +391,129 @@ def _fmt(value: float) -> str:
     if magnitude >= 1:
         return f"{value:.2f}"
     return f"{value:.3f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison of two runs
+
+
+def comparison_report(comparison: Comparison, *, color: bool = False) -> str:
+    """BASE vs NEW, side by side: value, change with an arrow, better/worse, and the verdict
+    for metrics with a tolerance. `color` paints better green, worse red (terminals only)."""
+    out = [
+        f"BASE  {_side(comparison.base)}",
+        f"NEW   {_side(comparison.new)}",
+        "",
+    ]
+    labels = [f"{row.ref} ({row.ref.unit})" for row in comparison.rows]
+    label_w = max(len(label) for label in labels)
+    out.append(f"{'metric':<{label_w}}  {'base':>10}  {'new':>10}  {'change':>11}")
+    for label, row in zip(labels, comparison.rows, strict=True):
+        change = f"{_arrow(row)} {_change_text(row):>9}"
+        direction: str = row.direction if row.direction != "n/a" else ""
+        if direction == "better":
+            direction = _paint(f"{direction:<6}", _GREEN, color)
+        elif direction == "worse":
+            direction = _paint(f"{direction:<6}", _RED, color)
+        else:
+            direction = f"{direction:<6}"
+        line = (
+            f"{label:<{label_w}}  {_opt(row.base):>10}  {_opt(row.new):>10}  {change}  {direction}"
+        )
+        verdict = _row_verdict(row)
+        if verdict:
+            line += "  " + (_paint(verdict, _RED, color) if row.regressed else verdict)
+        out.append(line.rstrip())
+    out.append("")
+    if comparison.too_few_samples:
+        out.append(f"!! {_too_few(comparison)}")
+    out.append(f"compare: {_comparison_tally(comparison)}")
+    return "\n".join(out) + "\n"
+
+
+def comparison_markdown(comparison: Comparison) -> str:
+    """The comparison as a Markdown table (for CI job summaries and PR comments)."""
+    if not comparison.judged:
+        headline = "comparison"
+    elif comparison.regressions:
+        headline = f"❌ {_comparison_tally(comparison)}"
+    else:
+        headline = f"✅ {_comparison_tally(comparison)}"
+    out = [f"### llmbench-async compare: {headline}", ""]
+    out.append(f"- **BASE** {_md(_side(comparison.base))}")
+    out.append(f"- **NEW** {_md(_side(comparison.new))}")
+    out.append("")
+    if comparison.too_few_samples:
+        out.append(f"> ⚠️ {_md(_too_few(comparison))}")
+        out.append("")
+    out.append("| metric | base | new | change | | verdict |")
+    out.append("|---|---:|---:|---:|---|---|")
+    for row in comparison.rows:
+        verdict = _row_verdict(row)
+        if row.regressed:
+            verdict = f"❌ **{verdict}**"
+        out.append(
+            f"| `{row.ref}` ({row.ref.unit}) | {_opt(row.base)} | {_opt(row.new)} | "
+            f"{_arrow(row)} {_change_text(row)} | "
+            f"{row.direction if row.direction != 'n/a' else ''} | {_md(verdict)} |"
+        )
+    if not comparison.judged:
+        out.append("")
+        out.append(f"_{_comparison_tally(comparison)}_")
+    return "\n".join(out) + "\n"
+
+
+def _side(run: RunData) -> str:
+    return (
+        f"{run.path}: {run.total} requests ({run.ok} ok) · {run.model} → {run.endpoint} · "
+        f"started {run.started_at}"
+    )
+
+
+def _opt(value: float | None) -> str:
+    return "no data" if value is None else _fmt(value)
+
+
+def _arrow(row: Row) -> str:
+    if row.base is None or row.new is None:
+        return " "
+    if row.new > row.base:
+        return "↑"
+    return "↓" if row.new < row.base else "="
+
+
+def _change_text(row: Row) -> str:
+    if row.base is None or row.new is None:
+        return "—"
+    if row.change is None:
+        return "from 0"
+    if row.change_unit == "pt":
+        return f"{row.change:+.2f} pt"
+    return f"{row.change:+.1f}%"
+
+
+def _row_verdict(row: Row) -> str:
+    if row.tolerance is None:
+        return ""
+    limit = f"{row.tolerance:g} pt" if row.change_unit == "pt" else f"{row.tolerance:g}%"
+    if row.regressed:
+        return f"REGRESSION: worse by more than {limit}"
+    return f"ok (within {limit})"
+
+
+def _too_few(comparison: Comparison) -> str:
+    return (
+        f"too few samples to tell: BASE has {comparison.base.total} requests, NEW "
+        f"{comparison.new.total} (want {MIN_REQUESTS} or more each); differences may be noise"
+    )
+
+
+def _comparison_tally(comparison: Comparison) -> str:
+    if not comparison.judged:
+        return "no --max-regression given: nothing judged"
+    bad = comparison.regressions
+    if not bad:
+        return "no metric worse than BASE beyond its tolerance"
+    noun = "metric" if len(bad) == 1 else "metrics"
+    listed = ", ".join(f"{row.ref} {_change_text(row)}" for row in bad)
+    return f"{len(bad)} {noun} worse than BASE beyond tolerance: {listed}"

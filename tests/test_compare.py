@@ -1,0 +1,193 @@
+"""Comparing two runs from saved files: detection, changes, directions and tolerances."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmbench_async.compare import (
+    KEY_METRICS,
+    MIN_REQUESTS,
+    Tolerances,
+    compare,
+    load_run,
+    parse_tolerances,
+)
+from llmbench_async.config import ConfigError
+from llmbench_async.gate import MetricRef
+from llmbench_async.records import RequestRecord, ResultsWriter
+from llmbench_async.report import RunInfo, summary_json
+from llmbench_async.stats import summarize
+
+MS = 1_000_000
+
+
+def _records(n: int, ttft_ms: float, *, failures: int = 0) -> list[RequestRecord]:
+    """n sequential requests (one every 300 ms), TTFT ttft_ms + i/10, 8 tokens 5 ms apart."""
+    out = []
+    for i in range(n):
+        send = i * 300 * MS
+        first = send + int((ttft_ms + i / 10) * MS)
+        failed = i < failures
+        out.append(
+            RequestRecord(
+                index=i,
+                scheduled_ns=send,
+                send_ns=send,
+                end_ns=first + 35 * MS,
+                headers_ns=None if failed else send,
+                first_token_ns=None if failed else first,
+                last_token_ns=None if failed else first + 35 * MS,
+                token_gaps_ns=() if failed else (5 * MS,) * 7,
+                output_events=0 if failed else 8,
+                output_tokens=None if failed else 8,
+                token_source="none" if failed else "usage",
+                status=500 if failed else 200,
+                error_kind="http_5xx" if failed else None,
+                error_message="boom" if failed else None,
+            )
+        )
+    return out
+
+
+def _results_file(path: Path, records: list[RequestRecord]) -> Path:
+    header = {"config": {"base_url": "http://h/v1", "model": "m", "api": "chat"}}
+    writer = ResultsWriter(path, header, 0)
+    for record in records:
+        writer.write(record)
+    writer.write_footer({"interrupted_by": None, "cancelled": 0})
+    writer.close()
+    return path
+
+
+def _summary_file(path: Path, records: list[RequestRecord]) -> Path:
+    info = RunInfo(
+        tool_version="t",
+        endpoint="http://h/v1/chat/completions",
+        model="m",
+        settings="",
+        started_at="s",
+    )
+    path.write_text(json.dumps(summary_json(summarize(records), info)))
+    return path
+
+
+def test_tolerance_grammar() -> None:
+    tol = parse_tolerances(["10%", "ttft.p95=15%", "error_rate = 0.5%"])
+    assert tol.default == 10.0
+    assert tol.per_metric == {MetricRef("ttft", "p95"): 15.0, MetricRef("error_rate", None): 0.5}
+    assert tol.for_metric(MetricRef("ttft", "p95")) == 15.0
+    assert tol.for_metric(MetricRef("e2e", "p50")) == 10.0
+    assert parse_tolerances([]) == Tolerances()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("10", "--max-regression '10': expected a percentage like 10% or METRIC.STAT=PERCENT"),
+        ("ten%", "--max-regression 'ten%': expected a percentage of 0 or more, like 10%"),
+        ("-5%", "--max-regression '-5%': expected a percentage of 0 or more, like 10%"),
+        ("ttft=5%", "--max-regression 'ttft=5%': ttft needs a statistic, e.g. ttft.p95; "),
+        ("foo.p50=5%", "--max-regression 'foo.p50=5%': unknown metric 'foo'; "),
+    ],
+)
+def test_tolerance_errors(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_tolerances([text])
+    assert str(caught.value).startswith(message)
+
+
+def test_tolerance_given_twice_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="already given"):
+        parse_tolerances(["10%", "5%"])
+    with pytest.raises(ConfigError, match=r"ttft\.p95 was already given"):
+        parse_tolerances(["ttft.p95=5%", "ttft.p95.0=6%"])
+
+
+def test_same_run_compares_equal_and_passes(tmp_path: Path) -> None:
+    records = _records(40, 50)
+    jsonl = load_run(_results_file(tmp_path / "a.jsonl", records))
+    summary = load_run(_summary_file(tmp_path / "a.json", records))
+    assert (jsonl.kind, summary.kind) == ("results", "summary")
+    for other in (jsonl, summary):  # JSONL vs itself, and JSONL vs its own summary JSON
+        result = compare(jsonl, other, Tolerances(default=0.0))
+        assert [row.ref for row in result.rows] == list(KEY_METRICS)
+        assert all(row.direction == "same" and row.change == 0.0 for row in result.rows)
+        assert not result.regressions and not result.too_few_samples and result.judged
+
+
+def test_slower_new_run_is_flagged(tmp_path: Path) -> None:
+    base = load_run(_results_file(tmp_path / "a.jsonl", _records(40, 50)))
+    new = load_run(_results_file(tmp_path / "b.jsonl", _records(40, 80)))
+    result = compare(base, new, parse_tolerances(["10%", "ttft.p99=100%", "e2e.p90=50%"]))
+    rows = {str(row.ref): row for row in result.rows}
+    ttft = rows["ttft.p50"]
+    assert ttft.direction == "worse" and ttft.change == pytest.approx(30 / 51.95 * 100)
+    assert ttft.regressed and ttft.tolerance == 10.0
+    assert not rows["ttft.p99"].regressed and rows["ttft.p99"].tolerance == 100.0
+    assert "e2e.p90" in rows  # a metric with its own tolerance joins the table
+    assert rows["itl.p50"].direction == "same" and not rows["itl.p50"].regressed
+    assert rows["error_rate"].change == 0.0 and rows["error_rate"].change_unit == "pt"
+    assert {str(r.ref) for r in result.regressions} >= {"ttft.p50", "ttft.p95", "e2e.p50"}
+    # the other way round NEW is faster: better, and no regression
+    reverse = compare(new, base, parse_tolerances(["10%"]))
+    assert {str(r.ref): r.direction for r in reverse.rows}["ttft.p50"] == "better"
+    assert not [r for r in reverse.regressions if r.ref.metric == "ttft"]
+
+
+def test_throughput_higher_is_better_and_error_rate_in_points(tmp_path: Path) -> None:
+    base = load_run(_results_file(tmp_path / "a.jsonl", _records(40, 50)))
+    new = load_run(_results_file(tmp_path / "b.jsonl", _records(40, 50, failures=4)))
+    result = compare(base, new, parse_tolerances(["10%", "error_rate=5%"]))
+    rows = {str(row.ref): row for row in result.rows}
+    rps = rows["requests_per_s"]  # 36 ok instead of 40 over the same time: -10 %
+    assert rps.direction == "worse" and rps.change == pytest.approx(-10.0, abs=0.5)
+    errors = rows["error_rate"]
+    assert errors.change == pytest.approx(10.0) and errors.change_unit == "pt"
+    assert errors.direction == "worse" and errors.regressed and errors.tolerance == 5.0
+
+
+def test_lost_data_is_a_regression_only_when_judged(tmp_path: Path) -> None:
+    base = load_run(_results_file(tmp_path / "a.jsonl", _records(40, 50)))
+    new = load_run(_results_file(tmp_path / "b.jsonl", _records(40, 50, failures=40)))
+    rows = {str(r.ref): r for r in compare(base, new).rows}
+    assert rows["ttft.p50"].new is None and rows["ttft.p50"].direction == "worse"
+    assert not rows["ttft.p50"].regressed
+    judged = {str(r.ref): r for r in compare(base, new, Tolerances(default=50.0)).rows}
+    assert judged["ttft.p50"].regressed
+
+
+def test_too_few_samples(tmp_path: Path) -> None:
+    small = load_run(_results_file(tmp_path / "a.jsonl", _records(MIN_REQUESTS - 1, 50)))
+    enough = load_run(_results_file(tmp_path / "b.jsonl", _records(MIN_REQUESTS, 50)))
+    assert compare(small, enough).too_few_samples
+    assert compare(enough, small).too_few_samples
+    assert not compare(enough, enough).too_few_samples
+    # still judged: a real regression fails even on a small sample (the report warns)
+    slow = load_run(_results_file(tmp_path / "c.jsonl", _records(10, 200)))
+    assert compare(small, slow, Tolerances(default=10.0)).regressions
+
+
+def test_summary_json_holds_only_the_usual_statistics(tmp_path: Path) -> None:
+    records = _records(40, 50)
+    jsonl = load_run(_results_file(tmp_path / "a.jsonl", records))
+    summary = load_run(_summary_file(tmp_path / "a.json", records))
+    ref = MetricRef("ttft", "p99.9")
+    assert jsonl.value(ref) is not None
+    with pytest.raises(ConfigError, match=r"holds only mean, min, max, stdev, p50"):
+        compare(jsonl, summary, parse_tolerances(["ttft.p99.9=5%"]))
+
+
+def test_files_that_are_neither(tmp_path: Path) -> None:
+    other = tmp_path / "other.json"
+    other.write_text('{"hello": 1}')
+    with pytest.raises(ConfigError, match="neither a results file"):
+        load_run(other)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_run(tmp_path / "missing.jsonl")
+    binary = tmp_path / "bin"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError):
+        load_run(binary)
