@@ -23,7 +23,11 @@ class CliResult:
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliResult:
     """Run the real command line in a subprocess, with a clean OPENAI_* environment."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    # no real job summary, colour setting or key from the environment leaks into a test
+    drop = ("GITHUB_STEP_SUMMARY", "NO_COLOR")
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith("OPENAI_") and k not in drop
+    }
     full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-m", "llmbench_async", *args],

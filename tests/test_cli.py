@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import run_cli
 
 from llmbench_async.mock_server import MockConfig, MockProcess
@@ -274,3 +275,109 @@ def test_second_sigint_exits_at_once_and_keeps_the_file_valid(tmp_path: Path) ->
     lines = out.read_text().splitlines()
     assert lines and all(json.loads(line) for line in lines)  # every line is whole JSON
     assert json.loads(lines[0])["type"] == "header"
+
+
+def test_load_and_workload_flags(fast_mock: MockProcess, tmp_path: Path) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "a b c", "max_tokens": 3}\n{"prompt": "d e"}\n')
+    key_file = tmp_path / "key"
+    key_file.write_text("sk-from-file-0123456789\n")
+    out, summary = tmp_path / "r.jsonl", tmp_path / "s.json"
+    res = run_cli(
+        "--base-url",
+        fast_mock.base_url,
+        "--api-key-file",
+        str(key_file),
+        "--rate",
+        "40",
+        "--arrival",
+        "constant",
+        "--max-concurrency",
+        "4",
+        "-n",
+        "6",
+        "--warmup",
+        "2",
+        "--prompt-file",
+        str(prompts),
+        "--max-tokens",
+        "5",
+        "--header",
+        "X-Team: infra",
+        "--header",
+        "X-Api-Token: tok-secret-987654",
+        "--extra-body",
+        '{"temperature": 0}',
+        "--ignore-eos",
+        "--workers",
+        "2",
+        "--latency-from",
+        "schedule",
+        "-o",
+        str(out),
+        "--json",
+        str(summary),
+    )
+    assert res.code == 0, res.stderr
+    assert "constant rate 40 req/s, at most 4 in flight" in res.stdout
+    doc = json.loads(summary.read_text())
+    assert doc["requests"]["total"] == 6 and doc["requests"]["warmup"] == 2
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    header, footer = lines[0], lines[-1]
+    assert header["config"]["headers"]["X-Team"] == "infra"
+    assert header["config"]["headers"]["X-Api-Token"] == "tok...7654"
+    assert header["config"]["latency_from"] == "schedule"
+    assert footer["client"]["peak_in_flight"] >= 1
+    requests = [x for x in lines if x["type"] == "request"]
+    # the two prompts alternate: max_tokens 3 from the file, else the run's 5
+    assert {x["output_tokens"] for x in requests} == {3, 5}
+    assert len(requests) == 8
+    everything = res.stdout + res.stderr + out.read_text() + summary.read_text()
+    assert "sk-from-file-0123456789" not in everything
+    assert "tok-secret-987654" not in everything
+
+
+def test_duration_flag(fast_mock: MockProcess, tmp_path: Path) -> None:
+    summary = tmp_path / "s.json"
+    res = run_cli(
+        "--base-url",
+        fast_mock.base_url,
+        "--duration",
+        "0.6s",
+        "-c",
+        "2",
+        "--json",
+        str(summary),
+        "-q",
+    )
+    assert res.code == 0, res.stderr
+    total = json.loads(summary.read_text())["requests"]["total"]
+    assert 8 <= total <= 20  # ~90 ms a request, 2 at a time, for 0.6 s
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--duration", "soon"),
+        ("--warmup", "x"),
+        ("--rate", "0"),
+        ("--rate", "a,b"),
+        ("--workers", "many"),
+        ("--workers", "0"),
+        ("--arrival", "burst"),
+        ("--latency-from", "never"),
+        ("--header", "NoColon"),
+        ("--extra-body", "[1]"),
+        ("--extra-body", "{bad"),
+        ("--input-tokens", "x"),
+        ("--prompt-file", "/nonexistent"),
+        ("--api-key-file", "/nonexistent"),
+        ("--max-concurrency", "0"),
+        ("-c", "1,x"),
+    ],
+)
+def test_more_bad_flags(args: tuple[str, ...]) -> None:
+    res = run_cli(*args, "--base-url", "http://127.0.0.1:9")
+    assert res.code == 2, (args, res)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llmbench-async: error:"), (args, res)

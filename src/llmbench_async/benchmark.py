@@ -46,17 +46,23 @@ class RunResult:
     @property
     def client_stats(self) -> dict[str, Any]:
         """Self-check figures: event-loop lag, CPU share and achieved concurrency."""
-        lag = sorted(self.outcome.loop_lag_ms)
-        wall = max(1e-9, (self.outcome.ended_ns - self.outcome.started_ns) / 1e9)
-        return {
-            "loop_lag_ms": {
-                "p50": percentile(lag, 50) if lag else 0.0,
-                "p99": percentile(lag, 99) if lag else 0.0,
-                "max": lag[-1] if lag else 0.0,
-            },
-            "cpu_percent": 100.0 * self.outcome.cpu_s / wall,
-            "peak_in_flight": self.outcome.peak_in_flight,
-        }
+        return client_stats(self.outcome)
+
+
+def client_stats(outcome: RunOutcome) -> dict[str, Any]:
+    """Event-loop lag p50/p99/max (ms), CPU (% of one core, summed over processes), peak
+    requests in flight."""
+    lag = sorted(outcome.loop_lag_ms)
+    wall = max(1e-9, (outcome.ended_ns - outcome.started_ns) / 1e9)
+    return {
+        "loop_lag_ms": {
+            "p50": percentile(lag, 50) if lag else 0.0,
+            "p99": percentile(lag, 99) if lag else 0.0,
+            "max": lag[-1] if lag else 0.0,
+        },
+        "cpu_percent": 100.0 * outcome.cpu_s / wall,
+        "peak_in_flight": outcome.peak_in_flight,
+    }
 
 
 def tool_version() -> str:
@@ -168,6 +174,7 @@ async def run_async(
                         "interrupted_by": outcome.interrupted_by,
                         "cancelled": outcome.cancelled,
                         "duration_s": (outcome.ended_ns - t0) / 1e9,
+                        "client": client_stats(outcome),
                     }
                 )
         finally:

@@ -25,6 +25,10 @@ from .config import (
     Timeouts,
     env_or,
     normalize_base_url,
+    parse_duration,
+    parse_header,
+    parse_levels,
+    parse_warmup,
 )
 
 EXIT_OK = 0
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
     from .records import ResultsFile
     from .report import RunInfo
     from .stats import Summary
+    from .sweep import Level
 
 SUBCOMMANDS = ("run", "report", "compare", "mock-server")
 EXIT_CODES_HELP = (
@@ -100,16 +105,146 @@ def run_command(
         str | None,
         typer.Option("--model", "-m", help="Model id. Default: the first id from GET /v1/models."),
     ] = None,
-    n: Annotated[int, typer.Option("--n", "-n", help="Number of requests to send.")] = 10,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option("--api-key-file", help="Read the API key from this file (first line)."),
+    ] = None,
+    n: Annotated[
+        int | None,
+        typer.Option(
+            "--n",
+            "-n",
+            help="Requests to send (per sweep level). Default 10, or no limit with --duration.",
+            show_default=False,
+        ),
+    ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", help="Requests in flight at once.")
-    ] = 1,
+        str,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            help="Requests in flight at once (closed loop). A list like 1,4,16 runs a sweep.",
+        ),
+    ] = "1",
+    rate: Annotated[
+        str | None,
+        typer.Option(
+            "--rate",
+            help="Open loop: arrivals per second (requests/s) whatever the server "
+            "does. A list like 1,2,4 runs a sweep.",
+            show_default=False,
+        ),
+    ] = None,
+    arrival: Annotated[
+        str, typer.Option("--arrival", help="Open-loop arrivals: poisson or constant.")
+    ] = "poisson",
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Seed for Poisson arrivals, prompt sampling and synthetic prompts.",
+            show_default=False,
+        ),
+    ] = None,
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--max-concurrency",
+            help="Open loop: cap on requests in flight; arrivals "
+            "beyond it wait (and the wait shows as queue delay). Default: no cap.",
+            show_default=False,
+        ),
+    ] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option(
+            "--duration",
+            help="Keep sending for this long (e.g. 60s, 2m) instead of --n requests.",
+            show_default=False,
+        ),
+    ] = None,
+    warmup: Annotated[
+        str | None,
+        typer.Option(
+            "--warmup",
+            help="Warm-up first: a duration (10s) or a request count "
+            "(20). Kept in -o, marked, left out of the statistics.",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        str,
+        typer.Option(
+            "--workers",
+            help="Processes sharing the load, each with its own event "
+            "loop: a number or 'auto' (one per CPU).",
+        ),
+    ] = "1",
+    latency_from: Annotated[
+        str,
+        typer.Option(
+            "--latency-from",
+            help="Where TTFT and E2E start: send (the request went "
+            "out) or schedule (it was due: includes queue delay).",
+        ),
+    ] = "send",
     prompt: Annotated[
         str, typer.Option("--prompt", "-p", help="Prompt text sent in every request.")
     ] = DEFAULT_PROMPT,
+    prompt_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--prompt-file",
+            help="Prompts: .txt (one per line) or .jsonl "
+            '({"prompt": ...} or {"messages": [...]}, optional max_tokens), cycled.',
+        ),
+    ] = None,
+    sample_prompts: Annotated[
+        bool,
+        typer.Option(
+            "--sample-prompts",
+            help="Draw prompts at random (--seed) instead of cycling through them.",
+        ),
+    ] = False,
+    input_tokens: Annotated[
+        str | None,
+        typer.Option(
+            "--input-tokens",
+            help="Synthetic prompts of about N tokens, or MEAN:STDEV "
+            "(e.g. 512:64), one word ≈ one token.",
+            show_default=False,
+        ),
+    ] = None,
     max_tokens: Annotated[
-        int, typer.Option("--max-tokens", help="max_tokens asked of the server (tokens).")
+        int,
+        typer.Option(
+            "--max-tokens", "--output-tokens", help="max_tokens asked of the server (tokens)."
+        ),
     ] = 128,
+    ignore_eos: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-eos", help="Send vLLM's ignore_eos so every output runs to max_tokens."
+        ),
+    ] = False,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header",
+            "-H",
+            help="Extra HTTP header 'Name: value' (repeatable). "
+            "Values of secret-looking names are never printed.",
+            show_default=False,
+        ),
+    ] = None,
+    extra_body: Annotated[
+        str | None,
+        typer.Option(
+            "--extra-body",
+            help="JSON object merged into every request body (e.g. '{\"temperature\": 0}').",
+            show_default=False,
+        ),
+    ] = None,
     stream: Annotated[
         bool, typer.Option("--stream/--no-stream", help="Stream responses (SSE).")
     ] = True,
@@ -182,6 +317,13 @@ def run_command(
             "$GITHUB_STEP_SUMMARY when that is set.",
         ),
     ] = None,
+    stop_on_fail: Annotated[
+        bool,
+        typer.Option(
+            "--stop-on-fail",
+            help="Sweeps: stop at the first level that breaks a --fail-if threshold.",
+        ),
+    ] = False,
 ) -> None:
     """Run a benchmark (the default command)."""
     from .mock_server import MockConfig, MockProcess
@@ -205,14 +347,40 @@ def run_command(
             url = server.base_url
         else:
             url = base_url or env_or(env, "OPENAI_BASE_URL", DEFAULT_BASE_URL)
+        key = _read_key_file(api_key_file) if api_key_file is not None else api_key
+        duration_s = parse_duration(duration, "--duration") if duration is not None else None
+        warm_n, warm_s = parse_warmup(warmup) if warmup is not None else (0, 0.0)
+        levels_c = [int(c) for c in parse_levels(concurrency, "--concurrency", int)]
+        levels_r = parse_levels(rate, "--rate", float) if rate is not None else None
+        if levels_r is not None and len(levels_c) > 1:
+            raise ConfigError("sweep either --concurrency or --rate, not both")
+        if arrival not in ("poisson", "constant"):
+            raise ConfigError(f"--arrival must be poisson or constant (got {arrival!r})")
+        if latency_from not in ("send", "schedule"):
+            raise ConfigError(f"--latency-from must be send or schedule (got {latency_from!r})")
         config = RunConfig(
             base_url=normalize_base_url(url),
-            api_key=api_key or env_or(env, "OPENAI_API_KEY", DEFAULT_API_KEY),
+            api_key=key or env_or(env, "OPENAI_API_KEY", DEFAULT_API_KEY),
             model=model,
             api="chat" if api == "chat" else "completions",
-            n=n,
-            concurrency=concurrency,
+            n=n if n is not None or duration_s is not None else 10,
+            concurrency=levels_c[0],
+            rate=levels_r[0] if levels_r else None,
+            arrival="constant" if arrival == "constant" else "poisson",
+            seed=seed,
+            max_concurrency=max_concurrency,
+            duration_s=duration_s,
+            warmup_requests=warm_n,
+            warmup_s=warm_s,
+            workers=_parse_workers(workers, max(levels_c)),
+            latency_from="schedule" if latency_from == "schedule" else "send",
             prompt=prompt,
+            prompt_file=_check_readable(prompt_file, "--prompt-file"),
+            sample_prompts=sample_prompts,
+            input_tokens=_input_tokens(input_tokens),
+            ignore_eos=ignore_eos,
+            extra_body=_parse_extra_body(extra_body),
+            headers=dict(parse_header(h) for h in header or ()),
             max_tokens=max_tokens,
             stream=stream,
             timeouts=Timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
@@ -223,8 +391,136 @@ def run_command(
             quiet=quiet,
             grace_s=grace,
         )
-        code = _run_and_report(config, thresholds, outputs)
+        if len(levels_c) > 1 or (levels_r is not None and len(levels_r) > 1):
+            from .sweep import sweep_configs
+
+            configs = sweep_configs(config, concurrency=levels_c, rate=levels_r)
+            code = _run_sweep(configs, thresholds, outputs, stop_on_fail=stop_on_fail)
+        else:
+            code = _run_and_report(config, thresholds, outputs)
     raise typer.Exit(code)
+
+
+def _run_sweep(
+    levels: Sequence[Level],
+    thresholds: Sequence[Threshold],
+    outputs: _Outputs,
+    *,
+    stop_on_fail: bool,
+) -> int:
+    """Run each level in turn, judge it, then report the sweep and the capacity under SLO."""
+    from .benchmark import TargetError, run
+    from .gate import judge
+    from .report_sweep import sweep_console, sweep_json, sweep_junit, sweep_markdown
+    from .sweep import LevelResult, capacity_under_slo
+
+    progress = not outputs.quiet and _is_terminal(sys.stderr) and _is_terminal(sys.stdout)
+    results: list[LevelResult] = []
+    infos: list[RunInfo] = []
+    interrupted: str | None = None
+    for level in levels:
+        try:
+            result = run(level.config, progress=progress, handle_signals=True, keep_records=False)
+        except TargetError as exc:
+            raise Failure(str(exc), EXIT_TARGET) from None
+        verdicts = judge(result.summary, thresholds)
+        done = LevelResult(
+            level, result.summary, verdicts, result.problem, result.outcome.interrupted_by
+        )
+        results.append(done)
+        infos.append(run_info(result))
+        if not outputs.quiet:
+            s = result.summary
+            ttft = s.percentile("ttft_ms", 99)
+            verdict = (" · SLO " + ("pass" if done.passed else "FAIL")) if thresholds else ""
+            sys.stderr.write(
+                f"{level.label}: {s.ok} ok, {s.failed} failed, {s.requests_per_s:.2f} req/s, "
+                f"TTFT p99 {'–' if ttft is None else f'{ttft:.1f} ms'}{verdict}\n"
+            )
+        interrupted = result.outcome.interrupted_by
+        if interrupted or (stop_on_fail and thresholds and not done.passed):
+            break
+    capacity = capacity_under_slo(results) if thresholds else None
+    judged = bool(thresholds)
+    if not outputs.quiet:
+        width = shutil.get_terminal_size((100, 24)).columns
+        sys.stdout.write(f"llmbench-async sweep → {infos[0].endpoint}\n")
+        sys.stdout.write(f"model {infos[0].model}\n\n")
+        sys.stdout.write(sweep_console(results, capacity, judged=judged, width=width))
+        sys.stdout.flush()
+    if outputs.json_path is not None:
+        _write_text(outputs.json_path, json.dumps(sweep_json(results, capacity, infos), indent=2))
+    markdown = sweep_markdown(results, capacity, judged=judged)
+    if outputs.markdown_path is not None:
+        _write_text(outputs.markdown_path, markdown)
+    _append_step_summary(markdown)
+    if outputs.junit_path is not None:
+        _write_text(outputs.junit_path, sweep_junit(results))
+    if interrupted is not None:
+        return EXIT_SIGTERM if interrupted == "SIGTERM" else EXIT_SIGINT
+    if all(r.problem is not None for r in results):
+        _error(results[0].problem or "every level failed")
+        return EXIT_TARGET
+    if judged and capacity is None:
+        _error("no level of the sweep meets every --fail-if threshold")
+        return EXIT_THRESHOLD
+    return EXIT_OK
+
+
+def _read_key_file(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--api-key-file: cannot read {path}: {_reason(exc)}") from None
+    key = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not key:
+        raise ConfigError(f"--api-key-file: {path} is empty")
+    return key
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "strerror", None) or exc)
+
+
+def _check_readable(path: Path | None, flag: str) -> Path | None:
+    if path is not None and not path.is_file():
+        raise ConfigError(f"{flag}: cannot read {path}: no such file")
+    return path
+
+
+def _input_tokens(spec: str | None) -> tuple[int, int] | None:
+    from .workload import parse_input_tokens
+
+    if spec is None:
+        return None
+    synthetic = parse_input_tokens(spec)
+    return synthetic.mean, synthetic.stdev
+
+
+def _parse_extra_body(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--extra-body is not valid JSON: {exc.msg}") from None
+    if not isinstance(body, dict):
+        raise ConfigError("--extra-body must be a JSON object")
+    return body
+
+
+def _parse_workers(text: str, concurrency: int) -> int:
+    from .workers import auto_workers
+
+    if text.strip().lower() == "auto":
+        return auto_workers(concurrency)
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"--workers must be a number or auto (got {text!r})") from None
+    if value < 1:
+        raise ConfigError(f"--workers must be at least 1 (got {value})")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

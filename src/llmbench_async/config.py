@@ -228,6 +228,53 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value.strip()
 
 
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str, flag: str) -> float:
+    """`90`, `90s`, `1.5m`, `2h`, `500ms` → seconds (> 0)."""
+    raw = text.strip().lower()
+    for unit in ("ms", "s", "m", "h"):
+        if raw.endswith(unit):
+            number, scale = raw[: -len(unit)], _DURATION_UNITS[unit]
+            break
+    else:
+        number, scale = raw, 1.0
+    try:
+        seconds = float(number) * scale
+    except ValueError:
+        raise ConfigError(
+            f"{flag} must be a duration like 60s, 2m or 500ms (got {text!r})"
+        ) from None
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(f"{flag} must be more than 0 (got {text!r})")
+    return seconds
+
+
+def parse_warmup(text: str) -> tuple[int, float]:
+    """`--warmup 20` (requests) or `--warmup 10s` (time) → (requests, seconds)."""
+    raw = text.strip()
+    if raw.isdigit():
+        return int(raw), 0.0
+    return 0, parse_duration(raw, "--warmup")
+
+
+def parse_levels(text: str, flag: str, kind: type[int] | type[float]) -> list[float]:
+    """`4` or `1,4,16` → the levels of a sweep (each > 0)."""
+    levels: list[float] = []
+    for part in text.split(","):
+        try:
+            value = kind(part.strip())
+        except ValueError:
+            raise ConfigError(
+                f"{flag} must be a number or a list like 1,4,16 (got {text!r})"
+            ) from None
+        if not 0 < value < float("inf"):
+            raise ConfigError(f"{flag} values must be more than 0 (got {text!r})")
+        levels.append(value)
+    return levels
+
+
 def scrub_secrets(text: str, secrets: tuple[str, ...]) -> str:
     """Replace every occurrence of each secret in `text` by its redacted form."""
     for secret in secrets:
