@@ -42,6 +42,7 @@ Kind = Literal["time", "rate", "percent"]
 # grammar name → Summary metric key, for per-request metrics (they need a STAT)
 TIME_METRICS: dict[str, str] = {
     "ttft": "ttft_ms",
+    "ttfc": "ttfc_ms",
     "e2e": "e2e_ms",
     "itl": "itl_ms",
     "tpot": "tpot_ms",

@@ -22,6 +22,7 @@ SUMMARY_SCHEMA = "llmbench-async/summary/v1"
 # summary-JSON key, console label; the order is the report's order
 METRICS: tuple[tuple[str, str], ...] = (
     ("ttft_ms", "TTFT (ms)"),
+    ("ttfc_ms", "TTFC (ms)"),
     ("e2e_ms", "E2E (ms)"),
     ("itl_ms", "ITL (ms)"),
     ("tpot_ms", "TPOT (ms)"),
@@ -81,6 +82,8 @@ def summary_json(
             "output_source": dict(summary.token_sources),
         },
         "retries": summary.retries,
+        "retry_wait_s": summary.retry_wait_s,
+        "latency_from": summary.latency_from,
         "errors": {group.kind: group.count for group in summary.errors},
         "error_details": [
             {
@@ -141,7 +144,10 @@ def console_report(
         f"({summary.total_output_tokens} tokens; counted from: {sources or 'none'})"
     )
     if summary.retries:
-        out.append(f"  Retries:          {summary.retries}")
+        out.append(
+            f"  Retries:          {summary.retries} "
+            f"({summary.retry_wait_s:.2f} s lost to failed attempts and backoff)"
+        )
     out.append("")
     out.extend(_stats_table(summary.metrics))
     for key, title in (("e2e_ms", "E2E latency (ms)"), ("ttft_ms", "Time to first token (ms)")):
@@ -373,10 +379,12 @@ def _self_check(info: RunInfo) -> list[str]:
         f"peak in flight {peak}" + (f"/{target}" if target else "")
     )
     lines = [line]
-    if lag.get("p99", 0.0) > 20.0 or client.get("cpu_percent", 0.0) > 90.0:
+    workers = info.config.get("workers") or 1
+    per_process_cpu = client.get("cpu_percent", 0.0) / max(1, int(workers))
+    if lag.get("p99", 0.0) > 20.0 or per_process_cpu > 90.0:
         lines.append(
-            "!! the client itself was busy: its event loop lagged, so latencies include "
-            "client delay; lower --concurrency or spread the load"
+            "!! the client itself was busy (event-loop lag or a saturated core), so latencies "
+            "include client delay; use --workers (one process per core) or lower the load"
         )
     return lines
 
