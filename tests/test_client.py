@@ -230,3 +230,17 @@ def test_litellm_usage_shape_is_not_a_token() -> None:
     with MockProcess(cfg) as mock:
         result = run(RunConfig(base_url=mock.base_url, n=2))
     assert all(r.output_events == 3 and r.output_tokens == 3 for r in result.records)
+
+
+def test_any_httpx_client_works_too(fast_mock: MockProcess) -> None:
+    # the lean transport takes a direct path; a plain httpx client goes through send()
+    async def go() -> RequestRecord:
+        async with httpx.AsyncClient() as http:
+            target = Target(
+                url=f"{fast_mock.base_url}/chat/completions",
+                headers={"Content-Type": "application/json"},
+            )
+            return await execute(http, target, 0, _body(True, 4), time.perf_counter_ns())
+
+    record = anyio.run(go)
+    assert record.ok and record.output_tokens == 4 and record.token_source == "usage"

@@ -370,6 +370,12 @@ async def _skip_trailers(reader: asyncio.StreamReader, buf: bytes) -> None:
         buf = buf[nl + 2 :]
 
 
+def lean_transport_of(client: httpx.AsyncClient) -> LeanTransport | None:
+    """The client's lean transport, when it has one (httpx keeps it in `_transport`)."""
+    transport = getattr(client, "_transport", None)
+    return transport if isinstance(transport, LeanTransport) else None
+
+
 def make_client(*, verify: bool | str = True, **kwargs: Any) -> httpx.AsyncClient:
     """An `httpx.AsyncClient` that runs on the lean transport."""
     return httpx.AsyncClient(transport=LeanTransport(verify=verify), **kwargs)
