@@ -749,6 +749,13 @@ class _TruthLog:
             "prompt_tokens": prompt_tokens,
             "status": status,
             "path": path,
+            # the same instants on CLOCK_MONOTONIC (time.monotonic), which on Linux is the
+            # clock of the client's time.perf_counter_ns: comparable across processes
+            "monotonic": {
+                "received": received,
+                "first_token": first_token,
+                "last_token": last_token,
+            },
         }
         if extra:
             record.update(extra)
