@@ -343,10 +343,9 @@ async def _stream(
     http: httpx.AsyncClient, target: Target, body: bytes, m: _Measure, dog: _Watchdog
 ) -> tuple[RequestError | None, float | None]:
     async with _open(http, target, body) as (resp, raw_stream):
-        m.headers_ns = dog.last_ns = time.perf_counter_ns()
-        m.status = resp.status_code
-        if not 200 <= resp.status_code < 300:
-            return await _http_error(resp, raw_stream), parse_retry_after(resp.headers)
+        failure = await _headers_received(resp, raw_stream, m, dog)
+        if failure is not None:
+            return failure
         decoder = SSEDecoder()
         gaps = m.gaps
         last: int | None = None
@@ -387,14 +386,25 @@ async def _stream(
     return None, None
 
 
+async def _headers_received(
+    resp: httpx.Response, raw_stream: AsyncIterable[bytes], m: _Measure, dog: _Watchdog
+) -> tuple[RequestError, float | None] | None:
+    """Note the headers instant and status; for a non-2xx status, the classified failure
+    and the server's retry hint."""
+    m.headers_ns = dog.last_ns = time.perf_counter_ns()
+    m.status = resp.status_code
+    if 200 <= resp.status_code < 300:
+        return None
+    return await _http_error(resp, raw_stream), parse_retry_after(resp.headers)
+
+
 async def _whole(
     http: httpx.AsyncClient, target: Target, body: bytes, m: _Measure, dog: _Watchdog
 ) -> tuple[RequestError | None, float | None]:
     async with _open(http, target, body) as (resp, raw_stream):
-        m.headers_ns = dog.last_ns = time.perf_counter_ns()
-        m.status = resp.status_code
-        if not 200 <= resp.status_code < 300:
-            return await _http_error(resp, raw_stream), parse_retry_after(resp.headers)
+        failure = await _headers_received(resp, raw_stream, m, dog)
+        if failure is not None:
+            return failure
         parts: list[bytes] = []
         async for raw in raw_stream:
             dog.last_ns = time.perf_counter_ns()

@@ -309,7 +309,7 @@ def check(summary: Summary, thresholds: Iterable[str | Threshold]) -> tuple[Verd
 def format_value(value: float, threshold: Threshold) -> str:
     """A value in the metric's unit, shown in the threshold's unit: `812 ms`, `0.81 s`."""
     unit = threshold.unit or threshold.ref.unit
-    return f"{_fmt(value / _scale(threshold.unit))} {unit}"
+    return f"{format_number(value / _scale(threshold.unit))} {unit}"
 
 
 def _plain(value: float) -> str:
@@ -318,7 +318,7 @@ def _plain(value: float) -> str:
     return text or "0"
 
 
-def _fmt(value: float) -> str:
+def format_number(value: float) -> str:
     """At least 3 significant digits, fixed point."""
     if not math.isfinite(value):
         return str(value)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .compare import MIN_REQUESTS
+from .gate import format_number
 from .histogram import render_histogram
 from .stats import MetricStats, Summary
 
@@ -256,7 +257,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         out.append("| metric | " + " | ".join(_MD_STATS) + " |")
         out.append("|---|" + "---:|" * len(_MD_STATS))
         for label, stats in present:
-            cells = [str(stats.count)] + [_fmt(getattr(stats, n)) for n in _MD_STATS[1:]]
+            cells = [str(stats.count)] + [format_number(getattr(stats, n)) for n in _MD_STATS[1:]]
             out.append(f"| {label} | " + " | ".join(cells) + " |")
     else:
         out.append("_No successful request: no latency statistics._")
@@ -360,8 +361,10 @@ def _stats_table(metrics: Mapping[str, MetricStats]) -> list[str]:
         stats = metrics.get(key)
         if stats is None:
             continue
+        if key == "ttfc_ms" and stats == metrics.get("ttft_ms"):
+            continue  # no reasoning: TTFC is TTFT, one row says it
         cells = [f"{stats.count:>10d}"]
-        cells += [f"{_fmt(getattr(stats, name)):>10}" for name in _STATS[1:]]
+        cells += [f"{format_number(getattr(stats, name)):>10}" for name in _STATS[1:]]
         lines.append(f"{label:<{label_w}}" + "".join(cells))
     if len(lines) == 1:
         lines.append("  (no successful request: no latency statistics)")
@@ -387,18 +390,6 @@ def _self_check(info: RunInfo) -> list[str]:
             "include client delay; use --workers (one process per core) or lower the load"
         )
     return lines
-
-
-def _fmt(value: float) -> str:
-    """Compact fixed-point: 3 significant digits at least, no scientific notation."""
-    magnitude = abs(value)
-    if magnitude >= 1000:
-        return f"{value:.0f}"
-    if magnitude >= 100:
-        return f"{value:.1f}"
-    if magnitude >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3f}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -479,7 +470,7 @@ def _side(run: RunData) -> str:
 
 
 def _opt(value: float | None) -> str:
-    return "no data" if value is None else _fmt(value)
+    return "no data" if value is None else format_number(value)
 
 
 def _arrow(row: Row) -> str:

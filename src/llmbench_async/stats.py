@@ -248,7 +248,8 @@ class SummaryBuilder:
             stats = _describe_in_place(values)
             if stats is not None:
                 metrics[key] = stats
-                samples[key] = array("d", values)
+                # the sorted array replaces the builder's own, so each sample is held once
+                self._values[key] = samples[key] = array("d", values)
             del values
         first, last = self.first_send, self.last_end
         duration_ns = 0 if first is None or last is None else max(last - first, 0)
