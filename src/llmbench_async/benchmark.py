@@ -8,7 +8,7 @@ import platform
 import random
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -38,7 +38,7 @@ class RunResult:
     config: RunConfig
     model: str
     summary: Summary
-    records: list[RequestRecord]  # empty when the run was asked not to keep them
+    records: list[RequestRecord] = field(repr=False)  # empty when not kept
     outcome: RunOutcome
     started_at: str  # ISO 8601 wall-clock start (UTC)
     problem: str | None  # one line saying why the target looked unusable, else None

@@ -10,7 +10,7 @@ import math
 import operator
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llmbench_async.records import RequestRecord
 
@@ -98,7 +98,9 @@ class Summary:
     metrics: Mapping[str, MetricStats]  # only metrics with at least one sample
     errors: tuple[ErrorGroup, ...]  # most frequent first, then by kind
     token_sources: Mapping[str, int]  # ok records per token_source (non-zero counts only)
-    samples: Mapping[str, Sequence[float]]  # sorted raw values (array('d')), keys of `metrics`
+    # sorted raw values (array('d')), keys of `metrics`; left out of repr(), which asyncio
+    # may call on a task's result: a million samples would make a 20 MB string
+    samples: Mapping[str, Sequence[float]] = field(repr=False)
 
     def percentile(self, metric: str, q: float) -> float | None:
         """Exact percentile `q` (0-100) of a metric from its samples; None when it has none."""
