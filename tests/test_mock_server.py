@@ -408,7 +408,7 @@ def test_truth_log(tmp_path: Path) -> None:
     assert streamed["id"] == json.loads(sse_data(text)[0])["id"]
     assert plain["id"] == plain_body.json()["id"]
     keys = {"id", "received", "headers_sent", "first_token", "last_token", "tokens"}
-    keys |= {"prompt_tokens", "status", "path"}
+    keys |= {"prompt_tokens", "status", "path", "monotonic"}
     assert all(set(r) == keys for r in rows)
     assert before < streamed["received"] < streamed["headers_sent"] < after
     assert streamed["first_token"] - streamed["received"] == pytest.approx(0.050, abs=0.010)
@@ -510,3 +510,17 @@ def test_mock_process_reports_startup_failure() -> None:
         expected = r"code 1\) without listening; stderr:\n.*cannot listen on 127.0.0.1:\d+: "
         with pytest.raises(RuntimeError, match=expected + ".*already in use"):
             MockProcess(MockConfig(port=port)).start()
+
+
+def test_truth_log_monotonic_instants_share_the_client_clock(tmp_path: Path) -> None:
+    log = tmp_path / "truth.jsonl"
+    with MockProcess(MockConfig(ttft_ms=20, itl_ms=0, tokens=2, log_path=str(log))) as mock:
+        before = time.monotonic()
+        httpx.post(
+            f"{mock.base_url}/chat/completions",
+            json={"model": "mock-model", "messages": [], "stream": True},
+        )
+        after = time.monotonic()
+    mono = json.loads(log.read_text().splitlines()[0])["monotonic"]
+    assert before < mono["received"] < mono["first_token"] <= mono["last_token"] < after
+    assert 0.019 <= mono["first_token"] - mono["received"] < 0.1
