@@ -317,6 +317,12 @@ def test_load_and_workload_flags(fast_mock: MockProcess, tmp_path: Path) -> None
         str(out),
         "--json",
         str(summary),
+        "--junit",
+        str(tmp_path / "j.xml"),
+        "--markdown",
+        str(tmp_path / "m.md"),
+        "--fail-if",
+        "ttft.p99<10s",
     )
     assert res.code == 0, res.stderr
     assert "constant rate 40 req/s, at most 4 in flight" in res.stdout
@@ -333,6 +339,8 @@ def test_load_and_workload_flags(fast_mock: MockProcess, tmp_path: Path) -> None
     assert {x["output_tokens"] for x in requests} == {3, 5}
     assert len(requests) == 8
     everything = res.stdout + res.stderr + out.read_text() + summary.read_text()
+    everything += (tmp_path / "j.xml").read_text() + (tmp_path / "m.md").read_text()
+    assert "Input tokens:" in res.stdout
     assert "sk-from-file-0123456789" not in everything
     assert "tok-secret-987654" not in everything
 

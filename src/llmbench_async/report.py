@@ -144,6 +144,13 @@ def console_report(
         f"  Output tokens/s:  {summary.output_tokens_per_s:.1f} "
         f"({summary.total_output_tokens} tokens; counted from: {sources or 'none'})"
     )
+    if summary.total_input_tokens and summary.ok:
+        requested = info.config.get("input_tokens")
+        asked = f"; asked for ~{requested[0]}" if requested else ""
+        out.append(
+            f"  Input tokens:     {summary.total_input_tokens / summary.ok:.1f} per request "
+            f"(server's count{asked})"
+        )
     if summary.retries:
         out.append(
             f"  Retries:          {summary.retries} "

@@ -3,6 +3,7 @@ probe, and a graceful stop on Ctrl-C / SIGTERM or when the target is plainly unu
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import signal
@@ -167,16 +168,9 @@ async def run_requests(
                 else:
                     send.send_nowait((index, scheduled))
 
-    async def probe() -> None:
-        period_ns = int(_LAG_PERIOD_S * 1e9)
-        while True:
-            before = time.perf_counter_ns()
-            await anyio.sleep(_LAG_PERIOD_S)
-            lag.append(max(0, time.perf_counter_ns() - before - period_ns) / 1e6)
-
     try:
         async with anyio.create_task_group() as outer:
-            outer.start_soon(probe)
+            outer.start_soon(lag_probe, lag)
             if handle_signals and threading.current_thread() is threading.main_thread():
                 outer.start_soon(_watch_signals, state, grace_s, outer)
             async with anyio.create_task_group() as pool:
@@ -202,6 +196,15 @@ async def run_requests(
         peak_in_flight=state.peak,
         cancelled=state.cancelled,
     )
+
+
+async def lag_probe(samples: array[float], period_s: float = _LAG_PERIOD_S) -> None:
+    """Forever: sleep `period_s`, record how late the wake-up came (ms): the loop's lag."""
+    period_ns = int(period_s * 1e9)
+    while True:
+        before = time.perf_counter_ns()
+        await asyncio.sleep(period_s)  # plain asyncio: the cheapest wake-up there is
+        samples.append(max(0, time.perf_counter_ns() - before - period_ns) / 1e6)
 
 
 async def _watch_signals(state: _State, grace_s: float, tg: anyio.abc.TaskGroup) -> None:
