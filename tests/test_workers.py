@@ -49,7 +49,7 @@ def test_two_workers_merge_exactly(fast_mock: MockProcess, tmp_path: Path) -> No
 
 
 def test_lag_warning_when_the_loop_is_blocked(fast_mock: MockProcess) -> None:
-    from llmbench_async.cli import run_info
+    from llmbench_async.publish import run_info
     from llmbench_async.report import console_report
 
     async def blocked() -> object:

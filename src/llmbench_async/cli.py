@@ -6,15 +6,16 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from .cli_mock import MockServerError, mock_server_command
+from .cli_results import COMPARE_EPILOG, REPORT_EPILOG, compare_command, report_command
 from .config import (
     DEFAULT_API_KEY,
     DEFAULT_BASE_URL,
@@ -30,33 +31,35 @@ from .config import (
     parse_levels,
     parse_warmup,
 )
-
-EXIT_OK = 0
-EXIT_THRESHOLD = 1
-EXIT_USAGE = 2
-EXIT_TARGET = 3
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
+from .publish import (
+    EXIT_OK,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    EXIT_TARGET,
+    EXIT_THRESHOLD,
+    EXIT_USAGE,
+    FAIL_IF_HELP,
+    Failure,
+    Outputs,
+    append_step_summary,
+    error,
+    is_terminal,
+    parse_fail_if,
+    publish,
+    run_info,
+    threshold_exit,
+    write_text,
+)
 
 if TYPE_CHECKING:
-    from .benchmark import RunResult
-    from .compare import Row
-    from .gate import Threshold, Verdict
-    from .records import ResultsFile
+    from .gate import Threshold
     from .report import RunInfo
-    from .stats import Summary
     from .sweep import Level
 
 SUBCOMMANDS = ("run", "report", "compare", "mock-server")
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage, 3 target unusable, "
     "130 SIGINT, 143 SIGTERM."
-)
-FAIL_IF_HELP = (
-    "Exit 1 when the run breaks this threshold (repeatable): METRIC.STAT OP VALUE[UNIT], e.g. "
-    "'ttft.p95<800ms', 'e2e.p99<=5s', 'error_rate<1%', 'requests_per_s>=2'. Metrics ttft, "
-    "e2e, itl, tpot, queue_delay, output_tokens_per_s; stats mean, min, max, stdev, pNN; "
-    "run-level error_rate (%), requests_per_s, output_tokens_per_s (no stat)."
 )
 
 app = typer.Typer(
@@ -67,14 +70,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class Failure(Exception):
-    """A one-line, user-facing failure with its exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @app.command(
@@ -328,8 +323,8 @@ def run_command(
     """Run a benchmark (the default command)."""
     from .mock_server import MockConfig, MockProcess
 
-    thresholds = _parse_fail_if(fail_if)
-    outputs = _Outputs(json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet)
+    thresholds = parse_fail_if(fail_if)
+    outputs = Outputs(json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet)
     replace(outputs, results_path=output).check_dirs()
 
     if api not in ("chat", "completions"):
@@ -404,7 +399,7 @@ def run_command(
 def _run_sweep(
     levels: Sequence[Level],
     thresholds: Sequence[Threshold],
-    outputs: _Outputs,
+    outputs: Outputs,
     *,
     stop_on_fail: bool,
 ) -> int:
@@ -414,7 +409,7 @@ def _run_sweep(
     from .report_sweep import sweep_console, sweep_json, sweep_junit, sweep_markdown
     from .sweep import LevelResult, capacity_under_slo
 
-    progress = not outputs.quiet and _is_terminal(sys.stderr) and _is_terminal(sys.stdout)
+    progress = not outputs.quiet and is_terminal(sys.stderr) and is_terminal(sys.stdout)
     results: list[LevelResult] = []
     infos: list[RunInfo] = []
     interrupted: str | None = None
@@ -449,20 +444,20 @@ def _run_sweep(
         sys.stdout.write(sweep_console(results, capacity, judged=judged, width=width))
         sys.stdout.flush()
     if outputs.json_path is not None:
-        _write_text(outputs.json_path, json.dumps(sweep_json(results, capacity, infos), indent=2))
+        write_text(outputs.json_path, json.dumps(sweep_json(results, capacity, infos), indent=2))
     markdown = sweep_markdown(results, capacity, judged=judged)
     if outputs.markdown_path is not None:
-        _write_text(outputs.markdown_path, markdown)
-    _append_step_summary(markdown)
+        write_text(outputs.markdown_path, markdown)
+    append_step_summary(markdown)
     if outputs.junit_path is not None:
-        _write_text(outputs.junit_path, sweep_junit(results))
+        write_text(outputs.junit_path, sweep_junit(results))
     if interrupted is not None:
         return EXIT_SIGTERM if interrupted == "SIGTERM" else EXIT_SIGINT
     if all(r.problem is not None for r in results):
-        _error(results[0].problem or "every level failed")
+        error(results[0].problem or "every level failed")
         return EXIT_TARGET
     if judged and capacity is None:
-        _error("no level of the sweep meets every --fail-if threshold")
+        error("no level of the sweep meets every --fail-if threshold")
         return EXIT_THRESHOLD
     return EXIT_OK
 
@@ -523,370 +518,29 @@ def _parse_workers(text: str, concurrency: int) -> int:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class _Outputs:
-    """Where a report goes besides the console, and whether the console gets it."""
-
-    json_path: Path | None = None
-    markdown_path: Path | None = None
-    junit_path: Path | None = None
-    quiet: bool = False
-    results_path: Path | None = None  # `run -o`: written by the run itself
-
-    def check_dirs(self) -> None:
-        """Fail before the run, not after it, when an output file cannot be created."""
-        for flag, path in (
-            ("--output", self.results_path),
-            ("--json", self.json_path),
-            ("--markdown", self.markdown_path),
-            ("--junit", self.junit_path),
-        ):
-            if path is not None and not path.absolute().parent.is_dir():
-                raise ConfigError(f"{flag}: directory {path.absolute().parent} does not exist")
-
-
-def _run_and_report(config: RunConfig, thresholds: Sequence[Threshold], outputs: _Outputs) -> int:
+def _run_and_report(config: RunConfig, thresholds: Sequence[Threshold], outputs: Outputs) -> int:
     from .benchmark import TargetError, run
 
-    progress = not config.quiet and _is_terminal(sys.stderr) and _is_terminal(sys.stdout)
+    progress = not config.quiet and is_terminal(sys.stderr) and is_terminal(sys.stdout)
     try:
         result = run(config, progress=progress, handle_signals=True)
     except TargetError as exc:
         raise Failure(str(exc), EXIT_TARGET) from None
-    verdicts = _publish(result.summary, run_info(result), thresholds, outputs)
+    verdicts = publish(result.summary, run_info(result), thresholds, outputs)
     # a signal or an unusable target outranks a failed threshold (whose table is shown anyway)
     if result.outcome.interrupted_by == "SIGTERM":
         return EXIT_SIGTERM
     if result.outcome.interrupted_by == "SIGINT":
         return EXIT_SIGINT
     if result.problem is not None:
-        _error(result.problem)
+        error(result.problem)
         return EXIT_TARGET
-    return _threshold_exit(verdicts)
+    return threshold_exit(verdicts)
 
 
-def _publish(
-    summary: Summary, info: RunInfo, thresholds: Sequence[Threshold], outputs: _Outputs
-) -> tuple[Verdict, ...]:
-    """Judge the thresholds; print the console report; write JSON, Markdown, JUnit and the
-    GitHub step summary."""
-    from .gate import judge
-    from .report import console_report, junit_xml, markdown_report, summary_json
-
-    verdicts = judge(summary, thresholds)
-    if not outputs.quiet:
-        width = shutil.get_terminal_size((100, 24)).columns
-        text = console_report(
-            summary, info, width=width, verdicts=verdicts, color=_use_color(sys.stdout)
-        )
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    if outputs.json_path is not None:
-        document = summary_json(summary, info, verdicts)
-        _write_text(outputs.json_path, json.dumps(document, indent=2))
-    markdown = markdown_report(summary, info, verdicts)
-    if outputs.markdown_path is not None:
-        _write_text(outputs.markdown_path, markdown)
-    _append_step_summary(markdown)
-    if outputs.junit_path is not None:
-        _write_text(outputs.junit_path, junit_xml(summary, info, verdicts))
-    return verdicts
-
-
-def _threshold_exit(verdicts: Sequence[Verdict]) -> int:
-    """Exit 1 with one line naming the failed thresholds, else 0."""
-    from .report import threshold_tally
-
-    failed = [v for v in verdicts if not v.passed]
-    if not failed:
-        return EXIT_OK
-    details = "; ".join(
-        f"{v.threshold} (observed {v.observed_text}, limit {v.threshold.limit_text})"
-        for v in failed
-    )
-    _error(f"{threshold_tally(verdicts)}: {details}")
-    return EXIT_THRESHOLD
-
-
-def _parse_fail_if(texts: Sequence[str] | None) -> tuple[Threshold, ...]:
-    from .gate import ThresholdError, parse_thresholds
-
-    try:
-        return parse_thresholds(texts or ())
-    except ThresholdError as exc:
-        raise ConfigError(f"--fail-if {exc.expression!r}: {exc.reason}") from None
-
-
-def run_info(result: RunResult) -> RunInfo:
-    """Build the report's RunInfo from a RunResult."""
-    from .benchmark import tool_version
-    from .report import RunInfo
-
-    cfg = result.config
-    public = cfg.to_public_dict()
-    return RunInfo(
-        tool_version=tool_version(),
-        endpoint=cfg.endpoint,
-        model=result.model,
-        settings=_settings(public),
-        started_at=result.started_at,
-        config=public,
-        client=result.client_stats,
-        target_concurrency=cfg.concurrency,
-        interrupted_by=result.outcome.interrupted_by,
-        cancelled=result.outcome.cancelled,
-        problem=result.problem,
-    )
-
-
-def results_info(results: ResultsFile, path: Path) -> RunInfo:
-    """Build the report's RunInfo from a saved results file (header and footer lines)."""
-    from .compare import endpoint_of
-    from .report import RunInfo
-
-    header = results.header
-    cfg: Mapping[str, Any] = header.get("config") or {}
-    footer = results.footer
-    problem = None
-    if footer is None:
-        problem = (
-            f"{path} has no footer line: the run did not end normally (crash or kill); "
-            f"the report covers the {len(results.records)} requests it saved"
-        )
-    concurrency = cfg.get("concurrency")
-    client = footer.get("client") if footer is not None else None
-    return RunInfo(
-        tool_version=str(header.get("version") or "?"),
-        endpoint=endpoint_of(cfg),
-        model=str(cfg.get("model") or "?"),
-        settings=_settings(cfg),
-        started_at=str(header.get("started_at") or ""),
-        config=cfg,
-        client=client if isinstance(client, dict) else None,
-        target_concurrency=concurrency if isinstance(concurrency, int) else None,
-        interrupted_by=footer.get("interrupted_by") if footer is not None else None,
-        cancelled=int(footer.get("cancelled") or 0) if footer is not None else 0,
-        problem=problem,
-    )
-
-
-def _is_summary_json(path: Path) -> bool:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(doc, dict) and "metrics" in doc and "requests" in doc
-
-
-def _settings(cfg: Mapping[str, Any]) -> str:
-    """`10 requests · concurrency 5 · max_tokens 128 · stream · chat` from a public config
-    (the same line for a run and for its results file read back by `report`)."""
-    mode = "stream" if cfg.get("stream", True) else "no-stream"
-    settings = f"{_load_line(cfg)} · max_tokens {cfg.get('max_tokens', '?')} · {mode} · "
-    settings += str(cfg.get("api", "chat"))
-    if cfg.get("verify") is False:
-        settings += " · TLS NOT VERIFIED (--insecure)"
-    return settings
-
-
-_LOAD_FIELDS = (
-    "n",
-    "concurrency",
-    "rate",
-    "arrival",
-    "seed",
-    "max_concurrency",
-    "duration_s",
-    "warmup_requests",
-    "warmup_s",
-)
-
-
-def _load_line(cfg: Mapping[str, Any]) -> str:
-    simple = f"{cfg.get('n', '?')} requests · concurrency {cfg.get('concurrency', '?')}"
-    if all(not cfg.get(k) for k in ("rate", "duration_s", "warmup_requests", "warmup_s")):
-        return simple
-    try:  # open loop, duration or warm-up: RunConfig says it best
-        load = RunConfig(**{k: cfg[k] for k in _LOAD_FIELDS if k in cfg})
-        return load.load_description()
-    except (ConfigError, TypeError, ValueError):
-        return simple
-
-
-@app.command(
-    "report",
-    epilog="Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage or unreadable file.",
-)
-def report_command(
-    results: Annotated[
-        Path,
-        typer.Argument(
-            help="Per-request results file written by `run -o` (JSON lines).",
-            show_default=False,
-            metavar="RESULTS",
-        ),
-    ],
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the summary JSON to this file.")
-    ] = None,
-    markdown: Annotated[
-        Path | None,
-        typer.Option(
-            "--markdown",
-            help="Write a Markdown summary. It is also appended to $GITHUB_STEP_SUMMARY when set.",
-        ),
-    ] = None,
-    junit: Annotated[
-        Path | None,
-        typer.Option(
-            "--junit", help="Write JUnit XML: one testcase per --fail-if, plus 'no request failed'."
-        ),
-    ] = None,
-    fail_if: Annotated[
-        list[str] | None,
-        typer.Option("--fail-if", help=FAIL_IF_HELP, show_default=False, metavar="EXPR"),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no report.")] = False,
-) -> None:
-    """Re-render the report of a saved run from its results file (no network)."""
-    from .records import read_results
-    from .stats import summarize
-
-    thresholds = _parse_fail_if(fail_if)
-    outputs = _Outputs(json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet)
-    outputs.check_dirs()
-    try:
-        saved = read_results(results)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {results}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{results} is not a results file (not text)") from None
-    if not saved.header:
-        what = "a summary JSON (--json)" if _is_summary_json(results) else "not a results file"
-        raise ConfigError(
-            f"{results} is {what}; `report` needs the per-request JSONL written by `run -o`"
-        )
-    latency_from = (saved.header.get("config") or {}).get("latency_from", "send")
-    summary = summarize(
-        saved.records, latency_from=latency_from if latency_from == "schedule" else "send"
-    )
-    verdicts = _publish(summary, results_info(saved, results), thresholds, outputs)
-    raise typer.Exit(_threshold_exit(verdicts))
-
-
-@app.command(
-    "compare",
-    epilog="Exit codes: 0 no regression beyond tolerance, 1 NEW is worse beyond "
-    "--max-regression, 2 bad usage or unreadable files.",
-)
-def compare_command(
-    base: Annotated[
-        Path,
-        typer.Argument(
-            help="The reference run: results JSONL (-o) or summary JSON (--json).",
-            show_default=False,
-            metavar="BASE",
-        ),
-    ],
-    new: Annotated[
-        Path,
-        typer.Argument(
-            help="The run to judge: results JSONL (-o) or summary JSON (--json).",
-            show_default=False,
-            metavar="NEW",
-        ),
-    ],
-    max_regression: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--max-regression",
-            metavar="PERCENT|METRIC.STAT=PERCENT",
-            help="Exit 1 when NEW is worse than BASE by more than this: '10%' for every metric, "
-            "'ttft.p95=15%' for one (repeatable). For error_rate it is in percentage points.",
-            show_default=False,
-        ),
-    ] = None,
-    markdown: Annotated[
-        Path | None,
-        typer.Option(
-            "--markdown",
-            help="Write the comparison as Markdown. It is also appended to $GITHUB_STEP_SUMMARY "
-            "when set.",
-        ),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no table.")] = False,
-) -> None:
-    """Compare two runs: key metrics side by side, the change, and regressions."""
-    from .compare import compare, load_run, parse_tolerances
-    from .report import comparison_markdown, comparison_report
-
-    tolerances = parse_tolerances(max_regression or ())
-    _Outputs(markdown_path=markdown).check_dirs()
-    comparison = compare(load_run(base), load_run(new), tolerances)
-    if not quiet:
-        sys.stdout.write(comparison_report(comparison, color=_use_color(sys.stdout)))
-        sys.stdout.flush()
-    text = comparison_markdown(comparison)
-    if markdown is not None:
-        _write_text(markdown, text)
-    _append_step_summary(text)
-    bad = comparison.regressions
-    if bad:
-        listed = "; ".join(_regression_text(row) for row in bad)
-        _error(f"NEW is worse than BASE beyond tolerance: {listed}")
-        raise typer.Exit(EXIT_THRESHOLD)
-    raise typer.Exit(EXIT_OK)
-
-
-def _regression_text(row: Row) -> str:
-    unit = " pt" if row.change_unit == "pt" else "%"
-    if row.new is None:
-        return f"{row.ref} has no data in NEW"
-    change = "from 0" if row.change is None else f"{row.change:+.1f}{unit}"
-    return f"{row.ref} {change} (limit {row.tolerance:g}{unit})"
-
-
+app.command("report", epilog=REPORT_EPILOG)(report_command)
+app.command("compare", epilog=COMPARE_EPILOG)(compare_command)
 app.command("mock-server")(mock_server_command)
-
-
-def _is_terminal(stream: TextIO) -> bool:
-    """A terminal that understands cursor movement (not a pipe, a file or TERM=dumb)."""
-    try:
-        return stream.isatty() and os.environ.get("TERM") != "dumb"
-    except (AttributeError, ValueError):
-        return False
-
-
-def _use_color(stream: TextIO) -> bool:
-    """ANSI colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
-    return _is_terminal(stream) and not os.environ.get("NO_COLOR")
-
-
-def _append_step_summary(markdown: str) -> None:
-    """Append to $GITHUB_STEP_SUMMARY (GitHub Actions' job summary) when it is set."""
-    target = os.environ.get("GITHUB_STEP_SUMMARY", "").strip()
-    if not target:
-        return
-    try:
-        with open(target, "a", encoding="utf-8") as fh:
-            fh.write(markdown + "\n")
-    except OSError as exc:
-        sys.stderr.write(
-            f"llmbench-async: warning: cannot append to $GITHUB_STEP_SUMMARY ({target}): "
-            f"{exc.strerror or exc}\n"
-        )
-
-
-def _write_text(path: Path, text: str) -> None:
-    try:
-        path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise Failure(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from None
-
-
-def _error(message: str) -> None:
-    sys.stderr.write(f"llmbench-async: error: {message}\n")
-    sys.stderr.flush()
 
 
 def _with_default_command(argv: list[str]) -> list[str]:
@@ -904,20 +558,20 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        _error("interrupted")
+        error("interrupted")
         return EXIT_SIGINT
     except ConfigError as exc:
-        _error(str(exc))
+        error(str(exc))
         return EXIT_USAGE
     except Failure as exc:
-        _error(str(exc))
+        error(str(exc))
         return exc.code
     except MockServerError as exc:
-        _error(str(exc))
+        error(str(exc))
         return 1
     except typer.TyperException as exc:
         # usage errors (exit code 2) and the like, squeezed to one line
-        _error(" ".join(exc.format_message().split()))
+        error(" ".join(exc.format_message().split()))
         return int(getattr(exc, "exit_code", EXIT_USAGE))
     return result if isinstance(result, int) else EXIT_OK
 
