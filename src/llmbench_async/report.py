@@ -27,7 +27,7 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("e2e_ms", "E2E (ms)"),
     ("itl_ms", "ITL (ms)"),
     ("tpot_ms", "TPOT (ms)"),
-    ("output_tokens_per_s", "Output tok/s per req"),
+    ("output_tokens_per_s", "Out tok/s per req"),
     ("queue_delay_ms", "Queue delay (ms)"),
 )
 _STATS = ("count", "mean", "stdev", "min", "p50", "p90", "p95", "p99", "max")
@@ -362,7 +362,7 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
 
 def _stats_table(metrics: Mapping[str, MetricStats]) -> list[str]:
     label_w = max(len(label) for _, label in METRICS)
-    head = f"{'':<{label_w}}" + "".join(f"{name:>10}" for name in _STATS)
+    head = f"{'':<{label_w}}" + "".join(f"{name:>9}" for name in _STATS)
     lines = [head]
     for key, label in METRICS:
         stats = metrics.get(key)
@@ -370,8 +370,8 @@ def _stats_table(metrics: Mapping[str, MetricStats]) -> list[str]:
             continue
         if key == "ttfc_ms" and stats == metrics.get("ttft_ms"):
             continue  # no reasoning: TTFC is TTFT, one row says it
-        cells = [f"{stats.count:>10d}"]
-        cells += [f"{format_number(getattr(stats, name)):>10}" for name in _STATS[1:]]
+        cells = [f"{stats.count:>9d}"]
+        cells += [f"{format_number(getattr(stats, name)):>9}" for name in _STATS[1:]]
         lines.append(f"{label:<{label_w}}" + "".join(cells))
     if len(lines) == 1:
         lines.append("  (no successful request: no latency statistics)")
