@@ -21,23 +21,43 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliResult:
-    """Run the real command line in a subprocess, with a clean OPENAI_* environment."""
-    # no real job summary, colour setting or key from the environment leaks into a test
+CLI = (sys.executable, "-m", "llmbench_async")
+
+
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without OPENAI_* keys, a real job summary or a colour setting (so
+    none leaks into a test), plus `env`."""
     drop = ("GITHUB_STEP_SUMMARY", "NO_COLOR")
     full_env = {
         k: v for k, v in os.environ.items() if not k.startswith("OPENAI_") and k not in drop
     }
     full_env.update(env or {})
+    return full_env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliResult:
+    """Run the real command line in a subprocess to its end."""
     proc = subprocess.run(
-        [sys.executable, "-m", "llmbench_async", *args],
+        [*CLI, *args],
         capture_output=True,
         text=True,
-        env=full_env,
+        env=cli_env(env),
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start the real command line in a subprocess, output piped, for signal tests."""
+    return subprocess.Popen(
+        [*CLI, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(env),
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, start_cli
 
 from llmbench_async.mock_server import MockConfig, MockProcess
 from llmbench_async.records import read_results
@@ -188,28 +185,8 @@ def test_help_lists_every_flag_with_units() -> None:
 def _interrupt(sig: int, tmp_path: Path) -> tuple[int, str, list[dict[str, object]]]:
     out = tmp_path / "r.jsonl"
     with MockProcess(MockConfig(ttft_ms=50, itl_ms=20, tokens=40)) as mock:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llmbench_async",
-                "--base-url",
-                mock.base_url,
-                "-n",
-                "200",
-                "-c",
-                "4",
-                "-o",
-                str(out),
-                "--grace",
-                "0.2",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            stdin=subprocess.DEVNULL,
+        proc = start_cli(
+            "--base-url", mock.base_url, "-n", "200", "-c", "4", "-o", str(out), "--grace", "0.2"
         )
         time.sleep(2.5)
         proc.send_signal(sig)
@@ -239,28 +216,8 @@ def test_second_sigint_exits_at_once_and_keeps_the_file_valid(tmp_path: Path) ->
     out = tmp_path / "r.jsonl"
     # slow streams (~2 s each) so that requests are in flight when we interrupt
     with MockProcess(MockConfig(ttft_ms=20, itl_ms=40, tokens=50)) as mock:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llmbench_async",
-                "--base-url",
-                mock.base_url,
-                "-n",
-                "100",
-                "-c",
-                "4",
-                "-o",
-                str(out),
-                "--grace",
-                "30",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            stdin=subprocess.DEVNULL,
+        proc = start_cli(
+            "--base-url", mock.base_url, "-n", "100", "-c", "4", "-o", str(out), "--grace", "30"
         )
         time.sleep(3.0)
         proc.send_signal(signal.SIGINT)

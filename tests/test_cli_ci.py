@@ -12,7 +12,6 @@ import re
 import signal
 import struct
 import subprocess
-import sys
 import termios
 import time
 import xml.etree.ElementTree as ET
@@ -20,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CliResult, run_cli
+from conftest import CLI, CliResult, cli_env, run_cli, start_cli
 
 from llmbench_async.mock_server import MockConfig, MockProcess
 
@@ -228,14 +227,12 @@ def _on_terminal(*args: str, env: dict[str, str], stderr_too: bool = False) -> t
     master, slave = pty.openpty()
     # a real terminal has a size; tqdm draws nothing on a 0-column one
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    full_env.update(env)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llmbench_async", *args],
+        [*CLI, *args],
         stdin=subprocess.DEVNULL,
         stdout=slave,
         stderr=slave if stderr_too else subprocess.PIPE,
-        env=full_env,
+        env=cli_env(env),
     )
     os.close(slave)
     chunks = []
@@ -276,18 +273,10 @@ def test_thresholds_are_judged_when_interrupted_but_exit_stays_130(
     fast_mock: MockProcess, tmp_path: Path
 ) -> None:
     out, junit = tmp_path / "r.jsonl", tmp_path / "j.xml"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     args = ["--base-url", fast_mock.base_url, "-n", "5000", "-c", "2", "--grace", "0.2"]
     args += ["-o", str(out), "--junit", str(junit)]
     args += ["--fail-if", "ttft.p95<1ms", "--fail-if", "ttft.p95<10s"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llmbench_async", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**env, **PLAIN_ENV},
-        stdin=subprocess.DEVNULL,
-    )
+    proc = start_cli(*args, env=PLAIN_ENV)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:  # wait until requests are being recorded
         if out.exists() and out.read_text().count('"type":"request"') >= 4:

@@ -12,7 +12,15 @@ from llmbench_async import MockProcess, RetryPolicy, RunConfig, run
 from llmbench_async.benchmark import run_async
 from llmbench_async.records import read_results
 from llmbench_async.stats import summarize
-from llmbench_async.workers import split_load
+from llmbench_async.workers import worker_configs
+
+
+def split_load(n: int, concurrency: int, workers: int) -> list[tuple[int | None, int]]:
+    """Each worker's (requests, concurrency), as worker_configs shares them out."""
+    config = RunConfig(
+        base_url="http://127.0.0.1:9/v1", n=n, concurrency=concurrency, workers=workers
+    )
+    return [(share.n, share.concurrency) for share, _first in worker_configs(config)]
 
 
 def test_split_load_is_even_and_complete() -> None:
@@ -23,7 +31,7 @@ def test_split_load_is_even_and_complete() -> None:
     assert split_load(100, 1, 4) == [(100, 1)]
     for n, c, w in [(7, 3, 2), (1000, 64, 3), (5, 5, 5)]:
         shares = split_load(n, c, w)
-        assert sum(s for s, _ in shares) == n
+        assert sum(s or 0 for s, _ in shares) == n
         assert sum(k for _, k in shares) == c
 
 

@@ -16,11 +16,11 @@ import anyio
 import httpx
 
 from .client import Target
-from .config import RunConfig, is_secret_header, redact_secret, scrub_secrets
+from .config import RunConfig, is_secret_header, scrub_secrets
 from .errors import ErrorKind, classify_exception
 from .protocol import error_message_from_body
 from .records import RequestRecord, ResultsWriter
-from .runner import RunOutcome, run_requests
+from .runner import RecordSink, RunOutcome, run_requests
 from .stats import Summary, SummaryBuilder, percentile
 from .transport import make_client
 from .workers import run_workers
@@ -151,22 +151,8 @@ async def run_async(
                     config, sink, progress=progress, handle_signals=handle_signals
                 )
             else:
-                outcome = await run_requests(
-                    http,
-                    build_target(config),
-                    build_workload(config),
-                    n=config.n,
-                    concurrency=config.concurrency
-                    if config.rate is None
-                    else config.max_concurrency,
-                    sink=sink,
-                    pacer=config.pacer,
-                    duration_s=config.duration_s,
-                    warmup_requests=config.warmup_requests,
-                    warmup_s=config.warmup_s,
-                    progress=progress,
-                    grace_s=config.grace_s,
-                    handle_signals=handle_signals,
+                outcome = await drive(
+                    http, config, sink, progress=progress, handle_signals=handle_signals
                 )
             if writer is not None:
                 writer.write_footer(
@@ -190,6 +176,34 @@ async def run_async(
         outcome=outcome,
         started_at=started_at,
         problem=problem,
+    )
+
+
+async def drive(
+    http: httpx.AsyncClient,
+    config: RunConfig,
+    sink: RecordSink,
+    *,
+    progress: bool,
+    handle_signals: bool,
+    first_index: int = 0,
+) -> RunOutcome:
+    """Run `config`'s load in this process (a single-process run, or one worker's share)."""
+    return await run_requests(
+        http,
+        build_target(config),
+        build_workload(config),
+        n=config.n,
+        concurrency=config.concurrency if config.rate is None else config.max_concurrency,
+        sink=sink,
+        pacer=config.pacer,
+        duration_s=config.duration_s,
+        warmup_requests=config.warmup_requests,
+        warmup_s=config.warmup_s,
+        progress=progress,
+        grace_s=config.grace_s,
+        handle_signals=handle_signals,
+        first_index=first_index,
     )
 
 
@@ -305,4 +319,4 @@ async def _diagnose(
     return None
 
 
-__all__ = ["RunResult", "TargetError", "redact_secret", "run", "run_async"]
+__all__ = ["RunResult", "TargetError", "run", "run_async"]

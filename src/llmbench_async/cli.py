@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from .cli_mock import MockServerError, mock_server_command
-from .cli_results import COMPARE_EPILOG, REPORT_EPILOG, compare_command, report_command
+from .cli_results import (
+    COMPARE_EPILOG,
+    REPORT_EPILOG,
+    FailIfOption,
+    JsonOption,
+    JunitOption,
+    compare_command,
+    report_command,
+)
 from .config import (
     DEFAULT_API_KEY,
     DEFAULT_BASE_URL,
@@ -38,7 +46,6 @@ from .publish import (
     EXIT_TARGET,
     EXIT_THRESHOLD,
     EXIT_USAGE,
-    FAIL_IF_HELP,
     Failure,
     Outputs,
     append_step_summary,
@@ -276,9 +283,7 @@ def run_command(
         Path | None,
         typer.Option("--output", "-o", help="Write one JSON line per request to this file."),
     ] = None,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the summary JSON to this file.")
-    ] = None,
+    json_path: JsonOption = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print no report and no progress bar.")
     ] = False,
@@ -294,16 +299,8 @@ def run_command(
             "loopback port; TTFT 200 ms, ITL 10 ms, 64 tokens).",
         ),
     ] = False,
-    fail_if: Annotated[
-        list[str] | None,
-        typer.Option("--fail-if", help=FAIL_IF_HELP, show_default=False, metavar="EXPR"),
-    ] = None,
-    junit: Annotated[
-        Path | None,
-        typer.Option(
-            "--junit", help="Write JUnit XML: one testcase per --fail-if, plus 'no request failed'."
-        ),
-    ] = None,
+    fail_if: FailIfOption = None,
+    junit: JunitOption = None,
     markdown: Annotated[
         Path | None,
         typer.Option(

@@ -28,6 +28,21 @@ from .publish import (
 if TYPE_CHECKING:
     from .compare import Row
 
+# options that `run` and `report` share
+JsonOption = Annotated[
+    Path | None, typer.Option("--json", help="Write the summary JSON to this file.")
+]
+JunitOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--junit", help="Write JUnit XML: one testcase per --fail-if, plus 'no request failed'."
+    ),
+]
+FailIfOption = Annotated[
+    list[str] | None,
+    typer.Option("--fail-if", help=FAIL_IF_HELP, show_default=False, metavar="EXPR"),
+]
+
 REPORT_EPILOG = "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage or unreadable file."
 COMPARE_EPILOG = (
     "Exit codes: 0 no regression beyond tolerance, 1 NEW is worse beyond "
@@ -44,9 +59,7 @@ def report_command(
             metavar="RESULTS",
         ),
     ],
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the summary JSON to this file.")
-    ] = None,
+    json_path: JsonOption = None,
     markdown: Annotated[
         Path | None,
         typer.Option(
@@ -54,16 +67,8 @@ def report_command(
             help="Write a Markdown summary. It is also appended to $GITHUB_STEP_SUMMARY when set.",
         ),
     ] = None,
-    junit: Annotated[
-        Path | None,
-        typer.Option(
-            "--junit", help="Write JUnit XML: one testcase per --fail-if, plus 'no request failed'."
-        ),
-    ] = None,
-    fail_if: Annotated[
-        list[str] | None,
-        typer.Option("--fail-if", help=FAIL_IF_HELP, show_default=False, metavar="EXPR"),
-    ] = None,
+    junit: JunitOption = None,
+    fail_if: FailIfOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no report.")] = False,
 ) -> None:
     """Re-render the report of a saved run from its results file (no network)."""

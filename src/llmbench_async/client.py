@@ -96,8 +96,8 @@ async def execute(
         error = outcome.error
         if error is None or not _should_retry(error, outcome, attempt, target.retry):
             record = outcome.record
-            if attempt > 1:
-                record = _with_attempts(record, attempt, first_send_ns)
+            if attempt > 1:  # the record already counts its attempts
+                record = replace(record, first_send_ns=first_send_ns)
             return record
         await anyio.sleep(_backoff(outcome.retry_after, attempt, target.retry, target.rng))
 
@@ -432,7 +432,3 @@ async def _http_error(resp: httpx.Response, raw_stream: AsyncIterable[bytes]) ->
     status = resp.status_code
     detail = error_message_from_body(b"".join(parts))
     return RequestError(kind_for_status(status), f"HTTP {status}: {detail}", status)
-
-
-def _with_attempts(record: RequestRecord, attempts: int, first_send_ns: int) -> RequestRecord:
-    return replace(record, attempts=attempts, first_send_ns=first_send_ns)

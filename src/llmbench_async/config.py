@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from .pacing import ClosedLoop, ConstantRate, Pacer, PoissonRate
+from .pacing import ClosedLoop, LoadShape, Pacer, make_shape
 
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
@@ -114,21 +114,27 @@ class RunConfig:
             raise ConfigError("--model must not be empty")
 
     @property
+    def shape(self) -> LoadShape:
+        """The load shape: the closed loop, or an open-loop arrival schedule."""
+        return make_shape(
+            concurrency=self.concurrency,
+            rate=self.rate,
+            arrival=self.arrival,
+            seed=self.seed,
+            phase=self.phase_s,
+        )
+
+    @property
     def pacer(self) -> Pacer | None:
         """The open-loop arrival schedule, or None for the closed loop."""
-        if self.rate is None:
-            return None
-        if self.arrival == "constant":
-            return ConstantRate(self.rate, self.phase_s)
-        return PoissonRate(self.rate, self.seed)
+        shape = self.shape
+        return None if isinstance(shape, ClosedLoop) else shape
 
     def load_description(self) -> str:
         """One line saying the load shape, e.g. `closed loop, concurrency 5 · 10 requests`."""
-        if self.pacer is None:
-            shape = str(ClosedLoop(self.concurrency))
-        else:
-            cap = self.max_concurrency
-            shape = str(self.pacer) + (f", at most {cap} in flight" if cap else "")
+        shape = str(self.shape)
+        if self.rate is not None and self.max_concurrency:
+            shape += f", at most {self.max_concurrency} in flight"
         limits = []
         if self.n is not None:
             limits.append(f"{self.n} requests")
@@ -148,24 +154,29 @@ class RunConfig:
 
     def to_public_dict(self) -> dict[str, Any]:
         """The config as JSON-ready data, with the API key redacted."""
-        data = asdict(self)
+        data = _json_ready(self)
         data["api_key"] = redact_secret(self.api_key)
         data["headers"] = {
             k: redact_secret(v) if is_secret_header(k) else v for k, v in self.headers.items()
         }
-        data["prompt_file"] = str(self.prompt_file) if self.prompt_file else None
-        data["output"] = str(self.output) if self.output else None
-        data["json_path"] = str(self.json_path) if self.json_path else None
-        data["retry"]["retry_statuses"] = sorted(self.retry.retry_statuses)
         return data
 
 
-def config_to_wire(config: RunConfig) -> dict[str, Any]:
-    """The full config (key included) as JSON-ready data, for handing to worker processes."""
+def _json_ready(config: RunConfig) -> dict[str, Any]:
+    """`asdict` with paths as strings and the status set as a sorted list."""
     data = asdict(config)
-    data["output"] = data["json_path"] = None
-    data["prompt_file"] = str(config.prompt_file) if config.prompt_file else None
+    for name in ("prompt_file", "output", "json_path"):
+        path = getattr(config, name)
+        data[name] = str(path) if path else None
     data["retry"]["retry_statuses"] = sorted(config.retry.retry_statuses)
+    return data
+
+
+def config_to_wire(config: RunConfig) -> dict[str, Any]:
+    """The full config (key included) as JSON-ready data, for handing to worker processes
+    (the parent alone writes the output files)."""
+    data = _json_ready(config)
+    data["output"] = data["json_path"] = None
     return data
 
 

@@ -24,7 +24,6 @@ class ErrorKind(StrEnum):
     RATE_LIMITED = "rate_limited"  # 429
     HTTP_4XX = "http_4xx"  # other client errors
     HTTP_5XX = "http_5xx"  # server errors (incl. 529 overloaded)
-    CANCELLED = "cancelled"  # stopped by Ctrl-C / SIGTERM before it finished
 
 
 class RequestError(Exception):

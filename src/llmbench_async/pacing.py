@@ -81,7 +81,7 @@ LoadShape = ClosedLoop | ConstantRate | PoissonRate
 
 
 def make_shape(
-    *, concurrency: int, rate: float | None, arrival: str, seed: int | None
+    *, concurrency: int, rate: float | None, arrival: str, seed: int | None, phase: float = 0.0
 ) -> LoadShape:
     """The load shape the flags describe."""
     if rate is None:
@@ -89,7 +89,7 @@ def make_shape(
     if not rate > 0 or math.isinf(rate):
         raise ValueError(f"--rate must be more than 0 requests/s (got {rate:g})")
     if arrival == "constant":
-        return ConstantRate(rate)
+        return ConstantRate(rate, phase)
     if arrival == "poisson":
         return PoissonRate(rate, seed)
     raise ValueError(f"--arrival must be poisson or constant (got {arrival!r})")

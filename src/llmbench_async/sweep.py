@@ -71,8 +71,3 @@ def capacity_under_slo(results: Sequence[LevelResult]) -> LevelResult | None:
             break
         best = result
     return best
-
-
-def output_paths(levels: Sequence[Level]) -> list[Path]:
-    """The per-level results files a sweep writes (for the report and the README)."""
-    return [lv.config.output for lv in levels if lv.config.output is not None]

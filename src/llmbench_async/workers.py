@@ -32,19 +32,9 @@ from .runner import RecordSink, RunOutcome
 # `-c` rather than `-m`: running a module of an already-imported package makes runpy warn
 _WORKER_CODE = "from llmbench_async.workers import main; main()"
 
-# request count and concurrency of each of N workers
-Split = list[tuple[int, int]]
-
-
-def split_load(n: int, concurrency: int, workers: int) -> Split:
-    """Share n requests and the concurrency over workers as evenly as possible."""
-    workers = max(1, min(workers, concurrency, n))
-    return [
-        (_share(n, workers, i), max(1, _share(concurrency, workers, i))) for i in range(workers)
-    ]
-
 
 def _share(total: int, parts: int, i: int) -> int:
+    """Worker i's part of `total` shared as evenly as possible over `parts`."""
     return total // parts + (1 if i < total % parts else 0)
 
 
@@ -194,8 +184,7 @@ def _merge(
 
 
 async def _worker(job: dict[str, Any]) -> None:
-    from .benchmark import build_target, build_workload
-    from .runner import run_requests
+    from .benchmark import drive
     from .transport import make_client
 
     config = config_from_wire(job["config"])
@@ -206,20 +195,9 @@ async def _worker(job: dict[str, Any]) -> None:
         out.flush()
 
     async with make_client(verify=config.verify) as http:
-        outcome = await run_requests(
-            http,
-            build_target(config),
-            build_workload(config),
-            n=config.n,
-            concurrency=config.concurrency if config.rate is None else config.max_concurrency,
-            sink=sink,
-            pacer=config.pacer,
-            duration_s=config.duration_s,
-            warmup_requests=config.warmup_requests,
-            warmup_s=config.warmup_s,
-            grace_s=config.grace_s,
-            handle_signals=True,
-            first_index=int(job["first_index"]),
+        first_index = int(job["first_index"])
+        outcome = await drive(
+            http, config, sink, progress=False, handle_signals=True, first_index=first_index
         )
     final = {
         "type": "outcome",

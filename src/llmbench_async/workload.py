@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,8 +177,3 @@ def parse_input_tokens(spec: str) -> SyntheticInput:
     if mean < 1 or stdev < 0:
         raise ConfigError(f"--input-tokens needs MEAN >= 1 and STDEV >= 0 (got {spec!r})")
     return SyntheticInput(mean, stdev)
-
-
-def sample_lengths(synthetic: SyntheticInput, seed: int, k: int) -> Sequence[int]:
-    """The prompt lengths (in words) the first k requests will get: for tests and reports."""
-    return [synthetic.length(random.Random(seed * 1_000_003 + i)) for i in range(k)]
