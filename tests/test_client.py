@@ -50,6 +50,14 @@ def test_ttft_itl_e2e_match_server_timing(timed_mock: MockProcess) -> None:
         assert record.input_tokens is not None and record.input_tokens > 0
         assert record.response_id and record.response_id.startswith("chatcmpl-")
     assert result.outcome.peak_in_flight == 8
+    # two waves of 8 requests of 390 ms: the run lasts ~780 ms
+    assert 0.77 <= s.duration_s <= 0.83, s.duration_s
+    assert s.requests_per_s == pytest.approx(16 / s.duration_s)
+    assert 19.0 <= s.requests_per_s <= 21.0
+    assert s.output_tokens_per_s == pytest.approx(16 * 20 / s.duration_s)
+    # one request: 20 tokens in ~390 ms
+    assert 48.0 <= s.metrics["output_tokens_per_s"].p50 <= 52.0
+    assert s.metrics["queue_delay_ms"].max < 5  # closed loop: no waiting for a slot
 
 
 def _body(stream_usage: bool, max_tokens: int = 64) -> bytes:
