@@ -17,7 +17,7 @@ import httpx
 
 from .client import Target
 from .config import RunConfig, is_secret_header, scrub_secrets
-from .errors import ErrorKind, classify_exception
+from .errors import ErrorKind, TargetError, classify_exception
 from .protocol import error_message_from_body
 from .records import RequestRecord, ResultsWriter
 from .runner import RecordSink, RunOutcome, run_requests
@@ -25,10 +25,6 @@ from .stats import Summary, SummaryBuilder, percentile
 from .transport import make_client
 from .workers import run_workers
 from .workload import PromptItem, SyntheticInput, Workload, load_prompt_file
-
-
-class TargetError(Exception):
-    """The target cannot be benchmarked (unreachable, bad key, unknown model): exit 3."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,9 +296,9 @@ async def _diagnose(
 ) -> str | None:
     """One line saying why the target is unusable, or None when it answered."""
     fatal = outcome.fatal
-    if fatal is not None and fatal.error_kind == "auth":
+    if fatal is not None and fatal.error_kind == ErrorKind.AUTH:
         return auth_message(fatal.status or 401)
-    if fatal is not None and fatal.error_kind == "not_found":
+    if fatal is not None and fatal.error_kind == ErrorKind.NOT_FOUND:
         try:
             resp = await http.get(f"{config.base_url}/models", headers=auth_headers(config))
             available = _model_ids(resp) if resp.status_code == 200 else []
@@ -314,7 +310,7 @@ async def _diagnose(
         return f"model '{config.model}' or {config.endpoint} not found (HTTP 404)"
     if summary.total and not summary.ok and outcome.interrupted_by is None:
         top = summary.errors[0]  # the most frequent kind, with its first message
-        hint = "; use --ca-bundle or --insecure" if top.kind == "tls" else ""
+        hint = "; use --ca-bundle or --insecure" if top.kind == ErrorKind.TLS else ""
         return f"every request failed; {top.kind} ({top.count}): {top.first_message}{hint}"
     return None
 

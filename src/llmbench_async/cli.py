@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .cli_mock import MockServerError, mock_server_command
+from .cli_mock import mock_server_command
 from .cli_results import (
     COMPARE_EPILOG,
     REPORT_EPILOG,
@@ -28,7 +28,6 @@ from .config import (
     DEFAULT_API_KEY,
     DEFAULT_BASE_URL,
     DEFAULT_PROMPT,
-    ConfigError,
     RetryPolicy,
     RunConfig,
     Timeouts,
@@ -39,14 +38,17 @@ from .config import (
     parse_levels,
     parse_warmup,
 )
-from .publish import (
+from .errors import (
+    EXIT_FOR_SIGNAL,
     EXIT_OK,
     EXIT_SIGINT,
-    EXIT_SIGTERM,
     EXIT_TARGET,
     EXIT_THRESHOLD,
     EXIT_USAGE,
-    Failure,
+    ConfigError,
+    LlmbenchError,
+)
+from .publish import (
     Outputs,
     append_step_summary,
     error,
@@ -401,7 +403,7 @@ def _run_sweep(
     stop_on_fail: bool,
 ) -> int:
     """Run each level in turn, judge it, then report the sweep and the capacity under SLO."""
-    from .benchmark import TargetError, run
+    from .benchmark import run
     from .gate import judge
     from .report_sweep import sweep_console, sweep_json, sweep_junit, sweep_markdown
     from .sweep import LevelResult, capacity_under_slo
@@ -411,10 +413,7 @@ def _run_sweep(
     infos: list[RunInfo] = []
     interrupted: str | None = None
     for level in levels:
-        try:
-            result = run(level.config, progress=progress, handle_signals=True, keep_records=False)
-        except TargetError as exc:
-            raise Failure(str(exc), EXIT_TARGET) from None
+        result = run(level.config, progress=progress, handle_signals=True, keep_records=False)
         verdicts = judge(result.summary, thresholds)
         done = LevelResult(
             level, result.summary, verdicts, result.problem, result.outcome.interrupted_by
@@ -449,7 +448,7 @@ def _run_sweep(
     if outputs.junit_path is not None:
         write_text(outputs.junit_path, sweep_junit(results))
     if interrupted is not None:
-        return EXIT_SIGTERM if interrupted == "SIGTERM" else EXIT_SIGINT
+        return EXIT_FOR_SIGNAL[interrupted]
     if all(r.problem is not None for r in results):
         error(results[0].problem or "every level failed")
         return EXIT_TARGET
@@ -516,19 +515,14 @@ def _parse_workers(text: str, concurrency: int) -> int:
 
 
 def _run_and_report(config: RunConfig, thresholds: Sequence[Threshold], outputs: Outputs) -> int:
-    from .benchmark import TargetError, run
+    from .benchmark import run
 
     progress = not config.quiet and is_terminal(sys.stderr) and is_terminal(sys.stdout)
-    try:
-        result = run(config, progress=progress, handle_signals=True)
-    except TargetError as exc:
-        raise Failure(str(exc), EXIT_TARGET) from None
+    result = run(config, progress=progress, handle_signals=True)
     verdicts = publish(result.summary, run_info(result), thresholds, outputs)
     # a signal or an unusable target outranks a failed threshold (whose table is shown anyway)
-    if result.outcome.interrupted_by == "SIGTERM":
-        return EXIT_SIGTERM
-    if result.outcome.interrupted_by == "SIGINT":
-        return EXIT_SIGINT
+    if result.outcome.interrupted_by is not None:
+        return EXIT_FOR_SIGNAL[result.outcome.interrupted_by]
     if result.problem is not None:
         error(result.problem)
         return EXIT_TARGET
@@ -557,15 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         error("interrupted")
         return EXIT_SIGINT
-    except ConfigError as exc:
+    except LlmbenchError as exc:
         error(str(exc))
-        return EXIT_USAGE
-    except Failure as exc:
-        error(str(exc))
-        return exc.code
-    except MockServerError as exc:
-        error(str(exc))
-        return 1
+        return exc.exit_code
     except typer.TyperException as exc:
         # usage errors (exit code 2) and the like, squeezed to one line
         error(" ".join(exc.format_message().split()))

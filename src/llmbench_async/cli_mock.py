@@ -8,13 +8,8 @@ from typing import Annotated
 
 import typer
 
-from .config import ConfigError
+from .errors import ConfigError, MockServerError
 from .mock_server import MockConfig, run_server
-
-
-class MockServerError(Exception):
-    """The mock server could not start (exit code 1)."""
-
 
 # MockConfig fields whose flag is not simply `--` + the name with dashes
 _FLAGS = {"models": "--model", "log_path": "--log"}

@@ -8,10 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .config import ConfigError
+from .errors import EXIT_OK, EXIT_THRESHOLD, ConfigError
 from .publish import (
-    EXIT_OK,
-    EXIT_THRESHOLD,
     FAIL_IF_HELP,
     Outputs,
     append_step_summary,

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import Api, ConfigError, RunConfig
+from .config import Api, RunConfig
+from .errors import ConfigError
 from .gate import STATS, MetricRef, ThresholdError, observe, parse_metric_ref
 from .records import read_results
 from .stats import Summary, summarize

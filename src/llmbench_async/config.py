@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .errors import ConfigError
 from .pacing import ClosedLoop, LoadShape, Pacer, make_shape
 
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
@@ -15,10 +16,6 @@ DEFAULT_API_KEY = "sk-xxx"
 DEFAULT_PROMPT = "Write a short poem about the sea."
 
 Api = Literal["chat", "completions"]
-
-
-class ConfigError(ValueError):
-    """A user-facing configuration problem (one line, exit code 2)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from .config import ConfigError
+from .errors import ThresholdError
 from .stats import Summary
 
 __all__ = [
@@ -69,15 +69,6 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _SHAPE = "expected METRIC.STAT OP VALUE[UNIT], e.g. ttft.p95<800ms"
 _PERCENTILE = re.compile(r"p(\d+(?:\.\d+)?)")
 _VALUE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(\S*)")
-
-
-class ThresholdError(ConfigError):
-    """A threshold or metric name that does not parse (a usage error: exit code 2)."""
-
-    def __init__(self, expression: str, reason: str) -> None:
-        super().__init__(f"bad threshold {expression!r}: {reason}")
-        self.expression = expression
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

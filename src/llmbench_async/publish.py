@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .config import ConfigError, RunConfig
+from .config import RunConfig
+from .errors import EXIT_OK, EXIT_THRESHOLD, ConfigError, OutputError
 
 if TYPE_CHECKING:
     from .benchmark import RunResult
@@ -22,27 +23,12 @@ if TYPE_CHECKING:
     from .report import RunInfo
     from .stats import Summary
 
-EXIT_OK = 0
-EXIT_THRESHOLD = 1
-EXIT_USAGE = 2
-EXIT_TARGET = 3
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
-
 FAIL_IF_HELP = (
     "Exit 1 when the run breaks this threshold (repeatable): METRIC.STAT OP VALUE[UNIT], e.g. "
     "'ttft.p95<800ms', 'e2e.p99<=5s', 'error_rate<1%', 'requests_per_s>=2'. Metrics ttft, "
     "e2e, itl, tpot, queue_delay, output_tokens_per_s; stats mean, min, max, stdev, pNN; "
     "run-level error_rate (%), requests_per_s, output_tokens_per_s (no stat)."
 )
-
-
-class Failure(Exception):
-    """A one-line, user-facing failure with its exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +233,7 @@ def write_text(path: Path, text: str) -> None:
     try:
         path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
     except OSError as exc:
-        raise Failure(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from None
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def error(message: str) -> None:

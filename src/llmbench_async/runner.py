@@ -22,6 +22,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from tqdm import tqdm
 
 from .client import Target, execute
+from .errors import EXIT_FOR_SIGNAL, ErrorKind
 from .pacing import Pacer
 from .records import RequestRecord
 from .workload import Workload
@@ -30,7 +31,7 @@ RecordSink = Callable[[RequestRecord], None]
 
 _LAG_PERIOD_S = 0.01
 # failures that, before any success, mean the target is unusable: stop firing
-_FATAL_KINDS = frozenset({"auth", "not_found", "connect", "tls"})
+_FATAL_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.NOT_FOUND, ErrorKind.CONNECT, ErrorKind.TLS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +217,7 @@ async def _watch_signals(state: _State, grace_s: float, tg: anyio.abc.TaskGroup)
             if state.signal is not None:
                 sys.stderr.write("\nllmbench-async: interrupted again, exiting now\n")
                 sys.stderr.flush()
-                os._exit(130 if signum == signal.SIGINT else 143)
+                os._exit(EXIT_FOR_SIGNAL[name])
             state.signal = name
             state.stop = True
             sys.stderr.write(
