@@ -18,7 +18,7 @@ Exit codes: 0 ok, 1 a threshold failed (the verdict), 2 bad usage, 3 target unus
 
 from __future__ import annotations
 
-import ssl
+import sys
 from enum import StrEnum
 
 EXIT_OK = 0
@@ -35,6 +35,12 @@ class LlmbenchError(Exception):
     """The base of every user-facing error: its message is one line, `exit_code` the exit."""
 
     exit_code: int = EXIT_USAGE
+
+
+def error(message: str) -> None:
+    """Print a user-facing error: one line on stderr."""
+    sys.stderr.write(f"llmbench-async: error: {message}\n")
+    sys.stderr.flush()
 
 
 class ConfigError(LlmbenchError, ValueError):
@@ -117,7 +123,10 @@ def kind_for_status(status: int) -> ErrorKind:
 
 def classify_exception(exc: BaseException) -> RequestError:
     """Translate an httpx / ssl / OS / parser exception into a RequestError."""
-    import httpx  # only on a failure: keeps `--help` from loading httpx through this module
+    # imported on a failure only: `--help` loads this module, and must not pay for these
+    import ssl
+
+    import httpx
 
     if isinstance(exc, RequestError):
         return exc
