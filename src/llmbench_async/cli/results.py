@@ -1,4 +1,6 @@
-"""The `report` and `compare` sub-commands: saved runs re-rendered, judged and compared."""
+"""The `report` and `compare` sub-commands: saved runs re-rendered, judged and compared.
+
+Each command imports what it runs in its body, so that its `--help` stays fast."""
 
 from __future__ import annotations
 
@@ -8,24 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..compare import compare, load_run, parse_tolerances
 from ..errors import EXIT_OK, EXIT_THRESHOLD, ConfigError, error
-from ..gate import judge
-from ..publish import (
-    Outputs,
-    append_step_summary,
-    exit_code,
-    is_summary_json,
-    parse_fail_if,
-    publish,
-    results_info,
-    threshold_failure,
-    use_color,
-    write_text,
-)
-from ..records import read_results
-from ..report import RunReport, comparison_markdown, comparison_report
-from ..stats import summarize
 from .options import FailIfOption, JsonOption, JunitOption
 
 if TYPE_CHECKING:
@@ -60,6 +45,20 @@ def report_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no report.")] = False,
 ) -> None:
     """Re-render the report of a saved run from its results file (no network)."""
+    from ..gate import judge
+    from ..publish import (
+        Outputs,
+        exit_code,
+        is_summary_json,
+        parse_fail_if,
+        publish,
+        results_info,
+        threshold_failure,
+    )
+    from ..records import read_results
+    from ..report import RunReport
+    from ..stats import summarize
+
     thresholds = parse_fail_if(fail_if)
     outputs = Outputs(json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet)
     outputs.check_dirs()
@@ -121,6 +120,10 @@ def compare_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no table.")] = False,
 ) -> None:
     """Compare two runs: key metrics side by side, the change, and regressions."""
+    from ..compare import compare, load_run, parse_tolerances
+    from ..publish import Outputs, append_step_summary, use_color, write_text
+    from ..report import comparison_markdown, comparison_report
+
     tolerances = parse_tolerances(max_regression or ())
     Outputs(markdown_path=markdown).check_dirs()
     comparison = compare(load_run(base), load_run(new), tolerances)
