@@ -41,9 +41,8 @@ def test_help_and_version_load_no_network_stack_and_no_mock() -> None:
 
 
 def test_only_the_mock_commands_load_the_mock() -> None:
-    loaded = _modules_after(["-n", "0"])  # a usage error: parsed, never run
-    assert "llmbench_async.mock_server" not in loaded
-    assert "httpx" not in loaded
+    for argv in (["-n", "0"], ["mock-server", "--help"], ["report", "/nonexistent.jsonl"]):
+        assert "llmbench_async.mock_server" not in _modules_after(argv), argv
 
 
 def test_importing_the_package_is_lazy() -> None:

@@ -31,9 +31,7 @@ from .gate import Threshold, Verdict, parse_thresholds
 from .report import RunInfo, threshold_tally
 
 if TYPE_CHECKING:
-    from .gate import Threshold, Verdict
     from .records import ResultsFile
-    from .report import RunInfo
     from .session import RunResult
 
 

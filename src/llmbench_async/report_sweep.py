@@ -3,6 +3,7 @@ against the level, the capacity under SLO, and the sweep's JSON and Markdown."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -127,8 +128,6 @@ def sweep_markdown(
 
 def sweep_junit(results: Sequence[LevelResult]) -> str:
     """JUnit XML: one testcase per level, failing when the level broke a threshold."""
-    import xml.etree.ElementTree as ET
-
     root = ET.Element("testsuites", name="llmbench-async")
     suite = ET.SubElement(root, "testsuite", name="llmbench-async sweep")
     failures = 0

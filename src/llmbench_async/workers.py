@@ -27,6 +27,7 @@ from tqdm import tqdm
 from .config import RunConfig, config_from_wire, config_to_wire
 from .records import RequestRecord, record_from_json, record_to_json
 from .runner import RecordSink, RunOutcome, drive
+from .transport import make_client
 
 # `-c` rather than `-m`: running a module of an already-imported package makes runpy warn
 _WORKER_CODE = "from llmbench_async.workers import main; main()"
@@ -174,9 +175,6 @@ def _merge(
 
 
 async def _worker(job: dict[str, Any]) -> None:
-
-    from .transport import make_client
-
     config = config_from_wire(job["config"])
     out = sys.stdout.buffer
 

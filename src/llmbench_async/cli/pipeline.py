@@ -1,7 +1,7 @@
 """The path of one `run`: flags → `RunConfig` → session or sweep → `publish` → exit code.
 
-The session and the sweep (and with them httpx, anyio and tqdm) are imported only when a
-run starts.
+cli/run.py imports this module only when a run starts: it brings the session, and with it
+httpx, anyio and tqdm.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from ..config import RunConfig
 from ..flags import Flags, flags_to_config, is_sweep, sweep_values
@@ -26,10 +25,9 @@ from ..publish import (
     threshold_failure,
 )
 from ..report import RunInfo, RunReport
-
-if TYPE_CHECKING:
-    from ..session import RunResult
-    from ..sweep import LevelResult
+from ..report_sweep import SweepReport
+from ..session import RunResult, run, run_sweep
+from ..sweep import LevelResult, capacity_under_slo, sweep_configs
 
 
 def run_flags(flags: Flags) -> int:
@@ -58,8 +56,6 @@ def run_flags(flags: Flags) -> int:
 def _single(
     config: RunConfig, thresholds: Sequence[Threshold], outputs: Outputs, progress: bool
 ) -> int:
-    from ..session import run
-
     result = run(config, progress=progress, handle_signals=True)
     verdicts = judge(result.summary, thresholds)
     publish(RunReport(result.summary, run_info(result), verdicts), outputs)
@@ -77,10 +73,6 @@ def _sweep(
     outputs: Outputs,
     progress: bool,
 ) -> int:
-    from ..report_sweep import SweepReport
-    from ..session import run_sweep
-    from ..sweep import capacity_under_slo, sweep_configs
-
     concurrency, rates = sweep_values(flags)
     results: list[LevelResult] = []
     infos: list[RunInfo] = []
