@@ -3,9 +3,11 @@ report and compare, and they all agree with it on names, units and directions.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from test_gate import MS, _failed, _rec  # the same known records
 
 from llmbench_async.compare import RunData, compare, parse_tolerances
 from llmbench_async.gate import check, parse_metric_ref
@@ -14,43 +16,14 @@ from llmbench_async.records import RequestRecord
 from llmbench_async.report import RunInfo, console_report, summary_json
 from llmbench_async.stats import Summary, summarize
 
-MS = 1_000_000
-
 
 def _records(n: int, ttft_ms: int) -> list[RequestRecord]:
-    out = []
-    for i in range(n):
-        send = i * 1000 * MS
-        if i == 0:  # one failure, so that error_rate is not 0
-            out.append(
-                RequestRecord(
-                    index=i,
-                    scheduled_ns=send,
-                    send_ns=send,
-                    end_ns=send + 5 * MS,
-                    status=500,
-                    error_kind="http_5xx",
-                    error_message="boom",
-                )
-            )
-            continue
-        out.append(
-            RequestRecord(
-                index=i,
-                scheduled_ns=send - 2 * MS,
-                send_ns=send,
-                end_ns=send + (ttft_ms + 40) * MS,
-                status=200,
-                first_token_ns=send + ttft_ms * MS,
-                first_content_ns=send + ttft_ms * MS,
-                last_token_ns=send + (ttft_ms + 40) * MS,
-                token_gaps_ns=(10 * MS,) * 4,
-                output_events=5,
-                output_tokens=5,
-                token_source="usage",
-            )
-        )
-    return out
+    """One failure, then n - 1 successes sent 2 ms after they were due."""
+    ok = [_rec(i, ttft_ms=ttft_ms, e2e_ms=ttft_ms + 40, tokens=5) for i in range(1, n)]
+    due = [
+        replace(r, scheduled_ns=r.send_ns - 2 * MS, first_content_ns=r.first_token_ns) for r in ok
+    ]
+    return [_failed(0), *due]
 
 
 def _summary(ttft_ms: int = 100) -> Summary:

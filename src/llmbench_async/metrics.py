@@ -51,7 +51,7 @@ PER_REQUEST: tuple[Metric, ...] = (
         ("time_to_first_content",),
         "time to first content token (reasoning models: after the reasoning)",
     ),
-    _latency("e2e_ms", "e2e", "E2E", ("latency",), "end to end: start → last byte"),
+    _latency("e2e_ms", "e2e", "E2E", ("e2e_latency",), "end to end: start → last byte"),
     _latency("itl_ms", "itl", "ITL", ("inter_token_latency",), "gap between two output tokens"),
     _latency(
         "tpot_ms",
@@ -118,7 +118,10 @@ RUN_LEVEL: tuple[Metric, ...] = (
 
 METRICS: tuple[Metric, ...] = PER_REQUEST + RUN_LEVEL
 SUMMARY_KEYS: tuple[str, ...] = tuple(m.key for m in PER_REQUEST)  # in report order
-NAMES: tuple[str, ...] = tuple(dict.fromkeys(m.name for m in METRICS))  # grammar, in order
+# the grammar's names as listed in its messages: the times first
+NAMES: tuple[str, ...] = tuple(
+    dict.fromkeys([m.name for m in METRICS if m.kind == "latency"] + [m.name for m in METRICS])
+)
 _CANONICAL: dict[str, str] = {
     **{alias: m.name for m in METRICS for alias in m.aliases},
     **{m.name: m.name for m in METRICS},
@@ -129,7 +132,7 @@ MIN_REQUESTS = 30
 
 
 def canonical_name(name: str) -> str | None:
-    """The grammar name for a name or an alias (`latency` → `e2e`); None if unknown."""
+    """The grammar name for a name or an alias (`e2e_latency` → `e2e`); None if unknown."""
     return _CANONICAL.get(name)
 
 
