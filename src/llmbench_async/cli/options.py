@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperCommand
 
 from ..config import DEFAULT_BASE_URL, DEFAULT_PROMPT
-from ..metrics import PER_REQUEST, RUN_LEVEL
+from ..metrics import NAMES, PER_REQUEST, RUN_LEVEL
 
 TARGET = "Target"
 LOAD = "Load"
@@ -27,10 +27,11 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage, 3 target unusable, "
     "4 mock server failed, 130 SIGINT, 143 SIGTERM."
 )
+_PER_REQUEST_NAMES = [name for name in NAMES if any(m.name == name for m in PER_REQUEST)]
 FAIL_IF_HELP = (
     "Exit 1 when the run breaks this threshold (repeatable): METRIC.STAT OP VALUE[UNIT], e.g. "
     "'ttft.p95<800ms', 'e2e.p99<=5s', 'error_rate<1%', 'requests_per_s>=2'. Metrics "
-    f"{', '.join(m.name for m in PER_REQUEST)}; stats mean, min, max, stdev, pNN; run-level "
+    f"{', '.join(_PER_REQUEST_NAMES)}; stats mean, min, max, stdev, pNN; run-level "
     f"{', '.join(f'{m.name} ({m.unit})' for m in RUN_LEVEL)} (no stat)."
 )
 

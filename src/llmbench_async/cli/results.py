@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import EXIT_OK, EXIT_THRESHOLD, ConfigError, error
-from .options import FailIfOption, JsonOption, JunitOption
+from .options import OUTPUTS, FailIfOption, JsonOption, JunitOption
 
 if TYPE_CHECKING:
     from ..compare import Row
@@ -38,11 +38,14 @@ def report_command(
         typer.Option(
             "--markdown",
             help="Write a Markdown summary. It is also appended to $GITHUB_STEP_SUMMARY when set.",
+            rich_help_panel=OUTPUTS,
         ),
     ] = None,
     junit: JunitOption = None,
     fail_if: FailIfOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no report.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print no report.", rich_help_panel=OUTPUTS)
+    ] = False,
 ) -> None:
     """Re-render the report of a saved run from its results file (no network)."""
     from ..gate import judge
