@@ -93,7 +93,7 @@ LAYERS = [
     {"client", "workload"},
     {"config", "transport"},
     {"pacing", "protocol", "sse", "histogram", "stats"},
-    {"records", "errors", "_version"},
+    {"records", "errors", "_version", "metrics"},
 ]
 
 
