@@ -43,7 +43,7 @@ import httpx
 
 from llmbench_async.benchmark import auth_headers, build_target, build_workload
 from llmbench_async.config import RunConfig
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.records import RequestRecord
 from llmbench_async.runner import run_requests
 from llmbench_async.transport import make_client

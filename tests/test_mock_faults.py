@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from llmbench_async.cli import main
-from llmbench_async.mock_server import MockConfig, MockProcess, _duration
+from llmbench_async.mock import MockConfig, MockProcess
+from llmbench_async.mock.config import duration as _duration
 
 CHAT = {"model": "mock-model", "messages": [{"role": "user", "content": "say hi to me"}]}
 STREAM = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}

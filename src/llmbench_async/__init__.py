@@ -7,7 +7,7 @@ from .benchmark import RunResult, TargetError, run, run_async
 from .compare import Comparison, compare, load_run, parse_tolerances
 from .config import RetryPolicy, RunConfig, Timeouts, normalize_base_url
 from .gate import Threshold, ThresholdError, Verdict, check, parse_threshold
-from .mock_server import MockConfig, MockProcess
+from .mock import MockConfig, MockProcess
 from .records import RequestRecord, read_results
 from .stats import MetricStats, Summary, summarize
 

@@ -318,7 +318,7 @@ def run_command(
     ] = False,
 ) -> None:
     """Run a benchmark (the default command)."""
-    from .mock_server import MockConfig, MockProcess
+    from .mock import MockConfig, MockProcess
 
     thresholds = parse_fail_if(fail_if)
     outputs = Outputs(json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet)

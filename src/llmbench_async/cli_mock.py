@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from .config import ConfigError
-from .mock_server import MockConfig, run_server
+from .mock import MockConfig, run_server
 
 
 class MockServerError(Exception):
