@@ -457,6 +457,7 @@ def test_mock_server_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -
         "--capacity",
         "--reasoning-tokens",
         "--litellm-usage-shape",
+        "--gzip",
     ):
         assert flag in out, flag
 

@@ -78,11 +78,20 @@ def mock_server_command(
             help='Usage chunk with choices [{"index":0,"delta":{}}] as LiteLLM sends, not [].',
         ),
     ] = False,
+    gzip: Annotated[
+        bool,
+        typer.Option(
+            "--gzip",
+            help="gzip every response body (Content-Encoding: gzip), whatever the client asks; "
+            "streams are sync-flushed per write.",
+        ),
+    ] = False,
     auth_key: Annotated[
         str | None,
         typer.Option(
             "--auth-key",
-            help="Require `Authorization: Bearer KEY`; others get --auth-status. Default: none.",
+            help="Require the key KEY (`Authorization: Bearer KEY`, `api-key: KEY` or "
+            "`x-api-key: KEY`); others get --auth-status. Default: none.",
         ),
     ] = None,
     auth_status: Annotated[
@@ -194,6 +203,7 @@ def mock_server_command(
             capacity=capacity,
             reasoning_tokens=reasoning_tokens,
             litellm_usage_shape=litellm_usage_shape,
+            gzip=gzip,
             auth_key=auth_key,
             auth_status=auth_status,
             fail_rate=fail_rate,

@@ -1,6 +1,9 @@
 """The application: routes each request and answers it, logging completions to the truth log.
 
-Paths: GET /v1/models, POST /v1/chat/completions, POST /v1/completions, GET /health.
+Paths: GET /v1/models, POST /v1/chat/completions, POST /v1/completions, GET /health. Routes
+go by the path's end, so any prefix and any query string are accepted: Azure OpenAI's
+``/openai/deployments/D/chat/completions?api-version=V`` serves model D when the body names
+none.
 """
 
 from __future__ import annotations
@@ -8,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 import uuid
 from typing import Any, Final
 
 from .capacity import Slots
 from .config import MockConfig
-from .events import error_body
+from .events import GZIP, error_body, gzip_body
 from .http import JSON, Connection, Request, response_head
 from .plan import Plan, Refusal, plan_completion, refuse_auth
 from .truth import Marks, TruthLog
@@ -22,9 +26,24 @@ from .writers import write_drip, write_stream, write_whole
 
 __all__ = ["App"]
 
-_CHAT_PATH: Final = "/v1/chat/completions"
-_COMPLETIONS_PATH: Final = "/v1/completions"
+# route by the path's end, so any prefix (a proxy's, Azure's /openai/deployments/D) works
+_ROUTES: Final = (
+    ("/chat/completions", "chat"),
+    ("/completions", "completions"),
+    ("/models", "models"),
+    ("/health", "health"),
+)
+_METHODS: Final = {"models": "GET", "health": "GET", "chat": "POST", "completions": "POST"}
+_DEPLOYMENT: Final = re.compile(r"/openai/deployments/([^/]+)/")
 _STATUS_DISCONNECTED: Final = 499  # logged when the client goes away mid-response
+
+
+def _route(path: str) -> str | None:
+    """The endpoint a path names, whatever its prefix (None: not found)."""
+    for suffix, name in _ROUTES:
+        if path.endswith(suffix):
+            return name
+    return None
 
 
 class App:
@@ -54,24 +73,22 @@ class App:
             status, message = req.error
             self._refuse(conn, req, Refusal(status, message))
             return
-        path, method = req.path, req.method
-        if path == "/v1/models":
-            refusal = refuse_auth(self.config, req.authorization)
+        route = _route(req.path)
+        if route is None:
+            message = f"Not found: {req.method} {req.path}"
+            self._refuse(conn, req, Refusal(404, message, code="not_found"))
+        elif req.method != _METHODS[route]:
+            self._not_allowed(conn, req, _METHODS[route])
+        elif route == "models":
+            refusal = refuse_auth(self.config, req.key)
             if refusal is not None:
                 self._refuse(conn, req, refusal)
-            elif method == "GET":
+            else:
                 self._send(conn, req, 200, self._models)
-            else:
-                self._not_allowed(conn, req, "GET")
-        elif path in (_CHAT_PATH, _COMPLETIONS_PATH):
-            if method == "POST":
-                await self._completion(conn, req)
-            else:
-                self._not_allowed(conn, req, "POST")
-        elif path == "/health":
+        elif route == "health":
             self._send(conn, req, 200, b"{}")
         else:
-            self._refuse(conn, req, Refusal(404, f"Not found: {method} {path}", code="not_found"))
+            await self._completion(conn, req, route)
 
     def _not_allowed(self, conn: Connection, req: Request, allow: str) -> None:
         message = f"Method {req.method} not allowed for {req.path}."
@@ -86,23 +103,27 @@ class App:
     def _send(
         self, conn: Connection, req: Request, status: int, body: bytes, extra: bytes = b""
     ) -> None:
-        """A complete JSON response."""
+        """A complete JSON response (gzip-compressed with `gzip`)."""
+        if self.config.gzip:
+            body, extra = gzip_body(body), extra + GZIP
         keep_alive = req.keep_alive
         conn.write(
             response_head(status, JSON, keep_alive=keep_alive, length=len(body), extra=extra)
         )
         conn.write(body)
 
-    async def _completion(self, conn: Connection, req: Request) -> None:
-        chat = req.path == _CHAT_PATH
+    async def _completion(self, conn: Connection, req: Request, route: str) -> None:
+        chat = route == "chat"
         wall = self.log.wall(req.received) or time.time()
+        deployment = _DEPLOYMENT.search(req.path)
         plan = plan_completion(
             req.body,
             chat=chat,
             config=self.config,
             rng=self._rng,
             wall_now=wall,
-            authorization=req.authorization,
+            key=req.key,
+            deployment=deployment.group(1) if deployment else None,
         )
         if isinstance(plan, Refusal):
             self._refuse(conn, req, plan)
@@ -114,11 +135,11 @@ class App:
         marks = Marks(plan.reasoning)
         try:
             if plan.slow_drip:
-                await write_drip(conn, req, plan, marks)
+                await write_drip(conn, req, plan, marks, self.config.gzip)
             elif plan.stream and not plan.static_body:
-                await write_stream(conn, req, plan, marks, self._slots)
+                await write_stream(conn, req, plan, marks, self._slots, self.config.gzip)
             else:
-                await write_whole(conn, req, plan, marks, self._slots)
+                await write_whole(conn, req, plan, marks, self._slots, self.config.gzip)
         except asyncio.CancelledError:
             if conn.closed:  # the client went away: record it, then let the task end
                 self._log(req, plan.rid, _STATUS_DISCONNECTED, marks, plan.prompt_tokens, plan)

@@ -45,6 +45,7 @@ class MockConfig:
     capacity: int | None = None  # at most this many responses generate at once; >= 1 or None
     reasoning_tokens: int = 0  # chat: reasoning chunks before the content; >= 0
     litellm_usage_shape: bool = False  # usage chunk with choices [{"index":0,"delta":{}}]
+    gzip: bool = False  # gzip every response body (Content-Encoding), whatever the client asks
     # faults answered instead of a completion
     auth_key: str | None = None  # when set, requests without `Bearer <auth_key>` are refused
     auth_status: int = 401  # status of that refusal (401; 403 or 400 to imitate proxies)
@@ -130,6 +131,8 @@ class MockConfig:
             text += f", {self.reasoning_tokens} reasoning tokens"
         if self.capacity is not None:
             text += f", capacity {self.capacity}"
+        if self.gzip:
+            text += ", gzip"
         faults = self.faults()
         return text + (f"; faults: {', '.join(faults)}" if faults else "")
 

@@ -6,6 +6,7 @@ the per-event cost low enough for a thousand concurrent streams on two cores.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from typing import Any, Final
@@ -40,6 +41,14 @@ HUGE_PIECE: Final = 64 * 1024  # HTTP chunk size for the huge line
 HUGE_FILL: Final = b"x" * HUGE_PIECE
 DRIP_SSE: Final = b'data: {"id":"drip","choices":[{"index":0,"delta":{"content":"'  # then x...
 DRIP_JSON: Final = b'{"id":"drip","choices":[{"index":0,"message":{"content":"'
+
+
+GZIP: Final = b"content-encoding: gzip\r\n"
+
+
+def gzip_body(body: bytes) -> bytes:
+    """A whole body, gzip-compressed (`gzip` knob)."""
+    return gzip.compress(body, mtime=0)
 
 
 def frame(event: bytes) -> bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Protocol
 
 __all__ = ["JSON", "SSE", "Connection", "Handler", "Request", "response_head"]
@@ -84,7 +84,32 @@ class Request:
     http11: bool
     received: float  # loop.time() when the last byte arrived
     error: tuple[int, str] | None = None
-    authorization: bytes | None = None
+    key: bytes | None = None  # the API key: `Authorization: Bearer K`, `api-key` or `x-api-key`
+    version: bytes | None = None  # the `anthropic-version` header
+
+
+def _tokens(value: bytes) -> set[bytes]:
+    return {t.strip() for t in value.lower().split(b",")}
+
+
+def _headers(lines: list[bytes]) -> dict[bytes, bytes] | tuple[int, str]:
+    """Header lines -> {lower-case name: value}, or the (status, message) refusing them."""
+    headers: dict[bytes, bytes] = {}
+    for line in lines:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name != name.strip():
+            return 400, "Malformed header line."
+        name = name.lower()
+        value = value.strip()
+        if name == b"content-length":
+            if not value.isdigit() or headers.get(name, value) != value:
+                return 400, "Invalid Content-Length."
+            if int(value) > MAX_BODY:
+                return 413, "Request body too large."
+        elif name == b"transfer-encoding":
+            return 411, "Chunked request bodies are not supported; send Content-Length."
+        headers[name] = value
+    return headers
 
 
 class Handler(Protocol):
@@ -108,8 +133,7 @@ class Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buf = bytearray()
         self._scan = 0  # where to resume searching for the end of the head
-        # method, path, keep-alive, HTTP/1.1, Authorization
-        self._head: tuple[str, str, bool, bool, bytes | None] | None = None
+        self._head: Request | None = None  # the parsed head awaiting its body
         self._need = 0  # body bytes still expected for `_head`
         self._continue = False  # answer "Expect: 100-continue" once the head is parsed
         self._broken = False  # a parse error was queued; ignore further input
@@ -217,14 +241,11 @@ class Connection(asyncio.Protocol):
                     self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 return
             assert self._head is not None
-            method, path, keep_alive, http11, auth = self._head
             body = bytes(buf[: self._need])
             del buf[: self._need]
-            self._head, self._need, self._continue = None, 0, False
             received = self._loop.time()
-            self._pending.append(
-                Request(method, path, body, keep_alive, http11, received, None, auth)
-            )
+            self._pending.append(replace(self._head, body=body, received=received))
+            self._head, self._need, self._continue = None, 0, False
 
     def _parse_head(self, head: bytes) -> bool:
         lines = head.split(b"\r\n")
@@ -232,40 +253,23 @@ class Connection(asyncio.Protocol):
         if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
             self._fail(400, "Malformed request line.")
             return False
-        http11 = parts[2] == b"HTTP/1.1"
-        keep_alive = http11  # HTTP/1.0 keep-alive is not worth supporting
-        length: int | None = None
-        expect = False
-        auth: bytes | None = None
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name != name.strip():
-                self._fail(400, "Malformed header line.")
-                return False
-            name = name.lower()
-            value = value.strip()
-            if name == b"content-length":
-                if not value.isdigit() or (length is not None and length != int(value)):
-                    self._fail(400, "Invalid Content-Length.")
-                    return False
-                length = int(value)
-            elif name == b"transfer-encoding":
-                self._fail(411, "Chunked request bodies are not supported; send Content-Length.")
-                return False
-            elif name == b"connection":
-                tokens = {t.strip() for t in value.lower().split(b",")}
-                if b"close" in tokens:
-                    keep_alive = False
-            elif name == b"expect":
-                expect = value.lower() == b"100-continue"
-            elif name == b"authorization":
-                auth = value
-        if length is not None and length > MAX_BODY:
-            self._fail(413, "Request body too large.")
+        headers = _headers(lines[1:])
+        if isinstance(headers, tuple):
+            self._fail(*headers)
             return False
+        http11 = parts[2] == b"HTTP/1.1"
+        keep_alive = http11 and b"close" not in _tokens(headers.get(b"connection", b""))
+        length = int(headers.get(b"content-length", b"0"))
         path = parts[1].split(b"?", 1)[0].decode("latin-1")
-        self._head = (parts[0].decode("latin-1"), path, keep_alive, http11, auth)
-        self._need = length or 0
+        method = parts[0].decode("latin-1")
+        key = headers.get(b"api-key") or headers.get(b"x-api-key")
+        auth = headers.get(b"authorization")
+        if auth is not None and auth[:7].lower() == b"bearer ":
+            key = auth[7:].strip()
+        version = headers.get(b"anthropic-version")
+        self._head = Request(method, path, b"", keep_alive, http11, 0.0, None, key, version)
+        self._need = length
+        expect = headers.get(b"expect", b"").lower() == b"100-continue"
         self._continue = expect and http11 and self._need > 0
         return True
 

@@ -131,20 +131,18 @@ def _offsets(config: MockConfig, n: int, rng: random.Random) -> tuple[float, ...
     return tuple(out)
 
 
-def refuse_auth(config: MockConfig, authorization: bytes | None) -> Refusal | None:
+def refuse_auth(config: MockConfig, key: bytes | None) -> Refusal | None:
     """The refusal for a missing or wrong key when `auth_key` is set, else None."""
-    if config.auth_key is None or authorization == b"Bearer " + config.auth_key.encode():
+    if config.auth_key is None or key == config.auth_key.encode():
         return None
     return Refusal(
         config.auth_status, "Incorrect API key provided.", code="invalid_api_key", fault="auth"
     )
 
 
-def _injected(
-    config: MockConfig, rng: random.Random, authorization: bytes | None
-) -> Refusal | None:
+def _injected(config: MockConfig, rng: random.Random, key: bytes | None) -> Refusal | None:
     """The auth refusal or an injected failure (`fail_rate`), decided before the body is read."""
-    refusal = refuse_auth(config, authorization)
+    refusal = refuse_auth(config, key)
     if refusal is not None:
         return refusal
     if config.fail_rate and rng.random() < config.fail_rate:
@@ -154,14 +152,21 @@ def _injected(
     return None
 
 
-def _read_body(raw: bytes, models: tuple[str, ...]) -> dict[str, Any] | Refusal:
-    """The JSON request object, or the 400/404 a real server would send for it."""
+def _read_body(
+    raw: bytes, models: tuple[str, ...], deployment: str | None = None
+) -> dict[str, Any] | Refusal:
+    """The JSON request object, or the 400/404 a real server would send for it.
+
+    An Azure deployment (from the path) names the model when the body does not.
+    """
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return Refusal(400, f"Invalid JSON body: {exc}")
     if not isinstance(body, dict):
         return Refusal(400, "The request body must be a JSON object.")
+    if deployment is not None:
+        body.setdefault("model", deployment)
     model = body.get("model")
     if not isinstance(model, str):
         return Refusal(400, "You must provide a model parameter.", param="model")
@@ -215,10 +220,11 @@ def plan_completion(
     config: MockConfig,
     rng: random.Random,
     wall_now: float,
-    authorization: bytes | None = None,
+    key: bytes | None = None,
+    deployment: str | None = None,
 ) -> Plan | Refusal:
     """Decide the whole response to one completion request: a refusal, or a timed plan."""
-    body = _injected(config, rng, authorization) or _read_body(raw, config.models)
+    body = _injected(config, rng, key) or _read_body(raw, config.models, deployment)
     if isinstance(body, Refusal):
         return body
     limited = _token_limit(body, config.tokens)
