@@ -1,6 +1,7 @@
 """The application: routes each request and answers it, logging completions to the truth log.
 
-Paths: GET /v1/models, POST /v1/chat/completions, POST /v1/completions, GET /health. Routes
+Paths: GET /v1/models, POST /v1/chat/completions, POST /v1/completions, GET /health,
+GET /metrics (Prometheus, see `meter`). Routes
 go by the path's end, so any prefix and any query string are accepted: Azure OpenAI's
 ``/openai/deployments/D/chat/completions?api-version=V`` serves model D when the body names
 none.
@@ -20,6 +21,8 @@ from .capacity import Slots
 from .config import MockConfig
 from .events import GZIP, error_body, gzip_body
 from .http import JSON, Connection, Request, response_head
+from .meter import CONTENT_TYPE as METRICS_TYPE
+from .meter import Meter
 from .plan import Plan, Refusal, plan_completion, refuse_auth
 from .truth import Marks, TruthLog
 from .writers import write_drip, write_stream, write_whole
@@ -32,8 +35,15 @@ _ROUTES: Final = (
     ("/completions", "completions"),
     ("/models", "models"),
     ("/health", "health"),
+    ("/metrics", "metrics"),
 )
-_METHODS: Final = {"models": "GET", "health": "GET", "chat": "POST", "completions": "POST"}
+_METHODS: Final = {
+    "models": "GET",
+    "health": "GET",
+    "metrics": "GET",
+    "chat": "POST",
+    "completions": "POST",
+}
 _DEPLOYMENT: Final = re.compile(r"/openai/deployments/([^/]+)/")
 _STATUS_DISCONNECTED: Final = 499  # logged when the client goes away mid-response
 
@@ -56,6 +66,7 @@ class App:
         self.log = TruthLog(config.log_path, loop.time())
         self._rng = random.Random(config.seed)
         self._slots = Slots(config.capacity, loop)
+        self._meter = Meter(config.models, config.capacity)
         models = [
             {"id": m, "object": "model", "created": 0, "owned_by": "llmbench-async"}
             for m in config.models
@@ -87,6 +98,8 @@ class App:
                 self._send(conn, req, 200, self._models)
         elif route == "health":
             self._send(conn, req, 200, b"{}")
+        elif route == "metrics":
+            self._send(conn, req, 200, self._meter.render(), content_type=METRICS_TYPE)
         else:
             await self._completion(conn, req, route)
 
@@ -101,15 +114,22 @@ class App:
         self._send(conn, req, refusal.status, error_body(refusal), refusal.headers)
 
     def _send(
-        self, conn: Connection, req: Request, status: int, body: bytes, extra: bytes = b""
+        self,
+        conn: Connection,
+        req: Request,
+        status: int,
+        body: bytes,
+        extra: bytes = b"",
+        content_type: bytes = JSON,
     ) -> None:
-        """A complete JSON response (gzip-compressed with `gzip`)."""
+        """A complete response, JSON unless told (gzip-compressed with `gzip`)."""
         if self.config.gzip:
             body, extra = gzip_body(body), extra + GZIP
         keep_alive = req.keep_alive
-        conn.write(
-            response_head(status, JSON, keep_alive=keep_alive, length=len(body), extra=extra)
+        head = response_head(
+            status, content_type, keep_alive=keep_alive, length=len(body), extra=extra
         )
+        conn.write(head)
         conn.write(body)
 
     async def _completion(self, conn: Connection, req: Request, route: str) -> None:
@@ -133,6 +153,7 @@ class App:
             self._log(req, rid, plan.status, marks, 0, fault=plan.fault)
             return
         marks = Marks(plan.reasoning)
+        handle = self._meter.start(plan.model, plan.prompt_tokens, marks)
         try:
             if plan.slow_drip:
                 await write_drip(conn, req, plan, marks, self.config.gzip)
@@ -141,9 +162,11 @@ class App:
             else:
                 await write_whole(conn, req, plan, marks, self._slots, self.config.gzip)
         except asyncio.CancelledError:
+            self._meter.finish(handle, "abort")
             if conn.closed:  # the client went away: record it, then let the task end
                 self._log(req, plan.rid, _STATUS_DISCONNECTED, marks, plan.prompt_tokens, plan)
             raise
+        self._meter.finish(handle, "abort" if plan.disconnect else plan.finish_reason)
         self._log(req, plan.rid, 200, marks, plan.prompt_tokens, plan)
 
     def _log(

@@ -16,7 +16,7 @@ __all__ = ["Marks", "TruthLog"]
 class Marks:
     """How far one response got (loop times), for the truth log; the writers fill it in."""
 
-    __slots__ = ("content", "content_from", "first", "headers", "k", "last", "slot")
+    __slots__ = ("content", "content_from", "first", "headers", "k", "last", "running", "slot")
 
     def __init__(self, content_from: int = 0) -> None:
         self.k = 0  # tokens written
@@ -26,6 +26,7 @@ class Marks:
         self.content: float | None = None  # first content token
         self.last: float | None = None
         self.slot: float | None = None  # when a `capacity` slot was taken
+        self.running = False  # generating: admitted, not (or no longer) waiting for a slot
 
 
 class TruthLog:

@@ -74,7 +74,7 @@ async def write_whole(
     """Non-streaming (or static-body SSE): one body, written when the last token is due."""
     loop = conn.loop
     async with slots.hold(req.received) as (t0, slot):
-        marks.slot = slot
+        marks.slot, marks.running = slot, True
         if plan.endless:
             await loop.create_future()  # never answered
         await _sleep_until(loop, t0 + plan.offsets[plan.total - 1])
@@ -120,7 +120,7 @@ async def write_stream(
         out.write(opening)
         opening = b""
     async with slots.hold(req.received) as (t0, slot):
-        marks.slot = slot
+        marks.slot, marks.running = slot, True
         k = 0
         if plan.reasoning:
             k = await _pump(out, table, t0, k, plan.reasoning, opening, marks)
@@ -175,6 +175,7 @@ async def _pump(
             now = loop.time()
             out.write(b"".join(parts), final)
             parts.clear()
+            marks.k = k  # live, for /metrics
             if k > k0:
                 t_last = now
                 if t_first is None:
@@ -229,7 +230,7 @@ async def write_drip(
     conn.write(
         response_head(200, content_type, keep_alive=keep_alive, chunked=chunked, extra=extra)
     )
-    marks.headers = conn.loop.time()
+    marks.headers, marks.running = conn.loop.time(), True
     text = DRIP_SSE if plan.stream else DRIP_JSON
     i = 0
     while True:
