@@ -458,6 +458,9 @@ def test_mock_server_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -
         "--reasoning-tokens",
         "--litellm-usage-shape",
         "--gzip",
+        "--embedding-ms",
+        "--embedding-dims",
+        "--error-event-rate",
     ):
         assert flag in out, flag
 
@@ -468,6 +471,8 @@ def test_mock_server_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -
         (("--fail-rate", "2"), "--fail-rate must be in 0..1"),
         (("--retry-after-header", "bogus"), "--retry-after-header must be one of"),
         (("--huge-line-bytes", "10"), "--huge-line-bytes must be 0 (off) or >= 1024"),
+        (("--error-event-rate", "-1"), "--error-event-rate must be in 0..1"),
+        (("--embedding-dims", "0"), "--embedding-dims must be >= 1"),
     ],
 )
 def test_mock_server_bad_values_are_one_line(

@@ -86,6 +86,20 @@ def mock_server_command(
             "streams are sync-flushed per write.",
         ),
     ] = False,
+    embedding_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--embedding-ms",
+            help="Embeddings: request received → response written (ms). Default: --ttft-ms.",
+        ),
+    ] = None,
+    embedding_dims: Annotated[
+        int,
+        typer.Option(
+            "--embedding-dims",
+            help="Embeddings: vector length, unless the request asks `dimensions`.",
+        ),
+    ] = 16,
     auth_key: Annotated[
         str | None,
         typer.Option(
@@ -147,6 +161,14 @@ def mock_server_command(
             "tokens; the stream then goes on.",
         ),
     ] = 0.0,
+    error_event_rate: Annotated[
+        float,
+        typer.Option(
+            "--error-event-rate",
+            help="Share of streams (0..1) ended after half the tokens by the API's error event "
+            '(chat: data: {"error":...}; responses and messages: event: error).',
+        ),
+    ] = 0.0,
     stall_ms: Annotated[
         float,
         typer.Option(
@@ -204,6 +226,8 @@ def mock_server_command(
             reasoning_tokens=reasoning_tokens,
             litellm_usage_shape=litellm_usage_shape,
             gzip=gzip,
+            embedding_ms=embedding_ms,
+            embedding_dims=embedding_dims,
             auth_key=auth_key,
             auth_status=auth_status,
             fail_rate=fail_rate,
@@ -212,6 +236,7 @@ def mock_server_command(
             retry_after_header=retry_after_header.lower(),
             disconnect_rate=disconnect_rate,
             malformed_rate=malformed_rate,
+            error_event_rate=error_event_rate,
             stall_ms=stall_ms,
             huge_line_bytes=huge_line_bytes,
             no_done=no_done,

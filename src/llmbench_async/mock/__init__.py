@@ -8,11 +8,14 @@ Modules, in the order data flows:
 
 - `config`: `MockConfig`, every knob and its checks, and the retry hints;
 - `plan`: one request -> a `Refusal` or a `Plan` (each token's instant, the faults drawn);
-- `events`: the bytes of a plan: pre-encoded SSE events, whole bodies, error bodies;
+- `events` (chat, completions), `responses`, `messages` (Anthropic): the bytes of a plan,
+  pre-encoded SSE events and whole bodies; `encode` picks the API's encoder and error shape
+  (embeddings bodies live there too);
 - `http`: the HTTP/1.1 connection (parser, keep-alive, pipelining) and response heads;
 - `capacity`: FIFO admission for `capacity`, with running and waiting counts;
 - `writers`: writing a plan at its instants (whole, streamed, dripped, faults mid-stream);
 - `app`: routing and the handlers; `truth`: the truth log of what the server did;
+  `meter`: the server's state as Prometheus metrics in vLLM's names (``GET /metrics``);
 - `server`: `serve` / `run_server` in this process; `process`: `MockProcess`, a child process.
 
 Behaviours and faults (all decided per request in `plan`, all combinable):
@@ -46,6 +49,8 @@ streamed responses only (`stream: true` and not `static_body`). At the fault poi
   continues normally (the token count is unchanged).
 - disconnect_rate: the connection is closed (FIN, after the bytes already written) instead
   of writing that token: no terminating HTTP chunk, no usage, no [DONE].
+- error_event_rate: the API's error event goes out instead of that token, and the stream
+  ends (terminating chunk; no usage, final event or [DONE]).
 - huge_line_bytes N: that token's event is a valid content chunk whose `data:` line (without
   its line break) is exactly N bytes, written in HTTP chunks of at most 64 KiB as the client
   reads them; it counts as one token.

@@ -1,7 +1,8 @@
 """The application: routes each request and answers it, logging completions to the truth log.
 
-Paths: GET /v1/models, POST /v1/chat/completions, POST /v1/completions, GET /health,
-GET /metrics (Prometheus, see `meter`). Routes
+Paths: GET /v1/models, POST /v1/chat/completions, /v1/completions, /v1/responses,
+/v1/messages (Anthropic) and /v1/embeddings, GET /health, GET /metrics (Prometheus, see
+`meter`). Routes
 go by the path's end, so any prefix and any query string are accepted: Azure OpenAI's
 ``/openai/deployments/D/chat/completions?api-version=V`` serves model D when the body names
 none.
@@ -14,16 +15,16 @@ import json
 import random
 import re
 import time
-import uuid
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from .capacity import Slots
 from .config import MockConfig
-from .events import GZIP, error_body, gzip_body
+from .encode import encode_error
+from .events import GZIP, gzip_body
 from .http import JSON, Connection, Request, response_head
 from .meter import CONTENT_TYPE as METRICS_TYPE
 from .meter import Meter
-from .plan import Plan, Refusal, plan_completion, refuse_auth
+from .plan import Api, Plan, Refusal, new_rid, plan_completion, refuse_auth
 from .truth import Marks, TruthLog
 from .writers import write_drip, write_stream, write_whole
 
@@ -33,6 +34,9 @@ __all__ = ["App"]
 _ROUTES: Final = (
     ("/chat/completions", "chat"),
     ("/completions", "completions"),
+    ("/responses", "responses"),
+    ("/messages", "messages"),
+    ("/embeddings", "embeddings"),
     ("/models", "models"),
     ("/health", "health"),
     ("/metrics", "metrics"),
@@ -43,6 +47,9 @@ _METHODS: Final = {
     "metrics": "GET",
     "chat": "POST",
     "completions": "POST",
+    "responses": "POST",
+    "messages": "POST",
+    "embeddings": "POST",
 }
 _DEPLOYMENT: Final = re.compile(r"/openai/deployments/([^/]+)/")
 _STATUS_DISCONNECTED: Final = 499  # logged when the client goes away mid-response
@@ -89,7 +96,7 @@ class App:
             message = f"Not found: {req.method} {req.path}"
             self._refuse(conn, req, Refusal(404, message, code="not_found"))
         elif req.method != _METHODS[route]:
-            self._not_allowed(conn, req, _METHODS[route])
+            self._not_allowed(conn, req, route)
         elif route == "models":
             refusal = refuse_auth(self.config, req.key)
             if refusal is not None:
@@ -101,17 +108,19 @@ class App:
         elif route == "metrics":
             self._send(conn, req, 200, self._meter.render(), content_type=METRICS_TYPE)
         else:
-            await self._completion(conn, req, route)
+            await self._completion(conn, req, cast(Api, route))
 
-    def _not_allowed(self, conn: Connection, req: Request, allow: str) -> None:
+    def _not_allowed(self, conn: Connection, req: Request, route: str) -> None:
+        allow = _METHODS[route]
         message = f"Method {req.method} not allowed for {req.path}."
         allow_line = b"allow: %s\r\n" % allow.encode()
-        self._refuse(
-            conn, req, Refusal(405, message, code="method_not_allowed", headers=allow_line)
-        )
+        refusal = Refusal(405, message, code="method_not_allowed", headers=allow_line)
+        self._refuse(conn, req, refusal, cast(Api, route) if route == "messages" else None)
 
-    def _refuse(self, conn: Connection, req: Request, refusal: Refusal) -> None:
-        self._send(conn, req, refusal.status, error_body(refusal), refusal.headers)
+    def _refuse(
+        self, conn: Connection, req: Request, refusal: Refusal, api: Api | None = None
+    ) -> None:
+        self._send(conn, req, refusal.status, encode_error(refusal, api), refusal.headers)
 
     def _send(
         self,
@@ -132,25 +141,24 @@ class App:
         conn.write(head)
         conn.write(body)
 
-    async def _completion(self, conn: Connection, req: Request, route: str) -> None:
-        chat = route == "chat"
+    async def _completion(self, conn: Connection, req: Request, api: Api) -> None:
         wall = self.log.wall(req.received) or time.time()
         deployment = _DEPLOYMENT.search(req.path)
         plan = plan_completion(
             req.body,
-            chat=chat,
+            api=api,
             config=self.config,
             rng=self._rng,
             wall_now=wall,
             key=req.key,
             deployment=deployment.group(1) if deployment else None,
+            version=api != "messages" or req.version is not None,
         )
         if isinstance(plan, Refusal):
-            self._refuse(conn, req, plan)
+            self._refuse(conn, req, plan, api)
             marks = Marks()
             marks.headers = self.loop.time()
-            rid = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
-            self._log(req, rid, plan.status, marks, 0, fault=plan.fault)
+            self._log(req, new_rid(api), plan.status, marks, 0, fault=plan.fault)
             return
         marks = Marks(plan.reasoning)
         handle = self._meter.start(plan.model, plan.prompt_tokens, marks)
@@ -166,7 +174,8 @@ class App:
             if conn.closed:  # the client went away: record it, then let the task end
                 self._log(req, plan.rid, _STATUS_DISCONNECTED, marks, plan.prompt_tokens, plan)
             raise
-        self._meter.finish(handle, "abort" if plan.disconnect else plan.finish_reason)
+        cut = plan.disconnect or plan.error_event
+        self._meter.finish(handle, "abort" if cut else plan.finish_reason)
         self._log(req, plan.rid, 200, marks, plan.prompt_tokens, plan)
 
     def _log(
@@ -188,6 +197,8 @@ class App:
             if plan.reasoning:
                 extra["reasoning_tokens"] = plan.reasoning
                 extra["first_content"] = self.log.wall(marks.content)
+            if plan.api == "embeddings":
+                extra["inputs"] = plan.inputs
             if self._slots.size is not None:
                 extra["slot_acquired"] = self.log.wall(marks.slot)
         if fault is not None:

@@ -46,6 +46,8 @@ class MockConfig:
     reasoning_tokens: int = 0  # chat: reasoning chunks before the content; >= 0
     litellm_usage_shape: bool = False  # usage chunk with choices [{"index":0,"delta":{}}]
     gzip: bool = False  # gzip every response body (Content-Encoding), whatever the client asks
+    embedding_ms: float | None = None  # embeddings: received -> answered (None: ttft_ms)
+    embedding_dims: int = 16  # embeddings: vector length unless the request asks `dimensions`
     # faults answered instead of a completion
     auth_key: str | None = None  # when set, requests without `Bearer <auth_key>` are refused
     auth_status: int = 401  # status of that refusal (401; 403 or 400 to imitate proxies)
@@ -56,6 +58,7 @@ class MockConfig:
     # faults inside a streamed response (see the module docstring for where they strike)
     disconnect_rate: float = 0.0  # share of streams cut (FIN, no terminating chunk); 0..1
     malformed_rate: float = 0.0  # share of streams with one non-JSON `data:` line; 0..1
+    error_event_rate: float = 0.0  # share of streams ended by the API's error event; 0..1
     stall_ms: float = 0.0  # every stream pauses this long mid-way; >= 0
     huge_line_bytes: int = 0  # every stream has one content event this long; 0 or >= 1024
     no_done: bool = False  # streams end without `data: [DONE]`
@@ -66,15 +69,17 @@ class MockConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {self.port}")
-        for name in ("ttft_ms", "itl_ms", "jitter_ms", "stall_ms"):
+        for name in ("ttft_ms", "itl_ms", "jitter_ms", "stall_ms", "embedding_ms"):
             value = getattr(self, name)
-            if not 0 <= value < math.inf:  # also rejects NaN
+            if value is not None and not 0 <= value < math.inf:  # also rejects NaN
                 raise ValueError(f"{name} must be >= 0, got {value}")
+        if self.embedding_dims < 1:
+            raise ValueError(f"embedding_dims must be >= 1, got {self.embedding_dims}")
         if self.tokens < 1:
             raise ValueError(f"tokens must be >= 1, got {self.tokens}")
         if not self.models or not all(isinstance(m, str) and m for m in self.models):
             raise ValueError(f"models must be a non-empty list of names, got {self.models!r}")
-        for name in ("fail_rate", "disconnect_rate", "malformed_rate"):
+        for name in ("fail_rate", "disconnect_rate", "malformed_rate", "error_event_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in 0..1, got {value}")
@@ -113,6 +118,8 @@ class MockConfig:
             out.append(f"disconnect {self.disconnect_rate:.0%}")
         if self.malformed_rate:
             out.append(f"malformed {self.malformed_rate:.0%}")
+        if self.error_event_rate:
+            out.append(f"error event {self.error_event_rate:.0%}")
         if self.stall_ms:
             out.append(f"stall {self.stall_ms:g}ms")
         if self.huge_line_bytes:

@@ -9,19 +9,23 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from .plan import Plan, Refusal
+
+Framing = Callable[[bytes], bytes]
 
 __all__ = [
     "DONE",
     "LAST_CHUNK",
     "Events",
+    "Stream",
+    "chat_body",
+    "chat_events",
     "error_body",
-    "events",
     "frame",
-    "full_body",
     "identity",
+    "sse",
 ]
 
 # fmt: off
@@ -61,6 +65,60 @@ def identity(event: bytes) -> bytes:
     return event
 
 
+class Stream(Protocol):
+    """The events of one streamed response, as the writers use them (framed bytes)."""
+
+    @property
+    def plan(self) -> Plan: ...
+
+    def head(self) -> bytes:
+        """What opens the stream before the first token (may be empty)."""
+        ...
+
+    def token(self, k: int) -> bytes:
+        """The event(s) of token k, with any events that must come just before it."""
+        ...
+
+    def huge(self, k: int) -> tuple[bytes, bytes]:
+        """Token k's events as the bytes before and after its text's characters (unframed;
+        the last `data: ` line of `before` is the line the huge-line size counts)."""
+        ...
+
+    def tail(self) -> bytes:
+        """What ends a complete stream (usage, final events)."""
+        ...
+
+    def error(self, k: int) -> bytes:
+        """The API's error event, sent instead of token k (then the stream ends)."""
+        ...
+
+
+def sse(name: bytes, data: bytes) -> bytes:
+    """One named SSE event."""
+    return b"event: %b\ndata: %b\n\n" % (name, data)
+
+
+def word_text(k: int) -> str:
+    """Content token k's text."""
+    return WORDS_TEXT[k % len(WORDS_TEXT)]
+
+
+def content_text(n: int) -> str:
+    """The text of n content tokens."""
+    return "".join(word_text(k) for k in range(n))
+
+
+def reasoning_text(n: int) -> str:
+    """The text of n reasoning tokens."""
+    return "".join(f" think{k + 1}" for k in range(n))
+
+
+_CHAT_ERROR: Final = (
+    b'data: {"error":{"message":"Injected mid-stream error.","type":"server_error",'
+    b'"param":null,"code":"injected"}}\n\n'
+)
+
+
 def error_body(refusal: Refusal) -> bytes:
     """The OpenAI error object for a refusal."""
     error = {
@@ -87,7 +145,7 @@ class Events:
         "plan",
     )
 
-    def __init__(self, plan: Plan, framing: Callable[[bytes], bytes]) -> None:
+    def __init__(self, plan: Plan, framing: Framing) -> None:
         self.plan = plan
         self._frame = framing
         obj = b"chat.completion.chunk" if plan.chat else b"text_completion"
@@ -143,13 +201,16 @@ class Events:
             out = self._frame(event)
         return out + self._frame(DONE) if plan.done else out
 
+    def error(self, k: int) -> bytes:
+        return self._frame(_CHAT_ERROR)
+
 
 class ReasoningEvents(Events):
     """Events of a chat stream whose first `reasoning` tokens are `reasoning_content` chunks."""
 
     __slots__ = ("_reasoning", "_think")
 
-    def __init__(self, plan: Plan, framing: Callable[[bytes], bytes]) -> None:
+    def __init__(self, plan: Plan, framing: Framing) -> None:
         super().__init__(plan, framing)
         self._reasoning = plan.reasoning
         self._think = b"data: " + self._common + b'[{"index":0,"delta":{"reasoning_content":'
@@ -163,8 +224,8 @@ class ReasoningEvents(Events):
         return super().huge(k - self._reasoning)
 
 
-def events(plan: Plan, framing: Callable[[bytes], bytes]) -> Events:
-    """The event table for a plan, framed by `framing` (HTTP chunks or none)."""
+def chat_events(plan: Plan, framing: Framing) -> Events:
+    """The event table of a chat or completions plan, framed by `framing`."""
     return (ReasoningEvents if plan.reasoning else Events)(plan, framing)
 
 
@@ -177,14 +238,14 @@ def usage(plan: Plan) -> bytes:
     return out + b"}"
 
 
-def full_body(plan: Plan) -> bytes:
-    """The non-streaming JSON response."""
-    text = "".join(WORDS_TEXT[k % len(WORDS_TEXT)] for k in range(plan.tokens))
+def chat_body(plan: Plan) -> bytes:
+    """The non-streaming JSON response of chat or completions."""
+    text = content_text(plan.tokens)
     choice: dict[str, Any]
     if plan.chat:
         message = {"role": "assistant", "content": text}
         if plan.reasoning:
-            message["reasoning_content"] = "".join(f" think{k + 1}" for k in range(plan.reasoning))
+            message["reasoning_content"] = reasoning_text(plan.reasoning)
         choice = {"index": 0, "message": message, "finish_reason": plan.finish_reason}
     else:
         choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": plan.finish_reason}

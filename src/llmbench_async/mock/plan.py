@@ -1,9 +1,12 @@
-"""Deciding one completion response up front: a refusal, or a `Plan` with every token's instant.
+"""Deciding one response up front: a refusal, or a `Plan` with every token's instant.
 
-Every behaviour knob and fault is decided here, so the writers in `app` stay mechanical.
-Token k (0-based) is due at ``t0 + offsets[k]``: ``ttft + k * itl`` (plus jitter). Tokens are
-the reasoning chunks, if any, then the content tokens. Prompt tokens are an approximation:
-whitespace-separated words across all message contents (chat) or the prompt, at least 1.
+Every behaviour knob and fault is decided here, so the writers stay mechanical. Token k
+(0-based) is due at ``t0 + offsets[k]``: ``ttft + k * itl`` (plus jitter). Tokens are the
+reasoning chunks, if any, then the content tokens. An embeddings response has no tokens; it
+is due at ``t0 + offsets[0]`` (`embedding_ms`, plus jitter).
+
+Prompt tokens are an approximation: whitespace-separated words in the text the request
+carries (messages, prompt, input, instructions, system), at least 1 (embeddings: per input).
 """
 
 from __future__ import annotations
@@ -13,13 +16,39 @@ import random
 import sys
 import uuid
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from .config import MockConfig, retry_hint
 
-__all__ = ["ENDLESS", "EndlessOffsets", "Plan", "Refusal", "plan_completion", "refuse_auth"]
+Api = Literal["chat", "completions", "responses", "messages", "embeddings"]
+
+__all__ = [
+    "ENDLESS",
+    "Api",
+    "EndlessOffsets",
+    "Plan",
+    "Refusal",
+    "new_rid",
+    "plan_completion",
+    "refuse_auth",
+]
 
 ENDLESS: Final = sys.maxsize  # the token count of an endless stream
+_RID: Final = {
+    "chat": "chatcmpl-",
+    "completions": "cmpl-",
+    "responses": "resp_",
+    "messages": "msg_",
+    "embeddings": "embd-",
+}
+# the request fields that cap the output, per API (the first one present counts)
+_LIMITS: Final = {
+    "chat": ("max_completion_tokens", "max_tokens"),
+    "completions": ("max_completion_tokens", "max_tokens"),
+    "responses": ("max_output_tokens",),
+    "messages": ("max_tokens",),
+    "embeddings": (),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +84,7 @@ class Plan:
     """Everything a completion response will do, decided up front in `plan_completion`."""
 
     rid: str
-    chat: bool
+    api: Api
     model: str
     created: int
     tokens: int  # content tokens (endless: ENDLESS)
@@ -65,8 +94,8 @@ class Plan:
     static_body: bool
     finish_reason: str
     offsets: tuple[float, ...] | EndlessOffsets  # seconds after t0 at which token k is written
-    reasoning: int = 0  # reasoning tokens before the content (chat only)
-    done: bool = True  # streams end with `data: [DONE]`
+    reasoning: int = 0  # reasoning tokens before the content (not completions)
+    done: bool = True  # streams end with `data: [DONE]` (responses/messages: their last event)
     litellm_usage: bool = False
     endless: bool = False
     slow_drip: bool = False
@@ -74,7 +103,15 @@ class Plan:
     malformed: bool = False
     disconnect: bool = False
     huge_line: int = 0
+    error_event: bool = False  # at the fault point: the API's error event, then the end
+    inputs: int = 0  # embeddings: how many inputs
+    dimensions: int = 0  # embeddings: vector length
+    base64: bool = False  # embeddings: encoding_format "base64"
     faults: tuple[str, ...] = ()  # the faults applied, for the truth log
+
+    @property
+    def chat(self) -> bool:
+        return self.api == "chat"
 
     @property
     def total(self) -> int:
@@ -92,6 +129,12 @@ class _Faults:
     malformed: bool = False
     disconnect: bool = False
     huge_line: int = 0
+    error_event: bool = False
+
+
+def new_rid(api: Api) -> str:
+    """A fresh response id in the API's style (chatcmpl-..., resp_..., msg_...)."""
+    return _RID[api] + uuid.uuid4().hex
 
 
 def count_words(value: Any) -> int:
@@ -105,14 +148,26 @@ def count_words(value: Any) -> int:
     return 0
 
 
-def _prompt_tokens(body: dict[str, Any], chat: bool) -> int:
-    if chat:
+def _prompt_tokens(body: dict[str, Any], api: Api) -> int:
+    """Words in the text a request carries, per API."""
+    if api in ("chat", "messages"):
         messages = body.get("messages")
         words = (
             sum(count_words(m.get("content")) for m in messages if isinstance(m, dict))
             if isinstance(messages, list)
             else 0
         )
+        words += count_words(body.get("system"))
+    elif api == "responses":
+        items = body.get("input")
+        if isinstance(items, list):
+            words = sum(
+                count_words(i.get("content")) if isinstance(i, dict) else count_words(i)
+                for i in items
+            )
+        else:
+            words = count_words(items)
+        words += count_words(body.get("instructions"))
     else:
         words = count_words(body.get("prompt"))
     return max(1, words)
@@ -140,11 +195,16 @@ def refuse_auth(config: MockConfig, key: bytes | None) -> Refusal | None:
     )
 
 
-def _injected(config: MockConfig, rng: random.Random, key: bytes | None) -> Refusal | None:
-    """The auth refusal or an injected failure (`fail_rate`), decided before the body is read."""
+def _injected(
+    config: MockConfig, rng: random.Random, key: bytes | None, version: bool = True
+) -> Refusal | None:
+    """The auth refusal, a missing `anthropic-version` (`version` False) or an injected
+    failure (`fail_rate`), decided before the body is read."""
     refusal = refuse_auth(config, key)
     if refusal is not None:
         return refusal
+    if not version:
+        return Refusal(400, "anthropic-version: header is required")
     if config.fail_rate and rng.random() < config.fail_rate:
         message = f"Injected failure ({config.fail_status})."
         headers = retry_hint(config)
@@ -176,9 +236,11 @@ def _read_body(
     return body
 
 
-def _token_limit(body: dict[str, Any], tokens: int) -> tuple[int, str] | Refusal:
-    """Content tokens and finish reason under the request's max_completion_tokens/max_tokens."""
-    for key in ("max_completion_tokens", "max_tokens"):
+def _token_limit(body: dict[str, Any], tokens: int, api: Api) -> tuple[int, str] | Refusal:
+    """Content tokens and finish reason under the request's limit (max_tokens and the like)."""
+    if api == "messages" and "max_tokens" not in body:
+        return Refusal(400, "max_tokens: Field required", param="max_tokens")
+    for key in _LIMITS[api]:
         limit = body.get(key)
         if limit is None:
             continue
@@ -203,31 +265,54 @@ def _mid_stream(
     if malformed:
         names.append("malformed")
     disconnect = bool(config.disconnect_rate and rng.random() < config.disconnect_rate)
+    error = bool(config.error_event_rate and rng.random() < config.error_event_rate)
     huge_line = 0
     if disconnect:
         names.append("disconnect")
+    elif error:
+        names.append("error_event")
     elif config.huge_line_bytes:
         names.append("huge_line")
         huge_line = config.huge_line_bytes
-    fault_at = at if malformed or disconnect or huge_line else None
-    return _Faults(offsets, tuple(names), fault_at, malformed, disconnect, huge_line)
+    error = error and not disconnect
+    fault_at = at if malformed or disconnect or error or huge_line else None
+    return _Faults(offsets, tuple(names), fault_at, malformed, disconnect, huge_line, error)
+
+
+def _whole_faults(
+    config: MockConfig, asked_usage: bool, stream: bool
+) -> tuple[bool, bool, tuple[str, ...]]:
+    """slow drip, endless, and the names of the whole-response faults that apply."""
+    drip, endless = config.slow_drip, config.endless and not config.slow_drip
+    faults = ["slow_drip"] if drip else ["endless"] if endless else []
+    if config.no_usage and asked_usage and not (drip or endless):
+        faults.append("no_usage")
+    if config.no_done and stream and not (drip or endless):
+        faults.append("no_done")
+    return drip, endless, tuple(faults)
 
 
 def plan_completion(
     raw: bytes,
     *,
-    chat: bool,
+    api: Api,
     config: MockConfig,
     rng: random.Random,
     wall_now: float,
     key: bytes | None = None,
     deployment: str | None = None,
+    version: bool = True,
 ) -> Plan | Refusal:
-    """Decide the whole response to one completion request: a refusal, or a timed plan."""
-    body = _injected(config, rng, key) or _read_body(raw, config.models, deployment)
+    """Decide the whole response to one request: a refusal, or a timed plan.
+
+    `version` is False for a messages request without an `anthropic-version` header.
+    """
+    body = _injected(config, rng, key, version) or _read_body(raw, config.models, deployment)
     if isinstance(body, Refusal):
         return body
-    limited = _token_limit(body, config.tokens)
+    if api == "embeddings":
+        return _plan_embeddings(body, config, rng, wall_now)
+    limited = _token_limit(body, config.tokens, api)
     if isinstance(limited, Refusal):
         return limited
     n, finish_reason = limited
@@ -235,24 +320,23 @@ def plan_completion(
         n = config.tokens
     stream = body.get("stream") is True
     options = body.get("stream_options")
-    asked_usage = not stream or (isinstance(options, dict) and options.get("include_usage") is True)
-    reasoning = config.reasoning_tokens if chat else 0
-    drip, endless = config.slow_drip, config.endless and not config.slow_drip
-    faults = ["slow_drip"] if drip else ["endless"] if endless else []
-    if config.no_usage and asked_usage and not (drip or endless):
-        faults.append("no_usage")
-    if config.no_done and stream and not (drip or endless):
-        faults.append("no_done")
+    asked_usage = (
+        api in ("responses", "messages")  # these always report usage
+        or not stream
+        or (isinstance(options, dict) and options.get("include_usage") is True)
+    )
+    reasoning = config.reasoning_tokens if api != "completions" else 0
+    drip, endless, faults = _whole_faults(config, asked_usage, stream)
     mid = _Faults(_offsets(config, reasoning + n, rng))
     if stream and not config.static_body and not drip:
         mid = _mid_stream(config, rng, mid.offsets, reasoning + n // 2)
     return Plan(
-        rid=("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex,
-        chat=chat,
+        rid=new_rid(api),
+        api=api,
         model=body["model"],
         created=int(wall_now),
         tokens=ENDLESS if endless else n,
-        prompt_tokens=_prompt_tokens(body, chat),
+        prompt_tokens=_prompt_tokens(body, api),
         stream=stream,
         include_usage=asked_usage and not config.no_usage,
         static_body=config.static_body,
@@ -267,5 +351,58 @@ def plan_completion(
         malformed=mid.malformed,
         disconnect=mid.disconnect,
         huge_line=mid.huge_line,
-        faults=tuple(faults) + mid.names,
+        error_event=mid.error_event,
+        faults=faults + mid.names,
+    )
+
+
+def _embedding_inputs(body: dict[str, Any]) -> list[Any] | Refusal:
+    """The inputs of an embeddings request: a string, a list of strings or token lists."""
+    value = body.get("input")
+    if isinstance(value, str) or (
+        isinstance(value, list) and value and all(isinstance(v, int) for v in value)
+    ):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, (str, list)) for v in value):
+        return value
+    message = "input must be a string, a list of strings or a list of token lists."
+    return Refusal(400, message, param="input")
+
+
+def _plan_embeddings(
+    body: dict[str, Any], config: MockConfig, rng: random.Random, wall_now: float
+) -> Plan | Refusal:
+    """An embeddings response: one vector per input, due `embedding_ms` (+ jitter) after t0."""
+    inputs = _embedding_inputs(body)
+    if isinstance(inputs, Refusal):
+        return inputs
+    dimensions = body.get("dimensions", config.embedding_dims)
+    if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1:
+        return Refusal(400, f"dimensions must be an integer >= 1, got {dimensions!r}.")
+    encoding = body.get("encoding_format", "float")
+    if encoding not in ("float", "base64"):
+        message = f"encoding_format must be float or base64, got {encoding!r}."
+        return Refusal(400, message, param="encoding_format")
+    latency = config.ttft_ms if config.embedding_ms is None else config.embedding_ms
+    jitter = config.jitter_ms / 1000
+    due = latency / 1000 + (rng.uniform(-jitter, jitter) if jitter else 0.0)
+    drip, endless, faults = _whole_faults(config, True, False)
+    return Plan(
+        rid=new_rid("embeddings"),
+        api="embeddings",
+        model=body["model"],
+        created=int(wall_now),
+        tokens=0,
+        prompt_tokens=sum(max(1, count_words(i)) for i in inputs),
+        stream=False,
+        include_usage=not config.no_usage,
+        static_body=False,
+        finish_reason="stop",
+        offsets=(max(0.0, due),),
+        endless=endless,
+        slow_drip=drip,
+        inputs=len(inputs),
+        dimensions=dimensions,
+        base64=encoding == "base64",
+        faults=faults,
     )

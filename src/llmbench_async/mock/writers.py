@@ -11,6 +11,7 @@ import asyncio
 import zlib
 
 from .capacity import Slots
+from .encode import stream_events, whole_body
 from .events import (
     DRIP_JSON,
     DRIP_SSE,
@@ -19,10 +20,8 @@ from .events import (
     HUGE_PIECE,
     LAST_CHUNK,
     MALFORMED,
-    Events,
-    events,
+    Stream,
     frame,
-    full_body,
     gzip_body,
     identity,
 )
@@ -79,12 +78,12 @@ async def write_whole(
             await loop.create_future()  # never answered
         await _sleep_until(loop, t0 + plan.offsets[plan.total - 1])
         if plan.stream:
-            table = events(plan, identity)
+            table = stream_events(plan, identity)
             tokens = b"".join(table.token(k) for k in range(plan.total))
             body = table.head() + tokens + table.tail()
             content_type = SSE
         else:
-            body, content_type = full_body(plan), JSON
+            body, content_type = whole_body(plan), JSON
         extra = b""
         if compress:
             body, extra = gzip_body(body), GZIP
@@ -108,7 +107,7 @@ async def write_stream(
     """
     chunked = req.http11
     out = _Out(conn, chunked, compress)
-    table = events(plan, out.framing)
+    table = stream_events(plan, out.framing)
     extra = GZIP if compress else b""
     head = response_head(200, SSE, keep_alive=req.keep_alive, chunked=chunked, extra=extra)
     marks.headers = conn.loop.time()
@@ -134,6 +133,9 @@ async def write_stream(
             if plan.disconnect:
                 conn.close()
                 return
+            if plan.error_event:
+                out.write(table.error(k), final=True)
+                return
             if plan.huge_line:
                 await _huge(out, table, k, plan.huge_line, marks)
                 k += 1
@@ -142,7 +144,7 @@ async def write_stream(
 
 async def _pump(
     out: _Out,
-    table: Events,
+    table: Stream,
     t0: float,
     k: int,
     stop: int,
@@ -196,11 +198,12 @@ async def _pump(
                 marks.content = t_first
 
 
-async def _huge(out: _Out, table: Events, k: int, size: int, marks: Marks) -> None:
+async def _huge(out: _Out, table: Stream, k: int, size: int, marks: Marks) -> None:
     """Write token k as one event whose data line is `size` bytes, 64 KiB at a time."""
     conn, framing = out.conn, out.framing
     before, after = table.huge(k)
-    fill = max(1, size - len(before) - len(after) + 2)  # the line excludes its "\n\n"
+    line = len(before) - (before.rfind(b"\ndata: ") + 1)  # the data line's part in `before`
+    fill = max(1, size - line - len(after) + 2)  # the line excludes its "\n\n"
     block = framing(HUGE_FILL)
     out.write(framing(before))
     for _ in range(fill // HUGE_PIECE):
