@@ -2,10 +2,9 @@
 
 Paths: GET /v1/models, POST /v1/chat/completions, /v1/completions, /v1/responses,
 /v1/messages (Anthropic) and /v1/embeddings, GET /health, GET /metrics (Prometheus, see
-`meter`). Routes
-go by the path's end, so any prefix and any query string are accepted: Azure OpenAI's
-``/openai/deployments/D/chat/completions?api-version=V`` serves model D when the body names
-none.
+`meter`). Routes go by the path's end, so any prefix and any query string are accepted:
+Azure OpenAI's ``/openai/deployments/D/chat/completions?api-version=V`` serves model D when
+the body names none.
 """
 
 from __future__ import annotations

@@ -76,7 +76,8 @@ async def write_whole(
         marks.slot, marks.running = slot, True
         if plan.endless:
             await loop.create_future()  # never answered
-        await _sleep_until(loop, t0 + plan.offsets[plan.total - 1])
+        last = max(plan.total, 1) - 1  # embeddings have no tokens: offsets[0] is when due
+        await _sleep_until(loop, t0 + plan.offsets[last])
         if plan.stream:
             table = stream_events(plan, identity)
             tokens = b"".join(table.token(k) for k in range(plan.total))
