@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final, Protocol
 
 __all__ = ["JSON", "SSE", "Connection", "Handler", "Request", "response_head"]
@@ -240,11 +240,23 @@ class Connection(asyncio.Protocol):
                     self._continue = False
                     self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 return
-            assert self._head is not None
+            parsed = self._head
+            assert parsed is not None
             body = bytes(buf[: self._need])
             del buf[: self._need]
-            received = self._loop.time()
-            self._pending.append(replace(self._head, body=body, received=received))
+            self._pending.append(
+                Request(
+                    parsed.method,
+                    parsed.path,
+                    body,
+                    parsed.keep_alive,
+                    parsed.http11,
+                    self._loop.time(),
+                    None,
+                    parsed.key,
+                    parsed.version,
+                )
+            )
             self._head, self._need, self._continue = None, 0, False
 
     def _parse_head(self, head: bytes) -> bool:
