@@ -347,7 +347,7 @@ def test_embeddings_batch_usage_latency_and_truth_log(tmp_path: Path) -> None:
             json={"input": [[1, 2, 3], [4, 5]]},
         )
         bad = client.post("/embeddings", json={"model": "mock-model", "input": []})
-    assert elapsed == pytest.approx(0.080, abs=0.040)
+    assert 0.078 <= elapsed < 1.0  # never early; the exact figure is in the truth log below
     data = batch.json()
     assert [d["index"] for d in data["data"]] == [0, 1, 2]
     assert all(len(d["embedding"]) == 8 for d in data["data"])
