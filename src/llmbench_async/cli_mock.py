@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
+from . import mock
 from .config import ConfigError
-from .mock import MockConfig, run_server
+from .mock import MockConfig
 
 
 class MockServerError(Exception):
@@ -247,7 +248,7 @@ def mock_server_command(
     except ValueError as exc:
         raise ConfigError(_as_flags(str(exc))) from None
     try:
-        run_server(config)
+        mock.run_server(config)  # loads the server only now
     except OSError as exc:
         raise MockServerError(
             f"mock server cannot listen on {host}:{port}: {exc.strerror}"
