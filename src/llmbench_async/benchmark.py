@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import platform
@@ -11,18 +12,20 @@ import time
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
 
 from .client import Target
-from .config import RunConfig, is_secret_header, scrub_secrets
+from .config import RunConfig, is_secret_header
 from .errors import ErrorKind, classify_exception
-from .protocol import error_message_from_body
+from .odd import redirect_failure
+from .protocol import error_message_from_body, safe_excerpt
 from .records import RequestRecord, ResultsWriter
 from .runner import RecordSink, RunOutcome, run_requests
 from .stats import Summary, SummaryBuilder, percentile
-from .transport import make_client
+from .transport import make_client, preconnect, proxy_in_use, redact_url
 from .workers import run_workers
 from .workload import PromptItem, SyntheticInput, Workload, load_prompt_file
 
@@ -42,6 +45,13 @@ class RunResult:
     outcome: RunOutcome
     started_at: str  # ISO 8601 wall-clock start (UTC)
     problem: str | None  # one line saying why the target looked unusable, else None
+    route: str | None = None  # e.g. "via proxy http://***@proxy:3128 · HTTP/2"; None: direct
+
+    @property
+    def endpoint_label(self) -> str:
+        """The endpoint as the report shows it, with the route when it is not plain."""
+        endpoint = self.config.endpoint
+        return endpoint if self.route is None else f"{endpoint} ({self.route})"
 
     @property
     def client_stats(self) -> dict[str, Any]:
@@ -73,9 +83,15 @@ def tool_version() -> str:
 
 
 def auth_headers(config: RunConfig) -> dict[str, str]:
-    """The headers of every request: auth, content negotiation, then the user's --header."""
+    """The headers of every request: auth (Bearer, or the raw key in --api-key-header),
+    content negotiation, then the user's --header."""
+    auth: dict[str, str] = {}
+    name = config.api_key_header
+    if name is not None:
+        value = f"Bearer {config.api_key}" if name.lower() == "authorization" else config.api_key
+        auth[name] = value
     return {
-        "Authorization": f"Bearer {config.api_key}",
+        **auth,
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if config.stream else "application/json",
         "Accept-Encoding": "identity",
@@ -88,6 +104,10 @@ def secrets_of(config: RunConfig) -> tuple[str, ...]:
     """Every value that must never be printed or saved: the key and secret-looking headers."""
     found = [config.api_key]
     found += [v for k, v in config.headers.items() if is_secret_header(k)]
+    if config.proxy:
+        found += [
+            p for p in (urlsplit(config.proxy).password, urlsplit(config.proxy).username) if p
+        ]
     return tuple(s for s in found if s)
 
 
@@ -122,14 +142,16 @@ async def run_async(
     only feed the summary and the results file, so memory stays small for huge runs."""
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
-    async with make_client(verify=config.verify, timeout=timeout) as http:
+    async with client_for(config, timeout=timeout) as http:
         model = config.model
         if model is None:
-            with anyio.move_on_after(config.timeouts.read or 60.0) as scope:
+            limits = [t for t in (config.timeouts.read, config.timeouts.total) if t is not None]
+            with anyio.move_on_after(min(limits, default=60.0)) as scope:
                 model = await discover_model(http, config)
             if scope.cancelled_caught or model is None:
-                raise TargetError(f"{config.base_url}/models did not answer; pass --model")
+                raise TargetError(f"{redact_url(config.models_url)} did not answer; pass --model")
         config = replace(config, model=model)
+        target = build_target(config)
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
         records: list[RequestRecord] = []
@@ -152,7 +174,12 @@ async def run_async(
                 )
             else:
                 outcome = await drive(
-                    http, config, sink, progress=progress, handle_signals=handle_signals
+                    http,
+                    config,
+                    sink,
+                    progress=progress,
+                    handle_signals=handle_signals,
+                    target=target,
                 )
             if writer is not None:
                 writer.write_footer(
@@ -176,6 +203,7 @@ async def run_async(
         outcome=outcome,
         started_at=started_at,
         problem=problem,
+        route=describe_route(config, target.protocols),
     )
 
 
@@ -187,11 +215,13 @@ async def drive(
     progress: bool,
     handle_signals: bool,
     first_index: int = 0,
+    target: Target | None = None,
 ) -> RunOutcome:
     """Run `config`'s load in this process (a single-process run, or one worker's share)."""
+    await _preconnect(http, config)
     return await run_requests(
         http,
-        build_target(config),
+        target or build_target(config),
         build_workload(config),
         n=config.n,
         concurrency=config.concurrency if config.rate is None else config.max_concurrency,
@@ -205,6 +235,49 @@ async def drive(
         handle_signals=handle_signals,
         first_index=first_index,
     )
+
+
+async def _preconnect(http: httpx.AsyncClient, config: RunConfig) -> None:
+    """Open the run's connections before its clock starts (`--preconnect`, the default), so
+    the first wave measures the server, not our own connect storm. A failure here is left
+    to the requests, which record it like any connect failure."""
+    count = config.concurrency if config.rate is None else (config.max_concurrency or 0)
+    if not config.preconnect or count < 1:
+        return
+    with contextlib.suppress(Exception):
+        await preconnect(http, config.endpoint, count, config.timeouts.connect)
+
+
+def client_for(config: RunConfig, **kwargs: Any) -> httpx.AsyncClient:
+    """The run's HTTP client: the lean pool, with proxy and HTTP/2 mounts as configured."""
+    try:
+        return make_client(
+            verify=config.verify,
+            proxy=config.proxy,
+            trust_env=config.proxy_env,
+            http2=config.http2,
+            **kwargs,
+        )
+    except RuntimeError as exc:  # --http2 without the h2 package
+        raise TargetError(str(exc)) from None
+
+
+def describe_route(config: RunConfig, protocols: set[bytes]) -> str | None:
+    """`via proxy URL` (redacted) and the HTTP versions negotiated when not just HTTP/1.1."""
+    parts = []
+    proxy = proxy_in_use(config.endpoint, config.proxy, config.proxy_env)
+    if proxy is not None:
+        parts.append(f"via proxy {proxy}")
+    versions = sorted(v.decode("ascii", "replace") for v in protocols)
+    if config.http2 or versions not in ([], ["HTTP/1.1"]):
+        parts.append(", ".join(versions) or "HTTP/2 asked, no response")
+    return " · ".join(parts) or None
+
+
+def route_of(config: RunConfig) -> dict[str, Any]:
+    """How requests travel: the proxy in use (redacted) or None, and HTTP/2 when asked."""
+    proxy = proxy_in_use(config.endpoint, config.proxy, config.proxy_env)
+    return {"proxy": proxy, "http2": config.http2}
 
 
 def build_target(config: RunConfig) -> Target:
@@ -239,6 +312,7 @@ def build_workload(config: RunConfig) -> Workload:
         seed=config.seed or 0,
         ignore_eos=config.ignore_eos,
         extra_body=config.extra_body,
+        max_tokens_field=config.max_tokens_field,
     )
 
 
@@ -248,6 +322,7 @@ def _header(config: RunConfig, started_at: str) -> dict[str, Any]:
         "version": tool_version(),
         "started_at": started_at,
         "config": config.to_public_dict(),
+        "route": route_of(config),
         "environment": {
             "python": sys.version.split()[0],
             "platform": platform.platform(),
@@ -258,23 +333,30 @@ def _header(config: RunConfig, started_at: str) -> dict[str, Any]:
 
 async def discover_model(http: httpx.AsyncClient, config: RunConfig) -> str:
     """The first model id from GET /models, or a TargetError that says what to do."""
-    url = f"{config.base_url}/models"
+    url = config.models_url
+    shown = redact_url(url)
     try:
         resp = await http.get(url, headers=auth_headers(config))
     except Exception as exc:
         err = classify_exception(exc)
         hint = "; use --ca-bundle or --insecure" if err.kind is ErrorKind.TLS else ""
-        raise TargetError(f"cannot reach {config.base_url}: {err.message}{hint}") from None
+        message = safe_excerpt(err.message, secrets_of(config), 300)
+        raise TargetError(f"cannot reach {redact_url(config.base_url)}: {message}{hint}") from None
     if resp.status_code in (401, 403):
         raise TargetError(auth_message(resp.status_code))
+    if 300 <= resp.status_code < 400:
+        err = redirect_failure(
+            resp.status_code, resp.headers.get("location"), url, secrets_of(config)
+        )
+        raise TargetError(f"could not list models at {shown}: {err.message}; or pass --model")
     if resp.status_code != 200:
-        detail = scrub_secrets(error_message_from_body(resp.content), secrets_of(config))
+        detail = error_message_from_body(resp.content, secrets=secrets_of(config))
         raise TargetError(
-            f"could not list models at {url} (HTTP {resp.status_code}: {detail}); pass --model"
+            f"could not list models at {shown} (HTTP {resp.status_code}: {detail}); pass --model"
         )
     ids = _model_ids(resp)
     if not ids:
-        raise TargetError(f"{url} listed no models; pass --model")
+        raise TargetError(f"{shown} listed no models; pass --model")
     return ids[0]
 
 
@@ -304,7 +386,7 @@ async def _diagnose(
         return auth_message(fatal.status or 401)
     if fatal is not None and fatal.error_kind == "not_found":
         try:
-            resp = await http.get(f"{config.base_url}/models", headers=auth_headers(config))
+            resp = await http.get(config.models_url, headers=auth_headers(config))
             available = _model_ids(resp) if resp.status_code == 200 else []
         except Exception:
             available = []

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -316,6 +316,60 @@ def run_command(
             help="Sweeps: stop at the first level that breaks a --fail-if threshold.",
         ),
     ] = False,
+    # transport options
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            help="Full request URL, path and query kept as given (e.g. Azure's "
+            ".../openai/deployments/D/chat/completions?api-version=...). Needs --model "
+            "unless --base-url lists models.",
+            show_default=False,
+        ),
+    ] = None,
+    api_key_header: Annotated[
+        str,
+        typer.Option(
+            "--api-key-header",
+            help="Header carrying the key: Authorization (as 'Bearer KEY'), any other "
+            "name (the raw key, e.g. api-key for Azure), or none.",
+        ),
+    ] = "Authorization",
+    max_tokens_field: Annotated[
+        str,
+        typer.Option(
+            "--max-tokens-field",
+            help="Body field for --max-tokens: max_tokens or max_completion_tokens.",
+        ),
+    ] = "max_tokens",
+    proxy: Annotated[
+        str | None,
+        typer.Option(
+            "--proxy",
+            help="Proxy URL for every request (http://[user:pass@]host:port); HTTPS goes "
+            "through CONNECT. Default: $HTTPS_PROXY / $HTTP_PROXY / $ALL_PROXY, minus $NO_PROXY.",
+            show_default=False,
+        ),
+    ] = None,
+    no_proxy_env: Annotated[
+        bool,
+        typer.Option("--no-proxy-env", help="Ignore the *_PROXY environment variables."),
+    ] = False,
+    http2: Annotated[
+        bool,
+        typer.Option(
+            "--http2",
+            help="Offer HTTP/2 (needs the extra: pip install 'llmbench-async[http2]').",
+        ),
+    ] = False,
+    preconnect: Annotated[
+        bool,
+        typer.Option(
+            "--preconnect/--no-preconnect",
+            help="Open the run's connections before the clock starts (closed loop: one per "
+            "concurrency slot). --no-preconnect measures cold connections.",
+        ),
+    ] = True,
 ) -> None:
     """Run a benchmark (the default command)."""
     from .mock_server import MockConfig, MockProcess
@@ -382,7 +436,19 @@ def run_command(
             json_path=json_path,
             quiet=quiet,
             grace_s=grace,
+            # transport options
+            endpoint_url=endpoint.strip() if endpoint is not None else None,
+            api_key_header=None if api_key_header.lower() == "none" else api_key_header,
+            max_tokens_field=_max_tokens_field(max_tokens_field),
+            proxy=proxy,
+            proxy_env=not no_proxy_env,
+            http2=http2,
+            preconnect=preconnect,
         )
+        if http2:
+            _check_http2()
+        if endpoint is not None and model is None and base_url is None:
+            raise ConfigError("--endpoint needs --model (or a --base-url that lists models)")
         if len(levels_c) > 1 or (levels_r is not None and len(levels_r) > 1):
             from .sweep import sweep_configs
 
@@ -457,6 +523,24 @@ def _run_sweep(
         error("no level of the sweep meets every --fail-if threshold")
         return EXIT_THRESHOLD
     return EXIT_OK
+
+
+# transport options
+def _max_tokens_field(text: str) -> Literal["max_tokens", "max_completion_tokens"]:
+    if text == "max_completion_tokens":
+        return "max_completion_tokens"
+    if text != "max_tokens":
+        raise ConfigError(
+            f"--max-tokens-field must be max_tokens or max_completion_tokens (got {text!r})"
+        )
+    return "max_tokens"
+
+
+def _check_http2() -> None:
+    from .transport import http2_available
+
+    if not http2_available():
+        raise ConfigError("--http2 needs the h2 package: pip install 'llmbench-async[http2]'")
 
 
 def _read_key_file(path: Path) -> str:

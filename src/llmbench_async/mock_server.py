@@ -464,6 +464,15 @@ def _offsets(config: MockConfig, n: int, rng: random.Random) -> tuple[float, ...
     return tuple(out)
 
 
+def _canonical_path(path: str) -> str:
+    """Azure-style and prefixed paths (`/openai/deployments/D/chat/completions`) as the
+    OpenAI path they stand for; the query string is ignored."""
+    for known in (_CHAT_PATH, _COMPLETIONS_PATH, "/v1/models"):
+        if path.endswith(known.removeprefix("/v1")):
+            return known
+    return path
+
+
 def _refuse_auth(config: MockConfig, authorization: bytes | None) -> _Reply | None:
     """The refusal for a missing or wrong key when `auth_key` is set, else None."""
     if config.auth_key is None or authorization == b"Bearer " + config.auth_key.encode():
@@ -928,10 +937,12 @@ class _Connection(asyncio.Protocol):
                 expect = value.lower() == b"100-continue"
             elif name == b"authorization":
                 auth = value
+            elif name == b"api-key" and auth is None:  # Azure OpenAI's key header
+                auth = b"Bearer " + value
         if length is not None and length > _MAX_BODY:
             self._fail(413, "Request body too large.")
             return False
-        path = parts[1].split(b"?", 1)[0].decode("latin-1")
+        path = _canonical_path(parts[1].split(b"?", 1)[0].decode("latin-1"))
         self._head = (parts[0].decode("latin-1"), path, keep_alive, http11, auth)
         self._need = length or 0
         self._continue = expect and http11 and self._need > 0

@@ -184,8 +184,7 @@ def _merge(
 
 
 async def _worker(job: dict[str, Any]) -> None:
-    from .benchmark import drive
-    from .transport import make_client
+    from .benchmark import client_for, drive
 
     config = config_from_wire(job["config"])
     out = sys.stdout.buffer
@@ -194,7 +193,7 @@ async def _worker(job: dict[str, Any]) -> None:
         out.write(json.dumps(record_to_json(record, 0), separators=(",", ":")).encode() + b"\n")
         out.flush()
 
-    async with make_client(verify=config.verify) as http:
+    async with client_for(config) as http:
         first_index = int(job["first_index"])
         outcome = await drive(
             http, config, sink, progress=False, handle_signals=True, first_index=first_index
