@@ -92,11 +92,25 @@ async def _open(
         assert isinstance(stream, httpx.AsyncByteStream)
         coding = resp.headers.get("content-encoding")
         if coding is not None and coding.strip().lower() not in ("", "identity"):
+            _check_codings(coding)
             yield resp, resp.aiter_bytes()
         else:
             yield resp, stream
     finally:
         await resp.aclose()
+
+
+def _check_codings(header: str) -> None:
+    """A Content-Encoding httpx cannot decode here is a named error, not garbled SSE."""
+    from httpx._decoders import SUPPORTED_DECODERS  # the codings httpx can decode here
+
+    for coding in header.lower().split(","):
+        coding = coding.strip()
+        if coding and coding != "identity" and coding not in SUPPORTED_DECODERS:
+            hint = {"br": " (install brotli)", "zstd": " (install zstandard)"}.get(coding, "")
+            raise RequestError(
+                ErrorKind.PROTOCOL, f"cannot decode Content-Encoding {coding[:20]!r}{hint}"
+            )
 
 
 async def execute(
