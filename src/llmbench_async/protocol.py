@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmbench_async.config import scrub_secrets
 from llmbench_async.errors import BadStreamError
+from llmbench_async.redact import scrub_secrets
 
 __all__ = [
     "Chunk",

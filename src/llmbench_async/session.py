@@ -1,37 +1,34 @@
-"""One benchmark run end to end: resolve the model, run the pool, collect records, summarise."""
+"""One benchmark session end to end: resolve the model, run the load (here through the
+runner, or over worker processes), write the results file, summarise, diagnose; and
+`run_sweep`, one session per load level."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import platform
-import random
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
 
-from .client import Target
-from .config import RunConfig, is_secret_header
-from .errors import ErrorKind, classify_exception
+from ._version import VERSION
+from .config import RunConfig
+from .errors import ErrorKind, TargetError, classify_exception
+from .gate import Threshold, judge
 from .odd import redirect_failure
 from .protocol import error_message_from_body, safe_excerpt
 from .records import RequestRecord, ResultsWriter
-from .runner import RecordSink, RunOutcome, run_requests
+from .route import client_for, describe_route, route_of
+from .runner import RunOutcome, auth_headers, build_target, drive
 from .stats import Summary, SummaryBuilder, percentile
-from .transport import make_client, preconnect, proxy_in_use, redact_url
+from .sweep import Level, LevelResult
+from .transport import redact_url
 from .workers import run_workers
-from .workload import PromptItem, SyntheticInput, Workload, load_prompt_file
-
-
-class TargetError(Exception):
-    """The target cannot be benchmarked (unreachable, bad key, unknown model): exit 3."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,42 +70,6 @@ def client_stats(outcome: RunOutcome) -> dict[str, Any]:
         "cpu_percent": 100.0 * outcome.cpu_s / wall,
         "peak_in_flight": outcome.peak_in_flight,
     }
-
-
-def tool_version() -> str:
-    try:
-        return version("llmbench-async")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
-
-
-def auth_headers(config: RunConfig) -> dict[str, str]:
-    """The headers of every request: auth (Bearer, or the raw key in --api-key-header),
-    content negotiation, then the user's --header."""
-    auth: dict[str, str] = {}
-    name = config.api_key_header
-    if name is not None:
-        value = f"Bearer {config.api_key}" if name.lower() == "authorization" else config.api_key
-        auth[name] = value
-    return {
-        **auth,
-        "Content-Type": "application/json",
-        "Accept": "text/event-stream" if config.stream else "application/json",
-        "Accept-Encoding": "identity",
-        "User-Agent": f"llmbench-async/{tool_version()}",
-        **config.headers,
-    }
-
-
-def secrets_of(config: RunConfig) -> tuple[str, ...]:
-    """Every value that must never be printed or saved: the key and secret-looking headers."""
-    found = [config.api_key]
-    found += [v for k, v in config.headers.items() if is_secret_header(k)]
-    if config.proxy:
-        found += [
-            p for p in (urlsplit(config.proxy).password, urlsplit(config.proxy).username) if p
-        ]
-    return tuple(s for s in found if s)
 
 
 def run(
@@ -207,119 +168,10 @@ async def run_async(
     )
 
 
-async def drive(
-    http: httpx.AsyncClient,
-    config: RunConfig,
-    sink: RecordSink,
-    *,
-    progress: bool,
-    handle_signals: bool,
-    first_index: int = 0,
-    target: Target | None = None,
-) -> RunOutcome:
-    """Run `config`'s load in this process (a single-process run, or one worker's share)."""
-    await _preconnect(http, config)
-    return await run_requests(
-        http,
-        target or build_target(config),
-        build_workload(config),
-        n=config.n,
-        concurrency=config.concurrency if config.rate is None else config.max_concurrency,
-        sink=sink,
-        pacer=config.pacer,
-        duration_s=config.duration_s,
-        warmup_requests=config.warmup_requests,
-        warmup_s=config.warmup_s,
-        progress=progress,
-        grace_s=config.grace_s,
-        handle_signals=handle_signals,
-        first_index=first_index,
-    )
-
-
-async def _preconnect(http: httpx.AsyncClient, config: RunConfig) -> None:
-    """Open the run's connections before its clock starts (`--preconnect`, the default), so
-    the first wave measures the server, not our own connect storm. A failure here is left
-    to the requests, which record it like any connect failure."""
-    count = config.concurrency if config.rate is None else (config.max_concurrency or 0)
-    if not config.preconnect or count < 1:
-        return
-    with contextlib.suppress(Exception):
-        await preconnect(http, config.endpoint, count, config.timeouts.connect)
-
-
-def client_for(config: RunConfig, **kwargs: Any) -> httpx.AsyncClient:
-    """The run's HTTP client: the lean pool, with proxy and HTTP/2 mounts as configured."""
-    try:
-        return make_client(
-            verify=config.verify,
-            proxy=config.proxy,
-            trust_env=config.proxy_env,
-            http2=config.http2,
-            **kwargs,
-        )
-    except RuntimeError as exc:  # --http2 without the h2 package
-        raise TargetError(str(exc)) from None
-
-
-def describe_route(config: RunConfig, protocols: set[bytes]) -> str | None:
-    """`via proxy URL` (redacted) and the HTTP versions negotiated when not just HTTP/1.1."""
-    parts = []
-    proxy = proxy_in_use(config.endpoint, config.proxy, config.proxy_env)
-    if proxy is not None:
-        parts.append(f"via proxy {proxy}")
-    versions = sorted(v.decode("ascii", "replace") for v in protocols)
-    if config.http2 or versions not in ([], ["HTTP/1.1"]):
-        parts.append(", ".join(versions) or "HTTP/2 asked, no response")
-    return " · ".join(parts) or None
-
-
-def route_of(config: RunConfig) -> dict[str, Any]:
-    """How requests travel: the proxy in use (redacted) or None, and HTTP/2 when asked."""
-    proxy = proxy_in_use(config.endpoint, config.proxy, config.proxy_env)
-    return {"proxy": proxy, "http2": config.http2}
-
-
-def build_target(config: RunConfig) -> Target:
-    """Where and how every request of the run is sent."""
-    return Target(
-        url=config.endpoint,
-        headers=auth_headers(config),
-        stream=config.stream,
-        timeouts=config.timeouts,
-        retry=config.retry,
-        rng=random.Random(),
-        secrets=secrets_of(config),
-    )
-
-
-def build_workload(config: RunConfig) -> Workload:
-    """What every request of the run sends (the model must be resolved)."""
-    assert config.model is not None
-    if config.prompt_file is not None:
-        prompts = load_prompt_file(config.prompt_file)
-    else:
-        prompts = (PromptItem(text=config.prompt),)
-    synthetic = None if config.input_tokens is None else SyntheticInput(*config.input_tokens)
-    return Workload(
-        api=config.api,
-        model=config.model,
-        prompts=() if synthetic else prompts,
-        max_tokens=config.max_tokens,
-        stream=config.stream,
-        synthetic=synthetic,
-        sample=config.sample_prompts,
-        seed=config.seed or 0,
-        ignore_eos=config.ignore_eos,
-        extra_body=config.extra_body,
-        max_tokens_field=config.max_tokens_field,
-    )
-
-
 def _header(config: RunConfig, started_at: str) -> dict[str, Any]:
     return {
         "tool": "llmbench-async",
-        "version": tool_version(),
+        "version": VERSION,
         "started_at": started_at,
         "config": config.to_public_dict(),
         "route": route_of(config),
@@ -340,17 +192,15 @@ async def discover_model(http: httpx.AsyncClient, config: RunConfig) -> str:
     except Exception as exc:
         err = classify_exception(exc)
         hint = "; use --ca-bundle or --insecure" if err.kind is ErrorKind.TLS else ""
-        message = safe_excerpt(err.message, secrets_of(config), 300)
+        message = safe_excerpt(err.message, config.secrets, 300)
         raise TargetError(f"cannot reach {redact_url(config.base_url)}: {message}{hint}") from None
     if resp.status_code in (401, 403):
         raise TargetError(auth_message(resp.status_code))
     if 300 <= resp.status_code < 400:
-        err = redirect_failure(
-            resp.status_code, resp.headers.get("location"), url, secrets_of(config)
-        )
+        err = redirect_failure(resp.status_code, resp.headers.get("location"), url, config.secrets)
         raise TargetError(f"could not list models at {shown}: {err.message}; or pass --model")
     if resp.status_code != 200:
-        detail = error_message_from_body(resp.content, secrets=secrets_of(config))
+        detail = error_message_from_body(resp.content, secrets=config.secrets)
         raise TargetError(
             f"could not list models at {shown} (HTTP {resp.status_code}: {detail}); pass --model"
         )
@@ -382,9 +232,9 @@ async def _diagnose(
 ) -> str | None:
     """One line saying why the target is unusable, or None when it answered."""
     fatal = outcome.fatal
-    if fatal is not None and fatal.error_kind == "auth":
+    if fatal is not None and fatal.error_kind == ErrorKind.AUTH:
         return auth_message(fatal.status or 401)
-    if fatal is not None and fatal.error_kind == "not_found":
+    if fatal is not None and fatal.error_kind == ErrorKind.NOT_FOUND:
         try:
             resp = await http.get(config.models_url, headers=auth_headers(config))
             available = _model_ids(resp) if resp.status_code == 200 else []
@@ -396,9 +246,29 @@ async def _diagnose(
         return f"model '{config.model}' or {config.endpoint} not found (HTTP 404)"
     if summary.total and not summary.ok and outcome.interrupted_by is None:
         top = summary.errors[0]  # the most frequent kind, with its first message
-        hint = "; use --ca-bundle or --insecure" if top.kind == "tls" else ""
+        hint = "; use --ca-bundle or --insecure" if top.kind == ErrorKind.TLS else ""
         return f"every request failed; {top.kind} ({top.count}): {top.first_message}{hint}"
     return None
 
 
-__all__ = ["RunResult", "TargetError", "run", "run_async"]
+def run_sweep(
+    levels: Sequence[Level],
+    thresholds: Sequence[Threshold],
+    *,
+    progress: bool,
+    stop_on_fail: bool,
+    on_level: Callable[[LevelResult, RunResult], None],
+) -> None:
+    """Run each level in turn and judge it; stop early on a signal, or at the first failing
+    level with `stop_on_fail`. `on_level` receives every level as it ends."""
+    for level in levels:
+        result = run(level.config, progress=progress, handle_signals=True, keep_records=False)
+        interrupted = result.outcome.interrupted_by
+        verdicts = judge(result.summary, thresholds)
+        done = LevelResult(level, result.summary, verdicts, result.problem, interrupted)
+        on_level(done, result)
+        if interrupted or (stop_on_fail and thresholds and not done.passed):
+            return
+
+
+__all__ = ["RunResult", "TargetError", "run", "run_async", "run_sweep"]
