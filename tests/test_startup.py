@@ -90,10 +90,10 @@ LAYERS = [
     {"compare", "gate"},
     {"workers"},
     {"runner"},
-    {"client", "workload"},
-    {"config", "transport"},
+    {"client", "workload", "route"},
+    {"config", "transport", "odd"},
     {"pacing", "protocol", "sse", "histogram", "stats"},
-    {"records", "errors", "_version", "metrics"},
+    {"records", "errors", "_version", "metrics", "redact"},
 ]
 
 
