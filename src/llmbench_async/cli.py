@@ -316,6 +316,14 @@ def run_command(
             help="Sweeps: stop at the first level that breaks a --fail-if threshold.",
         ),
     ] = False,
+    min_achieved: Annotated[
+        str,
+        typer.Option(
+            "--min-achieved",
+            help="Rate sweeps: a level whose successful completions keep up with less than this "
+            "share of its arrivals is 'saturated' and fails the SLO.",
+        ),
+    ] = "90%",
 ) -> None:
     """Run a benchmark (the default command)."""
     from .mock_server import MockConfig, MockProcess
@@ -384,10 +392,16 @@ def run_command(
             grace_s=grace,
         )
         if len(levels_c) > 1 or (levels_r is not None and len(levels_r) > 1):
-            from .sweep import sweep_configs
+            from .sweep import parse_min_achieved, sweep_configs
 
             configs = sweep_configs(config, concurrency=levels_c, rate=levels_r)
-            code = _run_sweep(configs, thresholds, outputs, stop_on_fail=stop_on_fail)
+            code = _run_sweep(
+                configs,
+                thresholds,
+                outputs,
+                stop_on_fail=stop_on_fail,
+                min_achieved=parse_min_achieved(min_achieved),
+            )
         else:
             code = _run_and_report(config, thresholds, outputs)
     raise typer.Exit(code)
@@ -399,12 +413,14 @@ def _run_sweep(
     outputs: Outputs,
     *,
     stop_on_fail: bool,
+    min_achieved: float,
 ) -> int:
-    """Run each level in turn, judge it, then report the sweep and the capacity under SLO."""
+    """Run each level in turn, judge it, then report the sweep and the capacity under SLO.
+    Levels are judged by the thresholds and, in a rate sweep, by the rate they achieved."""
     from .benchmark import TargetError, run
     from .gate import judge
     from .report_sweep import sweep_console, sweep_json, sweep_junit, sweep_markdown
-    from .sweep import LevelResult, capacity_under_slo
+    from .sweep import LevelResult, capacity
 
     progress = not outputs.quiet and is_terminal(sys.stderr) and is_terminal(sys.stdout)
     results: list[LevelResult] = []
@@ -417,32 +433,39 @@ def _run_sweep(
             raise Failure(str(exc), EXIT_TARGET) from None
         verdicts = judge(result.summary, thresholds)
         done = LevelResult(
-            level, result.summary, verdicts, result.problem, result.outcome.interrupted_by
+            level,
+            result.summary,
+            verdicts,
+            result.problem,
+            result.outcome.interrupted_by,
+            peak_in_flight=result.outcome.peak_in_flight,
+            min_achieved=min_achieved,
         )
         results.append(done)
         infos.append(run_info(result))
+        judged = bool(thresholds) or level.kind == "rate"
         if not outputs.quiet:
             s = result.summary
             ttft = s.percentile("ttft_ms", 99)
-            verdict = (" · SLO " + ("pass" if done.passed else "FAIL")) if thresholds else ""
+            verdict = (" · SLO " + ("pass" if done.passed else "FAIL")) if judged else ""
+            verdict += " · SATURATED" if done.saturated else ""
             sys.stderr.write(
-                f"{level.label}: {s.ok} ok, {s.failed} failed, {s.requests_per_s:.2f} req/s, "
+                f"{level.label}: {s.ok} ok, {s.failed} failed, {done.load.text()}, "
                 f"TTFT p99 {'–' if ttft is None else f'{ttft:.1f} ms'}{verdict}\n"
             )
         interrupted = result.outcome.interrupted_by
-        if interrupted or (stop_on_fail and thresholds and not done.passed):
+        if interrupted or (stop_on_fail and judged and not done.passed):
             break
-    capacity = capacity_under_slo(results) if thresholds else None
-    judged = bool(thresholds)
+    cap = capacity(results) if judged else None
     if not outputs.quiet:
         width = shutil.get_terminal_size((100, 24)).columns
         sys.stdout.write(f"llmbench-async sweep → {infos[0].endpoint}\n")
         sys.stdout.write(f"model {infos[0].model}\n\n")
-        sys.stdout.write(sweep_console(results, capacity, judged=judged, width=width))
+        sys.stdout.write(sweep_console(results, cap, width=width))
         sys.stdout.flush()
     if outputs.json_path is not None:
-        write_text(outputs.json_path, json.dumps(sweep_json(results, capacity, infos), indent=2))
-    markdown = sweep_markdown(results, capacity, judged=judged)
+        write_text(outputs.json_path, json.dumps(sweep_json(results, cap, infos), indent=2))
+    markdown = sweep_markdown(results, cap)
     if outputs.markdown_path is not None:
         write_text(outputs.markdown_path, markdown)
     append_step_summary(markdown)
@@ -453,8 +476,8 @@ def _run_sweep(
     if all(r.problem is not None for r in results):
         error(results[0].problem or "every level failed")
         return EXIT_TARGET
-    if judged and capacity is None:
-        error("no level of the sweep meets every --fail-if threshold")
+    if cap is not None and cap.value is None:
+        error(f"no level of the sweep meets the SLO: {'; '.join(results[0].failure_reasons())}")
         return EXIT_THRESHOLD
     return EXIT_OK
 
