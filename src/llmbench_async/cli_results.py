@@ -10,8 +10,7 @@ import typer
 
 from .config import ConfigError
 from .publish import (
-    EXIT_OK,
-    EXIT_THRESHOLD,
+    EXIT_USAGE,
     FAIL_IF_HELP,
     Outputs,
     append_step_summary,
@@ -46,7 +45,7 @@ FailIfOption = Annotated[
 REPORT_EPILOG = "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage or unreadable file."
 COMPARE_EPILOG = (
     "Exit codes: 0 no regression beyond tolerance, 1 NEW is worse beyond "
-    "--max-regression, 2 bad usage or unreadable files."
+    "--max-regression, 2 bad usage, unreadable files, or (with --strict) differing settings."
 )
 
 
@@ -133,27 +132,58 @@ def compare_command(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no table.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 2 when BASE and NEW differ in a setting (model, API, endpoint, load, "
+            "max tokens, prompt source, input length, streaming), instead of only warning.",
+        ),
+    ] = False,
 ) -> None:
-    """Compare two runs: key metrics side by side, the change, and regressions."""
-    from .compare import compare, load_run, parse_tolerances
+    """Compare two runs (or two sweeps, level by level): key metrics side by side, the
+    change, regressions, and any setting in which the runs differ."""
+    from .compare import RunData, SweepData, compare, compare_sweeps, load, parse_tolerances
     from .report import comparison_markdown, comparison_report
+    from .report_sweep import sweep_comparison_markdown, sweep_comparison_report
 
     tolerances = parse_tolerances(max_regression or ())
     Outputs(markdown_path=markdown).check_dirs()
-    comparison = compare(load_run(base), load_run(new), tolerances)
+    base_side, new_side = load(base), load(new)
+    color = use_color(sys.stdout)
+    if isinstance(base_side, SweepData) and isinstance(new_side, SweepData):
+        swept = compare_sweeps(base_side, new_side, tolerances)
+        diffs, code = swept.setting_diffs, swept.exit_code(strict=strict)
+        text, markdown_text = sweep_comparison_report(swept, color=color), (
+            sweep_comparison_markdown(swept)
+        )
+        bad = [(f"{label}: ", row) for label, row in swept.regressions]
+    elif isinstance(base_side, RunData) and isinstance(new_side, RunData):
+        single = compare(base_side, new_side, tolerances)
+        diffs, code = single.setting_diffs, single.exit_code(strict=strict)
+        text, markdown_text = comparison_report(single, color=color), comparison_markdown(single)
+        bad = [("", row) for row in single.regressions]
+    else:
+        sweep = base if isinstance(base_side, SweepData) else new
+        raise ConfigError(
+            f"{sweep} is a sweep summary and the other file a single run; "
+            "compare a sweep with a sweep (level by level), or pick one level's results file"
+        )
     if not quiet:
-        sys.stdout.write(comparison_report(comparison, color=use_color(sys.stdout)))
+        sys.stdout.write(text)
         sys.stdout.flush()
-    text = comparison_markdown(comparison)
     if markdown is not None:
-        write_text(markdown, text)
-    append_step_summary(text)
-    bad = comparison.regressions
-    if bad:
-        listed = "; ".join(_regression_text(row) for row in bad)
+        write_text(markdown, markdown_text)
+    append_step_summary(markdown_text)
+    if quiet:  # otherwise the table's head already gives them, one `!!` line each
+        for diff in diffs:
+            sys.stderr.write(f"llmbench-async: warning: BASE and NEW are not alike: {diff}\n")
+    if code == EXIT_USAGE:
+        error(f"--strict: BASE and NEW differ in {len(diffs)} setting(s); not compared")
+    elif bad:
+        listed = "; ".join(prefix + _regression_text(row) for prefix, row in bad)
         error(f"NEW is worse than BASE beyond tolerance: {listed}")
-        raise typer.Exit(EXIT_THRESHOLD)
-    raise typer.Exit(EXIT_OK)
+    raise typer.Exit(code)
 
 
 def _regression_text(row: Row) -> str:

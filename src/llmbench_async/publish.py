@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .config import ConfigError, RunConfig
+from .exitcodes import ExitCode
 
 if TYPE_CHECKING:
     from .benchmark import RunResult
@@ -22,12 +23,12 @@ if TYPE_CHECKING:
     from .report import RunInfo
     from .stats import Summary
 
-EXIT_OK = 0
-EXIT_THRESHOLD = 1
-EXIT_USAGE = 2
-EXIT_TARGET = 3
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
+EXIT_OK = ExitCode.OK
+EXIT_THRESHOLD = ExitCode.THRESHOLD
+EXIT_USAGE = ExitCode.USAGE
+EXIT_TARGET = ExitCode.TARGET
+EXIT_SIGINT = ExitCode.SIGINT
+EXIT_SIGTERM = ExitCode.SIGTERM
 
 FAIL_IF_HELP = (
     "Exit 1 when the run breaks this threshold (repeatable): METRIC.STAT OP VALUE[UNIT], e.g. "

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .report import RunInfo, summary_json
+from .compare import SweepComparison
+from .report import RunInfo, comparison_markdown, comparison_report, summary_json
 from .stats import Summary
 from .sweep import Capacity, LevelResult
 
@@ -180,3 +181,28 @@ def sweep_junit(results: Sequence[LevelResult]) -> str:
         element.set("failures", str(failures))
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def sweep_comparison_report(comparison: SweepComparison, *, color: bool = False) -> str:
+    """Two sweeps, level by level: each shared level's comparison table in turn."""
+    out = [f"BASE sweep {comparison.base.path}", f"NEW  sweep {comparison.new.path}"]
+    for label in comparison.only_base:
+        out.append(f"!! level {label} is only in BASE: not compared")
+    for label in comparison.only_new:
+        out.append(f"!! level {label} is only in NEW: not compared")
+    for label, level in comparison.levels:
+        out.append("")
+        out.append(f"── level {label} " + "─" * max(0, 60 - len(label)))
+        out.append(comparison_report(level, color=color).rstrip("\n"))
+    return "\n".join(out) + "\n"
+
+
+def sweep_comparison_markdown(comparison: SweepComparison) -> str:
+    """Two sweeps, level by level, in Markdown."""
+    out = [f"## llmbench-async compare: sweeps, {len(comparison.levels)} shared levels", ""]
+    out.extend(f"- ⚠️ level {label} is only in BASE" for label in comparison.only_base)
+    out.extend(f"- ⚠️ level {label} is only in NEW" for label in comparison.only_new)
+    for label, level in comparison.levels:
+        out.append("")
+        out.append(comparison_markdown(level).replace("### llmbench-async compare", f"### {label}"))
+    return "\n".join(out) + "\n"
