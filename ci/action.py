@@ -78,9 +78,7 @@ def metric_outputs(summary_path: Path) -> dict[str, str]:
             "capacity-bound": _text(capacity.get("bound")),
         }
     metrics: Mapping[str, Any] = doc.get("metrics") or {}
-    found = {
-        name: _text((metrics.get(key) or {}).get(stat)) for name, key, stat in METRIC_OUTPUTS
-    }
+    found = {name: _text((metrics.get(key) or {}).get(stat)) for name, key, stat in METRIC_OUTPUTS}
     requests = doc.get("requests") or {}
     total = int(requests.get("total") or 0)
     failed = int(requests.get("failed") or 0)

@@ -154,8 +154,9 @@ def compare_command(
     if isinstance(base_side, SweepData) and isinstance(new_side, SweepData):
         swept = compare_sweeps(base_side, new_side, tolerances)
         diffs, code = swept.setting_diffs, swept.exit_code(strict=strict)
-        text, markdown_text = sweep_comparison_report(swept, color=color), (
-            sweep_comparison_markdown(swept)
+        text, markdown_text = (
+            sweep_comparison_report(swept, color=color),
+            (sweep_comparison_markdown(swept)),
         )
         bad = [(f"{label}: ", row) for label, row in swept.regressions]
     elif isinstance(base_side, RunData) and isinstance(new_side, RunData):
