@@ -4,8 +4,17 @@ The public Python API; everything else may change.
 """
 
 from .benchmark import RunResult, TargetError, run, run_async
-from .compare import Comparison, compare, load_run, parse_tolerances
+from .compare import (
+    Comparison,
+    SweepComparison,
+    compare,
+    compare_sweeps,
+    load,
+    load_run,
+    parse_tolerances,
+)
 from .config import RetryPolicy, RunConfig, Timeouts, normalize_base_url
+from .exitcodes import ExitCode
 from .gate import Threshold, ThresholdError, Verdict, check, parse_threshold
 from .mock_server import MockConfig, MockProcess
 from .records import RequestRecord, read_results
@@ -13,6 +22,7 @@ from .stats import MetricStats, Summary, summarize
 
 __all__ = [
     "Comparison",
+    "ExitCode",
     "MetricStats",
     "MockConfig",
     "MockProcess",
@@ -21,6 +31,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "Summary",
+    "SweepComparison",
     "TargetError",
     "Threshold",
     "ThresholdError",
@@ -28,6 +39,8 @@ __all__ = [
     "Verdict",
     "check",
     "compare",
+    "compare_sweeps",
+    "load",
     "load_run",
     "normalize_base_url",
     "parse_threshold",
