@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -56,6 +57,20 @@ def run_args(out: Path) -> list[str]:
     args += ["--junit", str(out / "junit.xml"), "--markdown", str(out / "summary.md")]
     args += shlex.split(_input("extra-args"))
     return args
+
+
+def shown(args: list[str]) -> str:
+    """The command line as the log may show it: a URL's password, an --api-key value and
+    header values masked (the key itself only ever travels in OPENAI_API_KEY)."""
+    masked: list[str] = []
+    hide_next = False
+    for arg in args:
+        if hide_next:
+            masked.append(arg.split(":", 1)[0] + ": ***" if ":" in arg else "***")
+        else:
+            masked.append(re.sub(r"://[^/@\s]*@", "://***@", arg))
+        hide_next = arg in ("--api-key", "-H", "--header")
+    return shlex.join(masked)
 
 
 def compare_args(baseline: str, out: Path) -> list[str]:
@@ -112,7 +127,7 @@ def main() -> int:
     out = Path(_input("output-dir", "llmbench") or "llmbench")
     out.mkdir(parents=True, exist_ok=True)
     args = run_args(out)
-    print("+ " + shlex.join(args), flush=True)  # holds no secret: the key is in the env
+    print("+ " + shown(args), flush=True)
     code = subprocess.call(args)
     outputs = {
         "run-exit-code": str(code),
@@ -129,7 +144,7 @@ def main() -> int:
         _notice("warning", f"baseline {baseline} not found: comparison skipped")
     elif baseline and (out / "summary.json").is_file():
         cmp_args = compare_args(baseline, out)
-        print("+ " + shlex.join(cmp_args), flush=True)
+        print("+ " + shown(cmp_args), flush=True)
         compared = subprocess.call(cmp_args)
         outputs["compare-exit-code"] = str(compared)
         outputs["compare-markdown"] = str(out / "compare.md")

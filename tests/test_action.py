@@ -201,3 +201,20 @@ def test_action_extra_args_and_usage_errors(runner: Runner) -> None:
     assert bad.code == 2, bad.text
     assert runner.outputs()["exit-code"] == "2"
     assert "llmbench-async: error: " in bad.stderr and SECRET not in bad.text
+
+
+def test_logged_command_line_masks_secrets() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("action", REPO / "ci" / "action.py")
+    assert spec is not None and spec.loader is not None
+    action = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(action)
+    line = action.shown(
+        ["llmbench-async", "--base-url", f"https://u:{SECRET}@h/v1", "--api-key", SECRET]
+        + ["-H", f"X-Token: {SECRET}", "-n", "5"]
+    )
+    assert SECRET not in line
+    assert line == (
+        "llmbench-async --base-url 'https://***@h/v1' --api-key '***' -H 'X-Token: ***' -n 5"
+    )

@@ -313,7 +313,8 @@ def run_command(
         bool,
         typer.Option(
             "--stop-on-fail",
-            help="Sweeps: stop at the first level that breaks a --fail-if threshold.",
+            help="Sweeps: stop at the first level that fails its SLO (a --fail-if threshold, "
+            "or a saturated rate level).",
         ),
     ] = False,
     min_achieved: Annotated[
