@@ -210,10 +210,8 @@ def test_logged_command_line_masks_secrets() -> None:
     assert spec is not None and spec.loader is not None
     action = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(action)
-    line = action.shown(
-        ["llmbench-async", "--base-url", f"https://u:{SECRET}@h/v1", "--api-key", SECRET]
-        + ["-H", f"X-Token: {SECRET}", "-n", "5"]
-    )
+    args = ["llmbench-async", "--base-url", f"https://u:{SECRET}@h/v1", "--api-key", SECRET]
+    line = action.shown([*args, "-H", f"X-Token: {SECRET}", "-n", "5"])
     assert SECRET not in line
     assert line == (
         "llmbench-async --base-url 'https://***@h/v1' --api-key '***' -H 'X-Token: ***' -n 5"

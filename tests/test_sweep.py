@@ -115,7 +115,7 @@ def test_every_level_passing_is_a_lower_bound(limited_mock: MockProcess, tmp_pat
         str(summary),
     )
     assert res.code == 0, res.stderr
-    assert "Capacity under SLO: ≥ c=2 (not reached: every level passed)" in res.stdout
+    assert "Capacity under SLO: capacity ≥ c=2 (not reached); every level passed" in res.stdout
     capacity = json.loads(summary.read_text())["capacity"]
     assert (capacity["value"], capacity["bound"], capacity["first_failing_level"]) == (
         2,
@@ -178,7 +178,7 @@ def test_min_achieved_sets_the_saturation_bar(one_slot_mock: MockProcess, tmp_pa
     assert code == 0, out
     assert [lv["level"]["saturated"] for lv in doc["levels"]] == [False, False]
     assert doc["capacity"]["bound"] == "lower"
-    assert "Capacity under SLO: ≥ rate=60 (not reached: every level passed)" in out
+    assert "Capacity under SLO: capacity ≥ rate=60 (not reached); every level passed" in out
 
 
 @pytest.mark.parametrize("bad", ["abc", "150%", "-5%"])

@@ -143,7 +143,7 @@ class Capacity:
             return f"Capacity under SLO: none (the lowest level, {failing}, already fails)"
         label = self.value.level.label
         if self.bound == "lower":
-            return f"Capacity under SLO: ≥ {label} (not reached: every level passed)"
+            return f"Capacity under SLO: capacity ≥ {label} (not reached); every level passed"
         failing = self.first_failing.level.label if self.first_failing else "?"
         return f"Capacity under SLO: {label} ({failing} fails)"
 
