@@ -218,3 +218,25 @@ def test_readme_install_lines_and_placeholders() -> None:
     assert owners == {"OWNER"}
     pyproject = (REPO / "pyproject.toml").read_text()
     assert set(re.findall(r"github\.com/([\w-]+)/llmbench-async", pyproject)) == {"OWNER"}
+
+
+def test_wheel_carries_the_package_and_complete_metadata(wheel: Path) -> None:
+    import zipfile
+
+    src = {p.name for p in (REPO / "src" / "llmbench_async").glob("*.py")}
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        (metadata_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+        metadata = archive.read(metadata_name).decode()
+    assert {f"llmbench_async/{name}" for name in src} <= names  # the mock server included
+    assert "llmbench_async/py.typed" in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert "License-Expression: MIT" in metadata
+    assert "Summary: A fast, honest load tester" in metadata
+    assert "Requires-Python: >=3.11" in metadata
+    assert metadata.count("Classifier: ") >= 10 and "Keywords: " in metadata
+    for label in ("Homepage", "Repository", "Issues"):
+        assert f"Project-URL: {label}, https://github.com/OWNER/llmbench-async" in metadata
+    assert "\nllmbench-async = llmbench_async.cli:main" in (
+        zipfile.ZipFile(wheel).read(metadata_name.replace("METADATA", "entry_points.txt")).decode()
+    )
