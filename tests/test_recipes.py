@@ -113,6 +113,24 @@ def test_install_routes(user_repo: UserRepo, route: str) -> None:
         assert "llmbench-async" in project and "[dependency-groups]" in project
 
 
+def test_install_route_pipx(user_repo: UserRepo) -> None:
+    """pipx, as a user has it; here pipx itself comes from PyPI through uvx (pip fetches the
+    wheel's dependencies from PyPI too: this route needs PyPI, the others only uv's cache)."""
+    shim = user_repo.tools / "pipx-shim"
+    shim.mkdir(parents=True)
+    (shim / "pipx").write_text('#!/bin/sh\nexec env -u UV_OFFLINE uvx pipx "$@"\n')
+    (shim / "pipx").chmod(0o755)
+    env = {
+        "PATH": f"{user_repo.tools / 'pipx-bin'}:{shim}:{user_repo.env['PATH']}",
+        "PIPX_HOME": str(user_repo.tools / "pipx-home"),
+        "PIPX_BIN_DIR": str(user_repo.tools / "pipx-bin"),
+    }
+    res = user_repo.run("pipx-wheel", **env)
+    assert res.code == 0, res.text
+    assert (user_repo.tools / "pipx-bin" / "llmbench-async").exists()
+    assert "Requests:         4 ok, 0 failed (4 total)" in res.stdout
+
+
 def _artefacts(root: Path) -> dict[str, object]:
     out = root / "llmbench"
     summary = json.loads((out / "summary.json").read_text())
