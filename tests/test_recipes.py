@@ -191,7 +191,9 @@ def test_gitlab_template_job_runs(installed: UserRepo, wheel: Path) -> None:
     assert example["include"][0]["remote"].endswith("/v1/ci/gitlab-llmbench.yml")
     script = "\n".join(job["script"])
     port = free_port()
-    with mock_server(installed.tool(), port, *FAST, env=installed.env) as base:
+    # tokens 5 ms apart: no latency is 0, so no change is "from 0" (an infinite change)
+    paced = ("--model", "my-model", "--ttft-ms", "20", "--itl-ms", "5", "--tokens", "8")
+    with mock_server(installed.tool(), port, *paced, env=installed.env) as base:
 
         def job_run(**variables: str) -> Shell:
             env = {**installed.env, **job["variables"], **variables, "OPENAI_BASE_URL": base}
