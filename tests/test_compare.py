@@ -68,15 +68,19 @@ def _results_file(path: Path, records: list[RequestRecord]) -> Path:
     return path
 
 
-def _summary_file(path: Path, records: list[RequestRecord]) -> Path:
-    info = RunInfo(
+def _info(config: dict[str, object] | None = None) -> RunInfo:
+    return RunInfo(
         tool_version="t",
         endpoint="http://h/v1/chat/completions",
         model="m",
         settings="",
         started_at="s",
+        config=config or {},
     )
-    path.write_text(json.dumps(summary_json(summarize(records), info)))
+
+
+def _summary_file(path: Path, records: list[RequestRecord]) -> Path:
+    path.write_text(json.dumps(summary_json(summarize(records), _info())))
     return path
 
 
@@ -279,15 +283,8 @@ def test_tiny_changes_are_same_never_worse(tmp_path: Path) -> None:
 def _sweep_file(path: Path, levels: dict[str, list[RequestRecord]]) -> Path:
     docs = []
     for label, records in levels.items():
-        info = RunInfo(
-            tool_version="t",
-            endpoint="http://h/v1/chat/completions",
-            model="m",
-            settings="",
-            started_at="s",
-            config={"base_url": "http://h/v1", "api": "chat", "concurrency": int(label[2:])},
-        )
-        doc = summary_json(summarize(records), info)
+        config = {"base_url": "http://h/v1", "api": "chat", "concurrency": int(label[2:])}
+        doc = summary_json(summarize(records), _info(config))
         doc["level"] = {"label": label}
         docs.append(doc)
     path.write_text(json.dumps({"schema": "llmbench-async/sweep/v1", "levels": docs}))

@@ -9,15 +9,8 @@ from pathlib import Path
 import yaml
 
 from llmbench_async import ExitCode
-from llmbench_async.cli import EXIT_CODES_HELP
-from llmbench_async.publish import (
-    EXIT_OK,
-    EXIT_SIGINT,
-    EXIT_SIGTERM,
-    EXIT_TARGET,
-    EXIT_THRESHOLD,
-    EXIT_USAGE,
-)
+from llmbench_async.cli.options import EXIT_CODES_HELP
+from llmbench_async.errors import EXIT_FOR_SIGNAL, ConfigError, MockServerError, TargetError
 
 REPO = Path(__file__).resolve().parent.parent
 CODES = {int(code) for code in ExitCode}
@@ -32,14 +25,9 @@ def test_readme_table_lists_exactly_the_codes() -> None:
 
 
 def test_cli_action_and_api_agree() -> None:
-    assert (EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, EXIT_TARGET, EXIT_SIGINT, EXIT_SIGTERM) == (
-        0,
-        1,
-        2,
-        3,
-        130,
-        143,
-    )
+    assert [int(code) for code in ExitCode] == [0, 1, 2, 3, 4, 130, 143]
+    assert (ConfigError.exit_code, TargetError.exit_code, MockServerError.exit_code) == (2, 3, 4)
+    assert EXIT_FOR_SIGNAL == {"SIGINT": 130, "SIGTERM": 143}
     assert {int(c) for c in re.findall(r"\b(\d+) ", EXIT_CODES_HELP)} == CODES
     action = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
     described = action["outputs"]["exit-code"]["description"]

@@ -243,7 +243,9 @@ def test_readme_install_lines_and_placeholders() -> None:
 def test_wheel_carries_the_package_and_complete_metadata(wheel: Path) -> None:
     import zipfile
 
-    src = {p.name for p in (REPO / "src" / "llmbench_async").glob("*.py")}
+    package = REPO / "src" / "llmbench_async"
+    src = {p.relative_to(package).as_posix() for p in package.rglob("*.py")}
+    assert "cli/options.py" in src and "mock_server.py" in src
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         (metadata_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import Api, ConfigError, RunConfig
+from .config import Api, RunConfig
+from .errors import ConfigError, ExitCode
 from .gate import STATS, MetricRef, ThresholdError, observe, parse_metric_ref
+from .metrics import MIN_REQUESTS
 from .records import read_results
 from .stats import Summary, summarize
 
@@ -40,13 +42,12 @@ __all__ = [
     "setting_differences",
 ]
 
-# fewer requests than this on either side: differences may be noise, and the report says so
-MIN_REQUESTS = 30
 # a change smaller than half the last printed digit is "same": never "+0.0% worse"
 SAME_PERCENT = 0.05
 SAME_POINTS = 0.005
 # measured input length (server's count) differing by more than this share is a different workload
 INPUT_LENGTH_TOLERANCE = 0.10
+# a sweep summary's schema (report_sweep writes it; compare reads it)
 SWEEP_SCHEMA = "llmbench-async/sweep/v1"
 
 KEY_METRICS: tuple[MetricRef, ...] = tuple(
@@ -152,8 +153,6 @@ class Comparison:
     def exit_code(self, *, strict: bool = False) -> int:
         """The command line's exit code for this comparison: 2 when `strict` and the
         settings differ, 1 on a regression beyond tolerance, else 0."""
-        from .exitcodes import ExitCode
-
         if strict and self.setting_diffs:
             return ExitCode.USAGE
         return ExitCode.THRESHOLD if self.regressions else ExitCode.OK
@@ -384,8 +383,6 @@ class SweepComparison:
 
     def exit_code(self, *, strict: bool = False) -> int:
         """As `Comparison.exit_code`, over every level."""
-        from .exitcodes import ExitCode
-
         if strict and self.setting_diffs:
             return ExitCode.USAGE
         return ExitCode.THRESHOLD if self.regressions else ExitCode.OK

@@ -4,15 +4,15 @@ SLO, and the sweep's JSON, Markdown and JUnit."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from .compare import SweepComparison
+from .compare import SWEEP_SCHEMA, SweepComparison
 from .report import RunInfo, comparison_markdown, comparison_report, summary_json
 from .stats import Summary
 from .sweep import Capacity, LevelResult
-
-SWEEP_SCHEMA = "llmbench-async/sweep/v1"
 
 _Col = tuple[str, Callable[[Summary], float | None], str]
 _COLUMNS: tuple[_Col, ...] = (
@@ -162,8 +162,6 @@ def sweep_markdown(results: Sequence[LevelResult], capacity: Capacity | None) ->
 
 def sweep_junit(results: Sequence[LevelResult]) -> str:
     """JUnit XML: one testcase per level, failing when the level broke a threshold."""
-    import xml.etree.ElementTree as ET
-
     root = ET.Element("testsuites", name="llmbench-async")
     suite = ET.SubElement(root, "testsuite", name="llmbench-async sweep")
     failures = 0
@@ -206,3 +204,26 @@ def sweep_comparison_markdown(comparison: SweepComparison) -> str:
         out.append("")
         out.append(comparison_markdown(level).replace("### llmbench-async compare", f"### {label}"))
     return "\n".join(out) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    """A sweep rendered for every output (see publish.publish). `capacity` is None when
+    the levels were not judged (no thresholds, and not a rate sweep)."""
+
+    results: Sequence[LevelResult]
+    capacity: Capacity | None
+    infos: Sequence[RunInfo]
+
+    def console(self, *, width: int, color: bool) -> str:
+        head = f"llmbench-async sweep → {self.infos[0].endpoint}\nmodel {self.infos[0].model}\n\n"
+        return head + sweep_console(self.results, self.capacity, width=width)
+
+    def json(self) -> dict[str, Any]:
+        return sweep_json(self.results, self.capacity, self.infos)
+
+    def markdown(self) -> str:
+        return sweep_markdown(self.results, self.capacity)
+
+    def junit(self) -> str:
+        return sweep_junit(self.results)

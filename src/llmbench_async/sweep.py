@@ -4,14 +4,13 @@ highest level that meets them all, with whether that is exact or only a lower bo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from .config import ConfigError, RunConfig
-from .gate import Verdict
+from .config import RunConfig
+from .gate import Threshold, Verdict
 from .stats import Summary
 
 # a rate level whose completions keep up with less than this share of its arrivals is saturated
@@ -162,6 +161,12 @@ class Capacity:
         }
 
 
+def is_judged(levels: Sequence[Level], thresholds: Sequence[Threshold]) -> bool:
+    """Whether a sweep's levels are judged: thresholds were given, or it is a rate sweep
+    (each level judged by the rate it achieved against the rate offered)."""
+    return bool(thresholds) or any(level.kind == "rate" for level in levels)
+
+
 def sweep_configs(
     config: RunConfig, *, concurrency: Sequence[int], rate: Sequence[float] | None
 ) -> list[Level]:
@@ -195,22 +200,3 @@ def capacity(results: Sequence[LevelResult]) -> Capacity:
             return Capacity(best, None if best is None else "exact", result)
         best = result
     return Capacity(best, None if best is None else "lower", None)
-
-
-def capacity_under_slo(results: Sequence[LevelResult]) -> LevelResult | None:
-    """The highest level that meets the SLO (see `capacity`)."""
-    return capacity(results).value
-
-
-def parse_min_achieved(text: str) -> float:
-    """`90%`, `90` or `0.9` → 0.9: the share of the offered rate a level must achieve."""
-    body = text.strip().removesuffix("%").strip()
-    try:
-        value = float(body)
-    except ValueError:
-        value = math.nan
-    if text.strip().endswith("%") or value > 1:
-        value /= 100
-    if not 0 <= value <= 1:
-        raise ConfigError(f"--min-achieved must be a percentage from 0% to 100% (got {text!r})")
-    return value

@@ -1,46 +1,21 @@
-"""The `report` and `compare` sub-commands: saved runs re-rendered, judged and compared."""
+"""The `report` and `compare` sub-commands: saved runs re-rendered, judged and compared.
+
+Each command imports what it runs in its body, so that its `--help` stays fast."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NamedTuple
 
 import typer
 
-from .config import ConfigError
-from .publish import (
-    EXIT_USAGE,
-    FAIL_IF_HELP,
-    Outputs,
-    append_step_summary,
-    error,
-    is_summary_json,
-    parse_fail_if,
-    publish,
-    results_info,
-    threshold_exit,
-    use_color,
-    write_text,
-)
+from ..errors import ConfigError, ExitCode, error
+from .options import OUTPUTS, FailIfOption, JsonOption, JunitOption
 
 if TYPE_CHECKING:
-    from .compare import Row
-
-# options that `run` and `report` share
-JsonOption = Annotated[
-    Path | None, typer.Option("--json", help="Write the summary JSON to this file.")
-]
-JunitOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--junit", help="Write JUnit XML: one testcase per --fail-if, plus 'no request failed'."
-    ),
-]
-FailIfOption = Annotated[
-    list[str] | None,
-    typer.Option("--fail-if", help=FAIL_IF_HELP, show_default=False, metavar="EXPR"),
-]
+    from ..compare import Row, SettingDiff, Tolerances
 
 REPORT_EPILOG = "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage or unreadable file."
 COMPARE_EPILOG = (
@@ -64,15 +39,29 @@ def report_command(
         typer.Option(
             "--markdown",
             help="Write a Markdown summary. It is also appended to $GITHUB_STEP_SUMMARY when set.",
+            rich_help_panel=OUTPUTS,
         ),
     ] = None,
     junit: JunitOption = None,
     fail_if: FailIfOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no report.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print no report.", rich_help_panel=OUTPUTS)
+    ] = False,
 ) -> None:
     """Re-render the report of a saved run from its results file (no network)."""
-    from .records import read_results
-    from .stats import summarize
+    from ..gate import judge
+    from ..publish import (
+        Outputs,
+        exit_code,
+        is_summary_json,
+        parse_fail_if,
+        publish,
+        results_info,
+        threshold_failure,
+    )
+    from ..records import read_results
+    from ..report import RunReport
+    from ..stats import summarize
 
     thresholds = parse_fail_if(fail_if)
     outputs = Outputs(json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet)
@@ -92,15 +81,16 @@ def report_command(
     summary = summarize(
         saved.records, latency_from=latency_from if latency_from == "schedule" else "send"
     )
-    verdicts = publish(summary, results_info(saved, results), thresholds, outputs)
-    raise typer.Exit(threshold_exit(verdicts))
+    verdicts = judge(summary, thresholds)
+    publish(RunReport(summary, results_info(saved, results), verdicts), outputs)
+    raise typer.Exit(exit_code(failure=threshold_failure(verdicts)))
 
 
 def compare_command(
     base: Annotated[
         Path,
         typer.Argument(
-            help="The reference run: results JSONL (-o) or summary JSON (--json).",
+            help="The reference run: results JSONL (-o), summary JSON (--json) or sweep JSON.",
             show_default=False,
             metavar="BASE",
         ),
@@ -108,7 +98,7 @@ def compare_command(
     new: Annotated[
         Path,
         typer.Argument(
-            help="The run to judge: results JSONL (-o) or summary JSON (--json).",
+            help="The run to judge: results JSONL (-o), summary JSON (--json) or sweep JSON.",
             show_default=False,
             metavar="NEW",
         ),
@@ -143,48 +133,72 @@ def compare_command(
 ) -> None:
     """Compare two runs (or two sweeps, level by level): key metrics side by side, the
     change, regressions, and any setting in which the runs differ."""
-    from .compare import RunData, SweepData, compare, compare_sweeps, load, parse_tolerances
-    from .report import comparison_markdown, comparison_report
-    from .report_sweep import sweep_comparison_markdown, sweep_comparison_report
+    from ..compare import parse_tolerances
+    from ..publish import Outputs, append_step_summary, use_color, write_text
 
     tolerances = parse_tolerances(max_regression or ())
     Outputs(markdown_path=markdown).check_dirs()
-    base_side, new_side = load(base), load(new)
-    color = use_color(sys.stdout)
-    if isinstance(base_side, SweepData) and isinstance(new_side, SweepData):
-        swept = compare_sweeps(base_side, new_side, tolerances)
-        diffs, code = swept.setting_diffs, swept.exit_code(strict=strict)
-        text, markdown_text = (
-            sweep_comparison_report(swept, color=color),
-            (sweep_comparison_markdown(swept)),
-        )
-        bad = [(f"{label}: ", row) for label, row in swept.regressions]
-    elif isinstance(base_side, RunData) and isinstance(new_side, RunData):
-        single = compare(base_side, new_side, tolerances)
-        diffs, code = single.setting_diffs, single.exit_code(strict=strict)
-        text, markdown_text = comparison_report(single, color=color), comparison_markdown(single)
-        bad = [("", row) for row in single.regressions]
-    else:
-        sweep = base if isinstance(base_side, SweepData) else new
-        raise ConfigError(
-            f"{sweep} is a sweep summary and the other file a single run; "
-            "compare a sweep with a sweep (level by level), or pick one level's results file"
-        )
+    done = _compared(base, new, tolerances, strict=strict, color=use_color(sys.stdout))
     if not quiet:
-        sys.stdout.write(text)
+        sys.stdout.write(done.text)
         sys.stdout.flush()
     if markdown is not None:
-        write_text(markdown, markdown_text)
-    append_step_summary(markdown_text)
+        write_text(markdown, done.markdown)
+    append_step_summary(done.markdown)
     if quiet:  # otherwise the table's head already gives them, one `!!` line each
-        for diff in diffs:
+        for diff in done.diffs:
             sys.stderr.write(f"llmbench-async: warning: BASE and NEW are not alike: {diff}\n")
-    if code == EXIT_USAGE:
-        error(f"--strict: BASE and NEW differ in {len(diffs)} setting(s); not compared")
-    elif bad:
-        listed = "; ".join(prefix + _regression_text(row) for prefix, row in bad)
+    if done.code == ExitCode.USAGE:
+        error(f"--strict: BASE and NEW differ in {len(done.diffs)} setting(s); not compared")
+    elif done.regressions:
+        listed = "; ".join(prefix + _regression_text(row) for prefix, row in done.regressions)
         error(f"NEW is worse than BASE beyond tolerance: {listed}")
-    raise typer.Exit(code)
+    raise typer.Exit(done.code)
+
+
+class _Compared(NamedTuple):
+    """A comparison rendered: console text, Markdown, the differing settings, the exit code
+    and each regression (with its level's prefix in a sweep)."""
+
+    text: str
+    markdown: str
+    diffs: Sequence[SettingDiff]
+    code: int
+    regressions: list[tuple[str, Row]]
+
+
+def _compared(
+    base: Path, new: Path, tolerances: Tolerances, *, strict: bool, color: bool
+) -> _Compared:
+    """Two runs, or two sweeps level by level; a sweep against a single run is an error."""
+    from ..compare import RunData, SweepData, compare, compare_sweeps, load
+    from ..report import comparison_markdown, comparison_report
+    from ..report_sweep import sweep_comparison_markdown, sweep_comparison_report
+
+    base_side, new_side = load(base), load(new)
+    if isinstance(base_side, SweepData) and isinstance(new_side, SweepData):
+        swept = compare_sweeps(base_side, new_side, tolerances)
+        return _Compared(
+            sweep_comparison_report(swept, color=color),
+            sweep_comparison_markdown(swept),
+            swept.setting_diffs,
+            swept.exit_code(strict=strict),
+            [(f"{label}: ", row) for label, row in swept.regressions],
+        )
+    if isinstance(base_side, RunData) and isinstance(new_side, RunData):
+        single = compare(base_side, new_side, tolerances)
+        return _Compared(
+            comparison_report(single, color=color),
+            comparison_markdown(single),
+            single.setting_diffs,
+            single.exit_code(strict=strict),
+            [("", row) for row in single.regressions],
+        )
+    sweep = base if isinstance(base_side, SweepData) else new
+    raise ConfigError(
+        f"{sweep} is a sweep summary and the other file a single run; "
+        "compare a sweep with a sweep (level by level), or pick one level's results file"
+    )
 
 
 def _regression_text(row: Row) -> str:
