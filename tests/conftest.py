@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 
 
 @dataclass(frozen=True)
