@@ -245,7 +245,7 @@ def test_wheel_carries_the_package_and_complete_metadata(wheel: Path) -> None:
 
     package = REPO / "src" / "llmbench_async"
     src = {p.relative_to(package).as_posix() for p in package.rglob("*.py")}
-    assert "cli/options.py" in src and "mock_server.py" in src
+    assert "cli/options.py" in src and "mock/server.py" in src
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         (metadata_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
