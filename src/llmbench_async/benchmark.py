@@ -18,6 +18,8 @@ import httpx
 from .client import Target
 from .config import RunConfig, is_secret_header, scrub_secrets
 from .errors import ErrorKind, classify_exception
+from .live import LiveView, live_enabled, planned_seconds, print_header
+from .observe import ObserveOptions, Observer
 from .protocol import error_message_from_body
 from .records import RequestRecord, ResultsWriter
 from .runner import RecordSink, RunOutcome, run_requests
@@ -42,6 +44,7 @@ class RunResult:
     outcome: RunOutcome
     started_at: str  # ISO 8601 wall-clock start (UTC)
     problem: str | None  # one line saying why the target looked unusable, else None
+    timeseries: dict[str, Any] | None = field(default=None, repr=False)  # Observer.to_json()
 
     @property
     def client_stats(self) -> dict[str, Any]:
@@ -97,6 +100,7 @@ def run(
     progress: bool = False,
     handle_signals: bool = False,
     keep_records: bool = True,
+    observe: ObserveOptions | None = None,
 ) -> RunResult:
     """Run a benchmark synchronously (the public Python API)."""
     result: RunResult = anyio.run(
@@ -106,6 +110,7 @@ def run(
             progress=progress,
             handle_signals=handle_signals,
             keep_records=keep_records,
+            observe=observe,
         )
     )
     return result
@@ -117,6 +122,7 @@ async def run_async(
     progress: bool = False,
     handle_signals: bool = False,
     keep_records: bool = True,
+    observe: ObserveOptions | None = None,
 ) -> RunResult:
     """Run a benchmark inside an existing event loop. With `keep_records=False` the records
     only feed the summary and the results file, so memory stays small for huge runs."""
@@ -134,26 +140,31 @@ async def run_async(
         t0 = time.perf_counter_ns()
         records: list[RequestRecord] = []
         builder = SummaryBuilder(latency_from=config.latency_from)
+        observer = Observer(observe or ObserveOptions(), config, t0, scrape_auth(config))
+        if live_enabled(progress):
+            print_header(config, sys.stderr)
         writer = (
             ResultsWriter(config.output, _header(config, started_at), t0) if config.output else None
         )
 
         def sink(record: RequestRecord) -> None:
             builder.add(record)
+            observer.add(record)
             if keep_records:
                 records.append(record)
             if writer is not None:
                 writer.write(record)
 
         try:
-            if config.workers > 1:
-                outcome = await run_workers(
-                    config, sink, progress=progress, handle_signals=handle_signals
-                )
-            else:
-                outcome = await drive(
-                    http, config, sink, progress=progress, handle_signals=handle_signals
-                )
+            async with observer.scraping():
+                if config.workers > 1:
+                    outcome = await run_workers(
+                        config, sink, progress=progress, handle_signals=handle_signals
+                    )
+                else:
+                    outcome = await drive(
+                        http, config, sink, progress=progress, handle_signals=handle_signals
+                    )
             if writer is not None:
                 writer.write_footer(
                     {
@@ -161,6 +172,7 @@ async def run_async(
                         "cancelled": outcome.cancelled,
                         "duration_s": (outcome.ended_ns - t0) / 1e9,
                         "client": client_stats(outcome),
+                        "server_metrics": observer.server_json(),
                     }
                 )
         finally:
@@ -176,6 +188,7 @@ async def run_async(
         outcome=outcome,
         started_at=started_at,
         problem=problem,
+        timeseries=observer.to_json(),
     )
 
 
@@ -204,7 +217,13 @@ async def drive(
         grace_s=config.grace_s,
         handle_signals=handle_signals,
         first_index=first_index,
+        live=LiveView(planned_s=planned_seconds(config)) if live_enabled(progress) else None,
     )
+
+
+def scrape_auth(config: RunConfig) -> dict[str, str]:
+    """What a scrape of the target's own origin sends: its key and the user's headers."""
+    return {"Authorization": f"Bearer {config.api_key}", **config.headers}
 
 
 def build_target(config: RunConfig) -> Target:

@@ -15,6 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from .cli_mock import MockServerError, mock_server_command
+from .cli_observe import (
+    HtmlOption,
+    ScrapeIntervalOption,
+    ServerMetricOption,
+    ServerMetricsOption,
+    WindowOption,
+    observe_options,
+)
 from .cli_results import (
     COMPARE_EPILOG,
     REPORT_EPILOG,
@@ -60,6 +68,7 @@ from .publish import (
 
 if TYPE_CHECKING:
     from .gate import Threshold
+    from .observe import ObserveOptions
     from .report import RunInfo
     from .sweep import Level
 
@@ -316,13 +325,21 @@ def run_command(
             help="Sweeps: stop at the first level that breaks a --fail-if threshold.",
         ),
     ] = False,
+    html: HtmlOption = None,
+    window: WindowOption = "1s",
+    server_metrics: ServerMetricsOption = None,
+    scrape_interval: ScrapeIntervalOption = "1s",
+    server_metric: ServerMetricOption = None,
 ) -> None:
     """Run a benchmark (the default command)."""
     from .mock_server import MockConfig, MockProcess
 
     thresholds = parse_fail_if(fail_if)
-    outputs = Outputs(json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet)
+    outputs = Outputs(
+        json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet, html_path=html
+    )
     replace(outputs, results_path=output).check_dirs()
+    observe = observe_options(window, server_metrics, scrape_interval, server_metric)
 
     if api not in ("chat", "completions"):
         raise ConfigError(f"--api must be chat or completions (got {api!r})")
@@ -387,9 +404,11 @@ def run_command(
             from .sweep import sweep_configs
 
             configs = sweep_configs(config, concurrency=levels_c, rate=levels_r)
-            code = _run_sweep(configs, thresholds, outputs, stop_on_fail=stop_on_fail)
+            code = _run_sweep(
+                configs, thresholds, outputs, stop_on_fail=stop_on_fail, observe=observe
+            )
         else:
-            code = _run_and_report(config, thresholds, outputs)
+            code = _run_and_report(config, thresholds, outputs, observe)
     raise typer.Exit(code)
 
 
@@ -399,6 +418,7 @@ def _run_sweep(
     outputs: Outputs,
     *,
     stop_on_fail: bool,
+    observe: ObserveOptions | None = None,
 ) -> int:
     """Run each level in turn, judge it, then report the sweep and the capacity under SLO."""
     from .benchmark import TargetError, run
@@ -412,7 +432,13 @@ def _run_sweep(
     interrupted: str | None = None
     for level in levels:
         try:
-            result = run(level.config, progress=progress, handle_signals=True, keep_records=False)
+            result = run(
+                level.config,
+                progress=progress,
+                handle_signals=True,
+                keep_records=False,
+                observe=observe,
+            )
         except TargetError as exc:
             raise Failure(str(exc), EXIT_TARGET) from None
         verdicts = judge(result.summary, thresholds)
@@ -442,6 +468,11 @@ def _run_sweep(
         sys.stdout.flush()
     if outputs.json_path is not None:
         write_text(outputs.json_path, json.dumps(sweep_json(results, capacity, infos), indent=2))
+    if outputs.html_path is not None:
+        from .report_html import sweep_html
+
+        page = sweep_html(sweep_json(results, capacity, infos), [i.settings for i in infos])
+        write_text(outputs.html_path, page)
     markdown = sweep_markdown(results, capacity, judged=judged)
     if outputs.markdown_path is not None:
         write_text(outputs.markdown_path, markdown)
@@ -515,12 +546,17 @@ def _parse_workers(text: str, concurrency: int) -> int:
     return value
 
 
-def _run_and_report(config: RunConfig, thresholds: Sequence[Threshold], outputs: Outputs) -> int:
+def _run_and_report(
+    config: RunConfig,
+    thresholds: Sequence[Threshold],
+    outputs: Outputs,
+    observe: ObserveOptions | None = None,
+) -> int:
     from .benchmark import TargetError, run
 
     progress = not config.quiet and is_terminal(sys.stderr) and is_terminal(sys.stdout)
     try:
-        result = run(config, progress=progress, handle_signals=True)
+        result = run(config, progress=progress, handle_signals=True, observe=observe)
     except TargetError as exc:
         raise Failure(str(exc), EXIT_TARGET) from None
     verdicts = publish(result.summary, run_info(result), thresholds, outputs)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .cli_observe import HtmlOption, WindowOption, parse_window
 from .config import ConfigError
 from .publish import (
     EXIT_OK,
@@ -26,7 +27,7 @@ from .publish import (
 )
 
 if TYPE_CHECKING:
-    from .compare import Row
+    from .compare import Comparison, Row
 
 # options that `run` and `report` share
 JsonOption = Annotated[
@@ -70,14 +71,19 @@ def report_command(
     junit: JunitOption = None,
     fail_if: FailIfOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no report.")] = False,
+    html: HtmlOption = None,
+    window: WindowOption = "1s",
 ) -> None:
     """Re-render the report of a saved run from its results file (no network)."""
     from .records import read_results
     from .stats import summarize
 
     thresholds = parse_fail_if(fail_if)
-    outputs = Outputs(json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet)
+    outputs = Outputs(
+        json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet, html_path=html
+    )
     outputs.check_dirs()
+    window_s = parse_window(window)
     try:
         saved = read_results(results)
     except OSError as exc:
@@ -93,7 +99,7 @@ def report_command(
     summary = summarize(
         saved.records, latency_from=latency_from if latency_from == "schedule" else "send"
     )
-    verdicts = publish(summary, results_info(saved, results), thresholds, outputs)
+    verdicts = publish(summary, results_info(saved, results, window_s), thresholds, outputs)
     raise typer.Exit(threshold_exit(verdicts))
 
 
@@ -133,14 +139,17 @@ def compare_command(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no table.")] = False,
+    html: HtmlOption = None,
 ) -> None:
     """Compare two runs: key metrics side by side, the change, and regressions."""
     from .compare import compare, load_run, parse_tolerances
     from .report import comparison_markdown, comparison_report
 
     tolerances = parse_tolerances(max_regression or ())
-    Outputs(markdown_path=markdown).check_dirs()
+    Outputs(markdown_path=markdown, html_path=html).check_dirs()
     comparison = compare(load_run(base), load_run(new), tolerances)
+    if html is not None:
+        write_text(html, comparison_html(comparison))
     if not quiet:
         sys.stdout.write(comparison_report(comparison, color=use_color(sys.stdout)))
         sys.stdout.flush()
@@ -154,6 +163,39 @@ def compare_command(
         error(f"NEW is worse than BASE beyond tolerance: {listed}")
         raise typer.Exit(EXIT_THRESHOLD)
     raise typer.Exit(EXIT_OK)
+
+
+def comparison_html(comparison: Comparison) -> str:
+    """The comparison as a self-contained HTML page, BASE and NEW overlaid."""
+    from .records import read_results
+    from .report import summary_json
+    from .report_html import compare_html
+
+    sides = []
+    for name, side in (("BASE", comparison.base), ("NEW", comparison.new)):
+        if side.summary is not None:
+            path = Path(side.path)
+            doc = summary_json(side.summary, results_info(read_results(path), path))
+        else:
+            doc = dict(side.document)
+        sides.append((name, dict(doc, path=side.path), side.summary))
+    rows = [
+        {
+            "metric": str(row.ref),
+            "base": row.base,
+            "new": row.new,
+            "change": "—" if row.base is None or row.new is None else _change(row),
+            "verdict": "REGRESSION" if row.regressed else ("ok" if row.tolerance else ""),
+        }
+        for row in comparison.rows
+    ]
+    return compare_html(sides, rows)
+
+
+def _change(row: Row) -> str:
+    if row.change is None:
+        return "from 0"
+    return f"{row.change:+.2f} pt" if row.change_unit == "pt" else f"{row.change:+.1f}%"
 
 
 def _regression_text(row: Row) -> str:

@@ -54,6 +54,7 @@ class Outputs:
     junit_path: Path | None = None
     quiet: bool = False
     results_path: Path | None = None  # `run -o`: written by the run itself
+    html_path: Path | None = None  # --html: the self-contained HTML report
 
     def check_dirs(self) -> None:
         """Fail before the run, not after it, when an output file cannot be created."""
@@ -62,6 +63,7 @@ class Outputs:
             ("--json", self.json_path),
             ("--markdown", self.markdown_path),
             ("--junit", self.junit_path),
+            ("--html", self.html_path),
         ):
             if path is not None and not path.absolute().parent.is_dir():
                 raise ConfigError(f"{flag}: directory {path.absolute().parent} does not exist")
@@ -86,6 +88,11 @@ def publish(
     if outputs.json_path is not None:
         document = summary_json(summary, info, verdicts)
         write_text(outputs.json_path, json.dumps(document, indent=2))
+    if outputs.html_path is not None:
+        from .report_html import run_html
+
+        page = run_html(summary_json(summary, info, verdicts), summary, info.settings)
+        write_text(outputs.html_path, page)
     markdown = markdown_report(summary, info, verdicts)
     if outputs.markdown_path is not None:
         write_text(outputs.markdown_path, markdown)
@@ -138,13 +145,16 @@ def run_info(result: RunResult) -> RunInfo:
         interrupted_by=result.outcome.interrupted_by,
         cancelled=result.outcome.cancelled,
         problem=result.problem,
+        timeseries=result.timeseries,
     )
 
 
-def results_info(results: ResultsFile, path: Path) -> RunInfo:
-    """Build the report's RunInfo from a saved results file (header and footer lines)."""
+def results_info(results: ResultsFile, path: Path, window_s: float = 1.0) -> RunInfo:
+    """Build the report's RunInfo from a saved results file (header and footer lines); the
+    time series is recomputed from its records."""
     from .compare import endpoint_of
     from .report import RunInfo
+    from .timeseries import timeseries_from_records
 
     header = results.header
     cfg: Mapping[str, Any] = header.get("config") or {}
@@ -169,6 +179,9 @@ def results_info(results: ResultsFile, path: Path) -> RunInfo:
         interrupted_by=footer.get("interrupted_by") if footer is not None else None,
         cancelled=int(footer.get("cancelled") or 0) if footer is not None else 0,
         problem=problem,
+        timeseries=timeseries_from_records(results.records, window_s=window_s).to_json(
+            server=footer.get("server_metrics") if footer is not None else None
+        ),
     )
 
 

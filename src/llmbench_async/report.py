@@ -48,6 +48,7 @@ class RunInfo:
     interrupted_by: str | None = None
     cancelled: int = 0
     problem: str | None = None
+    timeseries: Mapping[str, Any] | None = None  # timeseries.SeriesBuilder.to_json()
 
 
 def summary_json(
@@ -98,6 +99,7 @@ def summary_json(
         "client": dict(info.client) if info.client is not None else None,
         "interrupted_by": info.interrupted_by,
         "problem": info.problem,
+        "timeseries": dict(info.timeseries) if info.timeseries is not None else None,
         "thresholds": [
             {
                 "expression": str(v.threshold),

@@ -22,6 +22,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from tqdm import tqdm
 
 from .client import Target, execute
+from .live import LiveView
 from .pacing import Pacer
 from .records import RequestRecord
 from .workload import Workload
@@ -77,6 +78,7 @@ async def run_requests(
     grace_s: float = 2.0,
     handle_signals: bool = True,
     first_index: int = 0,
+    live: LiveView | None = None,
 ) -> RunOutcome:
     """Send requests and hand each record to `sink`.
 
@@ -111,6 +113,8 @@ async def run_requests(
             state.stop = True
         sink(record)
         bar.update(1)
+        if live is not None:
+            live.update(bar, record, state.in_flight)
 
     async def one(index: int, scheduled: int) -> None:
         state.in_flight += 1
@@ -171,6 +175,8 @@ async def run_requests(
     try:
         async with anyio.create_task_group() as outer:
             outer.start_soon(lag_probe, lag)
+            if live is not None:
+                outer.start_soon(live.tick, bar, lambda: state.in_flight)
             if handle_signals and threading.current_thread() is threading.main_thread():
                 outer.start_soon(_watch_signals, state, grace_s, outer)
             async with anyio.create_task_group() as pool:

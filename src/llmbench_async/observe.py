@@ -1,0 +1,91 @@
+"""What a run watches besides its requests: the time series fed by each record, and the
+server's own metrics scraped beside it. One `Observer` per run, built by `benchmark`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .server_metrics import Scraper, metrics_url
+from .timeseries import DEFAULT_WINDOW_S, SeriesBuilder
+
+if TYPE_CHECKING:
+    from .config import RunConfig
+    from .records import RequestRecord
+
+__all__ = ["ObserveOptions", "Observer"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObserveOptions:
+    """--window, --server-metrics, --scrape-interval and --server-metric."""
+
+    window_s: float = DEFAULT_WINDOW_S  # time-series window (coarsened for long runs)
+    server_metrics: str | None = None  # a Prometheus URL, "auto" (<origin>/metrics) or None
+    scrape_interval_s: float = 1.0
+    server_metric_names: tuple[str, ...] = ()  # extra metric names to keep
+
+    def check(self) -> None:
+        """Raise ValueError (said as one line) on a bad value."""
+        if not self.window_s > 0:
+            raise ValueError(f"--window must be more than 0 seconds (got {self.window_s:g})")
+        if not self.scrape_interval_s > 0:
+            raise ValueError(
+                f"--scrape-interval must be more than 0 seconds (got {self.scrape_interval_s:g})"
+            )
+        if self.server_metrics is not None:
+            metrics_url(self.server_metrics, "http://localhost/v1")
+        if self.server_metric_names and self.server_metrics is None:
+            raise ValueError("--server-metric needs --server-metrics URL|auto")
+
+
+class Observer:
+    """Feeds the time series with each record and scrapes the server while the run goes."""
+
+    def __init__(
+        self,
+        options: ObserveOptions,
+        config: RunConfig,
+        t0_ns: int,
+        auth: dict[str, str] | None = None,
+    ) -> None:
+        self.series = SeriesBuilder(t0_ns, window_s=options.window_s)
+        self.scraper: Scraper | None = None
+        if options.server_metrics is not None:
+            auto = options.server_metrics.strip().lower() == "auto"
+            self.scraper = Scraper(
+                metrics_url(options.server_metrics, config.base_url),
+                t0_ns=t0_ns,
+                interval_s=options.scrape_interval_s,
+                extra=options.server_metric_names,
+                # the target's own credentials go only to the target's own origin
+                headers=auth if auto else None,
+            )
+
+    def add(self, record: RequestRecord) -> None:
+        self.series.add(record)
+
+    @asynccontextmanager
+    async def scraping(self) -> AsyncIterator[None]:
+        """Scrape in the background for the duration of the `async with` body."""
+        if self.scraper is None:
+            yield
+            return
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.scraper.run)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+
+    def server_json(self) -> dict[str, Any] | None:
+        """The scraped series (`timeseries.server`), None when not scraping."""
+        return None if self.scraper is None else self.scraper.to_json()
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary JSON's `timeseries` document."""
+        return self.series.to_json(server=self.server_json())
