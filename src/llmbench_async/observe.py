@@ -64,6 +64,7 @@ class Observer:
                 extra=options.server_metric_names,
                 # the target's own credentials go only to the target's own origin
                 headers=auth if auto else None,
+                verify=config.verify if auto else True,
             )
 
     def add(self, record: RequestRecord) -> None:

@@ -174,6 +174,7 @@ class Scraper:
         interval_s: float = 1.0,
         extra: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
+        verify: bool | str = True,
         warn: Callable[[str], None] | None = None,
     ) -> None:
         if not interval_s > 0:
@@ -183,6 +184,7 @@ class Scraper:
         self.interval_s = interval_s
         self.extra = tuple(dict.fromkeys(extra))
         self.headers = dict(headers or {})
+        self.verify = verify  # TLS: as for the target (--insecure, --ca-bundle) on its origin
         self._warn = warn or _stderr_warning
         self.series: dict[str, _Series] = {}
         self.scrapes = 0
@@ -193,7 +195,9 @@ class Scraper:
     async def run(self) -> None:
         """Scrape now and every `interval_s` until cancelled (a late scrape is skipped)."""
         timeout = httpx.Timeout(min(self.interval_s, 5.0) + 1.0)
-        async with httpx.AsyncClient(timeout=timeout, headers=self.headers) as http:
+        # plain http needs no CA bundle (loading one takes a noticeable fraction of a second)
+        verify = self.verify if urlsplit(self.url).scheme == "https" else False
+        async with httpx.AsyncClient(timeout=timeout, headers=self.headers, verify=verify) as http:
             next_at = time.perf_counter()
             while True:
                 await self.scrape_once(http)

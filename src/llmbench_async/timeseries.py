@@ -62,10 +62,11 @@ class LogSketch:
             self.buckets[key] = self.buckets.get(key, 0) + n
 
     def quantile(self, q: float) -> float | None:
-        """The value at quantile `q` in [0, 1] (bucket midpoint), None when empty."""
+        """The value at quantile `q` in [0, 1] by nearest rank (bucket midpoint); None when
+        empty."""
         if self.count == 0:
             return None
-        rank = q * (self.count - 1)
+        rank = max(0, math.ceil(q * self.count) - 1)
         seen = self.zeros
         if rank < seen:
             return 0.0
