@@ -9,6 +9,7 @@ stderr and never fails the run.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -117,10 +118,33 @@ class Sample:
     types: Mapping[str, str]
 
 
-def parse_metrics(text: str) -> Sample:
-    """Parse Prometheus text exposition format; raises ValueError when it is malformed."""
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def _select(text: str, wanted: frozenset[str]) -> str:
+    """The comment lines and the sample lines of `wanted` metrics: a real server's page is
+    mostly histograms we do not keep, and the parser then reads a fraction of it. A sample
+    line whose name is not a metric name still raises ValueError (the page is malformed)."""
+    kept = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            kept.append(line)
+            continue
+        name = _NAME.match(line)
+        if name is None or line[name.end() : name.end() + 1] not in ("{", " ", "\t", ""):
+            raise ValueError(f"not a metric line: {line[:80]!r}")
+        if name.group() in wanted:
+            kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def parse_metrics(text: str, wanted: frozenset[str] | None = None) -> Sample:
+    """Parse Prometheus text exposition format, only the samples named in `wanted` when it is
+    given; raises ValueError when the text is malformed."""
     values: dict[str, tuple[float, int]] = {}
     types: dict[str, str] = {}
+    if wanted is not None:
+        text = _select(text, wanted)
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             total, count = values.get(s.name, (0.0, 0))
@@ -183,6 +207,9 @@ class Scraper:
         self.t0_ns = t0_ns
         self.interval_s = interval_s
         self.extra = tuple(dict.fromkeys(extra))
+        self.wanted = frozenset(
+            [*known_names(), *self.extra, *(f"{name}_total" for name in self.extra)]
+        )
         self.headers = dict(headers or {})
         self.verify = verify  # TLS: as for the target (--insecure, --ca-bundle) on its origin
         self._warn = warn or _stderr_warning
@@ -217,7 +244,7 @@ class Scraper:
                 raise _ScrapeError(f"HTTP {resp.status_code}")
             if len(resp.content) > _MAX_BODY:
                 raise _ScrapeError(f"response over {_MAX_BODY // (1024 * 1024)} MiB")
-            sample = await anyio.to_thread.run_sync(parse_metrics, resp.text)
+            sample = await anyio.to_thread.run_sync(parse_metrics, resp.text, self.wanted)
         except Exception as exc:
             self._failed(_reason(exc))
             return

@@ -39,13 +39,18 @@
     var width = Math.max(320, box.clientWidth - 16);
     var o = Object.assign({ width: width, height: 240, series: [{}].concat(series),
       axes: axes(opts.xLabel, opts.yLabel), scales: { x: { time: false } } }, opts.extra || {});
+    var colors = series.map(function (s) { return s.stroke; });
+    var points = xy.slice(1).reduce(function (n, ys) {
+      return n + ys.filter(function (y) { return y !== null && y !== undefined; }).length;
+    }, 0);
     var u = new uPlot(o, xy, box);
-    drawn.push({ title: title, chart: u, box: box });
+    drawn.push({ title: title, chart: u, box: box, colors: colors, points: points });
   }
 
   function line(label, i, extra) {
+    // points: uPlot's default, drawn when the data is sparse (a one-window run still shows)
     return Object.assign({ label: label, stroke: palette[i % palette.length], width: 1.5,
-      spanGaps: true, points: { show: false } }, extra || {});
+      spanGaps: true }, extra || {});
   }
 
   function distributions(run, prefix) {
