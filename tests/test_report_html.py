@@ -129,6 +129,7 @@ def _save_screenshot(page: Page, name: str) -> None:
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     if name == "report.png" and os.environ.get("LLMBENCH_UPDATE_SCREENSHOT") == "1":
+        (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copyfile(shot, ROOT / "docs" / "report.png")
 
 
@@ -264,3 +265,20 @@ def test_report_for_100k_requests_stays_under_1_mb() -> None:
     assert "default-src 'none'" in page
     # the exact percentiles are on the page
     assert f'data-value="{summary.metrics["ttft_ms"].p99!r}"' in page
+
+
+def test_vendored_uplot_is_the_recorded_version() -> None:
+    from importlib.resources import files
+
+    from llmbench_async.report_html import UPLOT_VERSION
+
+    vendor = files("llmbench_async").joinpath("vendor", "uplot")
+    banner = vendor.joinpath("uPlot.iife.min.js").read_text(encoding="utf-8").splitlines()[0]
+    assert f"(v{UPLOT_VERSION})" in banner
+    assert "MIT" in vendor.joinpath("LICENSE").read_text(encoding="utf-8")
+
+
+def test_html_into_a_missing_directory_fails_before_the_run(tmp_path: Path) -> None:
+    res = run_cli("--mock", "-n", "1", "--html", str(tmp_path / "nope" / "r.html"))
+    assert res.code == 2
+    assert res.stderr.count("\n") == 1 and "--html" in res.stderr

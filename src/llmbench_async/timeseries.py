@@ -2,7 +2,7 @@
 
 Built incrementally: `SeriesBuilder.add(record)` as each record arrives, in bounded memory.
 Each window keeps counts and one small log-bucket sketch per latency metric (relative error
-under 1 %), so per-window percentiles are approximate; the run's own percentiles (`stats`)
+under 0.8 %), so per-window percentiles are approximate; the run's own percentiles (`stats`)
 stay exact. When a run outgrows `MAX_WINDOWS` windows the width doubles and neighbours merge,
 so a 1M-request hour-long run still has at most `MAX_WINDOWS` windows. The result depends
 only on the set of records, never on their order, so `report` recomputes it from the JSONL.
@@ -11,6 +11,9 @@ only on the set of records, never on their order, so `report` recomputes it from
 from __future__ import annotations
 
 import math
+import struct
+from array import array
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,35 +34,52 @@ DEFAULT_WINDOW_S = 1.0
 MAX_WINDOWS = 600
 LATENCY_KEYS = ("ttft_ms", "itl_ms", "e2e_ms", "queue_delay_ms")
 
-_GAMMA = 1.02  # bucket i holds (γ^(i-1), γ^i]: the midpoint is within ±1 % of any member
-_LOG_GAMMA = math.log(_GAMMA)
+# Buckets are the top bits of a value's IEEE-754 double: 64 per power of two, so a bucket's
+# midpoint is within ±0.8 % of every value in it, and the bucket of a whole array of token
+# gaps is found by C-level maps (no Python step, no log, per gap).
+_SHIFT = 52 - 6
+_HALF = 1 << (_SHIFT - 1)
+_DOUBLE = struct.Struct("<d")
+_INT64 = struct.Struct("<q")
 _NS_PER_MS = 1e6
 _NS_PER_S = 1e9
 
 
+def _key(value: float) -> int:
+    key: int = _INT64.unpack(_DOUBLE.pack(value))[0] >> _SHIFT
+    return key
+
+
+def _midpoint(key: int) -> float:
+    value: float = _DOUBLE.unpack(_INT64.pack((key << _SHIFT) | _HALF))[0]
+    return value
+
+
 class LogSketch:
-    """Counts of positive values in logarithmic buckets (bounded size; merges exactly)."""
+    """Counts of values in logarithmic buckets (bounded size; merges exactly); values <= 0
+    share bucket 0. `scale` multiplies what `quantile` returns (1e-6: added in ns, read in
+    ms)."""
 
-    __slots__ = ("buckets", "count", "zeros")
+    __slots__ = ("buckets", "count", "scale")
 
-    def __init__(self) -> None:
-        self.buckets: dict[int, int] = {}
-        self.zeros = 0  # values <= 0
+    def __init__(self, scale: float = 1.0) -> None:
+        self.buckets: Counter[int] = Counter()
         self.count = 0
+        self.scale = scale
 
     def add(self, value: float) -> None:
         self.count += 1
-        if value <= 0.0:
-            self.zeros += 1
-            return
-        key = math.ceil(math.log(value) / _LOG_GAMMA)
-        self.buckets[key] = self.buckets.get(key, 0) + 1
+        self.buckets[_key(value) if value > 0.0 else 0] += 1
+
+    def add_many(self, values: Sequence[int]) -> None:
+        """Add non-negative integers (token gaps in ns), counted in C: no Python step a value."""
+        bits = memoryview(array("d", values)).cast("B").cast("q")
+        self.buckets.update(map(_SHIFT.__rrshift__, bits))
+        self.count += len(values)
 
     def merge(self, other: LogSketch) -> None:
         self.count += other.count
-        self.zeros += other.zeros
-        for key, n in other.buckets.items():
-            self.buckets[key] = self.buckets.get(key, 0) + n
+        self.buckets.update(other.buckets)
 
     def quantile(self, q: float) -> float | None:
         """The value at quantile `q` in [0, 1] by nearest rank (bucket midpoint); None when
@@ -67,14 +87,13 @@ class LogSketch:
         if self.count == 0:
             return None
         rank = max(0, math.ceil(q * self.count) - 1)
-        seen = self.zeros
-        if rank < seen:
-            return 0.0
-        for key in sorted(self.buckets):
+        seen = 0
+        keys = sorted(self.buckets)
+        for key in keys:
             seen += self.buckets[key]
             if rank < seen:
-                return 2.0 * _GAMMA**key / (_GAMMA + 1.0)
-        return 2.0 * _GAMMA ** max(self.buckets) / (_GAMMA + 1.0)
+                break
+        return 0.0 if key <= 0 else _midpoint(key) * self.scale
 
 
 @dataclass(slots=True)
@@ -89,7 +108,8 @@ class _Window:
     def sketch(self, key: str) -> LogSketch:
         found = self.sketches.get(key)
         if found is None:
-            found = self.sketches[key] = LogSketch()
+            # token gaps go in as integer ns (add_many), the rest as ms
+            found = self.sketches[key] = LogSketch(1 / _NS_PER_MS if key == "itl_ms" else 1.0)
         return found
 
     def merge(self, other: _Window) -> None:
@@ -170,9 +190,7 @@ class SeriesBuilder:
         if r.ttft_ns is not None:
             w.sketch("ttft_ms").add(r.ttft_ns / _NS_PER_MS)
         if r.token_gaps_ns:
-            itl = w.sketch("itl_ms")
-            for gap in r.token_gaps_ns:
-                itl.add(gap / _NS_PER_MS)
+            w.sketch("itl_ms").add_many(r.token_gaps_ns)
 
     def to_json(
         self,
