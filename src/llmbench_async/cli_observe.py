@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .config import ConfigError, parse_duration
-from .observe import ObserveOptions
+
+if TYPE_CHECKING:
+    from .observe import ObserveOptions
 
 __all__ = [
     "HtmlOption",
@@ -74,6 +76,8 @@ def observe_options(
     window: str, server_metrics: str | None, scrape_interval: str, names: list[str] | None
 ) -> ObserveOptions:
     """The flags as `ObserveOptions`, checked (ConfigError: one line, exit 2)."""
+    from .observe import ObserveOptions
+
     options = ObserveOptions(
         window_s=parse_window(window),
         server_metrics=server_metrics,

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .server_metrics import Scraper, metrics_url
 from .timeseries import DEFAULT_WINDOW_S, SeriesBuilder
 
 if TYPE_CHECKING:
     from .config import RunConfig
     from .records import RequestRecord
+    from .server_metrics import Scraper
 
 __all__ = ["ObserveOptions", "Observer"]
 
@@ -38,6 +38,8 @@ class ObserveOptions:
                 f"--scrape-interval must be more than 0 seconds (got {self.scrape_interval_s:g})"
             )
         if self.server_metrics is not None:
+            from .server_metrics import metrics_url
+
             metrics_url(self.server_metrics, "http://localhost/v1")
         if self.server_metric_names and self.server_metrics is None:
             raise ValueError("--server-metric needs --server-metrics URL|auto")
@@ -56,6 +58,8 @@ class Observer:
         self.series = SeriesBuilder(t0_ns, window_s=options.window_s)
         self.scraper: Scraper | None = None
         if options.server_metrics is not None:
+            from .server_metrics import Scraper, metrics_url
+
             auto = options.server_metrics.strip().lower() == "auto"
             self.scraper = Scraper(
                 metrics_url(options.server_metrics, config.base_url),

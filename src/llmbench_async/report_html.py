@@ -280,7 +280,10 @@ def sweep_html(sweep: Mapping[str, Any], settings: Sequence[str] = ()) -> str:
             }
         )
     first = levels[0] if levels else {}
-    cap = "none met every threshold" if capacity is None else capacity["label"]
+    judged = any(doc.get("thresholds") for doc in levels)
+    cap = capacity["label"] if capacity is not None else "none met every threshold"
+    if not judged:
+        cap = "not judged (no --fail-if)"
     parts = [
         _header(dict(first, settings=settings[0] if settings else ""), "llmbench-async sweep"),
         f'<p class="meta">capacity under SLO: <b data-key="capacity">{_esc(cap)}</b></p>',

@@ -20,7 +20,6 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 import anyio.to_thread
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 __all__ = [
     "KNOWN_METRICS",
@@ -141,6 +140,9 @@ def _select(text: str, wanted: frozenset[str]) -> str:
 def parse_metrics(text: str, wanted: frozenset[str] | None = None) -> Sample:
     """Parse Prometheus text exposition format, only the samples named in `wanted` when it is
     given; raises ValueError when the text is malformed."""
+    # imported here: only a run with --server-metrics pays for loading it
+    from prometheus_client.parser import text_string_to_metric_families
+
     values: dict[str, tuple[float, int]] = {}
     types: dict[str, str] = {}
     if wanted is not None:
