@@ -4,6 +4,7 @@ which are reported once and never fail the run."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -108,10 +109,14 @@ def test_series_follow_the_server(prom: str) -> None:
     assert m["waiting"]["value"] == [2 * v for v in running]
     assert m["running"]["source"] == "vllm:num_requests_running"
     assert set(m["kv_cache_usage"]["value"]) == {0.5}  # mean over the two engines
-    # +100 tokens per scrape, one scrape each 0.2 s: about 500 tokens/s
+    # +100 tokens per scrape: each rate is 100 over the time between the two scrapes
     rates = m["generation_tokens_per_s"]["value"]
-    assert len(rates) == len(running) - 1
-    assert all(300 < r < 800 for r in rates), rates
+    gaps = [b - a for a, b in itertools.pairwise(m["running"]["t_s"])]
+    assert len(rates) == len(gaps) == len(running) - 1
+    for rate, dt in zip(rates, gaps, strict=True):
+        assert rate == pytest.approx(100 / dt, rel=0.3), (rates, gaps)
+    tokens = sum(r * dt for r, dt in zip(rates, gaps, strict=True))
+    assert tokens == pytest.approx(100 * len(rates), rel=0.05)
     assert m["my_queue_depth"]["value"][0] == 7.0
     assert "absent_metric" not in m
     assert m["running"]["t_s"] == sorted(m["running"]["t_s"])
