@@ -3,7 +3,7 @@
     uv run python benchmarks/live_overhead.py              # 3 reps x 4 modes, ~2 min
     uv run python benchmarks/live_overhead.py --requests 20000 --reps 5
 
-Runs the product path (`benchmark.run`) against the built-in mock (its own process) four
+Runs the product path (`session.run`) against the built-in mock (its own process) four
 ways, interleaved: plain (no bar, no scraping); bar (tqdm's plain bar, as before the live
 view); live (tqdm's bar with the live tallies); scrape (plain, plus scraping a vLLM-like
 /metrics page served by `python -m http.server` in another process, every second). Bars are
@@ -27,10 +27,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from llmbench_async.benchmark import run
 from llmbench_async.config import RunConfig
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.observe import ObserveOptions
+from llmbench_async.session import run
 
 _METRICS = (
     "".join(

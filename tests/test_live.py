@@ -17,7 +17,7 @@ from conftest import CLI, cli_env, run_cli
 
 from llmbench_async.config import RunConfig
 from llmbench_async.live import LiveView, planned_seconds
-from llmbench_async.mock_server import MockProcess
+from llmbench_async.mock import MockProcess
 from llmbench_async.records import RequestRecord
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

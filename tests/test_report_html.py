@@ -19,8 +19,8 @@ from conftest import run_cli
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 from test_server_metrics import prom  # noqa: F401  (the Prometheus-text server fixture)
 
-from llmbench_async.gate import format_number
-from llmbench_async.mock_server import MockProcess
+from llmbench_async.metrics import format_number
+from llmbench_async.mock import MockProcess
 from llmbench_async.records import RequestRecord
 from llmbench_async.report import RunInfo, summary_json
 from llmbench_async.report_html import run_html

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from conftest import run_cli
 
-from llmbench_async.mock_server import MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.server_metrics import Scraper, metrics_url, parse_metrics, shown_url
 
 
@@ -187,14 +187,14 @@ def test_run_with_scraping_writes_the_series(
     assert json.loads(again.read_text())["timeseries"]["server"] == server
 
 
-@pytest.mark.parametrize("endpoint", ["closed", "bad", "auto"])
+@pytest.mark.parametrize("endpoint", ["closed", "bad", "missing"])
 def test_failing_scrapes_never_fail_the_run(
     fast_mock: MockProcess, prom: str, tmp_path: Path, endpoint: str
 ) -> None:
     url = {
         "closed": f"http://127.0.0.1:{_closed_port()}/metrics",
         "bad": prom + "/bad",
-        "auto": "auto",  # this mock has no /metrics yet: 404
+        "missing": prom + "/missing",  # 404
     }[endpoint]
     summary = tmp_path / "s.json"
     res = run_cli(
@@ -207,6 +207,53 @@ def test_failing_scrapes_never_fail_the_run(
     doc = json.loads(summary.read_text())
     assert doc["requests"]["ok"] == 20
     assert doc["timeseries"]["server"]["failures"] >= 1
+
+
+def test_auto_scrapes_the_mock_and_follows_what_it_did(tmp_path: Path) -> None:
+    # 2 slots of ~300 ms and 6 requests in flight: the mock runs 2 and queues the rest
+    capacity, concurrency = 2, 6
+    out, summary = tmp_path / "r.jsonl", tmp_path / "s.json"
+    with MockProcess(MockConfig(ttft_ms=100, itl_ms=10, tokens=20, capacity=capacity)) as mock:
+        metrics_page = mock.base_url.removesuffix("/v1") + "/metrics"
+        res = run_cli(
+            "--base-url", mock.base_url, "-n", "24", "-c", str(concurrency), "-o", str(out),
+            "--json", str(summary), "--server-metrics", "auto", "--scrape-interval", "0.1", "-q",
+        )  # fmt: skip
+    assert res.code == 0, res.stderr
+    assert res.stderr == ""
+    server = json.loads(summary.read_text())["timeseries"]["server"]
+    assert server["failures"] == 0 and server["scrapes"] >= 5
+    assert server["url"] == metrics_page
+    metrics = server["metrics"]
+    assert {m["source"] for m in metrics.values()} >= {
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+    }
+    running = dict(zip(metrics["running"]["t_s"], metrics["running"]["value"], strict=True))
+    waiting = dict(zip(metrics["waiting"]["t_s"], metrics["waiting"]["value"], strict=True))
+    kv = dict(
+        zip(metrics["kv_cache_usage"]["t_s"], metrics["kv_cache_usage"]["value"], strict=True)
+    )
+    # never more generating than the mock's slots, never more queued than we had in flight
+    assert all(0 <= v <= capacity for v in running.values()), running
+    assert all(0 <= v <= concurrency - capacity for v in waiting.values()), waiting
+    # the mock's KV-cache share is its slots in use, in the same scrape
+    assert all(kv[t] == pytest.approx(running[t] / capacity) for t in running)
+    # while we surely had 3 or more requests at the server (±0.25-0.5 s around the scrape,
+    # for the request's way there and the scrape's own), it ran 2 and queued the rest
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    spans = [(r["send_ns"] / 1e9, r["end_ns"] / 1e9) for r in lines if r["type"] == "request"]
+    assert len(spans) == 24
+
+    def surely_busy(t: float) -> bool:
+        edges = [t - 0.25 + 0.05 * i for i in range(16)]  # t - 0.25 s .. t + 0.5 s
+        return all(sum(s <= e < end for s, end in spans) >= 3 for e in edges)
+
+    busy = [t for t in running if surely_busy(t)]
+    assert busy, (sorted(running), spans)
+    assert all(running[t] == capacity and waiting[t] >= 1 for t in busy), [
+        (t, running[t], waiting[t]) for t in busy
+    ]
 
 
 @pytest.mark.parametrize(

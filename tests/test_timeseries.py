@@ -14,11 +14,11 @@ import anyio
 import pytest
 from conftest import run_cli
 
-from llmbench_async.benchmark import build_target, build_workload
 from llmbench_async.config import RunConfig
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
+from llmbench_async.pacing import LoadPlan
 from llmbench_async.records import RequestRecord
-from llmbench_async.runner import run_requests
+from llmbench_async.runner import build_target, build_workload, run_requests
 from llmbench_async.stats import percentile
 from llmbench_async.timeseries import (
     MAX_WINDOWS,
@@ -140,11 +140,9 @@ def test_windows_show_queueing_after_the_knee(capacity_mock: MockProcess) -> Non
                 http,
                 build_target(config),
                 build_workload(config),
-                n=None,
-                duration_s=4.0,
-                concurrency=None,
-                sink=records.append,
-                pacer=RisingRate(10, 110, 4.0),
+                # any Pacer drives the open loop; no cap on requests in flight
+                LoadPlan(shape=RisingRate(10, 110, 4.0), count=None, duration_s=4.0),  # type: ignore[arg-type]
+                records.append,
                 handle_signals=False,
             )
             return started

@@ -1,16 +1,16 @@
 """What a run watches besides its requests: the time series fed by each record, and the
-server's own metrics scraped beside it. One `Observer` per run, built by `benchmark`."""
+server's own metrics scraped beside it. One `Observer` per run, built by `session`."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .timeseries import DEFAULT_WINDOW_S, SeriesBuilder
+from .config import ObserveOptions, metrics_url
+from .timeseries import SeriesBuilder
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -18,31 +18,6 @@ if TYPE_CHECKING:
     from .server_metrics import Scraper
 
 __all__ = ["ObserveOptions", "Observer"]
-
-
-@dataclass(frozen=True, slots=True)
-class ObserveOptions:
-    """--window, --server-metrics, --scrape-interval and --server-metric."""
-
-    window_s: float = DEFAULT_WINDOW_S  # time-series window (coarsened for long runs)
-    server_metrics: str | None = None  # a Prometheus URL, "auto" (<origin>/metrics) or None
-    scrape_interval_s: float = 1.0
-    server_metric_names: tuple[str, ...] = ()  # extra metric names to keep
-
-    def check(self) -> None:
-        """Raise ValueError (said as one line) on a bad value."""
-        if not self.window_s > 0:
-            raise ValueError(f"--window must be more than 0 seconds (got {self.window_s:g})")
-        if not self.scrape_interval_s > 0:
-            raise ValueError(
-                f"--scrape-interval must be more than 0 seconds (got {self.scrape_interval_s:g})"
-            )
-        if self.server_metrics is not None:
-            from .server_metrics import metrics_url
-
-            metrics_url(self.server_metrics, "http://localhost/v1")
-        if self.server_metric_names and self.server_metrics is None:
-            raise ValueError("--server-metric needs --server-metrics URL|auto")
 
 
 class Observer:
@@ -58,7 +33,7 @@ class Observer:
         self.series = SeriesBuilder(t0_ns, window_s=options.window_s)
         self.scraper: Scraper | None = None
         if options.server_metrics is not None:
-            from .server_metrics import Scraper, metrics_url
+            from .server_metrics import Scraper  # prometheus-client: only when scraping
 
             auto = options.server_metrics.strip().lower() == "auto"
             self.scraper = Scraper(

@@ -9,9 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .compare import MIN_REQUESTS
-from .gate import format_number
 from .histogram import render_histogram
+from .metrics import MIN_REQUESTS, PER_REQUEST, format_number
 from .stats import MetricStats, Summary
 
 if TYPE_CHECKING:
@@ -21,15 +20,7 @@ if TYPE_CHECKING:
 SUMMARY_SCHEMA = "llmbench-async/summary/v1"
 
 # summary-JSON key, console label; the order is the report's order
-METRICS: tuple[tuple[str, str], ...] = (
-    ("ttft_ms", "TTFT (ms)"),
-    ("ttfc_ms", "TTFC (ms)"),
-    ("e2e_ms", "E2E (ms)"),
-    ("itl_ms", "ITL (ms)"),
-    ("tpot_ms", "TPOT (ms)"),
-    ("output_tokens_per_s", "Out tok/s per req"),
-    ("queue_delay_ms", "Queue delay (ms)"),
-)
+METRICS: tuple[tuple[str, str], ...] = tuple((m.key, m.label) for m in PER_REQUEST)
 _STATS = ("count", "mean", "stdev", "min", "p50", "p90", "p95", "p99", "max")
 
 
@@ -49,6 +40,34 @@ class RunInfo:
     cancelled: int = 0
     problem: str | None = None
     timeseries: Mapping[str, Any] | None = None  # timeseries.SeriesBuilder.to_json()
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """One run rendered for every output (see publish.publish)."""
+
+    summary: Summary
+    info: RunInfo
+    verdicts: tuple[Verdict, ...] = ()
+
+    def console(self, *, width: int, color: bool) -> str:
+        return console_report(
+            self.summary, self.info, width=width, verdicts=self.verdicts, color=color
+        )
+
+    def json(self) -> dict[str, Any]:
+        return summary_json(self.summary, self.info, self.verdicts)
+
+    def markdown(self) -> str:
+        return markdown_report(self.summary, self.info, self.verdicts)
+
+    def junit(self) -> str:
+        return junit_xml(self.summary, self.info, self.verdicts)
+
+    def html(self) -> str:
+        from .report_html import run_html  # loaded only for --html
+
+        return run_html(self.json(), self.summary, self.info.settings)
 
 
 def summary_json(
@@ -417,7 +436,7 @@ def comparison_report(comparison: Comparison, *, color: bool = False) -> str:
     label_w = max(len(label) for label in labels)
     out.append(f"{'metric':<{label_w}}  {'base':>10}  {'new':>10}  {'change':>11}")
     for label, row in zip(labels, comparison.rows, strict=True):
-        change = f"{_arrow(row)} {_change_text(row):>9}"
+        change = f"{_arrow(row)} {change_text(row):>9}"
         direction: str = row.direction if row.direction != "n/a" else ""
         if direction == "better":
             direction = _paint(f"{direction:<6}", _GREEN, color)
@@ -462,7 +481,7 @@ def comparison_markdown(comparison: Comparison) -> str:
             verdict = f"❌ **{verdict}**"
         out.append(
             f"| `{row.ref}` ({row.ref.unit}) | {_opt(row.base)} | {_opt(row.new)} | "
-            f"{_arrow(row)} {_change_text(row)} | "
+            f"{_arrow(row)} {change_text(row)} | "
             f"{row.direction if row.direction != 'n/a' else ''} | {_md(verdict)} |"
         )
     if not comparison.judged:
@@ -490,7 +509,7 @@ def _arrow(row: Row) -> str:
     return "↓" if row.new < row.base else "="
 
 
-def _change_text(row: Row) -> str:
+def change_text(row: Row) -> str:
     if row.base is None or row.new is None:
         return "—"
     if row.change is None:
@@ -523,5 +542,5 @@ def _comparison_tally(comparison: Comparison) -> str:
     if not bad:
         return "no metric worse than BASE beyond its tolerance"
     noun = "metric" if len(bad) == 1 else "metrics"
-    listed = ", ".join(f"{row.ref} {_change_text(row)}" for row in bad)
+    listed = ", ".join(f"{row.ref} {change_text(row)}" for row in bad)
     return f"{len(bad)} {noun} worse than BASE beyond tolerance: {listed}"

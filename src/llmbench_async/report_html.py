@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 
-from .gate import format_number
+from .metrics import format_number
 from .stats import Summary, percentile
 
 __all__ = [
@@ -134,7 +134,6 @@ def _cards(doc: Mapping[str, Any]) -> str:
 
 def _metrics_table(doc: Mapping[str, Any]) -> str:
     metrics = doc.get("metrics") or {}
-    head = "".join(f"<th>{s}</th>" for s in _TABLE_STATS)
     rows = []
     for key, label in TABLE_METRICS:
         stats = metrics.get(key)
@@ -142,7 +141,12 @@ def _metrics_table(doc: Mapping[str, Any]) -> str:
             continue
         cells = "".join(_cell(stats.get(s), f"metrics.{key}.{s}") for s in _TABLE_STATS)
         rows.append(f"<tr><td>{label}</td>{cells}</tr>")
-    return f'<table id="metrics"><tr><th>metric</th>{head}</tr>{"".join(rows)}</table>'
+    return _table("metrics", ("metric", *_TABLE_STATS), "".join(rows))
+
+
+def _table(table_id: str, headers: Sequence[str], rows: str) -> str:
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    return f'<table id="{table_id}"><tr>{head}</tr>{rows}</table>'
 
 
 def _thresholds(doc: Mapping[str, Any]) -> str:
@@ -155,8 +159,7 @@ def _thresholds(doc: Mapping[str, Any]) -> str:
         "</td></tr>"
         for v in verdicts
     )
-    head = "<tr><th>threshold</th><th>observed</th><th></th></tr>"
-    return f'<table id="thresholds">{head}{rows}</table>'
+    return _table("thresholds", ("threshold", "observed", ""), rows)
 
 
 def _errors(doc: Mapping[str, Any]) -> str:
@@ -168,8 +171,7 @@ def _errors(doc: Mapping[str, Any]) -> str:
         f"<td style='text-align:left'>{_esc(d.get('first_message', ''))}</td></tr>"
         for d in details
     )
-    head = "<tr><th>kind</th><th>count</th><th>first message</th></tr>"
-    return f'<table id="errors">{head}{rows}</table>'
+    return _table("errors", ("kind", "count", "first message"), rows)
 
 
 def _self_check(doc: Mapping[str, Any]) -> str:

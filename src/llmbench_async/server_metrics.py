@@ -21,6 +21,8 @@ import anyio
 import anyio.to_thread
 import httpx
 
+from .config import metrics_url
+
 __all__ = [
     "KNOWN_METRICS",
     "KnownMetric",
@@ -87,17 +89,6 @@ KNOWN_METRICS: tuple[KnownMetric, ...] = (
     ),
     KnownMetric("preemptions_per_s", "preemptions/s", "rate", ("vllm:num_preemptions_total",)),
 )
-
-
-def metrics_url(spec: str, base_url: str) -> str:
-    """`auto` → `<origin of base_url>/metrics`; anything else must be an http(s) URL."""
-    if spec.strip().lower() == "auto":
-        parts = urlsplit(base_url)
-        return urlunsplit((parts.scheme, parts.netloc, "/metrics", "", ""))
-    parts = urlsplit(spec.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"--server-metrics must be auto or an http(s) URL (got {spec!r})")
-    return spec.strip()
 
 
 def shown_url(url: str) -> str:
