@@ -98,10 +98,10 @@ LAYERS = [
     {"compare", "gate"},
     {"workers", "observe"},
     {"runner"},
-    {"client", "workload", "live", "server_metrics"},
-    {"config", "transport"},
+    {"client", "workload", "route", "live", "server_metrics"},
+    {"config", "transport", "odd"},
     {"pacing", "protocol", "sse", "histogram", "stats", "timeseries"},
-    {"records", "errors", "_version", "metrics"},
+    {"records", "errors", "_version", "metrics", "redact"},
 ]
 
 
