@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 from .pacing import Arrival, LoadPlan, LoadShape, make_shape
@@ -38,6 +38,40 @@ class RetryPolicy:
     base_backoff: float = 0.5  # seconds; full jitter over base * 2**(attempt-1)
     max_backoff: float = 30.0  # seconds; caps both the backoff and any Retry-After
     retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass(frozen=True, slots=True)
+class ObserveOptions:
+    """What a run watches besides its requests: --window, --server-metrics,
+    --scrape-interval and --server-metric (every rule checked here, once)."""
+
+    window_s: float = 1.0  # time-series window (coarsened for long runs)
+    server_metrics: str | None = None  # a Prometheus URL, "auto" (<origin>/metrics) or None
+    scrape_interval_s: float = 1.0
+    server_metric_names: tuple[str, ...] = ()  # extra metric names to keep
+
+    def __post_init__(self) -> None:
+        if not self.window_s > 0:
+            raise ConfigError(f"--window must be more than 0 seconds (got {self.window_s:g})")
+        if not self.scrape_interval_s > 0:
+            raise ConfigError(
+                f"--scrape-interval must be more than 0 seconds (got {self.scrape_interval_s:g})"
+            )
+        if self.server_metrics is not None:
+            metrics_url(self.server_metrics, "http://localhost/v1")
+        if self.server_metric_names and self.server_metrics is None:
+            raise ConfigError("--server-metric needs --server-metrics URL|auto")
+
+
+def metrics_url(spec: str, base_url: str) -> str:
+    """`auto` → `<origin of base_url>/metrics`; anything else must be an http(s) URL."""
+    if spec.strip().lower() == "auto":
+        parts = urlsplit(base_url)
+        return urlunsplit((parts.scheme, parts.netloc, "/metrics", "", ""))
+    parts = urlsplit(spec.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--server-metrics must be auto or an http(s) URL (got {spec!r})")
+    return spec.strip()
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from .config import (
     Api,
     LatencyFrom,
     MaxTokensField,
+    ObserveOptions,
     RetryPolicy,
     RunConfig,
     Timeouts,
@@ -81,6 +82,11 @@ class Flags:
     junit: Path | None = None
     markdown: Path | None = None
     stop_on_fail: bool = False
+    html: Path | None = None
+    window: str = "1s"
+    server_metrics: str | None = None
+    scrape_interval: str = "1s"
+    server_metric: list[str] | None = None
     # transport options
     endpoint: str | None = None
     api_key_header: str = "Authorization"
@@ -144,6 +150,16 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         proxy_env=not flags.no_proxy_env,
         http2=flags.http2,
         preconnect=flags.preconnect,
+    )
+
+
+def flags_to_observe(flags: Flags) -> ObserveOptions:
+    """What the run watches besides its requests (checked by `ObserveOptions`)."""
+    return ObserveOptions(
+        window_s=parse_duration(flags.window, "--window"),
+        server_metrics=flags.server_metrics,
+        scrape_interval_s=parse_duration(flags.scrape_interval, "--scrape-interval"),
+        server_metric_names=tuple(n.strip() for n in flags.server_metric or () if n.strip()),
     )
 
 

@@ -1,5 +1,5 @@
-"""Where a finished run's report goes: `publish` writes the console, the JSON, Markdown and
-JUnit files and the GitHub step summary, for `run`, `report` and sweeps alike; `exit_code`
+"""Where a finished run's report goes: `publish` writes the console, the JSON, Markdown,
+HTML and JUnit files and the GitHub step summary, for `run`, `report` and sweeps alike; `exit_code`
 turns the verdict into the exit code. It renders nothing itself (report.py and
 report_sweep.py do) and judges nothing (gate.py does)."""
 
@@ -42,6 +42,7 @@ class Outputs:
     junit_path: Path | None = None
     quiet: bool = False
     results_path: Path | None = None  # `run -o`: written by the run itself
+    html_path: Path | None = None  # --html: the self-contained HTML report
 
     def check_dirs(self) -> None:
         """Fail before the run, not after it, when an output file cannot be created."""
@@ -50,6 +51,7 @@ class Outputs:
             ("--json", self.json_path),
             ("--markdown", self.markdown_path),
             ("--junit", self.junit_path),
+            ("--html", self.html_path),
         ):
             if path is not None and not path.absolute().parent.is_dir():
                 raise ConfigError(f"{flag}: directory {path.absolute().parent} does not exist")
@@ -66,16 +68,21 @@ class Rendered(Protocol):
 
     def junit(self) -> str: ...
 
+    def html(self) -> str: ...
+
 
 def publish(rendered: Rendered, outputs: Outputs) -> None:
     """The one writer of every output, for single runs and sweeps alike: the console
-    report, the summary JSON, Markdown (and the GitHub step summary) and JUnit XML."""
+    report, the summary JSON, the HTML page, Markdown (and the GitHub step summary) and
+    JUnit XML."""
     if not outputs.quiet:
         width = shutil.get_terminal_size((100, 24)).columns
         sys.stdout.write(rendered.console(width=width, color=use_color(sys.stdout)))
         sys.stdout.flush()
     if outputs.json_path is not None:
         write_text(outputs.json_path, json.dumps(rendered.json(), indent=2))
+    if outputs.html_path is not None:
+        write_text(outputs.html_path, rendered.html())
     markdown = rendered.markdown()
     if outputs.markdown_path is not None:
         write_text(outputs.markdown_path, markdown)
@@ -135,11 +142,15 @@ def run_info(result: RunResult) -> RunInfo:
         interrupted_by=result.outcome.interrupted_by,
         cancelled=result.outcome.cancelled,
         problem=result.problem,
+        timeseries=result.timeseries,
     )
 
 
-def results_info(results: ResultsFile, path: Path) -> RunInfo:
-    """Build the report's RunInfo from a saved results file (header and footer lines)."""
+def results_info(results: ResultsFile, path: Path, window_s: float = 1.0) -> RunInfo:
+    """Build the report's RunInfo from a saved results file (header and footer lines); the
+    time series is recomputed from its records."""
+    from .timeseries import timeseries_from_records
+
     header = results.header
     cfg: Mapping[str, Any] = header.get("config") or {}
     footer = results.footer
@@ -163,6 +174,9 @@ def results_info(results: ResultsFile, path: Path) -> RunInfo:
         interrupted_by=footer.get("interrupted_by") if footer is not None else None,
         cancelled=int(footer.get("cancelled") or 0) if footer is not None else 0,
         problem=problem,
+        timeseries=timeseries_from_records(results.records, window_s=window_s).to_json(
+            server=footer.get("server_metrics") if footer is not None else None
+        ),
     )
 
 

@@ -39,6 +39,7 @@ class RunInfo:
     interrupted_by: str | None = None
     cancelled: int = 0
     problem: str | None = None
+    timeseries: Mapping[str, Any] | None = None  # timeseries.SeriesBuilder.to_json()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,11 @@ class RunReport:
 
     def junit(self) -> str:
         return junit_xml(self.summary, self.info, self.verdicts)
+
+    def html(self) -> str:
+        from .report_html import run_html  # loaded only for --html
+
+        return run_html(self.json(), self.summary, self.info.settings)
 
 
 def summary_json(
@@ -112,6 +118,7 @@ def summary_json(
         "client": dict(info.client) if info.client is not None else None,
         "interrupted_by": info.interrupted_by,
         "problem": info.problem,
+        "timeseries": dict(info.timeseries) if info.timeseries is not None else None,
         "thresholds": [
             {
                 "expression": str(v.threshold),
@@ -430,7 +437,7 @@ def comparison_report(comparison: Comparison, *, color: bool = False) -> str:
     label_w = max(len(label) for label in labels)
     out.append(f"{'metric':<{label_w}}  {'base':>10}  {'new':>10}  {'change':>11}")
     for label, row in zip(labels, comparison.rows, strict=True):
-        change = f"{_arrow(row)} {_change_text(row):>9}"
+        change = f"{_arrow(row)} {change_text(row):>9}"
         direction: str = row.direction if row.direction != "n/a" else ""
         if direction == "better":
             direction = _paint(f"{direction:<6}", _GREEN, color)
@@ -476,7 +483,7 @@ def comparison_markdown(comparison: Comparison) -> str:
             verdict = f"❌ **{verdict}**"
         out.append(
             f"| `{row.ref}` ({row.ref.unit}) | {_opt(row.base)} | {_opt(row.new)} | "
-            f"{_arrow(row)} {_change_text(row)} | "
+            f"{_arrow(row)} {change_text(row)} | "
             f"{row.direction if row.direction != 'n/a' else ''} | {_md(verdict)} |"
         )
     if not comparison.judged:
@@ -506,7 +513,7 @@ def _arrow(row: Row) -> str:
     return "↓" if row.new < row.base else "="
 
 
-def _change_text(row: Row) -> str:
+def change_text(row: Row) -> str:
     if row.base is None or row.new is None:
         return "—"
     if row.change is None:
@@ -539,5 +546,5 @@ def _comparison_tally(comparison: Comparison) -> str:
     if not bad:
         return "no metric worse than BASE beyond its tolerance"
     noun = "metric" if len(bad) == 1 else "metrics"
-    listed = ", ".join(f"{row.ref} {_change_text(row)}" for row in bad)
+    listed = ", ".join(f"{row.ref} {change_text(row)}" for row in bad)
     return f"{len(bad)} {noun} worse than BASE beyond tolerance: {listed}"

@@ -29,6 +29,7 @@ from ._version import VERSION
 from .client import Target, execute
 from .config import RunConfig
 from .errors import EXIT_FOR_SIGNAL, ErrorKind
+from .live import LiveView, live_enabled, planned_seconds
 from .pacing import ClosedLoop, LoadPlan, Pacer
 from .records import RequestRecord
 from .route import preconnect_run
@@ -68,6 +69,7 @@ class _Pool:
         *,
         progress: bool,
         first_index: int,
+        live: LiveView | None = None,
     ) -> None:
         self.http, self.target, self.workload, self.plan, self.sink = (
             http,
@@ -83,6 +85,7 @@ class _Pool:
         self.fatal: RequestRecord | None = None
         self.signal: str | None = None
         self.cancelled = 0
+        self.live = live
         self.scope: anyio.CancelScope | None = None
         self.indices = count(first_index)
         self.end_index = None if plan.total is None else first_index + plan.total
@@ -107,6 +110,8 @@ class _Pool:
             self.stop = True
         self.sink(record)
         self.bar.update(1)
+        if self.live is not None:
+            self.live.update(self.bar, record, self.in_flight)
 
     async def one(self, index: int, scheduled: int) -> None:
         self.in_flight += 1
@@ -202,6 +207,7 @@ async def run_requests(
     grace_s: float = 2.0,
     handle_signals: bool = True,
     first_index: int = 0,
+    live: LiveView | None = None,
 ) -> RunOutcome:
     """Send the plan's requests and hand each record to `sink`.
 
@@ -210,13 +216,18 @@ async def run_requests(
     (None: no cap); the wait shows as queue delay. The run sends warm-up + count requests
     (count None: no count limit), and stops sending after warm-up + duration seconds (None:
     no time limit). Requests due inside the warm-up (by index or by time) are marked
-    `warmup`; in-flight requests at the end finish.
+    `warmup`; in-flight requests at the end finish. `live` (a terminal's live view) is
+    told of each record and redraws the bar's text twice a second.
     """
-    pool = _Pool(http, target, workload, plan, sink, progress=progress, first_index=first_index)
+    pool = _Pool(
+        http, target, workload, plan, sink, progress=progress, first_index=first_index, live=live
+    )
     lag = array("d")
     try:
         async with anyio.create_task_group() as outer:
             outer.start_soon(lag_probe, lag)
+            if live is not None:
+                outer.start_soon(live.tick, pool.bar, lambda: pool.in_flight)
             if handle_signals and threading.current_thread() is threading.main_thread():
                 outer.start_soon(_watch_signals, pool, grace_s, outer)
             async with anyio.create_task_group() as tg:
@@ -251,26 +262,34 @@ async def drive(
         grace_s=config.grace_s,
         handle_signals=handle_signals,
         first_index=first_index,
+        live=LiveView(planned_s=planned_seconds(config)) if live_enabled(progress) else None,
     )
 
 
 def auth_headers(config: RunConfig) -> dict[str, str]:
     """The headers of every request: auth (Bearer, or the raw key in --api-key-header),
     content negotiation, then the user's --header."""
-    auth: dict[str, str] = {}
-    name = config.api_key_header
-    if name is not None:
-        auth[name] = (
-            f"Bearer {config.api_key}" if name.lower() == "authorization" else config.api_key
-        )
     return {
-        **auth,
+        **_key_header(config),
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if config.stream else "application/json",
         "Accept-Encoding": "identity",
         "User-Agent": f"llmbench-async/{VERSION}",
         **config.headers,
     }
+
+
+def key_headers(config: RunConfig) -> dict[str, str]:
+    """The key and the user's --header, without content negotiation: what a scrape of the
+    target's own origin (--server-metrics auto) sends."""
+    return {**_key_header(config), **config.headers}
+
+
+def _key_header(config: RunConfig) -> dict[str, str]:
+    name = config.api_key_header
+    if name is None:
+        return {}
+    return {name: f"Bearer {config.api_key}" if name.lower() == "authorization" else config.api_key}
 
 
 def build_target(config: RunConfig) -> Target:

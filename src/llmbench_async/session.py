@@ -17,14 +17,16 @@ import anyio
 import httpx
 
 from ._version import VERSION
-from .config import RunConfig
+from .config import ObserveOptions, RunConfig
 from .errors import ErrorKind, TargetError, classify_exception
 from .gate import Threshold, judge
+from .live import live_enabled, print_header
+from .observe import Observer
 from .odd import redirect_failure
 from .protocol import error_message_from_body, safe_excerpt
 from .records import RequestRecord, ResultsWriter
 from .route import client_for, describe_route, route_of
-from .runner import RunOutcome, auth_headers, build_target, drive
+from .runner import RunOutcome, auth_headers, build_target, drive, key_headers
 from .stats import Summary, SummaryBuilder, percentile
 from .sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
 from .transport import redact_url
@@ -43,6 +45,7 @@ class RunResult:
     started_at: str  # ISO 8601 wall-clock start (UTC)
     problem: str | None  # one line saying why the target looked unusable, else None
     route: str | None = None  # e.g. "via proxy http://***@proxy:3128 · HTTP/2"; None: direct
+    timeseries: dict[str, Any] | None = field(default=None, repr=False)  # Observer.to_json()
 
     @property
     def endpoint_label(self) -> str:
@@ -78,6 +81,7 @@ def run(
     progress: bool = False,
     handle_signals: bool = False,
     keep_records: bool = True,
+    observe: ObserveOptions | None = None,
 ) -> RunResult:
     """Run a benchmark synchronously (the public Python API)."""
     result: RunResult = anyio.run(
@@ -87,6 +91,7 @@ def run(
             progress=progress,
             handle_signals=handle_signals,
             keep_records=keep_records,
+            observe=observe,
         )
     )
     return result
@@ -98,9 +103,11 @@ async def run_async(
     progress: bool = False,
     handle_signals: bool = False,
     keep_records: bool = True,
+    observe: ObserveOptions | None = None,
 ) -> RunResult:
     """Run a benchmark inside an existing event loop. With `keep_records=False` the records
-    only feed the summary and the results file, so memory stays small for huge runs."""
+    only feed the summary and the results file, so memory stays small for huge runs.
+    `observe` says what else to watch (time-series window, the server's metrics)."""
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
     async with client_for(config, timeout=timeout) as http:
@@ -117,31 +124,36 @@ async def run_async(
         t0 = time.perf_counter_ns()
         records: list[RequestRecord] = []
         builder = SummaryBuilder(latency_from=config.latency_from)
+        observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config))
+        if live_enabled(progress):
+            print_header(config, sys.stderr)
         writer = (
             ResultsWriter(config.output, _header(config, started_at), t0) if config.output else None
         )
 
         def sink(record: RequestRecord) -> None:
             builder.add(record)
+            observer.add(record)
             if keep_records:
                 records.append(record)
             if writer is not None:
                 writer.write(record)
 
         try:
-            if config.workers > 1:
-                outcome = await run_workers(
-                    config, sink, progress=progress, handle_signals=handle_signals
-                )
-            else:
-                outcome = await drive(
-                    http,
-                    config,
-                    sink,
-                    progress=progress,
-                    handle_signals=handle_signals,
-                    target=target,
-                )
+            async with observer.scraping():
+                if config.workers > 1:
+                    outcome = await run_workers(
+                        config, sink, progress=progress, handle_signals=handle_signals
+                    )
+                else:
+                    outcome = await drive(
+                        http,
+                        config,
+                        sink,
+                        progress=progress,
+                        handle_signals=handle_signals,
+                        target=target,
+                    )
             if writer is not None:
                 writer.write_footer(
                     {
@@ -149,6 +161,7 @@ async def run_async(
                         "cancelled": outcome.cancelled,
                         "duration_s": (outcome.ended_ns - t0) / 1e9,
                         "client": client_stats(outcome),
+                        "server_metrics": observer.server_json(),
                     }
                 )
         finally:
@@ -165,6 +178,7 @@ async def run_async(
         started_at=started_at,
         problem=problem,
         route=describe_route(config, target.protocols),
+        timeseries=observer.to_json(),
     )
 
 
@@ -259,13 +273,20 @@ def run_sweep(
     stop_on_fail: bool,
     min_achieved: float = DEFAULT_MIN_ACHIEVED,
     on_level: Callable[[LevelResult, RunResult], None],
+    observe: ObserveOptions | None = None,
 ) -> None:
     """Run each level in turn and judge it (by the thresholds and, in a rate sweep, by the
     rate it achieved against `min_achieved`); stop early on a signal, or at the first failing
     level with `stop_on_fail`. `on_level` receives every level as it ends."""
     judged = is_judged(levels, thresholds)
     for level in levels:
-        result = run(level.config, progress=progress, handle_signals=True, keep_records=False)
+        result = run(
+            level.config,
+            progress=progress,
+            handle_signals=True,
+            keep_records=False,
+            observe=observe,
+        )
         interrupted = result.outcome.interrupted_by
         done = LevelResult(
             level,

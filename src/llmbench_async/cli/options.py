@@ -20,8 +20,9 @@ LOAD = "Load"
 WORKLOAD = "Workload"
 LIMITS = "Limits & retries"
 OUTPUTS = "Outputs"
+OBSERVE = "Observe"
 GATE = "CI gate"
-PANELS = (TARGET, LOAD, WORKLOAD, LIMITS, OUTPUTS, GATE)
+PANELS = (TARGET, LOAD, WORKLOAD, LIMITS, OUTPUTS, OBSERVE, GATE)
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage, 3 target unusable, "
@@ -380,6 +381,55 @@ MarkdownOption = Annotated[
 ]
 Quiet = Annotated[
     bool, _opt("--quiet", "-q", help="Print no report and no progress bar.", panel=OUTPUTS)
+]
+HtmlOption = Annotated[
+    Path | None,
+    _opt(
+        "--html",
+        help="Write a self-contained HTML report (charts, no network needed to view it).",
+        panel=OUTPUTS,
+        show_default=False,
+    ),
+]
+
+# -- Observe (run; --window also for report) ----------------------------------------------
+WindowOption = Annotated[
+    str,
+    _opt(
+        "--window",
+        help="Time-series window (seconds, or 500ms, 2s). Long runs get coarser windows "
+        "automatically (at most 600).",
+        panel=OBSERVE,
+    ),
+]
+ServerMetrics = Annotated[
+    str | None,
+    _opt(
+        "--server-metrics",
+        metavar="URL|auto",
+        help="Scrape the server's Prometheus metrics during the run: a URL, or auto "
+        "(<origin of --base-url>/metrics). Default: off.",
+        panel=OBSERVE,
+        show_default=False,
+    ),
+]
+ScrapeInterval = Annotated[
+    str,
+    _opt(
+        "--scrape-interval",
+        help="Time between scrapes of --server-metrics (seconds).",
+        panel=OBSERVE,
+    ),
+]
+ServerMetric = Annotated[
+    list[str] | None,
+    _opt(
+        "--server-metric",
+        metavar="NAME",
+        help="Also keep this server metric (repeatable); counters become per-second rates.",
+        panel=OBSERVE,
+        show_default=False,
+    ),
 ]
 
 # -- CI gate ------------------------------------------------------------------------------

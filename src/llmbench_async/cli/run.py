@@ -52,6 +52,11 @@ def run_command(
     junit: o.JunitOption = None,
     markdown: o.MarkdownOption = None,
     stop_on_fail: o.StopOnFail = False,
+    html: o.HtmlOption = None,
+    window: o.WindowOption = "1s",
+    server_metrics: o.ServerMetrics = None,
+    scrape_interval: o.ScrapeInterval = "1s",
+    server_metric: o.ServerMetric = None,
     # transport options
     endpoint: o.Endpoint = None,
     api_key_header: o.ApiKeyHeader = "Authorization",
