@@ -92,8 +92,9 @@ LAYERS = [
     {"runner"},
     {"client", "workload"},
     {"config", "transport"},
-    {"pacing", "protocol", "sse", "histogram", "stats"},
+    {"pacing", "protocol", "sse", "histogram", "stats", "limits"},
     {"records", "errors", "_version", "metrics"},
+    {"redact"},
 ]
 
 

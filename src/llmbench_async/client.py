@@ -14,14 +14,16 @@ from dataclasses import dataclass, field, replace
 import anyio
 import httpx
 
-from .config import RetryPolicy, Timeouts, scrub_secrets
+from .config import RetryPolicy, Timeouts
 from .errors import ErrorKind, RequestError, classify_exception, kind_for_status
 from .protocol import error_message_from_body, parse_chunk, parse_completion_body
 from .records import RequestRecord, TokenSource
+from .redact import safe_excerpt
 from .sse import SSEDecoder
 from .transport import lean_transport_of
 
 _ERROR_BODY_LIMIT = 64 * 1024
+MESSAGE_LIMIT = 300  # characters of an error message kept in a record
 _NO_RETRY_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.NOT_FOUND, ErrorKind.HTTP_4XX})
 _RETRY_KINDS = frozenset({ErrorKind.CONNECT, ErrorKind.CONNECT_TIMEOUT})
 
@@ -87,6 +89,7 @@ async def execute(
 ) -> RequestRecord:
     """Send one request (with retries) and measure it; never raises for request failures."""
     first_send_ns: int | None = None
+    causes: list[str] = []
     attempt = 0
     while True:
         attempt += 1
@@ -97,8 +100,9 @@ async def execute(
         if error is None or not _should_retry(error, outcome, attempt, target.retry):
             record = outcome.record
             if attempt > 1:  # the record already counts its attempts
-                record = replace(record, first_send_ns=first_send_ns)
+                record = replace(record, first_send_ns=first_send_ns, retry_causes=tuple(causes))
             return record
+        causes.append(retry_cause(error))
         await anyio.sleep(_backoff(outcome.retry_after, attempt, target.retry, target.rng))
 
 
@@ -108,6 +112,27 @@ class _Outcome:
     error: RequestError | None
     output_started: bool
     retry_after: float | None = None
+
+
+_CAUSE_OF_KIND = {
+    ErrorKind.TIMEOUT: "timeout",
+    ErrorKind.READ_TIMEOUT: "timeout",
+    ErrorKind.CONNECT_TIMEOUT: "timeout",
+    ErrorKind.CONNECT: "connect",
+    ErrorKind.TLS: "connect",
+    ErrorKind.READ: "read",
+    ErrorKind.PROTOCOL: "read",
+}
+
+
+def retry_cause(error: RequestError) -> str:
+    """Why an attempt was retried, one of `metrics.RETRY_CAUSES`: the HTTP status class (429 apart),
+    else timeout, connect or read."""
+    if error.status is not None and error.status >= 400:
+        if error.status == 429:
+            return "http_429"
+        return "http_5xx" if error.status >= 500 else "http_4xx"
+    return _CAUSE_OF_KIND.get(error.kind, "other")
 
 
 def _should_retry(
@@ -332,7 +357,9 @@ async def _attempt(
         token_source=source,
         status=m.status,
         error_kind=None if error is None else error.kind.value,
-        error_message=None if error is None else scrub_secrets(error.message, target.secrets),
+        error_message=(
+            None if error is None else safe_excerpt(error.message, target.secrets, MESSAGE_LIMIT)
+        ),
         attempts=attempt,
         response_id=m.response_id,
     )
@@ -343,7 +370,7 @@ async def _stream(
     http: httpx.AsyncClient, target: Target, body: bytes, m: _Measure, dog: _Watchdog
 ) -> tuple[RequestError | None, float | None]:
     async with _open(http, target, body) as (resp, raw_stream):
-        failure = await _headers_received(resp, raw_stream, m, dog)
+        failure = await _headers_received(resp, raw_stream, m, dog, target.secrets)
         if failure is not None:
             return failure
         decoder = SSEDecoder()
@@ -387,7 +414,11 @@ async def _stream(
 
 
 async def _headers_received(
-    resp: httpx.Response, raw_stream: AsyncIterable[bytes], m: _Measure, dog: _Watchdog
+    resp: httpx.Response,
+    raw_stream: AsyncIterable[bytes],
+    m: _Measure,
+    dog: _Watchdog,
+    secrets: tuple[str, ...],
 ) -> tuple[RequestError, float | None] | None:
     """Note the headers instant and status; for a non-2xx status, the classified failure
     and the server's retry hint."""
@@ -395,14 +426,14 @@ async def _headers_received(
     m.status = resp.status_code
     if 200 <= resp.status_code < 300:
         return None
-    return await _http_error(resp, raw_stream), parse_retry_after(resp.headers)
+    return await _http_error(resp, raw_stream, secrets), parse_retry_after(resp.headers)
 
 
 async def _whole(
     http: httpx.AsyncClient, target: Target, body: bytes, m: _Measure, dog: _Watchdog
 ) -> tuple[RequestError | None, float | None]:
     async with _open(http, target, body) as (resp, raw_stream):
-        failure = await _headers_received(resp, raw_stream, m, dog)
+        failure = await _headers_received(resp, raw_stream, m, dog, target.secrets)
         if failure is not None:
             return failure
         parts: list[bytes] = []
@@ -420,7 +451,9 @@ async def _whole(
     return None, None
 
 
-async def _http_error(resp: httpx.Response, raw_stream: AsyncIterable[bytes]) -> RequestError:
+async def _http_error(
+    resp: httpx.Response, raw_stream: AsyncIterable[bytes], secrets: tuple[str, ...]
+) -> RequestError:
     """Read (a bounded part of) an error body and classify the status."""
     parts: list[bytes] = []
     size = 0
@@ -430,5 +463,5 @@ async def _http_error(resp: httpx.Response, raw_stream: AsyncIterable[bytes]) ->
         if size >= _ERROR_BODY_LIMIT:
             break
     status = resp.status_code
-    detail = error_message_from_body(b"".join(parts))
+    detail = error_message_from_body(b"".join(parts), secrets=secrets)
     return RequestError(kind_for_status(status), f"HTTP {status}: {detail}", status)

@@ -9,7 +9,9 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .limits import MAX_PROMPT_FILE_BYTES, check_numbers
 from .pacing import Arrival, LoadPlan, LoadShape, make_shape
+from .redact import MASK, mask_userinfo
 
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
@@ -75,8 +77,11 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         self._check_choices()
+        check_numbers(self)
         self._check_load()
         self._check_request()
+        check_headers(self.headers)
+        check_extra_body(self.extra_body)
 
     def _check_choices(self) -> None:
         for flag, value, choices in (
@@ -107,6 +112,25 @@ class RunConfig:
             raise ConfigError(f"--workers must be at least 1 (got {self.workers})")
         if self.grace_s < 0:
             raise ConfigError(f"--grace must be 0 or more (got {self.grace_s})")
+        if self.max_concurrency is not None and self.rate is None:
+            raise ConfigError(
+                "--max-concurrency caps an open loop (--rate); "
+                "use -c/--concurrency for a closed loop"
+            )
+        if self.seed is not None and not (
+            (self.rate is not None and self.arrival == "poisson")
+            or self.sample_prompts
+            or self.input_tokens is not None
+        ):
+            raise ConfigError(
+                "--seed affects nothing here: it seeds Poisson arrivals (--rate), "
+                "--sample-prompts and --input-tokens"
+            )
+        if self.warmup_s > 0 and self.duration_s is None:
+            raise ConfigError(
+                "--warmup as a time needs --duration (with -n alone it could take every "
+                "request); give the warm-up as a request count, e.g. --warmup 20"
+            )
 
     def _check_request(self) -> None:
         if self.max_tokens < 1:
@@ -122,13 +146,14 @@ class RunConfig:
                 raise ConfigError(f"{name} must be more than 0 seconds (got {value})")
         if self.prompt_file is not None and not self.prompt_file.is_file():
             raise ConfigError(f"--prompt-file: cannot read {self.prompt_file}: no such file")
+        size = 0 if self.prompt_file is None else self.prompt_file.stat().st_size
+        if size > MAX_PROMPT_FILE_BYTES:
+            shown = f"{size / 2**20:.0f} MiB"
+            raise ConfigError(f"--prompt-file: {self.prompt_file} is {shown}; at most 256 MiB")
         if isinstance(self.verify, str) and not Path(self.verify).is_file():
             raise ConfigError(f"--ca-bundle: cannot read {self.verify}")
         if self.prompt_file is not None and self.input_tokens is not None:
             raise ConfigError("--prompt-file and --input-tokens exclude each other")
-        for name in self.headers:
-            if not name or any(c in name for c in ":\r\n ") or not name.isascii():
-                raise ConfigError(f"--header: bad header name {name!r}")
         if self.model is not None and not self.model.strip():
             raise ConfigError("--model must not be empty")
 
@@ -226,18 +251,33 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
     return RunConfig(**fields)
 
 
-def normalize_base_url(url: str) -> str:
-    """Accept `http(s)://host[:port][/prefix][/v1][/]` and return it ending in `/v1`."""
+def check_url(url: str, flag: str) -> str:
+    """An http(s) URL with a host, a valid port and no credentials, stripped; else a
+    ConfigError naming `flag`. Credentials are refused, never shown (`http://***@host`)."""
     text = url.strip()
+    if "@" in urlsplit(text).netloc:
+        raise ConfigError(
+            f"{flag} must not hold credentials (got {mask_userinfo(text)!r}); "
+            "pass the key with --api-key or a header with -H 'Authorization: ...'"
+        )
+    if any(ord(c) < 33 or ord(c) == 127 for c in text):
+        raise ConfigError(f"{flag} must not hold spaces or control characters")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https"):
-        raise ConfigError(f"--base-url must start with http:// or https:// (got {text!r})")
+        raise ConfigError(f"{flag} must start with http:// or https:// (got {text!r})")
     if not parts.hostname:
-        raise ConfigError(f"--base-url has no host (got {text!r})")
+        raise ConfigError(f"{flag} has no host (got {text!r})")
     try:
         _ = parts.port
     except ValueError as exc:
-        raise ConfigError(f"--base-url has a bad port (got {text!r})") from exc
+        raise ConfigError(f"{flag} has a bad port (got {text!r})") from exc
+    return text
+
+
+def normalize_base_url(url: str, flag: str = "--base-url") -> str:
+    """Accept `http(s)://host[:port][/prefix][/v1][/]` and return it ending in `/v1`."""
+    text = check_url(url, flag)
+    parts = urlsplit(text)
     path = parts.path.rstrip("/")
     if not path.endswith("/v1"):
         path += "/v1"
@@ -247,7 +287,7 @@ def normalize_base_url(url: str) -> str:
 def redact_secret(value: str) -> str:
     """Show at most the first 3 and last 4 characters of a secret (`sk-...abcd`)."""
     if len(value) <= 8:
-        return "***"
+        return MASK
     return f"{value[:3]}...{value[-4:]}"
 
 
@@ -266,8 +306,10 @@ def parse_header(text: str) -> tuple[str, str]:
     name = name.strip()
     if not sep or not name or any(c in name for c in " \t\r\n") or not name.isascii():
         raise ConfigError(f"--header must look like 'Name: value' (got {text!r})")
-    if "\n" in value or "\r" in value:
-        raise ConfigError("--header values must be one line")
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+        raise ConfigError(f"--header {name}: the value holds a control character")
+    if any(ord(c) > 255 for c in value):
+        raise ConfigError(f"--header {name}: the value must be Latin-1 text")
     return name, value.strip()
 
 
@@ -318,15 +360,55 @@ def parse_levels(text: str, flag: str, kind: type[int] | type[float]) -> list[fl
     return levels
 
 
-def scrub_secrets(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace every occurrence of each secret in `text` by its redacted form."""
-    for secret in secrets:
-        if len(secret) >= 4 and secret in text:
-            text = text.replace(secret, redact_secret(secret))
-    return text
-
-
 def env_or(env: Mapping[str, str], name: str, default: str) -> str:
     """The environment variable's value when set and non-empty, else the default."""
     value = env.get(name, "").strip()
     return value or default
+
+
+# the headers that frame the HTTP message: the transport sets them, nobody else
+FRAMING_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 64 * 1024
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """-H rules: at most 100 headers and 64 KiB, valid names, each name once (case does
+    not matter), no framing header."""
+    if len(headers) > MAX_HEADERS:
+        raise ConfigError(f"--header given {len(headers)} times; at most {MAX_HEADERS}")
+    size = sum(len(k) + len(v) + 4 for k, v in headers.items())
+    if size > MAX_HEADER_BYTES:
+        raise ConfigError(f"--header: {size} bytes of headers; at most 64 KiB")
+    seen: set[str] = set()
+    for name in headers:
+        if not name or any(c in name for c in ":\r\n \t") or not name.isascii():
+            raise ConfigError(f"--header: bad header name {name!r}")
+        lower = name.lower()
+        if lower in FRAMING_HEADERS:
+            raise ConfigError(f"--header {name}: this header frames the request; it cannot be set")
+        if lower in seen:
+            raise ConfigError(f"--header {name} given twice (header names ignore case)")
+        seen.add(lower)
+
+
+# --extra-body keys the tool sets itself, and the flag that sets each
+OWNED_BODY_KEYS: dict[str, str] = {
+    "model": "--model",
+    "stream": "--stream/--no-stream",
+    "stream_options": "--stream/--no-stream (the tool asks for usage itself)",
+    "messages": "--prompt or --prompt-file",
+    "prompt": "--prompt or --prompt-file",
+    "input": "--prompt or --prompt-file",
+    "max_tokens": "--max-tokens",
+    "max_completion_tokens": "--max-tokens",
+    "max_output_tokens": "--max-tokens",
+}
+
+
+def check_extra_body(body: Mapping[str, Any]) -> None:
+    """--extra-body must not set a field the tool owns (the report would lie)."""
+    for key in body:
+        flag = OWNED_BODY_KEYS.get(key)
+        if flag is not None:
+            raise ConfigError(f"--extra-body must not set {key!r}; use {flag}")

@@ -21,6 +21,8 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 
+from .redact import one_line, safe_excerpt, scrub
+
 EXIT_OK = 0
 EXIT_THRESHOLD = 1
 EXIT_USAGE = 2
@@ -37,9 +39,9 @@ class LlmbenchError(Exception):
     exit_code: int = EXIT_USAGE
 
 
-def error(message: str) -> None:
-    """Print a user-facing error: one line on stderr."""
-    sys.stderr.write(f"llmbench-async: error: {message}\n")
+def error(message: str, secrets: tuple[str, ...] = ()) -> None:
+    """Print a user-facing error: one line on stderr, secrets and URL passwords masked."""
+    sys.stderr.write(f"llmbench-async: error: {one_line(scrub(message, secrets))}\n")
     sys.stderr.flush()
 
 
@@ -156,5 +158,5 @@ def classify_exception(exc: BaseException) -> RequestError:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())[:300]
+    # the client redacts the run's secrets from the whole message again (`safe_excerpt`)
+    return safe_excerpt(str(exc).strip() or type(exc).__name__, (), 300)

@@ -90,7 +90,29 @@ RUN_LEVEL: tuple[Metric, ...] = (
         False,
         False,
         ("errors",),
-        "failed / all measured requests",
+        "requests that failed after all their retries / all measured requests",
+    ),
+    Metric(
+        "retry_rate",
+        "retry_rate",
+        "Retry rate (%)",
+        "%",
+        "ratio",
+        False,
+        False,
+        (),
+        "retried attempts / all measured requests (can pass 100 %)",
+    ),
+    Metric(
+        "retries",
+        "retries",
+        "Retries",
+        "retries",
+        "count",
+        False,
+        False,
+        (),
+        "retried attempts; retries.CAUSE counts one cause (see RETRY_CAUSES)",
     ),
     Metric(
         "requests_per_s",
@@ -126,6 +148,17 @@ _CANONICAL: dict[str, str] = {
     **{alias: m.name for m in METRICS for alias in m.aliases},
     **{m.name: m.name for m in METRICS},
 }
+
+# why an attempt was retried: the summary's `retry_causes` keys and `retries.CAUSE` names
+RETRY_CAUSES: tuple[str, ...] = (
+    "http_429",
+    "http_5xx",
+    "http_4xx",
+    "timeout",
+    "connect",
+    "read",
+    "other",
+)
 
 # fewer requests than this on either side of a comparison: differences may be noise
 MIN_REQUESTS = 30

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmbench_async.errors import BadStreamError
+from llmbench_async.redact import cut, safe_excerpt
 
 __all__ = [
     "Chunk",
@@ -168,8 +169,11 @@ def parse_completion_body(body: bytes) -> CompletionBody:
     )
 
 
-def error_message_from_body(body: bytes, limit: int = _ERROR_CHARS) -> str:
-    """A one-line message for a non-2xx response: error.message if present, else the body text."""
+def error_message_from_body(
+    body: bytes, limit: int = _ERROR_CHARS, secrets: tuple[str, ...] = ()
+) -> str:
+    """A one-line message for a non-2xx response: error.message if present, else the body
+    text; `secrets` are redacted before the message is cut to `limit`."""
     limit = max(limit, 0)
     try:
         text = body.decode("utf-8", "replace")
@@ -179,13 +183,14 @@ def error_message_from_body(body: bytes, limit: int = _ERROR_CHARS) -> str:
             obj = None
         if type(obj) is dict:
             if obj.get("error"):
-                return _error_text(obj["error"], limit)
+                return _error_text(obj["error"], limit, secrets)
             if obj.get("object") == "error" or "message" in obj:
-                return _error_text(obj, limit)
+                return _error_text(obj, limit, secrets)
             detail = obj.get("detail")  # FastAPI / Starlette default error body
             if detail:
-                return _one_line(detail if type(detail) is str else _compact(detail), limit)
-        return _one_line(text, limit) or "empty response body"[:limit]
+                text = detail if type(detail) is str else _compact(detail)
+                return safe_excerpt(text, secrets, limit)
+        return safe_excerpt(text, secrets, limit) or "empty response body"[:limit]
     except Exception:  # never raise: this runs while reporting another failure
         return "unreadable response body"[:limit]
 
@@ -218,7 +223,7 @@ def _usage(usage: Any) -> tuple[int | None, int | None, int | None]:
     )
 
 
-def _error_text(error: Any, limit: int = _ERROR_CHARS) -> str:
+def _error_text(error: Any, limit: int = _ERROR_CHARS, secrets: tuple[str, ...] = ()) -> str:
     """A short one-line message from an error value: an object with "message", or a string."""
     if type(error) is dict:
         message = error.get("message")
@@ -233,14 +238,15 @@ def _error_text(error: Any, limit: int = _ERROR_CHARS) -> str:
         text = error
     else:
         text = _compact(error)
-    return _one_line(text, limit) or "unknown error"[:limit]
+    return safe_excerpt(text, secrets, limit) or "unknown error"[:limit]
 
 
 def _malformed(data: bytes, exc: Exception | None, what: str = "malformed stream event") -> str:
     """A one-line BadStreamError message with a truncated excerpt of the offending data."""
-    excerpt = repr(" ".join(data[: _EXCERPT_CHARS * 4].decode("utf-8", "replace").split()))
-    if len(excerpt) > _EXCERPT_CHARS:
-        excerpt = excerpt[: _EXCERPT_CHARS - 3] + "..."
+    # no secrets known here: the client redacts the whole message again (`safe_excerpt`),
+    # which catches any piece of a secret this cut may have left
+    text = data[: _EXCERPT_CHARS * 4].decode("utf-8", "replace")
+    excerpt = cut(repr(safe_excerpt(text, (), _EXCERPT_CHARS * 4)), _EXCERPT_CHARS)
     if exc is None:
         reason = "not a JSON object"
     elif isinstance(exc, UnicodeDecodeError):
@@ -260,13 +266,3 @@ def _compact(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     except Exception:  # e.g. RecursionError on absurd nesting
         return f"<{type(value).__name__}>"
-
-
-def _one_line(text: str, limit: int) -> str:
-    """Whitespace squeezed to single spaces, truncated to ``limit`` chars with "..."."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    if limit <= 3:
-        return text[:limit]
-    return text[: limit - 3] + "..."

@@ -76,6 +76,8 @@ class _Pool:
             sink,
         )
         self.stop = False
+        self.idle = 0  # open loop: slots waiting for an arrival
+        self.backlog = 0  # open loop: arrivals released but not yet taken by a slot
         self.in_flight = 0
         self.peak = 0
         self.ok_seen = False
@@ -148,20 +150,29 @@ class _Pool:
 
     async def open_slot(self, queue: MemoryObjectReceiveStream[tuple[int, int]]) -> None:
         async with queue:
-            async for index, scheduled in queue:
+            while not self.stop:
+                self.idle += 1
+                try:
+                    index, scheduled = await queue.receive()
+                except anyio.EndOfStream:
+                    return
+                finally:
+                    self.idle -= 1
+                self.backlog -= 1
                 if self.stop:
                     return
                 await self.one(index, scheduled)
 
     async def dispatch(self, tg: anyio.abc.TaskGroup, pacer: Pacer) -> None:
-        """Open loop: release each request at its due instant, to a free slot or a new task."""
-        cap = self.plan.max_in_flight
+        """Open loop: release each request at its due instant to a free slot. Slots start
+        lazily, only when every slot is busy and an arrival waits, so the run never holds
+        more tasks than it has had requests in flight, capped by
+        min(--max-concurrency, requests to send)."""
+        caps = [c for c in (self.plan.max_in_flight, self.plan.total) if c is not None]
+        cap = min(caps) if caps else None
         send, receive = anyio.create_memory_object_stream[tuple[int, int]](math.inf)
-        if cap is not None:
-            for _ in range(cap):
-                tg.start_soon(self.open_slot, receive.clone())
-        receive.close()
-        async with send:
+        slots = 0
+        async with send, receive:
             for offset in pacer.offsets():
                 index = next(self.indices)
                 scheduled = self.started + int(offset * 1e9)
@@ -172,10 +183,11 @@ class _Pool:
                     await anyio.sleep(delay)
                 if self.stop:
                     return
-                if cap is None:
-                    tg.start_soon(self.one, index, scheduled)
-                else:
-                    send.send_nowait((index, scheduled))
+                if self.idle - self.backlog <= 0 and (cap is None or slots < cap):
+                    slots += 1
+                    tg.start_soon(self.open_slot, receive.clone())
+                self.backlog += 1
+                send.send_nowait((index, scheduled))
 
     def outcome(self, lag: array[float]) -> RunOutcome:
         return RunOutcome(
@@ -235,12 +247,14 @@ async def drive(
     progress: bool,
     handle_signals: bool,
     first_index: int = 0,
+    prompts: tuple[PromptItem, ...] | None = None,
 ) -> RunOutcome:
-    """Run `config`'s load in this process (a single-process run, or one worker's share)."""
+    """Run `config`'s load in this process (a single-process run, or one worker's share);
+    `prompts`: the prompt file already read (None: read it here)."""
     return await run_requests(
         http,
         build_target(config),
-        build_workload(config),
+        build_workload(config, prompts),
         config.plan,
         sink,
         progress=progress,
@@ -251,13 +265,18 @@ async def drive(
 
 
 def auth_headers(config: RunConfig) -> dict[str, str]:
-    """The headers of every request: auth, content negotiation, then the user's --header."""
-    return {
+    """The headers of every request: auth, content negotiation, then the user's --header,
+    each of which replaces ours of the same name whatever its case."""
+    ours = {
         "Authorization": f"Bearer {config.api_key}",
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if config.stream else "application/json",
         "Accept-Encoding": "identity",
         "User-Agent": f"llmbench-async/{VERSION}",
+    }
+    given = {name.lower() for name in config.headers}
+    return {
+        **{k: v for k, v in ours.items() if k.lower() not in given},
         **config.headers,
     }
 
@@ -275,13 +294,18 @@ def build_target(config: RunConfig) -> Target:
     )
 
 
-def build_workload(config: RunConfig) -> Workload:
+def load_prompts(config: RunConfig) -> tuple[PromptItem, ...]:
+    """The run's prompts: the prompt file's, or --prompt."""
+    if config.prompt_file is not None:
+        return load_prompt_file(config.prompt_file)
+    return (PromptItem(text=config.prompt),)
+
+
+def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = None) -> Workload:
     """What every request of the run sends (the model must be resolved)."""
     assert config.model is not None
-    if config.prompt_file is not None:
-        prompts = load_prompt_file(config.prompt_file)
-    else:
-        prompts = (PromptItem(text=config.prompt),)
+    if prompts is None:
+        prompts = load_prompts(config)
     synthetic = None if config.input_tokens is None else SyntheticInput(*config.input_tokens)
     return Workload(
         api=config.api,

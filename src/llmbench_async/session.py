@@ -17,12 +17,13 @@ import anyio
 import httpx
 
 from ._version import VERSION
-from .config import RunConfig, scrub_secrets
+from .config import RunConfig
 from .errors import ErrorKind, TargetError, classify_exception
 from .gate import Threshold, judge
 from .protocol import error_message_from_body
 from .records import RequestRecord, ResultsWriter
-from .runner import RunOutcome, auth_headers, drive
+from .redact import safe_excerpt
+from .runner import RunOutcome, auth_headers, drive, load_prompts
 from .stats import Summary, SummaryBuilder, percentile
 from .sweep import Level, LevelResult
 from .transport import make_client
@@ -92,6 +93,8 @@ async def run_async(
 ) -> RunResult:
     """Run a benchmark inside an existing event loop. With `keep_records=False` the records
     only feed the summary and the results file, so memory stays small for huge runs."""
+    # read before any request: a bad prompt file is a usage error, not a failed run
+    prompts = load_prompts(config) if config.input_tokens is None else None
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
     async with make_client(verify=config.verify, timeout=timeout) as http:
@@ -107,7 +110,9 @@ async def run_async(
         records: list[RequestRecord] = []
         builder = SummaryBuilder(latency_from=config.latency_from)
         writer = (
-            ResultsWriter(config.output, _header(config, started_at), t0) if config.output else None
+            ResultsWriter(config.output, _header(config, started_at), t0, config.secrets)
+            if config.output
+            else None
         )
 
         def sink(record: RequestRecord) -> None:
@@ -124,7 +129,12 @@ async def run_async(
                 )
             else:
                 outcome = await drive(
-                    http, config, sink, progress=progress, handle_signals=handle_signals
+                    http,
+                    config,
+                    sink,
+                    progress=progress,
+                    handle_signals=handle_signals,
+                    prompts=prompts,
                 )
             if writer is not None:
                 writer.write_footer(
@@ -173,11 +183,12 @@ async def discover_model(http: httpx.AsyncClient, config: RunConfig) -> str:
     except Exception as exc:
         err = classify_exception(exc)
         hint = "; use --ca-bundle or --insecure" if err.kind is ErrorKind.TLS else ""
-        raise TargetError(f"cannot reach {config.base_url}: {err.message}{hint}") from None
+        reason = safe_excerpt(err.message, config.secrets)
+        raise TargetError(f"cannot reach {config.base_url}: {reason}{hint}") from None
     if resp.status_code in (401, 403):
         raise TargetError(auth_message(resp.status_code))
     if resp.status_code != 200:
-        detail = scrub_secrets(error_message_from_body(resp.content), config.secrets)
+        detail = error_message_from_body(resp.content, secrets=config.secrets)
         raise TargetError(
             f"could not list models at {url} (HTTP {resp.status_code}: {detail}); pass --model"
         )
@@ -224,7 +235,8 @@ async def _diagnose(
     if summary.total and not summary.ok and outcome.interrupted_by is None:
         top = summary.errors[0]  # the most frequent kind, with its first message
         hint = "; use --ca-bundle or --insecure" if top.kind == ErrorKind.TLS else ""
-        return f"every request failed; {top.kind} ({top.count}): {top.first_message}{hint}"
+        first = safe_excerpt(top.first_message, config.secrets)
+        return f"every request failed; {top.kind} ({top.count}): {first}{hint}"
     return None
 
 

@@ -47,6 +47,7 @@ def run_flags(flags: Flags) -> int:
             server = stack.enter_context(MockProcess(MockConfig()))
             flags = replace(flags, base_url=server.base_url)
         config = flags_to_config(flags, os.environ)
+        outputs = replace(outputs, secrets=config.secrets)
         progress = not outputs.quiet and is_terminal(sys.stderr) and is_terminal(sys.stdout)
         if is_sweep(flags):
             return _sweep(flags, config, thresholds, outputs, progress)
@@ -63,6 +64,7 @@ def _single(
         interrupted_by=result.outcome.interrupted_by,
         problem=result.problem,
         failure=threshold_failure(verdicts),
+        secrets=config.secrets,
     )
 
 
@@ -96,6 +98,7 @@ def _sweep(
         interrupted_by=results[-1].interrupted_by,
         problem=(results[0].problem or "every level failed") if every_level_failed else None,
         failure=no_capacity if judged and capacity is None else None,
+        secrets=config.secrets,
     )
 
 
