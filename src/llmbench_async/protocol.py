@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmbench_async.errors import BadStreamError
-from llmbench_async.redact import cut, safe_excerpt
+from llmbench_async.redact import safe_excerpt
 
 __all__ = [
     "Chunk",
@@ -244,9 +244,10 @@ def _error_text(error: Any, limit: int = _ERROR_CHARS, secrets: tuple[str, ...] 
 def _malformed(data: bytes, exc: Exception | None, what: str = "malformed stream event") -> str:
     """A one-line BadStreamError message with a truncated excerpt of the offending data."""
     # no secrets known here: the client redacts the whole message again (`safe_excerpt`),
-    # which catches any piece of a secret this cut may have left
+    # which catches any piece of a secret this cut may have left; no repr(), whose doubled
+    # backslashes would hide a JSON-escaped secret from that second pass
     text = data[: _EXCERPT_CHARS * 4].decode("utf-8", "replace")
-    excerpt = cut(repr(safe_excerpt(text, (), _EXCERPT_CHARS * 4)), _EXCERPT_CHARS)
+    excerpt = "'" + safe_excerpt(text, (), _EXCERPT_CHARS - 2) + "'"
     if exc is None:
         reason = "not a JSON object"
     elif isinstance(exc, UnicodeDecodeError):

@@ -33,12 +33,17 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
         escaped = "\\u" in text or "\\U" in text or "%" in text or "\\/" in text
         if not escaped and not any(piece in text for piece in pieces):
             continue  # the fast path: no piece, and no escape that could hide one
-        text = _mask_pieces(text, pieces)
+        text = _mask_pieces(text, pieces, decode=False)  # plain first: `%00000000` is 8 zeros
+        if escaped:
+            text = _mask_pieces(text, pieces, decode=True)
     return mask_userinfo(text)
 
 
-def _mask_pieces(text: str, pieces: set[str]) -> str:
-    """Mask every window of `MIN_PIECE` decoded characters that is a piece of the secret."""
+def _mask_pieces(text: str, pieces: set[str], *, decode: bool) -> str:
+    """Mask every window of `MIN_PIECE` characters (escapes decoded, with `decode`) that is
+    a piece of the secret."""
+    if not decode:
+        return _mask_units(text, [(i, i + 1, c) for i, c in enumerate(text)], pieces)
     units: list[tuple[int, int, str]] = []  # (start, end) in `text`, decoded character
     for m in _UNIT.finditer(text):
         hex4, json_char, hex2 = m.group(1), m.group(2), m.group(3)
@@ -51,6 +56,10 @@ def _mask_pieces(text: str, pieces: set[str]) -> str:
         else:
             char = m.group(0)
         units.append((m.start(), m.end(), char))
+    return _mask_units(text, units, pieces)
+
+
+def _mask_units(text: str, units: list[tuple[int, int, str]], pieces: set[str]) -> str:
     decoded = "".join(u[2] for u in units)
     covered = [False] * len(units)
     for i in range(len(units) - MIN_PIECE + 1):
