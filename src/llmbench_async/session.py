@@ -232,6 +232,10 @@ async def _diagnose(
             shown = ", ".join(available[:10]) + (", ..." if len(available) > 10 else "")
             return f"model '{config.model}' not found; available: {shown}"
         return f"model '{config.model}' or {config.endpoint} not found (HTTP 404)"
+    if fatal is not None and not summary.total and outcome.interrupted_by is None:
+        # every failure was a warm-up request: the run stopped before measuring anything
+        reason = safe_excerpt(fatal.error_message or "", config.secrets)
+        return f"the target failed during the warm-up; {fatal.error_kind}: {reason}"
     if summary.total and not summary.ok and outcome.interrupted_by is None:
         top = summary.errors[0]  # the most frequent kind, with its first message
         hint = "; use --ca-bundle or --insecure" if top.kind == ErrorKind.TLS else ""
