@@ -53,7 +53,7 @@ Kind = Literal["time", "rate", "percent"]
 TIME_METRICS: dict[str, str] = {m.name: m.key for m in PER_REQUEST if m.kind == "latency"}
 _PER_REQUEST: dict[str, str] = {m.name: m.key for m in PER_REQUEST}
 # run-level metrics take no STAT; bare output_tokens_per_s is the aggregate rate
-RUN_LEVEL_METRICS: tuple[str, ...] = tuple(m.name for m in RUN_LEVEL)
+RUN_LEVEL_METRICS: tuple[str, ...] = (*(m.name for m in RUN_LEVEL), "retries")
 _ALL_METRICS: tuple[str, ...] = NAMES
 _KIND: dict[str, Kind] = {"latency": "time", "ratio": "percent", "rate": "rate", "count": "rate"}
 

@@ -31,6 +31,8 @@ class Limit:
 
     def describe(self) -> str:
         low = f"more than {self.low:g}" if self.low_open else f"at least {self.low:g}"
+        if low == "at least 0":
+            low = "0 or more"
         unit = f" {self.unit}" if self.unit else ""
         return f"{low} and at most {self.high:,.0f}{unit}"
 
