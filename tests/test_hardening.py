@@ -61,7 +61,7 @@ def cli_in(
 ) -> CliResult:
     """The real CLI with relative output paths resolved inside `folder`."""
     fixed = [str(folder / a) if a.endswith((".jsonl", ".json", ".md", ".xml")) else a for a in args]
-    return run_cli(*fixed, timeout=timeout, env=env)
+    return run_cli(*fixed, timeout=timeout, env=env, cwd=folder)
 
 
 # ------------------------------------------------------------------ secrets in server echoes
@@ -363,9 +363,11 @@ def test_per_cause_retry_threshold(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("flag", ["--json", "--markdown"])
 def test_dash_writes_to_stdout(flag: str, instant_mock_url: str, tmp_path: Path) -> None:
-    res = run_cli("--base-url", instant_mock_url, "--model", "mock-model", "-n", "2", flag, "-")
+    res = cli_in(
+        tmp_path, "--base-url", instant_mock_url, "--model", "mock-model", "-n", "2", flag, "-"
+    )
     assert res.code == 0, res
-    assert not (Path.cwd() / "-").exists()
+    assert not (tmp_path / "-").exists()
     if flag == "--json":
         doc = json.loads(res.stdout)
         assert doc["requests"]["ok"] == 2
