@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from .errors import ConfigError
 from .limits import MAX_PROMPT_FILE_BYTES, check_numbers
 from .pacing import Arrival, LoadPlan, LoadShape, make_shape
-from .redact import MASK, mask_userinfo
+from .redact import mask_userinfo, redact_secret
 
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
@@ -19,6 +19,7 @@ DEFAULT_PROMPT = "Write a short poem about the sea."
 
 Api = Literal["chat", "completions"]
 LatencyFrom = Literal["send", "schedule"]
+MaxTokensField = Literal["max_tokens", "max_completion_tokens"]  # transport options
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,14 @@ class RunConfig:
     grace_s: float = 2.0  # on Ctrl-C, how long in-flight requests may finish
     workers: int = 1  # processes sharing the load (each with its own event loop)
     latency_from: LatencyFrom = "send"  # where TTFT and E2E start
+    # transport options (issue 11/12)
+    endpoint_url: str | None = None  # full request URL (path and query kept); None: base_url
+    api_key_header: str | None = "Authorization"  # "Authorization" sends Bearer; None: none
+    max_tokens_field: MaxTokensField = "max_tokens"
+    proxy: str | None = field(default=None, repr=False)  # proxy URL for every request
+    proxy_env: bool = True  # honour HTTP(S)_PROXY / ALL_PROXY / NO_PROXY (httpx's trust_env)
+    http2: bool = False  # HTTP/2 through httpx's standard transport (needs the h2 extra)
+    preconnect: bool = True  # open the run's connections before the clock starts
 
     def __post_init__(self) -> None:
         self._check_choices()
@@ -82,6 +91,7 @@ class RunConfig:
         self._check_request()
         check_headers(self.headers)
         check_extra_body(self.extra_body)
+        self._check_transport()
 
     def _check_choices(self) -> None:
         for flag, value, choices in (
@@ -157,6 +167,33 @@ class RunConfig:
         if self.model is not None and not self.model.strip():
             raise ConfigError("--model must not be empty")
 
+    def _check_transport(self) -> None:
+        """The transport options' checks (issue 11)."""
+        if self.endpoint_url is not None:
+            check_url(self.endpoint_url, "--endpoint")
+        if self.proxy is not None:
+            check_url(self.proxy, "--proxy", credentials=True)
+        name = self.api_key_header
+        if name is not None and (
+            not name or any(c in name for c in ":\r\n \t") or not name.isascii()
+        ):
+            raise ConfigError(f"--api-key-header: bad header name {name!r}")
+        if self.max_tokens_field not in ("max_tokens", "max_completion_tokens"):
+            raise ConfigError(
+                "--max-tokens-field must be max_tokens or max_completion_tokens "
+                f"(got {self.max_tokens_field!r})"
+            )
+
+    def url_for(self, suffix: str) -> str:
+        """`base_url` + `/suffix`, keeping the base URL's query string (e.g. api-version)."""
+        base, sep, query = self.base_url.partition("?")
+        return f"{base}/{suffix}" + (sep + query if sep else "")
+
+    @property
+    def models_url(self) -> str:
+        """Where the model list is asked for (GET)."""
+        return self.url_for("models")
+
     @property
     def shape(self) -> LoadShape:
         """The load shape: the closed loop, or an open-loop arrival schedule."""
@@ -180,11 +217,20 @@ class RunConfig:
             max_in_flight=None if self.rate is None else self.max_concurrency,
         )
 
+    def is_secret_header(self, name: str) -> bool:
+        """Whether a header's value is a secret: a secret-looking name, or the header that
+        carries the key (`--api-key-header`, whatever its case)."""
+        key_header = (self.api_key_header or "").lower()
+        return is_secret_header(name) or name.lower() == key_header
+
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every value never to be printed or saved: the key and secret-looking headers."""
         found = [self.api_key]
-        found += [v for k, v in self.headers.items() if is_secret_header(k)]
+        found += [v for k, v in self.headers.items() if self.is_secret_header(k)]
+        if self.proxy:  # transport options: the proxy's credentials
+            parts = urlsplit(self.proxy)
+            found += [parts.password or "", parts.username or ""]
         return tuple(s for s in found if s)
 
     def load_description(self) -> str:
@@ -205,16 +251,18 @@ class RunConfig:
 
     @property
     def endpoint(self) -> str:
-        """The URL requests are sent to."""
-        path = "chat/completions" if self.api == "chat" else "completions"
-        return f"{self.base_url}/{path}"
+        """The URL requests are sent to: --endpoint as given, else base URL + API path."""
+        if self.endpoint_url is not None:
+            return self.endpoint_url
+        return self.url_for("chat/completions" if self.api == "chat" else "completions")
 
     def to_public_dict(self) -> dict[str, Any]:
         """The config as JSON-ready data, with the API key redacted."""
         data = _json_ready(self)
         data["api_key"] = redact_secret(self.api_key)
+        data["proxy"] = None if self.proxy is None else mask_userinfo(self.proxy)
         data["headers"] = {
-            k: redact_secret(v) if is_secret_header(k) else v for k, v in self.headers.items()
+            k: redact_secret(v) if self.is_secret_header(k) else v for k, v in self.headers.items()
         }
         return data
 
@@ -251,11 +299,12 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
     return RunConfig(**fields)
 
 
-def check_url(url: str, flag: str) -> str:
-    """An http(s) URL with a host, a valid port and no credentials, stripped; else a
-    ConfigError naming `flag`. Credentials are refused, never shown (`http://***@host`)."""
+def check_url(url: str, flag: str, *, credentials: bool = False) -> str:
+    """An http(s) URL with a host, a valid port and (unless `credentials`) no user name or
+    password, stripped; else a ConfigError naming `flag`. Credentials are never shown
+    (`http://***@host`): a proxy URL may carry them, no other URL may."""
     text = url.strip()
-    if "@" in urlsplit(text).netloc:
+    if "@" in urlsplit(text).netloc and not credentials:
         raise ConfigError(
             f"{flag} must not hold credentials (got {mask_userinfo(text)!r}); "
             "pass the key with --api-key or a header with -H 'Authorization: ...'"
@@ -263,32 +312,28 @@ def check_url(url: str, flag: str) -> str:
     if any(ord(c) < 33 or ord(c) == 127 for c in text):
         raise ConfigError(f"{flag} must not hold spaces or control characters")
     parts = urlsplit(text)
+    shown = mask_userinfo(text)
     if parts.scheme not in ("http", "https"):
-        raise ConfigError(f"{flag} must start with http:// or https:// (got {text!r})")
+        raise ConfigError(f"{flag} must start with http:// or https:// (got {shown!r})")
     if not parts.hostname:
-        raise ConfigError(f"{flag} has no host (got {text!r})")
+        raise ConfigError(f"{flag} has no host (got {shown!r})")
     try:
         _ = parts.port
     except ValueError as exc:
-        raise ConfigError(f"{flag} has a bad port (got {text!r})") from exc
+        raise ConfigError(f"{flag} has a bad port (got {shown!r})") from exc
     return text
 
 
 def normalize_base_url(url: str, flag: str = "--base-url") -> str:
-    """Accept `http(s)://host[:port][/prefix][/v1][/]` and return it ending in `/v1`."""
+    """Accept `http(s)://host[:port][/prefix][/v1][/][?query]` and return it with its path
+    ending in `/v1` (the query, e.g. Azure's api-version, is kept)."""
     text = check_url(url, flag)
     parts = urlsplit(text)
     path = parts.path.rstrip("/")
     if not path.endswith("/v1"):
         path += "/v1"
-    return f"{parts.scheme}://{parts.netloc}{path}"
-
-
-def redact_secret(value: str) -> str:
-    """Show at most the first 3 and last 4 characters of a secret (`sk-...abcd`)."""
-    if len(value) <= 8:
-        return MASK
-    return f"{value[:3]}...{value[-4:]}"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme}://{parts.netloc}{path}{query}"
 
 
 _SECRET_HINTS = ("auth", "key", "token", "secret", "password", "cookie", "signature")
@@ -400,8 +445,8 @@ OWNED_BODY_KEYS: dict[str, str] = {
     "messages": "--prompt or --prompt-file",
     "prompt": "--prompt or --prompt-file",
     "input": "--prompt or --prompt-file",
-    "max_tokens": "--max-tokens",
-    "max_completion_tokens": "--max-tokens",
+    "max_tokens": "--max-tokens (and --max-tokens-field for the field's name)",
+    "max_completion_tokens": "--max-tokens --max-tokens-field max_completion_tokens",
     "max_output_tokens": "--max-tokens",
 }
 

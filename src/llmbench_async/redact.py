@@ -12,6 +12,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+__all__ = [
+    "MASK",
+    "MIN_PIECE",
+    "cut",
+    "mask_userinfo",
+    "one_line",
+    "redact_secret",
+    "safe_excerpt",
+    "scrub",
+]
+
 MIN_PIECE = 8  # a run of this many characters of a secret is treated as the secret
 MASK = "***"
 ELLIPSIS = "..."
@@ -19,7 +30,14 @@ ELLIPSIS = "..."
 # one decoded character: a JSON \uXXXX escape, a JSON \/ or \\ escape, a %XX escape, or a char
 _UNIT = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\\/\"])|%([0-9a-fA-F]{2})|.", re.S)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")  # to the last `@`
+
+
+def redact_secret(value: str) -> str:
+    """Show at most the first 3 and last 4 characters of a secret (`sk-...abcd`)."""
+    if len(value) <= MIN_PIECE:
+        return MASK
+    return f"{value[:3]}...{value[-4:]}"
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

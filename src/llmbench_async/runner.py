@@ -31,6 +31,7 @@ from .config import RunConfig
 from .errors import EXIT_FOR_SIGNAL, ErrorKind
 from .pacing import ClosedLoop, LoadPlan, Pacer
 from .records import RequestRecord
+from .route import preconnect_run
 from .workload import PromptItem, SyntheticInput, Workload, load_prompt_file
 
 RecordSink = Callable[[RequestRecord], None]
@@ -248,12 +249,15 @@ async def drive(
     handle_signals: bool,
     first_index: int = 0,
     prompts: tuple[PromptItem, ...] | None = None,
+    target: Target | None = None,
 ) -> RunOutcome:
     """Run `config`'s load in this process (a single-process run, or one worker's share);
-    `prompts`: the prompt file already read (None: read it here)."""
+    `prompts`: the prompt file already read (None: read it here). The run's connections
+    are opened first (`--preconnect`), before the clock starts."""
+    await preconnect_run(http, config)
     return await run_requests(
         http,
-        build_target(config),
+        target or build_target(config),
         build_workload(config, prompts),
         config.plan,
         sink,
@@ -265,16 +269,22 @@ async def drive(
 
 
 def auth_headers(config: RunConfig) -> dict[str, str]:
-    """The headers of every request: auth, content negotiation, then the user's --header,
-    each of which replaces ours of the same name whatever its case."""
-    ours = {
-        "Authorization": f"Bearer {config.api_key}",
+    """The headers of every request: auth (Bearer, or the raw key in --api-key-header),
+    content negotiation, then the user's --header, each of which replaces ours of the same
+    name whatever its case."""
+    ours: dict[str, str] = {}
+    name = config.api_key_header
+    if name is not None:
+        ours[name] = (
+            f"Bearer {config.api_key}" if name.lower() == "authorization" else config.api_key
+        )
+    ours |= {
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if config.stream else "application/json",
         "Accept-Encoding": "identity",
         "User-Agent": f"llmbench-async/{VERSION}",
     }
-    given = {name.lower() for name in config.headers}
+    given = {header.lower() for header in config.headers}
     return {
         **{k: v for k, v in ours.items() if k.lower() not in given},
         **config.headers,
@@ -318,6 +328,7 @@ def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = N
         seed=config.seed or 0,
         ignore_eos=config.ignore_eos,
         extra_body=config.extra_body,
+        max_tokens_field=config.max_tokens_field,
     )
 
 
