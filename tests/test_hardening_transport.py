@@ -42,6 +42,9 @@ def test_endpoint_with_credentials_is_refused_and_never_shown(url: str) -> None:
         ("http://user:s3cret-pass@", "no host"),
         ("http://user:s3cret-pass@127.0.0.1:99999", "bad port"),
         ("http://proxy host:8080", "spaces"),
+        ("user:s3cret-pass@127.0.0.1:8080", "http:// or https://"),  # no scheme at all
+        ("//user:s3cret-pass@127.0.0.1:8080", "http:// or https://"),
+        ("http:/user:s3cret-pass@127.0.0.1", "no host"),
     ],
 )
 def test_bad_proxy_urls_are_one_line_errors_without_the_password(url: str, hint: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 from .errors import ConfigError
 from .limits import MAX_PROMPT_FILE_BYTES, check_numbers
 from .pacing import Arrival, LoadPlan, LoadShape, make_shape
-from .redact import mask_userinfo, redact_secret
+from .redact import MASK, mask_userinfo, redact_secret
 
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
@@ -306,13 +307,13 @@ def check_url(url: str, flag: str, *, credentials: bool = False) -> str:
     text = url.strip()
     if "@" in urlsplit(text).netloc and not credentials:
         raise ConfigError(
-            f"{flag} must not hold credentials (got {mask_userinfo(text)!r}); "
+            f"{flag} must not hold credentials (got {_shown_url(text)!r}); "
             "pass the key with --api-key or a header with -H 'Authorization: ...'"
         )
     if any(ord(c) < 33 or ord(c) == 127 for c in text):
         raise ConfigError(f"{flag} must not hold spaces or control characters")
     parts = urlsplit(text)
-    shown = mask_userinfo(text)
+    shown = _shown_url(text)
     if parts.scheme not in ("http", "https"):
         raise ConfigError(f"{flag} must start with http:// or https:// (got {shown!r})")
     if not parts.hostname:
@@ -322,6 +323,15 @@ def check_url(url: str, flag: str, *, credentials: bool = False) -> str:
     except ValueError as exc:
         raise ConfigError(f"{flag} has a bad port (got {shown!r})") from exc
     return text
+
+
+def _shown_url(text: str) -> str:
+    """A URL for an error message: everything before its last `@` (credentials, even in a
+    malformed URL such as `user:pass@host`) shown as `***`, the scheme kept."""
+    if "@" not in text:
+        return text
+    scheme = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", text)
+    return (scheme.group(0) if scheme else "") + MASK + "@" + text.rsplit("@", 1)[1]
 
 
 def normalize_base_url(url: str, flag: str = "--base-url") -> str:
