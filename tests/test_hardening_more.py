@@ -42,11 +42,12 @@ def test_more_usage_errors(args: tuple[str, ...], hint: str) -> None:
         "http://s3cret-pass@127.0.0.1:1/v1",
     ],
 )
-def test_credentials_never_shown_whatever_else_is_wrong(url: str) -> None:
-    res = cli_quick("--base-url", url)
+@pytest.mark.parametrize("flag", ["--base-url", "--endpoint"])
+def test_credentials_never_shown_whatever_else_is_wrong(flag: str, url: str) -> None:
+    res = cli_quick(flag, url)
     assert res.code == 2, res
     line = one_error_line(res)
-    assert "s3cret" not in line and "***@" in line
+    assert flag in line and "s3cret" not in line and "***@" in line
 
 
 def test_a_target_that_fails_during_the_warm_up_is_unusable() -> None:

@@ -21,21 +21,6 @@ PASSWORD = "pr0xy-" + KEY[3:30]
 
 
 @pytest.mark.parametrize(
-    "url",
-    [
-        "http://user:s3cret-pass@127.0.0.1:1/v1/chat/completions",
-        "http://s3cret-pass@127.0.0.1:1/chat",
-        "ftp://user:s3cret-pass@host/chat",
-    ],
-)
-def test_endpoint_with_credentials_is_refused_and_never_shown(url: str) -> None:
-    res = cli_quick("--endpoint", url)
-    assert res.code == 2, res
-    line = one_error_line(res)
-    assert "--endpoint" in line and "s3cret" not in line and "***@" in line
-
-
-@pytest.mark.parametrize(
     ("url", "hint"),
     [
         ("socks5://user:s3cret-pass@127.0.0.1:1080", "http:// or https://"),
