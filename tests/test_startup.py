@@ -100,8 +100,9 @@ LAYERS = [
     {"runner"},
     {"client", "workload", "route", "live", "server_metrics"},
     {"config", "transport", "odd"},
-    {"pacing", "protocol", "sse", "histogram", "stats", "timeseries"},
-    {"records", "errors", "_version", "metrics", "redact"},
+    {"pacing", "protocol", "sse", "histogram", "stats", "timeseries", "limits"},
+    {"records", "errors", "_version", "metrics"},
+    {"redact"},
 ]
 
 

@@ -26,7 +26,10 @@ from .errors import (
     error,
 )
 from .gate import Threshold, Verdict, parse_thresholds
+from .redact import scrub
 from .report import RunInfo, threshold_tally
+
+STDOUT = Path("-")  # `--json -`: write to stdout
 
 if TYPE_CHECKING:
     from .records import ResultsFile
@@ -43,9 +46,29 @@ class Outputs:
     quiet: bool = False
     results_path: Path | None = None  # `run -o`: written by the run itself
     html_path: Path | None = None  # --html: the self-contained HTML report
+    secrets: tuple[str, ...] = ()  # scrubbed from every output (defence in depth)
+
+    @property
+    def to_stdout(self) -> bool:
+        """Whether one report file goes to stdout (`--json -`): the console report then
+        goes to stderr."""
+        return STDOUT in (self.json_path, self.markdown_path, self.junit_path)
 
     def check_dirs(self) -> None:
         """Fail before the run, not after it, when an output file cannot be created."""
+        dashes = [
+            flag
+            for flag, path in (
+                ("--json", self.json_path),
+                ("--markdown", self.markdown_path),
+                ("--junit", self.junit_path),
+            )
+            if path == STDOUT
+        ]
+        if len(dashes) > 1:
+            raise ConfigError(f"{' and '.join(dashes)} both ask for stdout ('-'); give one a file")
+        if self.results_path == STDOUT:
+            raise ConfigError("-o/--output needs a file name; '-' (stdout) is not supported")
         for flag, path in (
             ("--output", self.results_path),
             ("--json", self.json_path),
@@ -53,7 +76,7 @@ class Outputs:
             ("--junit", self.junit_path),
             ("--html", self.html_path),
         ):
-            if path is not None and not path.absolute().parent.is_dir():
+            if path is not None and path != STDOUT and not path.absolute().parent.is_dir():
                 raise ConfigError(f"{flag}: directory {path.absolute().parent} does not exist")
 
 
@@ -75,34 +98,40 @@ def publish(rendered: Rendered, outputs: Outputs) -> None:
     """The one writer of every output, for single runs and sweeps alike: the console
     report, the summary JSON, the HTML page, Markdown (and the GitHub step summary) and
     JUnit XML."""
+    secrets = outputs.secrets
     if not outputs.quiet:
+        console = sys.stderr if outputs.to_stdout else sys.stdout
         width = shutil.get_terminal_size((100, 24)).columns
-        sys.stdout.write(rendered.console(width=width, color=use_color(sys.stdout)))
-        sys.stdout.flush()
+        console.write(scrub(rendered.console(width=width, color=use_color(console)), secrets))
+        console.flush()
     if outputs.json_path is not None:
-        write_text(outputs.json_path, json.dumps(rendered.json(), indent=2))
+        write_text(outputs.json_path, scrub(json.dumps(rendered.json(), indent=2), secrets))
     if outputs.html_path is not None:
-        write_text(outputs.html_path, rendered.html())
-    markdown = rendered.markdown()
+        write_text(outputs.html_path, scrub(rendered.html(), secrets))
+    markdown = scrub(rendered.markdown(), secrets)
     if outputs.markdown_path is not None:
         write_text(outputs.markdown_path, markdown)
     append_step_summary(markdown)
     if outputs.junit_path is not None:
-        write_text(outputs.junit_path, rendered.junit())
+        write_text(outputs.junit_path, scrub(rendered.junit(), secrets))
 
 
 def exit_code(
-    *, interrupted_by: str | None = None, problem: str | None = None, failure: str | None = None
+    *,
+    interrupted_by: str | None = None,
+    problem: str | None = None,
+    failure: str | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> int:
     """The exit code, in priority order: a signal, an unusable target, a failed verdict (the
     report with its thresholds table has been published either way)."""
     if interrupted_by is not None:
         return EXIT_FOR_SIGNAL[interrupted_by]
     if problem is not None:
-        error(problem)
+        error(problem, secrets)
         return ExitCode.TARGET
     if failure is not None:
-        error(failure)
+        error(failure, secrets)
         return ExitCode.THRESHOLD
     return ExitCode.OK
 
@@ -252,6 +281,11 @@ def append_step_summary(markdown: str) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
+    """Write `text` to `path`, or to stdout when the path is `-`."""
+    if path == STDOUT:
+        sys.stdout.write(text.rstrip("\n") + "\n")
+        sys.stdout.flush()
+        return
     try:
         path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
     except OSError as exc:

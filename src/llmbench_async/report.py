@@ -103,6 +103,8 @@ def summary_json(
             "output_source": dict(summary.token_sources),
         },
         "retries": summary.retries,
+        "retry_causes": dict(summary.retry_causes),
+        "retry_rate": summary.retry_rate,
         "retry_wait_s": summary.retry_wait_s,
         "latency_from": summary.latency_from,
         "errors": {group.kind: group.count for group in summary.errors},
@@ -174,8 +176,9 @@ def console_report(
         )
     if summary.retries:
         out.append(
-            f"  Retries:          {summary.retries} "
-            f"({summary.retry_wait_s:.2f} s lost to failed attempts and backoff)"
+            f"  Retries:          {summary.retries} ({_causes_text(summary)}; retry rate "
+            f"{summary.retry_rate:.1f} %; {summary.retry_wait_s:.2f} s lost to failed "
+            "attempts and backoff)"
         )
     out.append("")
     out.extend(_stats_table(summary.metrics))
@@ -205,6 +208,11 @@ def console_report(
         out.append("")
         out.extend(_thresholds_table(summary, info, verdicts, color))
     return "\n".join(out) + "\n"
+
+
+def _causes_text(summary: Summary) -> str:
+    """`http_429 3, timeout 1`: retried attempts by cause."""
+    return ", ".join(f"{cause} {n}" for cause, n in summary.retry_causes.items()) or "no cause"
 
 
 def _thresholds_table(
@@ -279,6 +287,13 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         f"{summary.requests_per_s:.2f} req/s · {summary.output_tokens_per_s:.1f} output tok/s"
     )
     out.append("")
+    if summary.retries:
+        out.append(
+            f"**Retries:** {summary.retries} retried attempts ({_md(_causes_text(summary))}) · "
+            f"retry rate {summary.retry_rate:.1f} % · error rate counts requests that failed "
+            "after all retries"
+        )
+        out.append("")
     rows = [(label, summary.metrics.get(key)) for key, label in METRICS]
     present = [(label, stats) for label, stats in rows if stats is not None]
     if present:
@@ -355,6 +370,9 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
         ("settings", info.settings),
         ("tool_version", info.tool_version),
         ("interrupted_by", info.interrupted_by),
+        ("retries", str(summary.retries)),
+        ("retry_rate", f"{summary.retry_rate:.3f}"),
+        *((f"retries.{cause}", str(n)) for cause, n in summary.retry_causes.items()),
     ):
         if value:
             ET.SubElement(props, "property", name=name, value=value)
@@ -367,7 +385,8 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
             element.text = message
     out = [
         f"{summary.ok} ok, {summary.failed} failed ({summary.total} total) in "
-        f"{summary.duration_s:.3f} s; {summary.requests_per_s:.2f} req/s"
+        f"{summary.duration_s:.3f} s; {summary.requests_per_s:.2f} req/s; "
+        f"{summary.retries} retries (retry_rate {summary.retry_rate:.1f} %)"
     ]
     if info.interrupted_by:
         out.append(

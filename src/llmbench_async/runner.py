@@ -79,6 +79,8 @@ class _Pool:
             sink,
         )
         self.stop = False
+        self.idle = 0  # open loop: slots waiting for an arrival
+        self.backlog = 0  # open loop: arrivals released but not yet taken by a slot
         self.in_flight = 0
         self.peak = 0
         self.ok_seen = False
@@ -154,20 +156,29 @@ class _Pool:
 
     async def open_slot(self, queue: MemoryObjectReceiveStream[tuple[int, int]]) -> None:
         async with queue:
-            async for index, scheduled in queue:
+            while not self.stop:
+                self.idle += 1
+                try:
+                    index, scheduled = await queue.receive()
+                except anyio.EndOfStream:
+                    return
+                finally:
+                    self.idle -= 1
+                self.backlog -= 1
                 if self.stop:
                     return
                 await self.one(index, scheduled)
 
     async def dispatch(self, tg: anyio.abc.TaskGroup, pacer: Pacer) -> None:
-        """Open loop: release each request at its due instant, to a free slot or a new task."""
-        cap = self.plan.max_in_flight
+        """Open loop: release each request at its due instant to a free slot. Slots start
+        lazily, only when every slot is busy and an arrival waits, so the run never holds
+        more tasks than it has had requests in flight, capped by
+        min(--max-concurrency, requests to send)."""
+        caps = [c for c in (self.plan.max_in_flight, self.plan.total) if c is not None]
+        cap = min(caps) if caps else None
         send, receive = anyio.create_memory_object_stream[tuple[int, int]](math.inf)
-        if cap is not None:
-            for _ in range(cap):
-                tg.start_soon(self.open_slot, receive.clone())
-        receive.close()
-        async with send:
+        slots = 0
+        async with send, receive:
             for offset in pacer.offsets():
                 index = next(self.indices)
                 scheduled = self.started + int(offset * 1e9)
@@ -178,10 +189,11 @@ class _Pool:
                     await anyio.sleep(delay)
                 if self.stop:
                     return
-                if cap is None:
-                    tg.start_soon(self.one, index, scheduled)
-                else:
-                    send.send_nowait((index, scheduled))
+                if self.idle - self.backlog <= 0 and (cap is None or slots < cap):
+                    slots += 1
+                    tg.start_soon(self.open_slot, receive.clone())
+                self.backlog += 1
+                send.send_nowait((index, scheduled))
 
     def outcome(self, lag: array[float]) -> RunOutcome:
         return RunOutcome(
@@ -247,15 +259,17 @@ async def drive(
     progress: bool,
     handle_signals: bool,
     first_index: int = 0,
+    prompts: tuple[PromptItem, ...] | None = None,
     target: Target | None = None,
 ) -> RunOutcome:
-    """Run `config`'s load in this process (a single-process run, or one worker's share).
-    The run's connections are opened first (`--preconnect`), before the clock starts."""
+    """Run `config`'s load in this process (a single-process run, or one worker's share);
+    `prompts`: the prompt file already read (None: read it here). The run's connections
+    are opened first (`--preconnect`), before the clock starts."""
     await preconnect_run(http, config)
     return await run_requests(
         http,
         target or build_target(config),
-        build_workload(config),
+        build_workload(config, prompts),
         config.plan,
         sink,
         progress=progress,
@@ -268,21 +282,28 @@ async def drive(
 
 def auth_headers(config: RunConfig) -> dict[str, str]:
     """The headers of every request: auth (Bearer, or the raw key in --api-key-header),
-    content negotiation, then the user's --header."""
-    return {
+    content negotiation, then the user's --header, each of which replaces ours of the same
+    name whatever its case."""
+    ours = {
         **_key_header(config),
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if config.stream else "application/json",
         "Accept-Encoding": "identity",
         "User-Agent": f"llmbench-async/{VERSION}",
-        **config.headers,
     }
+    return _with_user_headers(ours, config)
 
 
 def key_headers(config: RunConfig) -> dict[str, str]:
     """The key and the user's --header, without content negotiation: what a scrape of the
     target's own origin (--server-metrics auto) sends."""
-    return {**_key_header(config), **config.headers}
+    return _with_user_headers(_key_header(config), config)
+
+
+def _with_user_headers(ours: dict[str, str], config: RunConfig) -> dict[str, str]:
+    """`ours`, then the user's --header, each replacing ours of the same name in any case."""
+    given = {header.lower() for header in config.headers}
+    return {**{k: v for k, v in ours.items() if k.lower() not in given}, **config.headers}
 
 
 def _key_header(config: RunConfig) -> dict[str, str]:
@@ -305,13 +326,18 @@ def build_target(config: RunConfig) -> Target:
     )
 
 
-def build_workload(config: RunConfig) -> Workload:
+def load_prompts(config: RunConfig) -> tuple[PromptItem, ...]:
+    """The run's prompts: the prompt file's, or --prompt."""
+    if config.prompt_file is not None:
+        return load_prompt_file(config.prompt_file)
+    return (PromptItem(text=config.prompt),)
+
+
+def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = None) -> Workload:
     """What every request of the run sends (the model must be resolved)."""
     assert config.model is not None
-    if config.prompt_file is not None:
-        prompts = load_prompt_file(config.prompt_file)
-    else:
-        prompts = (PromptItem(text=config.prompt),)
+    if prompts is None:
+        prompts = load_prompts(config)
     synthetic = None if config.input_tokens is None else SyntheticInput(*config.input_tokens)
     return Workload(
         api=config.api,

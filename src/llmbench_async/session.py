@@ -23,13 +23,13 @@ from .gate import Threshold, judge
 from .live import live_enabled, print_header
 from .observe import Observer
 from .odd import redirect_failure
-from .protocol import error_message_from_body, safe_excerpt
+from .protocol import error_message_from_body
 from .records import RequestRecord, ResultsWriter
+from .redact import safe_excerpt
 from .route import client_for, describe_route, route_of
-from .runner import RunOutcome, auth_headers, build_target, drive, key_headers
+from .runner import RunOutcome, auth_headers, build_target, drive, key_headers, load_prompts
 from .stats import Summary, SummaryBuilder, percentile
 from .sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
-from .transport import redact_url
 from .workers import run_workers
 
 
@@ -108,6 +108,8 @@ async def run_async(
     """Run a benchmark inside an existing event loop. With `keep_records=False` the records
     only feed the summary and the results file, so memory stays small for huge runs.
     `observe` says what else to watch (time-series window, the server's metrics)."""
+    # read before any request: a bad prompt file is a usage error, not a failed run
+    prompts = load_prompts(config) if config.input_tokens is None else None
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
     async with client_for(config, timeout=timeout) as http:
@@ -117,7 +119,7 @@ async def run_async(
             with anyio.move_on_after(min(limits, default=60.0)) as scope:
                 model = await discover_model(http, config)
             if scope.cancelled_caught or model is None:
-                raise TargetError(f"{redact_url(config.models_url)} did not answer; pass --model")
+                raise TargetError(f"{config.models_url} did not answer; pass --model")
         config = replace(config, model=model)
         target = build_target(config)
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -128,7 +130,9 @@ async def run_async(
         if live_enabled(progress):
             print_header(config, sys.stderr)
         writer = (
-            ResultsWriter(config.output, _header(config, started_at), t0) if config.output else None
+            ResultsWriter(config.output, _header(config, started_at), t0, config.secrets)
+            if config.output
+            else None
         )
 
         def sink(record: RequestRecord) -> None:
@@ -152,6 +156,7 @@ async def run_async(
                         sink,
                         progress=progress,
                         handle_signals=handle_signals,
+                        prompts=prompts,
                         target=target,
                     )
             if writer is not None:
@@ -200,27 +205,26 @@ def _header(config: RunConfig, started_at: str) -> dict[str, Any]:
 async def discover_model(http: httpx.AsyncClient, config: RunConfig) -> str:
     """The first model id from GET /models, or a TargetError that says what to do."""
     url = config.models_url
-    shown = redact_url(url)
     try:
         resp = await http.get(url, headers=auth_headers(config))
     except Exception as exc:
         err = classify_exception(exc)
         hint = "; use --ca-bundle or --insecure" if err.kind is ErrorKind.TLS else ""
-        message = safe_excerpt(err.message, config.secrets, 300)
-        raise TargetError(f"cannot reach {redact_url(config.base_url)}: {message}{hint}") from None
+        reason = safe_excerpt(err.message, config.secrets)
+        raise TargetError(f"cannot reach {config.base_url}: {reason}{hint}") from None
     if resp.status_code in (401, 403):
         raise TargetError(auth_message(resp.status_code))
     if 300 <= resp.status_code < 400:
         err = redirect_failure(resp.status_code, resp.headers.get("location"), url, config.secrets)
-        raise TargetError(f"could not list models at {shown}: {err.message}; or pass --model")
+        raise TargetError(f"could not list models at {url}: {err.message}; or pass --model")
     if resp.status_code != 200:
         detail = error_message_from_body(resp.content, secrets=config.secrets)
         raise TargetError(
-            f"could not list models at {shown} (HTTP {resp.status_code}: {detail}); pass --model"
+            f"could not list models at {url} (HTTP {resp.status_code}: {detail}); pass --model"
         )
     ids = _model_ids(resp)
     if not ids:
-        raise TargetError(f"{shown} listed no models; pass --model")
+        raise TargetError(f"{url} listed no models; pass --model")
     return ids[0]
 
 
@@ -258,10 +262,15 @@ async def _diagnose(
             shown = ", ".join(available[:10]) + (", ..." if len(available) > 10 else "")
             return f"model '{config.model}' not found; available: {shown}"
         return f"model '{config.model}' or {config.endpoint} not found (HTTP 404)"
+    if fatal is not None and not summary.total and outcome.interrupted_by is None:
+        # every failure was a warm-up request: the run stopped before measuring anything
+        reason = safe_excerpt(fatal.error_message or "", config.secrets)
+        return f"the target failed during the warm-up; {fatal.error_kind}: {reason}"
     if summary.total and not summary.ok and outcome.interrupted_by is None:
         top = summary.errors[0]  # the most frequent kind, with its first message
         hint = "; use --ca-bundle or --insecure" if top.kind == ErrorKind.TLS else ""
-        return f"every request failed; {top.kind} ({top.count}): {top.first_message}{hint}"
+        first = safe_excerpt(top.first_message, config.secrets)
+        return f"every request failed; {top.kind} ({top.count}): {first}{hint}"
     return None
 
 

@@ -31,7 +31,8 @@ EXIT_CODES_HELP = (
 _PER_REQUEST_NAMES = [name for name in NAMES if any(m.name == name for m in PER_REQUEST)]
 FAIL_IF_HELP = (
     "Exit 1 when the run breaks this threshold (repeatable): METRIC.STAT OP VALUE[UNIT], e.g. "
-    "'ttft.p95<800ms', 'e2e.p99<=5s', 'error_rate<1%', 'requests_per_s>=2'. Metrics "
+    "'ttft.p95<800ms', 'e2e.p99<=5s', 'error_rate<1%', 'retry_rate<5%', "
+    "'retries.http_429<1', 'requests_per_s>=2'. Metrics "
     f"{', '.join(_PER_REQUEST_NAMES)}; stats mean, min, max, stdev, pNN; run-level "
     f"{', '.join(f'{m.name} ({m.unit})' for m in RUN_LEVEL)} (no stat)."
 )
@@ -190,12 +191,14 @@ Count = Annotated[
     ),
 ]
 Concurrency = Annotated[
-    str,
+    str | None,
     _opt(
         "--concurrency",
         "-c",
-        help="Closed loop: requests in flight at once. A list like 1,4,16 runs a sweep.",
+        help="Closed loop: requests in flight at once. A list like 1,4,16 runs a sweep. "
+        "Default 1. Not with --rate (use --max-concurrency there).",
         panel=LOAD,
+        show_default=False,
     ),
 ]
 Rate = Annotated[
@@ -209,7 +212,13 @@ Rate = Annotated[
     ),
 ]
 ArrivalChoice = Annotated[
-    str, _opt("--arrival", help="Open-loop arrivals: poisson or constant.", panel=LOAD)
+    str | None,
+    _opt(
+        "--arrival",
+        help="Open-loop arrivals (with --rate): poisson or constant. Default poisson.",
+        panel=LOAD,
+        show_default=False,
+    ),
 ]
 Seed = Annotated[
     int | None,
@@ -224,8 +233,8 @@ MaxConcurrency = Annotated[
     int | None,
     _opt(
         "--max-concurrency",
-        help="Open loop: cap on requests in flight; arrivals beyond it wait (and the wait "
-        "shows as queue delay). Default: no cap.",
+        help="Open loop (with --rate): cap on requests in flight; arrivals beyond it wait "
+        "(and the wait shows as queue delay). Default: no cap.",
         panel=LOAD,
         show_default=False,
     ),
@@ -368,13 +377,20 @@ Output = Annotated[
     _opt("--output", "-o", help="Write one JSON line per request to this file.", panel=OUTPUTS),
 ]
 JsonOption = Annotated[
-    Path | None, _opt("--json", help="Write the summary JSON to this file.", panel=OUTPUTS)
+    Path | None,
+    _opt(
+        "--json",
+        help="Write the summary JSON to this file ('-': stdout; the console report then goes "
+        "to stderr).",
+        panel=OUTPUTS,
+    ),
 ]
 MarkdownOption = Annotated[
     Path | None,
     _opt(
         "--markdown",
-        help="Write a Markdown summary (key metrics, thresholds). It is also appended to "
+        help="Write a Markdown summary (key metrics, thresholds) to this file ('-': stdout; "
+        "the console report then goes to stderr). It is also appended to "
         "$GITHUB_STEP_SUMMARY when that is set.",
         panel=OUTPUTS,
     ),
@@ -441,7 +457,7 @@ JunitOption = Annotated[
     Path | None,
     _opt(
         "--junit",
-        help="Write JUnit XML: one testcase per --fail-if, plus 'no request failed'.",
+        help="Write JUnit XML: one testcase per --fail-if, plus 'no request failed' ('-': stdout).",
         panel=GATE,
     ),
 ]

@@ -57,6 +57,7 @@ def run_flags(flags: Flags) -> int:
             server = stack.enter_context(MockProcess(MockConfig()))
             flags = replace(flags, base_url=server.base_url)
         config = flags_to_config(flags, os.environ)
+        outputs = replace(outputs, secrets=config.secrets)
         progress = not outputs.quiet and is_terminal(sys.stderr) and is_terminal(sys.stdout)
         if is_sweep(flags):
             return _sweep(flags, config, thresholds, outputs, progress, min_achieved, observe)
@@ -77,6 +78,7 @@ def _single(
         interrupted_by=result.outcome.interrupted_by,
         problem=result.problem,
         failure=threshold_failure(verdicts),
+        secrets=config.secrets,
     )
 
 
@@ -117,6 +119,7 @@ def _sweep(
         interrupted_by=results[-1].interrupted_by,
         problem=(results[0].problem or "every level failed") if every_level_failed else None,
         failure=_no_capacity(cap),
+        secrets=config.secrets,
     )
 
 
