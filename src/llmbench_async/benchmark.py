@@ -54,6 +54,7 @@ def client_stats(outcome: RunOutcome) -> dict[str, Any]:
     requests in flight."""
     lag = sorted(outcome.loop_lag_ms)
     wall = max(1e-9, (outcome.ended_ns - outcome.started_ns) / 1e9)
+    ray = {"ray": dict(outcome.distributed)} if outcome.distributed is not None else {}
     return {
         "loop_lag_ms": {
             "p50": percentile(lag, 50) if lag else 0.0,
@@ -62,6 +63,7 @@ def client_stats(outcome: RunOutcome) -> dict[str, Any]:
         },
         "cpu_percent": 100.0 * outcome.cpu_s / wall,
         "peak_in_flight": outcome.peak_in_flight,
+        **ray,
     }
 
 
@@ -146,7 +148,13 @@ async def run_async(
                 writer.write(record)
 
         try:
-            if config.workers > 1:
+            if config.ray_address is not None:  # N actors on a Ray cluster
+                from .ray_backend import run_ray
+
+                outcome = await run_ray(
+                    config, sink, progress=progress, handle_signals=handle_signals
+                )
+            elif config.workers > 1:
                 outcome = await run_workers(
                     config, sink, progress=progress, handle_signals=handle_signals
                 )

@@ -182,6 +182,34 @@ def run_command(
             "loop: a number or 'auto' (one per CPU).",
         ),
     ] = "1",
+    # ray options
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Run the load on Ray actors: auto (an existing cluster; the default for a "
+            "bare --ray), local (start one on this host) or ray://HOST:10001. "
+            "Needs the ray extra.",
+            flag_value="auto",
+            show_default=False,
+            metavar="[ADDRESS]",
+        ),
+    ] = None,
+    ray_actors: Annotated[
+        int | None,
+        typer.Option(
+            "--ray-actors", help="Ray actors in all (spread over the nodes).", show_default=False
+        ),
+    ] = None,
+    ray_per_node: Annotated[
+        int | None,
+        typer.Option(
+            "--ray-per-node",
+            help="Ray actors on each node (one placement bundle per node). Default: 1 on each "
+            "node with a free CPU, at most the concurrency.",
+            show_default=False,
+        ),
+    ] = None,
     latency_from: Annotated[
         str,
         typer.Option(
@@ -366,6 +394,9 @@ def run_command(
             warmup_s=warm_s,
             workers=_parse_workers(workers, max(levels_c)),
             latency_from="schedule" if latency_from == "schedule" else "send",
+            ray_address=ray,
+            ray_actors=ray_actors,
+            ray_per_node=ray_per_node,
             prompt=prompt,
             prompt_file=_check_readable(prompt_file, "--prompt-file"),
             sample_prompts=sample_prompts,

@@ -76,6 +76,10 @@ class RunConfig:
     grace_s: float = 2.0  # on Ctrl-C, how long in-flight requests may finish
     workers: int = 1  # processes sharing the load (each with its own event loop)
     latency_from: Literal["send", "schedule"] = "send"  # where TTFT and E2E start
+    # Ray: auto, local, ray://host:10001 or host:port (None: no Ray)
+    ray_address: str | None = None
+    ray_actors: int | None = None  # actors in all (None: per node)
+    ray_per_node: int | None = None  # actors on each node (None with no ray_actors: 1)
 
     def __post_init__(self) -> None:
         if self.n is not None and self.n < 1:
@@ -112,6 +116,24 @@ class RunConfig:
                 raise ConfigError(f"--header: bad header name {name!r}")
         if self.model is not None and not self.model.strip():
             raise ConfigError("--model must not be empty")
+        self._check_ray()
+
+    def _check_ray(self) -> None:
+        address = self.ray_address
+        if address is not None and (not address.strip() or any(c.isspace() for c in address)):
+            raise ConfigError(
+                f"--ray must be auto, local, ray://HOST:PORT or HOST:PORT (got {address!r})"
+            )
+        for flag, value in (
+            ("--ray-actors", self.ray_actors),
+            ("--ray-per-node", self.ray_per_node),
+        ):
+            if value is not None and address is None:
+                raise ConfigError(f"{flag} needs --ray")
+            if value is not None and value < 1:
+                raise ConfigError(f"{flag} must be at least 1 (got {value})")
+        if self.ray_actors is not None and self.ray_per_node is not None:
+            raise ConfigError("--ray-actors and --ray-per-node exclude each other")
 
     @property
     def shape(self) -> LoadShape:

@@ -11,9 +11,10 @@ import sys
 import threading
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from itertools import count
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -45,6 +46,7 @@ class RunOutcome:
     cpu_s: float  # process CPU time (user + sys) spent during the run
     peak_in_flight: int
     cancelled: int  # in-flight requests cancelled at the stop (no record written)
+    distributed: Mapping[str, Any] | None = None  # Ray runs: placement, clocks, per-actor
 
 
 class _State:
