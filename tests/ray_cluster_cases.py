@@ -12,19 +12,22 @@ import glob
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import ray  # the ray extra is required here
 from conftest import start_cli
-from ray.cluster_utils import Cluster
 
 from llmbench_async import MockProcess, RunConfig, run
+from llmbench_async.ray_backend import import_ray
 from llmbench_async.records import read_results
 from llmbench_async.stats import summarize
+
+ray = import_ray()  # sets Ray's environment first (no `uv run` in its workers)
+from ray.cluster_utils import Cluster  # noqa: E402
 
 SECRET = f"sk-ray-secret-{os.getpid()}-4f9c2e7a"
 
@@ -104,13 +107,19 @@ def test_key_stays_out_of_ray(cluster: Cluster) -> None:
     assert SECRET not in dump and SECRET[-12:] not in dump
 
 
-def wait_for_lines(path: Path, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
+def wait_for_lines(proc: subprocess.Popen[str], path: Path, count: int) -> None:
+    """Until the run has written `count` lines (Ray's start-up takes seconds, minutes on a
+    loaded machine: actor processes import Ray and this package)."""
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         if path.exists() and path.read_text().count("\n") >= count:
             return
+        if proc.poll() is not None:
+            stderr = proc.communicate()[1][-800:]
+            raise AssertionError(f"the run ended early ({proc.returncode}): {stderr}")
         time.sleep(0.1)
-    raise AssertionError(f"{path} did not reach {count} lines")
+    proc.kill()
+    raise AssertionError(f"{path} did not reach {count} lines: {proc.communicate()[1][-800:]}")
 
 
 def test_ctrl_c_stops_every_actor_and_keeps_the_records(
@@ -121,7 +130,7 @@ def test_ctrl_c_stops_every_actor_and_keeps_the_records(
         *("--base-url", fast_mock.base_url, "--model", "m", "-n", "3000", "-c", "6"),
         *("--ray", cluster.address, "-o", str(out), "--json", str(summary_json)),
     )
-    wait_for_lines(out, 40)
+    wait_for_lines(proc, out, 40)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr[-800:]
@@ -141,7 +150,7 @@ def test_a_node_killed_mid_run(cluster: Cluster, fast_mock: MockProcess, tmp_pat
         *("--base-url", fast_mock.base_url, "--model", "m", "-n", "300", "-c", "6"),
         *("--ray", cluster.address, "-o", str(out), "--json", str(summary_json)),
     )
-    wait_for_lines(out, 30)
+    wait_for_lines(proc, out, 30)
     victim = cluster.list_all_nodes()[-1]  # a worker node, not the head
     cluster.remove_node(victim, allow_graceful=False)
     stdout, stderr = proc.communicate(timeout=120)

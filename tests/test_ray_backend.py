@@ -113,7 +113,11 @@ def cluster_results(
         text=True,
         timeout=900,
         cwd=HERE.parent,
-        env={**os.environ, "RAY_worker_register_timeout_seconds": "300"},
+        env={
+            **os.environ,
+            "RAY_worker_register_timeout_seconds": "300",
+            "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",  # `uv run pytest` would make Ray rebuild us
+        },
         stdin=subprocess.DEVNULL,
     )
     outcomes: dict[str, str] = {}

@@ -330,6 +330,7 @@ async def run_ray(
     ray = import_ray()
     connected_here = _connect(ray, config.ray_address)
     pg = None
+    actors: list[_Actor] = []
     try:
         pg, actors = _place(ray, config)
         async with anyio.create_task_group() as tg:
@@ -337,6 +338,8 @@ async def run_ray(
                 tg.start_soon(_probe_clock, actor)
         return await _run_actors(ray, config, actors, sink, progress, handle_signals)
     finally:
+        for actor in actors:  # a driver that stays connected must not keep them
+            ray.kill(actor.handle, no_restart=True)
         if pg is not None:
             ray.util.remove_placement_group(pg)
         if connected_here:
@@ -354,7 +357,7 @@ async def _run_actors(
     """Start every actor at one instant, merge their streams, then the outcome."""
     total = None if config.n is None else config.n + config.warmup_requests
     bar = tqdm(total=total, file=sys.stderr, unit="req", disable=not progress, leave=False)
-    lead_ns = max(200_000_000, 4 * max(a.rtt_ns for a in actors))
+    lead_ns = max(500_000_000, 4 * max(a.rtt_ns for a in actors))
     start_at = time.time_ns() + lead_ns
     start_mono = time.perf_counter_ns() + (start_at - time.time_ns())
     interrupted: list[str] = []
