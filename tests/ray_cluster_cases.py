@@ -127,7 +127,7 @@ def test_ctrl_c_stops_every_actor_and_keeps_the_records(
 ) -> None:
     out, summary_json = tmp_path / "r.jsonl", tmp_path / "s.json"
     proc = start_cli(
-        *("--base-url", fast_mock.base_url, "--model", "m", "-n", "3000", "-c", "6"),
+        *("--base-url", fast_mock.base_url, "--model", "mock-model", "-n", "3000", "-c", "6"),
         *("--ray", cluster.address, "-o", str(out), "--json", str(summary_json)),
     )
     wait_for_lines(proc, out, 40)
@@ -147,7 +147,7 @@ def test_ctrl_c_stops_every_actor_and_keeps_the_records(
 def test_a_node_killed_mid_run(cluster: Cluster, fast_mock: MockProcess, tmp_path: Path) -> None:
     out, summary_json = tmp_path / "r.jsonl", tmp_path / "s.json"
     proc = start_cli(
-        *("--base-url", fast_mock.base_url, "--model", "m", "-n", "300", "-c", "6"),
+        *("--base-url", fast_mock.base_url, "--model", "mock-model", "-n", "300", "-c", "6"),
         *("--ray", cluster.address, "-o", str(out), "--json", str(summary_json)),
     )
     wait_for_lines(proc, out, 30)
