@@ -102,6 +102,9 @@ class LoadActor:
         self._stopped = False
 
     def node(self) -> dict[str, str]:
+        """Where this actor runs. Also imports the runner now, not at the start instant."""
+        _drive()
+        importlib.import_module("llmbench_async.transport")
         ray = import_ray()
         return {
             "node": ray.util.get_node_ip_address(),
