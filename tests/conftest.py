@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,13 @@ def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return full_env
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliResult:
-    """Run the real command line in a subprocess to its end."""
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60, cwd: Path | None = None
+) -> CliResult:
+    """Run the real command line in a subprocess to its end (in `cwd` when given)."""
     proc = subprocess.run(
         [*CLI, *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         env=cli_env(env),
@@ -77,3 +80,9 @@ def instant_mock() -> Iterator[MockProcess]:
 @pytest.fixture
 def tmp(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def instant_mock_url(instant_mock: MockProcess) -> str:
+    """The base URL of the instant mock."""
+    return instant_mock.base_url

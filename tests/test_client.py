@@ -15,7 +15,7 @@ import pytest
 from llmbench_async import RequestRecord, RunConfig, run
 from llmbench_async.client import Target, execute
 from llmbench_async.config import RetryPolicy, Timeouts
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.transport import make_client
 
 

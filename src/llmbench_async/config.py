@@ -5,20 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from .pacing import ClosedLoop, LoadShape, Pacer, make_shape
+from .errors import ConfigError
+from .pacing import Arrival, LoadPlan, LoadShape, make_shape
 
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
 DEFAULT_PROMPT = "Write a short poem about the sea."
 
 Api = Literal["chat", "completions"]
-
-
-class ConfigError(ValueError):
-    """A user-facing configuration problem (one line, exit code 2)."""
+LatencyFrom = Literal["send", "schedule"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +49,7 @@ class RunConfig:
     n: int | None = 10  # measured requests to send (None: until `duration_s`)
     concurrency: int = 1  # closed loop: requests in flight at once
     rate: float | None = None  # open loop: arrivals per second (None: closed loop)
-    arrival: Literal["poisson", "constant"] = "poisson"  # open-loop arrival process
+    arrival: Arrival = "poisson"  # open-loop arrival process
     seed: int | None = None  # for Poisson arrivals and prompt sampling
     max_concurrency: int | None = None  # open loop: cap on in-flight requests (None: no cap)
     duration_s: float | None = None  # measured time to keep sending (None: until n)
@@ -71,17 +69,31 @@ class RunConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     verify: bool | str = True  # TLS: True, False (insecure) or a CA bundle path
     output: Path | None = None  # per-request JSONL
-    json_path: Path | None = None  # summary JSON
-    quiet: bool = False
     grace_s: float = 2.0  # on Ctrl-C, how long in-flight requests may finish
     workers: int = 1  # processes sharing the load (each with its own event loop)
-    latency_from: Literal["send", "schedule"] = "send"  # where TTFT and E2E start
+    latency_from: LatencyFrom = "send"  # where TTFT and E2E start
     # Ray: auto, local, ray://host:10001 or host:port (None: no Ray)
     ray_address: str | None = None
     ray_actors: int | None = None  # actors in all (None: per node)
     ray_per_node: int | None = None  # actors on each node (None with no ray_actors: 1)
 
     def __post_init__(self) -> None:
+        self._check_choices()
+        self._check_load()
+        self._check_request()
+        self._check_ray()
+
+    def _check_choices(self) -> None:
+        for flag, value, choices in (
+            ("--api", self.api, Api),
+            ("--arrival", self.arrival, Arrival),
+            ("--latency-from", self.latency_from, LatencyFrom),
+        ):
+            allowed = get_args(choices)
+            if value not in allowed:
+                raise ConfigError(f"{flag} must be {' or '.join(allowed)} (got {value!r})")
+
+    def _check_load(self) -> None:
         if self.n is not None and self.n < 1:
             raise ConfigError(f"--n must be at least 1 (got {self.n})")
         if self.n is None and self.duration_s is None:
@@ -96,6 +108,12 @@ class RunConfig:
             raise ConfigError("--warmup must be 0 or more")
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1 (got {self.concurrency})")
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1 (got {self.workers})")
+        if self.grace_s < 0:
+            raise ConfigError(f"--grace must be 0 or more (got {self.grace_s})")
+
+    def _check_request(self) -> None:
         if self.max_tokens < 1:
             raise ConfigError(f"--max-tokens must be at least 1 (got {self.max_tokens})")
         if self.retry.retries < 0:
@@ -107,8 +125,10 @@ class RunConfig:
         ):
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be more than 0 seconds (got {value})")
-        if self.workers < 1:
-            raise ConfigError(f"--workers must be at least 1 (got {self.workers})")
+        if self.prompt_file is not None and not self.prompt_file.is_file():
+            raise ConfigError(f"--prompt-file: cannot read {self.prompt_file}: no such file")
+        if isinstance(self.verify, str) and not Path(self.verify).is_file():
+            raise ConfigError(f"--ca-bundle: cannot read {self.verify}")
         if self.prompt_file is not None and self.input_tokens is not None:
             raise ConfigError("--prompt-file and --input-tokens exclude each other")
         for name in self.headers:
@@ -116,7 +136,6 @@ class RunConfig:
                 raise ConfigError(f"--header: bad header name {name!r}")
         if self.model is not None and not self.model.strip():
             raise ConfigError("--model must not be empty")
-        self._check_ray()
 
     def _check_ray(self) -> None:
         address = self.ray_address
@@ -147,10 +166,23 @@ class RunConfig:
         )
 
     @property
-    def pacer(self) -> Pacer | None:
-        """The open-loop arrival schedule, or None for the closed loop."""
-        shape = self.shape
-        return None if isinstance(shape, ClosedLoop) else shape
+    def plan(self) -> LoadPlan:
+        """When to send: the shape, the limits, the warm-up and the in-flight cap."""
+        return LoadPlan(
+            shape=self.shape,
+            count=self.n,
+            duration_s=self.duration_s,
+            warmup_requests=self.warmup_requests,
+            warmup_s=self.warmup_s,
+            max_in_flight=None if self.rate is None else self.max_concurrency,
+        )
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every value never to be printed or saved: the key and secret-looking headers."""
+        found = [self.api_key]
+        found += [v for k, v in self.headers.items() if is_secret_header(k)]
+        return tuple(s for s in found if s)
 
     def load_description(self) -> str:
         """One line saying the load shape, e.g. `closed loop, concurrency 5 · 10 requests`."""
@@ -187,7 +219,7 @@ class RunConfig:
 def _json_ready(config: RunConfig) -> dict[str, Any]:
     """`asdict` with paths as strings and the status set as a sorted list."""
     data = asdict(config)
-    for name in ("prompt_file", "output", "json_path"):
+    for name in ("prompt_file", "output"):
         path = getattr(config, name)
         data[name] = str(path) if path else None
     data["retry"]["retry_statuses"] = sorted(config.retry.retry_statuses)
@@ -198,7 +230,7 @@ def config_to_wire(config: RunConfig) -> dict[str, Any]:
     """The full config (key included) as JSON-ready data, for handing to worker processes
     (the parent alone writes the output files)."""
     data = _json_ready(config)
-    data["output"] = data["json_path"] = None
+    data["output"] = None
     return data
 
 

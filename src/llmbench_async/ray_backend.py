@@ -10,6 +10,9 @@
 - Clocks: latencies are differences of one host's monotonic instants. For the time base the
   driver probes each actor's wall clock (min-RTT of a few round trips), names a common start
   instant, and each actor maps its instants onto the driver's monotonic clock.
+- Ctrl-C: a first signal stops every actor's sending (`StopSignal`, as a first Ctrl-C does
+  in one process); their requests in flight get `--grace` to finish, then are cancelled and
+  counted. A second signal exits at once.
 - Secrets: the job (the config with the key) travels through the object store (`ray.put`),
   nested in a list so Ray neither inlines it into the task spec nor prints it.
 
@@ -29,49 +32,20 @@ import sys
 import threading
 import time
 from array import array
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
 from tqdm import tqdm
 
-from .config import ConfigError, RunConfig, config_from_wire, config_to_wire
+from .config import RunConfig, config_from_wire, config_to_wire
+from .errors import EXIT_FOR_SIGNAL, ConfigError
 from .records import RequestRecord, record_from_json, record_to_json
-from .runner import RecordSink, RunOutcome, lag_probe
-
-# ---------------------------------------------------------------------------------------------
-# Adapter: the only places this module reaches into the rest of the runner. Re-point these
-# imports when `drive`, `worker_configs` or `run_workers` move.
-
-DriveFn = Callable[..., Awaitable[RunOutcome]]
-
-
-def _drive() -> DriveFn:
-    from .benchmark import drive
-
-    return drive
-
-
-def _worker_configs(config: RunConfig) -> list[tuple[RunConfig, int]]:
-    from .workers import worker_configs
-
-    return worker_configs(config)
-
-
-def _run_workers() -> DriveFn:
-    from .workers import run_workers
-
-    return run_workers
-
-
-def _make_client(config: RunConfig) -> Any:
-    from .transport import make_client
-
-    return make_client(verify=config.verify)
-
-
-# ---------------------------------------------------------------------------------------------
+from .runner import RecordSink, RunOutcome, StopSignal, drive, lag_probe
+from .stats import percentile
+from .transport import make_client
+from .workers import run_workers, worker_configs
 
 BATCH_RECORDS = 512  # records per streamed batch, at most
 BATCH_S = 0.05  # a batch leaves at least this often while records come in
@@ -98,13 +72,11 @@ class LoadActor:
     """One load generator: runs its share of the load and streams its records back."""
 
     def __init__(self) -> None:
-        self._scope: anyio.CancelScope | None = None
-        self._stopped = False
+        self._stop = StopSignal()
 
     def node(self) -> dict[str, str]:
-        """Where this actor runs. Also imports the runner now, not at the start instant."""
-        _drive()
-        importlib.import_module("llmbench_async.transport")
+        """Where this actor runs (placing it imported this module, and with it the runner,
+        so nothing is left to import at the start instant)."""
         ray = import_ray()
         return {
             "node": ray.util.get_node_ip_address(),
@@ -115,11 +87,10 @@ class LoadActor:
     def clock(self) -> int:
         return time.time_ns()
 
-    async def stop(self) -> None:
-        """Stop sending; the requests in flight are cancelled, the records sent so far stay."""
-        self._stopped = True
-        if self._scope is not None:
-            self._scope.cancel()
+    async def stop(self, name: str) -> None:
+        """A first Ctrl-C: stop sending; the requests in flight get the run's grace period
+        to finish (then they are cancelled and counted); the records so far stay."""
+        self._stop.set(name)
 
     async def run(self, box: list[Any], plan: dict[str, Any]) -> AsyncIterator[bytes]:
         """Wait for the common start, run the share, yield batches of JSON lines; the last
@@ -168,28 +139,32 @@ class LoadActor:
         outcome: RunOutcome | None = None
         async with anyio.create_task_group() as probe:
             probe.start_soon(lag_probe, lag)
-            with anyio.CancelScope() as scope:
-                self._scope = scope
-                if self._stopped:
-                    scope.cancel()
-                outcome = await _run_share(config, sink, int(job["first_index"]))
+            outcome = await _run_share(config, sink, int(job["first_index"]), self._stop)
             probe.cancel_scope.cancel()
         result.update(
             outcome=outcome,
-            stopped=self._stopped,
+            stopped=self._stop.name is not None,
             lag=list(lag),
             cpu_s=time.process_time() - cpu0,
             wall_s=(time.perf_counter_ns() - started) / 1e9,
         )
 
 
-async def _run_share(config: RunConfig, sink: RecordSink, first_index: int) -> RunOutcome:
+async def _run_share(
+    config: RunConfig, sink: RecordSink, first_index: int, stop: StopSignal
+) -> RunOutcome:
     """This actor's share: one event loop, or `--workers` processes on this node."""
     if config.workers > 1:
-        return await _run_workers()(config, sink, progress=False, handle_signals=False)
-    async with _make_client(config) as http:
-        return await _drive()(
-            http, config, sink, progress=False, handle_signals=False, first_index=first_index
+        return await run_workers(config, sink, progress=False, handle_signals=False, stop=stop)
+    async with make_client(verify=config.verify) as http:
+        return await drive(
+            http,
+            config,
+            sink,
+            progress=False,
+            handle_signals=False,
+            first_index=first_index,
+            stop=stop,
         )
 
 
@@ -298,7 +273,7 @@ def _place(ray: Any, config: RunConfig) -> tuple[Any, list[_Actor]]:
             f"{PLACEMENT_TIMEOUT_S:g} s; lower --ray-actors / --ray-per-node"
         ) from None
     remote = ray.remote(num_cpus=1, max_restarts=0, max_concurrency=8)(LoadActor)
-    shares = _worker_configs(replace(config, workers=actors))
+    shares = worker_configs(replace(config, workers=actors))
     out: list[_Actor] = []
     for i, (share, first) in enumerate(shares):
         bundle = i if config.ray_actors is not None else i // per
@@ -374,7 +349,7 @@ async def _run_actors(
     try:
         async with anyio.create_task_group() as outer:
             if handle_signals and threading.current_thread() is threading.main_thread():
-                outer.start_soon(_forward_signals, actors, interrupted)
+                outer.start_soon(_forward_signals, actors, interrupted, config.grace_s)
             async with anyio.create_task_group() as streams:
                 for actor in actors:
                     box = [ray.put(_job(actor))]  # the key: object store only
@@ -445,21 +420,24 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:160]}"
 
 
-async def _forward_signals(actors: list[_Actor], interrupted: list[str]) -> None:
-    """First SIGINT/SIGTERM: stop every actor (their records so far are kept). A second
-    signal exits at once."""
+async def _forward_signals(actors: list[_Actor], interrupted: list[str], grace_s: float) -> None:
+    """First SIGINT/SIGTERM: every actor stops sending, and its requests in flight get the
+    grace period to finish (their records so far are kept). A second signal exits at once."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
             name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
             if interrupted:
                 sys.stderr.write("\nllmbench-async: interrupted again, exiting now\n")
                 sys.stderr.flush()
-                os._exit(130 if signum == signal.SIGINT else 143)
+                os._exit(EXIT_FOR_SIGNAL[name])
             interrupted.append(name)
-            sys.stderr.write(f"\nllmbench-async: {name} received; stopping the Ray actors\n")
+            sys.stderr.write(
+                f"\nllmbench-async: {name} received; stopping the Ray actors, finishing "
+                f"in-flight requests (up to {grace_s:g} s, again to quit now)\n"
+            )
             sys.stderr.flush()
             for actor in actors:
-                actor.handle.stop.remote()
+                actor.handle.stop.remote(name)
 
 
 def _merge(
@@ -513,8 +491,6 @@ def _ray_report(
 
 
 def _actor_row(actor: _Actor) -> dict[str, Any]:
-    from .stats import percentile
-
     o = actor.outcome or {}
     lag = sorted(o.get("loop_lag_ms", ()))
     wall = max(1e-9, float(o.get("wall_s", 0.0)))

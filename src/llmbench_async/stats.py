@@ -12,6 +12,7 @@ from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from llmbench_async.metrics import SUMMARY_KEYS
 from llmbench_async.records import RequestRecord
 
 __all__ = [
@@ -26,15 +27,7 @@ __all__ = [
 ]
 
 # The metric keys a Summary may hold, in report order.
-METRIC_KEYS: tuple[str, ...] = (
-    "ttft_ms",
-    "ttfc_ms",
-    "e2e_ms",
-    "itl_ms",
-    "tpot_ms",
-    "output_tokens_per_s",
-    "queue_delay_ms",
-)
+METRIC_KEYS: tuple[str, ...] = SUMMARY_KEYS
 
 _NS_PER_MS = 1e6
 _NS_PER_S = 1e9

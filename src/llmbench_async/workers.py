@@ -11,7 +11,6 @@ SIGINT / SIGTERM to them once, and a second signal makes them exit at once.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -27,7 +26,8 @@ from tqdm import tqdm
 
 from .config import RunConfig, config_from_wire, config_to_wire
 from .records import RequestRecord, record_from_json, record_to_json
-from .runner import RecordSink, RunOutcome
+from .runner import RecordSink, RunOutcome, StopSignal, drive
+from .transport import make_client
 
 # `-c` rather than `-m`: running a module of an already-imported package makes runpy warn
 _WORKER_CODE = "from llmbench_async.workers import main; main()"
@@ -69,19 +69,16 @@ def worker_configs(config: RunConfig) -> list[tuple[RunConfig, int]]:
     return out
 
 
-def auto_workers(concurrency: int) -> int:
-    """`--workers auto`: one process per usable CPU, no more than the concurrency."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, concurrency))
-
-
 async def run_workers(
-    config: RunConfig, sink: RecordSink, *, progress: bool, handle_signals: bool
+    config: RunConfig,
+    sink: RecordSink,
+    *,
+    progress: bool,
+    handle_signals: bool,
+    stop: StopSignal | None = None,
 ) -> RunOutcome:
-    """Run `config` over `config.workers` processes; every record goes to `sink`."""
+    """Run `config` over `config.workers` processes; every record goes to `sink`. `stop`
+    (a Ray actor's driver) is forwarded to them as a first signal."""
     shares = worker_configs(config)
     total = None if config.n is None else config.n + config.warmup_requests
     bar = tqdm(total=total, file=sys.stderr, unit="req", disable=not progress, leave=False)
@@ -109,12 +106,13 @@ async def run_workers(
                 processes.append(proc)
                 job = {"config": wire, "first_index": first}
                 tg.start_soon(_drive, proc, json.dumps(job).encode(), deliver, outcomes.append)
-            if handle_signals and threading.current_thread() is threading.main_thread():
-                watcher = anyio.create_task_group()
-                async with watcher:
+            async with anyio.create_task_group() as watcher:
+                if handle_signals and threading.current_thread() is threading.main_thread():
                     watcher.start_soon(_forward_signals, processes, interrupted)
-                    await _wait_all(processes)
-                    watcher.cancel_scope.cancel()
+                if stop is not None:
+                    watcher.start_soon(_forward_stop, stop, processes, interrupted)
+                await _wait_all(processes)
+                watcher.cancel_scope.cancel()
     finally:
         bar.close()
         for proc in processes:
@@ -156,11 +154,24 @@ async def _drive(
 async def _forward_signals(processes: list[anyio.abc.Process], interrupted: list[str]) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
-            if not interrupted:
-                interrupted.append("SIGINT" if signum == signal.SIGINT else "SIGTERM")
-            for proc in processes:
-                if proc.returncode is None:
-                    proc.send_signal(signum)
+            _signal_all(processes, signum, interrupted)
+
+
+async def _forward_stop(
+    stop: StopSignal, processes: list[anyio.abc.Process], interrupted: list[str]
+) -> None:
+    name = await stop.wait()
+    _signal_all(processes, signal.SIGINT if name == "SIGINT" else signal.SIGTERM, interrupted)
+
+
+def _signal_all(
+    processes: list[anyio.abc.Process], signum: signal.Signals, interrupted: list[str]
+) -> None:
+    if not interrupted:
+        interrupted.append("SIGINT" if signum == signal.SIGINT else "SIGTERM")
+    for proc in processes:
+        if proc.returncode is None:
+            proc.send_signal(signum)
 
 
 def _merge(
@@ -184,9 +195,6 @@ def _merge(
 
 
 async def _worker(job: dict[str, Any]) -> None:
-    from .benchmark import drive
-    from .transport import make_client
-
     config = config_from_wire(job["config"])
     out = sys.stdout.buffer
 

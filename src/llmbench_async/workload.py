@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Api, ConfigError
+from .config import Api
+from .errors import ConfigError
 
 # Common English words, each one token (with its leading space) in the BPE vocabularies of
 # GPT-4 (cl100k_base), GPT-4o (o200k_base) and Llama 3, so N words ≈ N input tokens.
