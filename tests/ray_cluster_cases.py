@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from conftest import start_cli
 
-from llmbench_async import MockProcess, RunConfig, run
+from llmbench_async import RunConfig, run
+from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.ray_backend import import_ray
 from llmbench_async.records import read_results
 from llmbench_async.stats import summarize
@@ -122,26 +123,66 @@ def wait_for_lines(proc: subprocess.Popen[str], path: Path, count: int) -> None:
     raise AssertionError(f"{path} did not reach {count} lines: {proc.communicate()[1][-800:]}")
 
 
-def test_ctrl_c_stops_every_actor_and_keeps_the_records(
-    cluster: Cluster, fast_mock: MockProcess, tmp_path: Path
-) -> None:
+def _records_in(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if '"type":"request"' in line)
+
+
+def interrupt_mid_run(
+    address: str, mock: MockProcess, tmp_path: Path, grace_s: float, wait_for: int
+) -> tuple[subprocess.CompletedProcess[str], int, Path, dict[str, Any]]:
+    """A CLI run of 6 slots over the three nodes (two per actor), Ctrl-C once `wait_for`
+    records are in: the result, the records in the file at the signal, the file, the JSON.
+    A bare `--ray` (auto) finds the cluster by $RAY_ADDRESS."""
     out, summary_json = tmp_path / "r.jsonl", tmp_path / "s.json"
     proc = start_cli(
-        *("--base-url", fast_mock.base_url, "--model", "mock-model", "-n", "3000", "-c", "6"),
-        *("--ray", cluster.address, "-o", str(out), "--json", str(summary_json)),
+        *("--base-url", mock.base_url, "--model", "mock-model", "-n", "3000", "-c", "6"),
+        *("--ray", "--grace", str(grace_s), "-o", str(out), "--json", str(summary_json)),
+        env={"RAY_ADDRESS": address},
     )
-    wait_for_lines(proc, out, 40)
+    wait_for_lines(proc, out, 1 + wait_for)
+    before = _records_in(out)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr[-800:]
+    stdout, stderr = proc.communicate(timeout=90)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    return done, before, out, json.loads(summary_json.read_text())
+
+
+def assert_stopped_and_kept(done: subprocess.CompletedProcess[str], out: Path) -> None:
+    assert done.returncode == 130, done.stderr[-800:]
+    assert "stopping the Ray actors" in done.stderr
+    assert "interrupted by SIGINT" in done.stdout
     saved = read_results(out)
     assert saved.footer is not None and saved.footer["interrupted_by"] == "SIGINT"
     indices = [r.index for r in saved.records]
-    assert 40 <= len(indices) < 3000 and len(set(indices)) == len(indices)
-    doc = json.loads(summary_json.read_text())
-    assert doc["requests"]["total"] == len(indices)
+    assert len(set(indices)) == len(indices) < 3000
+    assert all(r.ok for r in saved.records)  # a cancelled request leaves no record
+
+
+def test_ctrl_c_lets_every_actor_finish_its_requests_in_flight(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Requests of ~1.2 s, --grace 30: at the signal each of the 6 slots has one request in
+    flight; every one of them finishes and is recorded, none is cancelled."""
+    with MockProcess(MockConfig(ttft_ms=200, itl_ms=20, tokens=50)) as mock:
+        done, before, out, doc = interrupt_mid_run(cluster.address, mock, tmp_path, 30.0, 12)
+    assert_stopped_and_kept(done, out)
+    after = _records_in(out)
+    assert after >= before + 6, (before, after)
+    assert read_results(out).footer["cancelled"] == 0  # type: ignore[index]
+    assert doc["requests"]["cancelled"] == 0 and doc["requests"]["total"] == after
     assert doc["client"]["ray"]["lost"] == 0  # stopped, not lost
-    assert "interrupted by SIGINT" in stdout
+
+
+def test_ctrl_c_cancels_what_outlasts_the_grace(cluster: Cluster, tmp_path: Path) -> None:
+    """Requests of ~3 s, --grace 0.5: the 6 requests in flight at the signal (two on each
+    actor) outlast the grace, so exactly 6 are cancelled and counted, none recorded."""
+    with MockProcess(MockConfig(ttft_ms=100, itl_ms=60, tokens=50)) as mock:
+        done, before, out, doc = interrupt_mid_run(cluster.address, mock, tmp_path, 0.5, 6)
+    assert_stopped_and_kept(done, out)
+    assert _records_in(out) == doc["requests"]["total"] < before + 6
+    assert read_results(out).footer["cancelled"] == 6  # type: ignore[index]
+    assert doc["requests"]["cancelled"] == 6
+    assert doc["client"]["ray"]["lost"] == 0
 
 
 def test_a_node_killed_mid_run(cluster: Cluster, fast_mock: MockProcess, tmp_path: Path) -> None:

@@ -25,7 +25,8 @@ HERE = Path(__file__).parent
 CASES = (
     "test_exact_merge_over_three_nodes",
     "test_key_stays_out_of_ray",
-    "test_ctrl_c_stops_every_actor_and_keeps_the_records",
+    "test_ctrl_c_lets_every_actor_finish_its_requests_in_flight",
+    "test_ctrl_c_cancels_what_outlasts_the_grace",
     "test_a_node_killed_mid_run",
 )
 # brings `lo` up in the new network namespace (what `ip link set lo up` does)
@@ -50,6 +51,21 @@ def test_ray_flags_are_checked() -> None:
     ]:
         with pytest.raises(ConfigError, match=message):
             config(**changes)
+
+
+def test_a_bare_ray_means_auto_wherever_it_stands() -> None:
+    """`--ray` takes an optional value: bare (last, or before another option) it is `auto`,
+    so `--ray-per-node` is accepted and its own rule applies; given, the address is kept."""
+    base = ("--base-url", "http://127.0.0.1:9/v1", "--model", "m", "-n", "1")
+    for args in (("--ray", "--ray-per-node", "0"), ("--ray-per-node", "0", "--ray")):
+        result = run_cli(*base, *args)
+        assert result.code == 2
+        assert result.stderr == "llmbench-async: error: --ray-per-node must be at least 1 (got 0)\n"
+    result = run_cli(*base, "--prompt", "--ray", "--ray-actors", "2")  # a prompt, not --ray
+    assert result.stderr == "llmbench-async: error: --ray-actors needs --ray\n"
+    result = run_cli(*base, "--ray", "ray://a b:10001")
+    assert result.stderr.startswith("llmbench-async: error: --ray must be auto, local")
+    assert "'ray://a b:10001'" in result.stderr
 
 
 def test_actor_count_follows_nodes_concurrency_and_flags() -> None:

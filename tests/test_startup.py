@@ -99,10 +99,10 @@ LAYERS = [
     {"ray_backend"},
     {"workers"},
     {"runner"},
-    {"client", "workload"},
-    {"config", "transport"},
+    {"client", "workload", "route"},
+    {"config", "transport", "odd"},
     {"pacing", "protocol", "sse", "histogram", "stats"},
-    {"records", "errors", "_version", "metrics"},
+    {"records", "errors", "_version", "metrics", "redact"},
 ]
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .pacing import Arrival, LoadPlan, LoadShape, make_shape
+from .redact import redact_secret
 
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
@@ -17,6 +18,7 @@ DEFAULT_PROMPT = "Write a short poem about the sea."
 
 Api = Literal["chat", "completions"]
 LatencyFrom = Literal["send", "schedule"]
+MaxTokensField = Literal["max_tokens", "max_completion_tokens"]  # transport options
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,14 @@ class RunConfig:
     grace_s: float = 2.0  # on Ctrl-C, how long in-flight requests may finish
     workers: int = 1  # processes sharing the load (each with its own event loop)
     latency_from: LatencyFrom = "send"  # where TTFT and E2E start
+    # transport options (issue 11/12)
+    endpoint_url: str | None = None  # full request URL (path and query kept); None: base_url
+    api_key_header: str | None = "Authorization"  # "Authorization" sends Bearer; None: none
+    max_tokens_field: MaxTokensField = "max_tokens"
+    proxy: str | None = field(default=None, repr=False)  # proxy URL for every request
+    proxy_env: bool = True  # honour HTTP(S)_PROXY / ALL_PROXY / NO_PROXY (httpx's trust_env)
+    http2: bool = False  # HTTP/2 through httpx's standard transport (needs the h2 extra)
+    preconnect: bool = True  # open the run's connections before the clock starts
     # Ray: auto, local, ray://host:10001 or host:port (None: no Ray)
     ray_address: str | None = None
     ray_actors: int | None = None  # actors in all (None: per node)
@@ -81,6 +91,7 @@ class RunConfig:
         self._check_choices()
         self._check_load()
         self._check_request()
+        self._check_transport()
         self._check_ray()
 
     def _check_choices(self) -> None:
@@ -137,6 +148,23 @@ class RunConfig:
         if self.model is not None and not self.model.strip():
             raise ConfigError("--model must not be empty")
 
+    def _check_transport(self) -> None:
+        """The transport options' checks (issue 11)."""
+        if self.endpoint_url is not None:
+            _check_http_url(self.endpoint_url, "--endpoint")
+        if self.proxy is not None:
+            _check_http_url(self.proxy, "--proxy")
+        name = self.api_key_header
+        if name is not None and (
+            not name or any(c in name for c in ":\r\n \t") or not name.isascii()
+        ):
+            raise ConfigError(f"--api-key-header: bad header name {name!r}")
+        if self.max_tokens_field not in ("max_tokens", "max_completion_tokens"):
+            raise ConfigError(
+                "--max-tokens-field must be max_tokens or max_completion_tokens "
+                f"(got {self.max_tokens_field!r})"
+            )
+
     def _check_ray(self) -> None:
         address = self.ray_address
         if address is not None and (not address.strip() or any(c.isspace() for c in address)):
@@ -153,6 +181,16 @@ class RunConfig:
                 raise ConfigError(f"{flag} must be at least 1 (got {value})")
         if self.ray_actors is not None and self.ray_per_node is not None:
             raise ConfigError("--ray-actors and --ray-per-node exclude each other")
+
+    def url_for(self, suffix: str) -> str:
+        """`base_url` + `/suffix`, keeping the base URL's query string (e.g. api-version)."""
+        base, sep, query = self.base_url.partition("?")
+        return f"{base}/{suffix}" + (sep + query if sep else "")
+
+    @property
+    def models_url(self) -> str:
+        """Where the model list is asked for (GET)."""
+        return self.url_for("models")
 
     @property
     def shape(self) -> LoadShape:
@@ -182,6 +220,9 @@ class RunConfig:
         """Every value never to be printed or saved: the key and secret-looking headers."""
         found = [self.api_key]
         found += [v for k, v in self.headers.items() if is_secret_header(k)]
+        if self.proxy:  # transport options: the proxy's credentials
+            parts = urlsplit(self.proxy)
+            found += [parts.password or "", parts.username or ""]
         return tuple(s for s in found if s)
 
     def load_description(self) -> str:
@@ -202,14 +243,16 @@ class RunConfig:
 
     @property
     def endpoint(self) -> str:
-        """The URL requests are sent to."""
-        path = "chat/completions" if self.api == "chat" else "completions"
-        return f"{self.base_url}/{path}"
+        """The URL requests are sent to: --endpoint as given, else base URL + API path."""
+        if self.endpoint_url is not None:
+            return self.endpoint_url
+        return self.url_for("chat/completions" if self.api == "chat" else "completions")
 
     def to_public_dict(self) -> dict[str, Any]:
         """The config as JSON-ready data, with the API key redacted."""
         data = _json_ready(self)
         data["api_key"] = redact_secret(self.api_key)
+        data["proxy"] = None if self.proxy is None else redact_url_password(self.proxy)
         data["headers"] = {
             k: redact_secret(v) if is_secret_header(k) else v for k, v in self.headers.items()
         }
@@ -248,8 +291,31 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
     return RunConfig(**fields)
 
 
+def _check_http_url(url: str, flag: str) -> None:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{flag} must be an http:// or https:// URL with a host")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ConfigError(f"{flag} has a bad port") from None
+
+
+def redact_url_password(url: str) -> str:
+    """`url` with its user name and password (if any) shown as `***`."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
 def normalize_base_url(url: str) -> str:
-    """Accept `http(s)://host[:port][/prefix][/v1][/]` and return it ending in `/v1`."""
+    """Accept `http(s)://host[:port][/prefix][/v1][/][?query]` and return it with its path
+    ending in `/v1` (the query, e.g. Azure's api-version, is kept)."""
     text = url.strip()
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https"):
@@ -263,14 +329,8 @@ def normalize_base_url(url: str) -> str:
     path = parts.path.rstrip("/")
     if not path.endswith("/v1"):
         path += "/v1"
-    return f"{parts.scheme}://{parts.netloc}{path}"
-
-
-def redact_secret(value: str) -> str:
-    """Show at most the first 3 and last 4 characters of a secret (`sk-...abcd`)."""
-    if len(value) <= 8:
-        return "***"
-    return f"{value[:3]}...{value[-4:]}"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme}://{parts.netloc}{path}{query}"
 
 
 _SECRET_HINTS = ("auth", "key", "token", "secret", "password", "cookie", "signature")
@@ -338,14 +398,6 @@ def parse_levels(text: str, flag: str, kind: type[int] | type[float]) -> list[fl
             raise ConfigError(f"{flag} values must be more than 0 (got {text!r})")
         levels.append(value)
     return levels
-
-
-def scrub_secrets(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace every occurrence of each secret in `text` by its redacted form."""
-    for secret in secrets:
-        if len(secret) >= 4 and secret in text:
-            text = text.replace(secret, redact_secret(secret))
-    return text
 
 
 def env_or(env: Mapping[str, str], name: str, default: str) -> str:

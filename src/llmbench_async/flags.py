@@ -20,6 +20,7 @@ from .config import (
     DEFAULT_PROMPT,
     Api,
     LatencyFrom,
+    MaxTokensField,
     RetryPolicy,
     RunConfig,
     Timeouts,
@@ -82,6 +83,14 @@ class Flags:
     junit: Path | None = None
     markdown: Path | None = None
     stop_on_fail: bool = False
+    # transport options
+    endpoint: str | None = None
+    api_key_header: str = "Authorization"
+    max_tokens_field: str = "max_tokens"
+    proxy: str | None = None
+    no_proxy_env: bool = False
+    http2: bool = False
+    preconnect: bool = True
 
 
 def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunConfig:
@@ -93,6 +102,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
     duration_s = None if flags.duration is None else parse_duration(flags.duration, "--duration")
     warm_n, warm_s = (0, 0.0) if flags.warmup is None else parse_warmup(flags.warmup)
     key = _read_key_file(flags.api_key_file) if flags.api_key_file is not None else flags.api_key
+    _check_transport_flags(flags, env)
     return RunConfig(
         base_url=normalize_base_url(
             flags.base_url or env_or(env, "OPENAI_BASE_URL", DEFAULT_BASE_URL)
@@ -130,7 +140,28 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         verify=False if flags.insecure else (str(flags.ca_bundle) if flags.ca_bundle else True),
         output=flags.output,
         grace_s=flags.grace,
+        # transport options
+        endpoint_url=None if flags.endpoint is None else flags.endpoint.strip(),
+        api_key_header=None if flags.api_key_header.lower() == "none" else flags.api_key_header,
+        max_tokens_field=cast(MaxTokensField, flags.max_tokens_field),  # RunConfig checks it
+        proxy=flags.proxy,
+        proxy_env=not flags.no_proxy_env,
+        http2=flags.http2,
+        preconnect=flags.preconnect,
     )
+
+
+# transport options
+def _check_transport_flags(flags: Flags, env: Mapping[str, str]) -> None:
+    """--endpoint needs a model (or a base URL to list models from); --http2 needs h2."""
+    has_base = flags.base_url is not None or bool(env.get("OPENAI_BASE_URL", "").strip())
+    if flags.endpoint is not None and flags.model is None and not has_base:
+        raise ConfigError("--endpoint needs --model (or a --base-url that lists models)")
+    if flags.http2:
+        from .transport import http2_available
+
+        if not http2_available():
+            raise ConfigError("--http2 needs the h2 package: pip install 'llmbench-async[http2]'")
 
 
 def sweep_values(flags: Flags) -> tuple[list[int], list[float] | None]:

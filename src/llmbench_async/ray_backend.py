@@ -42,9 +42,9 @@ from tqdm import tqdm
 from .config import RunConfig, config_from_wire, config_to_wire
 from .errors import EXIT_FOR_SIGNAL, ConfigError
 from .records import RequestRecord, record_from_json, record_to_json
+from .route import client_for
 from .runner import RecordSink, RunOutcome, StopSignal, drive, lag_probe
 from .stats import percentile
-from .transport import make_client
 from .workers import run_workers, worker_configs
 
 BATCH_RECORDS = 512  # records per streamed batch, at most
@@ -156,7 +156,7 @@ async def _run_share(
     """This actor's share: one event loop, or `--workers` processes on this node."""
     if config.workers > 1:
         return await run_workers(config, sink, progress=False, handle_signals=False, stop=stop)
-    async with make_client(verify=config.verify) as http:
+    async with client_for(config) as http:
         return await drive(
             http,
             config,

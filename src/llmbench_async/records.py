@@ -48,6 +48,11 @@ class RequestRecord:
     first_send_ns: int | None = None
     response_id: str | None = None
     warmup: bool = False
+    # the connection was ready: a pooled one taken, or a new one through TCP (+TLS) set-up
+    ready_ns: int | None = None
+    connect_ns: int | None = None  # time to get that connection: 0 if reused (a duration)
+    new_connection: bool | None = None  # None: unknown (no connection reached, or HTTP/2)
+    note: str | None = None  # something odd about a request that still counted
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)  # shared when empty
 
     @property
@@ -58,6 +63,11 @@ class RequestRecord:
     def ttft_ns(self) -> int | None:
         """Send instant → first output-carrying event."""
         return None if self.first_token_ns is None else self.first_token_ns - self.send_ns
+
+    @property
+    def connect_ms(self) -> float | None:
+        """Connect time in ms (0 for a reused connection), None when not known."""
+        return None if self.connect_ns is None else self.connect_ns / 1e6
 
     @property
     def ttfc_ns(self) -> int | None:
@@ -103,6 +113,7 @@ class RequestRecord:
 _INSTANTS = (
     "scheduled_ns",
     "first_send_ns",
+    "ready_ns",
     "send_ns",
     "headers_ns",
     "first_token_ns",
@@ -129,6 +140,10 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
     line["error_message"] = record.error_message
     line["attempts"] = record.attempts
     line["response_id"] = record.response_id
+    line["connect_ns"] = record.connect_ns
+    line["new_connection"] = record.new_connection
+    if record.note is not None:
+        line["note"] = record.note
     if record.warmup:
         line["warmup"] = True
     if record.extra:
@@ -160,12 +175,20 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         first_send_ns=_opt_int(line.get("first_send_ns")),
         response_id=line.get("response_id"),
         warmup=bool(line.get("warmup", False)),
+        ready_ns=_opt_int(line.get("ready_ns")),
+        connect_ns=_opt_int(line.get("connect_ns")),
+        new_connection=_opt_bool(line.get("new_connection")),
+        note=line.get("note"),
         extra=dict(line.get("extra") or {}),
     )
 
 
 def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _opt_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
 
 
 class ResultsWriter:

@@ -32,6 +32,7 @@ from .config import RunConfig
 from .errors import EXIT_FOR_SIGNAL, ErrorKind
 from .pacing import ClosedLoop, LoadPlan, Pacer
 from .records import RequestRecord
+from .route import preconnect_run
 from .workload import PromptItem, SyntheticInput, Workload, load_prompt_file
 
 RecordSink = Callable[[RequestRecord], None]
@@ -260,12 +261,15 @@ async def drive(
     progress: bool,
     handle_signals: bool,
     first_index: int = 0,
+    target: Target | None = None,
     stop: StopSignal | None = None,
 ) -> RunOutcome:
-    """Run `config`'s load in this process (a single-process run, or one worker's share)."""
+    """Run `config`'s load in this process (a single-process run, or one worker's share).
+    The run's connections are opened first (`--preconnect`), before the clock starts."""
+    await preconnect_run(http, config)
     return await run_requests(
         http,
-        build_target(config),
+        target or build_target(config),
         build_workload(config),
         config.plan,
         sink,
@@ -278,9 +282,16 @@ async def drive(
 
 
 def auth_headers(config: RunConfig) -> dict[str, str]:
-    """The headers of every request: auth, content negotiation, then the user's --header."""
+    """The headers of every request: auth (Bearer, or the raw key in --api-key-header),
+    content negotiation, then the user's --header."""
+    auth: dict[str, str] = {}
+    name = config.api_key_header
+    if name is not None:
+        auth[name] = (
+            f"Bearer {config.api_key}" if name.lower() == "authorization" else config.api_key
+        )
     return {
-        "Authorization": f"Bearer {config.api_key}",
+        **auth,
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if config.stream else "application/json",
         "Accept-Encoding": "identity",
@@ -321,6 +332,7 @@ def build_workload(config: RunConfig) -> Workload:
         seed=config.seed or 0,
         ignore_eos=config.ignore_eos,
         extra_body=config.extra_body,
+        max_tokens_field=config.max_tokens_field,
     )
 
 

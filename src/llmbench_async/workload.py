@@ -74,6 +74,7 @@ class Workload:
     seed: int = 0
     ignore_eos: bool = False  # vLLM's ignore_eos: generate exactly max_tokens
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    max_tokens_field: str = "max_tokens"  # or OpenAI's newer "max_completion_tokens"
     _encoded: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -104,7 +105,7 @@ class Workload:
             body["prompt"] = "\n".join(str(m.get("content", "")) for m in item.messages)
         else:
             body["prompt"] = item.text or ""
-        body["max_tokens"] = item.max_tokens or self.max_tokens
+        body[self.max_tokens_field] = item.max_tokens or self.max_tokens
         body["stream"] = self.stream
         if self.stream:
             # ask for the server's own token count in a final usage chunk

@@ -6,6 +6,7 @@ the plain help by each option's `rich_help_panel` itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,6 +56,40 @@ class PanelCommand(TyperCommand):
         for panel in sorted(groups, key=lambda p: order.index(p) if p in order else len(order)):
             with formatter.section(panel):
                 formatter.write_dl(groups[panel])
+
+
+# options whose value may be left out, and what a bare one means (typer has no such option)
+OPTIONAL_VALUES = {"--ray": "auto"}
+
+
+def fill_optional_values(args: list[str], params: Iterable[Any]) -> list[str]:
+    """`args` with the value of each bare optional-value option written in: `--ray` last or
+    before another option becomes `--ray auto`. The values of options that take one are
+    passed over, so `--prompt --ray` keeps its prompt."""
+    takes_value = {
+        name
+        for p in params
+        if p.param_type_name == "option" and not p.is_flag and not p.count
+        for name in p.opts
+    }
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg, following = args[i], args[i + 1] if i + 1 < len(args) else None
+        out.append(arg)
+        i += 1
+        if arg == "--":
+            break
+        if arg in OPTIONAL_VALUES and (following is None or _is_option(following)):
+            out.append(OPTIONAL_VALUES[arg])
+        elif arg in takes_value and following is not None:
+            out.append(following)
+            i += 1
+    return out + args[i:]
+
+
+def _is_option(arg: str) -> bool:
+    return arg.startswith("-") and arg != "-"
 
 
 def _opt(*names: str, help: str, panel: str, show_default: bool = True, **kw: Any) -> Any:
@@ -115,6 +150,66 @@ Mock = Annotated[
         help="Benchmark the built-in mock server (started in its own process on a free "
         "loopback port; TTFT 200 ms, ITL 10 ms, 64 tokens).",
         panel=TARGET,
+    ),
+]
+
+# transport options
+Endpoint = Annotated[
+    str | None,
+    _opt(
+        "--endpoint",
+        help="Full request URL, path and query kept as given (e.g. Azure's "
+        ".../openai/deployments/D/chat/completions?api-version=...). Needs --model unless "
+        "--base-url lists models.",
+        panel=TARGET,
+        show_default=False,
+    ),
+]
+ApiKeyHeader = Annotated[
+    str,
+    _opt(
+        "--api-key-header",
+        help="Header carrying the key: Authorization (as 'Bearer KEY'), any other name "
+        "(the raw key, e.g. api-key for Azure), or none.",
+        panel=TARGET,
+    ),
+]
+MaxTokensField = Annotated[
+    str,
+    _opt(
+        "--max-tokens-field",
+        help="Body field for --max-tokens: max_tokens or max_completion_tokens.",
+        panel=TARGET,
+    ),
+]
+Proxy = Annotated[
+    str | None,
+    _opt(
+        "--proxy",
+        help="Proxy URL for every request (http://[user:pass@]host:port); HTTPS goes through "
+        "CONNECT. Default: $HTTPS_PROXY / $HTTP_PROXY / $ALL_PROXY, minus $NO_PROXY.",
+        panel=TARGET,
+        show_default=False,
+    ),
+]
+NoProxyEnv = Annotated[
+    bool, _opt("--no-proxy-env", help="Ignore the *_PROXY environment variables.", panel=TARGET)
+]
+Http2 = Annotated[
+    bool,
+    _opt(
+        "--http2",
+        help="Offer HTTP/2 (needs the extra: pip install 'llmbench-async[http2]').",
+        panel=TARGET,
+    ),
+]
+Preconnect = Annotated[
+    bool,
+    _opt(
+        "--preconnect/--no-preconnect",
+        help="Open the run's connections before the clock starts (one per concurrency slot); "
+        "--no-preconnect measures cold connections.",
+        panel=LOAD,
     ),
 ]
 
@@ -218,8 +313,7 @@ Ray = Annotated[
         "Needs the ray extra.",
         panel=SCALE,
         show_default=False,
-        flag_value="auto",
-        metavar="[ADDRESS]",
+        metavar="[ADDRESS]",  # a bare --ray is `auto`: see fill_optional_values
     ),
 ]
 RayActors = Annotated[

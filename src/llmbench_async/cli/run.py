@@ -55,6 +55,14 @@ def run_command(
     junit: o.JunitOption = None,
     markdown: o.MarkdownOption = None,
     stop_on_fail: o.StopOnFail = False,
+    # transport options
+    endpoint: o.Endpoint = None,
+    api_key_header: o.ApiKeyHeader = "Authorization",
+    max_tokens_field: o.MaxTokensField = "max_tokens",
+    proxy: o.Proxy = None,
+    no_proxy_env: o.NoProxyEnv = False,
+    http2: o.Http2 = False,
+    preconnect: o.Preconnect = True,
 ) -> None:
     """Run a benchmark (the default command)."""
     flags = Flags(**locals())  # every parameter, by name
