@@ -37,15 +37,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
-from tqdm import tqdm
 
 from .config import RunConfig, config_from_wire, config_to_wire
 from .errors import EXIT_FOR_SIGNAL, ConfigError
 from .records import RequestRecord, record_from_json, record_to_json
 from .route import client_for
-from .runner import RecordSink, RunOutcome, StopSignal, drive, lag_probe
-from .stats import percentile
-from .workers import run_workers, worker_configs
+from .runner import RecordSink, RunOutcome, StopSignal, drive, lag_probe, progress_bar
+from .stats import lag_summary
+from .workers import merge_outcomes, run_workers, worker_configs
 
 BATCH_RECORDS = 512  # records per streamed batch, at most
 BATCH_S = 0.05  # a batch leaves at least this often while records come in
@@ -333,8 +332,7 @@ async def _run_actors(
     handle_signals: bool,
 ) -> RunOutcome:
     """Start every actor at one instant, merge their streams, then the outcome."""
-    total = None if config.n is None else config.n + config.warmup_requests
-    bar = tqdm(total=total, file=sys.stderr, unit="req", disable=not progress, leave=False)
+    bar = progress_bar(config.plan.total, progress)
     lead_ns = max(500_000_000, 4 * max(a.rtt_ns for a in actors))
     start_at = time.time_ns() + lead_ns
     start_mono = time.perf_counter_ns() + (start_at - time.time_ns())
@@ -448,24 +446,12 @@ def _merge(
     interrupted: list[str],
     merge: _MergeClock,
 ) -> RunOutcome:
-    """One RunOutcome for the whole run, with each actor's self-check and what was lost."""
-    outcomes = [a.outcome or {} for a in actors]
-    fatal = [record_from_json(o["fatal"]) for o in outcomes if o.get("fatal")]
-    lag: list[float] = []
-    for o in outcomes:
-        lag.extend(o.get("loop_lag_ms", ()))
-    ended = time.perf_counter_ns()
-    return RunOutcome(
-        started_ns=started,
-        ended_ns=ended,
-        interrupted_by=interrupted[0] if interrupted else None,
-        fatal=min(fatal, key=lambda r: r.send_ns) if fatal else None,
-        loop_lag_ms=tuple(lag),
-        cpu_s=driver_cpu + sum(o.get("cpu_s", 0.0) for o in outcomes),
-        peak_in_flight=sum(o.get("peak_in_flight", 0) for o in outcomes),
-        cancelled=sum(o.get("cancelled", 0) for o in outcomes),
-        distributed=_ray_report(config, actors, merge, (ended - started) / 1e9),
-    )
+    """One RunOutcome for the whole run (merged as `--workers` merges its processes'), with
+    each actor's self-check and what was lost. An actor that died left no outcome."""
+    outcomes = [a.outcome for a in actors if a.outcome is not None]
+    outcome = merge_outcomes(outcomes, started, driver_cpu, interrupted)
+    wall_s = (outcome.ended_ns - outcome.started_ns) / 1e9
+    return replace(outcome, distributed=_ray_report(config, actors, merge, wall_s))
 
 
 def _ray_report(
@@ -492,7 +478,6 @@ def _ray_report(
 
 def _actor_row(actor: _Actor) -> dict[str, Any]:
     o = actor.outcome or {}
-    lag = sorted(o.get("loop_lag_ms", ()))
     wall = max(1e-9, float(o.get("wall_s", 0.0)))
     planned = actor.planned
     lost = None
@@ -507,11 +492,7 @@ def _actor_row(actor: _Actor) -> dict[str, Any]:
         "planned": planned,
         "lost": lost,
         "error": actor.error,
-        "loop_lag_ms": {
-            "p50": percentile(lag, 50) if lag else 0.0,
-            "p99": percentile(lag, 99) if lag else 0.0,
-            "max": lag[-1] if lag else 0.0,
-        },
+        "loop_lag_ms": lag_summary(o.get("loop_lag_ms", ())),
         "cpu_percent": 100.0 * float(o.get("cpu_s", 0.0)) / wall if o else 0.0,
         "peak_in_flight": o.get("peak_in_flight"),
         "clock_offset_ms": actor.offset_ns / 1e6,

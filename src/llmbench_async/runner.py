@@ -108,9 +108,7 @@ class _Pool:
         self.indices = count(first_index)
         self.end_index = None if plan.total is None else first_index + plan.total
         self.warm_end_index = first_index + plan.warmup_requests
-        self.bar = tqdm(
-            total=plan.total, file=sys.stderr, unit="req", disable=not progress, leave=False
-        )
+        self.bar = progress_bar(plan.total, progress)
         self.cpu0 = time.process_time()
         self.started = time.perf_counter_ns()
         self.warm_end_ns = self.started + int(plan.warmup_s * 1e9)
@@ -210,6 +208,11 @@ class _Pool:
             peak_in_flight=self.peak,
             cancelled=self.cancelled,
         )
+
+
+def progress_bar(total: int | None, enabled: bool) -> tqdm[Any]:
+    """The run's progress bar on stderr (requests), gone when done; a no-op when disabled."""
+    return tqdm(total=total, file=sys.stderr, unit="req", disable=not enabled, leave=False)
 
 
 async def run_requests(

@@ -26,7 +26,7 @@ from .ray_backend import run_ray
 from .records import RequestRecord, ResultsWriter
 from .route import client_for, describe_route, route_of
 from .runner import RunOutcome, auth_headers, build_target, drive
-from .stats import Summary, SummaryBuilder, percentile
+from .stats import Summary, SummaryBuilder, lag_summary
 from .sweep import Level, LevelResult
 from .transport import redact_url
 from .workers import run_workers
@@ -60,15 +60,10 @@ class RunResult:
 def client_stats(outcome: RunOutcome) -> dict[str, Any]:
     """Event-loop lag p50/p99/max (ms), CPU (% of one core, summed over processes), peak
     requests in flight."""
-    lag = sorted(outcome.loop_lag_ms)
     wall = max(1e-9, (outcome.ended_ns - outcome.started_ns) / 1e9)
     ray = {"ray": dict(outcome.distributed)} if outcome.distributed is not None else {}
     return {
-        "loop_lag_ms": {
-            "p50": percentile(lag, 50) if lag else 0.0,
-            "p99": percentile(lag, 99) if lag else 0.0,
-            "max": lag[-1] if lag else 0.0,
-        },
+        "loop_lag_ms": lag_summary(outcome.loop_lag_ms),
         "cpu_percent": 100.0 * outcome.cpu_s / wall,
         "peak_in_flight": outcome.peak_in_flight,
         **ray,

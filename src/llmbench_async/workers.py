@@ -22,12 +22,11 @@ from typing import Any
 
 import anyio
 import anyio.abc
-from tqdm import tqdm
 
 from .config import RunConfig, config_from_wire, config_to_wire
 from .records import RequestRecord, record_from_json, record_to_json
 from .route import client_for
-from .runner import RecordSink, RunOutcome, StopSignal, drive
+from .runner import RecordSink, RunOutcome, StopSignal, drive, progress_bar
 
 # `-c` rather than `-m`: running a module of an already-imported package makes runpy warn
 _WORKER_CODE = "from llmbench_async.workers import main; main()"
@@ -80,8 +79,7 @@ async def run_workers(
     """Run `config` over `config.workers` processes; every record goes to `sink`. `stop`
     (a Ray actor's driver) is forwarded to them as a first signal."""
     shares = worker_configs(config)
-    total = None if config.n is None else config.n + config.warmup_requests
-    bar = tqdm(total=total, file=sys.stderr, unit="req", disable=not progress, leave=False)
+    bar = progress_bar(config.plan.total, progress)
     outcomes: list[dict[str, Any]] = []
     processes: list[anyio.abc.Process] = []
     interrupted: list[str] = []
@@ -118,7 +116,7 @@ async def run_workers(
         for proc in processes:
             if proc.returncode is None:
                 proc.kill()
-    return _merge(outcomes, started, time.process_time() - cpu0, interrupted)
+    return merge_outcomes(outcomes, started, time.process_time() - cpu0, interrupted)
 
 
 async def _wait_all(processes: list[anyio.abc.Process]) -> None:
@@ -174,9 +172,11 @@ def _signal_all(
             proc.send_signal(signum)
 
 
-def _merge(
+def merge_outcomes(
     outcomes: list[dict[str, Any]], started: int, parent_cpu: float, interrupted: list[str]
 ) -> RunOutcome:
+    """One RunOutcome from each process's (or Ray actor's) outcome line: the first signal,
+    the earliest fatal failure, every lag sample, and the sums of CPU, peaks and cancels."""
     fatal = [record_from_json(o["fatal"]) for o in outcomes if o.get("fatal")]
     signals = [o["interrupted_by"] for o in outcomes if o.get("interrupted_by")]
     lag: list[float] = []
