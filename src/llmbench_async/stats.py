@@ -94,6 +94,10 @@ class Summary:
     # sorted raw values (array('d')), keys of `metrics`; left out of repr(), which asyncio
     # may call on a task's result: a million samples would make a 20 MB string
     samples: Mapping[str, Sequence[float]] = field(repr=False)
+    # first → last scheduled instant, and first → last end, over the non-warm-up records:
+    # the arrivals offered and the completions achieved (sweeps compare the two)
+    arrival_span_s: float = 0.0
+    completion_span_s: float = 0.0
 
     def percentile(self, metric: str, q: float) -> float | None:
         """Exact percentile `q` (0-100) of a metric from its samples; None when it has none."""
@@ -195,6 +199,8 @@ class SummaryBuilder:
         self.retries = self.out_tokens = self.in_tokens = self.retry_wait = 0
         self.first_send: int | None = None
         self.last_end: int | None = None
+        self._scheduled = _Span()
+        self._ends = _Span()
         self._values: dict[str, array[float]] = {key: array("d") for key in METRIC_KEYS}
         self._sources: dict[str, int] = {}
         self._failures: dict[str, _FailureAcc] = {}
@@ -210,6 +216,8 @@ class SummaryBuilder:
             self.first_send = send
         if self.last_end is None or r.end_ns > self.last_end:
             self.last_end = r.end_ns
+        self._scheduled.add(r.scheduled_ns)
+        self._ends.add(r.end_ns)
         self.retries += r.attempts - 1
         self.retry_wait += r.retry_wait_ns
         values = self._values
@@ -282,7 +290,30 @@ class SummaryBuilder:
             errors=errors,
             token_sources=_ordered_sources(dict(self._sources)),
             samples=samples,
+            arrival_span_s=self._scheduled.seconds(),
+            completion_span_s=self._ends.seconds(),
         )
+
+
+class _Span:
+    """The smallest and largest of a stream of instants (ns)."""
+
+    __slots__ = ("high", "low")
+
+    def __init__(self) -> None:
+        self.low: int | None = None
+        self.high: int | None = None
+
+    def add(self, ns: int) -> None:
+        if self.low is None or ns < self.low:
+            self.low = ns
+        if self.high is None or ns > self.high:
+            self.high = ns
+
+    def seconds(self) -> float:
+        if self.low is None or self.high is None:
+            return 0.0
+        return (self.high - self.low) / _NS_PER_S
 
 
 class _FailureAcc:
