@@ -48,6 +48,7 @@ class RequestRecord:
     first_send_ns: int | None = None
     response_id: str | None = None
     warmup: bool = False
+    ramp: bool = False  # due inside --ramp-up: kept in the results file, not in statistics
     # the connection was ready: a pooled one taken, or a new one through TCP (+TLS) set-up
     ready_ns: int | None = None
     connect_ns: int | None = None  # time to get that connection: 0 if reused (a duration)
@@ -146,6 +147,8 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
         line["note"] = record.note
     if record.warmup:
         line["warmup"] = True
+    if record.ramp:
+        line["ramp"] = True
     if record.extra:
         line["extra"] = dict(record.extra)
     return line
@@ -175,6 +178,7 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         first_send_ns=_opt_int(line.get("first_send_ns")),
         response_id=line.get("response_id"),
         warmup=bool(line.get("warmup", False)),
+        ramp=bool(line.get("ramp", False)),
         ready_ns=_opt_int(line.get("ready_ns")),
         connect_ns=_opt_int(line.get("connect_ns")),
         new_connection=_opt_bool(line.get("new_connection")),

@@ -29,7 +29,7 @@ from ._version import VERSION
 from .client import Target, execute
 from .config import RunConfig
 from .errors import EXIT_FOR_SIGNAL, ErrorKind
-from .pacing import ClosedLoop, LoadPlan, Pacer
+from .pacing import ClosedLoop, LoadPlan
 from .records import RequestRecord
 from .route import preconnect_run
 from .workload import PromptItem, SyntheticInput, Workload, load_prompt_file
@@ -93,13 +93,17 @@ class _Pool:
         self.cpu0 = time.process_time()
         self.started = time.perf_counter_ns()
         self.warm_end_ns = self.started + int(plan.warmup_s * 1e9)
+        self.ramp_end_ns = self.warm_end_ns + int(plan.ramp_s * 1e9)
+        self.ramp_taken = 0  # requests due inside the ramp: extra to the count
         self.stop_at_ns = (
-            None if plan.duration_s is None else self.warm_end_ns + int(plan.duration_s * 1e9)
+            None if plan.duration_s is None else self.ramp_end_ns + int(plan.duration_s * 1e9)
         )
 
     def deliver(self, record: RequestRecord) -> None:
         if record.index < self.warm_end_index or record.scheduled_ns < self.warm_end_ns:
             record = replace(record, warmup=True)
+        elif record.scheduled_ns < self.ramp_end_ns:
+            record = replace(record, ramp=True)
         if record.ok:
             self.ok_seen = True
         elif not self.ok_seen and record.error_kind in _FATAL_KINDS and self.fatal is None:
@@ -123,7 +127,11 @@ class _Pool:
         self.deliver(record)
 
     def exhausted(self, index: int, due_ns: int) -> bool:
-        return (self.end_index is not None and index >= self.end_index) or (
+        """Whether request `index`, due at `due_ns`, is past the plan's count or duration
+        (requests due inside the ramp do not count: called once per index, in order)."""
+        if due_ns < self.ramp_end_ns and due_ns >= self.warm_end_ns:
+            self.ramp_taken += 1
+        return (self.end_index is not None and index - self.ramp_taken >= self.end_index) or (
             self.stop_at_ns is not None and due_ns >= self.stop_at_ns
         )
 
@@ -134,12 +142,16 @@ class _Pool:
             slots = shape.concurrency
             if self.plan.total is not None:
                 slots = min(slots, self.plan.total)
-            for _ in range(slots):
-                tg.start_soon(self.closed_slot)
+            for offset in self.plan.slot_offsets(slots):
+                tg.start_soon(self.closed_slot, self.started + int(offset * 1e9))
         else:
-            tg.start_soon(self.dispatch, tg, shape)
+            tg.start_soon(self.dispatch, tg)
 
-    async def closed_slot(self) -> None:
+    async def closed_slot(self, start_ns: int) -> None:
+        """Send requests one after another, the first at `start_ns` (a ramp staggers them)."""
+        delay = (start_ns - time.perf_counter_ns()) / 1e9
+        if delay > 0:
+            await anyio.sleep(delay)
         while not self.stop:
             index = next(self.indices)
             scheduled = time.perf_counter_ns()
@@ -154,7 +166,7 @@ class _Pool:
                     return
                 await self.one(index, scheduled)
 
-    async def dispatch(self, tg: anyio.abc.TaskGroup, pacer: Pacer) -> None:
+    async def dispatch(self, tg: anyio.abc.TaskGroup) -> None:
         """Open loop: release each request at its due instant, to a free slot or a new task."""
         cap = self.plan.max_in_flight
         send, receive = anyio.create_memory_object_stream[tuple[int, int]](math.inf)
@@ -163,7 +175,7 @@ class _Pool:
                 tg.start_soon(self.open_slot, receive.clone())
         receive.close()
         async with send:
-            for offset in pacer.offsets():
+            for offset in self.plan.arrivals():
                 index = next(self.indices)
                 scheduled = self.started + int(offset * 1e9)
                 if self.stop or self.exhausted(index, scheduled):
@@ -210,7 +222,8 @@ async def run_requests(
     (None: no cap); the wait shows as queue delay. The run sends warm-up + count requests
     (count None: no count limit), and stops sending after warm-up + duration seconds (None:
     no time limit). Requests due inside the warm-up (by index or by time) are marked
-    `warmup`; in-flight requests at the end finish.
+    `warmup`; with a ramp-up, requests due inside it are extra, marked `ramp`; in-flight
+    requests at the end finish.
     """
     pool = _Pool(http, target, workload, plan, sink, progress=progress, first_index=first_index)
     lag = array("d")

@@ -56,7 +56,7 @@ def run_flags(flags: Flags) -> int:
 def _single(
     config: RunConfig, thresholds: Sequence[Threshold], outputs: Outputs, progress: bool
 ) -> int:
-    result = run(config, progress=progress, handle_signals=True)
+    result = run(config, progress=progress, handle_signals=True, keep_records=False)
     verdicts = judge(result.summary, thresholds)
     publish(RunReport(result.summary, run_info(result), verdicts), outputs)
     return exit_code(

@@ -24,6 +24,7 @@ def run_command(
     max_concurrency: o.MaxConcurrency = None,
     duration: o.Duration = None,
     warmup: o.Warmup = None,
+    ramp_up: o.RampUp = None,
     workers: o.Workers = "1",
     latency_from: o.LatencyFromChoice = "send",
     prompt: o.Prompt = DEFAULT_PROMPT,
