@@ -18,12 +18,12 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import count
+from typing import Protocol
 
 import anyio
 import anyio.abc
 import httpx
 from anyio.streams.memory import MemoryObjectReceiveStream
-from tqdm import tqdm
 
 from ._version import VERSION
 from .client import Target, execute
@@ -53,6 +53,35 @@ class RunOutcome:
     cpu_s: float  # process CPU time (user + sys) spent during the run
     peak_in_flight: int
     cancelled: int  # in-flight requests cancelled at the stop (no record written)
+
+
+class Bar(Protocol):
+    """A progress bar: tqdm's, or none."""
+
+    def update(self, n: float | None = 1) -> bool | None: ...
+
+    def close(self) -> None: ...
+
+
+class _NoBar:
+    """No progress bar (-q, or output that is not a terminal): nothing per request."""
+
+    def update(self, n: float | None = 1) -> bool | None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def progress_bar(total: int | None, *, enabled: bool) -> Bar:
+    """tqdm's bar on stderr when enabled; else a no-op, and tqdm is never imported (it costs
+    start-up time before the first request)."""
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    bar: Bar = tqdm(total=total, file=sys.stderr, unit="req", leave=False)
+    return bar
 
 
 class _Pool:
@@ -87,9 +116,7 @@ class _Pool:
         self.indices = count(first_index)
         self.end_index = None if plan.total is None else first_index + plan.total
         self.warm_end_index = first_index + plan.warmup_requests
-        self.bar = tqdm(
-            total=plan.total, file=sys.stderr, unit="req", disable=not progress, leave=False
-        )
+        self.bar = progress_bar(plan.total, enabled=progress)
         self.cpu0 = time.process_time()
         self.started = time.perf_counter_ns()
         self.warm_end_ns = self.started + int(plan.warmup_s * 1e9)

@@ -22,12 +22,11 @@ from typing import Any
 
 import anyio
 import anyio.abc
-from tqdm import tqdm
 
 from .config import RunConfig, config_from_wire, config_to_wire
 from .records import RequestRecord, record_from_json, record_to_json
 from .route import client_for
-from .runner import RecordSink, RunOutcome, drive
+from .runner import RecordSink, RunOutcome, drive, progress_bar
 
 # `-c` rather than `-m`: running a module of an already-imported package makes runpy warn
 _WORKER_CODE = "from llmbench_async.workers import main; main()"
@@ -75,7 +74,7 @@ async def run_workers(
     """Run `config` over `config.workers` processes; every record goes to `sink`."""
     shares = worker_configs(config)
     total = None if config.n is None else config.n + config.warmup_requests
-    bar = tqdm(total=total, file=sys.stderr, unit="req", disable=not progress, leave=False)
+    bar = progress_bar(total, enabled=progress)
     outcomes: list[dict[str, Any]] = []
     processes: list[anyio.abc.Process] = []
     interrupted: list[str] = []
