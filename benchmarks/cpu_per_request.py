@@ -50,7 +50,7 @@ from llmbench_async.transport import make_client
 
 TOKENS = 130
 MODEL = "mock-model"
-CONTENDERS = ("llmbench", "aiohttp", "httpx")
+CONTENDERS = ("llmbench", "aiohttp", "httpx", "orjson")
 
 
 @dataclass
@@ -106,6 +106,18 @@ async def _llmbench(base_url: str, c: int) -> AsyncIterator[Run]:
                 tally.fail(f"{n - len(records)} requests produced no record")
             return tally
 
+        yield run
+
+
+@contextlib.asynccontextmanager
+async def _orjson(base_url: str, c: int) -> AsyncIterator[Run]:
+    """The llmbench path with orjson's decoder for SSE data (the A/B for adding orjson)."""
+    import orjson
+
+    from llmbench_async import protocol
+
+    protocol._decode = orjson.loads
+    async with _llmbench(base_url, c) as run:
         yield run
 
 
@@ -206,7 +218,9 @@ def _peak_overlap(spans: list[tuple[int, int]]) -> int:
 
 
 async def _measure(contender: str, base_url: str, c: int, n: int) -> dict[str, Any]:
-    factory = {"llmbench": _llmbench, "aiohttp": _aiohttp, "httpx": _httpx}[contender]
+    factory = {"llmbench": _llmbench, "aiohttp": _aiohttp, "httpx": _httpx, "orjson": _orjson}[
+        contender
+    ]
     async with factory(base_url, c) as run:
         warm = await run(c)
         gc.collect()
@@ -297,6 +311,8 @@ def run_all(args: argparse.Namespace) -> list[Measurement]:
                 contenders = ["llmbench", "aiohttp"]
                 if args.with_httpx and c <= args.httpx_up_to:
                     contenders.append("httpx")
+                if args.with_orjson:
+                    contenders.append("orjson")
                 for rep in range(args.reps):
                     for contender in contenders:
                         m = measure(contender, mock.base_url, c, body, n)
@@ -330,6 +346,8 @@ def report(results: list[Measurement], args: argparse.Namespace) -> str:
     with_httpx = any(m.contender == "httpx" for m in results)
     head = "| C | body | llmbench ms/req | aiohttp ms/req | ratio |"
     head += " httpx ms/req |" if with_httpx else ""
+    with_orjson = any(m.contender == "orjson" for m in results)
+    head += " llmbench + orjson ms/req | orjson cut |" if with_orjson else ""
     head += " peak in flight | peak open streams | rep spread |"
     lines = [head, "|" + "---|" * head.count(" |")]
     for body in args.bodies:
@@ -340,6 +358,10 @@ def report(results: list[Measurement], args: argparse.Namespace) -> str:
             (llm, llm_ms), (aio, aio_ms) = cells["llmbench"], cells["aiohttp"]
             ratio = f"{llm_ms / aio_ms:.2f}x" if llm_ms and aio_ms else "–"
             httpx_cell = f" {cells['httpx'][0]} |" if with_httpx else ""
+            if with_orjson:
+                oj, oj_ms = cells["orjson"]
+                cut = f"{100 * (1 - oj_ms / llm_ms):.0f}%" if oj_ms and llm_ms else "–"
+                httpx_cell += f" {oj} | {cut} |"
             present = [k for k in CONTENDERS if by[k]]
             in_flight = " / ".join(str(min(m.peak_in_flight for m in by[k])) for k in present)
             open_ = " / ".join(str(min(m.peak_open for m in by[k])) for k in present)
@@ -420,6 +442,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--requests", type=int, default=None, help="default: max(4*C, 2000)")
     parser.add_argument("--with-httpx", action="store_true", help="add the plain httpx client")
+    parser.add_argument(
+        "--with-orjson", action="store_true", help="add llmbench with orjson (installed apart)"
+    )
     parser.add_argument("--httpx-up-to", type=int, default=256, help="largest C for httpx")
     parser.add_argument("--itl-ms", type=float, default=0.0, help="mock's gap between tokens")
     parser.add_argument("--quick", action="store_true", help="C=64, 1 rep: a smoke run")

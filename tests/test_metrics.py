@@ -19,10 +19,17 @@ from llmbench_async.stats import Summary, summarize
 
 def _records(n: int, ttft_ms: int) -> list[RequestRecord]:
     """One failure (after one retry on a 429), then n - 1 successes sent 2 ms after they
-    were due."""
+    were due, the first 4 on new connections (1 ms to connect)."""
     ok = [_rec(i, ttft_ms=ttft_ms, e2e_ms=ttft_ms + 40, tokens=5) for i in range(1, n)]
     due = [
-        replace(r, scheduled_ns=r.send_ns - 2 * MS, first_content_ns=r.first_token_ns) for r in ok
+        replace(
+            r,
+            scheduled_ns=r.send_ns - 2 * MS,
+            first_content_ns=r.first_token_ns,
+            new_connection=r.index <= 4,
+            connect_ns=MS if r.index <= 4 else 0,
+        )
+        for r in ok
     ]
     return [replace(_failed(0), attempts=2, retry_causes=("http_429",)), *due]
 

@@ -55,6 +55,15 @@ def test_only_the_mock_commands_load_the_mock() -> None:
         assert "llmbench_async.mock.server" not in _modules_after(argv), argv
 
 
+def test_a_quiet_run_loads_neither_the_mock_nor_tqdm(instant_mock_url: str) -> None:
+    argv = ["--base-url", instant_mock_url, "--model", "mock-model", "-n", "2", "-q"]
+    loaded = _modules_after(argv)
+    assert "httpx" in loaded and "llmbench_async.session" in loaded  # it did run
+    assert not [m for m in loaded if m == "tqdm" or m.startswith("llmbench_async.mock")]
+    with_mock = _modules_after(["--mock", "--model", "mock-model", "-n", "1", "-q"])
+    assert "llmbench_async.mock.process" in with_mock
+
+
 def test_importing_the_package_is_lazy() -> None:
     code = "import sys, llmbench_async; print(sorted(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

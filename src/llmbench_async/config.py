@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 from .limits import MAX_PROMPT_FILE_BYTES, check_numbers
-from .pacing import Arrival, LoadPlan, LoadShape, make_shape
+from .pacing import Arrival, LoadPlan, LoadShape, Ramp, make_shape
 from .redact import MASK, mask_userinfo, redact_secret
 
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
@@ -93,6 +93,7 @@ class RunConfig:
     duration_s: float | None = None  # measured time to keep sending (None: until n)
     warmup_requests: int = 0  # extra requests first, marked warm-up, not in the statistics
     warmup_s: float = 0.0  # or: seconds of warm-up first
+    ramp_up_s: float = 0.0  # linear ramp-up first (concurrency or rate); 0: none
     phase_s: float = 0.0  # open loop: shift every arrival by this (used to interleave workers)
     prompt_file: Path | None = None  # .txt (one prompt a line) or .jsonl prompts
     sample_prompts: bool = False  # draw prompts at random (seeded) instead of cycling
@@ -156,6 +157,13 @@ class RunConfig:
             raise ConfigError(f"--max-concurrency must be at least 1 (got {self.max_concurrency})")
         if self.warmup_requests < 0 or self.warmup_s < 0:
             raise ConfigError("--warmup must be 0 or more")
+        if not 0 <= self.ramp_up_s < float("inf"):
+            raise ConfigError(f"--ramp-up must be more than 0 seconds (got {self.ramp_up_s})")
+        if self.ramp_up_s and (self.warmup_requests or self.warmup_s):
+            raise ConfigError(
+                "--ramp-up and --warmup exclude each other (ramp requests are already left "
+                "out of the statistics)"
+            )
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1 (got {self.concurrency})")
         if self.workers < 1:
@@ -272,6 +280,7 @@ class RunConfig:
             warmup_requests=self.warmup_requests,
             warmup_s=self.warmup_s,
             max_in_flight=None if self.rate is None else self.max_concurrency,
+            ramp=Ramp(self.ramp_up_s) if self.ramp_up_s else None,
         )
 
     def is_secret_header(self, name: str) -> bool:
@@ -304,6 +313,8 @@ class RunConfig:
             limits.append(f"warm-up {self.warmup_requests} requests")
         if self.warmup_s:
             limits.append(f"warm-up {self.warmup_s:g} s")
+        if self.ramp_up_s:
+            limits.append(f"ramp-up {self.ramp_up_s:g} s")
         return " · ".join([shape, *limits])
 
     @property

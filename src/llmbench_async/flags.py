@@ -7,6 +7,7 @@ is checked once, by `RunConfig`. Tests call it directly.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from .config import (
     DEFAULT_API_KEY,
@@ -54,6 +56,7 @@ class Flags:
     max_concurrency: int | None = None
     duration: str | None = None
     warmup: str | None = None
+    ramp_up: str | None = None
     latency_from: str = "send"
     workers: str = "1"
     ray: str | None = None
@@ -110,10 +113,13 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
     _check_open_loop_flags(flags)
     duration_s = None if flags.duration is None else parse_duration(flags.duration, "--duration")
     warm_n, warm_s = (0, 0.0) if flags.warmup is None else parse_warmup(flags.warmup)
+    ramp_s = 0.0 if flags.ramp_up is None else parse_duration(flags.ramp_up, "--ramp-up")
     key = _read_key_file(flags.api_key_file) if flags.api_key_file is not None else flags.api_key
     _check_transport_flags(flags, env)
+    base_url = _base_url(flags, env)
+    target = base_url if flags.endpoint is None else flags.endpoint.strip()
     return RunConfig(
-        base_url=_base_url(flags, env),
+        base_url=base_url,
         api_key=key or env_or(env, "OPENAI_API_KEY", DEFAULT_API_KEY),
         model=flags.model,
         api=cast(Api, flags.api),  # RunConfig checks every choice
@@ -126,7 +132,8 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         duration_s=duration_s,
         warmup_requests=warm_n,
         warmup_s=warm_s,
-        workers=_parse_workers(flags.workers, max(concurrency)),
+        ramp_up_s=ramp_s,
+        workers=_parse_workers(flags.workers, max(concurrency), loopback=is_loopback(target)),
         latency_from=cast(LatencyFrom, flags.latency_from),
         ray_address=flags.ray,
         ray_actors=flags.ray_actors,
@@ -260,9 +267,9 @@ def _parse_extra_body(text: str | None) -> dict[str, Any]:
     return body
 
 
-def _parse_workers(text: str, concurrency: int) -> int:
+def _parse_workers(text: str, concurrency: int, *, loopback: bool) -> int:
     if text.strip().lower() == "auto":
-        return auto_workers(concurrency)
+        return auto_workers(concurrency, loopback=loopback)
     try:
         value = int(text)
     except ValueError:
@@ -270,10 +277,26 @@ def _parse_workers(text: str, concurrency: int) -> int:
     return value  # RunConfig checks its range
 
 
-def auto_workers(concurrency: int) -> int:
-    """`--workers auto`: one process per usable CPU, no more than the concurrency."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
+def auto_workers(concurrency: int, *, loopback: bool, cpus: int | None = None) -> int:
+    """`--workers auto`: one process per usable CPU, no more than the concurrency. When the
+    target is on this host (a loopback address), one CPU is left for the server: on 2 cores
+    with the server beside it, 2 processes measured a worse TTFT than 1 (12.8 vs 2.6 ms)."""
+    if cpus is None:
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            cpus = os.cpu_count() or 1
+    if loopback:
+        cpus -= 1
     return max(1, min(cpus, concurrency))
+
+
+def is_loopback(url: str) -> bool:
+    """Whether the URL's host is this machine: localhost, 127.0.0.0/8 or ::1."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

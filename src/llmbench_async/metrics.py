@@ -78,6 +78,13 @@ PER_REQUEST: tuple[Metric, ...] = (
         ("queue",),
         "due → sent: time a request waited for a free slot (open loop)",
     ),
+    _latency(
+        "connect_ms",
+        "connect",
+        "Connect",
+        ("connect_time",),
+        "new connections only: asking the pool → connection ready (TCP + TLS)",
+    ),
 )
 
 RUN_LEVEL: tuple[Metric, ...] = (

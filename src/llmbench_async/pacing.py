@@ -83,6 +83,42 @@ LoadShape = ClosedLoop | ConstantRate | PoissonRate
 
 
 @dataclass(frozen=True, slots=True)
+class Ramp:
+    """A linear ramp-up over `seconds` (vLLM's `--ramp-up-strategy linear`): closed loop,
+    the slots start one after another so concurrency climbs from 1 to C; open loop, the rate
+    climbs from `start_rate` to the target. Requests due inside the ramp are marked `ramp`."""
+
+    seconds: float  # MUST BE > 0
+    start_rate: float = 1.0  # open loop: requests per second at the start of the ramp
+
+    def slot_offsets(self, slots: int) -> tuple[float, ...]:
+        """Seconds from the start at which closed-loop slot 0, 1, … sends its first request:
+        evenly spread over the ramp, the first at 0 and the last at its end."""
+        if slots <= 1:
+            return (0.0,) * slots
+        return tuple(self.seconds * k / (slots - 1) for k in range(slots))
+
+    def warp(self, offsets: Iterator[float], rate: float) -> Iterator[float]:
+        """An open-loop schedule at `rate`, time-changed so the rate climbs linearly from
+        `start_rate` (or `rate`, if lower) to `rate` over the ramp. A Poisson process stays a
+        (non-homogeneous) Poisson process; constant spacing becomes linearly tightening."""
+        d = self.seconds
+        s = min(self.start_rate, rate) / rate  # start rate as a share of the target
+        ramp_tau = d * (1.0 + s) / 2.0  # full-rate seconds the ramp's arrivals take
+        for tau in offsets:
+            if tau >= ramp_tau:
+                yield d + (tau - ramp_tau)
+            elif s >= 1.0:
+                yield tau
+            else:  # solve s·t + (1 − s)·t² / 2d = tau for t in [0, d]
+                a = (1.0 - s) / d
+                yield (math.sqrt(s * s + 2.0 * a * tau) - s) / a
+
+    def __str__(self) -> str:
+        return f"linear ramp-up over {self.seconds:g} s"
+
+
+@dataclass(frozen=True, slots=True)
 class LoadPlan:
     """Everything the runner needs to know about *when* to send: the shape, how many
     requests or for how long, the warm-up, and the cap on requests in flight."""
@@ -93,10 +129,29 @@ class LoadPlan:
     warmup_requests: int = 0  # extra requests first, marked warm-up
     warmup_s: float = 0.0  # or: seconds of warm-up first
     max_in_flight: int | None = None  # open loop: cap on requests in flight (None: no cap)
+    ramp: Ramp | None = None  # a ramp-up first: its requests are extra, marked `ramp`
 
     def __post_init__(self) -> None:
         if self.count is None and self.duration_s is None:
             raise ValueError("a run needs a request count, a duration or both")
+
+    @property
+    def ramp_s(self) -> float:
+        """Seconds of ramp-up before the measured run (0: none)."""
+        return 0.0 if self.ramp is None else self.ramp.seconds
+
+    def slot_offsets(self, slots: int) -> tuple[float, ...]:
+        """Closed loop: when each slot sends its first request (seconds from the start)."""
+        return (0.0,) * slots if self.ramp is None else self.ramp.slot_offsets(slots)
+
+    def arrivals(self) -> Iterator[float]:
+        """Open loop: the due offsets (seconds from the start), ramp included."""
+        shape = self.shape
+        if isinstance(shape, ClosedLoop):
+            raise TypeError("a closed loop has no arrival schedule")
+        if self.ramp is None:
+            return shape.offsets()
+        return self.ramp.warp(shape.offsets(), shape.rate)
 
     @property
     def total(self) -> int | None:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from llmbench_async.errors import BadStreamError
 from llmbench_async.redact import safe_excerpt
 
@@ -26,7 +28,19 @@ __all__ = [
 
 # `JSONDecoder.decode(bytes.decode())` is the parser `json.loads` ends up calling, minus its
 # encoding sniffing for bytes input: ~0.9 µs (30%) less per chunk. The wire is UTF-8 anyway.
-_decode = json.JSONDecoder().decode
+_std_decode = json.JSONDecoder().decode
+
+
+def _decode(data: bytes) -> Any:
+    """Parse JSON bytes with orjson: 28% less client CPU per streamed request than the stdlib
+    (benchmarks/cpu_per_request.py --with-orjson). Whatever orjson refuses (integers past 64
+    bits, NaN, odd UTF-8) goes to the stdlib parser, so what parses is exactly as before."""
+    try:
+        return orjson.loads(data)
+    except ValueError:  # orjson.JSONDecodeError
+        return _std_decode(data.decode())
+
+
 _EXCERPT_CHARS = 80
 _ERROR_CHARS = 200
 _LONG_CHARS = 4000  # server text kept before the caller redacts and cuts it
@@ -69,7 +83,7 @@ def parse_chunk(data: bytes) -> Chunk:
     if data == b"[DONE]":
         return Chunk(True, False, False, None, None, None, None, None, None)
     try:
-        obj = _decode(data.decode())
+        obj = _decode(data)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         if data.strip() == b"[DONE]":
             return Chunk(True, False, False, None, None, None, None, None, None)
@@ -133,7 +147,7 @@ def _is_flat_error(obj: dict[str, Any]) -> bool:
 def parse_completion_body(body: bytes) -> CompletionBody:
     """Interpret a non-streaming response body; BadStreamError if it is not a JSON object."""
     try:
-        obj = _decode(body.decode())
+        obj = _decode(body)
     except (ValueError, RecursionError) as exc:
         raise BadStreamError(_malformed(body, exc, "malformed response body")) from None
     if type(obj) is not dict:
@@ -190,7 +204,7 @@ def error_message_from_body(
     try:
         text = body[: max(limit, _LONG_CHARS) * 4].decode("utf-8", "replace")
         try:
-            obj = _decode(body.decode("utf-8", "replace"))
+            obj = _std_decode(body.decode("utf-8", "replace"))
         except (ValueError, RecursionError):
             obj = None
         if type(obj) is dict:
@@ -211,7 +225,7 @@ def malformed_event_message(data: bytes, secrets: Sequence[str]) -> str:
     excerpt is cut."""
     reason: Exception | None = None
     try:
-        _decode(data.decode())
+        _std_decode(data.decode())
     except (ValueError, RecursionError) as exc:
         reason = exc
     return _malformed(data, reason, secrets=secrets)

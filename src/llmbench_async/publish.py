@@ -238,12 +238,16 @@ _LOAD_FIELDS = (
     "duration_s",
     "warmup_requests",
     "warmup_s",
+    "ramp_up_s",
 )
+
+
+_NOT_SIMPLE = ("rate", "duration_s", "warmup_requests", "warmup_s", "ramp_up_s")
 
 
 def _load_line(cfg: Mapping[str, Any]) -> str:
     simple = f"{cfg.get('n', '?')} requests · concurrency {cfg.get('concurrency', '?')}"
-    if all(not cfg.get(k) for k in ("rate", "duration_s", "warmup_requests", "warmup_s")):
+    if all(not cfg.get(k) for k in _NOT_SIMPLE):
         return simple
     try:  # open loop, duration or warm-up: RunConfig says it best
         load = RunConfig(**{k: cfg[k] for k in _LOAD_FIELDS if k in cfg})

@@ -332,7 +332,7 @@ async def _run_actors(
     handle_signals: bool,
 ) -> RunOutcome:
     """Start every actor at one instant, merge their streams, then the outcome."""
-    bar = progress_bar(config.plan.total, progress)
+    bar = progress_bar(config.plan.total, enabled=progress)
     lead_ns = max(500_000_000, 4 * max(a.rtt_ns for a in actors))
     start_at = time.time_ns() + lead_ns
     start_mono = time.perf_counter_ns() + (start_at - time.time_ns())

@@ -52,6 +52,7 @@ class RequestRecord:
     warmup: bool = False
     # the cause of each retried attempt, in order (`retry_cause`: http_429, http_5xx, ...)
     retry_causes: tuple[str, ...] = ()
+    ramp: bool = False  # due inside --ramp-up: kept in the results file, not in statistics
     # the connection was ready: a pooled one taken, or a new one through TCP (+TLS) set-up
     ready_ns: int | None = None
     connect_ns: int | None = None  # time to get that connection: 0 if reused (a duration)
@@ -152,6 +153,8 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
         line["warmup"] = True
     if record.retry_causes:
         line["retry_causes"] = list(record.retry_causes)
+    if record.ramp:
+        line["ramp"] = True
     if record.extra:
         line["extra"] = dict(record.extra)
     return line
@@ -182,6 +185,7 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         response_id=line.get("response_id"),
         warmup=bool(line.get("warmup", False)),
         retry_causes=tuple(str(c) for c in line.get("retry_causes") or ()),
+        ramp=bool(line.get("ramp", False)),
         ready_ns=_opt_int(line.get("ready_ns")),
         connect_ns=_opt_int(line.get("connect_ns")),
         new_connection=_opt_bool(line.get("new_connection")),

@@ -89,6 +89,8 @@ def summary_json(
             "ok": summary.ok,
             "failed": summary.failed,
             "warmup": summary.warmup,
+            "ramp": summary.ramp,
+            "new_connections": summary.new_connections,
             "cancelled": info.cancelled,
         },
         "duration_s": summary.duration_s,
@@ -173,6 +175,11 @@ def console_report(
         out.append(
             f"  Input tokens:     {summary.total_input_tokens / summary.ok:.1f} per request "
             f"(server's count{asked})"
+        )
+    if summary.new_connections:
+        out.append(
+            f"  Connections:      {summary.new_connections} opened during the run "
+            "(see Connect below)"
         )
     if summary.retries:
         out.append(

@@ -18,20 +18,19 @@ from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from itertools import count
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
 import httpx
 from anyio.streams.memory import MemoryObjectReceiveStream
-from tqdm import tqdm
 
 from ._version import VERSION
 from .client import Target, execute
 from .config import RunConfig
 from .errors import EXIT_FOR_SIGNAL, ErrorKind
 from .live import LiveView, live_enabled, planned_seconds
-from .pacing import ClosedLoop, LoadPlan, Pacer
+from .pacing import ClosedLoop, LoadPlan
 from .records import RequestRecord
 from .route import preconnect_run
 from .workload import PromptItem, SyntheticInput, Workload, load_prompt_file
@@ -77,6 +76,40 @@ class StopSignal:
         return self.name
 
 
+class Bar(Protocol):
+    """A progress bar: tqdm's, or none."""
+
+    def update(self, n: float | None = 1) -> bool | None: ...
+
+    def close(self) -> None: ...
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None: ...
+
+
+class _NoBar:
+    """No progress bar (-q, or output that is not a terminal): nothing per request."""
+
+    def update(self, n: float | None = 1) -> bool | None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        return None
+
+
+def progress_bar(total: int | None, *, enabled: bool) -> Bar:
+    """tqdm's bar on stderr when enabled; else a no-op, and tqdm is never imported (it costs
+    start-up time before the first request)."""
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    bar: Bar = tqdm(total=total, file=sys.stderr, unit="req", leave=False)
+    return bar
+
+
 class _Pool:
     """One run's sending tasks ("slots") and their shared state (one per run, never global)."""
 
@@ -113,17 +146,21 @@ class _Pool:
         self.indices = count(first_index)
         self.end_index = None if plan.total is None else first_index + plan.total
         self.warm_end_index = first_index + plan.warmup_requests
-        self.bar = progress_bar(plan.total, progress)
+        self.bar = progress_bar(plan.total, enabled=progress)
         self.cpu0 = time.process_time()
         self.started = time.perf_counter_ns()
         self.warm_end_ns = self.started + int(plan.warmup_s * 1e9)
+        self.ramp_end_ns = self.warm_end_ns + int(plan.ramp_s * 1e9)
+        self.ramp_taken = 0  # requests due inside the ramp: extra to the count
         self.stop_at_ns = (
-            None if plan.duration_s is None else self.warm_end_ns + int(plan.duration_s * 1e9)
+            None if plan.duration_s is None else self.ramp_end_ns + int(plan.duration_s * 1e9)
         )
 
     def deliver(self, record: RequestRecord) -> None:
         if record.index < self.warm_end_index or record.scheduled_ns < self.warm_end_ns:
             record = replace(record, warmup=True)
+        elif record.scheduled_ns < self.ramp_end_ns:
+            record = replace(record, ramp=True)
         if record.ok:
             self.ok_seen = True
         elif not self.ok_seen and record.error_kind in _FATAL_KINDS and self.fatal is None:
@@ -149,7 +186,11 @@ class _Pool:
         self.deliver(record)
 
     def exhausted(self, index: int, due_ns: int) -> bool:
-        return (self.end_index is not None and index >= self.end_index) or (
+        """Whether request `index`, due at `due_ns`, is past the plan's count or duration
+        (requests due inside the ramp do not count: called once per index, in order)."""
+        if due_ns < self.ramp_end_ns and due_ns >= self.warm_end_ns:
+            self.ramp_taken += 1
+        return (self.end_index is not None and index - self.ramp_taken >= self.end_index) or (
             self.stop_at_ns is not None and due_ns >= self.stop_at_ns
         )
 
@@ -160,12 +201,16 @@ class _Pool:
             slots = shape.concurrency
             if self.plan.total is not None:
                 slots = min(slots, self.plan.total)
-            for _ in range(slots):
-                tg.start_soon(self.closed_slot)
+            for offset in self.plan.slot_offsets(slots):
+                tg.start_soon(self.closed_slot, self.started + int(offset * 1e9))
         else:
-            tg.start_soon(self.dispatch, tg, shape)
+            tg.start_soon(self.dispatch, tg)
 
-    async def closed_slot(self) -> None:
+    async def closed_slot(self, start_ns: int) -> None:
+        """Send requests one after another, the first at `start_ns` (a ramp staggers them)."""
+        delay = (start_ns - time.perf_counter_ns()) / 1e9
+        if delay > 0:
+            await anyio.sleep(delay)
         while not self.stop:
             index = next(self.indices)
             scheduled = time.perf_counter_ns()
@@ -188,7 +233,7 @@ class _Pool:
                     return
                 await self.one(index, scheduled)
 
-    async def dispatch(self, tg: anyio.abc.TaskGroup, pacer: Pacer) -> None:
+    async def dispatch(self, tg: anyio.abc.TaskGroup) -> None:
         """Open loop: release each request at its due instant to a free slot. Slots start
         lazily, only when every slot is busy and an arrival waits, so the run never holds
         more tasks than it has had requests in flight, capped by
@@ -198,7 +243,7 @@ class _Pool:
         send, receive = anyio.create_memory_object_stream[tuple[int, int]](math.inf)
         slots = 0
         async with send, receive:
-            for offset in pacer.offsets():
+            for offset in self.plan.arrivals():
                 index = next(self.indices)
                 scheduled = self.started + int(offset * 1e9)
                 if self.stop or self.exhausted(index, scheduled):
@@ -227,11 +272,6 @@ class _Pool:
         )
 
 
-def progress_bar(total: int | None, enabled: bool) -> tqdm[Any]:
-    """The run's progress bar on stderr (requests), gone when done; a no-op when disabled."""
-    return tqdm(total=total, file=sys.stderr, unit="req", disable=not enabled, leave=False)
-
-
 async def run_requests(
     http: httpx.AsyncClient,
     target: Target,
@@ -253,9 +293,10 @@ async def run_requests(
     (None: no cap); the wait shows as queue delay. The run sends warm-up + count requests
     (count None: no count limit), and stops sending after warm-up + duration seconds (None:
     no time limit). Requests due inside the warm-up (by index or by time) are marked
-    `warmup`; in-flight requests at the end finish. `live` (a terminal's live view) is
-    told of each record and redraws the bar's text twice a second. A first signal, or
-    `stop` being set, stops the sending and gives the requests in flight `grace_s` to finish.
+    `warmup`; with a ramp-up, requests due inside it are extra, marked `ramp`; in-flight
+    requests at the end finish. `live` (a terminal's live view) is told of each record and
+    redraws the bar's text twice a second. A first signal, or `stop` being set, stops the
+    sending and gives the requests in flight `grace_s` to finish.
     """
     pool = _Pool(
         http, target, workload, plan, sink, progress=progress, first_index=first_index, live=live

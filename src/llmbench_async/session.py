@@ -128,7 +128,7 @@ async def run_async(
         if live_enabled(progress):
             print_header(config, sys.stderr)
         writer = (
-            ResultsWriter(config.output, _header(config, started_at), t0, config.secrets)
+            ResultsWriter(config.output, _header(config, started_at, t0), t0, config.secrets)
             if config.output
             else None
         )
@@ -189,11 +189,14 @@ async def run_async(
     )
 
 
-def _header(config: RunConfig, started_at: str) -> dict[str, Any]:
+def _header(config: RunConfig, started_at: str, t0_ns: int) -> dict[str, Any]:
     return {
         "tool": "llmbench-async",
         "version": VERSION,
         "started_at": started_at,
+        # the file's instants are ns after this perf_counter_ns reading, which on Linux is
+        # CLOCK_MONOTONIC: add it to line up records with a server's monotonic log
+        "t0_monotonic_ns": t0_ns,
         "config": config.to_public_dict(),
         "route": route_of(config),
         "environment": {

@@ -99,6 +99,8 @@ class Summary:
     # the arrivals offered and the completions achieved (sweeps compare the two)
     arrival_span_s: float = 0.0
     completion_span_s: float = 0.0
+    ramp: int = 0  # records due inside --ramp-up (excluded like warm-up ones)
+    new_connections: int = 0  # connections opened by measured requests (the connect count)
 
     @property
     def retry_rate(self) -> float:
@@ -181,7 +183,7 @@ def _ms(ns_values: list[int] | list[float]) -> list[float]:
 
 
 def summarize(records: Iterable[RequestRecord], *, latency_from: str = "send") -> Summary:
-    """Reduce a run's records to a `Summary`; warm-up records are only counted.
+    """Reduce a run's records to a `Summary`; warm-up and ramp records are only counted.
 
     With `latency_from="schedule"`, TTFT and E2E are measured from each request's scheduled
     instant instead of its send instant, so time spent waiting for a free slot counts
@@ -201,7 +203,7 @@ class SummaryBuilder:
             raise ValueError(f"latency_from must be 'send' or 'schedule', got {latency_from!r}")
         self.latency_from = latency_from
         self._from_schedule = latency_from == "schedule"
-        self.total = self.ok = self.warmup = 0
+        self.total = self.ok = self.warmup = self.ramp = 0
         self.retries = self.out_tokens = self.in_tokens = self.retry_wait = 0
         self.first_send: int | None = None
         self.last_end: int | None = None
@@ -214,8 +216,11 @@ class SummaryBuilder:
 
     def add(self, r: RequestRecord) -> None:
         """Count one record in."""
-        if r.warmup:
-            self.warmup += 1
+        if r.warmup or r.ramp:
+            if r.warmup:
+                self.warmup += 1
+            else:
+                self.ramp += 1
             return
         self.total += 1
         send = r.send_ns if r.first_send_ns is None else r.first_send_ns
@@ -231,6 +236,8 @@ class SummaryBuilder:
         self.retry_wait += r.retry_wait_ns
         values = self._values
         values["queue_delay_ms"].append(r.queue_delay_ns / _NS_PER_MS)
+        if r.new_connection and r.connect_ns is not None:
+            values["connect_ms"].append(r.connect_ns / _NS_PER_MS)
         kind = r.error_kind
         if kind is not None:
             acc = self._failures.get(kind)
@@ -302,6 +309,8 @@ class SummaryBuilder:
             samples=samples,
             arrival_span_s=self._scheduled.seconds(),
             completion_span_s=self._ends.seconds(),
+            ramp=self.ramp,
+            new_connections=len(self._values["connect_ms"]),
         )
 
 

@@ -79,7 +79,7 @@ async def run_workers(
     """Run `config` over `config.workers` processes; every record goes to `sink`. `stop`
     (a Ray actor's driver) is forwarded to them as a first signal."""
     shares = worker_configs(config)
-    bar = progress_bar(config.plan.total, progress)
+    bar = progress_bar(config.plan.total, enabled=progress)
     outcomes: list[dict[str, Any]] = []
     processes: list[anyio.abc.Process] = []
     interrupted: list[str] = []

@@ -294,6 +294,17 @@ Warmup = Annotated[
         show_default=False,
     ),
 ]
+RampUp = Annotated[
+    str | None,
+    _opt(
+        "--ramp-up",
+        help="Ramp up linearly over this long (e.g. 30s) first: closed loop, concurrency "
+        "climbs from 1 to -c; open loop, the rate climbs from 1 req/s to --rate. Ramp "
+        "requests are extra, kept in -o marked 'ramp', left out of the statistics.",
+        panel=LOAD,
+        show_default=False,
+    ),
+]
 LatencyFromChoice = Annotated[
     str,
     _opt(
@@ -310,7 +321,8 @@ Workers = Annotated[
     _opt(
         "--workers",
         help="OS processes sharing the load, each with its own event loop: a number or "
-        "'auto' (one per CPU).",
+        "'auto' (one per CPU, less one left for the server when the target is on this "
+        "host).",
         panel=SCALE,
     ),
 ]

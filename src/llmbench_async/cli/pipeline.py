@@ -71,7 +71,9 @@ def _single(
     progress: bool,
     observe: ObserveOptions,
 ) -> int:
-    result = run(config, progress=progress, handle_signals=True, observe=observe)
+    result = run(
+        config, progress=progress, handle_signals=True, observe=observe, keep_records=False
+    )
     verdicts = judge(result.summary, thresholds)
     publish(RunReport(result.summary, run_info(result), verdicts), outputs)
     return exit_code(

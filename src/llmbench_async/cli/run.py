@@ -24,6 +24,7 @@ def run_command(
     max_concurrency: o.MaxConcurrency = None,
     duration: o.Duration = None,
     warmup: o.Warmup = None,
+    ramp_up: o.RampUp = None,
     latency_from: o.LatencyFromChoice = "send",
     workers: o.Workers = "1",
     ray: o.Ray = None,
