@@ -8,6 +8,7 @@ import platform
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -15,16 +16,19 @@ from typing import Any
 import anyio
 import httpx
 
+from .apis import api_spec
 from .client import Target
 from .config import RunConfig, is_secret_header, scrub_secrets
+from .datasets import dataset_spec, load_dataset
 from .errors import ErrorKind, classify_exception
+from .goodput import is_good, parse_goodput
 from .protocol import error_message_from_body
 from .records import RequestRecord, ResultsWriter
 from .runner import RecordSink, RunOutcome, run_requests
 from .stats import Summary, SummaryBuilder, percentile
 from .transport import make_client
 from .workers import run_workers
-from .workload import PromptItem, SyntheticInput, Workload, load_prompt_file
+from .workload import Conversation, PromptItem, SyntheticInput, Workload, load_prompt_file
 
 
 class TargetError(Exception):
@@ -75,13 +79,18 @@ def tool_version() -> str:
 def auth_headers(config: RunConfig) -> dict[str, str]:
     """The headers of every request: auth, content negotiation, then the user's --header."""
     return {
-        "Authorization": f"Bearer {config.api_key}",
+        **api_spec(config.api).auth_headers(config.api_key),  # workloads branch: per API
         "Content-Type": "application/json",
-        "Accept": "text/event-stream" if config.stream else "application/json",
+        "Accept": "text/event-stream" if _streams(config) else "application/json",
         "Accept-Encoding": "identity",
         "User-Agent": f"llmbench-async/{tool_version()}",
         **config.headers,
     }
+
+
+def _streams(config: RunConfig) -> bool:
+    """Whether responses are streamed: asked for, and the API can (embeddings cannot)."""
+    return config.stream and api_spec(config.api).streams
 
 
 def secrets_of(config: RunConfig) -> tuple[str, ...]:
@@ -133,7 +142,7 @@ async def run_async(
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
         records: list[RequestRecord] = []
-        builder = SummaryBuilder(latency_from=config.latency_from)
+        builder = SummaryBuilder(latency_from=config.latency_from, good=good_predicate(config))
         writer = (
             ResultsWriter(config.output, _header(config, started_at), t0) if config.output else None
         )
@@ -204,7 +213,17 @@ async def drive(
         grace_s=config.grace_s,
         handle_signals=handle_signals,
         first_index=first_index,
+        think_time_s=config.think_time_s,
+        replay_history=config.replay_history,
     )
+
+
+def good_predicate(config: RunConfig) -> Callable[[RequestRecord], bool] | None:
+    """Workloads branch: whether a record counts toward goodput (None without --goodput)."""
+    if not config.goodput:
+        return None
+    spec = parse_goodput(config.goodput)
+    return functools.partial(is_good, spec=spec, from_schedule=config.latency_from == "schedule")
 
 
 def build_target(config: RunConfig) -> Target:
@@ -212,18 +231,23 @@ def build_target(config: RunConfig) -> Target:
     return Target(
         url=config.endpoint,
         headers=auth_headers(config),
-        stream=config.stream,
+        stream=_streams(config),
         timeouts=config.timeouts,
         retry=config.retry,
         rng=random.Random(),
         secrets=secrets_of(config),
+        api=api_spec(config.api),
+        batch=config.batch,
     )
 
 
 def build_workload(config: RunConfig) -> Workload:
     """What every request of the run sends (the model must be resolved)."""
     assert config.model is not None
-    if config.prompt_file is not None:
+    conversations: tuple[Conversation, ...] = ()
+    if config.dataset is not None:  # workloads branch
+        prompts, conversations = load_dataset(dataset_spec(config))
+    elif config.prompt_file is not None:
         prompts = load_prompt_file(config.prompt_file)
     else:
         prompts = (PromptItem(text=config.prompt),)
@@ -231,7 +255,7 @@ def build_workload(config: RunConfig) -> Workload:
     return Workload(
         api=config.api,
         model=config.model,
-        prompts=() if synthetic else prompts,
+        prompts=() if synthetic or conversations else prompts,
         max_tokens=config.max_tokens,
         stream=config.stream,
         synthetic=synthetic,
@@ -239,6 +263,11 @@ def build_workload(config: RunConfig) -> Workload:
         seed=config.seed or 0,
         ignore_eos=config.ignore_eos,
         extra_body=config.extra_body,
+        batch=config.batch,
+        prefix_tokens=config.prefix_tokens,
+        prefix_groups=config.prefix_groups,
+        conversations=conversations,
+        turns=config.turns,
     )
 
 

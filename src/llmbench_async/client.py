@@ -14,9 +14,10 @@ from dataclasses import dataclass, field, replace
 import anyio
 import httpx
 
+from .apis import ApiSpec, api_spec
 from .config import RetryPolicy, Timeouts, scrub_secrets
 from .errors import ErrorKind, RequestError, classify_exception, kind_for_status
-from .protocol import error_message_from_body, parse_chunk, parse_completion_body
+from .protocol import error_message_from_body
 from .records import RequestRecord, TokenSource
 from .sse import SSEDecoder
 from .transport import lean_transport_of
@@ -37,6 +38,10 @@ class Target:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     rng: random.Random = field(default_factory=random.Random, compare=False)
     secrets: tuple[str, ...] = ()  # scrubbed from every error message a server sends back
+    # workloads branch: the API object interprets events and bodies; embeddings are checked
+    # to return one vector per input of the batch
+    api: ApiSpec = field(default_factory=lambda: api_spec("chat"), compare=False)
+    batch: int = 1
     _parsed: httpx.URL = field(init=False, repr=False, compare=False)
     _head: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
 
@@ -83,14 +88,24 @@ async def _open(
 
 
 async def execute(
-    http: httpx.AsyncClient, target: Target, index: int, body: bytes, scheduled_ns: int
+    http: httpx.AsyncClient,
+    target: Target,
+    index: int,
+    body: bytes,
+    scheduled_ns: int,
+    capture: list[str] | None = None,
 ) -> RequestRecord:
-    """Send one request (with retries) and measure it; never raises for request failures."""
+    """Send one request (with retries) and measure it; never raises for request failures.
+
+    With `capture`, the reply's text pieces are appended to it (multi-turn sessions carry
+    the reply into the next turn); it holds the last attempt's reply only."""
     first_send_ns: int | None = None
     attempt = 0
     while True:
         attempt += 1
-        outcome = await _attempt(http, target, index, body, scheduled_ns, attempt)
+        if capture is not None:
+            capture.clear()
+        outcome = await _attempt(http, target, index, body, scheduled_ns, attempt, capture)
         if first_send_ns is None:
             first_send_ns = outcome.record.send_ns
         error = outcome.error
@@ -282,6 +297,7 @@ async def _attempt(
     body: bytes,
     scheduled_ns: int,
     attempt: int,
+    capture: list[str] | None = None,
 ) -> _Outcome:
     m = _Measure()
     error: RequestError | None = None
@@ -291,9 +307,9 @@ async def _attempt(
         dog = _Watchdog(scope, send_ns, target.timeouts)
         try:
             if target.stream:
-                error, retry_after = await _stream(http, target, body, m, dog)
+                error, retry_after = await _stream(http, target, body, m, dog, capture)
             else:
-                error, retry_after = await _whole(http, target, body, m, dog)
+                error, retry_after = await _whole(http, target, body, m, dog, capture)
         except Exception as exc:
             error = classify_exception(exc)
         finally:
@@ -340,13 +356,19 @@ async def _attempt(
 
 
 async def _stream(
-    http: httpx.AsyncClient, target: Target, body: bytes, m: _Measure, dog: _Watchdog
+    http: httpx.AsyncClient,
+    target: Target,
+    body: bytes,
+    m: _Measure,
+    dog: _Watchdog,
+    capture: list[str] | None = None,
 ) -> tuple[RequestError | None, float | None]:
     async with _open(http, target, body) as (resp, raw_stream):
         failure = await _headers_received(resp, raw_stream, m, dog)
         if failure is not None:
             return failure
         decoder = SSEDecoder()
+        parse_chunk = target.api.parse_event  # workloads branch: per-API event meaning
         gaps = m.gaps
         last: int | None = None
         async for raw in raw_stream:
@@ -369,6 +391,8 @@ async def _stream(
                     m.output_events += 1
                     if chunk.content and m.first_content_ns is None:
                         m.first_content_ns = now
+                    if capture is not None and chunk.content:
+                        capture.append(target.api.event_text(data))
                 if m.response_id is None and chunk.response_id:
                     m.response_id = chunk.response_id
                 if chunk.finish_reason is not None:
@@ -399,7 +423,12 @@ async def _headers_received(
 
 
 async def _whole(
-    http: httpx.AsyncClient, target: Target, body: bytes, m: _Measure, dog: _Watchdog
+    http: httpx.AsyncClient,
+    target: Target,
+    body: bytes,
+    m: _Measure,
+    dog: _Watchdog,
+    capture: list[str] | None = None,
 ) -> tuple[RequestError | None, float | None]:
     async with _open(http, target, body) as (resp, raw_stream):
         failure = await _headers_received(resp, raw_stream, m, dog)
@@ -409,9 +438,14 @@ async def _whole(
         async for raw in raw_stream:
             dog.last_ns = time.perf_counter_ns()
             parts.append(raw)
-    parsed = parse_completion_body(b"".join(parts))
+    parsed = target.api.parse_body(b"".join(parts))  # workloads branch: per-API body meaning
     if parsed.error is not None:
         return RequestError(ErrorKind.BAD_STREAM, f"error body: {parsed.error}", m.status), None
+    if not target.api.streams and parsed.output_items != target.batch:
+        message = f"expected {target.batch} embeddings, got {parsed.output_items}"
+        return RequestError(ErrorKind.BAD_STREAM, message, m.status), None
+    if capture is not None:
+        capture.append(parsed.text)
     m.response_id = parsed.response_id
     m.completion_tokens = parsed.completion_tokens
     m.prompt_tokens = parsed.prompt_tokens

@@ -14,7 +14,9 @@ DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
 DEFAULT_PROMPT = "Write a short poem about the sea."
 
-Api = Literal["chat", "completions"]
+Api = Literal["chat", "completions", "responses", "messages", "embeddings"]
+APIS: tuple[Api, ...] = ("chat", "completions", "responses", "messages", "embeddings")
+DATASET_FORMATS = ("sharegpt", "openai-jsonl", "conversations")
 
 
 class ConfigError(ValueError):
@@ -51,7 +53,7 @@ class RunConfig:
     n: int | None = 10  # measured requests to send (None: until `duration_s`)
     concurrency: int = 1  # closed loop: requests in flight at once
     rate: float | None = None  # open loop: arrivals per second (None: closed loop)
-    arrival: Literal["poisson", "constant"] = "poisson"  # open-loop arrival process
+    arrival: Literal["poisson", "constant", "gamma"] = "poisson"  # open-loop arrival process
     seed: int | None = None  # for Poisson arrivals and prompt sampling
     max_concurrency: int | None = None  # open loop: cap on in-flight requests (None: no cap)
     duration_s: float | None = None  # measured time to keep sending (None: until n)
@@ -76,8 +78,22 @@ class RunConfig:
     grace_s: float = 2.0  # on Ctrl-C, how long in-flight requests may finish
     workers: int = 1  # processes sharing the load (each with its own event loop)
     latency_from: Literal["send", "schedule"] = "send"  # where TTFT and E2E start
+    # --- workloads branch: APIs, datasets, multi-turn, prefixes, gamma arrivals, goodput ---
+    burstiness: float = 1.0  # gamma arrivals: shape B (1 = Poisson, < 1 burstier); > 0
+    batch: int = 1  # embeddings: inputs per request
+    turns: int | None = None  # multi-turn: turns per session (None: 1, or a dataset's own)
+    think_time_s: float = 0.0  # multi-turn: pause between a reply and the next turn
+    replay_history: bool = False  # multi-turn: carry the dataset's replies, not the server's
+    dataset: Path | None = None  # sharegpt / openai-jsonl / conversations file
+    dataset_format: str | None = None  # None: detected from the file
+    input_token_range: tuple[int | None, int | None] = (None, None)  # dataset filter (est.)
+    output_token_range: tuple[int | None, int | None] = (None, None)  # dataset filter (est.)
+    prefix_tokens: int = 0  # shared prefixes: about this many tokens each (0: none)
+    prefix_groups: int = 1  # shared prefixes: how many distinct ones
+    goodput: tuple[str, ...] = ()  # per-request SLO conditions, e.g. ("ttft<200ms",)
 
     def __post_init__(self) -> None:
+        self._check_workload()
         if self.n is not None and self.n < 1:
             raise ConfigError(f"--n must be at least 1 (got {self.n})")
         if self.n is None and self.duration_s is None:
@@ -113,6 +129,68 @@ class RunConfig:
         if self.model is not None and not self.model.strip():
             raise ConfigError("--model must not be empty")
 
+    def _check_workload(self) -> None:
+        """The checks of the workloads branch's fields (one-line ConfigErrors)."""
+        if self.api not in APIS:
+            raise ConfigError(f"--api must be one of {', '.join(APIS)} (got {self.api!r})")
+        if self.arrival not in ("poisson", "constant", "gamma"):
+            raise ConfigError(
+                f"--arrival must be poisson, constant or gamma (got {self.arrival!r})"
+            )
+        if not 0 < self.burstiness < float("inf"):
+            raise ConfigError(f"--burstiness must be more than 0 (got {self.burstiness:g})")
+        if self.burstiness != 1.0 and self.arrival != "gamma":
+            raise ConfigError("--burstiness needs --arrival gamma")
+        if self.batch < 1:
+            raise ConfigError(f"--batch must be at least 1 (got {self.batch})")
+        if self.batch > 1 and self.api != "embeddings":
+            raise ConfigError("--batch applies to --api embeddings only")
+        if self.turns is not None and self.turns < 1:
+            raise ConfigError(f"--turns must be at least 1 (got {self.turns})")
+        if self.api == "embeddings" and (self.turns or 1) > 1:
+            raise ConfigError("--turns does not apply to --api embeddings")
+        if self.think_time_s < 0:
+            raise ConfigError(f"--think-time must be 0 or more seconds (got {self.think_time_s})")
+        if self.dataset_format is not None and self.dataset_format not in DATASET_FORMATS:
+            raise ConfigError(
+                f"--dataset-format must be one of {', '.join(DATASET_FORMATS)} "
+                f"(got {self.dataset_format!r})"
+            )
+        if self.dataset is not None and (self.prompt_file or self.input_tokens):
+            raise ConfigError("--dataset excludes --prompt-file and --input-tokens")
+        for flag, (low, high) in (
+            ("input", self.input_token_range),
+            ("output", self.output_token_range),
+        ):
+            if (low is not None or high is not None) and self.dataset is None:
+                raise ConfigError(f"--min/--max-{flag}-tokens filter a --dataset; give one")
+            if (low is not None and low < 0) or (high is not None and high < 0):
+                raise ConfigError(f"--min/--max-{flag}-tokens must be 0 or more")
+            if low is not None and high is not None and low > high:
+                raise ConfigError(
+                    f"--min-{flag}-tokens ({low}) exceeds --max-{flag}-tokens ({high})"
+                )
+        self._check_prefix()
+        if self.goodput:
+            from .goodput import parse_goodput  # imported here: gate imports this module
+
+            parse_goodput(self.goodput)
+
+    def _check_prefix(self) -> None:
+        if self.prefix_tokens < 0:
+            raise ConfigError(f"--prefix-tokens must be 0 or more (got {self.prefix_tokens})")
+        if self.prefix_groups < 1:
+            raise ConfigError(f"--prefix-groups must be at least 1 (got {self.prefix_groups})")
+        if self.prefix_groups > 1 and not self.prefix_tokens:
+            raise ConfigError("--prefix-groups needs --prefix-tokens")
+        if self.prefix_tokens and self.input_tokens is not None:
+            mean = self.input_tokens[0]
+            if self.prefix_tokens >= mean:
+                raise ConfigError(
+                    f"--prefix-tokens ({self.prefix_tokens}) must be less than --input-tokens "
+                    f"({mean}): the prefix is part of the prompt, the rest is the unique suffix"
+                )
+
     @property
     def shape(self) -> LoadShape:
         """The load shape: the closed loop, or an open-loop arrival schedule."""
@@ -122,6 +200,7 @@ class RunConfig:
             arrival=self.arrival,
             seed=self.seed,
             phase=self.phase_s,
+            burstiness=self.burstiness,
         )
 
     @property
@@ -149,8 +228,9 @@ class RunConfig:
     @property
     def endpoint(self) -> str:
         """The URL requests are sent to."""
-        path = "chat/completions" if self.api == "chat" else "completions"
-        return f"{self.base_url}/{path}"
+        from .apis import api_spec  # workloads branch: the path comes from the API object
+
+        return f"{self.base_url}/{api_spec(self.api).path}"
 
     def to_public_dict(self) -> dict[str, Any]:
         """The config as JSON-ready data, with the API key redacted."""
@@ -165,7 +245,7 @@ class RunConfig:
 def _json_ready(config: RunConfig) -> dict[str, Any]:
     """`asdict` with paths as strings and the status set as a sorted list."""
     data = asdict(config)
-    for name in ("prompt_file", "output", "json_path"):
+    for name in ("prompt_file", "output", "json_path", "dataset"):
         path = getattr(config, name)
         data[name] = str(path) if path else None
     data["retry"]["retry_statuses"] = sorted(config.retry.retry_statuses)
@@ -191,6 +271,12 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
         fields["prompt_file"] = Path(fields["prompt_file"])
     if fields.get("input_tokens"):
         fields["input_tokens"] = tuple(fields["input_tokens"])
+    # workloads branch: paths and tuples back from JSON lists
+    if fields.get("dataset"):
+        fields["dataset"] = Path(fields["dataset"])
+    for name in ("input_token_range", "output_token_range", "goodput"):
+        if name in fields:
+            fields[name] = tuple(fields[name])
     return RunConfig(**fields)
 
 

@@ -50,12 +50,21 @@ TIME_METRICS: dict[str, str] = {
 }
 _PER_REQUEST: dict[str, str] = {**TIME_METRICS, "output_tokens_per_s": "output_tokens_per_s"}
 # run-level metrics take no STAT; bare output_tokens_per_s is the aggregate rate
-RUN_LEVEL_METRICS: tuple[str, ...] = ("error_rate", "requests_per_s", "output_tokens_per_s")
+# workloads branch: goodput (good req/s), good_fraction (%), embeddings' inputs_per_s and
+# input_tokens_per_s are run-level too
+_WORKLOAD_RUN_LEVEL = ("goodput", "good_fraction", "inputs_per_s", "input_tokens_per_s")
+RUN_LEVEL_METRICS: tuple[str, ...] = (
+    "error_rate",
+    "requests_per_s",
+    "output_tokens_per_s",
+    *_WORKLOAD_RUN_LEVEL,
+)
 _ALL_METRICS: tuple[str, ...] = (
     *TIME_METRICS,
     "output_tokens_per_s",
     "error_rate",
     "requests_per_s",
+    *_WORKLOAD_RUN_LEVEL,
 )
 
 STATS: tuple[str, ...] = ("mean", "min", "max", "stdev", "p50", "p90", "p95", "p99")
@@ -106,14 +115,20 @@ class MetricRef:
     def kind(self) -> Kind:
         if self.metric in TIME_METRICS:
             return "time"
-        return "percent" if self.metric == "error_rate" else "rate"
+        return "percent" if self.metric in ("error_rate", "good_fraction") else "rate"
 
     @property
     def unit(self) -> str:
         """The unit values of this metric are in: ms, %, req/s or tok/s."""
         if self.metric in TIME_METRICS:
             return "ms"
-        return {"error_rate": "%", "requests_per_s": "req/s"}.get(self.metric, "tok/s")
+        return {
+            "error_rate": "%",
+            "good_fraction": "%",
+            "requests_per_s": "req/s",
+            "goodput": "req/s",
+            "inputs_per_s": "inputs/s",
+        }.get(self.metric, "tok/s")
 
     @property
     def higher_is_better(self) -> bool:
@@ -272,6 +287,8 @@ def observe(summary: Summary, ref: MetricRef) -> float | None:
             return 100.0 * summary.failed / summary.total
         if ref.metric == "requests_per_s":
             return summary.requests_per_s
+        if ref.metric in _WORKLOAD_RUN_LEVEL:
+            return _observe_workload(summary, ref.metric)
         return summary.output_tokens_per_s
     stats = summary.metrics.get(key)
     if stats is None:
@@ -284,6 +301,17 @@ def observe(summary: Summary, ref: MetricRef) -> float | None:
         if ref.stat not in STATS:  # a Summary without samples holds only the usual percentiles
             return None
     return float(getattr(stats, str(ref.stat)))
+
+
+def _observe_workload(summary: Summary, metric: str) -> float | None:
+    """Workloads branch: goodput (None without --goodput), good share in %, embeddings rates."""
+    if metric == "goodput":
+        return summary.goodput_per_s
+    if metric == "good_fraction":
+        return None if summary.good_fraction is None else 100.0 * summary.good_fraction
+    if metric == "inputs_per_s":
+        return summary.inputs_per_s
+    return summary.input_tokens_per_s
 
 
 def judge(summary: Summary, thresholds: Sequence[Threshold]) -> tuple[Verdict, ...]:

@@ -48,6 +48,11 @@ class RequestRecord:
     first_send_ns: int | None = None
     response_id: str | None = None
     warmup: bool = False
+    # workloads branch: where the request sits in the workload (None: not applicable)
+    session: int | None = None  # multi-turn: the session (conversation) it belongs to
+    turn: int | None = None  # multi-turn: 1-based turn within its session
+    group: int | None = None  # shared prefixes: which prefix group (0-based)
+    inputs: int | None = None  # embeddings: inputs in the batch
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)  # shared when empty
 
     @property
@@ -112,6 +117,9 @@ _INSTANTS = (
 )
 
 
+_WORKLOAD_TAGS = ("session", "turn", "group", "inputs")
+
+
 def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
     """The JSONL line for one record, instants relative to `t0_ns`."""
     line: dict[str, Any] = {"type": "request", "index": record.index}
@@ -131,6 +139,10 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
     line["response_id"] = record.response_id
     if record.warmup:
         line["warmup"] = True
+    for name in _WORKLOAD_TAGS:  # workloads branch: written only when set
+        value = getattr(record, name)
+        if value is not None:
+            line[name] = value
     if record.extra:
         line["extra"] = dict(record.extra)
     return line
@@ -160,6 +172,10 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         first_send_ns=_opt_int(line.get("first_send_ns")),
         response_id=line.get("response_id"),
         warmup=bool(line.get("warmup", False)),
+        session=_opt_int(line.get("session")),
+        turn=_opt_int(line.get("turn")),
+        group=_opt_int(line.get("group")),
+        inputs=_opt_int(line.get("inputs")),
         extra=dict(line.get("extra") or {}),
     )
 

@@ -52,6 +52,7 @@ class _State:
 
     def __init__(self) -> None:
         self.stop = False
+        self.spent = False  # multi-turn: a session found the request budget spent
         self.in_flight = 0
         self.peak = 0
         self.ok_seen = False
@@ -77,6 +78,8 @@ async def run_requests(
     grace_s: float = 2.0,
     handle_signals: bool = True,
     first_index: int = 0,
+    think_time_s: float = 0.0,
+    replay_history: bool = False,
 ) -> RunOutcome:
     """Send requests and hand each record to `sink`.
 
@@ -86,6 +89,10 @@ async def run_requests(
     `warmup_requests` + `n` requests (n None: no count limit), and stops sending after
     `warmup_s` + `duration_s` seconds (None: no time limit). Requests due inside the
     warm-up (by index or by time) are marked `warmup`; in-flight requests at the end finish.
+
+    Multi-turn workloads (workloads branch): the unit of concurrency is a session; it sends
+    turn k+1 when turn k has ended (plus `think_time_s`), carrying the server's reply (or
+    the dataset's, with `replay_history`); a failed turn ends its session.
     """
     if n is None and duration_s is None:
         raise ValueError("a run needs a request count, a duration or both")
@@ -112,18 +119,66 @@ async def run_requests(
         sink(record)
         bar.update(1)
 
-    async def one(index: int, scheduled: int) -> None:
+    async def one(
+        index: int,
+        scheduled: int,
+        body: bytes | None = None,
+        capture: list[str] | None = None,
+        **tags: int,
+    ) -> RequestRecord:
         state.in_flight += 1
         if state.in_flight > state.peak:
             state.peak = state.in_flight
         try:
-            record = await execute(http, target, index, workload.body(index), scheduled)
+            if body is None:
+                body = workload.body(index)
+                tags = workload.tags(index)
+            record = await execute(http, target, index, body, scheduled, capture)
         except BaseException:
             state.cancelled += 1
             raise
         finally:
             state.in_flight -= 1
+        if tags:  # workloads branch: session / turn / prefix group / batch size
+            get = tags.get
+            record = replace(
+                record,
+                session=get("session"),
+                turn=get("turn"),
+                group=get("group"),
+                inputs=get("inputs"),
+            )
         deliver(record)
+        return record
+
+    session_ids = count(first_index)
+
+    async def session(scheduled: int) -> bool:
+        """Run one session's turns; False once the run's budget is spent."""
+        sid = next(session_ids)
+        conv = workload.conversation(sid)
+        history: list[dict[str, object]] = []
+        for turn in range(len(conv.users)):
+            index = next(indices)
+            if turn:
+                scheduled = time.perf_counter_ns()
+            if state.stop or exhausted(index, scheduled):
+                state.spent = True
+                return False
+            user = workload.turn_user(sid, conv, turn)
+            reply: list[str] = []
+            body = workload.turn_body(conv, [*history, user])
+            tags = {"session": sid, "turn": turn + 1, **workload.tags(sid)}
+            tags.pop("inputs", None)
+            record = await one(index, scheduled, body, reply, **tags)
+            if not record.ok:
+                return True
+            replayed = conv.reply(turn) if replay_history else None
+            text = "".join(reply) if replayed is None else replayed
+            history += [user, {"role": "assistant", "content": text}]
+            if think_time_s > 0 and turn + 1 < len(conv.users):
+                await anyio.sleep(think_time_s)
+        return True
 
     def exhausted(index: int, due_ns: int) -> bool:
         return (end_index is not None and index >= end_index) or (
@@ -131,6 +186,10 @@ async def run_requests(
         )
 
     async def closed_worker() -> None:
+        if workload.multi_turn:
+            while not state.stop and await session(time.perf_counter_ns()):
+                pass
+            return
         while not state.stop:
             index = next(indices)
             scheduled = time.perf_counter_ns()
@@ -143,7 +202,10 @@ async def run_requests(
             async for index, scheduled in queue:
                 if state.stop:
                     return
-                await one(index, scheduled)
+                if workload.multi_turn:
+                    await session(scheduled)
+                else:
+                    await one(index, scheduled)
 
     async def dispatch(pool: anyio.abc.TaskGroup, pacing: Pacer) -> None:
         cap = concurrency
@@ -154,16 +216,19 @@ async def run_requests(
         receive.close()
         async with send:
             for offset in pacing.offsets():
-                index = next(indices)
+                # multi-turn: an arrival starts a session, whose turns draw their own indices
+                index = -1 if workload.multi_turn else next(indices)
                 scheduled = started + int(offset * 1e9)
-                if state.stop or exhausted(index, scheduled):
+                if state.stop or state.spent or exhausted(index, scheduled):
                     return
                 delay = (scheduled - time.perf_counter_ns()) / 1e9
                 if delay > 0:
                     await anyio.sleep(delay)
                 if state.stop:
                     return
-                if cap is None:
+                if cap is None and workload.multi_turn:
+                    pool.start_soon(session, scheduled)
+                elif cap is None:
                     pool.start_soon(one, index, scheduled)
                 else:
                     send.send_nowait((index, scheduled))

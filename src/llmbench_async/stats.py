@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import operator
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from llmbench_async.records import RequestRecord
@@ -101,6 +101,16 @@ class Summary:
     # sorted raw values (array('d')), keys of `metrics`; left out of repr(), which asyncio
     # may call on a task's result: a million samples would make a 20 MB string
     samples: Mapping[str, Sequence[float]] = field(repr=False)
+    # --- workloads branch: goodput, embeddings throughput, per-turn and per-group latency ---
+    good: int | None = None  # ok requests meeting every --goodput condition (None: no spec)
+    goodput_per_s: float | None = None  # good / duration_s
+    good_fraction: float | None = None  # good / total (0..1)
+    total_inputs: int = 0  # embeddings: inputs embedded by ok requests
+    inputs_per_s: float = 0.0  # embeddings: total_inputs / duration_s
+    input_tokens_per_s: float = 0.0  # input tokens of ok records / duration_s
+    # turn (1-based) → {"ttft_ms", "e2e_ms"} stats; prefix group → the same
+    by_turn: Mapping[int, Mapping[str, MetricStats]] = field(default_factory=dict)
+    by_group: Mapping[int, Mapping[str, MetricStats]] = field(default_factory=dict)
 
     def percentile(self, metric: str, q: float) -> float | None:
         """Exact percentile `q` (0-100) of a metric from its samples; None when it has none."""
@@ -167,13 +177,18 @@ def _ms(ns_values: list[int] | list[float]) -> list[float]:
     return list(map(_NS_PER_MS.__rtruediv__, ns_values))
 
 
-def summarize(records: Iterable[RequestRecord], *, latency_from: str = "send") -> Summary:
+def summarize(
+    records: Iterable[RequestRecord],
+    *,
+    latency_from: str = "send",
+    good: Callable[[RequestRecord], bool] | None = None,
+) -> Summary:
     """Reduce a run's records to a `Summary`; warm-up records are only counted.
 
     With `latency_from="schedule"`, TTFT and E2E are measured from each request's scheduled
     instant instead of its send instant, so time spent waiting for a free slot counts
     (coordinated-omission-corrected latency)."""
-    builder = SummaryBuilder(latency_from=latency_from)
+    builder = SummaryBuilder(latency_from=latency_from, good=good)
     for record in records:
         builder.add(record)
     return builder.summary()
@@ -183,7 +198,9 @@ class SummaryBuilder:
     """Accumulates records one at a time into compact arrays (8 bytes a sample), so a run
     of millions of requests is summarised without keeping its records."""
 
-    def __init__(self, *, latency_from: str = "send") -> None:
+    def __init__(
+        self, *, latency_from: str = "send", good: Callable[[RequestRecord], bool] | None = None
+    ) -> None:
         if latency_from not in ("send", "schedule"):
             raise ValueError(f"latency_from must be 'send' or 'schedule', got {latency_from!r}")
         self.latency_from = latency_from
@@ -195,6 +212,9 @@ class SummaryBuilder:
         self._values: dict[str, array[float]] = {key: array("d") for key in METRIC_KEYS}
         self._sources: dict[str, int] = {}
         self._failures: dict[str, _FailureAcc] = {}
+        self._good = good  # workloads branch: the goodput predicate, if any
+        self.good = self.inputs = 0
+        self._by: dict[tuple[str, int], tuple[array[float], array[float]]] = {}
 
     def add(self, r: RequestRecord) -> None:
         """Count one record in."""
@@ -239,7 +259,33 @@ class SummaryBuilder:
             self.out_tokens += r.output_tokens
         if r.input_tokens:
             self.in_tokens += r.input_tokens
+        self._add_workload(r, shift)
         self._sources[r.token_source] = self._sources.get(r.token_source, 0) + 1
+
+    def _add_workload(self, r: RequestRecord, shift: int) -> None:
+        """Workloads branch: goodput, inputs, and latency by turn and by prefix group."""
+        if self._good is not None and self._good(r):
+            self.good += 1
+        if r.inputs:
+            self.inputs += r.inputs
+        for axis, key in (("turn", r.turn), ("group", r.group)):
+            if key is None:
+                continue
+            acc = self._by.get((axis, key))
+            if acc is None:
+                acc = self._by[(axis, key)] = (array("d"), array("d"))
+            if r.ttft_ns is not None:
+                acc[0].append((r.ttft_ns + shift) / _NS_PER_MS)
+            acc[1].append((r.e2e_ns + shift) / _NS_PER_MS)
+
+    def _breakdown(self, axis: str) -> dict[int, dict[str, MetricStats]]:
+        out: dict[int, dict[str, MetricStats]] = {}
+        for (name, key), (ttft, e2e) in sorted(self._by.items()):
+            if name != axis:
+                continue
+            stats = {"ttft_ms": describe(ttft), "e2e_ms": describe(e2e)}
+            out[key] = {k: v for k, v in stats.items() if v is not None}
+        return out
 
     def summary(self) -> Summary:
         """The Summary of everything added so far."""
@@ -279,7 +325,21 @@ class SummaryBuilder:
             errors=errors,
             token_sources=_ordered_sources(dict(self._sources)),
             samples=samples,
+            good=None if self._good is None else self.good,
+            goodput_per_s=None if self._good is None else _per_s(self.good, duration_s),
+            good_fraction=(
+                None if self._good is None or not self.total else self.good / self.total
+            ),
+            total_inputs=self.inputs,
+            inputs_per_s=_per_s(self.inputs, duration_s),
+            input_tokens_per_s=_per_s(self.in_tokens, duration_s),
+            by_turn=self._breakdown("turn"),
+            by_group=self._breakdown("group"),
         )
+
+
+def _per_s(count: int, duration_s: float) -> float:
+    return count / duration_s if duration_s > 0 else 0.0
 
 
 class _FailureAcc:
