@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import typer
 
@@ -24,7 +24,25 @@ from .cli_results import (
     compare_command,
     report_command,
 )
+from .cli_workloads import (
+    BatchOption,
+    BurstinessOption,
+    DatasetFormatOption,
+    DatasetOption,
+    GoodputOption,
+    MaxInputOption,
+    MaxOutputOption,
+    MinInputOption,
+    MinOutputOption,
+    PrefixGroupsOption,
+    PrefixTokensOption,
+    ReplayHistoryOption,
+    ThinkTimeOption,
+    TurnsOption,
+    workload_fields,
+)
 from .config import (
+    APIS,
     DEFAULT_API_KEY,
     DEFAULT_BASE_URL,
     DEFAULT_PROMPT,
@@ -138,7 +156,10 @@ def run_command(
         ),
     ] = None,
     arrival: Annotated[
-        str, typer.Option("--arrival", help="Open-loop arrivals: poisson or constant.")
+        str,
+        typer.Option(
+            "--arrival", help="Open-loop arrivals: poisson, constant or gamma (see --burstiness)."
+        ),
     ] = "poisson",
     seed: Annotated[
         int | None,
@@ -253,7 +274,9 @@ def run_command(
     api: Annotated[
         str,
         typer.Option(
-            "--api", help="API to call: chat (/chat/completions) or completions (/completions)."
+            "--api",
+            help="API to call: chat (/chat/completions), completions (/completions), "
+            "responses (/responses), messages (Anthropic /messages) or embeddings (/embeddings).",
         ),
     ] = "chat",
     timeout: Annotated[
@@ -316,6 +339,21 @@ def run_command(
             help="Sweeps: stop at the first level that breaks a --fail-if threshold.",
         ),
     ] = False,
+    # --- workloads branch: datasets, multi-turn, shared prefixes, arrivals, goodput ---
+    burstiness: BurstinessOption = 1.0,
+    batch: BatchOption = 1,
+    turns: TurnsOption = None,
+    think_time: ThinkTimeOption = None,
+    replay_history: ReplayHistoryOption = False,
+    dataset: DatasetOption = None,
+    dataset_format: DatasetFormatOption = None,
+    min_input_tokens: MinInputOption = None,
+    max_input_tokens: MaxInputOption = None,
+    min_output_tokens: MinOutputOption = None,
+    max_output_tokens: MaxOutputOption = None,
+    prefix_tokens: PrefixTokensOption = 0,
+    prefix_groups: PrefixGroupsOption = 1,
+    goodput: GoodputOption = None,
 ) -> None:
     """Run a benchmark (the default command)."""
     from .mock_server import MockConfig, MockProcess
@@ -324,8 +362,8 @@ def run_command(
     outputs = Outputs(json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet)
     replace(outputs, results_path=output).check_dirs()
 
-    if api not in ("chat", "completions"):
-        raise ConfigError(f"--api must be chat or completions (got {api!r})")
+    if api not in APIS:
+        raise ConfigError(f"--api must be one of {', '.join(APIS)} (got {api!r})")
     if insecure and ca_bundle is not None:
         raise ConfigError("--insecure and --ca-bundle exclude each other")
     if ca_bundle is not None and not ca_bundle.is_file():
@@ -346,19 +384,19 @@ def run_command(
         levels_r = parse_levels(rate, "--rate", float) if rate is not None else None
         if levels_r is not None and len(levels_c) > 1:
             raise ConfigError("sweep either --concurrency or --rate, not both")
-        if arrival not in ("poisson", "constant"):
-            raise ConfigError(f"--arrival must be poisson or constant (got {arrival!r})")
+        if arrival not in ("poisson", "constant", "gamma"):
+            raise ConfigError(f"--arrival must be poisson, constant or gamma (got {arrival!r})")
         if latency_from not in ("send", "schedule"):
             raise ConfigError(f"--latency-from must be send or schedule (got {latency_from!r})")
         config = RunConfig(
             base_url=normalize_base_url(url),
             api_key=key or env_or(env, "OPENAI_API_KEY", DEFAULT_API_KEY),
             model=model,
-            api="chat" if api == "chat" else "completions",
+            api=api,
             n=n if n is not None or duration_s is not None else 10,
             concurrency=levels_c[0],
             rate=levels_r[0] if levels_r else None,
-            arrival="constant" if arrival == "constant" else "poisson",
+            arrival=cast(Literal["poisson", "constant", "gamma"], arrival),
             seed=seed,
             max_concurrency=max_concurrency,
             duration_s=duration_s,
@@ -382,6 +420,20 @@ def run_command(
             json_path=json_path,
             quiet=quiet,
             grace_s=grace,
+            **workload_fields(  # workloads branch
+                burstiness=burstiness,
+                batch=batch,
+                turns=turns,
+                think_time=think_time,
+                replay_history=replay_history,
+                dataset=dataset,
+                dataset_format=dataset_format,
+                input_range=(min_input_tokens, max_input_tokens),
+                output_range=(min_output_tokens, max_output_tokens),
+                prefix_tokens=prefix_tokens,
+                prefix_groups=prefix_groups,
+                goodput=goodput,
+            ),
         )
         if len(levels_c) > 1 or (levels_r is not None and len(levels_r) > 1):
             from .sweep import sweep_configs

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .compare import MIN_REQUESTS
 from .gate import format_number
 from .histogram import render_histogram
+from .report_workloads import workload_console, workload_json, workload_markdown
 from .stats import MetricStats, Summary
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ def summary_json(
             }
             for v in verdicts
         ],
+        **workload_json(summary, info.config),  # workloads branch
     }
 
 
@@ -156,6 +158,7 @@ def console_report(
             f"  Retries:          {summary.retries} "
             f"({summary.retry_wait_s:.2f} s lost to failed attempts and backoff)"
         )
+    out.extend(workload_console(summary, info.config))  # workloads branch
     out.append("")
     out.extend(_stats_table(summary.metrics))
     for key, title in (("e2e_ms", "E2E latency (ms)"), ("ttft_ms", "Time to first token (ms)")):
@@ -258,6 +261,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         f"{summary.requests_per_s:.2f} req/s · {summary.output_tokens_per_s:.1f} output tok/s"
     )
     out.append("")
+    out.extend(workload_markdown(summary))  # workloads branch
     rows = [(label, summary.metrics.get(key)) for key, label in METRICS]
     present = [(label, stats) for label, stats in rows if stats is not None]
     if present:

@@ -139,12 +139,13 @@ class Workload:
         """The shared-prefix group of request (or session) `index`."""
         return index % self.prefix_groups
 
-    def item(self, index: int) -> PromptItem:
-        """The prompt of request `index`: synthetic, sampled or cycled."""
+    def item(self, index: int, prefixed: bool = True) -> PromptItem:
+        """The prompt of request `index`: synthetic, sampled or cycled. A synthetic prompt
+        that goes behind a shared prefix (`prefixed`) is shorter by the prefix's length."""
         if self.synthetic is not None:
             rng = random.Random(self.seed * 1_000_003 + index)
             length = self.synthetic.length(rng)
-            if self.prefix_tokens:  # the prefix is part of the asked length
+            if self.prefix_tokens and prefixed:  # the prefix is part of the asked length
                 length = max(1, length - self.prefix_tokens)
             return PromptItem(text=" ".join(rng.choices(WORDS, k=length)))
         if self.sample:
@@ -166,7 +167,7 @@ class Workload:
             n = self.turns
             return Conversation(conv.users[:n], conv.replies[:n], conv.system)
         turns = self.turns or 1
-        users = tuple(self._text(session * turns + t) for t in range(turns))
+        users = tuple(self._text(session * turns + t, t == 0) for t in range(turns))
         return Conversation(users)
 
     def turn_user(self, session: int, conv: Conversation, turn: int) -> dict[str, Any]:
@@ -184,8 +185,8 @@ class Workload:
             messages = [{"role": "system", "content": conv.system}, *messages]
         return self._encode(messages, None)
 
-    def _text(self, index: int) -> str:
-        return flatten(_messages(self.item(index)))
+    def _text(self, index: int, prefixed: bool = False) -> str:
+        return flatten(_messages(self.item(index, prefixed)))
 
     def _make_prefixes(self) -> tuple[str, ...]:
         if not self.prefix_tokens:

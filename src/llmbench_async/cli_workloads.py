@@ -1,0 +1,181 @@
+"""The workload flags of `run` (datasets, multi-turn, shared prefixes, gamma arrivals,
+goodput, embeddings batches): their typer declarations and the pure flags → RunConfig
+fields step. Checks live in `RunConfig`; this only converts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .config import ConfigError, parse_duration
+
+__all__ = [
+    "BatchOption",
+    "BurstinessOption",
+    "DatasetFormatOption",
+    "DatasetOption",
+    "GoodputOption",
+    "MaxInputOption",
+    "MaxOutputOption",
+    "MinInputOption",
+    "MinOutputOption",
+    "PrefixGroupsOption",
+    "PrefixTokensOption",
+    "ReplayHistoryOption",
+    "ThinkTimeOption",
+    "TurnsOption",
+    "workload_fields",
+]
+
+_PANEL = "Workload"
+
+BurstinessOption = Annotated[
+    float,
+    typer.Option(
+        "--burstiness",
+        help="--arrival gamma: gamma shape B. 1 = Poisson; below 1 burstier, above 1 "
+        "smoother (gap CV = 1/sqrt(B)). Same mean rate.",
+        rich_help_panel=_PANEL,
+    ),
+]
+BatchOption = Annotated[
+    int,
+    typer.Option("--batch", help="--api embeddings: inputs per request.", rich_help_panel=_PANEL),
+]
+TurnsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--turns",
+        help="Multi-turn: turns per session (each carries the earlier turns and replies). "
+        "Default 1, or each dataset conversation's own turns (capped by --turns).",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+ThinkTimeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--think-time",
+        help="Multi-turn: pause between a reply and the next turn (e.g. 500ms, 2s). Default 0.",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+ReplayHistoryOption = Annotated[
+    bool,
+    typer.Option(
+        "--replay-history",
+        help="Multi-turn: carry the dataset's assistant replies instead of the server's.",
+        rich_help_panel=_PANEL,
+    ),
+]
+DatasetOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dataset",
+        help="Prompts or conversations from a local file (streamed, seeded sample).",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+DatasetFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset-format",
+        help="sharegpt, openai-jsonl or conversations. Default: detected from the file.",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+
+
+def _length_option(flag: str, what: str) -> Any:
+    return typer.Option(
+        flag,
+        help=f"--dataset: {what} (tokens, estimated as characters/4, no tokenizer).",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    )
+
+
+MinInputOption = Annotated[
+    int | None, _length_option("--min-input-tokens", "skip prompts shorter than this")
+]
+MaxInputOption = Annotated[
+    int | None, _length_option("--max-input-tokens", "skip prompts longer than this")
+]
+MinOutputOption = Annotated[
+    int | None, _length_option("--min-output-tokens", "skip entries whose reply is shorter")
+]
+MaxOutputOption = Annotated[
+    int | None, _length_option("--max-output-tokens", "skip entries whose reply is longer")
+]
+PrefixTokensOption = Annotated[
+    int,
+    typer.Option(
+        "--prefix-tokens",
+        help="Shared prefixes: every prompt starts with one of --prefix-groups fixed "
+        "prefixes of about this many tokens (part of --input-tokens). 0 = none.",
+        rich_help_panel=_PANEL,
+    ),
+]
+PrefixGroupsOption = Annotated[
+    int,
+    typer.Option(
+        "--prefix-groups",
+        help="Shared prefixes: how many distinct prefixes (request i uses i mod G).",
+        rich_help_panel=_PANEL,
+    ),
+]
+GoodputOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--goodput",
+        help="Per-request SLO, e.g. 'ttft<200ms,tpot<50ms': report good requests/s and "
+        "the good share (metrics goodput and good_fraction in --fail-if).",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+
+
+def workload_fields(
+    *,
+    burstiness: float,
+    batch: int,
+    turns: int | None,
+    think_time: str | None,
+    replay_history: bool,
+    dataset: Path | None,
+    dataset_format: str | None,
+    input_range: tuple[int | None, int | None],
+    output_range: tuple[int | None, int | None],
+    prefix_tokens: int,
+    prefix_groups: int,
+    goodput: list[str] | None,
+) -> dict[str, Any]:
+    """The RunConfig fields these flags set (RunConfig checks them)."""
+    if dataset is not None and not dataset.is_file():
+        raise ConfigError(f"--dataset: cannot read {dataset}: no such file")
+    return {
+        "burstiness": burstiness,
+        "batch": batch,
+        "turns": turns,
+        "think_time_s": 0.0 if think_time is None else _think_time(think_time),
+        "replay_history": replay_history,
+        "dataset": dataset,
+        "dataset_format": dataset_format,
+        "input_token_range": input_range,
+        "output_token_range": output_range,
+        "prefix_tokens": prefix_tokens,
+        "prefix_groups": prefix_groups,
+        "goodput": tuple(goodput or ()),
+    }
+
+
+def _think_time(text: str) -> float:
+    if text.strip() in ("0", "0s", "0ms"):
+        return 0.0
+    return parse_duration(text, "--think-time")
