@@ -171,7 +171,9 @@ class ResponsesApi(ApiSpec):
             details = response.get("incomplete_details")
             reason = details.get("reason") if type(details) is dict else None
             finish = str(reason) if reason else kind.rpartition(".")[2]
-            return Chunk(True, False, False, rid, finish, out, prompt, reasoning, None)
+            # not `done`: the client skips the rest of a done chunk; the finish reason
+            # marks the stream complete
+            return Chunk(False, False, False, rid, finish, out, prompt, reasoning, None)
         if kind == "response.failed":
             return Chunk(False, False, False, rid, None, None, None, None, _error_text(response))
         if kind == "error":
