@@ -129,6 +129,8 @@ async def run_async(
 ) -> RunResult:
     """Run a benchmark inside an existing event loop. With `keep_records=False` the records
     only feed the summary and the results file, so memory stays small for huge runs."""
+    if config.dataset is not None:  # workloads branch: a bad file fails before any request
+        load_dataset(dataset_spec(config))
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
     async with make_client(verify=config.verify, timeout=timeout) as http:

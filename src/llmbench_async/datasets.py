@@ -11,6 +11,7 @@ rule of thumb for English text with GPT-style BPE vocabularies.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -73,7 +74,21 @@ def estimate_tokens(text: str) -> int:
 
 def load_dataset(spec: DatasetSpec) -> tuple[tuple[PromptItem, ...], tuple[Conversation, ...]]:
     """(prompts, conversations): openai-jsonl gives prompts, the other formats conversations.
-    ConfigError (one line, naming the line) for an unreadable or malformed file."""
+    ConfigError (one line, naming the line) for an unreadable or malformed file.
+
+    A run checks its file before the first request, then builds its workload from the same
+    sample: the result is cached per spec and file version (size and modification time)."""
+    try:
+        stat = spec.path.stat()
+    except OSError as exc:
+        raise ConfigError(f"--dataset: cannot read {spec.path}: {exc.strerror or exc}") from None
+    return _load(spec, (stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=4)
+def _load(
+    spec: DatasetSpec, version: tuple[int, int]
+) -> tuple[tuple[PromptItem, ...], tuple[Conversation, ...]]:
     fmt = spec.format or detect_format(spec.path)
     if fmt not in DATASET_FORMATS:
         raise ConfigError(f"--dataset-format must be one of {', '.join(DATASET_FORMATS)}")
@@ -150,9 +165,9 @@ class _ObjectStream:
                     self._fill()
                     continue
                 line = self._line_at(min(exc.pos, len(self._buf)))
-                raise ConfigError(
-                    f"{self._where} line {line}: not valid JSON ({exc.msg})"
-                ) from None
+                where = f"line {line}" if line == start else f"line {start} (at line {line})"
+                reason = f"not valid JSON ({exc.msg})"
+                raise ConfigError(f"{self._where} {where}: {reason}") from None
             self._pos = end
             yield start, value
 

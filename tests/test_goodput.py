@@ -1,0 +1,111 @@
+"""Goodput: per-request SLO conditions, judged against the mock's known timing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from llmbench_async import RunConfig, run
+from llmbench_async.config import RetryPolicy
+from llmbench_async.gate import ThresholdError, check
+from llmbench_async.goodput import is_good, parse_goodput
+from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.records import RequestRecord
+
+
+def test_parse_goodput_reuses_the_threshold_grammar() -> None:
+    spec = parse_goodput("ttft<200ms, tpot<=0.05s")
+    assert str(spec) == "ttft<200ms,tpot<=0.05s"
+    assert [c.limit for c in spec.conditions] == [200.0, 50.0]  # ms
+    assert parse_goodput(["e2e<1s", "itl<20"]).conditions[1].ref.metric == "itl"
+    for bad, reason in (
+        ("ttft.p99<200ms", "per request"),
+        ("latency<1s", "per request"),
+        ("ttft", "per request"),
+        ("ttft<5%", "unit '%' does not fit ttft"),
+        (" , ", "at least one condition"),
+    ):
+        with pytest.raises(ThresholdError, match=reason):
+            parse_goodput(bad)
+
+
+def _record(**fields: int | None) -> RequestRecord:
+    base = {"index": 0, "scheduled_ns": 0, "send_ns": 10_000_000, "end_ns": 500_000_000}
+    return RequestRecord(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def test_a_request_is_good_only_when_it_meets_every_condition() -> None:
+    spec = parse_goodput("ttft<100ms,tpot<20ms")
+    fast = _record(first_token_ns=60_000_000, last_token_ns=150_000_000, output_tokens=10)
+    assert is_good(fast, spec)  # TTFT 50 ms, TPOT 10 ms
+    slow_start = _record(first_token_ns=200_000_000, last_token_ns=210_000_000, output_tokens=2)
+    assert not is_good(slow_start, spec)
+    one_token = _record(first_token_ns=20_000_000, last_token_ns=20_000_000, output_tokens=1)
+    assert is_good(one_token, spec)  # TPOT of a single token counts as 0
+    no_ttft = _record()
+    assert not is_good(no_ttft, spec)  # no first token: the condition is not met
+    failed = _record(first_token_ns=20_000_000, output_tokens=1)
+    assert is_good(failed, spec)
+    assert not is_good(replace(failed, error_kind="read"), spec)  # a failure is never good
+    # from the schedule: queue delay counts against TTFT
+    queued = _record(scheduled_ns=0, send_ns=80_000_000, first_token_ns=130_000_000)
+    assert is_good(queued, parse_goodput("ttft<100ms"))
+    assert not is_good(queued, parse_goodput("ttft<100ms"), from_schedule=True)
+
+
+def test_goodput_against_the_mock_timing() -> None:
+    # TTFT 50 ms, ITL 5 ms: every request meets ttft<150ms, none meets ttft<30ms
+    with MockProcess(MockConfig(ttft_ms=50, itl_ms=5, tokens=8)) as mock:
+        url = mock.base_url
+        met = run(RunConfig(base_url=url, n=8, concurrency=4, goodput=("ttft<150ms",)))
+        missed = run(RunConfig(base_url=url, n=4, goodput=("ttft<30ms",)))
+        tpot = run(RunConfig(base_url=url, n=4, goodput=("ttft<150ms,tpot<1ms",)))
+    s = met.summary
+    assert s.good == 8 and s.good_fraction == 1.0
+    assert s.goodput_per_s == pytest.approx(8 / s.duration_s)
+    assert missed.summary.good == 0 and missed.summary.goodput_per_s == 0.0
+    assert tpot.summary.good == 0  # TPOT is ~5 ms
+    assert all(v.passed for v in check(s, ["goodput>1", "good_fraction>=100%"]))
+    assert not check(missed.summary, ["goodput>0"])[0].passed
+
+
+def test_failed_requests_are_never_good() -> None:
+    config = MockConfig(ttft_ms=0, itl_ms=0, tokens=2, fail_rate=0.5, seed=4)
+    with MockProcess(config) as mock:
+        result = run(
+            RunConfig(
+                base_url=mock.base_url,
+                n=20,
+                goodput=("e2e<10s",),
+                retry=RetryPolicy(retries=0),
+            )
+        )
+    s = result.summary
+    assert 0 < s.failed < 20
+    assert s.good == s.ok and s.good_fraction == pytest.approx(s.ok / 20)
+
+
+def test_without_goodput_the_gate_has_no_data(instant_mock: MockProcess) -> None:
+    summary = run(RunConfig(base_url=instant_mock.base_url, n=2)).summary
+    assert summary.good is None
+    verdict = check(summary, ["goodput>0"])[0]
+    assert verdict.observed is None and not verdict.passed
+
+
+def test_cli_goodput_in_json_markdown_and_gate(tmp_path: Path) -> None:
+    out, md = tmp_path / "s.json", tmp_path / "s.md"
+    args = ("--mock", "-n", "4", "-q", "--goodput", "ttft<2s,tpot<1s", "--json", str(out))
+    done = run_cli(*args, "--markdown", str(md), "--fail-if", "goodput>0.5")
+    assert done.code == 0, done.stderr
+    data = json.loads(out.read_text())
+    good = data["goodput"]
+    assert good["conditions"] == ["ttft<2s,tpot<1s"]
+    assert good["good"] == 4 and good["fraction"] == 1.0
+    assert good["per_s"] == pytest.approx(4 / data["duration_s"])
+    assert "**Goodput**" in md.read_text()
+    failing = run_cli(*args, "--fail-if", "goodput>1000")
+    assert failing.code == 1
