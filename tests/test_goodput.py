@@ -99,7 +99,8 @@ def test_without_goodput_the_gate_has_no_data(instant_mock: MockProcess) -> None
 def test_cli_goodput_in_json_markdown_and_gate(tmp_path: Path) -> None:
     out, md = tmp_path / "s.json", tmp_path / "s.md"
     args = ("--mock", "-n", "4", "-q", "--goodput", "ttft<2s,tpot<1s", "--json", str(out))
-    done = run_cli(*args, "--markdown", str(md), "--fail-if", "goodput>0.5")
+    saved = tmp_path / "r.jsonl"
+    done = run_cli(*args, "--markdown", str(md), "--fail-if", "goodput>0.5", "-o", str(saved))
     assert done.code == 0, done.stderr
     data = json.loads(out.read_text())
     good = data["goodput"]
@@ -107,5 +108,9 @@ def test_cli_goodput_in_json_markdown_and_gate(tmp_path: Path) -> None:
     assert good["good"] == 4 and good["fraction"] == 1.0
     assert good["per_s"] == pytest.approx(4 / data["duration_s"])
     assert "**Goodput**" in md.read_text()
+    # a saved run is re-reported with its own --goodput
+    again = run_cli("report", str(saved), "--fail-if", "good_fraction>=100%")
+    assert again.code == 0, again.stderr
+    assert "Goodput:" in again.stdout and "100.0% good (4 met ttft<2s,tpot<1s)" in again.stdout
     failing = run_cli(*args, "--fail-if", "goodput>1000")
     assert failing.code == 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,6 +29,7 @@ from .publish import (
 
 if TYPE_CHECKING:
     from .compare import Row
+    from .records import RequestRecord
 
 # options that `run` and `report` share
 JsonOption = Annotated[
@@ -89,12 +92,27 @@ def report_command(
         raise ConfigError(
             f"{results} is {what}; `report` needs the per-request JSONL written by `run -o`"
         )
-    latency_from = (saved.header.get("config") or {}).get("latency_from", "send")
+    saved_config = saved.header.get("config") or {}
+    latency_from = saved_config.get("latency_from", "send")
     summary = summarize(
-        saved.records, latency_from=latency_from if latency_from == "schedule" else "send"
+        saved.records,
+        latency_from=latency_from if latency_from == "schedule" else "send",
+        good=saved_goodput(saved_config),  # workloads branch: the run's --goodput, if any
     )
     verdicts = publish(summary, results_info(saved, results), thresholds, outputs)
     raise typer.Exit(threshold_exit(verdicts))
+
+
+def saved_goodput(config: Mapping[str, Any]) -> Callable[[RequestRecord], bool] | None:
+    """Workloads branch: the goodput predicate of a saved run's --goodput, if it had one."""
+    from .goodput import is_good, parse_goodput
+
+    conditions = config.get("goodput")
+    if not conditions:
+        return None
+    spec = parse_goodput(list(conditions))
+    from_schedule = config.get("latency_from") == "schedule"
+    return functools.partial(is_good, spec=spec, from_schedule=from_schedule)
 
 
 def compare_command(

@@ -99,6 +99,7 @@ def sweep_json(
             "value": capacity.level.value,
             "requests_per_s": capacity.summary.requests_per_s,
             "output_tokens_per_s": capacity.summary.output_tokens_per_s,
+            "goodput_per_s": capacity.summary.goodput_per_s,  # workloads branch
         },
     }
 
