@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .config import ConfigError, RunConfig
+from .report_workloads import workload_settings
 
 if TYPE_CHECKING:
     from .benchmark import RunResult
@@ -186,6 +187,7 @@ def _settings(cfg: Mapping[str, Any]) -> str:
     mode = "stream" if cfg.get("stream", True) else "no-stream"
     settings = f"{_load_line(cfg)} · max_tokens {cfg.get('max_tokens', '?')} · {mode} · "
     settings += str(cfg.get("api", "chat"))
+    settings += workload_settings(cfg)  # workloads branch
     if cfg.get("verify") is False:
         settings += " · TLS NOT VERIFIED (--insecure)"
     return settings
@@ -196,6 +198,7 @@ _LOAD_FIELDS = (
     "concurrency",
     "rate",
     "arrival",
+    "burstiness",  # workloads branch
     "seed",
     "max_concurrency",
     "duration_s",

@@ -9,7 +9,27 @@ from typing import Any
 from .gate import format_number
 from .stats import MetricStats, Summary
 
-__all__ = ["workload_console", "workload_json", "workload_markdown"]
+__all__ = ["workload_console", "workload_json", "workload_markdown", "workload_settings"]
+
+
+def workload_settings(config: Mapping[str, Any]) -> str:
+    """The settings line's workload part: ` · batch 16 · 3 turns · dataset x.json …`."""
+    parts = []
+    if (config.get("batch") or 1) > 1:
+        parts.append(f"batch {config['batch']}")
+    if config.get("dataset"):
+        name = str(config["dataset"]).rsplit("/", 1)[-1]
+        fmt = config.get("dataset_format")
+        parts.append(f"dataset {name}" + (f" ({fmt})" if fmt else ""))
+    if (config.get("turns") or 1) > 1:
+        parts.append(f"{config['turns']} turns")
+    if config.get("think_time_s"):
+        parts.append(f"think {config['think_time_s']:g} s")
+    if config.get("replay_history"):
+        parts.append("replayed history")
+    if config.get("prefix_tokens"):
+        parts.append(f"prefix {config['prefix_tokens']} tokens × {config.get('prefix_groups', 1)}")
+    return "".join(f" · {p}" for p in parts)
 
 
 def workload_json(summary: Summary, config: Mapping[str, Any]) -> dict[str, Any]:
