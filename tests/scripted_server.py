@@ -103,8 +103,10 @@ class ScriptedServer:
         for delay, data in reply.events:
             if delay:
                 await asyncio.sleep(delay)
-            writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+            # stamped before the bytes go out: the client (another thread) may read them
+            # before this thread runs again
             got.writes_ns.append(time.perf_counter_ns())
+            writer.write(b"%x\r\n%s\r\n" % (len(data), data))
             await writer.drain()
         writer.write(b"0\r\n\r\n")
         await writer.drain()

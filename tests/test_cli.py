@@ -145,7 +145,7 @@ def test_bad_flags_give_one_line_and_exit_2() -> None:
         ("--no-such-flag",),
         ("--base-url", "ftp://x"),
         ("--timeout", "-1"),
-        ("--api", "embeddings"),
+        ("--api", "rerank"),  # workloads branch: embeddings is an API now
     ]
     for args in cases:
         res = run_cli(*args)

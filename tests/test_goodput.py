@@ -114,3 +114,20 @@ def test_cli_goodput_in_json_markdown_and_gate(tmp_path: Path) -> None:
     assert "Goodput:" in again.stdout and "100.0% good (4 met ttft<2s,tpot<1s)" in again.stdout
     failing = run_cli(*args, "--fail-if", "goodput>1000")
     assert failing.code == 1
+
+
+def test_a_sweep_names_the_highest_level_that_keeps_its_goodput(tmp_path: Path) -> None:
+    # the mock generates 2 responses at once (TTFT 60 ms): at concurrency 1 every request
+    # is good under ttft<150ms; at 8, requests queue for a slot and most are not
+    out = tmp_path / "sweep.json"
+    with MockProcess(MockConfig(ttft_ms=60, itl_ms=2, tokens=4, capacity=2)) as mock:
+        done = run_cli(
+            "--base-url", mock.base_url, "-q", "-c", "1,8", "-n", "16",
+            "--goodput", "ttft<150ms", "--fail-if", "good_fraction>=90%", "--json", str(out),
+        )  # fmt: skip
+    assert done.code == 0, done.stderr
+    data = json.loads(out.read_text())
+    fractions = [level["goodput"]["fraction"] for level in data["levels"]]
+    assert fractions[0] == 1.0 and fractions[1] < 0.9
+    assert data["capacity_under_slo"]["label"] == "c=1"
+    assert data["capacity_under_slo"]["goodput_per_s"] > 0

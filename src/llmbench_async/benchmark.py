@@ -19,7 +19,6 @@ import httpx
 from .apis import api_spec
 from .client import Target
 from .config import RunConfig, is_secret_header, scrub_secrets
-from .datasets import dataset_spec, load_dataset
 from .errors import ErrorKind, classify_exception
 from .goodput import is_good, parse_goodput
 from .protocol import error_message_from_body
@@ -130,6 +129,8 @@ async def run_async(
     """Run a benchmark inside an existing event loop. With `keep_records=False` the records
     only feed the summary and the results file, so memory stays small for huge runs."""
     if config.dataset is not None:  # workloads branch: a bad file fails before any request
+        from .datasets import dataset_spec, load_dataset
+
         load_dataset(dataset_spec(config))
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
@@ -248,6 +249,8 @@ def build_workload(config: RunConfig) -> Workload:
     assert config.model is not None
     conversations: tuple[Conversation, ...] = ()
     if config.dataset is not None:  # workloads branch
+        from .datasets import dataset_spec, load_dataset
+
         prompts, conversations = load_dataset(dataset_spec(config))
     elif config.prompt_file is not None:
         prompts = load_prompt_file(config.prompt_file)

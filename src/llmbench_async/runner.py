@@ -24,6 +24,7 @@ from tqdm import tqdm
 from .client import Target, execute
 from .pacing import Pacer
 from .records import RequestRecord
+from .sessions import Sessions
 from .workload import Workload
 
 RecordSink = Callable[[RequestRecord], None]
@@ -151,34 +152,18 @@ async def run_requests(
         deliver(record)
         return record
 
-    session_ids = count(first_index)
+    sessions = Sessions(workload, first_index, think_time_s, replay_history)
+
+    def claim(scheduled: int) -> int | None:
+        """A session's next request index, or None when the run's budget is spent."""
+        index = next(indices)
+        if state.stop or exhausted(index, scheduled):
+            state.spent = True
+            return None
+        return index
 
     async def session(scheduled: int) -> bool:
-        """Run one session's turns; False once the run's budget is spent."""
-        sid = next(session_ids)
-        conv = workload.conversation(sid)
-        history: list[dict[str, object]] = []
-        for turn in range(len(conv.users)):
-            index = next(indices)
-            if turn:
-                scheduled = time.perf_counter_ns()
-            if state.stop or exhausted(index, scheduled):
-                state.spent = True
-                return False
-            user = workload.turn_user(sid, conv, turn)
-            reply: list[str] = []
-            body = workload.turn_body(conv, [*history, user])
-            tags = {"session": sid, "turn": turn + 1, **workload.tags(sid)}
-            tags.pop("inputs", None)
-            record = await one(index, scheduled, body, reply, **tags)
-            if not record.ok:
-                return True
-            replayed = conv.reply(turn) if replay_history else None
-            text = "".join(reply) if replayed is None else replayed
-            history += [user, {"role": "assistant", "content": text}]
-            if think_time_s > 0 and turn + 1 < len(conv.users):
-                await anyio.sleep(think_time_s)
-        return True
+        return await sessions.run(scheduled, claim, one)
 
     def exhausted(index: int, due_ns: int) -> bool:
         return (end_index is not None and index >= end_index) or (
