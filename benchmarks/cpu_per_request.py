@@ -7,7 +7,7 @@
 Contenders, all sending the same request bytes to the built-in mock server (its own process,
 ttft 0, itl 0, 130 tokens: 133 SSE events, ~30 KB per response):
 
-- llmbench: the product path, `run_requests` over `make_client()` as `benchmark.run_async`
+- llmbench: the product path, `run_requests` over `make_client()` as `session.run_async`
   drives it (SSE decoding, chunk classification, timing, watchdog, lag probe included);
 - aiohttp: one session, `TCPConnector(limit=0)`, C workers, `iter_any()` + own line splitting,
   `json.loads` of every data payload but [DONE], read to the end of the stream;
@@ -41,11 +41,11 @@ import aiohttp
 import anyio
 import httpx
 
-from llmbench_async.benchmark import auth_headers, build_target, build_workload
 from llmbench_async.config import RunConfig
 from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.pacing import ClosedLoop, LoadPlan
 from llmbench_async.records import RequestRecord
-from llmbench_async.runner import run_requests
+from llmbench_async.runner import auth_headers, build_target, build_workload, run_requests
 from llmbench_async.transport import make_client
 
 TOKENS = 130
@@ -92,9 +92,8 @@ async def _llmbench(base_url: str, c: int) -> AsyncIterator[Run]:
 
         async def run(n: int) -> Tally:
             records: list[RequestRecord] = []
-            outcome = await run_requests(
-                http, target, workload, n=n, concurrency=c, sink=records.append
-            )
+            plan = LoadPlan(ClosedLoop(c), count=n)
+            outcome = await run_requests(http, target, workload, plan, records.append)
             tally = Tally(peak_in_flight=outcome.peak_in_flight)
             for r in records:
                 if not r.ok or r.attempts != 1 or r.output_events != TOKENS:

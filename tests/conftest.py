@@ -77,3 +77,9 @@ def instant_mock() -> Iterator[MockProcess]:
 @pytest.fixture
 def tmp(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def instant_mock_url(instant_mock: MockProcess) -> str:
+    """The base URL of the instant mock."""
+    return instant_mock.base_url

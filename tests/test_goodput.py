@@ -89,11 +89,11 @@ def test_failed_requests_are_never_good() -> None:
     assert s.good == s.ok and s.good_fraction == pytest.approx(s.ok / 20)
 
 
-def test_without_goodput_the_gate_has_no_data(instant_mock: MockProcess) -> None:
+def test_without_conditions_every_successful_request_is_good(instant_mock: MockProcess) -> None:
     summary = run(RunConfig(base_url=instant_mock.base_url, n=2)).summary
-    assert summary.good is None
+    assert summary.good == summary.ok == 2 and summary.good_fraction == 1.0
     verdict = check(summary, ["goodput>0"])[0]
-    assert verdict.observed is None and not verdict.passed
+    assert verdict.observed == pytest.approx(summary.requests_per_s) and verdict.passed
 
 
 def test_cli_goodput_in_json_markdown_and_gate(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ import anyio
 import pytest
 
 from llmbench_async import MockProcess, RetryPolicy, RunConfig, run
-from llmbench_async.benchmark import run_async
 from llmbench_async.records import read_results
+from llmbench_async.session import run_async
 from llmbench_async.stats import summarize
 from llmbench_async.workers import worker_configs
 

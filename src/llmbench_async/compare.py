@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import Api, ConfigError, RunConfig
+from .config import Api, RunConfig
+from .errors import ConfigError
 from .gate import STATS, MetricRef, ThresholdError, observe, parse_metric_ref
+from .metrics import MIN_REQUESTS
 from .records import read_results
 from .stats import Summary, summarize
 
@@ -32,8 +34,6 @@ __all__ = [
     "parse_tolerances",
 ]
 
-# fewer requests than this on either side: differences may be noise, and the report says so
-MIN_REQUESTS = 30
 
 KEY_METRICS: tuple[MetricRef, ...] = tuple(
     parse_metric_ref(name)

@@ -5,22 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from .pacing import ClosedLoop, LoadShape, Pacer, make_shape
+from .errors import ConfigError
+from .pacing import Arrival, LoadPlan, LoadShape, make_shape
 
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
 DEFAULT_PROMPT = "Write a short poem about the sea."
 
 Api = Literal["chat", "completions", "responses", "messages", "embeddings"]
-APIS: tuple[Api, ...] = ("chat", "completions", "responses", "messages", "embeddings")
+APIS: tuple[Api, ...] = get_args(Api)
 DATASET_FORMATS = ("sharegpt", "openai-jsonl", "conversations")
-
-
-class ConfigError(ValueError):
-    """A user-facing configuration problem (one line, exit code 2)."""
+LatencyFrom = Literal["send", "schedule"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +51,7 @@ class RunConfig:
     n: int | None = 10  # measured requests to send (None: until `duration_s`)
     concurrency: int = 1  # closed loop: requests in flight at once
     rate: float | None = None  # open loop: arrivals per second (None: closed loop)
-    arrival: Literal["poisson", "constant", "gamma"] = "poisson"  # open-loop arrival process
+    arrival: Arrival = "poisson"  # open-loop arrival process
     seed: int | None = None  # for Poisson arrivals and prompt sampling
     max_concurrency: int | None = None  # open loop: cap on in-flight requests (None: no cap)
     duration_s: float | None = None  # measured time to keep sending (None: until n)
@@ -73,11 +71,9 @@ class RunConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     verify: bool | str = True  # TLS: True, False (insecure) or a CA bundle path
     output: Path | None = None  # per-request JSONL
-    json_path: Path | None = None  # summary JSON
-    quiet: bool = False
     grace_s: float = 2.0  # on Ctrl-C, how long in-flight requests may finish
     workers: int = 1  # processes sharing the load (each with its own event loop)
-    latency_from: Literal["send", "schedule"] = "send"  # where TTFT and E2E start
+    latency_from: LatencyFrom = "send"  # where TTFT and E2E start
     # --- workloads branch: APIs, datasets, multi-turn, prefixes, gamma arrivals, goodput ---
     burstiness: float = 1.0  # gamma arrivals: shape B (1 = Poisson, < 1 burstier); > 0
     batch: int = 1  # embeddings: inputs per request
@@ -93,7 +89,23 @@ class RunConfig:
     goodput: tuple[str, ...] = ()  # per-request SLO conditions, e.g. ("ttft<200ms",)
 
     def __post_init__(self) -> None:
+        self._check_choices()
+        self._check_load()
+        self._check_request()
         self._check_workload()
+
+    def _check_choices(self) -> None:
+        for flag, value, choices in (
+            ("--api", self.api, Api),
+            ("--arrival", self.arrival, Arrival),
+            ("--latency-from", self.latency_from, LatencyFrom),
+        ):
+            allowed = get_args(choices)
+            if value not in allowed:
+                shown = " or ".join(allowed) if len(allowed) < 3 else "one of " + ", ".join(allowed)
+                raise ConfigError(f"{flag} must be {shown} (got {value!r})")
+
+    def _check_load(self) -> None:
         if self.n is not None and self.n < 1:
             raise ConfigError(f"--n must be at least 1 (got {self.n})")
         if self.n is None and self.duration_s is None:
@@ -108,6 +120,12 @@ class RunConfig:
             raise ConfigError("--warmup must be 0 or more")
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1 (got {self.concurrency})")
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1 (got {self.workers})")
+        if self.grace_s < 0:
+            raise ConfigError(f"--grace must be 0 or more (got {self.grace_s})")
+
+    def _check_request(self) -> None:
         if self.max_tokens < 1:
             raise ConfigError(f"--max-tokens must be at least 1 (got {self.max_tokens})")
         if self.retry.retries < 0:
@@ -119,8 +137,10 @@ class RunConfig:
         ):
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be more than 0 seconds (got {value})")
-        if self.workers < 1:
-            raise ConfigError(f"--workers must be at least 1 (got {self.workers})")
+        if self.prompt_file is not None and not self.prompt_file.is_file():
+            raise ConfigError(f"--prompt-file: cannot read {self.prompt_file}: no such file")
+        if isinstance(self.verify, str) and not Path(self.verify).is_file():
+            raise ConfigError(f"--ca-bundle: cannot read {self.verify}")
         if self.prompt_file is not None and self.input_tokens is not None:
             raise ConfigError("--prompt-file and --input-tokens exclude each other")
         for name in self.headers:
@@ -131,12 +151,6 @@ class RunConfig:
 
     def _check_workload(self) -> None:
         """The checks of the workloads branch's fields (one-line ConfigErrors)."""
-        if self.api not in APIS:
-            raise ConfigError(f"--api must be one of {', '.join(APIS)} (got {self.api!r})")
-        if self.arrival not in ("poisson", "constant", "gamma"):
-            raise ConfigError(
-                f"--arrival must be poisson, constant or gamma (got {self.arrival!r})"
-            )
         if not 0 < self.burstiness < float("inf"):
             raise ConfigError(f"--burstiness must be more than 0 (got {self.burstiness:g})")
         if self.burstiness != 1.0 and self.arrival != "gamma":
@@ -204,10 +218,23 @@ class RunConfig:
         )
 
     @property
-    def pacer(self) -> Pacer | None:
-        """The open-loop arrival schedule, or None for the closed loop."""
-        shape = self.shape
-        return None if isinstance(shape, ClosedLoop) else shape
+    def plan(self) -> LoadPlan:
+        """When to send: the shape, the limits, the warm-up and the in-flight cap."""
+        return LoadPlan(
+            shape=self.shape,
+            count=self.n,
+            duration_s=self.duration_s,
+            warmup_requests=self.warmup_requests,
+            warmup_s=self.warmup_s,
+            max_in_flight=None if self.rate is None else self.max_concurrency,
+        )
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every value never to be printed or saved: the key and secret-looking headers."""
+        found = [self.api_key]
+        found += [v for k, v in self.headers.items() if is_secret_header(k)]
+        return tuple(s for s in found if s)
 
     def load_description(self) -> str:
         """One line saying the load shape, e.g. `closed loop, concurrency 5 · 10 requests`."""
@@ -245,7 +272,7 @@ class RunConfig:
 def _json_ready(config: RunConfig) -> dict[str, Any]:
     """`asdict` with paths as strings and the status set as a sorted list."""
     data = asdict(config)
-    for name in ("prompt_file", "output", "json_path", "dataset"):
+    for name in ("prompt_file", "output", "dataset"):
         path = getattr(config, name)
         data[name] = str(path) if path else None
     data["retry"]["retry_statuses"] = sorted(config.retry.retry_statuses)
@@ -256,7 +283,7 @@ def config_to_wire(config: RunConfig) -> dict[str, Any]:
     """The full config (key included) as JSON-ready data, for handing to worker processes
     (the parent alone writes the output files)."""
     data = _json_ready(config)
-    data["output"] = data["json_path"] = None
+    data["output"] = None
     return data
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .config import DATASET_FORMATS, ConfigError
+from .config import DATASET_FORMATS
+from .errors import ConfigError
 from .workload import Conversation, PromptItem
 
 if TYPE_CHECKING:

@@ -1,11 +1,79 @@
-"""The one vocabulary of failure kinds, and the one place that maps exceptions onto it."""
+"""Every error of llmbench-async, the exit codes, and the vocabulary of request failures.
+
+Two families live here, as httpx keeps its whole hierarchy in one file:
+
+    LlmbenchError            user-facing: one line on stderr, the process exits `exit_code`
+    ├── ConfigError          bad flags, files or settings (exit 2, EXIT_USAGE)
+    │   └── ThresholdError   a --fail-if / --max-regression expression that does not parse
+    ├── OutputError          an output file cannot be written (exit 2)
+    ├── TargetError          the target cannot be benchmarked: unreachable, bad key (exit 3)
+    └── MockServerError      the built-in mock server could not start (exit 4)
+
+    RequestError             one request failed; `kind` is an ErrorKind (kept in the record)
+    BadStreamError           the response stream broke the SSE / chunk format
+
+Exit codes: 0 ok, 1 a threshold failed (the verdict), 2 bad usage, 3 target unusable,
+4 mock server failed, 130 SIGINT, 143 SIGTERM.
+"""
 
 from __future__ import annotations
 
-import ssl
+import sys
 from enum import StrEnum
 
-import httpx
+EXIT_OK = 0
+EXIT_THRESHOLD = 1
+EXIT_USAGE = 2
+EXIT_TARGET = 3
+EXIT_MOCK = 4
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+EXIT_FOR_SIGNAL = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}
+
+
+class LlmbenchError(Exception):
+    """The base of every user-facing error: its message is one line, `exit_code` the exit."""
+
+    exit_code: int = EXIT_USAGE
+
+
+def error(message: str) -> None:
+    """Print a user-facing error: one line on stderr."""
+    sys.stderr.write(f"llmbench-async: error: {message}\n")
+    sys.stderr.flush()
+
+
+class ConfigError(LlmbenchError, ValueError):
+    """A configuration problem: a bad flag value, an unreadable file (exit code 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ThresholdError(ConfigError):
+    """A threshold expression that does not parse; says which one and why."""
+
+    def __init__(self, expression: str, reason: str) -> None:
+        super().__init__(f"bad threshold {expression!r}: {reason}")
+        self.expression = expression
+        self.reason = reason
+
+
+class OutputError(LlmbenchError):
+    """An output file (JSON, Markdown, JUnit) cannot be written (exit code 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class TargetError(LlmbenchError):
+    """The target cannot be benchmarked (unreachable, bad key, unknown model): exit 3."""
+
+    exit_code = EXIT_TARGET
+
+
+class MockServerError(LlmbenchError):
+    """The built-in mock server could not start (exit code 4)."""
+
+    exit_code = EXIT_MOCK
 
 
 class ErrorKind(StrEnum):
@@ -55,6 +123,11 @@ def kind_for_status(status: int) -> ErrorKind:
 
 def classify_exception(exc: BaseException) -> RequestError:
     """Translate an httpx / ssl / OS / parser exception into a RequestError."""
+    # imported on a failure only: `--help` loads this module, and must not pay for these
+    import ssl
+
+    import httpx
+
     if isinstance(exc, RequestError):
         return exc
     if isinstance(exc, BadStreamError):

@@ -9,14 +9,23 @@ error_rate, per second for rates).
 from __future__ import annotations
 
 import difflib
-import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from .config import ConfigError
+from .errors import ThresholdError
+from .metrics import (
+    NAMES,
+    PER_REQUEST,
+    RUN_LEVEL,
+    Metric,
+    canonical_name,
+    format_number,
+    lookup,
+)
+from .metrics import plain_number as _plain
 from .stats import Summary
 
 __all__ = [
@@ -40,32 +49,12 @@ Op = Literal["<", "<=", ">", ">="]
 Kind = Literal["time", "rate", "percent"]
 
 # grammar name → Summary metric key, for per-request metrics (they need a STAT)
-TIME_METRICS: dict[str, str] = {
-    "ttft": "ttft_ms",
-    "ttfc": "ttfc_ms",
-    "e2e": "e2e_ms",
-    "itl": "itl_ms",
-    "tpot": "tpot_ms",
-    "queue_delay": "queue_delay_ms",
-}
-_PER_REQUEST: dict[str, str] = {**TIME_METRICS, "output_tokens_per_s": "output_tokens_per_s"}
+TIME_METRICS: dict[str, str] = {m.name: m.key for m in PER_REQUEST if m.kind == "latency"}
+_PER_REQUEST: dict[str, str] = {m.name: m.key for m in PER_REQUEST}
 # run-level metrics take no STAT; bare output_tokens_per_s is the aggregate rate
-# workloads branch: goodput (good req/s), good_fraction (%), embeddings' inputs_per_s and
-# input_tokens_per_s are run-level too
-_WORKLOAD_RUN_LEVEL = ("goodput", "good_fraction", "inputs_per_s", "input_tokens_per_s")
-RUN_LEVEL_METRICS: tuple[str, ...] = (
-    "error_rate",
-    "requests_per_s",
-    "output_tokens_per_s",
-    *_WORKLOAD_RUN_LEVEL,
-)
-_ALL_METRICS: tuple[str, ...] = (
-    *TIME_METRICS,
-    "output_tokens_per_s",
-    "error_rate",
-    "requests_per_s",
-    *_WORKLOAD_RUN_LEVEL,
-)
+RUN_LEVEL_METRICS: tuple[str, ...] = tuple(m.name for m in RUN_LEVEL)
+_ALL_METRICS: tuple[str, ...] = NAMES
+_KIND: dict[str, Kind] = {"latency": "time", "ratio": "percent", "rate": "rate", "count": "rate"}
 
 STATS: tuple[str, ...] = ("mean", "min", "max", "stdev", "p50", "p90", "p95", "p99")
 _STATS_HELP = "mean, min, max, stdev, p50, p90, p95, p99 or any pNN / pNN.N"
@@ -78,15 +67,6 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _SHAPE = "expected METRIC.STAT OP VALUE[UNIT], e.g. ttft.p95<800ms"
 _PERCENTILE = re.compile(r"p(\d+(?:\.\d+)?)")
 _VALUE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(\S*)")
-
-
-class ThresholdError(ConfigError):
-    """A threshold or metric name that does not parse (a usage error: exit code 2)."""
-
-    def __init__(self, expression: str, reason: str) -> None:
-        super().__init__(f"bad threshold {expression!r}: {reason}")
-        self.expression = expression
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,28 +92,25 @@ class MetricRef:
         return float(self.stat[1:])
 
     @property
+    def definition(self) -> Metric:
+        """The metric table's entry for this reference."""
+        metric = lookup(self.metric, per_request=self.stat is not None)
+        assert metric is not None, self.metric
+        return metric
+
+    @property
     def kind(self) -> Kind:
-        if self.metric in TIME_METRICS:
-            return "time"
-        return "percent" if self.metric in ("error_rate", "good_fraction") else "rate"
+        return _KIND[self.definition.kind]
 
     @property
     def unit(self) -> str:
         """The unit values of this metric are in: ms, %, req/s or tok/s."""
-        if self.metric in TIME_METRICS:
-            return "ms"
-        return {
-            "error_rate": "%",
-            "good_fraction": "%",
-            "requests_per_s": "req/s",
-            "goodput": "req/s",
-            "inputs_per_s": "inputs/s",
-        }.get(self.metric, "tok/s")
+        return self.definition.unit
 
     @property
     def higher_is_better(self) -> bool:
         """Throughput: higher is better; latency, error rate and any spread: lower is better."""
-        return self.kind == "rate" and self.stat != "stdev"
+        return self.definition.higher_is_better and self.stat != "stdev"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +161,7 @@ def parse_metric_ref(text: str, expression: str | None = None) -> MetricRef:
     stat = stat.strip()
     if not name:
         raise ThresholdError(expr, f"missing metric; {_SHAPE}")
+    name = canonical_name(name) or name
     if name not in _ALL_METRICS:
         close = difflib.get_close_matches(name, _ALL_METRICS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -303,12 +281,15 @@ def observe(summary: Summary, ref: MetricRef) -> float | None:
     return float(getattr(stats, str(ref.stat)))
 
 
+_WORKLOAD_RUN_LEVEL = ("goodput", "good_fraction", "inputs_per_s", "input_tokens_per_s")
+
+
 def _observe_workload(summary: Summary, metric: str) -> float | None:
-    """Workloads branch: goodput (None without --goodput), good share in %, embeddings rates."""
+    """Workloads branch: goodput, the good share in %, embeddings rates."""
     if metric == "goodput":
         return summary.goodput_per_s
     if metric == "good_fraction":
-        return None if summary.good_fraction is None else 100.0 * summary.good_fraction
+        return 100.0 * summary.good_fraction
     if metric == "inputs_per_s":
         return summary.inputs_per_s
     return summary.input_tokens_per_s
@@ -338,23 +319,3 @@ def format_value(value: float, threshold: Threshold) -> str:
     """A value in the metric's unit, shown in the threshold's unit: `812 ms`, `0.81 s`."""
     unit = threshold.unit or threshold.ref.unit
     return f"{format_number(value / _scale(threshold.unit))} {unit}"
-
-
-def _plain(value: float) -> str:
-    """A number as typed: `800`, `0.5`, `99.9` (no trailing `.0`, no exponent)."""
-    text = f"{value:.6f}".rstrip("0").rstrip(".")
-    return text or "0"
-
-
-def format_number(value: float) -> str:
-    """At least 3 significant digits, fixed point."""
-    if not math.isfinite(value):
-        return str(value)
-    magnitude = abs(value)
-    if magnitude >= 1000:
-        return f"{value:.0f}"
-    if magnitude >= 100:
-        return f"{value:.1f}"
-    if magnitude >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3f}"

@@ -13,7 +13,9 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
+
+Arrival = Literal["poisson", "constant", "gamma"]
 
 
 class Pacer(Protocol):
@@ -28,7 +30,7 @@ class Pacer(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ClosedLoop:
-    """C workers; each sends its next request as soon as its last one ended."""
+    """C slots (tasks); each sends its next request as soon as its last one ended."""
 
     concurrency: int  # requests in flight; MUST BE >= 1
 
@@ -105,6 +107,35 @@ class GammaRate:
 
 
 LoadShape = ClosedLoop | ConstantRate | PoissonRate | GammaRate
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPlan:
+    """Everything the runner needs to know about *when* to send: the shape, how many
+    requests or for how long, the warm-up, and the cap on requests in flight."""
+
+    shape: LoadShape
+    count: int | None = 10  # measured requests (None: no count limit)
+    duration_s: float | None = None  # measured seconds of sending (None: no time limit)
+    warmup_requests: int = 0  # extra requests first, marked warm-up
+    warmup_s: float = 0.0  # or: seconds of warm-up first
+    max_in_flight: int | None = None  # open loop: cap on requests in flight (None: no cap)
+
+    def __post_init__(self) -> None:
+        if self.count is None and self.duration_s is None:
+            raise ValueError("a run needs a request count, a duration or both")
+
+    @property
+    def total(self) -> int | None:
+        """Requests to send, warm-up included (None: until the duration ends)."""
+        return None if self.count is None else self.warmup_requests + self.count
+
+    @property
+    def slots(self) -> int | None:
+        """Tasks sending requests: the concurrency (closed loop) or the cap (open loop)."""
+        if isinstance(self.shape, ClosedLoop):
+            return self.shape.concurrency
+        return self.max_in_flight
 
 
 def make_shape(

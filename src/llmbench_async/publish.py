@@ -1,6 +1,7 @@
-"""Where a finished run's report goes: the console, the JSON, Markdown and JUnit files, the
-GitHub step summary, and the exit code its thresholds call for. Shared by `run`, `report`
-and the sweep; it renders nothing itself (report.py does) and judges nothing (gate.py does)."""
+"""Where a finished run's report goes: `publish` writes the console, the JSON, Markdown and
+JUnit files and the GitHub step summary, for `run`, `report` and sweeps alike; `exit_code`
+turns the verdict into the exit code. It renders nothing itself (report.py and
+report_sweep.py do) and judges nothing (gate.py does)."""
 
 from __future__ import annotations
 
@@ -11,39 +12,28 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from .config import ConfigError, RunConfig
+from ._version import VERSION
+from .compare import endpoint_of
+from .config import RunConfig
+from .errors import (
+    EXIT_FOR_SIGNAL,
+    EXIT_OK,
+    EXIT_TARGET,
+    EXIT_THRESHOLD,
+    ConfigError,
+    OutputError,
+    ThresholdError,
+    error,
+)
+from .gate import Threshold, Verdict, parse_thresholds
+from .report import RunInfo, threshold_tally
 from .report_workloads import workload_settings
 
 if TYPE_CHECKING:
-    from .benchmark import RunResult
-    from .gate import Threshold, Verdict
     from .records import ResultsFile
-    from .report import RunInfo
-    from .stats import Summary
-
-EXIT_OK = 0
-EXIT_THRESHOLD = 1
-EXIT_USAGE = 2
-EXIT_TARGET = 3
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
-
-FAIL_IF_HELP = (
-    "Exit 1 when the run breaks this threshold (repeatable): METRIC.STAT OP VALUE[UNIT], e.g. "
-    "'ttft.p95<800ms', 'e2e.p99<=5s', 'error_rate<1%', 'requests_per_s>=2'. Metrics ttft, "
-    "e2e, itl, tpot, queue_delay, output_tokens_per_s; stats mean, min, max, stdev, pNN; "
-    "run-level error_rate (%), requests_per_s, output_tokens_per_s (no stat)."
-)
-
-
-class Failure(Exception):
-    """A one-line, user-facing failure with its exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
+    from .session import RunResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,52 +58,64 @@ class Outputs:
                 raise ConfigError(f"{flag}: directory {path.absolute().parent} does not exist")
 
 
-def publish(
-    summary: Summary, info: RunInfo, thresholds: Sequence[Threshold], outputs: Outputs
-) -> tuple[Verdict, ...]:
-    """Judge the thresholds; print the console report; write JSON, Markdown, JUnit and the
-    GitHub step summary."""
-    from .gate import judge
-    from .report import console_report, junit_xml, markdown_report, summary_json
+class Rendered(Protocol):
+    """A finished run or sweep, ready to be written to every output."""
 
-    verdicts = judge(summary, thresholds)
+    def console(self, *, width: int, color: bool) -> str: ...
+
+    def json(self) -> dict[str, Any]: ...
+
+    def markdown(self) -> str: ...
+
+    def junit(self) -> str: ...
+
+
+def publish(rendered: Rendered, outputs: Outputs) -> None:
+    """The one writer of every output, for single runs and sweeps alike: the console
+    report, the summary JSON, Markdown (and the GitHub step summary) and JUnit XML."""
     if not outputs.quiet:
         width = shutil.get_terminal_size((100, 24)).columns
-        text = console_report(
-            summary, info, width=width, verdicts=verdicts, color=use_color(sys.stdout)
-        )
-        sys.stdout.write(text)
+        sys.stdout.write(rendered.console(width=width, color=use_color(sys.stdout)))
         sys.stdout.flush()
     if outputs.json_path is not None:
-        document = summary_json(summary, info, verdicts)
-        write_text(outputs.json_path, json.dumps(document, indent=2))
-    markdown = markdown_report(summary, info, verdicts)
+        write_text(outputs.json_path, json.dumps(rendered.json(), indent=2))
+    markdown = rendered.markdown()
     if outputs.markdown_path is not None:
         write_text(outputs.markdown_path, markdown)
     append_step_summary(markdown)
     if outputs.junit_path is not None:
-        write_text(outputs.junit_path, junit_xml(summary, info, verdicts))
-    return verdicts
+        write_text(outputs.junit_path, rendered.junit())
 
 
-def threshold_exit(verdicts: Sequence[Verdict]) -> int:
-    """Exit 1 with one line naming the failed thresholds, else 0."""
-    from .report import threshold_tally
+def exit_code(
+    *, interrupted_by: str | None = None, problem: str | None = None, failure: str | None = None
+) -> int:
+    """The exit code, in priority order: a signal, an unusable target, a failed verdict (the
+    report with its thresholds table has been published either way)."""
+    if interrupted_by is not None:
+        return EXIT_FOR_SIGNAL[interrupted_by]
+    if problem is not None:
+        error(problem)
+        return EXIT_TARGET
+    if failure is not None:
+        error(failure)
+        return EXIT_THRESHOLD
+    return EXIT_OK
 
+
+def threshold_failure(verdicts: Sequence[Verdict]) -> str | None:
+    """One line naming the failed thresholds, or None when every one held."""
     failed = [v for v in verdicts if not v.passed]
     if not failed:
-        return EXIT_OK
+        return None
     details = "; ".join(
         f"{v.threshold} (observed {v.observed_text}, limit {v.threshold.limit_text})"
         for v in failed
     )
-    error(f"{threshold_tally(verdicts)}: {details}")
-    return EXIT_THRESHOLD
+    return f"{threshold_tally(verdicts)}: {details}"
 
 
 def parse_fail_if(texts: Sequence[str] | None) -> tuple[Threshold, ...]:
-    from .gate import ThresholdError, parse_thresholds
-
     try:
         return parse_thresholds(texts or ())
     except ThresholdError as exc:
@@ -122,13 +124,10 @@ def parse_fail_if(texts: Sequence[str] | None) -> tuple[Threshold, ...]:
 
 def run_info(result: RunResult) -> RunInfo:
     """Build the report's RunInfo from a RunResult."""
-    from .benchmark import tool_version
-    from .report import RunInfo
-
     cfg = result.config
     public = cfg.to_public_dict()
     return RunInfo(
-        tool_version=tool_version(),
+        tool_version=VERSION,
         endpoint=cfg.endpoint,
         model=result.model,
         settings=_settings(public),
@@ -144,9 +143,6 @@ def run_info(result: RunResult) -> RunInfo:
 
 def results_info(results: ResultsFile, path: Path) -> RunInfo:
     """Build the report's RunInfo from a saved results file (header and footer lines)."""
-    from .compare import endpoint_of
-    from .report import RunInfo
-
     header = results.header
     cfg: Mapping[str, Any] = header.get("config") or {}
     footer = results.footer
@@ -250,9 +246,4 @@ def write_text(path: Path, text: str) -> None:
     try:
         path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
     except OSError as exc:
-        raise Failure(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from None
-
-
-def error(message: str) -> None:
-    sys.stderr.write(f"llmbench-async: error: {message}\n")
-    sys.stderr.flush()
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -9,10 +9,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .compare import MIN_REQUESTS
-from .gate import format_number
 from .histogram import render_histogram
-from .report_workloads import workload_console, workload_json, workload_markdown
+from .metrics import MIN_REQUESTS, PER_REQUEST, format_number
+from .report_workloads import (
+    workload_console,
+    workload_json,
+    workload_markdown,
+    workload_throughput,
+)
 from .stats import MetricStats, Summary
 
 if TYPE_CHECKING:
@@ -22,15 +26,7 @@ if TYPE_CHECKING:
 SUMMARY_SCHEMA = "llmbench-async/summary/v1"
 
 # summary-JSON key, console label; the order is the report's order
-METRICS: tuple[tuple[str, str], ...] = (
-    ("ttft_ms", "TTFT (ms)"),
-    ("ttfc_ms", "TTFC (ms)"),
-    ("e2e_ms", "E2E (ms)"),
-    ("itl_ms", "ITL (ms)"),
-    ("tpot_ms", "TPOT (ms)"),
-    ("output_tokens_per_s", "Out tok/s per req"),
-    ("queue_delay_ms", "Queue delay (ms)"),
-)
+METRICS: tuple[tuple[str, str], ...] = tuple((m.key, m.label) for m in PER_REQUEST)
 _STATS = ("count", "mean", "stdev", "min", "p50", "p90", "p95", "p99", "max")
 
 
@@ -49,6 +45,29 @@ class RunInfo:
     interrupted_by: str | None = None
     cancelled: int = 0
     problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """One run rendered for every output (see publish.publish)."""
+
+    summary: Summary
+    info: RunInfo
+    verdicts: tuple[Verdict, ...] = ()
+
+    def console(self, *, width: int, color: bool) -> str:
+        return console_report(
+            self.summary, self.info, width=width, verdicts=self.verdicts, color=color
+        )
+
+    def json(self) -> dict[str, Any]:
+        return summary_json(self.summary, self.info, self.verdicts)
+
+    def markdown(self) -> str:
+        return markdown_report(self.summary, self.info, self.verdicts)
+
+    def junit(self) -> str:
+        return junit_xml(self.summary, self.info, self.verdicts)
 
 
 def summary_json(
@@ -77,6 +96,7 @@ def summary_json(
         "throughput": {
             "requests_per_s": summary.requests_per_s,
             "output_tokens_per_s": summary.output_tokens_per_s,
+            **workload_throughput(summary),  # workloads branch
         },
         "tokens": {
             "output": summary.total_output_tokens,
@@ -261,7 +281,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         f"{summary.requests_per_s:.2f} req/s · {summary.output_tokens_per_s:.1f} output tok/s"
     )
     out.append("")
-    out.extend(workload_markdown(summary))  # workloads branch
+    out.extend(workload_markdown(summary, info.config))  # workloads branch
     rows = [(label, summary.metrics.get(key)) for key, label in METRICS]
     present = [(label, stats) for label, stats in rows if stats is not None]
     if present:

@@ -3,7 +3,9 @@ against the level, the capacity under SLO, and the sweep's JSON and Markdown."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .report import RunInfo, summary_json
@@ -127,8 +129,6 @@ def sweep_markdown(
 
 def sweep_junit(results: Sequence[LevelResult]) -> str:
     """JUnit XML: one testcase per level, failing when the level broke a threshold."""
-    import xml.etree.ElementTree as ET
-
     root = ET.Element("testsuites", name="llmbench-async")
     suite = ET.SubElement(root, "testsuite", name="llmbench-async sweep")
     failures = 0
@@ -153,3 +153,26 @@ def sweep_junit(results: Sequence[LevelResult]) -> str:
         element.set("failures", str(failures))
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    """A sweep rendered for every output (see publish.publish)."""
+
+    results: Sequence[LevelResult]
+    capacity: LevelResult | None
+    infos: Sequence[RunInfo]
+    judged: bool  # thresholds were given
+
+    def console(self, *, width: int, color: bool) -> str:
+        head = f"llmbench-async sweep → {self.infos[0].endpoint}\nmodel {self.infos[0].model}\n\n"
+        return head + sweep_console(self.results, self.capacity, judged=self.judged, width=width)
+
+    def json(self) -> dict[str, Any]:
+        return sweep_json(self.results, self.capacity, self.infos)
+
+    def markdown(self) -> str:
+        return sweep_markdown(self.results, self.capacity, judged=self.judged)
+
+    def junit(self) -> str:
+        return sweep_junit(self.results)

@@ -6,10 +6,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .gate import format_number
+from .metrics import format_number
 from .stats import MetricStats, Summary
 
-__all__ = ["workload_console", "workload_json", "workload_markdown", "workload_settings"]
+__all__ = [
+    "workload_console",
+    "workload_json",
+    "workload_markdown",
+    "workload_settings",
+    "workload_throughput",
+]
+
+
+def workload_throughput(summary: Summary) -> dict[str, float]:
+    """The summary JSON's run-level rates of the workloads (in the metric table's units)."""
+    return {
+        "goodput": summary.goodput_per_s,
+        "good_fraction": 100.0 * summary.good_fraction,
+        "inputs_per_s": summary.inputs_per_s,
+        "input_tokens_per_s": summary.input_tokens_per_s,
+    }
 
 
 def workload_settings(config: Mapping[str, Any]) -> str:
@@ -35,7 +51,7 @@ def workload_settings(config: Mapping[str, Any]) -> str:
 def workload_json(summary: Summary, config: Mapping[str, Any]) -> dict[str, Any]:
     """The summary JSON's `goodput`, `embeddings`, `by_turn` and `by_group` keys."""
     goodput = None
-    if summary.good is not None:
+    if config.get("goodput"):
         goodput = {
             "conditions": list(config.get("goodput") or ()),
             "good": summary.good,
@@ -64,11 +80,11 @@ def _by_json(by: Mapping[int, Mapping[str, MetricStats]]) -> dict[str, Any]:
 def workload_console(summary: Summary, config: Mapping[str, Any]) -> list[str]:
     """Lines for the console's Summary block and, when there are any, the breakdowns."""
     lines: list[str] = []
-    if summary.good is not None:
+    if config.get("goodput"):
         conditions = ",".join(config.get("goodput") or ())
         lines.append(
-            f"  Goodput:          {summary.goodput_per_s or 0.0:.2f} good req/s, "
-            f"{100 * (summary.good_fraction or 0.0):.1f}% good ({summary.good} met {conditions})"
+            f"  Goodput:          {summary.goodput_per_s:.2f} good req/s, "
+            f"{100 * summary.good_fraction:.1f}% good ({summary.good} met {conditions})"
         )
     if summary.total_inputs:
         lines.append(
@@ -101,13 +117,13 @@ def _n(stats: MetricStats | None, name: str) -> str:
     return "–" if stats is None else format_number(getattr(stats, name))
 
 
-def workload_markdown(summary: Summary) -> list[str]:
+def workload_markdown(summary: Summary, config: Mapping[str, Any]) -> list[str]:
     """Markdown lines: goodput and embeddings figures, then the breakdown tables."""
     out: list[str] = []
-    if summary.good is not None:
+    if config.get("goodput"):
         out.append(
-            f"**Goodput** {summary.goodput_per_s or 0.0:.2f} good req/s · "
-            f"{100 * (summary.good_fraction or 0.0):.1f}% good"
+            f"**Goodput** {summary.goodput_per_s:.2f} good req/s · "
+            f"{100 * summary.good_fraction:.1f}% good"
         )
     if summary.total_inputs:
         out.append(

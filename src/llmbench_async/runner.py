@@ -1,11 +1,15 @@
-"""The task pool: C long-lived workers pulling request indices, a progress bar, a loop-lag
-probe, and a graceful stop on Ctrl-C / SIGTERM or when the target is plainly unusable."""
+"""The runner: a `RunConfig`'s load in this process. `drive` builds the target and the
+workload and calls `run_requests`, which runs the task pool: long-lived *slots* (anyio
+tasks; "workers" are OS processes, see workers.py) pulling request indices, a progress bar,
+a loop-lag probe, and a graceful stop on Ctrl-C / SIGTERM or when the target is plainly
+unusable."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import os
+import random
 import signal
 import sys
 import threading
@@ -21,17 +25,21 @@ import httpx
 from anyio.streams.memory import MemoryObjectReceiveStream
 from tqdm import tqdm
 
+from ._version import VERSION
+from .apis import api_spec
 from .client import Target, execute
-from .pacing import Pacer
+from .config import RunConfig
+from .errors import EXIT_FOR_SIGNAL, ErrorKind
+from .pacing import ClosedLoop, LoadPlan, Pacer
 from .records import RequestRecord
 from .sessions import Sessions
-from .workload import Workload
+from .workload import Conversation, PromptItem, SyntheticInput, Workload, load_prompt_file
 
 RecordSink = Callable[[RequestRecord], None]
 
 _LAG_PERIOD_S = 0.01
 # failures that, before any success, mean the target is unusable: stop firing
-_FATAL_KINDS = frozenset({"auth", "not_found", "connect", "tls"})
+_FATAL_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.NOT_FOUND, ErrorKind.CONNECT, ErrorKind.TLS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +56,29 @@ class RunOutcome:
     cancelled: int  # in-flight requests cancelled at the stop (no record written)
 
 
-class _State:
-    """Mutable run state shared by the workers (one instance per run, never global)."""
+class _Pool:
+    """One run's sending tasks ("slots") and their shared state (one per run, never global)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        target: Target,
+        workload: Workload,
+        plan: LoadPlan,
+        sink: RecordSink,
+        *,
+        progress: bool,
+        first_index: int,
+        think_time_s: float = 0.0,
+        replay_history: bool = False,
+    ) -> None:
+        self.http, self.target, self.workload, self.plan, self.sink = (
+            http,
+            target,
+            workload,
+            plan,
+            sink,
+        )
         self.stop = False
         self.spent = False  # multi-turn: a session found the request budget spent
         self.in_flight = 0
@@ -60,86 +87,54 @@ class _State:
         self.fatal: RequestRecord | None = None
         self.signal: str | None = None
         self.cancelled = 0
-        self.pool_scope: anyio.CancelScope | None = None
+        self.scope: anyio.CancelScope | None = None
+        self.indices = count(first_index)
+        # workloads branch: multi-turn sessions draw indices through `claim`
+        self.sessions = Sessions(workload, first_index, think_time_s, replay_history)
+        self.end_index = None if plan.total is None else first_index + plan.total
+        self.warm_end_index = first_index + plan.warmup_requests
+        self.bar = tqdm(
+            total=plan.total, file=sys.stderr, unit="req", disable=not progress, leave=False
+        )
+        self.cpu0 = time.process_time()
+        self.started = time.perf_counter_ns()
+        self.warm_end_ns = self.started + int(plan.warmup_s * 1e9)
+        self.stop_at_ns = (
+            None if plan.duration_s is None else self.warm_end_ns + int(plan.duration_s * 1e9)
+        )
 
-
-async def run_requests(
-    http: httpx.AsyncClient,
-    target: Target,
-    workload: Workload,
-    *,
-    n: int | None,
-    concurrency: int | None,
-    sink: RecordSink,
-    pacer: Pacer | None = None,
-    duration_s: float | None = None,
-    warmup_requests: int = 0,
-    warmup_s: float = 0.0,
-    progress: bool = False,
-    grace_s: float = 2.0,
-    handle_signals: bool = True,
-    first_index: int = 0,
-    think_time_s: float = 0.0,
-    replay_history: bool = False,
-) -> RunOutcome:
-    """Send requests and hand each record to `sink`.
-
-    Closed loop (`pacer` None): `concurrency` workers, each sending its next request when
-    its last one ended. Open loop: requests are due at the pacer's offsets and wait for one
-    of `concurrency` slots (None: no cap); the wait shows as queue delay. The run sends
-    `warmup_requests` + `n` requests (n None: no count limit), and stops sending after
-    `warmup_s` + `duration_s` seconds (None: no time limit). Requests due inside the
-    warm-up (by index or by time) are marked `warmup`; in-flight requests at the end finish.
-
-    Multi-turn workloads (workloads branch): the unit of concurrency is a session; it sends
-    turn k+1 when turn k has ended (plus `think_time_s`), carrying the server's reply (or
-    the dataset's, with `replay_history`); a failed turn ends its session.
-    """
-    if n is None and duration_s is None:
-        raise ValueError("a run needs a request count, a duration or both")
-    state = _State()
-    lag = array("d")
-    indices = count(first_index)
-    end_index = None if n is None else first_index + warmup_requests + n
-    warm_end_index = first_index + warmup_requests
-    total = None if n is None else warmup_requests + n
-    bar = tqdm(total=total, file=sys.stderr, unit="req", disable=not progress, leave=False)
-    cpu0 = time.process_time()
-    started = time.perf_counter_ns()
-    warm_end_ns = started + int(warmup_s * 1e9)
-    stop_at_ns = None if duration_s is None else warm_end_ns + int(duration_s * 1e9)
-
-    def deliver(record: RequestRecord) -> None:
-        if record.index < warm_end_index or record.scheduled_ns < warm_end_ns:
+    def deliver(self, record: RequestRecord) -> None:
+        if record.index < self.warm_end_index or record.scheduled_ns < self.warm_end_ns:
             record = replace(record, warmup=True)
         if record.ok:
-            state.ok_seen = True
-        elif not state.ok_seen and record.error_kind in _FATAL_KINDS and state.fatal is None:
-            state.fatal = record
-            state.stop = True
-        sink(record)
-        bar.update(1)
+            self.ok_seen = True
+        elif not self.ok_seen and record.error_kind in _FATAL_KINDS and self.fatal is None:
+            self.fatal = record
+            self.stop = True
+        self.sink(record)
+        self.bar.update(1)
 
     async def one(
+        self,
         index: int,
         scheduled: int,
         body: bytes | None = None,
         capture: list[str] | None = None,
         **tags: int,
     ) -> RequestRecord:
-        state.in_flight += 1
-        if state.in_flight > state.peak:
-            state.peak = state.in_flight
+        self.in_flight += 1
+        if self.in_flight > self.peak:
+            self.peak = self.in_flight
         try:
             if body is None:
-                body = workload.body(index)
-                tags = workload.tags(index)
-            record = await execute(http, target, index, body, scheduled, capture)
+                body = self.workload.body(index)
+                tags = self.workload.tags(index)
+            record = await execute(self.http, self.target, index, body, scheduled, capture)
         except BaseException:
-            state.cancelled += 1
+            self.cancelled += 1
             raise
         finally:
-            state.in_flight -= 1
+            self.in_flight -= 1
         if tags:  # workloads branch: session / turn / prefix group / batch size
             get = tags.get
             record = replace(
@@ -149,102 +144,239 @@ async def run_requests(
                 group=get("group"),
                 inputs=get("inputs"),
             )
-        deliver(record)
+        self.deliver(record)
         return record
 
-    sessions = Sessions(workload, first_index, think_time_s, replay_history)
-
-    def claim(scheduled: int) -> int | None:
+    def claim(self, scheduled: int) -> int | None:
         """A session's next request index, or None when the run's budget is spent."""
-        index = next(indices)
-        if state.stop or exhausted(index, scheduled):
-            state.spent = True
+        index = next(self.indices)
+        if self.stop or self.exhausted(index, scheduled):
+            self.spent = True
             return None
         return index
 
-    async def session(scheduled: int) -> bool:
-        return await sessions.run(scheduled, claim, one)
+    async def session(self, scheduled: int) -> bool:
+        """One multi-turn session; False once the run's budget is spent."""
+        return await self.sessions.run(scheduled, self.claim, self.one)
 
-    def exhausted(index: int, due_ns: int) -> bool:
-        return (end_index is not None and index >= end_index) or (
-            stop_at_ns is not None and due_ns >= stop_at_ns
+    def exhausted(self, index: int, due_ns: int) -> bool:
+        return (self.end_index is not None and index >= self.end_index) or (
+            self.stop_at_ns is not None and due_ns >= self.stop_at_ns
         )
 
-    async def closed_worker() -> None:
-        if workload.multi_turn:
-            while not state.stop and await session(time.perf_counter_ns()):
+    def start(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start the slots: C closed-loop slots, or the open-loop dispatcher."""
+        shape = self.plan.shape
+        if isinstance(shape, ClosedLoop):
+            slots = shape.concurrency
+            if self.plan.total is not None:
+                slots = min(slots, self.plan.total)
+            for _ in range(slots):
+                tg.start_soon(self.closed_slot)
+        else:
+            tg.start_soon(self.dispatch, tg, shape)
+
+    async def closed_slot(self) -> None:
+        if self.workload.multi_turn:
+            while not self.stop and await self.session(time.perf_counter_ns()):
                 pass
             return
-        while not state.stop:
-            index = next(indices)
+        while not self.stop:
+            index = next(self.indices)
             scheduled = time.perf_counter_ns()
-            if exhausted(index, scheduled):
+            if self.exhausted(index, scheduled):
                 return
-            await one(index, scheduled)
+            await self.one(index, scheduled)
 
-    async def open_worker(queue: MemoryObjectReceiveStream[tuple[int, int]]) -> None:
+    async def open_slot(self, queue: MemoryObjectReceiveStream[tuple[int, int]]) -> None:
         async with queue:
             async for index, scheduled in queue:
-                if state.stop:
+                if self.stop:
                     return
-                if workload.multi_turn:
-                    await session(scheduled)
+                if self.workload.multi_turn:
+                    await self.session(scheduled)
                 else:
-                    await one(index, scheduled)
+                    await self.one(index, scheduled)
 
-    async def dispatch(pool: anyio.abc.TaskGroup, pacing: Pacer) -> None:
-        cap = concurrency
+    async def dispatch(self, tg: anyio.abc.TaskGroup, pacer: Pacer) -> None:
+        """Open loop: release each request at its due instant, to a free slot or a new task."""
+        cap = self.plan.max_in_flight
         send, receive = anyio.create_memory_object_stream[tuple[int, int]](math.inf)
         if cap is not None:
             for _ in range(cap):
-                pool.start_soon(open_worker, receive.clone())
+                tg.start_soon(self.open_slot, receive.clone())
         receive.close()
         async with send:
-            for offset in pacing.offsets():
+            for offset in pacer.offsets():
                 # multi-turn: an arrival starts a session, whose turns draw their own indices
-                index = -1 if workload.multi_turn else next(indices)
-                scheduled = started + int(offset * 1e9)
-                if state.stop or state.spent or exhausted(index, scheduled):
+                index = -1 if self.workload.multi_turn else next(self.indices)
+                scheduled = self.started + int(offset * 1e9)
+                if self.stop or self.spent or self.exhausted(index, scheduled):
                     return
                 delay = (scheduled - time.perf_counter_ns()) / 1e9
                 if delay > 0:
                     await anyio.sleep(delay)
-                if state.stop:
+                if self.stop:
                     return
-                if cap is None and workload.multi_turn:
-                    pool.start_soon(session, scheduled)
+                if cap is None and self.workload.multi_turn:
+                    tg.start_soon(self.session, scheduled)
                 elif cap is None:
-                    pool.start_soon(one, index, scheduled)
+                    tg.start_soon(self.one, index, scheduled)
                 else:
                     send.send_nowait((index, scheduled))
 
+    def outcome(self, lag: array[float]) -> RunOutcome:
+        return RunOutcome(
+            started_ns=self.started,
+            ended_ns=time.perf_counter_ns(),
+            interrupted_by=self.signal,
+            fatal=self.fatal,
+            loop_lag_ms=tuple(lag),
+            cpu_s=time.process_time() - self.cpu0,
+            peak_in_flight=self.peak,
+            cancelled=self.cancelled,
+        )
+
+
+async def run_requests(
+    http: httpx.AsyncClient,
+    target: Target,
+    workload: Workload,
+    plan: LoadPlan,
+    sink: RecordSink,
+    *,
+    progress: bool = False,
+    grace_s: float = 2.0,
+    handle_signals: bool = True,
+    first_index: int = 0,
+    think_time_s: float = 0.0,
+    replay_history: bool = False,
+) -> RunOutcome:
+    """Send the plan's requests and hand each record to `sink`.
+
+    Closed loop: C slots, each sending its next request when its last one ended. Open loop:
+    requests are due at the pacer's offsets and wait for one of `plan.max_in_flight` slots
+    (None: no cap); the wait shows as queue delay. The run sends warm-up + count requests
+    (count None: no count limit), and stops sending after warm-up + duration seconds (None:
+    no time limit). Requests due inside the warm-up (by index or by time) are marked
+    `warmup`; in-flight requests at the end finish.
+
+    Multi-turn workloads (workloads branch): the unit of concurrency is a session; it sends
+    turn k+1 when turn k has ended (plus `think_time_s`), carrying the server's reply (or
+    the dataset's, with `replay_history`); a failed turn ends its session.
+    """
+    pool = _Pool(
+        http,
+        target,
+        workload,
+        plan,
+        sink,
+        progress=progress,
+        first_index=first_index,
+        think_time_s=think_time_s,
+        replay_history=replay_history,
+    )
+    lag = array("d")
     try:
         async with anyio.create_task_group() as outer:
             outer.start_soon(lag_probe, lag)
             if handle_signals and threading.current_thread() is threading.main_thread():
-                outer.start_soon(_watch_signals, state, grace_s, outer)
-            async with anyio.create_task_group() as pool:
-                state.pool_scope = pool.cancel_scope
-                if pacer is not None:
-                    pool.start_soon(dispatch, pool, pacer)
-                else:
-                    workers = concurrency or 1
-                    if total is not None:
-                        workers = min(workers, total)
-                    for _ in range(workers):
-                        pool.start_soon(closed_worker)
+                outer.start_soon(_watch_signals, pool, grace_s, outer)
+            async with anyio.create_task_group() as tg:
+                pool.scope = tg.cancel_scope
+                pool.start(tg)
             outer.cancel_scope.cancel()
     finally:
-        bar.close()
-    return RunOutcome(
-        started_ns=started,
-        ended_ns=time.perf_counter_ns(),
-        interrupted_by=state.signal,
-        fatal=state.fatal,
-        loop_lag_ms=tuple(lag),
-        cpu_s=time.process_time() - cpu0,
-        peak_in_flight=state.peak,
-        cancelled=state.cancelled,
+        pool.bar.close()
+    return pool.outcome(lag)
+
+
+async def drive(
+    http: httpx.AsyncClient,
+    config: RunConfig,
+    sink: RecordSink,
+    *,
+    progress: bool,
+    handle_signals: bool,
+    first_index: int = 0,
+) -> RunOutcome:
+    """Run `config`'s load in this process (a single-process run, or one worker's share)."""
+    return await run_requests(
+        http,
+        build_target(config),
+        build_workload(config),
+        config.plan,
+        sink,
+        progress=progress,
+        grace_s=config.grace_s,
+        handle_signals=handle_signals,
+        first_index=first_index,
+        think_time_s=config.think_time_s,
+        replay_history=config.replay_history,
+    )
+
+
+def auth_headers(config: RunConfig) -> dict[str, str]:
+    """The headers of every request: auth, content negotiation, then the user's --header."""
+    return {
+        **api_spec(config.api).auth_headers(config.api_key),  # workloads branch: per API
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream" if _streams(config) else "application/json",
+        "Accept-Encoding": "identity",
+        "User-Agent": f"llmbench-async/{VERSION}",
+        **config.headers,
+    }
+
+
+def _streams(config: RunConfig) -> bool:
+    """Whether responses are streamed: asked for, and the API can (embeddings cannot)."""
+    return config.stream and api_spec(config.api).streams
+
+
+def build_target(config: RunConfig) -> Target:
+    """Where and how every request of the run is sent."""
+    return Target(
+        url=config.endpoint,
+        headers=auth_headers(config),
+        stream=_streams(config),
+        timeouts=config.timeouts,
+        retry=config.retry,
+        rng=random.Random(),
+        secrets=config.secrets,
+        api=api_spec(config.api),
+        batch=config.batch,
+    )
+
+
+def build_workload(config: RunConfig) -> Workload:
+    """What every request of the run sends (the model must be resolved)."""
+    assert config.model is not None
+    conversations: tuple[Conversation, ...] = ()
+    if config.dataset is not None:  # workloads branch
+        from .datasets import dataset_spec, load_dataset
+
+        prompts, conversations = load_dataset(dataset_spec(config))
+    elif config.prompt_file is not None:
+        prompts = load_prompt_file(config.prompt_file)
+    else:
+        prompts = (PromptItem(text=config.prompt),)
+    synthetic = None if config.input_tokens is None else SyntheticInput(*config.input_tokens)
+    return Workload(
+        api=config.api,
+        model=config.model,
+        prompts=() if synthetic or conversations else prompts,
+        max_tokens=config.max_tokens,
+        stream=config.stream,
+        synthetic=synthetic,
+        sample=config.sample_prompts,
+        seed=config.seed or 0,
+        ignore_eos=config.ignore_eos,
+        extra_body=config.extra_body,
+        batch=config.batch,
+        prefix_tokens=config.prefix_tokens,
+        prefix_groups=config.prefix_groups,
+        conversations=conversations,
+        turns=config.turns,
     )
 
 
@@ -257,7 +389,7 @@ async def lag_probe(samples: array[float], period_s: float = _LAG_PERIOD_S) -> N
         samples.append(max(0, time.perf_counter_ns() - before - period_ns) / 1e6)
 
 
-async def _watch_signals(state: _State, grace_s: float, tg: anyio.abc.TaskGroup) -> None:
+async def _watch_signals(state: _Pool, grace_s: float, tg: anyio.abc.TaskGroup) -> None:
     """First SIGINT/SIGTERM: stop sending, let in-flight requests finish for `grace_s`, then
     cancel them. A second signal exits at once (the results file is already flushed)."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -266,7 +398,7 @@ async def _watch_signals(state: _State, grace_s: float, tg: anyio.abc.TaskGroup)
             if state.signal is not None:
                 sys.stderr.write("\nllmbench-async: interrupted again, exiting now\n")
                 sys.stderr.flush()
-                os._exit(130 if signum == signal.SIGINT else 143)
+                os._exit(EXIT_FOR_SIGNAL[name])
             state.signal = name
             state.stop = True
             sys.stderr.write(
@@ -277,9 +409,9 @@ async def _watch_signals(state: _State, grace_s: float, tg: anyio.abc.TaskGroup)
             tg.start_soon(_cancel_after_grace, state, grace_s)
 
 
-async def _cancel_after_grace(state: _State, grace_s: float) -> None:
+async def _cancel_after_grace(state: _Pool, grace_s: float) -> None:
     with anyio.move_on_after(grace_s):
         while state.in_flight:
             await anyio.sleep(0.02)
-    if state.pool_scope is not None:
-        state.pool_scope.cancel()
+    if state.scope is not None:
+        state.scope.cancel()

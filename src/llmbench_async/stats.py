@@ -12,6 +12,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from llmbench_async.metrics import SUMMARY_KEYS
 from llmbench_async.records import RequestRecord
 
 __all__ = [
@@ -26,15 +27,7 @@ __all__ = [
 ]
 
 # The metric keys a Summary may hold, in report order.
-METRIC_KEYS: tuple[str, ...] = (
-    "ttft_ms",
-    "ttfc_ms",
-    "e2e_ms",
-    "itl_ms",
-    "tpot_ms",
-    "output_tokens_per_s",
-    "queue_delay_ms",
-)
+METRIC_KEYS: tuple[str, ...] = SUMMARY_KEYS
 
 _NS_PER_MS = 1e6
 _NS_PER_S = 1e9
@@ -102,9 +95,10 @@ class Summary:
     # may call on a task's result: a million samples would make a 20 MB string
     samples: Mapping[str, Sequence[float]] = field(repr=False)
     # --- workloads branch: goodput, embeddings throughput, per-turn and per-group latency ---
-    good: int | None = None  # ok requests meeting every --goodput condition (None: no spec)
-    goodput_per_s: float | None = None  # good / duration_s
-    good_fraction: float | None = None  # good / total (0..1)
+    # ok requests meeting every --goodput condition (without conditions: every ok request)
+    good: int = 0
+    goodput_per_s: float = 0.0  # good / duration_s
+    good_fraction: float = 0.0  # good / total (0..1)
     total_inputs: int = 0  # embeddings: inputs embedded by ok requests
     inputs_per_s: float = 0.0  # embeddings: total_inputs / duration_s
     input_tokens_per_s: float = 0.0  # input tokens of ok records / duration_s
@@ -264,7 +258,7 @@ class SummaryBuilder:
 
     def _add_workload(self, r: RequestRecord, shift: int) -> None:
         """Workloads branch: goodput, inputs, and latency by turn and by prefix group."""
-        if self._good is not None and self._good(r):
+        if self._good is None or self._good(r):
             self.good += 1
         if r.inputs:
             self.inputs += r.inputs
@@ -325,11 +319,9 @@ class SummaryBuilder:
             errors=errors,
             token_sources=_ordered_sources(dict(self._sources)),
             samples=samples,
-            good=None if self._good is None else self.good,
-            goodput_per_s=None if self._good is None else _per_s(self.good, duration_s),
-            good_fraction=(
-                None if self._good is None or not self.total else self.good / self.total
-            ),
+            good=self.good,
+            goodput_per_s=_per_s(self.good, duration_s),
+            good_fraction=self.good / self.total if self.total else 0.0,
             total_inputs=self.inputs,
             inputs_per_s=_per_s(self.inputs, duration_s),
             input_tokens_per_s=_per_s(self.in_tokens, duration_s),

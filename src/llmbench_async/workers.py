@@ -11,7 +11,6 @@ SIGINT / SIGTERM to them once, and a second signal makes them exit at once.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -27,7 +26,8 @@ from tqdm import tqdm
 
 from .config import RunConfig, config_from_wire, config_to_wire
 from .records import RequestRecord, record_from_json, record_to_json
-from .runner import RecordSink, RunOutcome
+from .runner import RecordSink, RunOutcome, drive
+from .transport import make_client
 
 # `-c` rather than `-m`: running a module of an already-imported package makes runpy warn
 _WORKER_CODE = "from llmbench_async.workers import main; main()"
@@ -67,15 +67,6 @@ def worker_configs(config: RunConfig) -> list[tuple[RunConfig, int]]:
         out.append((replace(config, **changes), first))
         first += (n or 10**12) + warm
     return out
-
-
-def auto_workers(concurrency: int) -> int:
-    """`--workers auto`: one process per usable CPU, no more than the concurrency."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, concurrency))
 
 
 async def run_workers(
@@ -184,9 +175,6 @@ def _merge(
 
 
 async def _worker(job: dict[str, Any]) -> None:
-    from .benchmark import drive
-    from .transport import make_client
-
     config = config_from_wire(job["config"])
     out = sys.stdout.buffer
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .apis import Message, api_spec, flatten
-from .config import ConfigError
+from .errors import ConfigError
 
 # Common English words, each one token (with its leading space) in the BPE vocabularies of
 # GPT-4 (cl100k_base), GPT-4o (o200k_base) and Llama 3, so N words ≈ N input tokens.

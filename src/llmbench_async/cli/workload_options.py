@@ -1,6 +1,6 @@
-"""The workload flags of `run` (datasets, multi-turn, shared prefixes, gamma arrivals,
-goodput, embeddings batches): their typer declarations and the pure flags → RunConfig
-fields step. Checks live in `RunConfig`; this only converts."""
+"""The workloads branch's `run` options (datasets, multi-turn, shared prefixes, gamma
+arrivals, goodput, embeddings batches), declared like cli/options.py's; flags.py turns
+them into RunConfig fields and RunConfig checks them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .config import ConfigError, parse_duration
+from .options import GATE, LOAD, WORKLOAD
 
 __all__ = [
     "BatchOption",
@@ -26,10 +26,9 @@ __all__ = [
     "ReplayHistoryOption",
     "ThinkTimeOption",
     "TurnsOption",
-    "workload_fields",
 ]
 
-_PANEL = "Workload"
+_PANEL = WORKLOAD
 
 BurstinessOption = Annotated[
     float,
@@ -37,7 +36,7 @@ BurstinessOption = Annotated[
         "--burstiness",
         help="--arrival gamma: gamma shape B. 1 = Poisson; below 1 burstier, above 1 "
         "smoother (gap CV = 1/sqrt(B)). Same mean rate.",
-        rich_help_panel=_PANEL,
+        rich_help_panel=LOAD,
     ),
 ]
 BatchOption = Annotated[
@@ -136,46 +135,6 @@ GoodputOption = Annotated[
         help="Per-request SLO, e.g. 'ttft<200ms,tpot<50ms': report good requests/s and "
         "the good share (metrics goodput and good_fraction in --fail-if).",
         show_default=False,
-        rich_help_panel=_PANEL,
+        rich_help_panel=GATE,
     ),
 ]
-
-
-def workload_fields(
-    *,
-    burstiness: float,
-    batch: int,
-    turns: int | None,
-    think_time: str | None,
-    replay_history: bool,
-    dataset: Path | None,
-    dataset_format: str | None,
-    input_range: tuple[int | None, int | None],
-    output_range: tuple[int | None, int | None],
-    prefix_tokens: int,
-    prefix_groups: int,
-    goodput: list[str] | None,
-) -> dict[str, Any]:
-    """The RunConfig fields these flags set (RunConfig checks them)."""
-    if dataset is not None and not dataset.is_file():
-        raise ConfigError(f"--dataset: cannot read {dataset}: no such file")
-    return {
-        "burstiness": burstiness,
-        "batch": batch,
-        "turns": turns,
-        "think_time_s": 0.0 if think_time is None else _think_time(think_time),
-        "replay_history": replay_history,
-        "dataset": dataset,
-        "dataset_format": dataset_format,
-        "input_token_range": input_range,
-        "output_token_range": output_range,
-        "prefix_tokens": prefix_tokens,
-        "prefix_groups": prefix_groups,
-        "goodput": tuple(goodput or ()),
-    }
-
-
-def _think_time(text: str) -> float:
-    if text.strip() in ("0", "0s", "0ms"):
-        return 0.0
-    return parse_duration(text, "--think-time")

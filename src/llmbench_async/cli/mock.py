@@ -8,13 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .config import ConfigError
-from .mock_server import MockConfig, run_server
-
-
-class MockServerError(Exception):
-    """The mock server could not start (exit code 1)."""
-
+from ..errors import ConfigError, MockServerError
 
 # MockConfig fields whose flag is not simply `--` + the name with dashes
 _FLAGS = {"models": "--model", "log_path": "--log"}
@@ -180,6 +174,9 @@ def mock_server_command(
 
     Rates are shares of completion requests in 0..1, drawn with --seed. Faults combine.
     """
+    # imported here, not at the top: only `mock-server` (and --mock) loads the mock
+    from ..mock_server import MockConfig, run_server
+
     try:
         config = MockConfig(
             host=host,

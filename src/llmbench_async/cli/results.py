@@ -1,4 +1,6 @@
-"""The `report` and `compare` sub-commands: saved runs re-rendered, judged and compared."""
+"""The `report` and `compare` sub-commands: saved runs re-rendered, judged and compared.
+
+Each command imports what it runs in its body, so that its `--help` stays fast."""
 
 from __future__ import annotations
 
@@ -10,41 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .config import ConfigError
-from .publish import (
-    EXIT_OK,
-    EXIT_THRESHOLD,
-    FAIL_IF_HELP,
-    Outputs,
-    append_step_summary,
-    error,
-    is_summary_json,
-    parse_fail_if,
-    publish,
-    results_info,
-    threshold_exit,
-    use_color,
-    write_text,
-)
+from ..errors import EXIT_OK, EXIT_THRESHOLD, ConfigError, error
+from .options import OUTPUTS, FailIfOption, JsonOption, JunitOption
 
 if TYPE_CHECKING:
-    from .compare import Row
-    from .records import RequestRecord
-
-# options that `run` and `report` share
-JsonOption = Annotated[
-    Path | None, typer.Option("--json", help="Write the summary JSON to this file.")
-]
-JunitOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--junit", help="Write JUnit XML: one testcase per --fail-if, plus 'no request failed'."
-    ),
-]
-FailIfOption = Annotated[
-    list[str] | None,
-    typer.Option("--fail-if", help=FAIL_IF_HELP, show_default=False, metavar="EXPR"),
-]
+    from ..compare import Row
+    from ..records import RequestRecord
 
 REPORT_EPILOG = "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage or unreadable file."
 COMPARE_EPILOG = (
@@ -68,15 +41,29 @@ def report_command(
         typer.Option(
             "--markdown",
             help="Write a Markdown summary. It is also appended to $GITHUB_STEP_SUMMARY when set.",
+            rich_help_panel=OUTPUTS,
         ),
     ] = None,
     junit: JunitOption = None,
     fail_if: FailIfOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no report.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print no report.", rich_help_panel=OUTPUTS)
+    ] = False,
 ) -> None:
     """Re-render the report of a saved run from its results file (no network)."""
-    from .records import read_results
-    from .stats import summarize
+    from ..gate import judge
+    from ..publish import (
+        Outputs,
+        exit_code,
+        is_summary_json,
+        parse_fail_if,
+        publish,
+        results_info,
+        threshold_failure,
+    )
+    from ..records import read_results
+    from ..report import RunReport
+    from ..stats import summarize
 
     thresholds = parse_fail_if(fail_if)
     outputs = Outputs(json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet)
@@ -99,13 +86,14 @@ def report_command(
         latency_from=latency_from if latency_from == "schedule" else "send",
         good=saved_goodput(saved_config),  # workloads branch: the run's --goodput, if any
     )
-    verdicts = publish(summary, results_info(saved, results), thresholds, outputs)
-    raise typer.Exit(threshold_exit(verdicts))
+    verdicts = judge(summary, thresholds)
+    publish(RunReport(summary, results_info(saved, results), verdicts), outputs)
+    raise typer.Exit(exit_code(failure=threshold_failure(verdicts)))
 
 
 def saved_goodput(config: Mapping[str, Any]) -> Callable[[RequestRecord], bool] | None:
     """Workloads branch: the goodput predicate of a saved run's --goodput, if it had one."""
-    from .goodput import is_good, parse_goodput
+    from ..goodput import is_good, parse_goodput
 
     conditions = config.get("goodput")
     if not conditions:
@@ -153,8 +141,9 @@ def compare_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no table.")] = False,
 ) -> None:
     """Compare two runs: key metrics side by side, the change, and regressions."""
-    from .compare import compare, load_run, parse_tolerances
-    from .report import comparison_markdown, comparison_report
+    from ..compare import compare, load_run, parse_tolerances
+    from ..publish import Outputs, append_step_summary, use_color, write_text
+    from ..report import comparison_markdown, comparison_report
 
     tolerances = parse_tolerances(max_regression or ())
     Outputs(markdown_path=markdown).check_dirs()

@@ -1,37 +1,33 @@
-"""One benchmark run end to end: resolve the model, run the pool, collect records, summarise."""
+"""One benchmark session end to end: resolve the model, run the load (here through the
+runner, or over worker processes), write the results file, summarise, diagnose; and
+`run_sweep`, one session per load level."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import platform
-import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import anyio
 import httpx
 
-from .apis import api_spec
-from .client import Target
-from .config import RunConfig, is_secret_header, scrub_secrets
-from .errors import ErrorKind, classify_exception
+from ._version import VERSION
+from .config import RunConfig, scrub_secrets
+from .errors import ErrorKind, TargetError, classify_exception
+from .gate import Threshold, judge
 from .goodput import is_good, parse_goodput
 from .protocol import error_message_from_body
 from .records import RequestRecord, ResultsWriter
-from .runner import RecordSink, RunOutcome, run_requests
+from .runner import RunOutcome, auth_headers, drive
 from .stats import Summary, SummaryBuilder, percentile
+from .sweep import Level, LevelResult
 from .transport import make_client
 from .workers import run_workers
-from .workload import Conversation, PromptItem, SyntheticInput, Workload, load_prompt_file
-
-
-class TargetError(Exception):
-    """The target cannot be benchmarked (unreachable, bad key, unknown model): exit 3."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,37 +62,6 @@ def client_stats(outcome: RunOutcome) -> dict[str, Any]:
         "cpu_percent": 100.0 * outcome.cpu_s / wall,
         "peak_in_flight": outcome.peak_in_flight,
     }
-
-
-def tool_version() -> str:
-    try:
-        return version("llmbench-async")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
-
-
-def auth_headers(config: RunConfig) -> dict[str, str]:
-    """The headers of every request: auth, content negotiation, then the user's --header."""
-    return {
-        **api_spec(config.api).auth_headers(config.api_key),  # workloads branch: per API
-        "Content-Type": "application/json",
-        "Accept": "text/event-stream" if _streams(config) else "application/json",
-        "Accept-Encoding": "identity",
-        "User-Agent": f"llmbench-async/{tool_version()}",
-        **config.headers,
-    }
-
-
-def _streams(config: RunConfig) -> bool:
-    """Whether responses are streamed: asked for, and the API can (embeddings cannot)."""
-    return config.stream and api_spec(config.api).streams
-
-
-def secrets_of(config: RunConfig) -> tuple[str, ...]:
-    """Every value that must never be printed or saved: the key and secret-looking headers."""
-    found = [config.api_key]
-    found += [v for k, v in config.headers.items() if is_secret_header(k)]
-    return tuple(s for s in found if s)
 
 
 def run(
@@ -191,36 +156,6 @@ async def run_async(
     )
 
 
-async def drive(
-    http: httpx.AsyncClient,
-    config: RunConfig,
-    sink: RecordSink,
-    *,
-    progress: bool,
-    handle_signals: bool,
-    first_index: int = 0,
-) -> RunOutcome:
-    """Run `config`'s load in this process (a single-process run, or one worker's share)."""
-    return await run_requests(
-        http,
-        build_target(config),
-        build_workload(config),
-        n=config.n,
-        concurrency=config.concurrency if config.rate is None else config.max_concurrency,
-        sink=sink,
-        pacer=config.pacer,
-        duration_s=config.duration_s,
-        warmup_requests=config.warmup_requests,
-        warmup_s=config.warmup_s,
-        progress=progress,
-        grace_s=config.grace_s,
-        handle_signals=handle_signals,
-        first_index=first_index,
-        think_time_s=config.think_time_s,
-        replay_history=config.replay_history,
-    )
-
-
 def good_predicate(config: RunConfig) -> Callable[[RequestRecord], bool] | None:
     """Workloads branch: whether a record counts toward goodput (None without --goodput)."""
     if not config.goodput:
@@ -229,57 +164,10 @@ def good_predicate(config: RunConfig) -> Callable[[RequestRecord], bool] | None:
     return functools.partial(is_good, spec=spec, from_schedule=config.latency_from == "schedule")
 
 
-def build_target(config: RunConfig) -> Target:
-    """Where and how every request of the run is sent."""
-    return Target(
-        url=config.endpoint,
-        headers=auth_headers(config),
-        stream=_streams(config),
-        timeouts=config.timeouts,
-        retry=config.retry,
-        rng=random.Random(),
-        secrets=secrets_of(config),
-        api=api_spec(config.api),
-        batch=config.batch,
-    )
-
-
-def build_workload(config: RunConfig) -> Workload:
-    """What every request of the run sends (the model must be resolved)."""
-    assert config.model is not None
-    conversations: tuple[Conversation, ...] = ()
-    if config.dataset is not None:  # workloads branch
-        from .datasets import dataset_spec, load_dataset
-
-        prompts, conversations = load_dataset(dataset_spec(config))
-    elif config.prompt_file is not None:
-        prompts = load_prompt_file(config.prompt_file)
-    else:
-        prompts = (PromptItem(text=config.prompt),)
-    synthetic = None if config.input_tokens is None else SyntheticInput(*config.input_tokens)
-    return Workload(
-        api=config.api,
-        model=config.model,
-        prompts=() if synthetic or conversations else prompts,
-        max_tokens=config.max_tokens,
-        stream=config.stream,
-        synthetic=synthetic,
-        sample=config.sample_prompts,
-        seed=config.seed or 0,
-        ignore_eos=config.ignore_eos,
-        extra_body=config.extra_body,
-        batch=config.batch,
-        prefix_tokens=config.prefix_tokens,
-        prefix_groups=config.prefix_groups,
-        conversations=conversations,
-        turns=config.turns,
-    )
-
-
 def _header(config: RunConfig, started_at: str) -> dict[str, Any]:
     return {
         "tool": "llmbench-async",
-        "version": tool_version(),
+        "version": VERSION,
         "started_at": started_at,
         "config": config.to_public_dict(),
         "environment": {
@@ -302,7 +190,7 @@ async def discover_model(http: httpx.AsyncClient, config: RunConfig) -> str:
     if resp.status_code in (401, 403):
         raise TargetError(auth_message(resp.status_code))
     if resp.status_code != 200:
-        detail = scrub_secrets(error_message_from_body(resp.content), secrets_of(config))
+        detail = scrub_secrets(error_message_from_body(resp.content), config.secrets)
         raise TargetError(
             f"could not list models at {url} (HTTP {resp.status_code}: {detail}); pass --model"
         )
@@ -334,9 +222,9 @@ async def _diagnose(
 ) -> str | None:
     """One line saying why the target is unusable, or None when it answered."""
     fatal = outcome.fatal
-    if fatal is not None and fatal.error_kind == "auth":
+    if fatal is not None and fatal.error_kind == ErrorKind.AUTH:
         return auth_message(fatal.status or 401)
-    if fatal is not None and fatal.error_kind == "not_found":
+    if fatal is not None and fatal.error_kind == ErrorKind.NOT_FOUND:
         try:
             resp = await http.get(f"{config.base_url}/models", headers=auth_headers(config))
             available = _model_ids(resp) if resp.status_code == 200 else []
@@ -348,9 +236,29 @@ async def _diagnose(
         return f"model '{config.model}' or {config.endpoint} not found (HTTP 404)"
     if summary.total and not summary.ok and outcome.interrupted_by is None:
         top = summary.errors[0]  # the most frequent kind, with its first message
-        hint = "; use --ca-bundle or --insecure" if top.kind == "tls" else ""
+        hint = "; use --ca-bundle or --insecure" if top.kind == ErrorKind.TLS else ""
         return f"every request failed; {top.kind} ({top.count}): {top.first_message}{hint}"
     return None
 
 
-__all__ = ["RunResult", "TargetError", "run", "run_async"]
+def run_sweep(
+    levels: Sequence[Level],
+    thresholds: Sequence[Threshold],
+    *,
+    progress: bool,
+    stop_on_fail: bool,
+    on_level: Callable[[LevelResult, RunResult], None],
+) -> None:
+    """Run each level in turn and judge it; stop early on a signal, or at the first failing
+    level with `stop_on_fail`. `on_level` receives every level as it ends."""
+    for level in levels:
+        result = run(level.config, progress=progress, handle_signals=True, keep_records=False)
+        interrupted = result.outcome.interrupted_by
+        verdicts = judge(result.summary, thresholds)
+        done = LevelResult(level, result.summary, verdicts, result.problem, interrupted)
+        on_level(done, result)
+        if interrupted or (stop_on_fail and thresholds and not done.passed):
+            return
+
+
+__all__ = ["RunResult", "TargetError", "run", "run_async", "run_sweep"]

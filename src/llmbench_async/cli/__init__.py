@@ -1,0 +1,101 @@
+"""The command line: sub-commands, `--version`, "did you mean", one-line errors, exit codes.
+
+cli/options.py   every option, grouped into help panels
+cli/run.py       `run` (the default command): flags → RunConfig → run → publish → exit
+cli/results.py   `report` and `compare`: saved runs re-rendered, judged, compared
+cli/mock.py      `mock-server`: the built-in mock, served until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from .._version import VERSION
+from ..errors import EXIT_OK, EXIT_SIGINT, EXIT_USAGE, ConfigError, LlmbenchError, error
+
+SUBCOMMANDS = ("run", "report", "compare", "mock-server")
+_VERSION_FLAGS = ("--version", "-V")
+
+
+def _command(name: str) -> Any:
+    """The click command for one sub-command, built alone: only its module is imported, and
+    typer parses its flags without a command group in front."""
+    import typer
+    from typer.main import get_command
+
+    from .options import EXIT_CODES_HELP, PanelCommand
+
+    app = typer.Typer(
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    if name == "run":
+        from .run import run_command
+
+        epilog = (
+            "Other commands: `llmbench-async report --help`, `llmbench-async compare --help`, "
+            f"`llmbench-async mock-server --help`; `llmbench-async --version`. {EXIT_CODES_HELP}"
+        )
+        app.command("run", cls=PanelCommand, epilog=epilog)(run_command)
+    elif name == "report":
+        from .results import REPORT_EPILOG, report_command
+
+        app.command("report", cls=PanelCommand, epilog=REPORT_EPILOG)(report_command)
+    elif name == "compare":
+        from .results import COMPARE_EPILOG, compare_command
+
+        app.command("compare", epilog=COMPARE_EPILOG)(compare_command)
+    else:
+        from .mock import mock_server_command
+
+        app.command("mock-server")(mock_server_command)
+    return get_command(app)
+
+
+def _with_default_command(argv: list[str]) -> list[str]:
+    """`llmbench-async [OPTIONS]` means `llmbench-async run [OPTIONS]`; a mistyped
+    sub-command is a usage error with a suggestion."""
+    if argv and argv[0] in SUBCOMMANDS:
+        return argv
+    if argv and not argv[0].startswith("-"):
+        import difflib  # only for a mistyped command
+
+        close = difflib.get_close_matches(argv[0], SUBCOMMANDS, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"commands: {', '.join(SUBCOMMANDS)}"
+        raise ConfigError(f"no such command '{argv[0]}'; {hint}")
+    return ["run", *argv]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app and turn every failure into one line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) == 1 and args[0] in _VERSION_FLAGS:
+        sys.stdout.write(f"llmbench-async {VERSION}\n")
+        return EXIT_OK
+    import typer
+
+    try:
+        name, *rest = _with_default_command(args)
+        result = _command(name).main(
+            args=rest, prog_name=f"llmbench-async {name}", standalone_mode=False
+        )
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        error("interrupted")
+        return EXIT_SIGINT
+    except LlmbenchError as exc:
+        error(str(exc))
+        return exc.exit_code
+    except typer.TyperException as exc:
+        # usage errors (exit code 2) and the like, squeezed to one line
+        error(" ".join(exc.format_message().split()))
+        return int(getattr(exc, "exit_code", EXIT_USAGE))
+    return result if isinstance(result, int) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

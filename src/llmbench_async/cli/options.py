@@ -1,0 +1,349 @@
+"""The command-line options, declared once, grouped into help panels; and the help layout.
+
+Typer draws panels only through rich, which costs start-up time, so `PanelCommand` groups
+the plain help by each option's `rich_help_panel` itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperCommand
+
+from ..config import DEFAULT_BASE_URL, DEFAULT_PROMPT
+from ..metrics import NAMES, PER_REQUEST, RUN_LEVEL
+
+TARGET = "Target"
+LOAD = "Load"
+WORKLOAD = "Workload"
+LIMITS = "Limits & retries"
+OUTPUTS = "Outputs"
+GATE = "CI gate"
+PANELS = (TARGET, LOAD, WORKLOAD, LIMITS, OUTPUTS, GATE)
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage, 3 target unusable, "
+    "4 mock server failed, 130 SIGINT, 143 SIGTERM."
+)
+_PER_REQUEST_NAMES = [name for name in NAMES if any(m.name == name for m in PER_REQUEST)]
+FAIL_IF_HELP = (
+    "Exit 1 when the run breaks this threshold (repeatable): METRIC.STAT OP VALUE[UNIT], e.g. "
+    "'ttft.p95<800ms', 'e2e.p99<=5s', 'error_rate<1%', 'requests_per_s>=2'. Metrics "
+    f"{', '.join(_PER_REQUEST_NAMES)}; stats mean, min, max, stdev, pNN; run-level "
+    f"{', '.join(f'{m.name} ({m.unit})' for m in RUN_LEVEL)} (no stat)."
+)
+
+
+class PanelCommand(TyperCommand):
+    """A command whose plain-text help lists its options panel by panel."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                panel = "Arguments"
+            else:
+                panel = getattr(param, "rich_help_panel", None) or "Other options"
+            groups.setdefault(panel, []).append(record)
+        order = ["Arguments", *PANELS]
+        for panel in sorted(groups, key=lambda p: order.index(p) if p in order else len(order)):
+            with formatter.section(panel):
+                formatter.write_dl(groups[panel])
+
+
+def _opt(*names: str, help: str, panel: str, show_default: bool = True, **kw: Any) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=panel, show_default=show_default, **kw)
+
+
+# -- Target -------------------------------------------------------------------------------
+BaseUrl = Annotated[
+    str | None,
+    _opt(
+        "--base-url",
+        help="Endpoint base URL, with or without /v1. "
+        f"Default: $OPENAI_BASE_URL, else {DEFAULT_BASE_URL}.",
+        panel=TARGET,
+        show_default=False,
+    ),
+]
+ApiKey = Annotated[
+    str | None,
+    _opt(
+        "--api-key",
+        help="API key sent as a Bearer token. Default: $OPENAI_API_KEY, else sk-xxx. "
+        "Never printed or saved.",
+        panel=TARGET,
+        show_default=False,
+    ),
+]
+ApiKeyFile = Annotated[
+    Path | None,
+    _opt("--api-key-file", help="Read the API key from this file (first line).", panel=TARGET),
+]
+Model = Annotated[
+    str | None,
+    _opt(
+        "--model",
+        "-m",
+        help="Model id. Default: the first id from GET /v1/models.",
+        panel=TARGET,
+        show_default=False,
+    ),
+]
+ApiChoice = Annotated[
+    str,
+    _opt(
+        "--api",
+        help="API to call: chat (/chat/completions), completions (/completions), responses "
+        "(/responses), messages (Anthropic /messages) or embeddings (/embeddings).",
+        panel=TARGET,
+    ),
+]
+Insecure = Annotated[bool, _opt("--insecure", help="Do not verify TLS certificates.", panel=TARGET)]
+CaBundle = Annotated[
+    Path | None, _opt("--ca-bundle", help="CA certificates file (PEM) to verify TLS.", panel=TARGET)
+]
+Mock = Annotated[
+    bool,
+    _opt(
+        "--mock",
+        help="Benchmark the built-in mock server (started in its own process on a free "
+        "loopback port; TTFT 200 ms, ITL 10 ms, 64 tokens).",
+        panel=TARGET,
+    ),
+]
+
+# -- Load ---------------------------------------------------------------------------------
+Count = Annotated[
+    int | None,
+    _opt(
+        "--n",
+        "-n",
+        help="Requests to send (per sweep level). Default 10, or no limit with --duration.",
+        panel=LOAD,
+        show_default=False,
+    ),
+]
+Concurrency = Annotated[
+    str,
+    _opt(
+        "--concurrency",
+        "-c",
+        help="Closed loop: requests in flight at once. A list like 1,4,16 runs a sweep.",
+        panel=LOAD,
+    ),
+]
+Rate = Annotated[
+    str | None,
+    _opt(
+        "--rate",
+        help="Open loop: arrivals per second (requests/s) whatever the server does. "
+        "A list like 1,2,4 runs a sweep.",
+        panel=LOAD,
+        show_default=False,
+    ),
+]
+ArrivalChoice = Annotated[
+    str,
+    _opt("--arrival", help="Open-loop arrivals: poisson, constant or gamma.", panel=LOAD),
+]
+Seed = Annotated[
+    int | None,
+    _opt(
+        "--seed",
+        help="Seed for Poisson arrivals, prompt sampling and synthetic prompts.",
+        panel=LOAD,
+        show_default=False,
+    ),
+]
+MaxConcurrency = Annotated[
+    int | None,
+    _opt(
+        "--max-concurrency",
+        help="Open loop: cap on requests in flight; arrivals beyond it wait (and the wait "
+        "shows as queue delay). Default: no cap.",
+        panel=LOAD,
+        show_default=False,
+    ),
+]
+Duration = Annotated[
+    str | None,
+    _opt(
+        "--duration",
+        help="Keep sending for this long (e.g. 60s, 2m) instead of --n requests.",
+        panel=LOAD,
+        show_default=False,
+    ),
+]
+Warmup = Annotated[
+    str | None,
+    _opt(
+        "--warmup",
+        help="Warm-up first: a duration (10s) or a request count (20). Kept in -o, marked, "
+        "left out of the statistics.",
+        panel=LOAD,
+        show_default=False,
+    ),
+]
+Workers = Annotated[
+    str,
+    _opt(
+        "--workers",
+        help="OS processes sharing the load, each with its own event loop: a number or "
+        "'auto' (one per CPU).",
+        panel=LOAD,
+    ),
+]
+LatencyFromChoice = Annotated[
+    str,
+    _opt(
+        "--latency-from",
+        help="Where TTFT and E2E start: send (the request went out) or schedule (it was "
+        "due: includes queue delay).",
+        panel=LOAD,
+    ),
+]
+
+# -- Workload -----------------------------------------------------------------------------
+Prompt = Annotated[
+    str, _opt("--prompt", "-p", help="Prompt text sent in every request.", panel=WORKLOAD)
+]
+PromptFile = Annotated[
+    Path | None,
+    _opt(
+        "--prompt-file",
+        help='Prompts: .txt (one per line) or .jsonl ({"prompt": ...} or {"messages": '
+        "[...]}, optional max_tokens), cycled.",
+        panel=WORKLOAD,
+    ),
+]
+SamplePrompts = Annotated[
+    bool,
+    _opt(
+        "--sample-prompts",
+        help="Draw prompts at random (--seed) instead of cycling through them.",
+        panel=WORKLOAD,
+    ),
+]
+InputTokens = Annotated[
+    str | None,
+    _opt(
+        "--input-tokens",
+        help="Synthetic prompts of about N tokens, or MEAN:STDEV (e.g. 512:64), one word ≈ "
+        "one token.",
+        panel=WORKLOAD,
+        show_default=False,
+    ),
+]
+MaxTokens = Annotated[
+    int,
+    _opt(
+        "--max-tokens",
+        "--output-tokens",
+        help="max_tokens asked of the server (tokens).",
+        panel=WORKLOAD,
+    ),
+]
+IgnoreEos = Annotated[
+    bool,
+    _opt(
+        "--ignore-eos",
+        help="Send vLLM's ignore_eos so every output runs to max_tokens.",
+        panel=WORKLOAD,
+    ),
+]
+Header = Annotated[
+    list[str] | None,
+    _opt(
+        "--header",
+        "-H",
+        help="Extra HTTP header 'Name: value' (repeatable). Values of secret-looking names "
+        "are never printed.",
+        panel=WORKLOAD,
+        show_default=False,
+    ),
+]
+ExtraBody = Annotated[
+    str | None,
+    _opt(
+        "--extra-body",
+        help="JSON object merged into every request body (e.g. '{\"temperature\": 0}').",
+        panel=WORKLOAD,
+        show_default=False,
+    ),
+]
+Stream = Annotated[
+    bool, _opt("--stream/--no-stream", help="Stream responses (SSE).", panel=WORKLOAD)
+]
+
+# -- Limits & retries ---------------------------------------------------------------------
+Timeout = Annotated[
+    float, _opt("--timeout", help="Total deadline per request attempt (seconds).", panel=LIMITS)
+]
+ConnectTimeout = Annotated[
+    float, _opt("--connect-timeout", help="TCP + TLS connect timeout (seconds).", panel=LIMITS)
+]
+ReadTimeout = Annotated[
+    float,
+    _opt("--read-timeout", help="Longest silence between received chunks (seconds).", panel=LIMITS),
+]
+Retries = Annotated[
+    int, _opt("--retries", help="Extra attempts on retryable failures.", panel=LIMITS)
+]
+MaxBackoff = Annotated[
+    float, _opt("--max-backoff", help="Cap on any wait between attempts (seconds).", panel=LIMITS)
+]
+Grace = Annotated[
+    float,
+    _opt("--grace", help="On Ctrl-C, time in-flight requests may finish (seconds).", panel=LIMITS),
+]
+
+# -- Outputs (shared by run and report) ---------------------------------------------------
+Output = Annotated[
+    Path | None,
+    _opt("--output", "-o", help="Write one JSON line per request to this file.", panel=OUTPUTS),
+]
+JsonOption = Annotated[
+    Path | None, _opt("--json", help="Write the summary JSON to this file.", panel=OUTPUTS)
+]
+MarkdownOption = Annotated[
+    Path | None,
+    _opt(
+        "--markdown",
+        help="Write a Markdown summary (key metrics, thresholds). It is also appended to "
+        "$GITHUB_STEP_SUMMARY when that is set.",
+        panel=OUTPUTS,
+    ),
+]
+Quiet = Annotated[
+    bool, _opt("--quiet", "-q", help="Print no report and no progress bar.", panel=OUTPUTS)
+]
+
+# -- CI gate ------------------------------------------------------------------------------
+FailIfOption = Annotated[
+    list[str] | None,
+    _opt("--fail-if", help=FAIL_IF_HELP, panel=GATE, show_default=False, metavar="EXPR"),
+]
+JunitOption = Annotated[
+    Path | None,
+    _opt(
+        "--junit",
+        help="Write JUnit XML: one testcase per --fail-if, plus 'no request failed'.",
+        panel=GATE,
+    ),
+]
+StopOnFail = Annotated[
+    bool,
+    _opt(
+        "--stop-on-fail",
+        help="Sweeps: stop at the first level that breaks a --fail-if threshold.",
+        panel=GATE,
+    ),
+]
+
+__all__ = ["DEFAULT_PROMPT", "PANELS", "PanelCommand"]

@@ -1,0 +1,109 @@
+"""The path of one `run`: flags → `RunConfig` → session or sweep → `publish` → exit code.
+
+cli/run.py imports this module only when a run starts: it brings the session, and with it
+httpx, anyio and tqdm.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import replace
+
+from ..config import RunConfig
+from ..flags import Flags, flags_to_config, is_sweep, sweep_values
+from ..gate import Threshold, judge
+from ..publish import (
+    Outputs,
+    exit_code,
+    is_terminal,
+    parse_fail_if,
+    publish,
+    run_info,
+    threshold_failure,
+)
+from ..report import RunInfo, RunReport
+from ..report_sweep import SweepReport
+from ..session import RunResult, run, run_sweep
+from ..sweep import LevelResult, capacity_under_slo, sweep_configs
+
+
+def run_flags(flags: Flags) -> int:
+    """The whole path of one `run`: returns the exit code."""
+    thresholds = parse_fail_if(flags.fail_if)
+    outputs = Outputs(
+        json_path=flags.json_path,
+        markdown_path=flags.markdown,
+        junit_path=flags.junit,
+        quiet=flags.quiet,
+    )
+    replace(outputs, results_path=flags.output).check_dirs()
+    with ExitStack() as stack:
+        if flags.mock:
+            from ..mock_server import MockConfig, MockProcess  # only --mock loads the mock
+
+            server = stack.enter_context(MockProcess(MockConfig()))
+            flags = replace(flags, base_url=server.base_url)
+        config = flags_to_config(flags, os.environ)
+        progress = not outputs.quiet and is_terminal(sys.stderr) and is_terminal(sys.stdout)
+        if is_sweep(flags):
+            return _sweep(flags, config, thresholds, outputs, progress)
+        return _single(config, thresholds, outputs, progress)
+
+
+def _single(
+    config: RunConfig, thresholds: Sequence[Threshold], outputs: Outputs, progress: bool
+) -> int:
+    result = run(config, progress=progress, handle_signals=True)
+    verdicts = judge(result.summary, thresholds)
+    publish(RunReport(result.summary, run_info(result), verdicts), outputs)
+    return exit_code(
+        interrupted_by=result.outcome.interrupted_by,
+        problem=result.problem,
+        failure=threshold_failure(verdicts),
+    )
+
+
+def _sweep(
+    flags: Flags,
+    config: RunConfig,
+    thresholds: Sequence[Threshold],
+    outputs: Outputs,
+    progress: bool,
+) -> int:
+    concurrency, rates = sweep_values(flags)
+    results: list[LevelResult] = []
+    infos: list[RunInfo] = []
+
+    def on_level(done: LevelResult, result: RunResult) -> None:
+        results.append(done)
+        infos.append(run_info(result))
+        if not outputs.quiet:
+            sys.stderr.write(_level_line(done, judged=bool(thresholds)))
+
+    levels = sweep_configs(config, concurrency=concurrency, rate=rates)
+    run_sweep(
+        levels, thresholds, progress=progress, stop_on_fail=flags.stop_on_fail, on_level=on_level
+    )
+    judged = bool(thresholds)
+    capacity = capacity_under_slo(results) if judged else None
+    publish(SweepReport(results, capacity, infos, judged), outputs)
+    every_level_failed = all(r.problem is not None for r in results)
+    no_capacity = "no level of the sweep meets every --fail-if threshold"
+    return exit_code(
+        interrupted_by=results[-1].interrupted_by,
+        problem=(results[0].problem or "every level failed") if every_level_failed else None,
+        failure=no_capacity if judged and capacity is None else None,
+    )
+
+
+def _level_line(done: LevelResult, *, judged: bool) -> str:
+    s = done.summary
+    ttft = s.percentile("ttft_ms", 99)
+    verdict = (" · SLO " + ("pass" if done.passed else "FAIL")) if judged else ""
+    return (
+        f"{done.level.label}: {s.ok} ok, {s.failed} failed, {s.requests_per_s:.2f} req/s, "
+        f"TTFT p99 {'–' if ttft is None else f'{ttft:.1f} ms'}{verdict}\n"
+    )

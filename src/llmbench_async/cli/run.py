@@ -1,0 +1,76 @@
+"""The `run` command: its flags, declared once (cli/options.py holds their help), handed
+to the run's pipeline (cli/pipeline.py). Importing this module for `--help` loads neither
+the pipeline nor the network stack."""
+
+from __future__ import annotations
+
+import typer
+
+from ..config import DEFAULT_PROMPT
+from ..flags import Flags
+from . import options as o
+from . import workload_options as w
+
+
+def run_command(
+    base_url: o.BaseUrl = None,
+    api_key: o.ApiKey = None,
+    model: o.Model = None,
+    api_key_file: o.ApiKeyFile = None,
+    n: o.Count = None,
+    concurrency: o.Concurrency = "1",
+    rate: o.Rate = None,
+    arrival: o.ArrivalChoice = "poisson",
+    seed: o.Seed = None,
+    max_concurrency: o.MaxConcurrency = None,
+    duration: o.Duration = None,
+    warmup: o.Warmup = None,
+    workers: o.Workers = "1",
+    latency_from: o.LatencyFromChoice = "send",
+    prompt: o.Prompt = DEFAULT_PROMPT,
+    prompt_file: o.PromptFile = None,
+    sample_prompts: o.SamplePrompts = False,
+    input_tokens: o.InputTokens = None,
+    max_tokens: o.MaxTokens = 128,
+    ignore_eos: o.IgnoreEos = False,
+    header: o.Header = None,
+    extra_body: o.ExtraBody = None,
+    stream: o.Stream = True,
+    api: o.ApiChoice = "chat",
+    timeout: o.Timeout = 300.0,
+    connect_timeout: o.ConnectTimeout = 10.0,
+    read_timeout: o.ReadTimeout = 60.0,
+    retries: o.Retries = 3,
+    max_backoff: o.MaxBackoff = 30.0,
+    insecure: o.Insecure = False,
+    ca_bundle: o.CaBundle = None,
+    output: o.Output = None,
+    json_path: o.JsonOption = None,
+    quiet: o.Quiet = False,
+    grace: o.Grace = 2.0,
+    mock: o.Mock = False,
+    fail_if: o.FailIfOption = None,
+    junit: o.JunitOption = None,
+    markdown: o.MarkdownOption = None,
+    stop_on_fail: o.StopOnFail = False,
+    # --- workloads branch ---
+    burstiness: w.BurstinessOption = 1.0,
+    batch: w.BatchOption = 1,
+    turns: w.TurnsOption = None,
+    think_time: w.ThinkTimeOption = None,
+    replay_history: w.ReplayHistoryOption = False,
+    dataset: w.DatasetOption = None,
+    dataset_format: w.DatasetFormatOption = None,
+    min_input_tokens: w.MinInputOption = None,
+    max_input_tokens: w.MaxInputOption = None,
+    min_output_tokens: w.MinOutputOption = None,
+    max_output_tokens: w.MaxOutputOption = None,
+    prefix_tokens: w.PrefixTokensOption = 0,
+    prefix_groups: w.PrefixGroupsOption = 1,
+    goodput: w.GoodputOption = None,
+) -> None:
+    """Run a benchmark (the default command)."""
+    flags = Flags(**locals())  # every parameter, by name
+    from .pipeline import run_flags  # the whole run path: loaded only when a run starts
+
+    raise typer.Exit(run_flags(flags))

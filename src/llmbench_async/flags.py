@@ -1,0 +1,233 @@
+"""The `run` command's flags as plain data, and the one pure step from them to a `RunConfig`.
+
+`flags_to_config` knows no typer: it parses the flag strings (durations, lists, headers,
+JSON) and fills in defaults from the environment; every rule about the values themselves
+is checked once, by `RunConfig`. Tests call it directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from .config import (
+    DEFAULT_API_KEY,
+    DEFAULT_BASE_URL,
+    DEFAULT_PROMPT,
+    Api,
+    LatencyFrom,
+    RetryPolicy,
+    RunConfig,
+    Timeouts,
+    env_or,
+    normalize_base_url,
+    parse_duration,
+    parse_header,
+    parse_levels,
+    parse_warmup,
+)
+from .errors import ConfigError
+from .pacing import Arrival
+from .workload import parse_input_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """Every `run` flag as given on the command line (strings where the CLI takes text)."""
+
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    api_key_file: Path | None = None
+    n: int | None = None
+    concurrency: str = "1"
+    rate: str | None = None
+    arrival: str = "poisson"
+    seed: int | None = None
+    max_concurrency: int | None = None
+    duration: str | None = None
+    warmup: str | None = None
+    workers: str = "1"
+    latency_from: str = "send"
+    prompt: str = DEFAULT_PROMPT
+    prompt_file: Path | None = None
+    sample_prompts: bool = False
+    input_tokens: str | None = None
+    max_tokens: int = 128
+    ignore_eos: bool = False
+    header: list[str] | None = None
+    extra_body: str | None = None
+    stream: bool = True
+    api: str = "chat"
+    timeout: float = 300.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    retries: int = 3
+    max_backoff: float = 30.0
+    insecure: bool = False
+    ca_bundle: Path | None = None
+    output: Path | None = None
+    json_path: Path | None = None
+    quiet: bool = False
+    grace: float = 2.0
+    mock: bool = False
+    fail_if: list[str] | None = None
+    junit: Path | None = None
+    markdown: Path | None = None
+    stop_on_fail: bool = False
+    # --- workloads branch ---
+    burstiness: float = 1.0
+    batch: int = 1
+    turns: int | None = None
+    think_time: str | None = None
+    replay_history: bool = False
+    dataset: Path | None = None
+    dataset_format: str | None = None
+    min_input_tokens: int | None = None
+    max_input_tokens: int | None = None
+    min_output_tokens: int | None = None
+    max_output_tokens: int | None = None
+    prefix_tokens: int = 0
+    prefix_groups: int = 1
+    goodput: list[str] | None = None
+
+
+def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunConfig:
+    """The run the flags describe (for a sweep: its first level; see `sweep_values`)."""
+    env = os.environ if env is None else env
+    if flags.insecure and flags.ca_bundle is not None:
+        raise ConfigError("--insecure and --ca-bundle exclude each other")
+    concurrency, rates = sweep_values(flags)
+    duration_s = None if flags.duration is None else parse_duration(flags.duration, "--duration")
+    warm_n, warm_s = (0, 0.0) if flags.warmup is None else parse_warmup(flags.warmup)
+    key = _read_key_file(flags.api_key_file) if flags.api_key_file is not None else flags.api_key
+    return RunConfig(
+        base_url=normalize_base_url(
+            flags.base_url or env_or(env, "OPENAI_BASE_URL", DEFAULT_BASE_URL)
+        ),
+        api_key=key or env_or(env, "OPENAI_API_KEY", DEFAULT_API_KEY),
+        model=flags.model,
+        api=cast(Api, flags.api),  # RunConfig checks every choice
+        n=flags.n if flags.n is not None or duration_s is not None else 10,
+        concurrency=concurrency[0],
+        rate=rates[0] if rates else None,
+        arrival=cast(Arrival, flags.arrival),
+        seed=flags.seed,
+        max_concurrency=flags.max_concurrency,
+        duration_s=duration_s,
+        warmup_requests=warm_n,
+        warmup_s=warm_s,
+        workers=_parse_workers(flags.workers, max(concurrency)),
+        latency_from=cast(LatencyFrom, flags.latency_from),
+        prompt=flags.prompt,
+        prompt_file=flags.prompt_file,
+        sample_prompts=flags.sample_prompts,
+        input_tokens=_input_tokens(flags.input_tokens),
+        ignore_eos=flags.ignore_eos,
+        extra_body=_parse_extra_body(flags.extra_body),
+        headers=dict(parse_header(h) for h in flags.header or ()),
+        max_tokens=flags.max_tokens,
+        stream=flags.stream,
+        timeouts=Timeouts(
+            total=flags.timeout, connect=flags.connect_timeout, read=flags.read_timeout
+        ),
+        retry=RetryPolicy(retries=flags.retries, max_backoff=flags.max_backoff),
+        verify=False if flags.insecure else (str(flags.ca_bundle) if flags.ca_bundle else True),
+        output=flags.output,
+        grace_s=flags.grace,
+        **_workload_fields(flags),  # workloads branch
+    )
+
+
+def _workload_fields(flags: Flags) -> dict[str, Any]:
+    """Workloads branch: the RunConfig fields of the workload flags (RunConfig checks them)."""
+    if flags.dataset is not None and not flags.dataset.is_file():
+        raise ConfigError(f"--dataset: cannot read {flags.dataset}: no such file")
+    think = flags.think_time
+    return {
+        "burstiness": flags.burstiness,
+        "batch": flags.batch,
+        "turns": flags.turns,
+        "think_time_s": 0.0
+        if think in (None, "0", "0s", "0ms")
+        else parse_duration(str(think), "--think-time"),
+        "replay_history": flags.replay_history,
+        "dataset": flags.dataset,
+        "dataset_format": flags.dataset_format,
+        "input_token_range": (flags.min_input_tokens, flags.max_input_tokens),
+        "output_token_range": (flags.min_output_tokens, flags.max_output_tokens),
+        "prefix_tokens": flags.prefix_tokens,
+        "prefix_groups": flags.prefix_groups,
+        "goodput": tuple(flags.goodput or ()),
+    }
+
+
+def sweep_values(flags: Flags) -> tuple[list[int], list[float] | None]:
+    """The --concurrency levels and the --rate levels (None: closed loop)."""
+    concurrency = [int(c) for c in parse_levels(flags.concurrency, "--concurrency", int)]
+    rates = None if flags.rate is None else parse_levels(flags.rate, "--rate", float)
+    if rates is not None and len(concurrency) > 1:
+        raise ConfigError("sweep either --concurrency or --rate, not both")
+    return concurrency, rates
+
+
+def is_sweep(flags: Flags) -> bool:
+    """Whether the flags ask for several load levels."""
+    concurrency, rates = sweep_values(flags)
+    return len(concurrency) > 1 or (rates is not None and len(rates) > 1)
+
+
+def _read_key_file(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = str(getattr(exc, "strerror", None) or exc)
+        raise ConfigError(f"--api-key-file: cannot read {path}: {reason}") from None
+    key = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not key:
+        raise ConfigError(f"--api-key-file: {path} is empty")
+    return key
+
+
+def _input_tokens(spec: str | None) -> tuple[int, int] | None:
+    if spec is None:
+        return None
+    synthetic = parse_input_tokens(spec)
+    return synthetic.mean, synthetic.stdev
+
+
+def _parse_extra_body(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--extra-body is not valid JSON: {exc.msg}") from None
+    if not isinstance(body, dict):
+        raise ConfigError("--extra-body must be a JSON object")
+    return body
+
+
+def _parse_workers(text: str, concurrency: int) -> int:
+    if text.strip().lower() == "auto":
+        return auto_workers(concurrency)
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"--workers must be a number or auto (got {text!r})") from None
+    if value < 1:
+        raise ConfigError(f"--workers must be at least 1 (got {value})")
+    return value
+
+
+def auto_workers(concurrency: int) -> int:
+    """`--workers auto`: one process per usable CPU, no more than the concurrency."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, concurrency))
