@@ -42,7 +42,7 @@ import anyio
 import httpx
 
 from llmbench_async.config import RunConfig
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.pacing import ClosedLoop, LoadPlan
 from llmbench_async.records import RequestRecord
 from llmbench_async.runner import auth_headers, build_target, build_workload, run_requests

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,13 @@ def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return full_env
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliResult:
-    """Run the real command line in a subprocess to its end."""
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60, cwd: Path | None = None
+) -> CliResult:
+    """Run the real command line in a subprocess to its end (in `cwd` when given)."""
     proc = subprocess.run(
         [*CLI, *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         env=cli_env(env),

@@ -4,6 +4,7 @@ sockets against a scripted server whose own write instants are the truth."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from scripted_server import Received, Reply, scripted, sse
@@ -11,6 +12,7 @@ from scripted_server import Received, Reply, scripted, sse
 from llmbench_async import RunConfig, run
 from llmbench_async.apis import ANTHROPIC_VERSION, api_spec
 from llmbench_async.errors import BadStreamError
+from llmbench_async.flags import Flags, flags_to_config
 
 GAP = 0.05  # seconds between scripted events
 NEAR = 25e6  # ns: the client sees an event within this of its write (half a gap)
@@ -273,3 +275,62 @@ def test_non_streamed_messages_carry_usage() -> None:
     (record,) = result.records
     assert record.ok and record.output_tokens == 2 and record.input_tokens == 6
     assert server.log[0].json()["stream"] is False
+
+
+@pytest.mark.parametrize(
+    ("api", "flag_header", "flag_field", "headers", "field"),
+    [
+        ("chat", None, None, {"authorization": f"Bearer {KEY}"}, "max_tokens"),
+        ("responses", None, None, {"authorization": f"Bearer {KEY}"}, "max_output_tokens"),
+        ("messages", None, None, {"x-api-key": KEY}, "max_tokens"),
+        ("chat", "api-key", "max_completion_tokens", {"api-key": KEY}, "max_completion_tokens"),
+        ("messages", "Authorization", None, {"authorization": f"Bearer {KEY}"}, "max_tokens"),
+        ("responses", "none", "max_tokens", {}, "max_tokens"),
+    ],
+)
+def test_the_api_gives_the_defaults_and_the_flags_override_them(
+    api: str,
+    flag_header: str | None,
+    flag_field: str | None,
+    headers: dict[str, str],
+    field: str,
+) -> None:
+    """One mechanism: the API's own key header and max-tokens field, unless
+    --api-key-header / --max-tokens-field say otherwise (as sent on the wire)."""
+    with scripted(_responses_script if api == "responses" else _any_script(api)) as server:
+        config = flags_to_config(
+            Flags(
+                base_url=server.base_url,
+                api=api,
+                api_key=KEY,
+                model="m",
+                n=1,
+                api_key_header=flag_header,
+                max_tokens_field=flag_field,
+            ),
+            env={},
+        )
+        result = run(config)
+    assert result.summary.ok == 1, result.summary.errors
+    got = server.log[0]
+    key_headers = {"authorization", "api-key", "x-api-key"}
+    assert {k: v for k, v in got.headers.items() if k in key_headers} == headers
+    assert got.headers.get("anthropic-version") == (
+        ANTHROPIC_VERSION if api == "messages" else None
+    )
+    body = got.json()
+    assert body[field] == 128
+    others = {"max_tokens", "max_output_tokens", "max_completion_tokens"} - {field}
+    assert not others & set(body)
+
+
+def _any_script(api: str) -> Callable[[Received], Reply]:
+    def script(got: Received) -> Reply:
+        if api == "messages":
+            stop = sse({"type": "message_stop"})
+            text = {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "x"}}
+            return Reply([(0.0, sse(text)), (0.0, stop)])
+        chunk = {"choices": [{"delta": {"content": "x"}, "finish_reason": "stop"}]}
+        return Reply([(0.0, sse(chunk)), (0.0, b"data: [DONE]\n\n")])
+
+    return script

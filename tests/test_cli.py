@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli, start_cli
 
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.records import read_results
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import CLI, CliResult, cli_env, run_cli, start_cli
 
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 
 ANSI = "\x1b["
 # no step summary, no NO_COLOR and a capable terminal type unless a test asks otherwise

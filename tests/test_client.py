@@ -15,7 +15,7 @@ import pytest
 from llmbench_async import RequestRecord, RunConfig, run
 from llmbench_async.client import Target, execute
 from llmbench_async.config import RetryPolicy, Timeouts
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.transport import make_client
 
 
@@ -209,7 +209,7 @@ def test_parse_retry_after_variants() -> None:
 
 
 def test_server_echoing_the_key_is_scrubbed(tmp_path: Any) -> None:
-    from llmbench_async.config import scrub_secrets
+    from llmbench_async.redact import scrub_secrets
 
     key = "sk-secret-abcdef123456"
     assert scrub_secrets(f"Incorrect API key provided: {key}.", (key,)) == (

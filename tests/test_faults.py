@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from conftest import run_cli
 
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 
 
 def _run(

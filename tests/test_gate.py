@@ -15,7 +15,7 @@ from llmbench_async.gate import (
     parse_metric_ref,
     parse_threshold,
 )
-from llmbench_async.mock_server import MockProcess
+from llmbench_async.mock import MockProcess
 from llmbench_async.records import RequestRecord
 from llmbench_async.stats import percentile, summarize
 

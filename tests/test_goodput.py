@@ -13,7 +13,7 @@ from llmbench_async import RunConfig, run
 from llmbench_async.config import RetryPolicy
 from llmbench_async.gate import ThresholdError, check
 from llmbench_async.goodput import is_good, parse_goodput
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.records import RequestRecord
 
 
@@ -119,15 +119,24 @@ def test_cli_goodput_in_json_markdown_and_gate(tmp_path: Path) -> None:
 def test_a_sweep_names_the_highest_level_that_keeps_its_goodput(tmp_path: Path) -> None:
     # the mock generates 2 responses at once (TTFT 60 ms): at concurrency 1 every request
     # is good under ttft<150ms; at 8, requests queue for a slot and most are not
-    out = tmp_path / "sweep.json"
+    out, md = tmp_path / "sweep.json", tmp_path / "sweep.md"
     with MockProcess(MockConfig(ttft_ms=60, itl_ms=2, tokens=4, capacity=2)) as mock:
         done = run_cli(
-            "--base-url", mock.base_url, "-q", "-c", "1,8", "-n", "16",
+            "--base-url", mock.base_url, "-c", "1,8", "-n", "16", "--markdown", str(md),
             "--goodput", "ttft<150ms", "--fail-if", "good_fraction>=90%", "--json", str(out),
         )  # fmt: skip
     assert done.code == 0, done.stderr
     data = json.loads(out.read_text())
     fractions = [level["goodput"]["fraction"] for level in data["levels"]]
     assert fractions[0] == 1.0 and fractions[1] < 0.9
+    # the sweep table has a goodput column (good requests/s) after req/s
+    goodputs = [level["goodput"]["per_s"] for level in data["levels"]]
+    table = done.stdout.splitlines()
+    head = next(line for line in table if line.startswith("level"))
+    assert head.split()[:4] == ["level", "req/s", "goodput", "out"]
+    for label, per_s in zip(("c=1", "c=8"), goodputs, strict=True):
+        row = next(line for line in table if line.startswith(label + " "))
+        assert row.split()[2] == f"{per_s:.2f}"
+    assert "| level | req/s | goodput | out tok/s |" in md.read_text()
     assert data["capacity_under_slo"]["label"] == "c=1"
     assert data["capacity_under_slo"]["goodput_per_s"] > 0

@@ -56,10 +56,12 @@ def cli_quick(*args: str) -> CliResult:
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
-def cli_in(folder: Path, *args: str, timeout: float = 60) -> CliResult:
+def cli_in(
+    folder: Path, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> CliResult:
     """The real CLI with relative output paths resolved inside `folder`."""
     fixed = [str(folder / a) if a.endswith((".jsonl", ".json", ".md", ".xml")) else a for a in args]
-    return run_cli(*fixed, timeout=timeout)
+    return run_cli(*fixed, timeout=timeout, env=env, cwd=folder)
 
 
 # ------------------------------------------------------------------ secrets in server echoes
@@ -151,7 +153,7 @@ def test_password_in_base_url_is_refused_and_never_shown(tmp_path: Path, how: st
         if how == "flag":
             res = cli_in(tmp_path, "--base-url", url, *args)
         else:
-            res = run_cli(*args, env={"OPENAI_BASE_URL": url})
+            res = cli_in(tmp_path, *args, env={"OPENAI_BASE_URL": url})
         assert not srv.seen, "a request was sent with credentials in the URL"
     assert res.code == 2, res
     line = one_error_line(res)
@@ -361,9 +363,11 @@ def test_per_cause_retry_threshold(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("flag", ["--json", "--markdown"])
 def test_dash_writes_to_stdout(flag: str, instant_mock_url: str, tmp_path: Path) -> None:
-    res = run_cli("--base-url", instant_mock_url, "--model", "mock-model", "-n", "2", flag, "-")
+    res = cli_in(
+        tmp_path, "--base-url", instant_mock_url, "--model", "mock-model", "-n", "2", flag, "-"
+    )
     assert res.code == 0, res
-    assert not (Path.cwd() / "-").exists()
+    assert not (tmp_path / "-").exists()
     if flag == "--json":
         doc = json.loads(res.stdout)
         assert doc["requests"]["ok"] == 2

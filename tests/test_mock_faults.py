@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from llmbench_async.cli import main
-from llmbench_async.mock_server import MockConfig, MockProcess, _duration
+from llmbench_async.mock import MockConfig, MockProcess
+from llmbench_async.mock.config import duration as _duration
 
 CHAT = {"model": "mock-model", "messages": [{"role": "user", "content": "say hi to me"}]}
 STREAM = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
@@ -456,6 +457,10 @@ def test_mock_server_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -
         "--capacity",
         "--reasoning-tokens",
         "--litellm-usage-shape",
+        "--gzip",
+        "--embedding-ms",
+        "--embedding-dims",
+        "--error-event-rate",
     ):
         assert flag in out, flag
 
@@ -466,6 +471,8 @@ def test_mock_server_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -
         (("--fail-rate", "2"), "--fail-rate must be in 0..1"),
         (("--retry-after-header", "bogus"), "--retry-after-header must be one of"),
         (("--huge-line-bytes", "10"), "--huge-line-bytes must be 0 (off) or >= 1024"),
+        (("--error-event-rate", "-1"), "--error-event-rate must be in 0..1"),
+        (("--embedding-dims", "0"), "--embedding-dims must be >= 1"),
     ],
 )
 def test_mock_server_bad_values_are_one_line(

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from llmbench_async.mock_server import MockConfig, MockProcess, serve
+from llmbench_async.mock import MockConfig, MockProcess, serve
 
 CHAT = {"model": "mock-model", "messages": [{"role": "user", "content": "say hi to me"}]}
 

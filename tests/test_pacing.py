@@ -7,7 +7,7 @@ import math
 import statistics
 
 from llmbench_async import MockProcess, RunConfig, run
-from llmbench_async.mock_server import MockConfig
+from llmbench_async.mock import MockConfig
 from llmbench_async.pacing import ClosedLoop, ConstantRate, PoissonRate, make_shape
 
 

@@ -223,11 +223,12 @@ def test_error_chunks(data: bytes, message: str) -> None:
 
 
 def test_error_message_is_one_short_line() -> None:
-    data = json.dumps({"error": {"message": "boom\n" * 500}}).encode()
+    data = json.dumps({"error": {"message": "boom\n" * 1000}}).encode()
     error = parse_chunk(data).error
     assert error is not None
     assert "\n" not in error
-    assert len(error) <= 200
+    # kept long enough for the client to redact secrets before it cuts to 200 characters
+    assert len(error) <= 4000
     assert error.endswith("...")
 
 
@@ -512,3 +513,33 @@ def test_error_message_from_body_never_raises(body: bytes) -> None:
     assert isinstance(message, str)
     assert len(message) <= 40
     assert "\n" not in message
+
+
+def test_safe_excerpt_redacts_before_it_cuts() -> None:
+    from llmbench_async.protocol import safe_excerpt
+
+    secret = "sk-abcdefghijklmnopqrstuvwxyz0123456789"
+    # the secret straddles the cut: cutting first would leave its first characters visible
+    text = "x" * 190 + secret
+    shown = safe_excerpt(text, (secret,), 200)
+    assert len(shown) <= 200
+    assert "sk-abcdefg" not in shown and "abcdefghij" not in shown
+    assert safe_excerpt(f"key {secret} leaked", (secret,), 200) == "key sk-...6789 leaked"
+
+
+def test_malformed_event_message_redacts_before_the_excerpt() -> None:
+    from llmbench_async.protocol import malformed_event_message
+
+    secret = "sk-abcdefghijklmnopqrstuvwxyz0123456789"
+    message = malformed_event_message(b"{not json " + secret.encode(), (secret,))
+    assert message.startswith("malformed stream event: invalid JSON")
+    assert "abcdefghij" not in message
+
+
+def test_flat_and_anthropic_error_chunks_carry_the_message() -> None:
+    flat = parse_chunk(b'{"message": "overloaded", "code": 529}')
+    assert flat.error == "overloaded"
+    anthropic = parse_chunk(
+        b'{"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}'
+    )
+    assert anthropic.error == "busy"

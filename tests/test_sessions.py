@@ -12,7 +12,7 @@ from scripted_server import Received, Reply, scripted, sse
 
 from llmbench_async import RunConfig, run
 from llmbench_async.config import RetryPolicy
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.records import RequestRecord
 
 DATA = Path(__file__).parent / "data"

@@ -13,7 +13,7 @@ from llmbench_async import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "llmbench_async"
-HEAVY = ("httpx", "anyio", "tqdm", "llmbench_async.mock_server", "llmbench_async.session")
+HEAVY = ("httpx", "anyio", "tqdm", "llmbench_async.mock.server", "llmbench_async.session")
 
 
 def _modules_after(argv: list[str]) -> set[str]:
@@ -42,14 +42,14 @@ def test_help_and_version_load_no_network_stack_and_no_mock() -> None:
 
 def test_only_the_mock_commands_load_the_mock() -> None:
     for argv in (["-n", "0"], ["mock-server", "--help"], ["report", "/nonexistent.jsonl"]):
-        assert "llmbench_async.mock_server" not in _modules_after(argv), argv
+        assert "llmbench_async.mock.server" not in _modules_after(argv), argv
 
 
 def test_importing_the_package_is_lazy() -> None:
     code = "import sys, llmbench_async; print(sorted(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(ast.literal_eval(out.stdout))
-    assert "httpx" not in loaded and "llmbench_async.mock_server" not in loaded
+    assert "httpx" not in loaded and "llmbench_async.mock.server" not in loaded
 
 
 def test_public_api_names_resolve() -> None:
@@ -90,10 +90,10 @@ LAYERS = [
     {"compare", "gate"},
     {"workers"},
     {"runner"},
-    {"client", "workload"},
-    {"config", "transport"},
+    {"client", "workload", "route"},
+    {"config", "transport", "odd"},
     {"pacing", "protocol", "sse", "histogram", "stats"},
-    {"records", "errors", "_version", "metrics"},
+    {"records", "errors", "_version", "metrics", "redact"},
 ]
 
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from llmbench_async.mock_server import MockConfig, MockProcess
+from llmbench_async.mock import MockConfig, MockProcess
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:

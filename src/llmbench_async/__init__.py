@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .config import RetryPolicy, RunConfig, Timeouts, normalize_base_url
     from .errors import ConfigError, LlmbenchError, TargetError, ThresholdError
     from .gate import Threshold, Verdict, check, parse_threshold
-    from .mock_server import MockConfig, MockProcess
+    from .mock import MockConfig, MockProcess
     from .records import RequestRecord, read_results
     from .session import RunResult, run, run_async
     from .stats import MetricStats, Summary, summarize
@@ -38,8 +38,8 @@ _WHERE = {
     "Verdict": "gate",
     "check": "gate",
     "parse_threshold": "gate",
-    "MockConfig": "mock_server",
-    "MockProcess": "mock_server",
+    "MockConfig": "mock",
+    "MockProcess": "mock",
     "RequestRecord": "records",
     "read_results": "records",
     "RunResult": "session",

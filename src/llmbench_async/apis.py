@@ -1,4 +1,5 @@
-"""One small object per API: its path, its auth headers, its request body, and what each
+"""One small object per API: its path, its default key header and max-tokens field (the
+user's --api-key-header and --max-tokens-field override them), its request body, and what each
 streamed event or response body means (output? reasoning? usage? error? end?).
 
 | API           | path                 | first token (TTFT) is the first event that carries    |
@@ -56,18 +57,29 @@ class ApiSpec:
     name = "chat"
     path = "chat/completions"
     streams = True  # False: responses always come whole (embeddings)
-    max_tokens_field = "max_tokens"
+    max_tokens_field = "max_tokens"  # the body field of --max-tokens (--max-tokens-field)
+    key_header = "Authorization"  # the header that carries the key (--api-key-header)
 
-    def auth_headers(self, api_key: str) -> dict[str, str]:
-        """The headers that carry the key."""
-        return {"Authorization": f"Bearer {api_key}"}
+    def auth_headers(self, api_key: str, key_header: str | None = None) -> dict[str, str]:
+        """The headers that carry the key, in `key_header` (None: the API's own):
+        `Authorization` gets `Bearer KEY`, any other name the key as is, `none` nothing."""
+        name = self.key_header if key_header is None else key_header
+        if name.lower() == "none":
+            return {}
+        return {name: f"Bearer {api_key}" if name.lower() == "authorization" else api_key}
 
     def body(
-        self, model: str, messages: Sequence[Message], max_tokens: int, stream: bool
+        self,
+        model: str,
+        messages: Sequence[Message],
+        max_tokens: int,
+        stream: bool,
+        max_tokens_field: str | None = None,
     ) -> dict[str, Any]:
-        """The JSON body (as a dict) of one request."""
+        """The JSON body (as a dict) of one request; `max_tokens_field` (None: the API's
+        own) names the field that carries `max_tokens`."""
         body: dict[str, Any] = {"model": model, "messages": list(messages)}
-        body[self.max_tokens_field] = max_tokens
+        body[max_tokens_field or self.max_tokens_field] = max_tokens
         body["stream"] = stream
         if stream:  # ask for the server's own token count in a final usage chunk
             body["stream_options"] = {"include_usage": True}
@@ -117,9 +129,14 @@ class CompletionsApi(ApiSpec):
     path = "completions"
 
     def body(
-        self, model: str, messages: Sequence[Message], max_tokens: int, stream: bool
+        self,
+        model: str,
+        messages: Sequence[Message],
+        max_tokens: int,
+        stream: bool,
+        max_tokens_field: str | None = None,
     ) -> dict[str, Any]:
-        body = super().body(model, messages, max_tokens, stream)
+        body = super().body(model, messages, max_tokens, stream, max_tokens_field)
         body.pop("messages")
         body = {"model": model, "prompt": flatten(messages), **body}
         return body
@@ -140,12 +157,17 @@ class ResponsesApi(ApiSpec):
     max_tokens_field = "max_output_tokens"
 
     def body(
-        self, model: str, messages: Sequence[Message], max_tokens: int, stream: bool
+        self,
+        model: str,
+        messages: Sequence[Message],
+        max_tokens: int,
+        stream: bool,
+        max_tokens_field: str | None = None,
     ) -> dict[str, Any]:
         return {
             "model": model,
             "input": list(messages),
-            "max_output_tokens": max_tokens,
+            max_tokens_field or self.max_tokens_field: max_tokens,
             "stream": stream,
         }
 
@@ -215,18 +237,25 @@ class MessagesApi(ApiSpec):
     name = "messages"
     path = "messages"
 
-    def auth_headers(self, api_key: str) -> dict[str, str]:
-        return {"x-api-key": api_key, "anthropic-version": ANTHROPIC_VERSION}
+    key_header = "x-api-key"
+
+    def auth_headers(self, api_key: str, key_header: str | None = None) -> dict[str, str]:
+        return {**super().auth_headers(api_key, key_header), "anthropic-version": ANTHROPIC_VERSION}
 
     def body(
-        self, model: str, messages: Sequence[Message], max_tokens: int, stream: bool
+        self,
+        model: str,
+        messages: Sequence[Message],
+        max_tokens: int,
+        stream: bool,
+        max_tokens_field: str | None = None,
     ) -> dict[str, Any]:
         system = [str(m.get("content", "")) for m in messages if m.get("role") == "system"]
         body: dict[str, Any] = {"model": model}
         if system:
             body["system"] = "\n".join(system)
         body["messages"] = [m for m in messages if m.get("role") != "system"]
-        body["max_tokens"] = max_tokens
+        body[max_tokens_field or self.max_tokens_field] = max_tokens
         body["stream"] = stream
         return body
 
@@ -309,9 +338,14 @@ class EmbeddingsApi(ApiSpec):
     streams = False
 
     def body(
-        self, model: str, messages: Sequence[Message], max_tokens: int, stream: bool
+        self,
+        model: str,
+        messages: Sequence[Message],
+        max_tokens: int,
+        stream: bool,
+        max_tokens_field: str | None = None,
     ) -> dict[str, Any]:
-        # each message is one input of the batch
+        # each message is one input of the batch (no output, so no max tokens)
         return {"model": model, "input": [_content_text(m.get("content")) for m in messages]}
 
     def parse_body(self, body: bytes) -> BodyResult:

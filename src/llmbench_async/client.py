@@ -14,15 +14,17 @@ from dataclasses import dataclass, field, replace
 import anyio
 import httpx
 
-from .apis import ApiSpec, api_spec
-from .config import RetryPolicy, Timeouts, scrub_secrets
-from .errors import ErrorKind, RequestError, classify_exception, kind_for_status
-from .protocol import error_message_from_body
+from .apis import ApiSpec, BodyResult, api_spec
+from .config import RetryPolicy, Timeouts
+from .errors import BadStreamError, ErrorKind, RequestError, classify_exception, kind_for_status
+from .odd import non_sse_failure, redirect_failure
+from .protocol import error_message_from_body, malformed_event_message, safe_excerpt
 from .records import RequestRecord, TokenSource
-from .sse import SSEDecoder
-from .transport import lean_transport_of
+from .sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
+from .transport import EXCHANGE_KEY, Exchange, transport_for
 
 _ERROR_BODY_LIMIT = 64 * 1024
+_MESSAGE_CHARS = 500  # longest error message kept on a record
 _NO_RETRY_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.NOT_FOUND, ErrorKind.HTTP_4XX})
 _RETRY_KINDS = frozenset({ErrorKind.CONNECT, ErrorKind.CONNECT_TIMEOUT})
 
@@ -42,6 +44,8 @@ class Target:
     # to return one vector per input of the batch
     api: ApiSpec = field(default_factory=lambda: api_spec("chat"), compare=False)
     batch: int = 1
+    # HTTP versions the responses came in (b"HTTP/1.1", b"HTTP/2"): the report says which
+    protocols: set[bytes] = field(default_factory=set, compare=False, repr=False)
     _parsed: httpx.URL = field(init=False, repr=False, compare=False)
     _head: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
 
@@ -52,39 +56,59 @@ class Target:
         object.__setattr__(self, "_parsed", parsed)
         object.__setattr__(self, "_head", tuple(head))
 
-    def request(self, body: bytes) -> httpx.Request:
+    def request(self, body: bytes, exchange: Exchange) -> httpx.Request:
         """The `httpx.Request` for one body, built from parts parsed once per run."""
         headers = [*self._head, (b"Content-Length", str(len(body)).encode())]
         timeout = {"connect": self.timeouts.connect, "read": None, "write": None, "pool": None}
         return httpx.Request(
-            "POST", self._parsed, headers=headers, content=body, extensions={"timeout": timeout}
+            "POST",
+            self._parsed,
+            headers=headers,
+            content=body,
+            extensions={"timeout": timeout, EXCHANGE_KEY: exchange},
         )
 
 
 @asynccontextmanager
 async def _open(
-    http: httpx.AsyncClient, target: Target, body: bytes
+    http: httpx.AsyncClient, target: Target, body: bytes, exchange: Exchange
 ) -> AsyncIterator[tuple[httpx.Response, AsyncIterable[bytes]]]:
-    """Send the request and yield the response with its raw body stream.
+    """Send the request and yield the response with its body stream, decoded when the server
+    compressed it anyway (gzip, deflate, br, zstd: httpx's own decoders).
 
-    On the lean transport the request goes straight to it: `AsyncClient.send`'s request
-    building, URL merging and cookie extraction cost 0.14-0.19 ms a request (16-23% of the
-    client's CPU, benchmarks/cpu_per_request.py) and do nothing for a load test. Any other
-    client goes the ordinary way.
+    The request goes straight to the transport that serves the URL (the lean one, or a proxy
+    or HTTP/2 mount): `AsyncClient.send`'s request building, URL merging and cookie extraction
+    cost 0.14-0.19 ms a request (16-23% of the client's CPU, benchmarks/cpu_per_request.py)
+    and do nothing for a load test.
     """
-    transport = lean_transport_of(http)
-    if transport is None:
-        async with http.stream("POST", target.url, content=body, headers=target.headers) as resp:
-            yield resp, resp.aiter_raw()
-        return
-    request = target.request(body)
-    resp = await transport.handle_async_request(request)
+    request = target.request(body, exchange)
+    resp = await transport_for(http, target._parsed).handle_async_request(request)
     resp.request = request
+    target.protocols.add(resp.extensions.get("http_version", b"HTTP/1.1"))
     try:
-        assert isinstance(resp.stream, httpx.AsyncByteStream)
-        yield resp, resp.stream
+        stream = resp.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        coding = resp.headers.get("content-encoding")
+        if coding is not None and coding.strip().lower() not in ("", "identity"):
+            _check_codings(coding)
+            yield resp, resp.aiter_bytes()
+        else:
+            yield resp, stream
     finally:
         await resp.aclose()
+
+
+def _check_codings(header: str) -> None:
+    """A Content-Encoding httpx cannot decode here is a named error, not garbled SSE."""
+    from httpx._decoders import SUPPORTED_DECODERS  # the codings httpx can decode here
+
+    for coding in header.lower().split(","):
+        coding = coding.strip()
+        if coding and coding != "identity" and coding not in SUPPORTED_DECODERS:
+            hint = {"br": " (install brotli)", "zstd": " (install zstandard)"}.get(coding, "")
+            raise RequestError(
+                ErrorKind.PROTOCOL, f"cannot decode Content-Encoding {coding[:20]!r}{hint}"
+            )
 
 
 async def execute(
@@ -267,6 +291,7 @@ class _Measure:
         "gaps",
         "headers_ns",
         "last_ns",
+        "note",
         "output_events",
         "prompt_tokens",
         "reasoning_tokens",
@@ -288,6 +313,7 @@ class _Measure:
         self.finish_reason: str | None = None
         self.status: int | None = None
         self.done = False
+        self.note: str | None = None
 
 
 async def _attempt(
@@ -302,16 +328,22 @@ async def _attempt(
     m = _Measure()
     error: RequestError | None = None
     retry_after: float | None = None
-    send_ns = time.perf_counter_ns()
+    start_ns = time.perf_counter_ns()
     with anyio.CancelScope() as scope:
-        dog = _Watchdog(scope, send_ns, target.timeouts)
+        dog = _Watchdog(scope, start_ns, target.timeouts)
+        exchange = Exchange(dog)
+        exchange.start_ns = start_ns
         try:
             if target.stream:
-                error, retry_after = await _stream(http, target, body, m, dog, capture)
+                error, retry_after = await _stream(http, target, body, m, dog, exchange, capture)
             else:
-                error, retry_after = await _whole(http, target, body, m, dog, capture)
+                error, retry_after = await _whole(http, target, body, m, dog, exchange, capture)
+        except BadStreamError as exc:
+            error = RequestError(ErrorKind.BAD_STREAM, str(exc), m.status)
         except Exception as exc:
             error = classify_exception(exc)
+            if error.status is None and m.status is not None:
+                error.status = m.status
         finally:
             dog.stop()
     end_ns = time.perf_counter_ns()
@@ -323,6 +355,27 @@ async def _attempt(
         error = RequestError(
             ErrorKind.READ, "stream ended before finish_reason or [DONE]", m.status
         )
+    return _Outcome(
+        _record(m, index, scheduled_ns, start_ns, end_ns, exchange, error, attempt, target),
+        error,
+        m.first_ns is not None,
+        retry_after,
+    )
+
+
+def _record(
+    m: _Measure,
+    index: int,
+    scheduled_ns: int,
+    start_ns: int,
+    end_ns: int,
+    exchange: Exchange,
+    error: RequestError | None,
+    attempt: int,
+    target: Target,
+) -> RequestRecord:
+    """Freeze one attempt's measurements. The send instant is when the request bytes went
+    out on a ready connection; before that (a failed connect) it is the attempt's start."""
     source: TokenSource
     if m.completion_tokens is not None:
         tokens: int | None = m.completion_tokens
@@ -331,10 +384,10 @@ async def _attempt(
         tokens, source = m.output_events, "chunks"
     else:
         tokens, source = None, "none"
-    record = RequestRecord(
+    return RequestRecord(
         index=index,
         scheduled_ns=scheduled_ns,
-        send_ns=send_ns,
+        send_ns=exchange.send_ns or start_ns,
         end_ns=end_ns,
         headers_ns=m.headers_ns,
         first_token_ns=m.first_ns,
@@ -348,11 +401,16 @@ async def _attempt(
         token_source=source,
         status=m.status,
         error_kind=None if error is None else error.kind.value,
-        error_message=None if error is None else scrub_secrets(error.message, target.secrets),
+        error_message=None
+        if error is None
+        else safe_excerpt(error.message, target.secrets, _MESSAGE_CHARS),
         attempts=attempt,
         response_id=m.response_id,
+        ready_ns=exchange.ready_ns,
+        connect_ns=exchange.connect_ns,
+        new_connection=exchange.new_connection,
+        note=m.note,
     )
-    return _Outcome(record, error, m.first_ns is not None, retry_after)
 
 
 async def _stream(
@@ -361,12 +419,16 @@ async def _stream(
     body: bytes,
     m: _Measure,
     dog: _Watchdog,
+    exchange: Exchange,
     capture: list[str] | None = None,
 ) -> tuple[RequestError | None, float | None]:
-    async with _open(http, target, body) as (resp, raw_stream):
-        failure = await _headers_received(resp, raw_stream, m, dog)
+    async with _open(http, target, body, exchange) as (resp, raw_stream):
+        failure = await _headers_received(resp, raw_stream, m, dog, target)
         if failure is not None:
             return failure
+        content_type = resp.headers.get("content-type")
+        if content_type is not None and "text/event-stream" not in content_type.lower():
+            return await _not_sse(content_type, raw_stream, m, dog, target, capture), None
         decoder = SSEDecoder()
         parse_chunk = target.api.parse_event  # workloads branch: per-API event meaning
         gaps = m.gaps
@@ -374,14 +436,16 @@ async def _stream(
         async for raw in raw_stream:
             now = dog.last_ns = time.perf_counter_ns()
             for data in decoder.feed(raw):
-                chunk = parse_chunk(data)
+                try:
+                    chunk = parse_chunk(data)
+                except BadStreamError:
+                    message = malformed_event_message(data, target.secrets)
+                    raise RequestError(ErrorKind.BAD_STREAM, message, m.status) from None
                 if chunk.done:
                     m.done = True
                     continue
                 if chunk.error is not None:
-                    raise RequestError(
-                        ErrorKind.BAD_STREAM, f"error event in stream: {chunk.error}", m.status
-                    )
+                    raise _stream_error(chunk.error, m, target)
                 if chunk.output:
                     if last is None:
                         m.first_ns = now
@@ -403,23 +467,78 @@ async def _stream(
                     m.prompt_tokens = chunk.prompt_tokens
                 if chunk.reasoning_tokens is not None:
                     m.reasoning_tokens = chunk.reasoning_tokens
+            if decoder.errors:
+                raise _stream_error(_error_event_text(decoder.errors[0]), m, target)
         for data in decoder.close():
             chunk = parse_chunk(data)
             m.done = m.done or chunk.done
+        if decoder.errors:
+            raise _stream_error(_error_event_text(decoder.errors[0]), m, target)
         m.last_ns = last
     return None, None
 
 
+def _stream_error(text: str, m: _Measure, target: Target) -> RequestError:
+    """The server reported an error inside a 2xx stream: fail with its message."""
+    message = "error event in stream: " + safe_excerpt(text, target.secrets, 200)
+    return RequestError(ErrorKind.BAD_STREAM, message, m.status)
+
+
+def _error_event_text(data: bytes) -> str:
+    """The message of an `event: error` payload: a JSON error in any common shape, or text."""
+    return error_message_from_body(data, limit=4000) if data.strip() else "(no details)"
+
+
+async def _not_sse(
+    content_type: str,
+    raw_stream: AsyncIterable[bytes],
+    m: _Measure,
+    dog: _Watchdog,
+    target: Target,
+    capture: list[str] | None = None,
+) -> RequestError | None:
+    """A 2xx that is not an event stream: a whole completion despite `stream` (counted, with
+    non-streamed timing), or a failure showing the Content-Type and an excerpt."""
+    body = await _read_bounded(raw_stream, DEFAULT_MAX_EVENT_BYTES, dog)
+    outcome = non_sse_failure(content_type, body, m.status, target.secrets, target.api.parse_body)
+    if outcome.error is not None:
+        return outcome.error
+    assert outcome.completion is not None
+    _take_completion(m, outcome.completion, capture)
+    m.note = outcome.note
+    return None
+
+
+async def _read_bounded(raw_stream: AsyncIterable[bytes], limit: int, dog: _Watchdog) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for raw in raw_stream:
+        dog.last_ns = time.perf_counter_ns()
+        parts.append(raw)
+        size += len(raw)
+        if size >= limit:
+            break
+    return b"".join(parts)
+
+
 async def _headers_received(
-    resp: httpx.Response, raw_stream: AsyncIterable[bytes], m: _Measure, dog: _Watchdog
+    resp: httpx.Response,
+    raw_stream: AsyncIterable[bytes],
+    m: _Measure,
+    dog: _Watchdog,
+    target: Target,
 ) -> tuple[RequestError, float | None] | None:
     """Note the headers instant and status; for a non-2xx status, the classified failure
     and the server's retry hint."""
     m.headers_ns = dog.last_ns = time.perf_counter_ns()
-    m.status = resp.status_code
-    if 200 <= resp.status_code < 300:
+    status = m.status = resp.status_code
+    if 200 <= status < 300:
         return None
-    return await _http_error(resp, raw_stream), parse_retry_after(resp.headers)
+    if 300 <= status < 400:
+        return redirect_failure(
+            status, resp.headers.get("location"), target.url, target.secrets
+        ), None
+    return await _http_error(resp, raw_stream, target), parse_retry_after(resp.headers)
 
 
 async def _whole(
@@ -428,10 +547,11 @@ async def _whole(
     body: bytes,
     m: _Measure,
     dog: _Watchdog,
+    exchange: Exchange,
     capture: list[str] | None = None,
 ) -> tuple[RequestError | None, float | None]:
-    async with _open(http, target, body) as (resp, raw_stream):
-        failure = await _headers_received(resp, raw_stream, m, dog)
+    async with _open(http, target, body, exchange) as (resp, raw_stream):
+        failure = await _headers_received(resp, raw_stream, m, dog, target)
         if failure is not None:
             return failure
         parts: list[bytes] = []
@@ -440,10 +560,17 @@ async def _whole(
             parts.append(raw)
     parsed = target.api.parse_body(b"".join(parts))  # workloads branch: per-API body meaning
     if parsed.error is not None:
-        return RequestError(ErrorKind.BAD_STREAM, f"error body: {parsed.error}", m.status), None
+        message = "error body: " + safe_excerpt(parsed.error, target.secrets, 200)
+        return RequestError(ErrorKind.BAD_STREAM, message, m.status), None
     if not target.api.streams and parsed.output_items != target.batch:
         message = f"expected {target.batch} embeddings, got {parsed.output_items}"
         return RequestError(ErrorKind.BAD_STREAM, message, m.status), None
+    _take_completion(m, parsed, capture)
+    return None, None
+
+
+def _take_completion(m: _Measure, parsed: BodyResult, capture: list[str] | None) -> None:
+    """Take a whole response's meaning; with `capture`, its reply text (sessions)."""
     if capture is not None:
         capture.append(parsed.text)
     m.response_id = parsed.response_id
@@ -451,10 +578,11 @@ async def _whole(
     m.prompt_tokens = parsed.prompt_tokens
     m.reasoning_tokens = parsed.reasoning_tokens
     m.done = True
-    return None, None
 
 
-async def _http_error(resp: httpx.Response, raw_stream: AsyncIterable[bytes]) -> RequestError:
+async def _http_error(
+    resp: httpx.Response, raw_stream: AsyncIterable[bytes], target: Target
+) -> RequestError:
     """Read (a bounded part of) an error body and classify the status."""
     parts: list[bytes] = []
     size = 0
@@ -464,5 +592,5 @@ async def _http_error(resp: httpx.Response, raw_stream: AsyncIterable[bytes]) ->
         if size >= _ERROR_BODY_LIMIT:
             break
     status = resp.status_code
-    detail = error_message_from_body(b"".join(parts))
+    detail = error_message_from_body(b"".join(parts), secrets=target.secrets)
     return RequestError(kind_for_status(status), f"HTTP {status}: {detail}", status)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .pacing import Arrival, LoadPlan, LoadShape, make_shape
+from .redact import redact_secret
 
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
@@ -19,6 +20,7 @@ Api = Literal["chat", "completions", "responses", "messages", "embeddings"]
 APIS: tuple[Api, ...] = get_args(Api)
 DATASET_FORMATS = ("sharegpt", "openai-jsonl", "conversations")
 LatencyFrom = Literal["send", "schedule"]
+MaxTokensField = Literal["max_tokens", "max_completion_tokens"]  # transport options
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +89,23 @@ class RunConfig:
     prefix_tokens: int = 0  # shared prefixes: about this many tokens each (0: none)
     prefix_groups: int = 1  # shared prefixes: how many distinct ones
     goodput: tuple[str, ...] = ()  # per-request SLO conditions, e.g. ("ttft<200ms",)
+    # transport options (issue 11/12)
+    endpoint_url: str | None = None  # full request URL (path and query kept); None: base_url
+    # the header that carries the key: None: the API's own (Authorization: Bearer; messages:
+    # x-api-key); "Authorization" sends Bearer, another name the key as is; "none": no key
+    api_key_header: str | None = None
+    max_tokens_field: MaxTokensField | None = None  # None: the API's own field
+    proxy: str | None = field(default=None, repr=False)  # proxy URL for every request
+    proxy_env: bool = True  # honour HTTP(S)_PROXY / ALL_PROXY / NO_PROXY (httpx's trust_env)
+    http2: bool = False  # HTTP/2 through httpx's standard transport (needs the h2 extra)
+    preconnect: bool = True  # open the run's connections before the clock starts
 
     def __post_init__(self) -> None:
         self._check_choices()
         self._check_load()
         self._check_request()
         self._check_workload()
+        self._check_transport()
 
     def _check_choices(self) -> None:
         for flag, value, choices in (
@@ -205,6 +218,33 @@ class RunConfig:
                     f"({mean}): the prefix is part of the prompt, the rest is the unique suffix"
                 )
 
+    def _check_transport(self) -> None:
+        """The transport options' checks (issue 11)."""
+        if self.endpoint_url is not None:
+            _check_http_url(self.endpoint_url, "--endpoint")
+        if self.proxy is not None:
+            _check_http_url(self.proxy, "--proxy")
+        name = self.api_key_header
+        if name is not None and (
+            not name or any(c in name for c in ":\r\n \t") or not name.isascii()
+        ):
+            raise ConfigError(f"--api-key-header: bad header name {name!r}")
+        if self.max_tokens_field not in (None, "max_tokens", "max_completion_tokens"):
+            raise ConfigError(
+                "--max-tokens-field must be max_tokens or max_completion_tokens "
+                f"(got {self.max_tokens_field!r})"
+            )
+
+    def url_for(self, suffix: str) -> str:
+        """`base_url` + `/suffix`, keeping the base URL's query string (e.g. api-version)."""
+        base, sep, query = self.base_url.partition("?")
+        return f"{base}/{suffix}" + (sep + query if sep else "")
+
+    @property
+    def models_url(self) -> str:
+        """Where the model list is asked for (GET)."""
+        return self.url_for("models")
+
     @property
     def shape(self) -> LoadShape:
         """The load shape: the closed loop, or an open-loop arrival schedule."""
@@ -234,6 +274,9 @@ class RunConfig:
         """Every value never to be printed or saved: the key and secret-looking headers."""
         found = [self.api_key]
         found += [v for k, v in self.headers.items() if is_secret_header(k)]
+        if self.proxy:  # transport options: the proxy's credentials
+            parts = urlsplit(self.proxy)
+            found += [parts.password or "", parts.username or ""]
         return tuple(s for s in found if s)
 
     def load_description(self) -> str:
@@ -254,15 +297,18 @@ class RunConfig:
 
     @property
     def endpoint(self) -> str:
-        """The URL requests are sent to."""
+        """The URL requests are sent to: --endpoint as given, else base URL + the API's path."""
+        if self.endpoint_url is not None:
+            return self.endpoint_url
         from .apis import api_spec  # workloads branch: the path comes from the API object
 
-        return f"{self.base_url}/{api_spec(self.api).path}"
+        return self.url_for(api_spec(self.api).path)
 
     def to_public_dict(self) -> dict[str, Any]:
         """The config as JSON-ready data, with the API key redacted."""
         data = _json_ready(self)
         data["api_key"] = redact_secret(self.api_key)
+        data["proxy"] = None if self.proxy is None else redact_url_password(self.proxy)
         data["headers"] = {
             k: redact_secret(v) if is_secret_header(k) else v for k, v in self.headers.items()
         }
@@ -307,8 +353,31 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
     return RunConfig(**fields)
 
 
+def _check_http_url(url: str, flag: str) -> None:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{flag} must be an http:// or https:// URL with a host")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ConfigError(f"{flag} has a bad port") from None
+
+
+def redact_url_password(url: str) -> str:
+    """`url` with its user name and password (if any) shown as `***`."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
 def normalize_base_url(url: str) -> str:
-    """Accept `http(s)://host[:port][/prefix][/v1][/]` and return it ending in `/v1`."""
+    """Accept `http(s)://host[:port][/prefix][/v1][/][?query]` and return it with its path
+    ending in `/v1` (the query, e.g. Azure's api-version, is kept)."""
     text = url.strip()
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https"):
@@ -322,14 +391,8 @@ def normalize_base_url(url: str) -> str:
     path = parts.path.rstrip("/")
     if not path.endswith("/v1"):
         path += "/v1"
-    return f"{parts.scheme}://{parts.netloc}{path}"
-
-
-def redact_secret(value: str) -> str:
-    """Show at most the first 3 and last 4 characters of a secret (`sk-...abcd`)."""
-    if len(value) <= 8:
-        return "***"
-    return f"{value[:3]}...{value[-4:]}"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme}://{parts.netloc}{path}{query}"
 
 
 _SECRET_HINTS = ("auth", "key", "token", "secret", "password", "cookie", "signature")
@@ -397,14 +460,6 @@ def parse_levels(text: str, flag: str, kind: type[int] | type[float]) -> list[fl
             raise ConfigError(f"{flag} values must be more than 0 (got {text!r})")
         levels.append(value)
     return levels
-
-
-def scrub_secrets(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace every occurrence of each secret in `text` by its redacted form."""
-    for secret in secrets:
-        if len(secret) >= 4 and secret in text:
-            text = text.replace(secret, redact_secret(secret))
-    return text
 
 
 def env_or(env: Mapping[str, str], name: str, default: str) -> str:

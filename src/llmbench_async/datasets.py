@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .config import DATASET_FORMATS
 from .errors import ConfigError
-from .workload import Conversation, PromptItem
+from .workload import Conversation, PromptItem, prompt_item
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -225,33 +225,12 @@ def _entry(fmt: str, obj: Any, where: str) -> PromptItem | Conversation | None:
     if not isinstance(obj, dict):
         raise ConfigError(f"{where}: expected a JSON object")
     if fmt == "openai-jsonl":
-        return _request(obj, where)
+        return prompt_item(obj, where)
     key = "conversations" if fmt == "sharegpt" else ("turns" if "turns" in obj else "messages")
     turns = obj.get(key)
     if not isinstance(turns, list):
         raise ConfigError(f'{where}: expected "{key}": a list of messages')
     return _conversation(turns, where, sharegpt=fmt == "sharegpt")
-
-
-def _request(obj: dict[str, Any], where: str) -> PromptItem:
-    max_tokens = obj.get("max_tokens")
-    if max_tokens is not None and (
-        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
-    ):
-        raise ConfigError(f"{where}: max_tokens must be a whole number >= 1")
-    prompt, messages = obj.get("prompt"), obj.get("messages")
-    if isinstance(prompt, str) and prompt:
-        return PromptItem(text=prompt, max_tokens=max_tokens)
-    if isinstance(messages, list) and messages and all(_is_message(m) for m in messages):
-        return PromptItem(messages=tuple(messages), max_tokens=max_tokens)
-    raise ConfigError(
-        f'{where}: expected "prompt" (a non-empty string) or "messages" '
-        '(a list of {"role", "content"} objects)'
-    )
-
-
-def _is_message(m: object) -> bool:
-    return isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m
 
 
 def _conversation(turns: list[Any], where: str, *, sharegpt: bool) -> Conversation | None:

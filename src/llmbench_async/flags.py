@@ -20,6 +20,7 @@ from .config import (
     DEFAULT_PROMPT,
     Api,
     LatencyFrom,
+    MaxTokensField,
     RetryPolicy,
     RunConfig,
     Timeouts,
@@ -94,6 +95,14 @@ class Flags:
     prefix_tokens: int = 0
     prefix_groups: int = 1
     goodput: list[str] | None = None
+    # transport options (None: the API's own key header / max-tokens field)
+    endpoint: str | None = None
+    api_key_header: str | None = None
+    max_tokens_field: str | None = None
+    proxy: str | None = None
+    no_proxy_env: bool = False
+    http2: bool = False
+    preconnect: bool = True
 
 
 def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunConfig:
@@ -105,6 +114,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
     duration_s = None if flags.duration is None else parse_duration(flags.duration, "--duration")
     warm_n, warm_s = (0, 0.0) if flags.warmup is None else parse_warmup(flags.warmup)
     key = _read_key_file(flags.api_key_file) if flags.api_key_file is not None else flags.api_key
+    _check_transport_flags(flags, env)
     return RunConfig(
         base_url=normalize_base_url(
             flags.base_url or env_or(env, "OPENAI_BASE_URL", DEFAULT_BASE_URL)
@@ -139,8 +149,21 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         verify=False if flags.insecure else (str(flags.ca_bundle) if flags.ca_bundle else True),
         output=flags.output,
         grace_s=flags.grace,
+        # transport options
+        endpoint_url=None if flags.endpoint is None else flags.endpoint.strip(),
+        api_key_header=_key_header(flags.api_key_header),
+        max_tokens_field=cast(MaxTokensField | None, flags.max_tokens_field),  # RunConfig checks
+        proxy=flags.proxy,
+        proxy_env=not flags.no_proxy_env,
+        http2=flags.http2,
+        preconnect=flags.preconnect,
         **_workload_fields(flags),  # workloads branch
     )
+
+
+def _key_header(name: str | None) -> str | None:
+    """--api-key-header: None (not given) leaves the API's own; `none` in any case: no key."""
+    return "none" if name is not None and name.lower() == "none" else name
 
 
 def _workload_fields(flags: Flags) -> dict[str, Any]:
@@ -164,6 +187,19 @@ def _workload_fields(flags: Flags) -> dict[str, Any]:
         "prefix_groups": flags.prefix_groups,
         "goodput": tuple(flags.goodput or ()),
     }
+
+
+# transport options
+def _check_transport_flags(flags: Flags, env: Mapping[str, str]) -> None:
+    """--endpoint needs a model (or a base URL to list models from); --http2 needs h2."""
+    has_base = flags.base_url is not None or bool(env.get("OPENAI_BASE_URL", "").strip())
+    if flags.endpoint is not None and flags.model is None and not has_base:
+        raise ConfigError("--endpoint needs --model (or a --base-url that lists models)")
+    if flags.http2:
+        from .transport import http2_available
+
+        if not http2_available():
+            raise ConfigError("--http2 needs the h2 package: pip install 'llmbench-async[http2]'")
 
 
 def sweep_values(flags: Flags) -> tuple[list[int], list[float] | None]:

@@ -7,17 +7,21 @@ errors, and only data that is not a JSON object is a BadStreamError.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from llmbench_async.errors import BadStreamError
+from llmbench_async.redact import scrub_secrets
 
 __all__ = [
     "Chunk",
     "CompletionBody",
     "error_message_from_body",
+    "malformed_event_message",
     "parse_chunk",
     "parse_completion_body",
+    "safe_excerpt",
 ]
 
 # `JSONDecoder.decode(bytes.decode())` is the parser `json.loads` ends up calling, minus its
@@ -25,6 +29,7 @@ __all__ = [
 _decode = json.JSONDecoder().decode
 _EXCERPT_CHARS = 80
 _ERROR_CHARS = 200
+_LONG_CHARS = 4000  # server text kept before the caller redacts and cuts it
 
 
 @dataclass(slots=True)
@@ -93,8 +98,11 @@ def parse_chunk(data: bytes) -> Chunk:
             reason = choice.get("finish_reason")
             if reason is not None and finish_reason is None and type(reason) is str:
                 finish_reason = reason
-    elif obj.get("object") == "error":  # vLLM's older in-stream error shape, no "error" key
-        return Chunk(False, False, False, None, None, None, None, None, _error_text(obj))
+    elif obj.get("object") == "error" or obj.get("type") == "error" or _is_flat_error(obj):
+        # vLLM's older shape, Anthropic's {"type":"error"}, or a flat {"message","code"}
+        inner = obj.get("error")
+        text = _error_text(inner if inner else obj, _LONG_CHARS)
+        return Chunk(False, False, False, None, None, None, None, None, text)
 
     error = obj.get("error")
     usage = obj.get("usage")
@@ -113,8 +121,13 @@ def parse_chunk(data: bytes) -> Chunk:
         completion_tokens,
         prompt_tokens,
         reasoning_tokens,
-        _error_text(error) if error else None,
+        _error_text(error, _LONG_CHARS) if error else None,
     )
+
+
+def _is_flat_error(obj: dict[str, Any]) -> bool:
+    """`{"message": ..., "code": ...}` with no choices: an error some servers stream as is."""
+    return type(obj.get("message")) is str and ("code" in obj or "status" in obj)
 
 
 def parse_completion_body(body: bytes) -> CompletionBody:
@@ -168,26 +181,47 @@ def parse_completion_body(body: bytes) -> CompletionBody:
     )
 
 
-def error_message_from_body(body: bytes, limit: int = _ERROR_CHARS) -> str:
-    """A one-line message for a non-2xx response: error.message if present, else the body text."""
+def safe_excerpt(text: str, secrets: Sequence[str], limit: int) -> str:
+    """Server-provided text made safe to show: secrets redacted FIRST, then whitespace
+    squeezed, then cut to `limit` characters (with "..."), so a cut never splits a secret
+    into an unredacted piece."""
+    return _one_line(scrub_secrets(text, tuple(secrets)), max(limit, 0))
+
+
+def error_message_from_body(
+    body: bytes, limit: int = _ERROR_CHARS, secrets: Sequence[str] = ()
+) -> str:
+    """A one-line message for an error body: error.message if present, else the body text;
+    `secrets` are redacted before the cut to `limit` characters."""
     limit = max(limit, 0)
     try:
-        text = body.decode("utf-8", "replace")
+        text = body[: max(limit, _LONG_CHARS) * 4].decode("utf-8", "replace")
         try:
-            obj = _decode(text)
+            obj = _decode(body.decode("utf-8", "replace"))
         except (ValueError, RecursionError):
             obj = None
         if type(obj) is dict:
             if obj.get("error"):
-                return _error_text(obj["error"], limit)
-            if obj.get("object") == "error" or "message" in obj:
-                return _error_text(obj, limit)
-            detail = obj.get("detail")  # FastAPI / Starlette default error body
-            if detail:
-                return _one_line(detail if type(detail) is str else _compact(detail), limit)
-        return _one_line(text, limit) or "empty response body"[:limit]
+                text = _error_text(obj["error"], _LONG_CHARS)
+            elif obj.get("object") == "error" or "message" in obj:
+                text = _error_text(obj, _LONG_CHARS)
+            elif obj.get("detail"):  # FastAPI / Starlette default error body
+                detail = obj["detail"]
+                text = detail if type(detail) is str else _compact(detail)
+        return safe_excerpt(text, secrets, limit) or "empty response body"[:limit]
     except Exception:  # never raise: this runs while reporting another failure
         return "unreadable response body"[:limit]
+
+
+def malformed_event_message(data: bytes, secrets: Sequence[str]) -> str:
+    """`parse_chunk`'s BadStreamError message for `data`, with `secrets` redacted before the
+    excerpt is cut."""
+    reason: Exception | None = None
+    try:
+        _decode(data.decode())
+    except (ValueError, RecursionError) as exc:
+        reason = exc
+    return _malformed(data, reason, secrets=secrets)
 
 
 def _delta_has_other_output(delta: dict[str, Any]) -> bool:
@@ -236,9 +270,16 @@ def _error_text(error: Any, limit: int = _ERROR_CHARS) -> str:
     return _one_line(text, limit) or "unknown error"[:limit]
 
 
-def _malformed(data: bytes, exc: Exception | None, what: str = "malformed stream event") -> str:
-    """A one-line BadStreamError message with a truncated excerpt of the offending data."""
-    excerpt = repr(" ".join(data[: _EXCERPT_CHARS * 4].decode("utf-8", "replace").split()))
+def _malformed(
+    data: bytes,
+    exc: Exception | None,
+    what: str = "malformed stream event",
+    secrets: Sequence[str] = (),
+) -> str:
+    """A one-line BadStreamError message with a truncated excerpt of the offending data
+    (`secrets` redacted before the cut)."""
+    text = data[: _EXCERPT_CHARS * 64].decode("utf-8", "replace")
+    excerpt = repr(" ".join(scrub_secrets(text, tuple(secrets)).split()))
     if len(excerpt) > _EXCERPT_CHARS:
         excerpt = excerpt[: _EXCERPT_CHARS - 3] + "..."
     if exc is None:

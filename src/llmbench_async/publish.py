@@ -128,7 +128,7 @@ def run_info(result: RunResult) -> RunInfo:
     public = cfg.to_public_dict()
     return RunInfo(
         tool_version=VERSION,
-        endpoint=cfg.endpoint,
+        endpoint=result.endpoint_label,
         model=result.model,
         settings=_settings(public),
         started_at=result.started_at,

@@ -53,6 +53,11 @@ class RequestRecord:
     turn: int | None = None  # multi-turn: 1-based turn within its session
     group: int | None = None  # shared prefixes: which prefix group (0-based)
     inputs: int | None = None  # embeddings: inputs in the batch
+    # the connection was ready: a pooled one taken, or a new one through TCP (+TLS) set-up
+    ready_ns: int | None = None
+    connect_ns: int | None = None  # time to get that connection: 0 if reused (a duration)
+    new_connection: bool | None = None  # None: unknown (no connection reached, or HTTP/2)
+    note: str | None = None  # something odd about a request that still counted
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)  # shared when empty
 
     @property
@@ -63,6 +68,11 @@ class RequestRecord:
     def ttft_ns(self) -> int | None:
         """Send instant → first output-carrying event."""
         return None if self.first_token_ns is None else self.first_token_ns - self.send_ns
+
+    @property
+    def connect_ms(self) -> float | None:
+        """Connect time in ms (0 for a reused connection), None when not known."""
+        return None if self.connect_ns is None else self.connect_ns / 1e6
 
     @property
     def ttfc_ns(self) -> int | None:
@@ -108,6 +118,7 @@ class RequestRecord:
 _INSTANTS = (
     "scheduled_ns",
     "first_send_ns",
+    "ready_ns",
     "send_ns",
     "headers_ns",
     "first_token_ns",
@@ -137,6 +148,10 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
     line["error_message"] = record.error_message
     line["attempts"] = record.attempts
     line["response_id"] = record.response_id
+    line["connect_ns"] = record.connect_ns
+    line["new_connection"] = record.new_connection
+    if record.note is not None:
+        line["note"] = record.note
     if record.warmup:
         line["warmup"] = True
     for name in _WORKLOAD_TAGS:  # workloads branch: written only when set
@@ -176,12 +191,20 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         turn=_opt_int(line.get("turn")),
         group=_opt_int(line.get("group")),
         inputs=_opt_int(line.get("inputs")),
+        ready_ns=_opt_int(line.get("ready_ns")),
+        connect_ns=_opt_int(line.get("connect_ns")),
+        new_connection=_opt_bool(line.get("new_connection")),
+        note=line.get("note"),
         extra=dict(line.get("extra") or {}),
     )
 
 
 def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _opt_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
 
 
 class ResultsWriter:

@@ -24,6 +24,12 @@ _COLUMNS: tuple[_Col, ...] = (
     ("E2E p99", lambda s: s.percentile("e2e_ms", 99), "{:.1f}"),
     ("errors", lambda s: float(s.failed), "{:.0f}"),
 )
+# workloads branch: with --goodput, good requests/s after req/s
+_GOODPUT: _Col = ("goodput", lambda s: s.goodput_per_s, "{:.2f}")
+
+
+def _columns(goodput: bool) -> tuple[_Col, ...]:
+    return (_COLUMNS[0], _GOODPUT, *_COLUMNS[1:]) if goodput else _COLUMNS
 
 
 def _cell(value: float | None, fmt: str) -> str:
@@ -36,16 +42,19 @@ def sweep_console(
     *,
     judged: bool,
     width: int = 100,
+    goodput: bool = False,
 ) -> str:
-    """The sweep's table (latencies in ms), its chart, and the capacity under SLO."""
+    """The sweep's table (latencies in ms; with `goodput`, a goodput column), its chart, and
+    the capacity under SLO."""
+    columns = _columns(goodput)
     label_w = max([5, *(len(r.level.label) for r in results)])
-    head = f"{'level':<{label_w}}" + "".join(f"{name:>11}" for name, _, _ in _COLUMNS)
+    head = f"{'level':<{label_w}}" + "".join(f"{name:>11}" for name, _, _ in columns)
     if judged:
         head += "  SLO"
     lines = ["Sweep (latencies in ms)", head]
     for r in results:
         row = f"{r.level.label:<{label_w}}"
-        row += "".join(f"{_cell(get(r.summary), fmt):>11}" for _, get, fmt in _COLUMNS)
+        row += "".join(f"{_cell(get(r.summary), fmt):>11}" for _, get, fmt in columns)
         if judged:
             row += "  " + ("pass" if r.passed else "FAIL")
         if r.interrupted_by:
@@ -107,15 +116,20 @@ def sweep_json(
 
 
 def sweep_markdown(
-    results: Sequence[LevelResult], capacity: LevelResult | None, *, judged: bool
+    results: Sequence[LevelResult],
+    capacity: LevelResult | None,
+    *,
+    judged: bool,
+    goodput: bool = False,
 ) -> str:
     """The sweep table in Markdown, with the capacity under SLO."""
-    names = [name for name, _, _ in _COLUMNS]
+    columns = _columns(goodput)
+    names = [name for name, _, _ in columns]
     head = "| level | " + " | ".join(names) + (" | SLO |" if judged else " |")
     rule = "|---" * (len(names) + 1 + (1 if judged else 0)) + "|"
     out = ["### llmbench-async sweep (latencies in ms)", "", head, rule]
     for r in results:
-        cells = [_cell(get(r.summary), fmt) for _, get, fmt in _COLUMNS]
+        cells = [_cell(get(r.summary), fmt) for _, get, fmt in columns]
         verdict = [("pass" if r.passed else "**FAIL**")] if judged else []
         out.append("| " + " | ".join([r.level.label, *cells, *verdict]) + " |")
     if judged:
@@ -164,15 +178,22 @@ class SweepReport:
     infos: Sequence[RunInfo]
     judged: bool  # thresholds were given
 
+    @property
+    def goodput(self) -> bool:
+        """Whether the run had --goodput conditions (then the table has a goodput column)."""
+        return bool(self.infos and self.infos[0].config.get("goodput"))
+
     def console(self, *, width: int, color: bool) -> str:
         head = f"llmbench-async sweep → {self.infos[0].endpoint}\nmodel {self.infos[0].model}\n\n"
-        return head + sweep_console(self.results, self.capacity, judged=self.judged, width=width)
+        return head + sweep_console(
+            self.results, self.capacity, judged=self.judged, width=width, goodput=self.goodput
+        )
 
     def json(self) -> dict[str, Any]:
         return sweep_json(self.results, self.capacity, self.infos)
 
     def markdown(self) -> str:
-        return sweep_markdown(self.results, self.capacity, judged=self.judged)
+        return sweep_markdown(self.results, self.capacity, judged=self.judged, goodput=self.goodput)
 
     def junit(self) -> str:
         return sweep_junit(self.results)

@@ -32,6 +32,7 @@ from .config import RunConfig
 from .errors import EXIT_FOR_SIGNAL, ErrorKind
 from .pacing import ClosedLoop, LoadPlan, Pacer
 from .records import RequestRecord
+from .route import preconnect_run
 from .sessions import Sessions
 from .workload import Conversation, PromptItem, SyntheticInput, Workload, load_prompt_file
 
@@ -299,11 +300,14 @@ async def drive(
     progress: bool,
     handle_signals: bool,
     first_index: int = 0,
+    target: Target | None = None,
 ) -> RunOutcome:
-    """Run `config`'s load in this process (a single-process run, or one worker's share)."""
+    """Run `config`'s load in this process (a single-process run, or one worker's share).
+    The run's connections are opened first (`--preconnect`), before the clock starts."""
+    await preconnect_run(http, config)
     return await run_requests(
         http,
-        build_target(config),
+        target or build_target(config),
         build_workload(config),
         config.plan,
         sink,
@@ -317,9 +321,10 @@ async def drive(
 
 
 def auth_headers(config: RunConfig) -> dict[str, str]:
-    """The headers of every request: auth, content negotiation, then the user's --header."""
+    """The headers of every request: auth (the API's own key header unless
+    --api-key-header names another), content negotiation, then the user's --header."""
     return {
-        **api_spec(config.api).auth_headers(config.api_key),  # workloads branch: per API
+        **api_spec(config.api).auth_headers(config.api_key, config.api_key_header),
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if _streams(config) else "application/json",
         "Accept-Encoding": "identity",
@@ -372,6 +377,7 @@ def build_workload(config: RunConfig) -> Workload:
         seed=config.seed or 0,
         ignore_eos=config.ignore_eos,
         extra_body=config.extra_body,
+        max_tokens_field=config.max_tokens_field,
         batch=config.batch,
         prefix_tokens=config.prefix_tokens,
         prefix_groups=config.prefix_groups,

@@ -17,16 +17,18 @@ import anyio
 import httpx
 
 from ._version import VERSION
-from .config import RunConfig, scrub_secrets
+from .config import RunConfig
 from .errors import ErrorKind, TargetError, classify_exception
 from .gate import Threshold, judge
 from .goodput import is_good, parse_goodput
-from .protocol import error_message_from_body
+from .odd import redirect_failure
+from .protocol import error_message_from_body, safe_excerpt
 from .records import RequestRecord, ResultsWriter
-from .runner import RunOutcome, auth_headers, drive
+from .route import client_for, describe_route, route_of
+from .runner import RunOutcome, auth_headers, build_target, drive
 from .stats import Summary, SummaryBuilder, percentile
 from .sweep import Level, LevelResult
-from .transport import make_client
+from .transport import redact_url
 from .workers import run_workers
 
 
@@ -41,6 +43,13 @@ class RunResult:
     outcome: RunOutcome
     started_at: str  # ISO 8601 wall-clock start (UTC)
     problem: str | None  # one line saying why the target looked unusable, else None
+    route: str | None = None  # e.g. "via proxy http://***@proxy:3128 · HTTP/2"; None: direct
+
+    @property
+    def endpoint_label(self) -> str:
+        """The endpoint as the report shows it, with the route when it is not plain."""
+        endpoint = self.config.endpoint
+        return endpoint if self.route is None else f"{endpoint} ({self.route})"
 
     @property
     def client_stats(self) -> dict[str, Any]:
@@ -99,14 +108,16 @@ async def run_async(
         load_dataset(dataset_spec(config))
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
-    async with make_client(verify=config.verify, timeout=timeout) as http:
+    async with client_for(config, timeout=timeout) as http:
         model = config.model
         if model is None:
-            with anyio.move_on_after(config.timeouts.read or 60.0) as scope:
+            limits = [t for t in (config.timeouts.read, config.timeouts.total) if t is not None]
+            with anyio.move_on_after(min(limits, default=60.0)) as scope:
                 model = await discover_model(http, config)
             if scope.cancelled_caught or model is None:
-                raise TargetError(f"{config.base_url}/models did not answer; pass --model")
+                raise TargetError(f"{redact_url(config.models_url)} did not answer; pass --model")
         config = replace(config, model=model)
+        target = build_target(config)
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
         records: list[RequestRecord] = []
@@ -129,7 +140,12 @@ async def run_async(
                 )
             else:
                 outcome = await drive(
-                    http, config, sink, progress=progress, handle_signals=handle_signals
+                    http,
+                    config,
+                    sink,
+                    progress=progress,
+                    handle_signals=handle_signals,
+                    target=target,
                 )
             if writer is not None:
                 writer.write_footer(
@@ -153,6 +169,7 @@ async def run_async(
         outcome=outcome,
         started_at=started_at,
         problem=problem,
+        route=describe_route(config, target.protocols),
     )
 
 
@@ -170,6 +187,7 @@ def _header(config: RunConfig, started_at: str) -> dict[str, Any]:
         "version": VERSION,
         "started_at": started_at,
         "config": config.to_public_dict(),
+        "route": route_of(config),
         "environment": {
             "python": sys.version.split()[0],
             "platform": platform.platform(),
@@ -180,23 +198,28 @@ def _header(config: RunConfig, started_at: str) -> dict[str, Any]:
 
 async def discover_model(http: httpx.AsyncClient, config: RunConfig) -> str:
     """The first model id from GET /models, or a TargetError that says what to do."""
-    url = f"{config.base_url}/models"
+    url = config.models_url
+    shown = redact_url(url)
     try:
         resp = await http.get(url, headers=auth_headers(config))
     except Exception as exc:
         err = classify_exception(exc)
         hint = "; use --ca-bundle or --insecure" if err.kind is ErrorKind.TLS else ""
-        raise TargetError(f"cannot reach {config.base_url}: {err.message}{hint}") from None
+        message = safe_excerpt(err.message, config.secrets, 300)
+        raise TargetError(f"cannot reach {redact_url(config.base_url)}: {message}{hint}") from None
     if resp.status_code in (401, 403):
         raise TargetError(auth_message(resp.status_code))
+    if 300 <= resp.status_code < 400:
+        err = redirect_failure(resp.status_code, resp.headers.get("location"), url, config.secrets)
+        raise TargetError(f"could not list models at {shown}: {err.message}; or pass --model")
     if resp.status_code != 200:
-        detail = scrub_secrets(error_message_from_body(resp.content), config.secrets)
+        detail = error_message_from_body(resp.content, secrets=config.secrets)
         raise TargetError(
-            f"could not list models at {url} (HTTP {resp.status_code}: {detail}); pass --model"
+            f"could not list models at {shown} (HTTP {resp.status_code}: {detail}); pass --model"
         )
     ids = _model_ids(resp)
     if not ids:
-        raise TargetError(f"{url} listed no models; pass --model")
+        raise TargetError(f"{shown} listed no models; pass --model")
     return ids[0]
 
 
@@ -226,7 +249,7 @@ async def _diagnose(
         return auth_message(fatal.status or 401)
     if fatal is not None and fatal.error_kind == ErrorKind.NOT_FOUND:
         try:
-            resp = await http.get(f"{config.base_url}/models", headers=auth_headers(config))
+            resp = await http.get(config.models_url, headers=auth_headers(config))
             available = _model_ids(resp) if resp.status_code == 200 else []
         except Exception:
             available = []

@@ -22,12 +22,23 @@ class SSEDecoder:
     longer than ``max_event_bytes`` raises BadStreamError, so memory stays bounded.
     """
 
-    __slots__ = ("_bom", "_data", "_data_len", "_max", "_skip_lf", "_tail", "_tail_len")
+    __slots__ = (
+        "_bom",
+        "_data",
+        "_data_len",
+        "_error_event",
+        "_max",
+        "_skip_lf",
+        "_tail",
+        "_tail_len",
+        "errors",
+    )
 
     def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         if max_event_bytes < 1:
             raise ValueError(f"max_event_bytes must be > 0, got {max_event_bytes}")
         self._max = max_event_bytes
+        self.errors: list[bytes] = []  # data of `event: error` events (kept out of feed's)
         self._reset()
 
     def _reset(self) -> None:
@@ -37,6 +48,7 @@ class SSEDecoder:
         self._data_len = 0  # sum of len(value) + 1 over self._data
         self._skip_lf = False  # the input so far ended in CR: a LF next is part of that CRLF
         self._bom = True  # no byte seen yet: a leading UTF-8 BOM is still to be skipped
+        self._error_event = False  # the pending event is named `error`
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """Consume the next bytes of the stream; return the data of the events they complete."""
@@ -88,9 +100,13 @@ class SSEDecoder:
         for line in lines:
             if not line:
                 if data:
-                    events.append(b"\n".join(data))  # a single item is returned as is
+                    if self._error_event:
+                        self.errors.append(b"\n".join(data))
+                    else:
+                        events.append(b"\n".join(data))  # a single item is returned as is
                     data.clear()
                     size = 0
+                self._error_event = False
                 continue
             if line.startswith(b"data: "):
                 value = line[6:]
@@ -98,7 +114,10 @@ class SSEDecoder:
                 value = line[5:]
             elif line == b"data":  # a field without colon has an empty value
                 value = b""
-            else:  # comment (":..."), event, id, retry or an unknown field
+            elif line.startswith(b"event:"):
+                self._error_event = line[6:].strip() == b"error"
+                continue
+            else:  # comment (":..."), id, retry or an unknown field
                 continue
             data.append(value)
             size += len(value) + 1

@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from .config import RunConfig, config_from_wire, config_to_wire
 from .records import RequestRecord, record_from_json, record_to_json
+from .route import client_for
 from .runner import RecordSink, RunOutcome, drive
-from .transport import make_client
 
 # `-c` rather than `-m`: running a module of an already-imported package makes runpy warn
 _WORKER_CODE = "from llmbench_async.workers import main; main()"
@@ -182,7 +182,7 @@ async def _worker(job: dict[str, Any]) -> None:
         out.write(json.dumps(record_to_json(record, 0), separators=(",", ":")).encode() + b"\n")
         out.flush()
 
-    async with make_client(verify=config.verify) as http:
+    async with client_for(config) as http:
         first_index = int(job["first_index"])
         outcome = await drive(
             http, config, sink, progress=False, handle_signals=True, first_index=first_index

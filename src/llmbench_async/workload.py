@@ -87,6 +87,7 @@ class Workload:
     seed: int = 0
     ignore_eos: bool = False  # vLLM's ignore_eos: generate exactly max_tokens
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    max_tokens_field: str | None = None  # None: the API's own; or "max_completion_tokens"
     # --- workloads branch ---
     batch: int = 1  # embeddings: inputs per request
     prefix_tokens: int = 0  # shared prefixes: words (≈ tokens) in each prefix; 0 = none
@@ -208,7 +209,7 @@ class Workload:
 
     def _encode(self, messages: Sequence[Message], max_tokens: int | None) -> bytes:
         body = api_spec(self.api).body(
-            self.model, messages, max_tokens or self.max_tokens, self.stream
+            self.model, messages, max_tokens or self.max_tokens, self.stream, self.max_tokens_field
         )
         if self.ignore_eos and self.api != "embeddings":
             body["ignore_eos"] = True
@@ -251,6 +252,12 @@ def _jsonl_item(path: Path, no: int, line: str) -> PromptItem:
         raise ConfigError(f"{where}: not valid JSON ({exc.msg})") from None
     if not isinstance(obj, dict):
         raise ConfigError(f'{where}: expected an object with "prompt" or "messages"')
+    return prompt_item(obj, where)
+
+
+def prompt_item(obj: dict[str, Any], where: str) -> PromptItem:
+    """One request object of a prompt file or an openai-jsonl dataset: `prompt` or
+    `messages`, optional `max_tokens`; one-line ConfigErrors naming `where`."""
     max_tokens = obj.get("max_tokens")
     if max_tokens is not None and (
         isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1

@@ -72,11 +72,34 @@ def mock_server_command(
             help='Usage chunk with choices [{"index":0,"delta":{}}] as LiteLLM sends, not [].',
         ),
     ] = False,
+    gzip: Annotated[
+        bool,
+        typer.Option(
+            "--gzip",
+            help="gzip every response body (Content-Encoding: gzip), whatever the client asks; "
+            "streams are sync-flushed per write.",
+        ),
+    ] = False,
+    embedding_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--embedding-ms",
+            help="Embeddings: request received → response written (ms). Default: --ttft-ms.",
+        ),
+    ] = None,
+    embedding_dims: Annotated[
+        int,
+        typer.Option(
+            "--embedding-dims",
+            help="Embeddings: vector length, unless the request asks `dimensions`.",
+        ),
+    ] = 16,
     auth_key: Annotated[
         str | None,
         typer.Option(
             "--auth-key",
-            help="Require `Authorization: Bearer KEY`; others get --auth-status. Default: none.",
+            help="Require the key KEY (`Authorization: Bearer KEY`, `api-key: KEY` or "
+            "`x-api-key: KEY`); others get --auth-status. Default: none.",
         ),
     ] = None,
     auth_status: Annotated[
@@ -132,6 +155,14 @@ def mock_server_command(
             "tokens; the stream then goes on.",
         ),
     ] = 0.0,
+    error_event_rate: Annotated[
+        float,
+        typer.Option(
+            "--error-event-rate",
+            help="Share of streams (0..1) ended after half the tokens by the API's error event "
+            '(chat: data: {"error":...}; responses and messages: event: error).',
+        ),
+    ] = 0.0,
     stall_ms: Annotated[
         float,
         typer.Option(
@@ -175,7 +206,7 @@ def mock_server_command(
     Rates are shares of completion requests in 0..1, drawn with --seed. Faults combine.
     """
     # imported here, not at the top: only `mock-server` (and --mock) loads the mock
-    from ..mock_server import MockConfig, run_server
+    from ..mock import MockConfig, run_server
 
     try:
         config = MockConfig(
@@ -191,6 +222,9 @@ def mock_server_command(
             capacity=capacity,
             reasoning_tokens=reasoning_tokens,
             litellm_usage_shape=litellm_usage_shape,
+            gzip=gzip,
+            embedding_ms=embedding_ms,
+            embedding_dims=embedding_dims,
             auth_key=auth_key,
             auth_status=auth_status,
             fail_rate=fail_rate,
@@ -199,6 +233,7 @@ def mock_server_command(
             retry_after_header=retry_after_header.lower(),
             disconnect_rate=disconnect_rate,
             malformed_rate=malformed_rate,
+            error_event_rate=error_event_rate,
             stall_ms=stall_ms,
             huge_line_bytes=huge_line_bytes,
             no_done=no_done,
@@ -209,7 +244,7 @@ def mock_server_command(
     except ValueError as exc:
         raise ConfigError(_as_flags(str(exc))) from None
     try:
-        run_server(config)
+        run_server(config)  # loads the server only now
     except OSError as exc:
         raise MockServerError(
             f"mock server cannot listen on {host}:{port}: {exc.strerror}"

@@ -118,6 +118,68 @@ Mock = Annotated[
     ),
 ]
 
+# transport options
+Endpoint = Annotated[
+    str | None,
+    _opt(
+        "--endpoint",
+        help="Full request URL, path and query kept as given (e.g. Azure's "
+        ".../openai/deployments/D/chat/completions?api-version=...). Needs --model unless "
+        "--base-url lists models.",
+        panel=TARGET,
+        show_default=False,
+    ),
+]
+ApiKeyHeader = Annotated[
+    str | None,
+    _opt(
+        "--api-key-header",
+        help="Header carrying the key: Authorization (as 'Bearer KEY'), any other name "
+        "(the raw key, e.g. api-key for Azure), or none. Default: the API's own "
+        "(Authorization; x-api-key for --api messages).",
+        panel=TARGET,
+    ),
+]
+MaxTokensField = Annotated[
+    str | None,
+    _opt(
+        "--max-tokens-field",
+        help="Body field for --max-tokens: max_tokens or max_completion_tokens. Default: "
+        "the API's own (max_output_tokens for --api responses, else max_tokens).",
+        panel=TARGET,
+    ),
+]
+Proxy = Annotated[
+    str | None,
+    _opt(
+        "--proxy",
+        help="Proxy URL for every request (http://[user:pass@]host:port); HTTPS goes through "
+        "CONNECT. Default: $HTTPS_PROXY / $HTTP_PROXY / $ALL_PROXY, minus $NO_PROXY.",
+        panel=TARGET,
+        show_default=False,
+    ),
+]
+NoProxyEnv = Annotated[
+    bool, _opt("--no-proxy-env", help="Ignore the *_PROXY environment variables.", panel=TARGET)
+]
+Http2 = Annotated[
+    bool,
+    _opt(
+        "--http2",
+        help="Offer HTTP/2 (needs the extra: pip install 'llmbench-async[http2]').",
+        panel=TARGET,
+    ),
+]
+Preconnect = Annotated[
+    bool,
+    _opt(
+        "--preconnect/--no-preconnect",
+        help="Open the run's connections before the clock starts (one per concurrency slot); "
+        "--no-preconnect measures cold connections.",
+        panel=LOAD,
+    ),
+]
+
 # -- Load ---------------------------------------------------------------------------------
 Count = Annotated[
     int | None,

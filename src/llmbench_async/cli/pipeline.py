@@ -42,7 +42,7 @@ def run_flags(flags: Flags) -> int:
     replace(outputs, results_path=flags.output).check_dirs()
     with ExitStack() as stack:
         if flags.mock:
-            from ..mock_server import MockConfig, MockProcess  # only --mock loads the mock
+            from ..mock import MockConfig, MockProcess  # only --mock loads the mock
 
             server = stack.enter_context(MockProcess(MockConfig()))
             flags = replace(flags, base_url=server.base_url)

@@ -68,6 +68,14 @@ def run_command(
     prefix_tokens: w.PrefixTokensOption = 0,
     prefix_groups: w.PrefixGroupsOption = 1,
     goodput: w.GoodputOption = None,
+    # transport options
+    endpoint: o.Endpoint = None,
+    api_key_header: o.ApiKeyHeader = None,
+    max_tokens_field: o.MaxTokensField = None,
+    proxy: o.Proxy = None,
+    no_proxy_env: o.NoProxyEnv = False,
+    http2: o.Http2 = False,
+    preconnect: o.Preconnect = True,
 ) -> None:
     """Run a benchmark (the default command)."""
     flags = Flags(**locals())  # every parameter, by name
