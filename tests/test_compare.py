@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,15 +11,20 @@ import pytest
 from llmbench_async.compare import (
     KEY_METRICS,
     MIN_REQUESTS,
+    SAME_PERCENT,
+    RunData,
+    SweepData,
     Tolerances,
     compare,
+    compare_sweeps,
+    load,
     load_run,
     parse_tolerances,
 )
 from llmbench_async.config import ConfigError
 from llmbench_async.gate import MetricRef
 from llmbench_async.records import RequestRecord, ResultsWriter
-from llmbench_async.report import RunInfo, summary_json
+from llmbench_async.report import RunInfo, comparison_report, summary_json
 from llmbench_async.stats import summarize
 
 MS = 1_000_000
@@ -62,15 +68,19 @@ def _results_file(path: Path, records: list[RequestRecord]) -> Path:
     return path
 
 
-def _summary_file(path: Path, records: list[RequestRecord]) -> Path:
-    info = RunInfo(
+def _info(config: dict[str, object] | None = None) -> RunInfo:
+    return RunInfo(
         tool_version="t",
         endpoint="http://h/v1/chat/completions",
         model="m",
         settings="",
         started_at="s",
+        config=config or {},
     )
-    path.write_text(json.dumps(summary_json(summarize(records), info)))
+
+
+def _summary_file(path: Path, records: list[RequestRecord]) -> Path:
+    path.write_text(json.dumps(summary_json(summarize(records), _info())))
     return path
 
 
@@ -191,3 +201,117 @@ def test_files_that_are_neither(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ConfigError):
         load_run(binary)
+
+
+def _with_config(path: Path, records: list[RequestRecord], **config: object) -> RunData:
+    header = {"config": {"base_url": "http://h/v1", "model": "m", "api": "chat", **config}}
+    writer = ResultsWriter(path, header, 0)
+    for record in records:
+        writer.write(record)
+    writer.write_footer({"interrupted_by": None, "cancelled": 0})
+    writer.close()
+    return load_run(path)
+
+
+def test_settings_that_differ_are_named_one_by_one(tmp_path: Path) -> None:
+    records = _records(40, 50)
+    base = _with_config(tmp_path / "a.jsonl", records, concurrency=8, max_tokens=128, prompt="hi")
+    same = _with_config(tmp_path / "b.jsonl", records, concurrency=8, max_tokens=128, prompt="hi")
+    assert compare(base, same).setting_diffs == ()
+    other = _with_config(
+        tmp_path / "c.jsonl",
+        records,
+        model="m2",
+        api="completions",
+        concurrency=2,
+        max_tokens=64,
+        input_tokens=[512, 0],
+    )
+    diffs = {d.name: d for d in compare(base, other).setting_diffs}
+    assert list(diffs) == ["model", "API", "endpoint", "load", "max tokens", "prompt source"]
+    assert str(diffs["load"]) == "load differs: BASE concurrency 8, NEW concurrency 2"
+    assert str(diffs["API"]) == "API differs: BASE chat, NEW completions"
+    assert diffs["prompt source"].new == "synthetic 512 tokens"
+    rate = _with_config(tmp_path / "d.jsonl", records, rate=4, arrival="constant", max_tokens=128)
+    assert {d.name: d.new for d in compare(base, rate).setting_diffs}["load"] == (
+        "rate 4 req/s (constant)"
+    )
+    # the exit code the command line gives: 0 (warned), or 2 under --strict
+    assert compare(base, other).exit_code() == 0
+    assert compare(base, other).exit_code(strict=True) == 2
+    assert compare(base, same).exit_code(strict=True) == 0
+
+
+def test_input_length_measured_by_the_server_is_compared(tmp_path: Path) -> None:
+    def with_input(n_tokens: int) -> list[RequestRecord]:
+        return [replace(r, input_tokens=n_tokens) for r in _records(40, 50)]
+
+    base = _with_config(tmp_path / "a.jsonl", with_input(100))
+    near = _with_config(tmp_path / "b.jsonl", with_input(105))
+    far = _with_config(tmp_path / "c.jsonl", with_input(300))
+    assert compare(base, near).setting_diffs == ()
+    (diff,) = compare(base, far).setting_diffs
+    assert str(diff) == (
+        "input length differs: BASE 100.0 tokens per request, NEW 300.0 tokens per request"
+    )
+
+
+def test_tiny_changes_are_same_never_worse(tmp_path: Path) -> None:
+    base = load_run(_results_file(tmp_path / "a.jsonl", _records(40, 50)))
+    # every TTFT 0.01 ms later: about +0.02 %, which would print as +0.0%
+    shifted = [
+        replace(r, first_token_ns=r.first_token_ns + 10_000) if r.first_token_ns else r
+        for r in _records(40, 50)
+    ]
+    new = load_run(_results_file(tmp_path / "b.jsonl", shifted))
+    result = compare(base, new, Tolerances(default=0.0))
+    ttft = {str(r.ref): r for r in result.rows}["ttft.p50"]
+    assert ttft.change is not None and 0 < ttft.change < SAME_PERCENT
+    assert ttft.direction == "same" and not ttft.regressed and not result.regressions
+    text = comparison_report(result)
+    row = next(line for line in text.splitlines() if line.startswith("ttft.p50 "))
+    assert " = " in row and "±0.0%" in row and "same" in row and "worse" not in row
+    # a change just big enough to print as 0.1 % is a real one
+    bigger = [
+        replace(r, first_token_ns=r.first_token_ns + 60_000) if r.first_token_ns else r
+        for r in _records(40, 50)
+    ]
+    moved = compare(base, load_run(_results_file(tmp_path / "c.jsonl", bigger)))
+    assert {str(r.ref): r for r in moved.rows}["ttft.p50"].direction == "worse"
+
+
+def _sweep_file(path: Path, levels: dict[str, list[RequestRecord]]) -> Path:
+    docs = []
+    for label, records in levels.items():
+        config = {"base_url": "http://h/v1", "api": "chat", "concurrency": int(label[2:])}
+        doc = summary_json(summarize(records), _info(config))
+        doc["level"] = {"label": label}
+        docs.append(doc)
+    path.write_text(json.dumps({"schema": "llmbench-async/sweep/v1", "levels": docs}))
+    return path
+
+
+def test_sweeps_compare_level_by_level(tmp_path: Path) -> None:
+    base = load(
+        _sweep_file(tmp_path / "a.json", {"c=1": _records(40, 50), "c=4": _records(40, 60)})
+    )
+    new = load(
+        _sweep_file(
+            tmp_path / "b.json",
+            {"c=1": _records(40, 50), "c=4": _records(40, 90), "c=8": _records(40, 99)},
+        )
+    )
+    assert isinstance(base, SweepData) and isinstance(new, SweepData)
+    result = compare_sweeps(base, new, Tolerances(default=10.0))
+    assert [label for label, _ in result.levels] == ["c=1", "c=4"]
+    assert result.only_new == ("c=8",) and result.only_base == ()
+    regressed = {label for label, _ in result.regressions}
+    assert regressed == {"c=4"}  # c=1 is the same run
+    assert [d.name for d in result.setting_diffs] == ["levels"]  # the load matched per level
+    assert result.exit_code() == 1 and result.exit_code(strict=True) == 2
+    with pytest.raises(ConfigError, match="is a sweep summary"):
+        load_run(tmp_path / "a.json")
+    lone = load(_sweep_file(tmp_path / "c.json", {"c=16": _records(40, 50)}))
+    assert isinstance(lone, SweepData)
+    with pytest.raises(ConfigError, match="share no level"):
+        compare_sweeps(base, lone)

@@ -174,7 +174,7 @@ def test_comparison_table_arrows_directions_and_colour(tmp_path: Path) -> None:
         "REGRESSION:", "worse", "by", "more", "than", "10%",
     ]  # fmt: skip
     same = next(line for line in text.splitlines() if line.startswith("itl.p50 (ms)"))
-    assert same.split()[4:7] == ["=", "+0.0%", "same"]
+    assert same.split()[4:7] == ["=", "±0.0%", "same"]
     assert "!! too few samples to tell: BASE has 5 requests, NEW 5" in text
     assert (
         text.rstrip()

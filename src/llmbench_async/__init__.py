@@ -12,9 +12,17 @@ from typing import TYPE_CHECKING, Any
 from ._version import VERSION as __version__
 
 if TYPE_CHECKING:
-    from .compare import Comparison, compare, load_run, parse_tolerances
+    from .compare import (
+        Comparison,
+        SweepComparison,
+        compare,
+        compare_sweeps,
+        load,
+        load_run,
+        parse_tolerances,
+    )
     from .config import RetryPolicy, RunConfig, Timeouts, normalize_base_url
-    from .errors import ConfigError, LlmbenchError, TargetError, ThresholdError
+    from .errors import ConfigError, ExitCode, LlmbenchError, TargetError, ThresholdError
     from .gate import Threshold, Verdict, check, parse_threshold
     from .mock import MockConfig, MockProcess
     from .records import RequestRecord, read_results
@@ -23,7 +31,10 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "Comparison": "compare",
+    "SweepComparison": "compare",
     "compare": "compare",
+    "compare_sweeps": "compare",
+    "load": "compare",
     "load_run": "compare",
     "parse_tolerances": "compare",
     "RetryPolicy": "config",
@@ -31,6 +42,7 @@ _WHERE = {
     "Timeouts": "config",
     "normalize_base_url": "config",
     "ConfigError": "errors",
+    "ExitCode": "errors",
     "LlmbenchError": "errors",
     "TargetError": "errors",
     "ThresholdError": "errors",
@@ -63,6 +75,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Comparison",
     "ConfigError",
+    "ExitCode",
     "LlmbenchError",
     "MetricStats",
     "MockConfig",
@@ -72,6 +85,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "Summary",
+    "SweepComparison",
     "TargetError",
     "Threshold",
     "ThresholdError",
@@ -80,6 +94,8 @@ __all__ = [
     "__version__",
     "check",
     "compare",
+    "compare_sweeps",
+    "load",
     "load_run",
     "normalize_base_url",
     "parse_threshold",

@@ -1,8 +1,10 @@
-"""Comparing two runs (BASE and NEW): key metrics side by side, the change, and whether NEW is
-worse than BASE beyond a tolerance. Reads saved files; computes; prints nothing.
+"""Comparing two runs (BASE and NEW): key metrics side by side, the change, whether NEW is
+worse than BASE beyond a tolerance, and whether the two runs are comparable at all (their
+settings). Reads saved files; computes; prints nothing.
 
 A side is a JSONL results file (statistics are recomputed from its records, so any percentile
-is available) or a summary JSON (only the statistics it holds).
+is available), a summary JSON (only the statistics it holds), or a sweep summary JSON, which
+is compared level by level with another sweep.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .config import Api, RunConfig
-from .errors import ConfigError
+from .errors import ConfigError, ExitCode
 from .gate import STATS, MetricRef, ThresholdError, observe, parse_metric_ref
 from .metrics import MIN_REQUESTS
 from .records import read_results
@@ -27,13 +29,26 @@ __all__ = [
     "Comparison",
     "Row",
     "RunData",
+    "SettingDiff",
+    "SweepComparison",
+    "SweepData",
     "Tolerances",
     "compare",
+    "compare_sweeps",
     "endpoint_of",
+    "load",
     "load_run",
     "parse_tolerances",
+    "setting_differences",
 ]
 
+# a change smaller than half the last printed digit is "same": never "+0.0% worse"
+SAME_PERCENT = 0.05
+SAME_POINTS = 0.005
+# measured input length (server's count) differing by more than this share is a different workload
+INPUT_LENGTH_TOLERANCE = 0.10
+# a sweep summary's schema (report_sweep writes it; compare reads it)
+SWEEP_SCHEMA = "llmbench-async/sweep/v1"
 
 KEY_METRICS: tuple[MetricRef, ...] = tuple(
     parse_metric_ref(name)
@@ -69,6 +84,8 @@ class RunData:
     started_at: str
     summary: Summary | None = None  # kind == "results"
     document: Mapping[str, Any] = field(default_factory=dict)  # kind == "summary"
+    config: Mapping[str, Any] = field(default_factory=dict)  # the run's public settings
+    input_tokens: int = 0  # server-counted input tokens over the successful requests
 
     def value(self, ref: MetricRef) -> float | None:
         """The run's value of `ref` in the metric's unit; None when the run has no such data."""
@@ -108,17 +125,37 @@ class Row:
 
 
 @dataclass(frozen=True, slots=True)
+class SettingDiff:
+    """One setting in which BASE and NEW differ, so their numbers may not be comparable."""
+
+    name: str  # "model", "api", "endpoint", "load", "max tokens", "prompt source", ...
+    base: str
+    new: str
+
+    def __str__(self) -> str:
+        return f"{self.name} differs: BASE {self.base}, NEW {self.new}"
+
+
+@dataclass(frozen=True, slots=True)
 class Comparison:
-    """BASE vs NEW, row by row."""
+    """BASE vs NEW, row by row, and the settings in which they differ."""
 
     base: RunData
     new: RunData
     rows: tuple[Row, ...]
     judged: bool  # a tolerance was given
+    setting_diffs: tuple[SettingDiff, ...] = ()
 
     @property
     def regressions(self) -> tuple[Row, ...]:
         return tuple(row for row in self.rows if row.regressed)
+
+    def exit_code(self, *, strict: bool = False) -> int:
+        """The command line's exit code for this comparison: 2 when `strict` and the
+        settings differ, 1 on a regression beyond tolerance, else 0."""
+        if strict and self.setting_diffs:
+            return ExitCode.USAGE
+        return ExitCode.THRESHOLD if self.regressions else ExitCode.OK
 
     @property
     def too_few_samples(self) -> bool:
@@ -164,7 +201,18 @@ def _percent(text: str, what: str) -> float:
 
 def load_run(path: Path) -> RunData:
     """Read a JSONL results file or a summary JSON (told apart by content); ConfigError if
-    it is neither."""
+    it is neither, or a sweep summary."""
+    side = load(path)
+    if isinstance(side, SweepData):
+        raise ConfigError(
+            f"{path} is a sweep summary; compare it with another sweep summary (level by level)"
+        )
+    return side
+
+
+def load(path: Path) -> RunData | SweepData:
+    """Read a JSONL results file, a summary JSON or a sweep summary JSON (told apart by
+    content); ConfigError if it is none of them."""
     try:
         with path.open(encoding="utf-8") as fh:
             first = fh.readline()
@@ -182,6 +230,8 @@ def load_run(path: Path) -> RunData:
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("metrics"), dict) and "requests" in doc:
         return _from_summary(path, doc)
+    if isinstance(doc, dict) and doc.get("schema") == SWEEP_SCHEMA:
+        return _from_sweep(path, doc)
     raise ConfigError(
         f"{path} is neither a results file (-o, JSONL) nor a summary JSON (--json) "
         "of llmbench-async"
@@ -209,6 +259,8 @@ def _from_results(path: Path) -> RunData:
         endpoint=endpoint_of(config),
         started_at=str(results.header.get("started_at") or "?"),
         summary=summary,
+        config=config,
+        input_tokens=summary.total_input_tokens,
     )
 
 
@@ -233,7 +285,29 @@ def _from_summary(path: Path, doc: dict[str, Any]) -> RunData:
         endpoint=str(target.get("endpoint") or "?"),
         started_at=str(doc.get("started_at") or "?"),
         document=doc,
+        config=doc.get("config") or {},
+        input_tokens=int((doc.get("tokens") or {}).get("input") or 0),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SweepData:
+    """A sweep summary: one RunData per level, in the order run."""
+
+    path: str
+    levels: tuple[tuple[str, RunData], ...]  # (label, level's data)
+
+
+def _from_sweep(path: Path, doc: dict[str, Any]) -> SweepData:
+    levels = []
+    for i, level in enumerate(doc.get("levels") or ()):
+        if not isinstance(level, dict) or not isinstance(level.get("metrics"), dict):
+            raise ConfigError(f"{path}: sweep level {i + 1} is not a summary")
+        label = str((level.get("level") or {}).get("label") or f"level {i + 1}")
+        levels.append((label, _from_summary(Path(f"{path} [{label}]"), level)))
+    if not levels:
+        raise ConfigError(f"{path} is a sweep summary with no level")
+    return SweepData(path=str(path), levels=tuple(levels))
 
 
 def _value_from_document(run: RunData, ref: MetricRef) -> float | None:
@@ -260,13 +334,148 @@ def _value_from_document(run: RunData, ref: MetricRef) -> float | None:
 
 
 def compare(base: RunData, new: RunData, tolerances: Tolerances | None = None) -> Comparison:
-    """Key metrics of BASE and NEW (plus any metric given its own tolerance), judged."""
+    """Key metrics of BASE and NEW (plus any metric given its own tolerance), judged, and the
+    settings in which the two runs differ."""
     tol = tolerances or Tolerances()
     refs = list(KEY_METRICS)
     refs += [ref for ref in tol.per_metric if ref not in refs]
     rows = tuple(_row(ref, base.value(ref), new.value(ref), tol.for_metric(ref)) for ref in refs)
     judged = tol.default is not None or bool(tol.per_metric)
-    return Comparison(base=base, new=new, rows=rows, judged=judged)
+    diffs = setting_differences(base, new)
+    return Comparison(base=base, new=new, rows=rows, judged=judged, setting_diffs=diffs)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepComparison:
+    """Two sweeps compared level by level (levels matched by label, e.g. `c=4`)."""
+
+    base: SweepData
+    new: SweepData
+    levels: tuple[tuple[str, Comparison], ...]
+    only_base: tuple[str, ...]  # levels NEW did not run
+    only_new: tuple[str, ...]
+
+    @property
+    def judged(self) -> bool:
+        return any(c.judged for _, c in self.levels)
+
+    @property
+    def regressions(self) -> tuple[tuple[str, Row], ...]:
+        return tuple((label, row) for label, c in self.levels for row in c.regressions)
+
+    @property
+    def setting_diffs(self) -> tuple[SettingDiff, ...]:
+        """Differences beyond the load level itself, each once, plus unmatched levels."""
+        seen: dict[str, SettingDiff] = {}
+        for _, c in self.levels:
+            for diff in c.setting_diffs:
+                seen.setdefault(diff.name, diff)
+        diffs = list(seen.values())
+        if self.only_base or self.only_new:
+            diffs.append(
+                SettingDiff(
+                    "levels",
+                    ", ".join(label for label, _ in self.base.levels),
+                    ", ".join(label for label, _ in self.new.levels),
+                )
+            )
+        return tuple(diffs)
+
+    def exit_code(self, *, strict: bool = False) -> int:
+        """As `Comparison.exit_code`, over every level."""
+        if strict and self.setting_diffs:
+            return ExitCode.USAGE
+        return ExitCode.THRESHOLD if self.regressions else ExitCode.OK
+
+
+def compare_sweeps(
+    base: SweepData, new: SweepData, tolerances: Tolerances | None = None
+) -> SweepComparison:
+    """Compare the levels both sweeps ran, in BASE's order."""
+    new_levels = dict(new.levels)
+    base_labels = {label for label, _ in base.levels}
+    matched = tuple(
+        (label, compare(data, new_levels[label], tolerances))
+        for label, data in base.levels
+        if label in new_levels
+    )
+    if not matched:
+        raise ConfigError(
+            f"the sweeps share no level: BASE ran {', '.join(lb for lb, _ in base.levels)}, "
+            f"NEW ran {', '.join(lb for lb, _ in new.levels)}"
+        )
+    return SweepComparison(
+        base=base,
+        new=new,
+        levels=matched,
+        only_base=tuple(label for label, _ in base.levels if label not in new_levels),
+        only_new=tuple(label for label, _ in new.levels if label not in base_labels),
+    )
+
+
+def setting_differences(base: RunData, new: RunData) -> tuple[SettingDiff, ...]:
+    """The settings (model, API, endpoint, load, max tokens, prompt source, input length,
+    streaming) in which two runs differ. A setting unknown on either side is not compared."""
+    pairs = [
+        ("model", base.model, new.model),
+        ("API", _cfg(base, "api"), _cfg(new, "api")),
+        ("endpoint", base.endpoint, new.endpoint),
+        ("load", _load_text(base.config), _load_text(new.config)),
+        ("max tokens", _max_tokens_text(base.config), _max_tokens_text(new.config)),
+        ("prompt source", _prompt_text(base.config), _prompt_text(new.config)),
+        ("streaming", _cfg(base, "stream"), _cfg(new, "stream")),
+    ]
+    diffs = [SettingDiff(n, b, w) for n, b, w in pairs if "?" not in (b, w) and b != w]
+    base_len, new_len = _input_length(base), _input_length(new)
+    if base_len and new_len and abs(new_len - base_len) > INPUT_LENGTH_TOLERANCE * base_len:
+        diffs.append(
+            SettingDiff(
+                "input length",
+                f"{base_len:.1f} tokens per request",
+                f"{new_len:.1f} tokens per request",
+            )
+        )
+    return tuple(diffs)
+
+
+def _cfg(run: RunData, key: str) -> str:
+    value = run.config.get(key)
+    return "?" if value is None else str(value)
+
+
+def _load_text(cfg: Mapping[str, Any]) -> str:
+    if not cfg:
+        return "?"
+    if cfg.get("rate"):
+        text = f"rate {float(cfg['rate']):g} req/s ({cfg.get('arrival', 'poisson')})"
+        if cfg.get("max_concurrency"):
+            text += f", at most {cfg['max_concurrency']} in flight"
+        return text
+    return f"concurrency {cfg.get('concurrency', '?')}"
+
+
+def _max_tokens_text(cfg: Mapping[str, Any]) -> str:
+    if "max_tokens" not in cfg:
+        return "?"
+    return f"{cfg['max_tokens']}" + (" (ignore_eos)" if cfg.get("ignore_eos") else "")
+
+
+def _prompt_text(cfg: Mapping[str, Any]) -> str:
+    if not cfg:
+        return "?"
+    if cfg.get("prompt_file"):
+        order = "sampled" if cfg.get("sample_prompts") else "cycled"
+        return f"file {Path(str(cfg['prompt_file'])).name} ({order})"
+    synthetic = cfg.get("input_tokens")
+    if synthetic:
+        mean, stdev = (*synthetic, 0)[:2] if isinstance(synthetic, list | tuple) else (synthetic, 0)
+        return f"synthetic {mean}" + (f":{stdev}" if stdev else "") + " tokens"
+    prompt = str(cfg.get("prompt", "?"))
+    return json.dumps(prompt if len(prompt) <= 40 else prompt[:37] + "...")
+
+
+def _input_length(run: RunData) -> float | None:
+    return run.input_tokens / run.ok if run.ok and run.input_tokens else None
 
 
 def _row(ref: MetricRef, base: float | None, new: float | None, tolerance: float | None) -> Row:
@@ -290,7 +499,8 @@ def _row(ref: MetricRef, base: float | None, new: float | None, tolerance: float
         change = 0.0 if new == 0 else None
     else:
         change = (new - base) / abs(base) * 100.0
-    if new == base:
+    same = SAME_POINTS if unit == "pt" else SAME_PERCENT
+    if new == base or (change is not None and abs(change) < same):
         direction: Direction = "same"
     else:
         direction = "better" if (new > base) == ref.higher_is_better else "worse"

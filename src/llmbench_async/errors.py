@@ -3,7 +3,7 @@
 Two families live here, as httpx keeps its whole hierarchy in one file:
 
     LlmbenchError            user-facing: one line on stderr, the process exits `exit_code`
-    ├── ConfigError          bad flags, files or settings (exit 2, EXIT_USAGE)
+    ├── ConfigError          bad flags, files or settings (exit 2, ExitCode.USAGE)
     │   └── ThresholdError   a --fail-if / --max-regression expression that does not parse
     ├── OutputError          an output file cannot be written (exit 2)
     ├── TargetError          the target cannot be benchmarked: unreachable, bad key (exit 3)
@@ -19,22 +19,29 @@ Exit codes: 0 ok, 1 a threshold failed (the verdict), 2 bad usage, 3 target unus
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
-EXIT_OK = 0
-EXIT_THRESHOLD = 1
-EXIT_USAGE = 2
-EXIT_TARGET = 3
-EXIT_MOCK = 4
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
-EXIT_FOR_SIGNAL = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}
+
+class ExitCode(IntEnum):
+    """The exit codes: one table for the command line, the GitHub Action (its `exit-code`
+    output) and the Python API."""
+
+    OK = 0  # the run completed and every threshold held; compare found no regression
+    THRESHOLD = 1  # a --fail-if threshold failed (a sweep: no level met the SLO), or a regression
+    USAGE = 2  # bad usage or unreadable files; compare --strict with differing settings
+    TARGET = 3  # the target is unusable (refused, TLS, 401/403, unknown model, all failed)
+    MOCK = 4  # the built-in mock server could not start
+    SIGINT = 130  # interrupted by Ctrl-C
+    SIGTERM = 143  # stopped by SIGTERM
+
+
+EXIT_FOR_SIGNAL = {"SIGINT": ExitCode.SIGINT, "SIGTERM": ExitCode.SIGTERM}
 
 
 class LlmbenchError(Exception):
     """The base of every user-facing error: its message is one line, `exit_code` the exit."""
 
-    exit_code: int = EXIT_USAGE
+    exit_code: int = ExitCode.USAGE
 
 
 def error(message: str) -> None:
@@ -46,7 +53,7 @@ def error(message: str) -> None:
 class ConfigError(LlmbenchError, ValueError):
     """A configuration problem: a bad flag value, an unreadable file (exit code 2)."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
 
 class ThresholdError(ConfigError):
@@ -61,19 +68,19 @@ class ThresholdError(ConfigError):
 class OutputError(LlmbenchError):
     """An output file (JSON, Markdown, JUnit) cannot be written (exit code 2)."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
 
 class TargetError(LlmbenchError):
     """The target cannot be benchmarked (unreachable, bad key, unknown model): exit 3."""
 
-    exit_code = EXIT_TARGET
+    exit_code = ExitCode.TARGET
 
 
 class MockServerError(LlmbenchError):
     """The built-in mock server could not start (exit code 4)."""
 
-    exit_code = EXIT_MOCK
+    exit_code = ExitCode.MOCK
 
 
 class ErrorKind(StrEnum):

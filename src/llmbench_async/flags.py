@@ -8,6 +8,7 @@ is checked once, by `RunConfig`. Tests call it directly.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -103,6 +104,7 @@ class Flags:
     no_proxy_env: bool = False
     http2: bool = False
     preconnect: bool = True
+    min_achieved: str = "90%"
 
 
 def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunConfig:
@@ -215,6 +217,21 @@ def is_sweep(flags: Flags) -> bool:
     """Whether the flags ask for several load levels."""
     concurrency, rates = sweep_values(flags)
     return len(concurrency) > 1 or (rates is not None and len(rates) > 1)
+
+
+def parse_min_achieved(text: str) -> float:
+    """`--min-achieved`: `90%`, `90` or `0.9` → 0.9, the share of its offered rate a sweep's
+    rate level must achieve."""
+    body = text.strip().removesuffix("%").strip()
+    try:
+        value = float(body)
+    except ValueError:
+        value = math.nan
+    if text.strip().endswith("%") or value > 1:
+        value /= 100
+    if not 0 <= value <= 1:
+        raise ConfigError(f"--min-achieved must be a percentage from 0% to 100% (got {text!r})")
+    return value
 
 
 def _read_key_file(path: Path) -> str:

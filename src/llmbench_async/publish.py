@@ -19,10 +19,8 @@ from .compare import endpoint_of
 from .config import RunConfig
 from .errors import (
     EXIT_FOR_SIGNAL,
-    EXIT_OK,
-    EXIT_TARGET,
-    EXIT_THRESHOLD,
     ConfigError,
+    ExitCode,
     OutputError,
     ThresholdError,
     error,
@@ -96,11 +94,11 @@ def exit_code(
         return EXIT_FOR_SIGNAL[interrupted_by]
     if problem is not None:
         error(problem)
-        return EXIT_TARGET
+        return ExitCode.TARGET
     if failure is not None:
         error(failure)
-        return EXIT_THRESHOLD
-    return EXIT_OK
+        return ExitCode.THRESHOLD
+    return ExitCode.OK
 
 
 def threshold_failure(verdicts: Sequence[Verdict]) -> str | None:

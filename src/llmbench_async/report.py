@@ -433,6 +433,7 @@ def comparison_report(comparison: Comparison, *, color: bool = False) -> str:
     out = [
         f"BASE  {_side(comparison.base)}",
         f"NEW   {_side(comparison.new)}",
+        *(f"!! {diff}" for diff in comparison.setting_diffs),
         "",
     ]
     labels = [f"{row.ref} ({row.ref.unit})" for row in comparison.rows]
@@ -472,6 +473,7 @@ def comparison_markdown(comparison: Comparison) -> str:
     out = [f"### llmbench-async compare: {headline}", ""]
     out.append(f"- **BASE** {_md(_side(comparison.base))}")
     out.append(f"- **NEW** {_md(_side(comparison.new))}")
+    out.extend(f"- ⚠️ {_md(str(diff))}" for diff in comparison.setting_diffs)
     out.append("")
     if comparison.too_few_samples:
         out.append(f"> ⚠️ {_md(_too_few(comparison))}")
@@ -507,6 +509,8 @@ def _opt(value: float | None) -> str:
 def _arrow(row: Row) -> str:
     if row.base is None or row.new is None:
         return " "
+    if row.direction == "same":
+        return "="
     if row.new > row.base:
         return "↑"
     return "↓" if row.new < row.base else "="
@@ -518,8 +522,8 @@ def _change_text(row: Row) -> str:
     if row.change is None:
         return "from 0"
     if row.change_unit == "pt":
-        return f"{row.change:+.2f} pt"
-    return f"{row.change:+.1f}%"
+        return "±0.00 pt" if row.direction == "same" else f"{row.change:+.2f} pt"
+    return "±0.0%" if row.direction == "same" else f"{row.change:+.1f}%"
 
 
 def _row_verdict(row: Row) -> str:

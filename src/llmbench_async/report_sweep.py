@@ -1,5 +1,6 @@
-"""Reporters for a sweep: the per-level table, an ASCII chart of throughput and latency
-against the level, the capacity under SLO, and the sweep's JSON and Markdown."""
+"""Reporters for a sweep: the per-level table (with the load offered against the load
+achieved), an ASCII chart of throughput and latency against the level, the capacity under
+SLO, and the sweep's JSON, Markdown and JUnit."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .report import RunInfo, summary_json
+from .compare import SWEEP_SCHEMA, SweepComparison
+from .report import RunInfo, comparison_markdown, comparison_report, summary_json
 from .stats import Summary
-from .sweep import LevelResult
-
-SWEEP_SCHEMA = "llmbench-async/sweep/v1"
+from .sweep import Capacity, LevelResult
 
 _Col = tuple[str, Callable[[Summary], float | None], str]
 _COLUMNS: tuple[_Col, ...] = (
@@ -36,42 +36,61 @@ def _cell(value: float | None, fmt: str) -> str:
     return "–" if value is None else fmt.format(value)
 
 
+def achieved_cell(r: LevelResult) -> str:
+    """`4/4` (peak in flight / target) or `8.36 (52%)` (achieved req/s, share of arrivals)."""
+    load = r.load
+    if load.achieved is None:
+        return "–"
+    if load.kind == "concurrency":
+        return f"{load.achieved:g}/{load.offered:g}"
+    return f"{load.achieved:.2f} ({(load.ratio or 0.0) * 100:.0f}%)"
+
+
+def verdict_cell(r: LevelResult) -> str:
+    if r.passed:
+        return "pass"
+    return "SATURATED" if r.saturated else "FAIL"
+
+
 def sweep_console(
     results: Sequence[LevelResult],
-    capacity: LevelResult | None,
+    capacity: Capacity | None,
     *,
-    judged: bool,
     width: int = 100,
     goodput: bool = False,
 ) -> str:
     """The sweep's table (latencies in ms; with `goodput`, a goodput column), its chart, and
-    the capacity under SLO."""
+    the capacity under SLO (when the levels were judged: thresholds, or a rate sweep judged
+    on its achieved rate)."""
     columns = _columns(goodput)
     label_w = max([5, *(len(r.level.label) for r in results)])
-    head = f"{'level':<{label_w}}" + "".join(f"{name:>11}" for name, _, _ in columns)
-    if judged:
+    load_head = "achieved" if results and results[0].load.kind == "rate" else "in flight"
+    head = f"{'level':<{label_w}}{load_head:>13}"
+    head += "".join(f"{name:>11}" for name, _, _ in columns)
+    if capacity is not None:
         head += "  SLO"
     lines = ["Sweep (latencies in ms)", head]
     for r in results:
-        row = f"{r.level.label:<{label_w}}"
+        row = f"{r.level.label:<{label_w}}{achieved_cell(r):>13}"
         row += "".join(f"{_cell(get(r.summary), fmt):>11}" for _, get, fmt in columns)
-        if judged:
-            row += "  " + ("pass" if r.passed else "FAIL")
+        if capacity is not None:
+            row += "  " + verdict_cell(r)
         if r.interrupted_by:
             row += f"  (interrupted by {r.interrupted_by})"
         lines.append(row)
     lines.append("")
     lines.extend(_chart(results, label_w, width))
-    if judged:
+    saturated = [r for r in results if r.saturated]
+    if saturated:
         lines.append("")
-        if capacity is None:
-            lines.append("Capacity under SLO: none (the lowest level already breaks a threshold)")
-        else:
-            lines.append(
-                f"Capacity under SLO: {capacity.level.label} "
-                f"({capacity.summary.requests_per_s:.2f} req/s, "
-                f"{capacity.summary.output_tokens_per_s:.1f} output tok/s)"
-            )
+        lines.extend(f"!! {r.level.label} {r.failure_reasons()[-1]}" for r in saturated)
+    if capacity is not None:
+        lines.append("")
+        line = capacity.text()
+        if capacity.value is not None:
+            s = capacity.value.summary
+            line += f"; {s.requests_per_s:.2f} req/s, {s.output_tokens_per_s:.1f} output tok/s"
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -91,53 +110,74 @@ def _chart(results: Sequence[LevelResult], label_w: int, width: int) -> list[str
     return lines
 
 
+def level_json(r: LevelResult) -> dict[str, Any]:
+    """The `level` object of one level: its label, value, load and verdict."""
+    load = r.load
+    return {
+        "label": r.level.label,
+        "value": r.level.value,
+        "kind": load.kind,
+        "offered": load.offered,
+        "achieved": load.achieved,
+        "arrivals_per_s": load.arrivals,
+        "achieved_ratio": load.ratio,
+        "min_achieved": r.min_achieved if load.kind == "rate" else None,
+        "saturated": r.saturated,
+        "passed": r.passed,
+        "failures": r.failure_reasons(),
+    }
+
+
 def sweep_json(
-    results: Sequence[LevelResult], capacity: LevelResult | None, infos: Sequence[RunInfo]
+    results: Sequence[LevelResult], capacity: Capacity | None, infos: Sequence[RunInfo]
 ) -> dict[str, Any]:
     """Every level's full summary JSON, and the capacity under SLO."""
     levels = []
     for r, info in zip(results, infos, strict=True):
         doc = summary_json(r.summary, info, r.verdicts)
-        doc["level"] = {"label": r.level.label, "value": r.level.value, "passed": r.passed}
+        doc["level"] = level_json(r)
         levels.append(doc)
+    cap = None if capacity is None else capacity.to_json()
     return {
         "schema": SWEEP_SCHEMA,
         "levels": levels,
+        "capacity": cap,
+        # kept for readers of the first sweep format: the capacity's label and throughput
         "capacity_under_slo": None
-        if capacity is None
+        if cap is None or cap["value"] is None
         else {
-            "label": capacity.level.label,
-            "value": capacity.level.value,
-            "requests_per_s": capacity.summary.requests_per_s,
-            "output_tokens_per_s": capacity.summary.output_tokens_per_s,
-            "goodput_per_s": capacity.summary.goodput_per_s,  # workloads branch
+            k: cap[k]
+            for k in (
+                "label",
+                "value",
+                "bound",
+                "requests_per_s",
+                "output_tokens_per_s",
+                "goodput_per_s",
+            )
         },
     }
 
 
 def sweep_markdown(
-    results: Sequence[LevelResult],
-    capacity: LevelResult | None,
-    *,
-    judged: bool,
-    goodput: bool = False,
+    results: Sequence[LevelResult], capacity: Capacity | None, *, goodput: bool = False
 ) -> str:
-    """The sweep table in Markdown, with the capacity under SLO."""
+    """The sweep table in Markdown (with `goodput`, a goodput column), with the capacity
+    under SLO."""
     columns = _columns(goodput)
-    names = [name for name, _, _ in columns]
+    judged = capacity is not None
+    names = ["achieved" if results and results[0].load.kind == "rate" else "in flight"]
+    names += [name for name, _, _ in columns]
     head = "| level | " + " | ".join(names) + (" | SLO |" if judged else " |")
     rule = "|---" * (len(names) + 1 + (1 if judged else 0)) + "|"
     out = ["### llmbench-async sweep (latencies in ms)", "", head, rule]
     for r in results:
-        cells = [_cell(get(r.summary), fmt) for _, get, fmt in columns]
-        verdict = [("pass" if r.passed else "**FAIL**")] if judged else []
+        cells = [achieved_cell(r), *(_cell(get(r.summary), fmt) for _, get, fmt in columns)]
+        verdict = [verdict_cell(r) if r.passed else f"**{verdict_cell(r)}**"] if judged else []
         out.append("| " + " | ".join([r.level.label, *cells, *verdict]) + " |")
-    if judged:
+    if capacity is not None:
         out.append("")
-        out.append(
-            "Capacity under SLO: "
-            + (f"**{capacity.level.label}**" if capacity is not None else "none")
-        )
+        out.append(capacity.text())
     return "\n".join(out) + "\n"
 
 
@@ -153,14 +193,7 @@ def sweep_junit(results: Sequence[LevelResult]) -> str:
         case.set("time", f"{r.summary.duration_s:.3f}")
         if not r.passed:
             failures += 1
-            broken = [
-                f"{v.threshold} (observed {v.observed_text}, limit {v.threshold.limit_text})"
-                for v in r.verdicts
-                if not v.passed
-            ]
-            if r.summary.ok == 0:
-                broken.append("no request succeeded")
-            message = "; ".join(broken) or (r.problem or "failed")
+            message = "; ".join(r.failure_reasons()) or "failed"
             ET.SubElement(case, "failure", message=message, type="threshold").text = message
     for element in (root, suite):
         element.set("tests", str(len(results)))
@@ -169,14 +202,39 @@ def sweep_junit(results: Sequence[LevelResult]) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
+def sweep_comparison_report(comparison: SweepComparison, *, color: bool = False) -> str:
+    """Two sweeps, level by level: each shared level's comparison table in turn."""
+    out = [f"BASE sweep {comparison.base.path}", f"NEW  sweep {comparison.new.path}"]
+    for label in comparison.only_base:
+        out.append(f"!! level {label} is only in BASE: not compared")
+    for label in comparison.only_new:
+        out.append(f"!! level {label} is only in NEW: not compared")
+    for label, level in comparison.levels:
+        out.append("")
+        out.append(f"── level {label} " + "─" * max(0, 60 - len(label)))
+        out.append(comparison_report(level, color=color).rstrip("\n"))
+    return "\n".join(out) + "\n"
+
+
+def sweep_comparison_markdown(comparison: SweepComparison) -> str:
+    """Two sweeps, level by level, in Markdown."""
+    out = [f"## llmbench-async compare: sweeps, {len(comparison.levels)} shared levels", ""]
+    out.extend(f"- ⚠️ level {label} is only in BASE" for label in comparison.only_base)
+    out.extend(f"- ⚠️ level {label} is only in NEW" for label in comparison.only_new)
+    for label, level in comparison.levels:
+        out.append("")
+        out.append(comparison_markdown(level).replace("### llmbench-async compare", f"### {label}"))
+    return "\n".join(out) + "\n"
+
+
 @dataclass(frozen=True, slots=True)
 class SweepReport:
-    """A sweep rendered for every output (see publish.publish)."""
+    """A sweep rendered for every output (see publish.publish). `capacity` is None when
+    the levels were not judged (no thresholds, and not a rate sweep)."""
 
     results: Sequence[LevelResult]
-    capacity: LevelResult | None
+    capacity: Capacity | None
     infos: Sequence[RunInfo]
-    judged: bool  # thresholds were given
 
     @property
     def goodput(self) -> bool:
@@ -185,15 +243,13 @@ class SweepReport:
 
     def console(self, *, width: int, color: bool) -> str:
         head = f"llmbench-async sweep → {self.infos[0].endpoint}\nmodel {self.infos[0].model}\n\n"
-        return head + sweep_console(
-            self.results, self.capacity, judged=self.judged, width=width, goodput=self.goodput
-        )
+        return head + sweep_console(self.results, self.capacity, width=width, goodput=self.goodput)
 
     def json(self) -> dict[str, Any]:
         return sweep_json(self.results, self.capacity, self.infos)
 
     def markdown(self) -> str:
-        return sweep_markdown(self.results, self.capacity, judged=self.judged, goodput=self.goodput)
+        return sweep_markdown(self.results, self.capacity, goodput=self.goodput)
 
     def junit(self) -> str:
         return sweep_junit(self.results)

@@ -27,7 +27,7 @@ from .records import RequestRecord, ResultsWriter
 from .route import client_for, describe_route, route_of
 from .runner import RunOutcome, auth_headers, build_target, drive
 from .stats import Summary, SummaryBuilder, percentile
-from .sweep import Level, LevelResult
+from .sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
 from .transport import redact_url
 from .workers import run_workers
 
@@ -270,17 +270,27 @@ def run_sweep(
     *,
     progress: bool,
     stop_on_fail: bool,
+    min_achieved: float = DEFAULT_MIN_ACHIEVED,
     on_level: Callable[[LevelResult, RunResult], None],
 ) -> None:
-    """Run each level in turn and judge it; stop early on a signal, or at the first failing
+    """Run each level in turn and judge it (by the thresholds and, in a rate sweep, by the
+    rate it achieved against `min_achieved`); stop early on a signal, or at the first failing
     level with `stop_on_fail`. `on_level` receives every level as it ends."""
+    judged = is_judged(levels, thresholds)
     for level in levels:
         result = run(level.config, progress=progress, handle_signals=True, keep_records=False)
         interrupted = result.outcome.interrupted_by
-        verdicts = judge(result.summary, thresholds)
-        done = LevelResult(level, result.summary, verdicts, result.problem, interrupted)
+        done = LevelResult(
+            level,
+            result.summary,
+            judge(result.summary, thresholds),
+            result.problem,
+            interrupted,
+            peak_in_flight=result.outcome.peak_in_flight,
+            min_achieved=min_achieved,
+        )
         on_level(done, result)
-        if interrupted or (stop_on_fail and thresholds and not done.passed):
+        if interrupted or (stop_on_fail and judged and not done.passed):
             return
 
 

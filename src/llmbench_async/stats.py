@@ -94,6 +94,10 @@ class Summary:
     # sorted raw values (array('d')), keys of `metrics`; left out of repr(), which asyncio
     # may call on a task's result: a million samples would make a 20 MB string
     samples: Mapping[str, Sequence[float]] = field(repr=False)
+    # first → last scheduled instant, and first → last end, over the non-warm-up records:
+    # the arrivals offered and the completions achieved (sweeps compare the two)
+    arrival_span_s: float = 0.0
+    completion_span_s: float = 0.0
     # --- workloads branch: goodput, embeddings throughput, per-turn and per-group latency ---
     # ok requests meeting every --goodput condition (without conditions: every ok request)
     good: int = 0
@@ -203,6 +207,8 @@ class SummaryBuilder:
         self.retries = self.out_tokens = self.in_tokens = self.retry_wait = 0
         self.first_send: int | None = None
         self.last_end: int | None = None
+        self._scheduled = _Span()
+        self._ends = _Span()
         self._values: dict[str, array[float]] = {key: array("d") for key in METRIC_KEYS}
         self._sources: dict[str, int] = {}
         self._failures: dict[str, _FailureAcc] = {}
@@ -221,6 +227,8 @@ class SummaryBuilder:
             self.first_send = send
         if self.last_end is None or r.end_ns > self.last_end:
             self.last_end = r.end_ns
+        self._scheduled.add(r.scheduled_ns)
+        self._ends.add(r.end_ns)
         self.retries += r.attempts - 1
         self.retry_wait += r.retry_wait_ns
         values = self._values
@@ -327,11 +335,34 @@ class SummaryBuilder:
             input_tokens_per_s=_per_s(self.in_tokens, duration_s),
             by_turn=self._breakdown("turn"),
             by_group=self._breakdown("group"),
+            arrival_span_s=self._scheduled.seconds(),
+            completion_span_s=self._ends.seconds(),
         )
 
 
 def _per_s(count: int, duration_s: float) -> float:
     return count / duration_s if duration_s > 0 else 0.0
+
+
+class _Span:
+    """The smallest and largest of a stream of instants (ns)."""
+
+    __slots__ = ("high", "low")
+
+    def __init__(self) -> None:
+        self.low: int | None = None
+        self.high: int | None = None
+
+    def add(self, ns: int) -> None:
+        if self.low is None or ns < self.low:
+            self.low = ns
+        if self.high is None or ns > self.high:
+            self.high = ns
+
+    def seconds(self) -> float:
+        if self.low is None or self.high is None:
+            return 0.0
+        return (self.high - self.low) / _NS_PER_S
 
 
 class _FailureAcc:

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from .._version import VERSION
-from ..errors import EXIT_OK, EXIT_SIGINT, EXIT_USAGE, ConfigError, LlmbenchError, error
+from ..errors import ConfigError, ExitCode, LlmbenchError, error
 
 SUBCOMMANDS = ("run", "report", "compare", "mock-server")
 _VERSION_FLAGS = ("--version", "-V")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) == 1 and args[0] in _VERSION_FLAGS:
         sys.stdout.write(f"llmbench-async {VERSION}\n")
-        return EXIT_OK
+        return ExitCode.OK
     import typer
 
     try:
@@ -86,15 +86,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         error("interrupted")
-        return EXIT_SIGINT
+        return ExitCode.SIGINT
     except LlmbenchError as exc:
         error(str(exc))
         return exc.exit_code
     except typer.TyperException as exc:
         # usage errors (exit code 2) and the like, squeezed to one line
         error(" ".join(exc.format_message().split()))
-        return int(getattr(exc, "exit_code", EXIT_USAGE))
-    return result if isinstance(result, int) else EXIT_OK
+        return int(getattr(exc, "exit_code", ExitCode.USAGE))
+    return result if isinstance(result, int) else ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -403,7 +403,17 @@ StopOnFail = Annotated[
     bool,
     _opt(
         "--stop-on-fail",
-        help="Sweeps: stop at the first level that breaks a --fail-if threshold.",
+        help="Sweeps: stop at the first level that fails its SLO (a --fail-if threshold, "
+        "or a saturated rate level).",
+        panel=GATE,
+    ),
+]
+MinAchieved = Annotated[
+    str,
+    _opt(
+        "--min-achieved",
+        help="Rate sweeps: a level whose successful completions keep up with less than this "
+        "share of its arrivals is 'saturated' and fails the SLO.",
         panel=GATE,
     ),
 ]

@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 
 from ..config import RunConfig
-from ..flags import Flags, flags_to_config, is_sweep, sweep_values
+from ..flags import Flags, flags_to_config, is_sweep, parse_min_achieved, sweep_values
 from ..gate import Threshold, judge
 from ..publish import (
     Outputs,
@@ -27,12 +27,13 @@ from ..publish import (
 from ..report import RunInfo, RunReport
 from ..report_sweep import SweepReport
 from ..session import RunResult, run, run_sweep
-from ..sweep import LevelResult, capacity_under_slo, sweep_configs
+from ..sweep import Capacity, LevelResult, capacity, is_judged, sweep_configs
 
 
 def run_flags(flags: Flags) -> int:
     """The whole path of one `run`: returns the exit code."""
     thresholds = parse_fail_if(flags.fail_if)
+    min_achieved = parse_min_achieved(flags.min_achieved)
     outputs = Outputs(
         json_path=flags.json_path,
         markdown_path=flags.markdown,
@@ -49,7 +50,7 @@ def run_flags(flags: Flags) -> int:
         config = flags_to_config(flags, os.environ)
         progress = not outputs.quiet and is_terminal(sys.stderr) and is_terminal(sys.stdout)
         if is_sweep(flags):
-            return _sweep(flags, config, thresholds, outputs, progress)
+            return _sweep(flags, config, thresholds, outputs, progress, min_achieved)
         return _single(config, thresholds, outputs, progress)
 
 
@@ -72,38 +73,52 @@ def _sweep(
     thresholds: Sequence[Threshold],
     outputs: Outputs,
     progress: bool,
+    min_achieved: float,
 ) -> int:
     concurrency, rates = sweep_values(flags)
     results: list[LevelResult] = []
     infos: list[RunInfo] = []
+    levels = sweep_configs(config, concurrency=concurrency, rate=rates)
+    judged = is_judged(levels, thresholds)
 
     def on_level(done: LevelResult, result: RunResult) -> None:
         results.append(done)
         infos.append(run_info(result))
         if not outputs.quiet:
-            sys.stderr.write(_level_line(done, judged=bool(thresholds)))
+            sys.stderr.write(_level_line(done, judged=judged))
 
-    levels = sweep_configs(config, concurrency=concurrency, rate=rates)
     run_sweep(
-        levels, thresholds, progress=progress, stop_on_fail=flags.stop_on_fail, on_level=on_level
+        levels,
+        thresholds,
+        progress=progress,
+        stop_on_fail=flags.stop_on_fail,
+        min_achieved=min_achieved,
+        on_level=on_level,
     )
-    judged = bool(thresholds)
-    capacity = capacity_under_slo(results) if judged else None
-    publish(SweepReport(results, capacity, infos, judged), outputs)
+    cap = capacity(results) if judged else None
+    publish(SweepReport(results, cap, infos), outputs)
     every_level_failed = all(r.problem is not None for r in results)
-    no_capacity = "no level of the sweep meets every --fail-if threshold"
     return exit_code(
         interrupted_by=results[-1].interrupted_by,
         problem=(results[0].problem or "every level failed") if every_level_failed else None,
-        failure=no_capacity if judged and capacity is None else None,
+        failure=_no_capacity(cap),
     )
+
+
+def _no_capacity(cap: Capacity | None) -> str | None:
+    """The error line when no level met the SLO, naming why the lowest one failed."""
+    if cap is None or cap.value is not None:
+        return None
+    reasons = cap.first_failing.failure_reasons() if cap.first_failing is not None else []
+    return f"no level of the sweep meets the SLO: {'; '.join(reasons) or 'every level failed'}"
 
 
 def _level_line(done: LevelResult, *, judged: bool) -> str:
     s = done.summary
     ttft = s.percentile("ttft_ms", 99)
     verdict = (" · SLO " + ("pass" if done.passed else "FAIL")) if judged else ""
+    verdict += " · SATURATED" if done.saturated else ""
     return (
-        f"{done.level.label}: {s.ok} ok, {s.failed} failed, {s.requests_per_s:.2f} req/s, "
+        f"{done.level.label}: {s.ok} ok, {s.failed} failed, {done.load.text()}, "
         f"TTFT p99 {'–' if ttft is None else f'{ttft:.1f} ms'}{verdict}\n"
     )

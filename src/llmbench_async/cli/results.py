@@ -6,23 +6,23 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
-from ..errors import EXIT_OK, EXIT_THRESHOLD, ConfigError, error
+from ..errors import ConfigError, ExitCode, error
 from .options import OUTPUTS, FailIfOption, JsonOption, JunitOption
 
 if TYPE_CHECKING:
-    from ..compare import Row
+    from ..compare import Row, SettingDiff, Tolerances
     from ..records import RequestRecord
 
 REPORT_EPILOG = "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage or unreadable file."
 COMPARE_EPILOG = (
     "Exit codes: 0 no regression beyond tolerance, 1 NEW is worse beyond "
-    "--max-regression, 2 bad usage or unreadable files."
+    "--max-regression, 2 bad usage, unreadable files, or (with --strict) differing settings."
 )
 
 
@@ -107,7 +107,7 @@ def compare_command(
     base: Annotated[
         Path,
         typer.Argument(
-            help="The reference run: results JSONL (-o) or summary JSON (--json).",
+            help="The reference run: results JSONL (-o), summary JSON (--json) or sweep JSON.",
             show_default=False,
             metavar="BASE",
         ),
@@ -115,7 +115,7 @@ def compare_command(
     new: Annotated[
         Path,
         typer.Argument(
-            help="The run to judge: results JSONL (-o) or summary JSON (--json).",
+            help="The run to judge: results JSONL (-o), summary JSON (--json) or sweep JSON.",
             show_default=False,
             metavar="NEW",
         ),
@@ -139,28 +139,83 @@ def compare_command(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no table.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 2 when BASE and NEW differ in a setting (model, API, endpoint, load, "
+            "max tokens, prompt source, input length, streaming), instead of only warning.",
+        ),
+    ] = False,
 ) -> None:
-    """Compare two runs: key metrics side by side, the change, and regressions."""
-    from ..compare import compare, load_run, parse_tolerances
+    """Compare two runs (or two sweeps, level by level): key metrics side by side, the
+    change, regressions, and any setting in which the runs differ."""
+    from ..compare import parse_tolerances
     from ..publish import Outputs, append_step_summary, use_color, write_text
-    from ..report import comparison_markdown, comparison_report
 
     tolerances = parse_tolerances(max_regression or ())
     Outputs(markdown_path=markdown).check_dirs()
-    comparison = compare(load_run(base), load_run(new), tolerances)
+    done = _compared(base, new, tolerances, strict=strict, color=use_color(sys.stdout))
     if not quiet:
-        sys.stdout.write(comparison_report(comparison, color=use_color(sys.stdout)))
+        sys.stdout.write(done.text)
         sys.stdout.flush()
-    text = comparison_markdown(comparison)
     if markdown is not None:
-        write_text(markdown, text)
-    append_step_summary(text)
-    bad = comparison.regressions
-    if bad:
-        listed = "; ".join(_regression_text(row) for row in bad)
+        write_text(markdown, done.markdown)
+    append_step_summary(done.markdown)
+    if quiet:  # otherwise the table's head already gives them, one `!!` line each
+        for diff in done.diffs:
+            sys.stderr.write(f"llmbench-async: warning: BASE and NEW are not alike: {diff}\n")
+    if done.code == ExitCode.USAGE:
+        error(f"--strict: BASE and NEW differ in {len(done.diffs)} setting(s); not compared")
+    elif done.regressions:
+        listed = "; ".join(prefix + _regression_text(row) for prefix, row in done.regressions)
         error(f"NEW is worse than BASE beyond tolerance: {listed}")
-        raise typer.Exit(EXIT_THRESHOLD)
-    raise typer.Exit(EXIT_OK)
+    raise typer.Exit(done.code)
+
+
+class _Compared(NamedTuple):
+    """A comparison rendered: console text, Markdown, the differing settings, the exit code
+    and each regression (with its level's prefix in a sweep)."""
+
+    text: str
+    markdown: str
+    diffs: Sequence[SettingDiff]
+    code: int
+    regressions: list[tuple[str, Row]]
+
+
+def _compared(
+    base: Path, new: Path, tolerances: Tolerances, *, strict: bool, color: bool
+) -> _Compared:
+    """Two runs, or two sweeps level by level; a sweep against a single run is an error."""
+    from ..compare import RunData, SweepData, compare, compare_sweeps, load
+    from ..report import comparison_markdown, comparison_report
+    from ..report_sweep import sweep_comparison_markdown, sweep_comparison_report
+
+    base_side, new_side = load(base), load(new)
+    if isinstance(base_side, SweepData) and isinstance(new_side, SweepData):
+        swept = compare_sweeps(base_side, new_side, tolerances)
+        return _Compared(
+            sweep_comparison_report(swept, color=color),
+            sweep_comparison_markdown(swept),
+            swept.setting_diffs,
+            swept.exit_code(strict=strict),
+            [(f"{label}: ", row) for label, row in swept.regressions],
+        )
+    if isinstance(base_side, RunData) and isinstance(new_side, RunData):
+        single = compare(base_side, new_side, tolerances)
+        return _Compared(
+            comparison_report(single, color=color),
+            comparison_markdown(single),
+            single.setting_diffs,
+            single.exit_code(strict=strict),
+            [("", row) for row in single.regressions],
+        )
+    sweep = base if isinstance(base_side, SweepData) else new
+    raise ConfigError(
+        f"{sweep} is a sweep summary and the other file a single run; "
+        "compare a sweep with a sweep (level by level), or pick one level's results file"
+    )
 
 
 def _regression_text(row: Row) -> str:

@@ -76,6 +76,7 @@ def run_command(
     no_proxy_env: o.NoProxyEnv = False,
     http2: o.Http2 = False,
     preconnect: o.Preconnect = True,
+    min_achieved: o.MinAchieved = "90%",
 ) -> None:
     """Run a benchmark (the default command)."""
     flags = Flags(**locals())  # every parameter, by name
