@@ -133,10 +133,10 @@ def test_a_sweep_names_the_highest_level_that_keeps_its_goodput(tmp_path: Path) 
     goodputs = [level["goodput"]["per_s"] for level in data["levels"]]
     table = done.stdout.splitlines()
     head = next(line for line in table if line.startswith("level"))
-    assert head.split()[:4] == ["level", "req/s", "goodput", "out"]
+    assert head.split()[:6] == ["level", "in", "flight", "req/s", "goodput", "out"]
     for label, per_s in zip(("c=1", "c=8"), goodputs, strict=True):
         row = next(line for line in table if line.startswith(label + " "))
-        assert row.split()[2] == f"{per_s:.2f}"
-    assert "| level | req/s | goodput | out tok/s |" in md.read_text()
+        assert row.split()[3] == f"{per_s:.2f}"  # after the level, in flight and req/s
+    assert "| level | in flight | req/s | goodput | out tok/s |" in md.read_text()
     assert data["capacity_under_slo"]["label"] == "c=1"
     assert data["capacity_under_slo"]["goodput_per_s"] > 0
