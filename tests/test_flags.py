@@ -29,9 +29,7 @@ def test_flags_win_over_the_environment() -> None:
 
 
 def test_open_loop_duration_and_warmup_make_one_plan() -> None:
-    flags = Flags(
-        rate="4", arrival="constant", duration="2m", warmup="10s", max_concurrency=3, seed=7
-    )
+    flags = Flags(rate="4", arrival="constant", duration="2m", warmup="10s", max_concurrency=3)
     config = flags_to_config(flags, {})
     plan = config.plan
     assert plan.shape == ConstantRate(4.0)

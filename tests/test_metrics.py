@@ -18,12 +18,13 @@ from llmbench_async.stats import Summary, summarize
 
 
 def _records(n: int, ttft_ms: int) -> list[RequestRecord]:
-    """One failure, then n - 1 successes sent 2 ms after they were due."""
+    """One failure (after one retry on a 429), then n - 1 successes sent 2 ms after they
+    were due."""
     ok = [_rec(i, ttft_ms=ttft_ms, e2e_ms=ttft_ms + 40, tokens=5) for i in range(1, n)]
     due = [
         replace(r, scheduled_ns=r.send_ns - 2 * MS, first_content_ns=r.first_token_ns) for r in ok
     ]
-    return [_failed(0), *due]
+    return [replace(_failed(0), attempts=2, retry_causes=("http_429",)), *due]
 
 
 def _summary(ttft_ms: int = 100) -> Summary:
@@ -79,7 +80,7 @@ def test_every_run_level_metric_is_in_the_summary_json(metric: Metric) -> None:
         tool_version="t", endpoint="http://127.0.0.1:1/v1", model="m", settings="", started_at=""
     )
     document = summary_json(_summary(), info)
-    keys = {*document["throughput"], "error_rate"}
+    keys = {*document["throughput"], "error_rate", *document}  # retry_rate: top level
     assert metric.key in keys
 
 

@@ -13,7 +13,15 @@ from llmbench_async import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "llmbench_async"
-HEAVY = ("httpx", "anyio", "tqdm", "llmbench_async.mock.server", "llmbench_async.session")
+HEAVY = (
+    "httpx",
+    "anyio",
+    "tqdm",
+    "prometheus_client",
+    "llmbench_async.mock.server",
+    "llmbench_async.session",
+    "llmbench_async.report_html",
+)
 
 
 def _modules_after(argv: list[str]) -> set[str]:
@@ -86,14 +94,15 @@ LAYERS = [
     {"session"},
     {"report_sweep"},
     {"sweep"},
-    {"report"},
+    {"report", "report_html"},
     {"compare", "gate"},
-    {"workers"},
+    {"workers", "observe"},
     {"runner"},
-    {"client", "workload", "route"},
+    {"client", "workload", "route", "live", "server_metrics"},
     {"config", "transport", "odd"},
-    {"pacing", "protocol", "sse", "histogram", "stats"},
-    {"records", "errors", "_version", "metrics", "redact"},
+    {"pacing", "protocol", "sse", "histogram", "stats", "timeseries", "limits"},
+    {"records", "errors", "_version", "metrics"},
+    {"redact"},
 ]
 
 

@@ -18,13 +18,14 @@ from .apis import ApiSpec, BodyResult, api_spec
 from .config import RetryPolicy, Timeouts
 from .errors import BadStreamError, ErrorKind, RequestError, classify_exception, kind_for_status
 from .odd import non_sse_failure, redirect_failure
-from .protocol import error_message_from_body, malformed_event_message, safe_excerpt
+from .protocol import error_message_from_body, malformed_event_message
 from .records import RequestRecord, TokenSource
+from .redact import safe_excerpt
 from .sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
 from .transport import EXCHANGE_KEY, Exchange, transport_for
 
 _ERROR_BODY_LIMIT = 64 * 1024
-_MESSAGE_CHARS = 500  # longest error message kept on a record
+MESSAGE_LIMIT = 500  # characters of an error message kept on a record
 _NO_RETRY_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.NOT_FOUND, ErrorKind.HTTP_4XX})
 _RETRY_KINDS = frozenset({ErrorKind.CONNECT, ErrorKind.CONNECT_TIMEOUT})
 
@@ -124,6 +125,7 @@ async def execute(
     With `capture`, the reply's text pieces are appended to it (multi-turn sessions carry
     the reply into the next turn); it holds the last attempt's reply only."""
     first_send_ns: int | None = None
+    causes: list[str] = []
     attempt = 0
     while True:
         attempt += 1
@@ -136,8 +138,9 @@ async def execute(
         if error is None or not _should_retry(error, outcome, attempt, target.retry):
             record = outcome.record
             if attempt > 1:  # the record already counts its attempts
-                record = replace(record, first_send_ns=first_send_ns)
+                record = replace(record, first_send_ns=first_send_ns, retry_causes=tuple(causes))
             return record
+        causes.append(retry_cause(error))
         await anyio.sleep(_backoff(outcome.retry_after, attempt, target.retry, target.rng))
 
 
@@ -147,6 +150,27 @@ class _Outcome:
     error: RequestError | None
     output_started: bool
     retry_after: float | None = None
+
+
+_CAUSE_OF_KIND = {
+    ErrorKind.TIMEOUT: "timeout",
+    ErrorKind.READ_TIMEOUT: "timeout",
+    ErrorKind.CONNECT_TIMEOUT: "timeout",
+    ErrorKind.CONNECT: "connect",
+    ErrorKind.TLS: "connect",
+    ErrorKind.READ: "read",
+    ErrorKind.PROTOCOL: "read",
+}
+
+
+def retry_cause(error: RequestError) -> str:
+    """Why an attempt was retried, one of `metrics.RETRY_CAUSES`: the HTTP status class (429 apart),
+    else timeout, connect or read."""
+    if error.status is not None and error.status >= 400:
+        if error.status == 429:
+            return "http_429"
+        return "http_5xx" if error.status >= 500 else "http_4xx"
+    return _CAUSE_OF_KIND.get(error.kind, "other")
 
 
 def _should_retry(
@@ -401,9 +425,9 @@ def _record(
         token_source=source,
         status=m.status,
         error_kind=None if error is None else error.kind.value,
-        error_message=None
-        if error is None
-        else safe_excerpt(error.message, target.secrets, _MESSAGE_CHARS),
+        error_message=(
+            None if error is None else safe_excerpt(error.message, target.secrets, MESSAGE_LIMIT)
+        ),
         attempts=attempt,
         response_id=m.response_id,
         ready_ns=exchange.ready_ns,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
+from .limits import MAX_PROMPT_FILE_BYTES, check_numbers
 from .pacing import Arrival, LoadPlan, LoadShape, make_shape
-from .redact import redact_secret
+from .redact import MASK, mask_userinfo, redact_secret
 
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
@@ -40,6 +42,40 @@ class RetryPolicy:
     base_backoff: float = 0.5  # seconds; full jitter over base * 2**(attempt-1)
     max_backoff: float = 30.0  # seconds; caps both the backoff and any Retry-After
     retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass(frozen=True, slots=True)
+class ObserveOptions:
+    """What a run watches besides its requests: --window, --server-metrics,
+    --scrape-interval and --server-metric (every rule checked here, once)."""
+
+    window_s: float = 1.0  # time-series window (coarsened for long runs)
+    server_metrics: str | None = None  # a Prometheus URL, "auto" (<origin>/metrics) or None
+    scrape_interval_s: float = 1.0
+    server_metric_names: tuple[str, ...] = ()  # extra metric names to keep
+
+    def __post_init__(self) -> None:
+        if not self.window_s > 0:
+            raise ConfigError(f"--window must be more than 0 seconds (got {self.window_s:g})")
+        if not self.scrape_interval_s > 0:
+            raise ConfigError(
+                f"--scrape-interval must be more than 0 seconds (got {self.scrape_interval_s:g})"
+            )
+        if self.server_metrics is not None:
+            metrics_url(self.server_metrics, "http://localhost/v1")
+        if self.server_metric_names and self.server_metrics is None:
+            raise ConfigError("--server-metric needs --server-metrics URL|auto")
+
+
+def metrics_url(spec: str, base_url: str) -> str:
+    """`auto` → `<origin of base_url>/metrics`; anything else must be an http(s) URL."""
+    if spec.strip().lower() == "auto":
+        parts = urlsplit(base_url)
+        return urlunsplit((parts.scheme, parts.netloc, "/metrics", "", ""))
+    parts = urlsplit(spec.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--server-metrics must be auto or an http(s) URL (got {spec!r})")
+    return spec.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +138,12 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         self._check_choices()
+        check_numbers(self)
         self._check_load()
         self._check_request()
         self._check_workload()
+        check_headers(self.headers)
+        check_extra_body(self.extra_body)
         self._check_transport()
 
     def _check_choices(self) -> None:
@@ -137,6 +176,27 @@ class RunConfig:
             raise ConfigError(f"--workers must be at least 1 (got {self.workers})")
         if self.grace_s < 0:
             raise ConfigError(f"--grace must be 0 or more (got {self.grace_s})")
+        if self.max_concurrency is not None and self.rate is None:
+            raise ConfigError(
+                "--max-concurrency caps an open loop (--rate); "
+                "use -c/--concurrency for a closed loop"
+            )
+        if self.seed is not None and not (
+            (self.rate is not None and self.arrival in ("poisson", "gamma"))
+            or self.sample_prompts
+            or self.input_tokens is not None
+            or self.dataset is not None  # workloads branch: the dataset's sample
+            or self.prefix_tokens > 0  # workloads branch: the shared prefixes' words
+        ):
+            raise ConfigError(
+                "--seed affects nothing here: it seeds Poisson and gamma arrivals (--rate), "
+                "--sample-prompts, --input-tokens, --dataset sampling and --prefix-tokens"
+            )
+        if self.warmup_s > 0 and self.duration_s is None:
+            raise ConfigError(
+                "--warmup as a time needs --duration (with -n alone it could take every "
+                "request); give the warm-up as a request count, e.g. --warmup 20"
+            )
 
     def _check_request(self) -> None:
         if self.max_tokens < 1:
@@ -152,13 +212,14 @@ class RunConfig:
                 raise ConfigError(f"{name} must be more than 0 seconds (got {value})")
         if self.prompt_file is not None and not self.prompt_file.is_file():
             raise ConfigError(f"--prompt-file: cannot read {self.prompt_file}: no such file")
+        size = 0 if self.prompt_file is None else self.prompt_file.stat().st_size
+        if size > MAX_PROMPT_FILE_BYTES:
+            shown = f"{size / 2**20:.0f} MiB"
+            raise ConfigError(f"--prompt-file: {self.prompt_file} is {shown}; at most 256 MiB")
         if isinstance(self.verify, str) and not Path(self.verify).is_file():
             raise ConfigError(f"--ca-bundle: cannot read {self.verify}")
         if self.prompt_file is not None and self.input_tokens is not None:
             raise ConfigError("--prompt-file and --input-tokens exclude each other")
-        for name in self.headers:
-            if not name or any(c in name for c in ":\r\n ") or not name.isascii():
-                raise ConfigError(f"--header: bad header name {name!r}")
         if self.model is not None and not self.model.strip():
             raise ConfigError("--model must not be empty")
 
@@ -221,9 +282,9 @@ class RunConfig:
     def _check_transport(self) -> None:
         """The transport options' checks (issue 11)."""
         if self.endpoint_url is not None:
-            _check_http_url(self.endpoint_url, "--endpoint")
+            check_url(self.endpoint_url, "--endpoint")
         if self.proxy is not None:
-            _check_http_url(self.proxy, "--proxy")
+            check_url(self.proxy, "--proxy", credentials=True)
         name = self.api_key_header
         if name is not None and (
             not name or any(c in name for c in ":\r\n \t") or not name.isascii()
@@ -269,11 +330,17 @@ class RunConfig:
             max_in_flight=None if self.rate is None else self.max_concurrency,
         )
 
+    def is_secret_header(self, name: str) -> bool:
+        """Whether a header's value is a secret: a secret-looking name, or the header that
+        carries the key (`--api-key-header`, whatever its case)."""
+        key_header = (self.api_key_header or "").lower()
+        return is_secret_header(name) or name.lower() == key_header
+
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every value never to be printed or saved: the key and secret-looking headers."""
         found = [self.api_key]
-        found += [v for k, v in self.headers.items() if is_secret_header(k)]
+        found += [v for k, v in self.headers.items() if self.is_secret_header(k)]
         if self.proxy:  # transport options: the proxy's credentials
             parts = urlsplit(self.proxy)
             found += [parts.password or "", parts.username or ""]
@@ -308,9 +375,9 @@ class RunConfig:
         """The config as JSON-ready data, with the API key redacted."""
         data = _json_ready(self)
         data["api_key"] = redact_secret(self.api_key)
-        data["proxy"] = None if self.proxy is None else redact_url_password(self.proxy)
+        data["proxy"] = None if self.proxy is None else mask_userinfo(self.proxy)
         data["headers"] = {
-            k: redact_secret(v) if is_secret_header(k) else v for k, v in self.headers.items()
+            k: redact_secret(v) if self.is_secret_header(k) else v for k, v in self.headers.items()
         }
         return data
 
@@ -353,41 +420,45 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
     return RunConfig(**fields)
 
 
-def _check_http_url(url: str, flag: str) -> None:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{flag} must be an http:// or https:// URL with a host")
-    try:
-        _ = parts.port
-    except ValueError:
-        raise ConfigError(f"{flag} has a bad port") from None
-
-
-def redact_url_password(url: str) -> str:
-    """`url` with its user name and password (if any) shown as `***`."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
-
-
-def normalize_base_url(url: str) -> str:
-    """Accept `http(s)://host[:port][/prefix][/v1][/][?query]` and return it with its path
-    ending in `/v1` (the query, e.g. Azure's api-version, is kept)."""
+def check_url(url: str, flag: str, *, credentials: bool = False) -> str:
+    """An http(s) URL with a host, a valid port and (unless `credentials`) no user name or
+    password, stripped; else a ConfigError naming `flag`. Credentials are never shown
+    (`http://***@host`): a proxy URL may carry them, no other URL may."""
     text = url.strip()
+    if "@" in urlsplit(text).netloc and not credentials:
+        raise ConfigError(
+            f"{flag} must not hold credentials (got {_shown_url(text)!r}); "
+            "pass the key with --api-key or a header with -H 'Authorization: ...'"
+        )
+    if any(ord(c) < 33 or ord(c) == 127 for c in text):
+        raise ConfigError(f"{flag} must not hold spaces or control characters")
     parts = urlsplit(text)
+    shown = _shown_url(text)
     if parts.scheme not in ("http", "https"):
-        raise ConfigError(f"--base-url must start with http:// or https:// (got {text!r})")
+        raise ConfigError(f"{flag} must start with http:// or https:// (got {shown!r})")
     if not parts.hostname:
-        raise ConfigError(f"--base-url has no host (got {text!r})")
+        raise ConfigError(f"{flag} has no host (got {shown!r})")
     try:
         _ = parts.port
     except ValueError as exc:
-        raise ConfigError(f"--base-url has a bad port (got {text!r})") from exc
+        raise ConfigError(f"{flag} has a bad port (got {shown!r})") from exc
+    return text
+
+
+def _shown_url(text: str) -> str:
+    """A URL for an error message: everything before its last `@` (credentials, even in a
+    malformed URL such as `user:pass@host`) shown as `***`, the scheme kept."""
+    if "@" not in text:
+        return text
+    scheme = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", text)
+    return (scheme.group(0) if scheme else "") + MASK + "@" + text.rsplit("@", 1)[1]
+
+
+def normalize_base_url(url: str, flag: str = "--base-url") -> str:
+    """Accept `http(s)://host[:port][/prefix][/v1][/][?query]` and return it with its path
+    ending in `/v1` (the query, e.g. Azure's api-version, is kept)."""
+    text = check_url(url, flag)
+    parts = urlsplit(text)
     path = parts.path.rstrip("/")
     if not path.endswith("/v1"):
         path += "/v1"
@@ -410,8 +481,10 @@ def parse_header(text: str) -> tuple[str, str]:
     name = name.strip()
     if not sep or not name or any(c in name for c in " \t\r\n") or not name.isascii():
         raise ConfigError(f"--header must look like 'Name: value' (got {text!r})")
-    if "\n" in value or "\r" in value:
-        raise ConfigError("--header values must be one line")
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+        raise ConfigError(f"--header {name}: the value holds a control character")
+    if any(ord(c) > 255 for c in value):
+        raise ConfigError(f"--header {name}: the value must be Latin-1 text")
     return name, value.strip()
 
 
@@ -466,3 +539,51 @@ def env_or(env: Mapping[str, str], name: str, default: str) -> str:
     """The environment variable's value when set and non-empty, else the default."""
     value = env.get(name, "").strip()
     return value or default
+
+
+# the headers that frame the HTTP message: the transport sets them, nobody else
+FRAMING_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 64 * 1024
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """-H rules: at most 100 headers and 64 KiB, valid names, each name once (case does
+    not matter), no framing header."""
+    if len(headers) > MAX_HEADERS:
+        raise ConfigError(f"--header given {len(headers)} times; at most {MAX_HEADERS}")
+    size = sum(len(k) + len(v) + 4 for k, v in headers.items())
+    if size > MAX_HEADER_BYTES:
+        raise ConfigError(f"--header: {size} bytes of headers; at most 64 KiB")
+    seen: set[str] = set()
+    for name in headers:
+        if not name or any(c in name for c in ":\r\n \t") or not name.isascii():
+            raise ConfigError(f"--header: bad header name {name!r}")
+        lower = name.lower()
+        if lower in FRAMING_HEADERS:
+            raise ConfigError(f"--header {name}: this header frames the request; it cannot be set")
+        if lower in seen:
+            raise ConfigError(f"--header {name} given twice (header names ignore case)")
+        seen.add(lower)
+
+
+# --extra-body keys the tool sets itself, and the flag that sets each
+OWNED_BODY_KEYS: dict[str, str] = {
+    "model": "--model",
+    "stream": "--stream/--no-stream",
+    "stream_options": "--stream/--no-stream (the tool asks for usage itself)",
+    "messages": "--prompt or --prompt-file",
+    "prompt": "--prompt or --prompt-file",
+    "input": "--prompt or --prompt-file",
+    "max_tokens": "--max-tokens (and --max-tokens-field for the field's name)",
+    "max_completion_tokens": "--max-tokens --max-tokens-field max_completion_tokens",
+    "max_output_tokens": "--max-tokens",
+}
+
+
+def check_extra_body(body: Mapping[str, Any]) -> None:
+    """--extra-body must not set a field the tool owns (the report would lie)."""
+    for key in body:
+        flag = OWNED_BODY_KEYS.get(key)
+        if flag is not None:
+            raise ConfigError(f"--extra-body must not set {key!r}; use {flag}")

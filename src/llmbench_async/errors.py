@@ -21,6 +21,8 @@ from __future__ import annotations
 import sys
 from enum import IntEnum, StrEnum
 
+from .redact import one_line, safe_excerpt, scrub
+
 
 class ExitCode(IntEnum):
     """The exit codes: one table for the command line, the GitHub Action (its `exit-code`
@@ -44,9 +46,9 @@ class LlmbenchError(Exception):
     exit_code: int = ExitCode.USAGE
 
 
-def error(message: str) -> None:
-    """Print a user-facing error: one line on stderr."""
-    sys.stderr.write(f"llmbench-async: error: {message}\n")
+def error(message: str, secrets: tuple[str, ...] = ()) -> None:
+    """Print a user-facing error: one line on stderr, secrets and URL passwords masked."""
+    sys.stderr.write(f"llmbench-async: error: {one_line(scrub(message, secrets))}\n")
     sys.stderr.flush()
 
 
@@ -166,5 +168,5 @@ def classify_exception(exc: BaseException) -> RequestError:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())[:300]
+    # the client redacts the run's secrets from the whole message again (`safe_excerpt`)
+    return safe_excerpt(str(exc).strip() or type(exc).__name__, (), 300)

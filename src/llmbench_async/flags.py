@@ -22,6 +22,7 @@ from .config import (
     Api,
     LatencyFrom,
     MaxTokensField,
+    ObserveOptions,
     RetryPolicy,
     RunConfig,
     Timeouts,
@@ -46,9 +47,9 @@ class Flags:
     model: str | None = None
     api_key_file: Path | None = None
     n: int | None = None
-    concurrency: str = "1"
+    concurrency: str | None = None  # None: 1 (closed loop); not allowed with --rate
     rate: str | None = None
-    arrival: str = "poisson"
+    arrival: str | None = None  # None: poisson; only with --rate
     seed: int | None = None
     max_concurrency: int | None = None
     duration: str | None = None
@@ -81,6 +82,11 @@ class Flags:
     junit: Path | None = None
     markdown: Path | None = None
     stop_on_fail: bool = False
+    html: Path | None = None
+    window: str = "1s"
+    server_metrics: str | None = None
+    scrape_interval: str = "1s"
+    server_metric: list[str] | None = None
     # --- workloads branch ---
     burstiness: float = 1.0
     batch: int = 1
@@ -113,21 +119,20 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
     if flags.insecure and flags.ca_bundle is not None:
         raise ConfigError("--insecure and --ca-bundle exclude each other")
     concurrency, rates = sweep_values(flags)
+    _check_open_loop_flags(flags)
     duration_s = None if flags.duration is None else parse_duration(flags.duration, "--duration")
     warm_n, warm_s = (0, 0.0) if flags.warmup is None else parse_warmup(flags.warmup)
     key = _read_key_file(flags.api_key_file) if flags.api_key_file is not None else flags.api_key
     _check_transport_flags(flags, env)
     return RunConfig(
-        base_url=normalize_base_url(
-            flags.base_url or env_or(env, "OPENAI_BASE_URL", DEFAULT_BASE_URL)
-        ),
+        base_url=_base_url(flags, env),
         api_key=key or env_or(env, "OPENAI_API_KEY", DEFAULT_API_KEY),
         model=flags.model,
         api=cast(Api, flags.api),  # RunConfig checks every choice
         n=flags.n if flags.n is not None or duration_s is not None else 10,
         concurrency=concurrency[0],
         rate=rates[0] if rates else None,
-        arrival=cast(Arrival, flags.arrival),
+        arrival=cast(Arrival, flags.arrival or "poisson"),
         seed=flags.seed,
         max_concurrency=flags.max_concurrency,
         duration_s=duration_s,
@@ -191,6 +196,16 @@ def _workload_fields(flags: Flags) -> dict[str, Any]:
     }
 
 
+def flags_to_observe(flags: Flags) -> ObserveOptions:
+    """What the run watches besides its requests (checked by `ObserveOptions`)."""
+    return ObserveOptions(
+        window_s=parse_duration(flags.window, "--window"),
+        server_metrics=flags.server_metrics,
+        scrape_interval_s=parse_duration(flags.scrape_interval, "--scrape-interval"),
+        server_metric_names=tuple(n.strip() for n in flags.server_metric or () if n.strip()),
+    )
+
+
 # transport options
 def _check_transport_flags(flags: Flags, env: Mapping[str, str]) -> None:
     """--endpoint needs a model (or a base URL to list models from); --http2 needs h2."""
@@ -206,11 +221,29 @@ def _check_transport_flags(flags: Flags, env: Mapping[str, str]) -> None:
 
 def sweep_values(flags: Flags) -> tuple[list[int], list[float] | None]:
     """The --concurrency levels and the --rate levels (None: closed loop)."""
-    concurrency = [int(c) for c in parse_levels(flags.concurrency, "--concurrency", int)]
+    given = flags.concurrency or "1"
+    concurrency = [int(c) for c in parse_levels(given, "--concurrency", int)]
     rates = None if flags.rate is None else parse_levels(flags.rate, "--rate", float)
     if rates is not None and len(concurrency) > 1:
         raise ConfigError("sweep either --concurrency or --rate, not both")
     return concurrency, rates
+
+
+def _check_open_loop_flags(flags: Flags) -> None:
+    """Flags from other tools' habits that would be ignored are errors, with a hint."""
+    if flags.rate is not None and flags.concurrency is not None:
+        raise ConfigError(
+            "-c/--concurrency sets a closed loop and --rate an open one; with --rate, cap "
+            "requests in flight with --max-concurrency"
+        )
+    if flags.arrival is not None and flags.rate is None:
+        raise ConfigError("--arrival shapes an open loop: give --rate too")
+
+
+def _base_url(flags: Flags, env: Mapping[str, str]) -> str:
+    if flags.base_url:
+        return normalize_base_url(flags.base_url, "--base-url")
+    return normalize_base_url(env_or(env, "OPENAI_BASE_URL", DEFAULT_BASE_URL), "OPENAI_BASE_URL")
 
 
 def is_sweep(flags: Flags) -> bool:
@@ -272,9 +305,7 @@ def _parse_workers(text: str, concurrency: int) -> int:
         value = int(text)
     except ValueError:
         raise ConfigError(f"--workers must be a number or auto (got {text!r})") from None
-    if value < 1:
-        raise ConfigError(f"--workers must be at least 1 (got {value})")
-    return value
+    return value  # RunConfig checks its range
 
 
 def auto_workers(concurrency: int) -> int:

@@ -19,6 +19,7 @@ from .errors import ThresholdError
 from .metrics import (
     NAMES,
     PER_REQUEST,
+    RETRY_CAUSES,
     RUN_LEVEL,
     Metric,
     canonical_name,
@@ -52,7 +53,7 @@ Kind = Literal["time", "rate", "percent"]
 TIME_METRICS: dict[str, str] = {m.name: m.key for m in PER_REQUEST if m.kind == "latency"}
 _PER_REQUEST: dict[str, str] = {m.name: m.key for m in PER_REQUEST}
 # run-level metrics take no STAT; bare output_tokens_per_s is the aggregate rate
-RUN_LEVEL_METRICS: tuple[str, ...] = tuple(m.name for m in RUN_LEVEL)
+RUN_LEVEL_METRICS: tuple[str, ...] = (*(m.name for m in RUN_LEVEL), "retries")
 _ALL_METRICS: tuple[str, ...] = NAMES
 _KIND: dict[str, Kind] = {"latency": "time", "ratio": "percent", "rate": "rate", "count": "rate"}
 
@@ -82,19 +83,24 @@ class MetricRef:
     @property
     def summary_key(self) -> str | None:
         """The `Summary.metrics` key of a per-request metric; None for run-level metrics."""
-        return None if self.stat is None else _PER_REQUEST[self.metric]
+        return None if self.run_level else _PER_REQUEST[self.metric]
+
+    @property
+    def run_level(self) -> bool:
+        """One number per run (`error_rate`, `retries.http_429`), not a distribution."""
+        return self.stat is None or self.metric == "retries"
 
     @property
     def quantile(self) -> float | None:
         """The percentile (0-100) when the stat is pNN, else None."""
-        if self.stat is None or not self.stat.startswith("p"):
+        if self.run_level or self.stat is None or not self.stat.startswith("p"):
             return None
         return float(self.stat[1:])
 
     @property
     def definition(self) -> Metric:
         """The metric table's entry for this reference."""
-        metric = lookup(self.metric, per_request=self.stat is not None)
+        metric = lookup(self.metric, per_request=not self.run_level)
         assert metric is not None, self.metric
         return metric
 
@@ -111,6 +117,11 @@ class MetricRef:
     def higher_is_better(self) -> bool:
         """Throughput: higher is better; latency, error rate and any spread: lower is better."""
         return self.definition.higher_is_better and self.stat != "stdev"
+
+    @property
+    def cause(self) -> str | None:
+        """`retries.http_429` → `http_429`."""
+        return self.stat if self.metric == "retries" else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +185,12 @@ def parse_metric_ref(text: str, expression: str | None = None) -> MetricRef:
         raise ThresholdError(
             expr, f"{name} needs a statistic, e.g. {name}.p95; expected one of {_STATS_HELP}"
         )
+    if name == "retries":
+        if stat not in RETRY_CAUSES:
+            raise ThresholdError(
+                expr, f"unknown retry cause {stat!r}; expected one of {', '.join(RETRY_CAUSES)}"
+            )
+        return MetricRef(name, stat)
     if name not in _PER_REQUEST:
         raise ThresholdError(
             expr,
@@ -263,6 +280,11 @@ def observe(summary: Summary, ref: MetricRef) -> float | None:
             return None
         if ref.metric == "error_rate":
             return 100.0 * summary.failed / summary.total
+        if ref.metric == "retry_rate":
+            return summary.retry_rate
+        if ref.metric == "retries":
+            cause = ref.cause
+            return float(summary.retries if cause is None else summary.retry_causes.get(cause, 0))
         if ref.metric == "requests_per_s":
             return summary.requests_per_s
         if ref.metric in _WORKLOAD_RUN_LEVEL:

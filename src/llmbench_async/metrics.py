@@ -90,7 +90,18 @@ RUN_LEVEL: tuple[Metric, ...] = (
         False,
         False,
         ("errors",),
-        "failed / all measured requests",
+        "requests that failed after all their retries / all measured requests",
+    ),
+    Metric(
+        "retry_rate",
+        "retry_rate",
+        "Retry rate (%)",
+        "%",
+        "ratio",
+        False,
+        False,
+        (),
+        "retried attempts / all measured requests (can pass 100 %)",
     ),
     Metric(
         "requests_per_s",
@@ -162,15 +173,41 @@ RUN_LEVEL: tuple[Metric, ...] = (
 )
 
 METRICS: tuple[Metric, ...] = PER_REQUEST + RUN_LEVEL
+# a count in the gate grammar only (`retries<10`, `retries.http_429<1`): the summary JSON
+# has it as `retries` and `retry_causes`; the rate is the table's `retry_rate`
+RETRIES = Metric(
+    "retries",
+    "retries",
+    "Retries",
+    "",
+    "count",
+    False,
+    False,
+    (),
+    "retried attempts; retries.CAUSE counts one cause (see RETRY_CAUSES)",
+)
 SUMMARY_KEYS: tuple[str, ...] = tuple(m.key for m in PER_REQUEST)  # in report order
 # the grammar's names as listed in its messages: the times first
 NAMES: tuple[str, ...] = tuple(
-    dict.fromkeys([m.name for m in METRICS if m.kind == "latency"] + [m.name for m in METRICS])
+    dict.fromkeys(
+        [m.name for m in METRICS if m.kind == "latency"] + [m.name for m in METRICS] + ["retries"]
+    )
 )
 _CANONICAL: dict[str, str] = {
     **{alias: m.name for m in METRICS for alias in m.aliases},
     **{m.name: m.name for m in METRICS},
 }
+
+# why an attempt was retried: the summary's `retry_causes` keys and `retries.CAUSE` names
+RETRY_CAUSES: tuple[str, ...] = (
+    "http_429",
+    "http_5xx",
+    "http_4xx",
+    "timeout",
+    "connect",
+    "read",
+    "other",
+)
 
 # fewer requests than this on either side of a comparison: differences may be noise
 MIN_REQUESTS = 30
@@ -183,6 +220,8 @@ def canonical_name(name: str) -> str | None:
 
 def lookup(name: str, *, per_request: bool) -> Metric | None:
     """The metric a grammar name stands for: with a STAT, the per-request one."""
+    if name == RETRIES.name and not per_request:
+        return RETRIES
     for metric in PER_REQUEST if per_request else RUN_LEVEL:
         if metric.name == name:
             return metric

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .apis import BodyResult, api_spec
 from .errors import BadStreamError, ErrorKind, RequestError
-from .protocol import error_message_from_body, safe_excerpt
-from .transport import redact_url
+from .protocol import error_message_from_body
+from .redact import safe_excerpt
 
 EXCERPT_CHARS = 200
 _SUFFIXES = (
@@ -83,11 +83,11 @@ def redirect_failure(
         return RequestError(
             ErrorKind.REDIRECT, f"HTTP {status} redirect without a Location (not followed)", status
         )
-    shown = safe_excerpt(redact_url(location), secrets, EXCERPT_CHARS)
+    shown = safe_excerpt(location, secrets, EXCERPT_CHARS)
     message = f"HTTP {status} redirect to {shown} (not followed)"
     suggestion = _suggest_base_url(location, request_url)
     if suggestion is not None:
-        message += f"; try --base-url {safe_excerpt(redact_url(suggestion), secrets, 200)}"
+        message += f"; try --base-url {safe_excerpt(suggestion, secrets, 200)}"
     return RequestError(ErrorKind.REDIRECT, message, status)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmbench_async.errors import BadStreamError
-from llmbench_async.redact import scrub_secrets
+from llmbench_async.redact import safe_excerpt
 
 __all__ = [
     "Chunk",
@@ -181,13 +181,6 @@ def parse_completion_body(body: bytes) -> CompletionBody:
     )
 
 
-def safe_excerpt(text: str, secrets: Sequence[str], limit: int) -> str:
-    """Server-provided text made safe to show: secrets redacted FIRST, then whitespace
-    squeezed, then cut to `limit` characters (with "..."), so a cut never splits a secret
-    into an unredacted piece."""
-    return _one_line(scrub_secrets(text, tuple(secrets)), max(limit, 0))
-
-
 def error_message_from_body(
     body: bytes, limit: int = _ERROR_CHARS, secrets: Sequence[str] = ()
 ) -> str:
@@ -267,7 +260,7 @@ def _error_text(error: Any, limit: int = _ERROR_CHARS) -> str:
         text = error
     else:
         text = _compact(error)
-    return _one_line(text, limit) or "unknown error"[:limit]
+    return safe_excerpt(text, (), limit) or "unknown error"[:limit]
 
 
 def _malformed(
@@ -276,12 +269,12 @@ def _malformed(
     what: str = "malformed stream event",
     secrets: Sequence[str] = (),
 ) -> str:
-    """A one-line BadStreamError message with a truncated excerpt of the offending data
-    (`secrets` redacted before the cut)."""
+    """A one-line BadStreamError message with a truncated excerpt of the offending data,
+    `secrets` redacted before the cut. Without secrets (in `parse_chunk`) the client redacts
+    the whole message again, which catches any piece of a secret this cut may have left; no
+    repr(), whose doubled backslashes would hide a JSON-escaped secret from that pass."""
     text = data[: _EXCERPT_CHARS * 64].decode("utf-8", "replace")
-    excerpt = repr(" ".join(scrub_secrets(text, tuple(secrets)).split()))
-    if len(excerpt) > _EXCERPT_CHARS:
-        excerpt = excerpt[: _EXCERPT_CHARS - 3] + "..."
+    excerpt = "'" + safe_excerpt(text, secrets, _EXCERPT_CHARS - 2) + "'"
     if exc is None:
         reason = "not a JSON object"
     elif isinstance(exc, UnicodeDecodeError):
@@ -301,13 +294,3 @@ def _compact(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     except Exception:  # e.g. RecursionError on absurd nesting
         return f"<{type(value).__name__}>"
-
-
-def _one_line(text: str, limit: int) -> str:
-    """Whitespace squeezed to single spaces, truncated to ``limit`` chars with "..."."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    if limit <= 3:
-        return text[:limit]
-    return text[: limit - 3] + "..."

@@ -1,5 +1,5 @@
-"""Where a finished run's report goes: `publish` writes the console, the JSON, Markdown and
-JUnit files and the GitHub step summary, for `run`, `report` and sweeps alike; `exit_code`
+"""Where a finished run's report goes: `publish` writes the console, the JSON, Markdown,
+HTML and JUnit files and the GitHub step summary, for `run`, `report` and sweeps alike; `exit_code`
 turns the verdict into the exit code. It renders nothing itself (report.py and
 report_sweep.py do) and judges nothing (gate.py does)."""
 
@@ -26,8 +26,11 @@ from .errors import (
     error,
 )
 from .gate import Threshold, Verdict, parse_thresholds
+from .redact import scrub
 from .report import RunInfo, threshold_tally
 from .report_workloads import workload_settings
+
+STDOUT = Path("-")  # `--json -`: write to stdout
 
 if TYPE_CHECKING:
     from .records import ResultsFile
@@ -43,16 +46,38 @@ class Outputs:
     junit_path: Path | None = None
     quiet: bool = False
     results_path: Path | None = None  # `run -o`: written by the run itself
+    html_path: Path | None = None  # --html: the self-contained HTML report
+    secrets: tuple[str, ...] = ()  # scrubbed from every output (defence in depth)
+
+    @property
+    def to_stdout(self) -> bool:
+        """Whether one report file goes to stdout (`--json -`): the console report then
+        goes to stderr."""
+        return STDOUT in (self.json_path, self.markdown_path, self.junit_path)
 
     def check_dirs(self) -> None:
         """Fail before the run, not after it, when an output file cannot be created."""
+        dashes = [
+            flag
+            for flag, path in (
+                ("--json", self.json_path),
+                ("--markdown", self.markdown_path),
+                ("--junit", self.junit_path),
+            )
+            if path == STDOUT
+        ]
+        if len(dashes) > 1:
+            raise ConfigError(f"{' and '.join(dashes)} both ask for stdout ('-'); give one a file")
+        if self.results_path == STDOUT:
+            raise ConfigError("-o/--output needs a file name; '-' (stdout) is not supported")
         for flag, path in (
             ("--output", self.results_path),
             ("--json", self.json_path),
             ("--markdown", self.markdown_path),
             ("--junit", self.junit_path),
+            ("--html", self.html_path),
         ):
-            if path is not None and not path.absolute().parent.is_dir():
+            if path is not None and path != STDOUT and not path.absolute().parent.is_dir():
                 raise ConfigError(f"{flag}: directory {path.absolute().parent} does not exist")
 
 
@@ -67,36 +92,47 @@ class Rendered(Protocol):
 
     def junit(self) -> str: ...
 
+    def html(self) -> str: ...
+
 
 def publish(rendered: Rendered, outputs: Outputs) -> None:
     """The one writer of every output, for single runs and sweeps alike: the console
-    report, the summary JSON, Markdown (and the GitHub step summary) and JUnit XML."""
+    report, the summary JSON, the HTML page, Markdown (and the GitHub step summary) and
+    JUnit XML."""
+    secrets = outputs.secrets
     if not outputs.quiet:
+        console = sys.stderr if outputs.to_stdout else sys.stdout
         width = shutil.get_terminal_size((100, 24)).columns
-        sys.stdout.write(rendered.console(width=width, color=use_color(sys.stdout)))
-        sys.stdout.flush()
+        console.write(scrub(rendered.console(width=width, color=use_color(console)), secrets))
+        console.flush()
     if outputs.json_path is not None:
-        write_text(outputs.json_path, json.dumps(rendered.json(), indent=2))
-    markdown = rendered.markdown()
+        write_text(outputs.json_path, scrub(json.dumps(rendered.json(), indent=2), secrets))
+    if outputs.html_path is not None:
+        write_text(outputs.html_path, scrub(rendered.html(), secrets))
+    markdown = scrub(rendered.markdown(), secrets)
     if outputs.markdown_path is not None:
         write_text(outputs.markdown_path, markdown)
     append_step_summary(markdown)
     if outputs.junit_path is not None:
-        write_text(outputs.junit_path, rendered.junit())
+        write_text(outputs.junit_path, scrub(rendered.junit(), secrets))
 
 
 def exit_code(
-    *, interrupted_by: str | None = None, problem: str | None = None, failure: str | None = None
+    *,
+    interrupted_by: str | None = None,
+    problem: str | None = None,
+    failure: str | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> int:
     """The exit code, in priority order: a signal, an unusable target, a failed verdict (the
     report with its thresholds table has been published either way)."""
     if interrupted_by is not None:
         return EXIT_FOR_SIGNAL[interrupted_by]
     if problem is not None:
-        error(problem)
+        error(problem, secrets)
         return ExitCode.TARGET
     if failure is not None:
-        error(failure)
+        error(failure, secrets)
         return ExitCode.THRESHOLD
     return ExitCode.OK
 
@@ -136,11 +172,15 @@ def run_info(result: RunResult) -> RunInfo:
         interrupted_by=result.outcome.interrupted_by,
         cancelled=result.outcome.cancelled,
         problem=result.problem,
+        timeseries=result.timeseries,
     )
 
 
-def results_info(results: ResultsFile, path: Path) -> RunInfo:
-    """Build the report's RunInfo from a saved results file (header and footer lines)."""
+def results_info(results: ResultsFile, path: Path, window_s: float = 1.0) -> RunInfo:
+    """Build the report's RunInfo from a saved results file (header and footer lines); the
+    time series is recomputed from its records."""
+    from .timeseries import timeseries_from_records
+
     header = results.header
     cfg: Mapping[str, Any] = header.get("config") or {}
     footer = results.footer
@@ -164,6 +204,9 @@ def results_info(results: ResultsFile, path: Path) -> RunInfo:
         interrupted_by=footer.get("interrupted_by") if footer is not None else None,
         cancelled=int(footer.get("cancelled") or 0) if footer is not None else 0,
         problem=problem,
+        timeseries=timeseries_from_records(results.records, window_s=window_s).to_json(
+            server=footer.get("server_metrics") if footer is not None else None
+        ),
     )
 
 
@@ -241,6 +284,11 @@ def append_step_summary(markdown: str) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
+    """Write `text` to `path`, or to stdout when the path is `-`."""
+    if path == STDOUT:
+        sys.stdout.write(text.rstrip("\n") + "\n")
+        sys.stdout.flush()
+        return
     try:
         path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
     except OSError as exc:

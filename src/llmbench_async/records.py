@@ -15,6 +15,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any, Literal
 
+from .redact import scrub
+
 TokenSource = Literal["usage", "chunks", "none"]
 
 RESULTS_SCHEMA = "llmbench-async/results/v1"
@@ -53,6 +55,8 @@ class RequestRecord:
     turn: int | None = None  # multi-turn: 1-based turn within its session
     group: int | None = None  # shared prefixes: which prefix group (0-based)
     inputs: int | None = None  # embeddings: inputs in the batch
+    # the cause of each retried attempt, in order (`retry_cause`: http_429, http_5xx, ...)
+    retry_causes: tuple[str, ...] = ()
     # the connection was ready: a pooled one taken, or a new one through TCP (+TLS) set-up
     ready_ns: int | None = None
     connect_ns: int | None = None  # time to get that connection: 0 if reused (a duration)
@@ -158,6 +162,8 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
         value = getattr(record, name)
         if value is not None:
             line[name] = value
+    if record.retry_causes:
+        line["retry_causes"] = list(record.retry_causes)
     if record.extra:
         line["extra"] = dict(record.extra)
     return line
@@ -191,6 +197,7 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         turn=_opt_int(line.get("turn")),
         group=_opt_int(line.get("group")),
         inputs=_opt_int(line.get("inputs")),
+        retry_causes=tuple(str(c) for c in line.get("retry_causes") or ()),
         ready_ns=_opt_int(line.get("ready_ns")),
         connect_ns=_opt_int(line.get("connect_ns")),
         new_connection=_opt_bool(line.get("new_connection")),
@@ -213,8 +220,11 @@ class ResultsWriter:
     Each line is flushed as it is written, so a crash keeps everything already done.
     """
 
-    def __init__(self, path: Path, header: Mapping[str, Any], t0_ns: int) -> None:
+    def __init__(
+        self, path: Path, header: Mapping[str, Any], t0_ns: int, secrets: tuple[str, ...] = ()
+    ) -> None:
         self._t0_ns = t0_ns
+        self._secrets = secrets  # scrubbed from every line (defence in depth)
         self._file: IO[str] = path.open("w", encoding="utf-8")
         head = {"type": "header", "schema": RESULTS_SCHEMA, **header}
         self._write(head)
@@ -226,7 +236,8 @@ class ResultsWriter:
         self._write({"type": "footer", **footer})
 
     def _write(self, obj: Mapping[str, Any]) -> None:
-        self._file.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        line = json.dumps(obj, separators=(",", ":"))
+        self._file.write(scrub(line, self._secrets) + "\n")
         self._file.flush()
 
     def close(self) -> None:

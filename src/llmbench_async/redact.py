@@ -1,62 +1,133 @@
-"""Keeping secrets out of every output: the redacted form of a secret, and scrubbing secrets
-out of text (server messages, URLs) before anything shows or cuts it."""
+"""Secrets out of every text a server or an exception hands us: `safe_excerpt` redacts
+first, then flattens to one printable line, then cuts. Every excerpt of a server-provided
+or exception string goes through it, and every output sink scrubs again with `scrub`.
+
+A secret is caught in its plain form, in its JSON (`\\u002d`) and URL (`%2D`) escaped
+forms, and as any run of `MIN_PIECE` or more consecutive characters of it (a prefix left
+by a cut made elsewhere, a suffix, a middle piece).
+"""
 
 from __future__ import annotations
 
-import json
-from urllib.parse import quote
+import re
+from collections.abc import Iterable
 
-__all__ = ["redact_secret", "scrub_secrets"]
+__all__ = [
+    "MASK",
+    "MIN_PIECE",
+    "cut",
+    "mask_userinfo",
+    "one_line",
+    "redact_secret",
+    "safe_excerpt",
+    "scrub",
+]
 
-_PIECE = 8  # any run of this many characters of a secret counts as a leak of it
+MIN_PIECE = 8  # a run of this many characters of a secret is treated as the secret
+MASK = "***"
+ELLIPSIS = "..."
+
+# one decoded character: a JSON \uXXXX escape, a JSON \/ or \\ escape, a %XX escape, or a char
+_UNIT = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\\/\"])|%([0-9a-fA-F]{2})|.", re.S)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")  # to the last `@`
 
 
 def redact_secret(value: str) -> str:
     """Show at most the first 3 and last 4 characters of a secret (`sk-...abcd`)."""
-    if len(value) <= 8:
-        return "***"
+    if len(value) <= MIN_PIECE:
+        return MASK
     return f"{value[:3]}...{value[-4:]}"
 
 
-def scrub_secrets(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace each secret in `text` by its redacted form: as is, JSON-escaped or
-    URL-encoded, and any piece of it at least 8 characters long (a prefix or suffix a
-    server cut, or an echo split across words) by `***`."""
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret, escaped secret and `MIN_PIECE`-long piece of one masked."""
     for secret in secrets:
-        if len(secret) < 4:
+        if len(secret) < MIN_PIECE:
+            if len(secret) >= 4 and secret in text:
+                text = text.replace(secret, MASK)
             continue
-        for form in _forms(secret):
-            if form in text:
-                text = text.replace(form, redact_secret(secret))
-        if len(secret) >= _PIECE:
-            text = _scrub_pieces(text, secret)
-    return text
+        pieces = {secret[i : i + MIN_PIECE] for i in range(len(secret) - MIN_PIECE + 1)}
+        escaped = "\\u" in text or "\\U" in text or "%" in text or "\\/" in text
+        if not escaped and not any(piece in text for piece in pieces):
+            continue  # the fast path: no piece, and no escape that could hide one
+        text = _mask_pieces(text, pieces, decode=False)  # plain first: `%00000000` is 8 zeros
+        if escaped:
+            text = _mask_pieces(text, pieces, decode=True)
+    return mask_userinfo(text)
 
 
-def _forms(secret: str) -> tuple[str, ...]:
-    escaped = json.dumps(secret)[1:-1]
-    unicode_escaped = "".join(c if c.isalnum() else f"\\u{ord(c):04x}" for c in secret)
-    return (secret, escaped, unicode_escaped, quote(secret, safe=""))
+def _mask_pieces(text: str, pieces: set[str], *, decode: bool) -> str:
+    """Mask every window of `MIN_PIECE` characters (escapes decoded, with `decode`) that is
+    a piece of the secret."""
+    if not decode:
+        return _mask_units(text, [(i, i + 1, c) for i, c in enumerate(text)], pieces)
+    units: list[tuple[int, int, str]] = []  # (start, end) in `text`, decoded character
+    for m in _UNIT.finditer(text):
+        hex4, json_char, hex2 = m.group(1), m.group(2), m.group(3)
+        if hex4 is not None:
+            char = chr(int(hex4, 16))
+        elif json_char is not None:
+            char = json_char
+        elif hex2 is not None:
+            char = chr(int(hex2, 16))
+        else:
+            char = m.group(0)
+        units.append((m.start(), m.end(), char))
+    return _mask_units(text, units, pieces)
 
 
-def _scrub_pieces(text: str, secret: str) -> str:
-    grams = {secret[i : i + _PIECE] for i in range(len(secret) - _PIECE + 1)}
-    covered = bytearray(len(text))
-    found = False
-    for i in range(len(text) - _PIECE + 1):
-        if text[i : i + _PIECE] in grams:
-            covered[i : i + _PIECE] = b"\x01" * _PIECE
-            found = True
-    if not found:
+def _mask_units(text: str, units: list[tuple[int, int, str]], pieces: set[str]) -> str:
+    decoded = "".join(u[2] for u in units)
+    covered = [False] * len(units)
+    for i in range(len(units) - MIN_PIECE + 1):
+        if decoded[i : i + MIN_PIECE] in pieces:
+            for j in range(i, i + MIN_PIECE):
+                covered[j] = True
+    if not any(covered):
         return text
     out: list[str] = []
+    pos = 0
     i = 0
-    while i < len(text):
-        if covered[i]:
-            while i < len(text) and covered[i]:
-                i += 1
-            out.append("***")
-        else:
-            out.append(text[i])
+    while i < len(units):
+        if not covered[i]:
             i += 1
+            continue
+        j = i
+        while j < len(units) and covered[j]:
+            j += 1
+        out.append(text[pos : units[i][0]])
+        out.append(MASK)
+        pos = units[j - 1][1]
+        i = j
+    out.append(text[pos:])
     return "".join(out)
+
+
+def mask_userinfo(text: str) -> str:
+    """`http://user:pass@host` → `http://***@host`, anywhere in `text`."""
+    if "@" not in text:
+        return text
+    return _USERINFO.sub(lambda m: m.group(1) + MASK + "@", text)
+
+
+def one_line(text: str) -> str:
+    """Whitespace squeezed to single spaces; control and bidi characters shown as `?`, so a
+    server cannot move the cursor, colour the terminal or reorder the line."""
+    return _CONTROL.sub("?", " ".join(text.split()))
+
+
+def cut(text: str, limit: int) -> str:
+    """At most `limit` characters, ending in `...` when something was cut."""
+    limit = max(limit, 0)
+    if len(text) <= limit:
+        return text
+    if limit <= len(ELLIPSIS):
+        return text[:limit]
+    return text[: limit - len(ELLIPSIS)] + ELLIPSIS
+
+
+def safe_excerpt(text: str, secrets: Iterable[str] = (), limit: int = 300) -> str:
+    """The one way to show a server-provided or exception string: redact the secrets first,
+    then flatten it to one printable line, then cut it to `limit` characters."""
+    return cut(one_line(scrub(text, tuple(secrets))), limit)

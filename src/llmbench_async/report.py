@@ -45,6 +45,7 @@ class RunInfo:
     interrupted_by: str | None = None
     cancelled: int = 0
     problem: str | None = None
+    timeseries: Mapping[str, Any] | None = None  # timeseries.SeriesBuilder.to_json()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,11 @@ class RunReport:
 
     def junit(self) -> str:
         return junit_xml(self.summary, self.info, self.verdicts)
+
+    def html(self) -> str:
+        from .report_html import run_html  # loaded only for --html
+
+        return run_html(self.json(), self.summary, self.info.settings)
 
 
 def summary_json(
@@ -104,6 +110,8 @@ def summary_json(
             "output_source": dict(summary.token_sources),
         },
         "retries": summary.retries,
+        "retry_causes": dict(summary.retry_causes),
+        "retry_rate": summary.retry_rate,
         "retry_wait_s": summary.retry_wait_s,
         "latency_from": summary.latency_from,
         "errors": {group.kind: group.count for group in summary.errors},
@@ -119,6 +127,7 @@ def summary_json(
         "client": dict(info.client) if info.client is not None else None,
         "interrupted_by": info.interrupted_by,
         "problem": info.problem,
+        "timeseries": dict(info.timeseries) if info.timeseries is not None else None,
         "thresholds": [
             {
                 "expression": str(v.threshold),
@@ -175,8 +184,9 @@ def console_report(
         )
     if summary.retries:
         out.append(
-            f"  Retries:          {summary.retries} "
-            f"({summary.retry_wait_s:.2f} s lost to failed attempts and backoff)"
+            f"  Retries:          {summary.retries} ({_causes_text(summary)}; retry rate "
+            f"{summary.retry_rate:.1f} %; {summary.retry_wait_s:.2f} s lost to failed "
+            "attempts and backoff)"
         )
     out.extend(workload_console(summary, info.config))  # workloads branch
     out.append("")
@@ -207,6 +217,11 @@ def console_report(
         out.append("")
         out.extend(_thresholds_table(summary, info, verdicts, color))
     return "\n".join(out) + "\n"
+
+
+def _causes_text(summary: Summary) -> str:
+    """`http_429 3, timeout 1`: retried attempts by cause."""
+    return ", ".join(f"{cause} {n}" for cause, n in summary.retry_causes.items()) or "no cause"
 
 
 def _thresholds_table(
@@ -281,6 +296,13 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         f"{summary.requests_per_s:.2f} req/s · {summary.output_tokens_per_s:.1f} output tok/s"
     )
     out.append("")
+    if summary.retries:
+        out.append(
+            f"**Retries:** {summary.retries} retried attempts ({_md(_causes_text(summary))}) · "
+            f"retry rate {summary.retry_rate:.1f} % · error rate counts requests that failed "
+            "after all retries"
+        )
+        out.append("")
     out.extend(workload_markdown(summary, info.config))  # workloads branch
     rows = [(label, summary.metrics.get(key)) for key, label in METRICS]
     present = [(label, stats) for label, stats in rows if stats is not None]
@@ -358,6 +380,9 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
         ("settings", info.settings),
         ("tool_version", info.tool_version),
         ("interrupted_by", info.interrupted_by),
+        ("retries", str(summary.retries)),
+        ("retry_rate", f"{summary.retry_rate:.3f}"),
+        *((f"retries.{cause}", str(n)) for cause, n in summary.retry_causes.items()),
     ):
         if value:
             ET.SubElement(props, "property", name=name, value=value)
@@ -370,7 +395,8 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
             element.text = message
     out = [
         f"{summary.ok} ok, {summary.failed} failed ({summary.total} total) in "
-        f"{summary.duration_s:.3f} s; {summary.requests_per_s:.2f} req/s"
+        f"{summary.duration_s:.3f} s; {summary.requests_per_s:.2f} req/s; "
+        f"{summary.retries} retries (retry_rate {summary.retry_rate:.1f} %)"
     ]
     if info.interrupted_by:
         out.append(
@@ -440,7 +466,7 @@ def comparison_report(comparison: Comparison, *, color: bool = False) -> str:
     label_w = max(len(label) for label in labels)
     out.append(f"{'metric':<{label_w}}  {'base':>10}  {'new':>10}  {'change':>11}")
     for label, row in zip(labels, comparison.rows, strict=True):
-        change = f"{_arrow(row)} {_change_text(row):>9}"
+        change = f"{_arrow(row)} {change_text(row):>9}"
         direction: str = row.direction if row.direction != "n/a" else ""
         if direction == "better":
             direction = _paint(f"{direction:<6}", _GREEN, color)
@@ -486,7 +512,7 @@ def comparison_markdown(comparison: Comparison) -> str:
             verdict = f"❌ **{verdict}**"
         out.append(
             f"| `{row.ref}` ({row.ref.unit}) | {_opt(row.base)} | {_opt(row.new)} | "
-            f"{_arrow(row)} {_change_text(row)} | "
+            f"{_arrow(row)} {change_text(row)} | "
             f"{row.direction if row.direction != 'n/a' else ''} | {_md(verdict)} |"
         )
     if not comparison.judged:
@@ -516,7 +542,7 @@ def _arrow(row: Row) -> str:
     return "↓" if row.new < row.base else "="
 
 
-def _change_text(row: Row) -> str:
+def change_text(row: Row) -> str:
     if row.base is None or row.new is None:
         return "—"
     if row.change is None:
@@ -549,5 +575,5 @@ def _comparison_tally(comparison: Comparison) -> str:
     if not bad:
         return "no metric worse than BASE beyond its tolerance"
     noun = "metric" if len(bad) == 1 else "metrics"
-    listed = ", ".join(f"{row.ref} {_change_text(row)}" for row in bad)
+    listed = ", ".join(f"{row.ref} {change_text(row)}" for row in bad)
     return f"{len(bad)} {noun} worse than BASE beyond tolerance: {listed}"

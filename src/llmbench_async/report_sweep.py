@@ -253,3 +253,8 @@ class SweepReport:
 
     def junit(self) -> str:
         return sweep_junit(self.results)
+
+    def html(self) -> str:
+        from .report_html import sweep_html  # loaded only for --html
+
+        return sweep_html(self.json(), [info.settings for info in self.infos])

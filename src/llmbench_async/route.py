@@ -4,6 +4,7 @@ the words the report uses for that route, and opening the run's connections up f
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any
 
 import httpx
@@ -52,10 +53,26 @@ def route_of(config: RunConfig) -> dict[str, Any]:
 async def preconnect_run(http: httpx.AsyncClient, config: RunConfig) -> None:
     """Open the run's connections before its clock starts (`--preconnect`, the default), so
     the first wave measures the server, not our own connect storm: one per closed-loop slot,
-    or `--max-concurrency` in an open loop. A failure here is left to the requests, which
-    record it like any connect failure."""
-    count = config.concurrency if config.rate is None else (config.max_concurrency or 0)
+    or `--max-concurrency` in an open loop, never more than can be in flight at once
+    (`preconnect_count`). A failure here is left to the requests, which record it like any
+    connect failure."""
+    count = preconnect_count(config)
     if not config.preconnect or count < 1:
         return
     with contextlib.suppress(Exception):
         await preconnect(http, config.endpoint, count, config.timeouts.connect)
+
+
+def preconnect_count(config: RunConfig) -> int:
+    """Connections worth opening up front: the closed loop's concurrency, or the open
+    loop's cap, bounded by the requests to send and by what the rate can start within one
+    request's time limit (so `--max-concurrency 1000000000` opens a handful)."""
+    if config.rate is None:
+        count = config.concurrency
+    else:
+        count = config.max_concurrency or 0
+        spans = [s for s in (config.duration_s, config.timeouts.total) if s is not None]
+        if spans:
+            count = min(count, math.ceil(config.rate * min(spans)) + 1)
+    total = config.plan.total
+    return count if total is None else min(count, total)

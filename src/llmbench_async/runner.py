@@ -30,6 +30,7 @@ from .apis import api_spec
 from .client import Target, execute
 from .config import RunConfig
 from .errors import EXIT_FOR_SIGNAL, ErrorKind
+from .live import LiveView, live_enabled, planned_seconds
 from .pacing import ClosedLoop, LoadPlan, Pacer
 from .records import RequestRecord
 from .route import preconnect_run
@@ -72,6 +73,7 @@ class _Pool:
         first_index: int,
         think_time_s: float = 0.0,
         replay_history: bool = False,
+        live: LiveView | None = None,
     ) -> None:
         self.http, self.target, self.workload, self.plan, self.sink = (
             http,
@@ -82,12 +84,15 @@ class _Pool:
         )
         self.stop = False
         self.spent = False  # multi-turn: a session found the request budget spent
+        self.idle = 0  # open loop: slots waiting for an arrival
+        self.backlog = 0  # open loop: arrivals released but not yet taken by a slot
         self.in_flight = 0
         self.peak = 0
         self.ok_seen = False
         self.fatal: RequestRecord | None = None
         self.signal: str | None = None
         self.cancelled = 0
+        self.live = live
         self.scope: anyio.CancelScope | None = None
         self.indices = count(first_index)
         # workloads branch: multi-turn sessions draw indices through `claim`
@@ -114,6 +119,8 @@ class _Pool:
             self.stop = True
         self.sink(record)
         self.bar.update(1)
+        if self.live is not None:
+            self.live.update(self.bar, record, self.in_flight)
 
     async def one(
         self,
@@ -191,7 +198,15 @@ class _Pool:
 
     async def open_slot(self, queue: MemoryObjectReceiveStream[tuple[int, int]]) -> None:
         async with queue:
-            async for index, scheduled in queue:
+            while not self.stop:
+                self.idle += 1
+                try:
+                    index, scheduled = await queue.receive()
+                except anyio.EndOfStream:
+                    return
+                finally:
+                    self.idle -= 1
+                self.backlog -= 1
                 if self.stop:
                     return
                 if self.workload.multi_turn:
@@ -200,14 +215,15 @@ class _Pool:
                     await self.one(index, scheduled)
 
     async def dispatch(self, tg: anyio.abc.TaskGroup, pacer: Pacer) -> None:
-        """Open loop: release each request at its due instant, to a free slot or a new task."""
-        cap = self.plan.max_in_flight
+        """Open loop: release each request at its due instant to a free slot. Slots start
+        lazily, only when every slot is busy and an arrival waits, so the run never holds
+        more tasks than it has had requests in flight, capped by
+        min(--max-concurrency, requests to send)."""
+        caps = [c for c in (self.plan.max_in_flight, self.plan.total) if c is not None]
+        cap = min(caps) if caps else None
         send, receive = anyio.create_memory_object_stream[tuple[int, int]](math.inf)
-        if cap is not None:
-            for _ in range(cap):
-                tg.start_soon(self.open_slot, receive.clone())
-        receive.close()
-        async with send:
+        slots = 0
+        async with send, receive:
             for offset in pacer.offsets():
                 # multi-turn: an arrival starts a session, whose turns draw their own indices
                 index = -1 if self.workload.multi_turn else next(self.indices)
@@ -219,12 +235,11 @@ class _Pool:
                     await anyio.sleep(delay)
                 if self.stop:
                     return
-                if cap is None and self.workload.multi_turn:
-                    tg.start_soon(self.session, scheduled)
-                elif cap is None:
-                    tg.start_soon(self.one, index, scheduled)
-                else:
-                    send.send_nowait((index, scheduled))
+                if self.idle - self.backlog <= 0 and (cap is None or slots < cap):
+                    slots += 1
+                    tg.start_soon(self.open_slot, receive.clone())
+                self.backlog += 1
+                send.send_nowait((index, scheduled))
 
     def outcome(self, lag: array[float]) -> RunOutcome:
         return RunOutcome(
@@ -252,6 +267,7 @@ async def run_requests(
     first_index: int = 0,
     think_time_s: float = 0.0,
     replay_history: bool = False,
+    live: LiveView | None = None,
 ) -> RunOutcome:
     """Send the plan's requests and hand each record to `sink`.
 
@@ -260,7 +276,8 @@ async def run_requests(
     (None: no cap); the wait shows as queue delay. The run sends warm-up + count requests
     (count None: no count limit), and stops sending after warm-up + duration seconds (None:
     no time limit). Requests due inside the warm-up (by index or by time) are marked
-    `warmup`; in-flight requests at the end finish.
+    `warmup`; in-flight requests at the end finish. `live` (a terminal's live view) is
+    told of each record and redraws the bar's text twice a second.
 
     Multi-turn workloads (workloads branch): the unit of concurrency is a session; it sends
     turn k+1 when turn k has ended (plus `think_time_s`), carrying the server's reply (or
@@ -274,6 +291,7 @@ async def run_requests(
         sink,
         progress=progress,
         first_index=first_index,
+        live=live,
         think_time_s=think_time_s,
         replay_history=replay_history,
     )
@@ -281,6 +299,8 @@ async def run_requests(
     try:
         async with anyio.create_task_group() as outer:
             outer.start_soon(lag_probe, lag)
+            if live is not None:
+                outer.start_soon(live.tick, pool.bar, lambda: pool.in_flight)
             if handle_signals and threading.current_thread() is threading.main_thread():
                 outer.start_soon(_watch_signals, pool, grace_s, outer)
             async with anyio.create_task_group() as tg:
@@ -300,15 +320,17 @@ async def drive(
     progress: bool,
     handle_signals: bool,
     first_index: int = 0,
+    prompts: tuple[PromptItem, ...] | None = None,
     target: Target | None = None,
 ) -> RunOutcome:
-    """Run `config`'s load in this process (a single-process run, or one worker's share).
-    The run's connections are opened first (`--preconnect`), before the clock starts."""
+    """Run `config`'s load in this process (a single-process run, or one worker's share);
+    `prompts`: the prompt file already read (None: read it here). The run's connections
+    are opened first (`--preconnect`), before the clock starts."""
     await preconnect_run(http, config)
     return await run_requests(
         http,
         target or build_target(config),
-        build_workload(config),
+        build_workload(config, prompts),
         config.plan,
         sink,
         progress=progress,
@@ -317,20 +339,39 @@ async def drive(
         first_index=first_index,
         think_time_s=config.think_time_s,
         replay_history=config.replay_history,
+        live=LiveView(planned_s=planned_seconds(config)) if live_enabled(progress) else None,
     )
 
 
 def auth_headers(config: RunConfig) -> dict[str, str]:
     """The headers of every request: auth (the API's own key header unless
-    --api-key-header names another), content negotiation, then the user's --header."""
-    return {
-        **api_spec(config.api).auth_headers(config.api_key, config.api_key_header),
+    --api-key-header names another), content negotiation, then the user's --header, each
+    of which replaces ours of the same name whatever its case."""
+    ours = {
+        **_key_header(config),
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if _streams(config) else "application/json",
         "Accept-Encoding": "identity",
         "User-Agent": f"llmbench-async/{VERSION}",
-        **config.headers,
     }
+    return _with_user_headers(ours, config)
+
+
+def key_headers(config: RunConfig) -> dict[str, str]:
+    """The key and the user's --header, without content negotiation: what a scrape of the
+    target's own origin (--server-metrics auto) sends."""
+    return _with_user_headers(_key_header(config), config)
+
+
+def _with_user_headers(ours: dict[str, str], config: RunConfig) -> dict[str, str]:
+    """`ours`, then the user's --header, each replacing ours of the same name in any case."""
+    given = {header.lower() for header in config.headers}
+    return {**{k: v for k, v in ours.items() if k.lower() not in given}, **config.headers}
+
+
+def _key_header(config: RunConfig) -> dict[str, str]:
+    """The API's key header(s), or --api-key-header's (workloads branch: apis.py)."""
+    return api_spec(config.api).auth_headers(config.api_key, config.api_key_header)
 
 
 def _streams(config: RunConfig) -> bool:
@@ -353,7 +394,14 @@ def build_target(config: RunConfig) -> Target:
     )
 
 
-def build_workload(config: RunConfig) -> Workload:
+def load_prompts(config: RunConfig) -> tuple[PromptItem, ...]:
+    """The run's prompts: the prompt file's, or --prompt."""
+    if config.prompt_file is not None:
+        return load_prompt_file(config.prompt_file)
+    return (PromptItem(text=config.prompt),)
+
+
+def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = None) -> Workload:
     """What every request of the run sends (the model must be resolved)."""
     assert config.model is not None
     conversations: tuple[Conversation, ...] = ()
@@ -361,10 +409,8 @@ def build_workload(config: RunConfig) -> Workload:
         from .datasets import dataset_spec, load_dataset
 
         prompts, conversations = load_dataset(dataset_spec(config))
-    elif config.prompt_file is not None:
-        prompts = load_prompt_file(config.prompt_file)
-    else:
-        prompts = (PromptItem(text=config.prompt),)
+    elif prompts is None:
+        prompts = load_prompts(config)
     synthetic = None if config.input_tokens is None else SyntheticInput(*config.input_tokens)
     return Workload(
         api=config.api,

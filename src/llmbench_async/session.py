@@ -17,18 +17,20 @@ import anyio
 import httpx
 
 from ._version import VERSION
-from .config import RunConfig
+from .config import ObserveOptions, RunConfig
 from .errors import ErrorKind, TargetError, classify_exception
 from .gate import Threshold, judge
 from .goodput import is_good, parse_goodput
+from .live import live_enabled, print_header
+from .observe import Observer
 from .odd import redirect_failure
-from .protocol import error_message_from_body, safe_excerpt
+from .protocol import error_message_from_body
 from .records import RequestRecord, ResultsWriter
+from .redact import safe_excerpt
 from .route import client_for, describe_route, route_of
-from .runner import RunOutcome, auth_headers, build_target, drive
+from .runner import RunOutcome, auth_headers, build_target, drive, key_headers, load_prompts
 from .stats import Summary, SummaryBuilder, percentile
 from .sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
-from .transport import redact_url
 from .workers import run_workers
 
 
@@ -44,6 +46,7 @@ class RunResult:
     started_at: str  # ISO 8601 wall-clock start (UTC)
     problem: str | None  # one line saying why the target looked unusable, else None
     route: str | None = None  # e.g. "via proxy http://***@proxy:3128 · HTTP/2"; None: direct
+    timeseries: dict[str, Any] | None = field(default=None, repr=False)  # Observer.to_json()
 
     @property
     def endpoint_label(self) -> str:
@@ -79,6 +82,7 @@ def run(
     progress: bool = False,
     handle_signals: bool = False,
     keep_records: bool = True,
+    observe: ObserveOptions | None = None,
 ) -> RunResult:
     """Run a benchmark synchronously (the public Python API)."""
     result: RunResult = anyio.run(
@@ -88,6 +92,7 @@ def run(
             progress=progress,
             handle_signals=handle_signals,
             keep_records=keep_records,
+            observe=observe,
         )
     )
     return result
@@ -99,13 +104,18 @@ async def run_async(
     progress: bool = False,
     handle_signals: bool = False,
     keep_records: bool = True,
+    observe: ObserveOptions | None = None,
 ) -> RunResult:
     """Run a benchmark inside an existing event loop. With `keep_records=False` the records
-    only feed the summary and the results file, so memory stays small for huge runs."""
-    if config.dataset is not None:  # workloads branch: a bad file fails before any request
+    only feed the summary and the results file, so memory stays small for huge runs.
+    `observe` says what else to watch (time-series window, the server's metrics)."""
+    # read before any request: a bad prompt file or dataset is a usage error, not a failed run
+    if config.dataset is not None:  # workloads branch
         from .datasets import dataset_spec, load_dataset
 
         load_dataset(dataset_spec(config))
+    plain = config.input_tokens is None and config.dataset is None
+    prompts = load_prompts(config) if plain else None
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
     async with client_for(config, timeout=timeout) as http:
@@ -115,38 +125,46 @@ async def run_async(
             with anyio.move_on_after(min(limits, default=60.0)) as scope:
                 model = await discover_model(http, config)
             if scope.cancelled_caught or model is None:
-                raise TargetError(f"{redact_url(config.models_url)} did not answer; pass --model")
+                raise TargetError(f"{config.models_url} did not answer; pass --model")
         config = replace(config, model=model)
         target = build_target(config)
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
         records: list[RequestRecord] = []
         builder = SummaryBuilder(latency_from=config.latency_from, good=good_predicate(config))
+        observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config))
+        if live_enabled(progress):
+            print_header(config, sys.stderr)
         writer = (
-            ResultsWriter(config.output, _header(config, started_at), t0) if config.output else None
+            ResultsWriter(config.output, _header(config, started_at), t0, config.secrets)
+            if config.output
+            else None
         )
 
         def sink(record: RequestRecord) -> None:
             builder.add(record)
+            observer.add(record)
             if keep_records:
                 records.append(record)
             if writer is not None:
                 writer.write(record)
 
         try:
-            if config.workers > 1:
-                outcome = await run_workers(
-                    config, sink, progress=progress, handle_signals=handle_signals
-                )
-            else:
-                outcome = await drive(
-                    http,
-                    config,
-                    sink,
-                    progress=progress,
-                    handle_signals=handle_signals,
-                    target=target,
-                )
+            async with observer.scraping():
+                if config.workers > 1:
+                    outcome = await run_workers(
+                        config, sink, progress=progress, handle_signals=handle_signals
+                    )
+                else:
+                    outcome = await drive(
+                        http,
+                        config,
+                        sink,
+                        progress=progress,
+                        handle_signals=handle_signals,
+                        prompts=prompts,
+                        target=target,
+                    )
             if writer is not None:
                 writer.write_footer(
                     {
@@ -154,6 +172,7 @@ async def run_async(
                         "cancelled": outcome.cancelled,
                         "duration_s": (outcome.ended_ns - t0) / 1e9,
                         "client": client_stats(outcome),
+                        "server_metrics": observer.server_json(),
                     }
                 )
         finally:
@@ -170,6 +189,7 @@ async def run_async(
         started_at=started_at,
         problem=problem,
         route=describe_route(config, target.protocols),
+        timeseries=observer.to_json(),
     )
 
 
@@ -199,27 +219,26 @@ def _header(config: RunConfig, started_at: str) -> dict[str, Any]:
 async def discover_model(http: httpx.AsyncClient, config: RunConfig) -> str:
     """The first model id from GET /models, or a TargetError that says what to do."""
     url = config.models_url
-    shown = redact_url(url)
     try:
         resp = await http.get(url, headers=auth_headers(config))
     except Exception as exc:
         err = classify_exception(exc)
         hint = "; use --ca-bundle or --insecure" if err.kind is ErrorKind.TLS else ""
-        message = safe_excerpt(err.message, config.secrets, 300)
-        raise TargetError(f"cannot reach {redact_url(config.base_url)}: {message}{hint}") from None
+        reason = safe_excerpt(err.message, config.secrets)
+        raise TargetError(f"cannot reach {config.base_url}: {reason}{hint}") from None
     if resp.status_code in (401, 403):
         raise TargetError(auth_message(resp.status_code))
     if 300 <= resp.status_code < 400:
         err = redirect_failure(resp.status_code, resp.headers.get("location"), url, config.secrets)
-        raise TargetError(f"could not list models at {shown}: {err.message}; or pass --model")
+        raise TargetError(f"could not list models at {url}: {err.message}; or pass --model")
     if resp.status_code != 200:
         detail = error_message_from_body(resp.content, secrets=config.secrets)
         raise TargetError(
-            f"could not list models at {shown} (HTTP {resp.status_code}: {detail}); pass --model"
+            f"could not list models at {url} (HTTP {resp.status_code}: {detail}); pass --model"
         )
     ids = _model_ids(resp)
     if not ids:
-        raise TargetError(f"{shown} listed no models; pass --model")
+        raise TargetError(f"{url} listed no models; pass --model")
     return ids[0]
 
 
@@ -257,10 +276,15 @@ async def _diagnose(
             shown = ", ".join(available[:10]) + (", ..." if len(available) > 10 else "")
             return f"model '{config.model}' not found; available: {shown}"
         return f"model '{config.model}' or {config.endpoint} not found (HTTP 404)"
+    if fatal is not None and not summary.total and outcome.interrupted_by is None:
+        # every failure was a warm-up request: the run stopped before measuring anything
+        reason = safe_excerpt(fatal.error_message or "", config.secrets)
+        return f"the target failed during the warm-up; {fatal.error_kind}: {reason}"
     if summary.total and not summary.ok and outcome.interrupted_by is None:
         top = summary.errors[0]  # the most frequent kind, with its first message
         hint = "; use --ca-bundle or --insecure" if top.kind == ErrorKind.TLS else ""
-        return f"every request failed; {top.kind} ({top.count}): {top.first_message}{hint}"
+        first = safe_excerpt(top.first_message, config.secrets)
+        return f"every request failed; {top.kind} ({top.count}): {first}{hint}"
     return None
 
 
@@ -272,13 +296,20 @@ def run_sweep(
     stop_on_fail: bool,
     min_achieved: float = DEFAULT_MIN_ACHIEVED,
     on_level: Callable[[LevelResult, RunResult], None],
+    observe: ObserveOptions | None = None,
 ) -> None:
     """Run each level in turn and judge it (by the thresholds and, in a rate sweep, by the
     rate it achieved against `min_achieved`); stop early on a signal, or at the first failing
     level with `stop_on_fail`. `on_level` receives every level as it ends."""
     judged = is_judged(levels, thresholds)
     for level in levels:
-        result = run(level.config, progress=progress, handle_signals=True, keep_records=False)
+        result = run(
+            level.config,
+            progress=progress,
+            handle_signals=True,
+            keep_records=False,
+            observe=observe,
+        )
         interrupted = result.outcome.interrupted_by
         done = LevelResult(
             level,

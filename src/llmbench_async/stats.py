@@ -86,6 +86,7 @@ class Summary:
     total_output_tokens: int  # over ok records
     total_input_tokens: int  # over ok records
     retries: int  # sum(attempts - 1) over non-warm-up records
+    retry_causes: Mapping[str, int]  # retried attempts by cause (metrics.RETRY_CAUSES)
     retry_wait_s: float  # time lost to failed attempts and backoff, summed over records
     latency_from: str  # "send" (default) or "schedule": where TTFT and E2E start
     metrics: Mapping[str, MetricStats]  # only metrics with at least one sample
@@ -109,6 +110,11 @@ class Summary:
     # turn (1-based) → {"ttft_ms", "e2e_ms"} stats; prefix group → the same
     by_turn: Mapping[int, Mapping[str, MetricStats]] = field(default_factory=dict)
     by_group: Mapping[int, Mapping[str, MetricStats]] = field(default_factory=dict)
+
+    @property
+    def retry_rate(self) -> float:
+        """Retried attempts per measured request, in % (0 without requests)."""
+        return 100.0 * self.retries / self.total if self.total else 0.0
 
     def percentile(self, metric: str, q: float) -> float | None:
         """Exact percentile `q` (0-100) of a metric from its samples; None when it has none."""
@@ -211,6 +217,7 @@ class SummaryBuilder:
         self._ends = _Span()
         self._values: dict[str, array[float]] = {key: array("d") for key in METRIC_KEYS}
         self._sources: dict[str, int] = {}
+        self._causes: dict[str, int] = {}
         self._failures: dict[str, _FailureAcc] = {}
         self._good = good  # workloads branch: the goodput predicate, if any
         self.good = self.inputs = 0
@@ -230,6 +237,8 @@ class SummaryBuilder:
         self._scheduled.add(r.scheduled_ns)
         self._ends.add(r.end_ns)
         self.retries += r.attempts - 1
+        for cause in r.retry_causes:
+            self._causes[cause] = self._causes.get(cause, 0) + 1
         self.retry_wait += r.retry_wait_ns
         values = self._values
         values["queue_delay_ms"].append(r.queue_delay_ns / _NS_PER_MS)
@@ -321,6 +330,7 @@ class SummaryBuilder:
             total_output_tokens=self.out_tokens,
             total_input_tokens=self.in_tokens,
             retries=self.retries,
+            retry_causes=dict(sorted(self._causes.items())),
             retry_wait_s=self.retry_wait / _NS_PER_S,
             latency_from=self.latency_from,
             metrics=metrics,

@@ -26,6 +26,8 @@ import certifi
 import httptools
 import httpx
 
+from .redact import mask_userinfo, safe_excerpt
+
 _READ_SIZE = 256 * 1024
 _MAX_HEAD_BYTES = 256 * 1024
 _Origin = tuple[str, str, int]
@@ -434,13 +436,14 @@ def _join(parts: list[bytes]) -> bytes:
     return data
 
 
+# no secrets known here: the client redacts the whole message again, which catches any
+# piece of a secret that these cuts left (`safe_excerpt`: one printable line, then the cut)
 def _parser_message(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text[:120]
+    return safe_excerpt(str(exc).strip() or type(exc).__name__, (), 120)
 
 
 def _show(value: bytes) -> str:
-    return repr(value[:40].decode("latin-1"))
+    return "'" + safe_excerpt(value[:160].decode("latin-1"), (), 40) + "'"
 
 
 # --------------------------------------------------------------------------- the client
@@ -511,17 +514,6 @@ def make_client(
     return httpx.AsyncClient(transport=default, mounts=mounts, trust_env=False, **kwargs)
 
 
-def redact_url(url: str) -> str:
-    """`url` with any password (and user name) in it replaced by `***`."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
-        return "<unparsable URL>"
-    if parsed.userinfo:
-        parsed = parsed.copy_with(username="***", password=None)
-    return str(parsed)
-
-
 def proxy_in_use(url: str, proxy: str | None, trust_env: bool) -> str | None:
     """The proxy (credentials redacted) that requests to `url` go through, or None."""
     proxies = proxy_map(proxy, trust_env=trust_env)
@@ -533,7 +525,7 @@ def proxy_in_use(url: str, proxy: str | None, trust_env: bool) -> str | None:
     for pattern in sorted(URLPattern(p) for p in proxies):
         if pattern.matches(target):
             chosen = proxies[pattern.pattern]
-            return None if chosen is None else redact_url(chosen)
+            return None if chosen is None else mask_userinfo(chosen)
     return None
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import count
 from pathlib import Path
 from typing import Any
 
 from .apis import Message, api_spec, flatten
 from .errors import ConfigError
+from .limits import MAX_BODY_BYTES, MAX_INPUT_TOKENS, MAX_PROMPT_BYTES, MAX_PROMPT_FILE_BYTES
 
 # Common English words, each one token (with its leading space) in the BPE vocabularies of
 # GPT-4 (cl100k_base), GPT-4o (o200k_base) and Llama 3, so N words ≈ N input tokens.
@@ -57,7 +59,7 @@ class SyntheticInput:
     def length(self, rng: random.Random) -> int:
         if not self.stdev:
             return self.mean
-        return max(1, round(rng.gauss(self.mean, self.stdev)))
+        return min(MAX_INPUT_TOKENS, max(1, round(rng.gauss(self.mean, self.stdev))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +216,13 @@ class Workload:
         if self.ignore_eos and self.api != "embeddings":
             body["ignore_eos"] = True
         body.update(self.extra_body)
-        return json.dumps(body, separators=(",", ":")).encode()
+        data = json.dumps(body, separators=(",", ":")).encode()
+        if len(data) > MAX_BODY_BYTES:
+            raise ConfigError(
+                f"a request body would be {len(data) / 2**20:.1f} MiB; at most 16 MiB "
+                "(shorten the prompt or --extra-body)"
+            )
+        return data
 
 
 def _messages(item: PromptItem) -> list[Message]:
@@ -225,23 +233,44 @@ def _messages(item: PromptItem) -> list[Message]:
 
 def load_prompt_file(path: Path) -> tuple[PromptItem, ...]:
     """Prompts from a `.txt` file (one per line) or a `.jsonl` file (one object per line:
-    `{"prompt": "..."}` or `{"messages": [...]}`, each with an optional `max_tokens`)."""
+    `{"prompt": "..."}` or `{"messages": [...]}`, each with an optional `max_tokens`).
+    Read line by line: the file may hold at most 256 MiB, one line at most 8 MiB."""
+    jsonl = path.suffix.lower() == ".jsonl"
+    items: list[PromptItem] = []
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigError(f"--prompt-file: cannot read {path}: {reason}") from None
-    if path.suffix.lower() == ".jsonl":
-        items = tuple(_jsonl_item(path, no, line) for no, line in _lines(text))
-    else:
-        items = tuple(PromptItem(text=line) for _, line in _lines(text))
+        if path.stat().st_size > MAX_PROMPT_FILE_BYTES:
+            raise ConfigError(
+                f"--prompt-file: {path} is {path.stat().st_size / 2**20:.0f} MiB; at most 256 MiB"
+            )
+        with path.open("rb") as fh:
+            for no, line in _lines(path, fh):
+                items.append(_jsonl_item(path, no, line) if jsonl else PromptItem(text=line))
+    except OSError as exc:
+        raise ConfigError(f"--prompt-file: cannot read {path}: {exc.strerror or exc}") from None
     if not items:
         raise ConfigError(f"--prompt-file: {path} holds no prompt")
-    return items
+    return tuple(items)
 
 
-def _lines(text: str) -> list[tuple[int, str]]:
-    return [(no, line.strip()) for no, line in enumerate(text.splitlines(), 1) if line.strip()]
+def _lines(path: Path, fh: Any) -> Iterator[tuple[int, str]]:
+    """(line number, stripped text) of each non-blank line; one-line errors for a line over
+    8 MiB, bad UTF-8, or a file that grew past 256 MiB while read."""
+    total = 0
+    for no in count(1):
+        raw: bytes = fh.readline(MAX_PROMPT_BYTES + 1)
+        if not raw:
+            return
+        total += len(raw)
+        if len(raw) > MAX_PROMPT_BYTES:
+            raise ConfigError(f"--prompt-file: {path} line {no} is longer than 8 MiB")
+        if total > MAX_PROMPT_FILE_BYTES:
+            raise ConfigError(f"--prompt-file: {path} is larger than 256 MiB")
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise ConfigError(f"--prompt-file: {path} line {no} is not UTF-8 text") from None
+        if line:
+            yield no, line
 
 
 def _jsonl_item(path: Path, no: int, line: str) -> PromptItem:

@@ -20,8 +20,9 @@ LOAD = "Load"
 WORKLOAD = "Workload"
 LIMITS = "Limits & retries"
 OUTPUTS = "Outputs"
+OBSERVE = "Observe"
 GATE = "CI gate"
-PANELS = (TARGET, LOAD, WORKLOAD, LIMITS, OUTPUTS, GATE)
+PANELS = (TARGET, LOAD, WORKLOAD, LIMITS, OUTPUTS, OBSERVE, GATE)
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage, 3 target unusable, "
@@ -30,7 +31,8 @@ EXIT_CODES_HELP = (
 _PER_REQUEST_NAMES = [name for name in NAMES if any(m.name == name for m in PER_REQUEST)]
 FAIL_IF_HELP = (
     "Exit 1 when the run breaks this threshold (repeatable): METRIC.STAT OP VALUE[UNIT], e.g. "
-    "'ttft.p95<800ms', 'e2e.p99<=5s', 'error_rate<1%', 'requests_per_s>=2'. Metrics "
+    "'ttft.p95<800ms', 'e2e.p99<=5s', 'error_rate<1%', 'retry_rate<5%', "
+    "'retries.http_429<1', 'requests_per_s>=2'. Metrics "
     f"{', '.join(_PER_REQUEST_NAMES)}; stats mean, min, max, stdev, pNN; run-level "
     f"{', '.join(f'{m.name} ({m.unit})' for m in RUN_LEVEL)} (no stat)."
 )
@@ -192,12 +194,14 @@ Count = Annotated[
     ),
 ]
 Concurrency = Annotated[
-    str,
+    str | None,
     _opt(
         "--concurrency",
         "-c",
-        help="Closed loop: requests in flight at once. A list like 1,4,16 runs a sweep.",
+        help="Closed loop: requests in flight at once. A list like 1,4,16 runs a sweep. "
+        "Default 1. Not with --rate (use --max-concurrency there).",
         panel=LOAD,
+        show_default=False,
     ),
 ]
 Rate = Annotated[
@@ -211,8 +215,13 @@ Rate = Annotated[
     ),
 ]
 ArrivalChoice = Annotated[
-    str,
-    _opt("--arrival", help="Open-loop arrivals: poisson, constant or gamma.", panel=LOAD),
+    str | None,
+    _opt(
+        "--arrival",
+        help="Open-loop arrivals (with --rate): poisson, constant or gamma. Default poisson.",
+        panel=LOAD,
+        show_default=False,
+    ),
 ]
 Seed = Annotated[
     int | None,
@@ -227,8 +236,8 @@ MaxConcurrency = Annotated[
     int | None,
     _opt(
         "--max-concurrency",
-        help="Open loop: cap on requests in flight; arrivals beyond it wait (and the wait "
-        "shows as queue delay). Default: no cap.",
+        help="Open loop (with --rate): cap on requests in flight; arrivals beyond it wait "
+        "(and the wait shows as queue delay). Default: no cap.",
         panel=LOAD,
         show_default=False,
     ),
@@ -371,19 +380,75 @@ Output = Annotated[
     _opt("--output", "-o", help="Write one JSON line per request to this file.", panel=OUTPUTS),
 ]
 JsonOption = Annotated[
-    Path | None, _opt("--json", help="Write the summary JSON to this file.", panel=OUTPUTS)
+    Path | None,
+    _opt(
+        "--json",
+        help="Write the summary JSON to this file ('-': stdout; the console report then goes "
+        "to stderr).",
+        panel=OUTPUTS,
+    ),
 ]
 MarkdownOption = Annotated[
     Path | None,
     _opt(
         "--markdown",
-        help="Write a Markdown summary (key metrics, thresholds). It is also appended to "
+        help="Write a Markdown summary (key metrics, thresholds) to this file ('-': stdout; "
+        "the console report then goes to stderr). It is also appended to "
         "$GITHUB_STEP_SUMMARY when that is set.",
         panel=OUTPUTS,
     ),
 ]
 Quiet = Annotated[
     bool, _opt("--quiet", "-q", help="Print no report and no progress bar.", panel=OUTPUTS)
+]
+HtmlOption = Annotated[
+    Path | None,
+    _opt(
+        "--html",
+        help="Write a self-contained HTML report (charts, no network needed to view it).",
+        panel=OUTPUTS,
+        show_default=False,
+    ),
+]
+
+# -- Observe (run; --window also for report) ----------------------------------------------
+WindowOption = Annotated[
+    str,
+    _opt(
+        "--window",
+        help="Time-series window (seconds, or 500ms, 2s). Long runs get coarser windows "
+        "automatically (at most 600).",
+        panel=OBSERVE,
+    ),
+]
+ServerMetrics = Annotated[
+    str | None,
+    _opt(
+        "--server-metrics",
+        metavar="URL|auto",
+        help="Scrape the server's Prometheus metrics during the run: a URL, or auto "
+        "(<origin of --base-url>/metrics). Default: off.",
+        panel=OBSERVE,
+        show_default=False,
+    ),
+]
+ScrapeInterval = Annotated[
+    str,
+    _opt(
+        "--scrape-interval",
+        help="Time between scrapes of --server-metrics (seconds).",
+        panel=OBSERVE,
+    ),
+]
+ServerMetric = Annotated[
+    list[str] | None,
+    _opt(
+        "--server-metric",
+        metavar="NAME",
+        help="Also keep this server metric (repeatable); counters become per-second rates.",
+        panel=OBSERVE,
+        show_default=False,
+    ),
 ]
 
 # -- CI gate ------------------------------------------------------------------------------
@@ -395,7 +460,7 @@ JunitOption = Annotated[
     Path | None,
     _opt(
         "--junit",
-        help="Write JUnit XML: one testcase per --fail-if, plus 'no request failed'.",
+        help="Write JUnit XML: one testcase per --fail-if, plus 'no request failed' ('-': stdout).",
         panel=GATE,
     ),
 ]

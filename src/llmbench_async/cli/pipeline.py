@@ -12,8 +12,15 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 
-from ..config import RunConfig
-from ..flags import Flags, flags_to_config, is_sweep, parse_min_achieved, sweep_values
+from ..config import ObserveOptions, RunConfig
+from ..flags import (
+    Flags,
+    flags_to_config,
+    flags_to_observe,
+    is_sweep,
+    parse_min_achieved,
+    sweep_values,
+)
 from ..gate import Threshold, judge
 from ..publish import (
     Outputs,
@@ -39,8 +46,10 @@ def run_flags(flags: Flags) -> int:
         markdown_path=flags.markdown,
         junit_path=flags.junit,
         quiet=flags.quiet,
+        html_path=flags.html,
     )
     replace(outputs, results_path=flags.output).check_dirs()
+    observe = flags_to_observe(flags)
     with ExitStack() as stack:
         if flags.mock:
             from ..mock import MockConfig, MockProcess  # only --mock loads the mock
@@ -48,22 +57,28 @@ def run_flags(flags: Flags) -> int:
             server = stack.enter_context(MockProcess(MockConfig()))
             flags = replace(flags, base_url=server.base_url)
         config = flags_to_config(flags, os.environ)
+        outputs = replace(outputs, secrets=config.secrets)
         progress = not outputs.quiet and is_terminal(sys.stderr) and is_terminal(sys.stdout)
         if is_sweep(flags):
-            return _sweep(flags, config, thresholds, outputs, progress, min_achieved)
-        return _single(config, thresholds, outputs, progress)
+            return _sweep(flags, config, thresholds, outputs, progress, min_achieved, observe)
+        return _single(config, thresholds, outputs, progress, observe)
 
 
 def _single(
-    config: RunConfig, thresholds: Sequence[Threshold], outputs: Outputs, progress: bool
+    config: RunConfig,
+    thresholds: Sequence[Threshold],
+    outputs: Outputs,
+    progress: bool,
+    observe: ObserveOptions,
 ) -> int:
-    result = run(config, progress=progress, handle_signals=True)
+    result = run(config, progress=progress, handle_signals=True, observe=observe)
     verdicts = judge(result.summary, thresholds)
     publish(RunReport(result.summary, run_info(result), verdicts), outputs)
     return exit_code(
         interrupted_by=result.outcome.interrupted_by,
         problem=result.problem,
         failure=threshold_failure(verdicts),
+        secrets=config.secrets,
     )
 
 
@@ -74,6 +89,7 @@ def _sweep(
     outputs: Outputs,
     progress: bool,
     min_achieved: float,
+    observe: ObserveOptions,
 ) -> int:
     concurrency, rates = sweep_values(flags)
     results: list[LevelResult] = []
@@ -94,6 +110,7 @@ def _sweep(
         stop_on_fail=flags.stop_on_fail,
         min_achieved=min_achieved,
         on_level=on_level,
+        observe=observe,
     )
     cap = capacity(results) if judged else None
     publish(SweepReport(results, cap, infos), outputs)
@@ -102,6 +119,7 @@ def _sweep(
         interrupted_by=results[-1].interrupted_by,
         problem=(results[0].problem or "every level failed") if every_level_failed else None,
         failure=_no_capacity(cap),
+        secrets=config.secrets,
     )
 
 

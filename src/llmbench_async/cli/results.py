@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
+from ..config import parse_duration
 from ..errors import ConfigError, ExitCode, error
-from .options import OUTPUTS, FailIfOption, JsonOption, JunitOption
+from .options import OUTPUTS, FailIfOption, HtmlOption, JsonOption, JunitOption, WindowOption
 
 if TYPE_CHECKING:
-    from ..compare import Row, SettingDiff, Tolerances
+    from ..compare import Comparison, Row, SettingDiff, Tolerances
     from ..records import RequestRecord
 
 REPORT_EPILOG = "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage or unreadable file."
@@ -49,6 +50,8 @@ def report_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print no report.", rich_help_panel=OUTPUTS)
     ] = False,
+    html: HtmlOption = None,
+    window: WindowOption = "1s",
 ) -> None:
     """Re-render the report of a saved run from its results file (no network)."""
     from ..gate import judge
@@ -66,8 +69,11 @@ def report_command(
     from ..stats import summarize
 
     thresholds = parse_fail_if(fail_if)
-    outputs = Outputs(json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet)
+    outputs = Outputs(
+        json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet, html_path=html
+    )
     outputs.check_dirs()
+    window_s = parse_duration(window, "--window")
     try:
         saved = read_results(results)
     except OSError as exc:
@@ -87,7 +93,7 @@ def report_command(
         good=saved_goodput(saved_config),  # workloads branch: the run's --goodput, if any
     )
     verdicts = judge(summary, thresholds)
-    publish(RunReport(summary, results_info(saved, results), verdicts), outputs)
+    publish(RunReport(summary, results_info(saved, results, window_s), verdicts), outputs)
     raise typer.Exit(exit_code(failure=threshold_failure(verdicts)))
 
 
@@ -147,6 +153,7 @@ def compare_command(
             "max tokens, prompt source, input length, streaming), instead of only warning.",
         ),
     ] = False,
+    html: HtmlOption = None,
 ) -> None:
     """Compare two runs (or two sweeps, level by level): key metrics side by side, the
     change, regressions, and any setting in which the runs differ."""
@@ -154,8 +161,12 @@ def compare_command(
     from ..publish import Outputs, append_step_summary, use_color, write_text
 
     tolerances = parse_tolerances(max_regression or ())
-    Outputs(markdown_path=markdown).check_dirs()
+    Outputs(markdown_path=markdown, html_path=html).check_dirs()
     done = _compared(base, new, tolerances, strict=strict, color=use_color(sys.stdout))
+    if html is not None:
+        if done.single is None:
+            raise ConfigError("compare --html draws two single runs; compare sweeps without it")
+        write_text(html, comparison_html(done.single))
     if not quiet:
         sys.stdout.write(done.text)
         sys.stdout.flush()
@@ -182,6 +193,7 @@ class _Compared(NamedTuple):
     diffs: Sequence[SettingDiff]
     code: int
     regressions: list[tuple[str, Row]]
+    single: Comparison | None = None  # two single runs (not sweeps): for the HTML page
 
 
 def _compared(
@@ -210,12 +222,41 @@ def _compared(
             single.setting_diffs,
             single.exit_code(strict=strict),
             [("", row) for row in single.regressions],
+            single,
         )
     sweep = base if isinstance(base_side, SweepData) else new
     raise ConfigError(
         f"{sweep} is a sweep summary and the other file a single run; "
         "compare a sweep with a sweep (level by level), or pick one level's results file"
     )
+
+
+def comparison_html(comparison: Comparison) -> str:
+    """The comparison as a self-contained HTML page, BASE and NEW overlaid."""
+    from ..publish import results_info
+    from ..records import read_results
+    from ..report import change_text, summary_json
+    from ..report_html import compare_html
+
+    sides = []
+    for name, side in (("BASE", comparison.base), ("NEW", comparison.new)):
+        if side.summary is not None:
+            path = Path(side.path)
+            doc = summary_json(side.summary, results_info(read_results(path), path))
+        else:
+            doc = dict(side.document)
+        sides.append((name, dict(doc, path=side.path), side.summary))
+    rows = [
+        {
+            "metric": str(row.ref),
+            "base": row.base,
+            "new": row.new,
+            "change": change_text(row),
+            "verdict": "REGRESSION" if row.regressed else ("ok" if row.tolerance else ""),
+        }
+        for row in comparison.rows
+    ]
+    return compare_html(sides, rows)
 
 
 def _regression_text(row: Row) -> str:

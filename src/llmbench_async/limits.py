@@ -1,0 +1,96 @@
+"""The stated limits of every numeric setting, checked in one place (`check_numbers`, run
+by `RunConfig`): NaN, infinities, values below the minimum or beyond the maximum are one
+ConfigError naming the flag. The README's "Limits" table lists the same figures."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+DAY_S = 86_400.0
+WEEK_S = 7 * DAY_S
+MIB = 1024 * 1024
+MAX_PROMPT_FILE_BYTES = 256 * MIB  # a prompt file, read line by line
+MAX_PROMPT_BYTES = 8 * MIB  # one prompt (one line of a prompt file, or --prompt)
+MAX_BODY_BYTES = 16 * MIB  # one request body, as sent
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One numeric setting: its flag, where it lives in RunConfig, and its range."""
+
+    flag: str
+    path: str  # attribute path in RunConfig, e.g. "timeouts.total"
+    low: float
+    high: float
+    low_open: bool = False  # True: the value must be more than `low`
+    unit: str = ""
+
+    def describe(self) -> str:
+        low = f"more than {self.low:g}" if self.low_open else f"at least {self.low:g}"
+        if low == "at least 0":
+            low = "0 or more"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{low} and at most {self.high:,.0f}{unit}"
+
+
+LIMITS: tuple[Limit, ...] = (
+    Limit("-n/--n", "n", 1, 1e9),
+    Limit("-c/--concurrency", "concurrency", 1, 100_000),
+    Limit("--rate", "rate", 0, 1e6, low_open=True, unit="requests/s"),
+    Limit("--max-concurrency", "max_concurrency", 1, 1e9),
+    Limit("--duration", "duration_s", 0, WEEK_S, low_open=True, unit="seconds"),
+    Limit("--warmup", "warmup_requests", 0, 1e9, unit="requests"),
+    Limit("--warmup", "warmup_s", 0, DAY_S, unit="seconds"),
+    Limit("--workers", "workers", 1, 1024),
+    Limit("--seed", "seed", 0, 2**63 - 1),
+    Limit("--max-tokens", "max_tokens", 1, 1e7, unit="tokens"),
+    Limit("--timeout", "timeouts.total", 0, DAY_S, low_open=True, unit="seconds"),
+    Limit("--connect-timeout", "timeouts.connect", 0, DAY_S, low_open=True, unit="seconds"),
+    Limit("--read-timeout", "timeouts.read", 0, DAY_S, low_open=True, unit="seconds"),
+    Limit("--retries", "retry.retries", 0, 100),
+    Limit("--max-backoff", "retry.max_backoff", 0, DAY_S, unit="seconds"),
+    Limit("backoff base", "retry.base_backoff", 0, DAY_S, unit="seconds"),
+    Limit("--grace", "grace_s", 0, DAY_S, unit="seconds"),
+    Limit("phase", "phase_s", 0, DAY_S, unit="seconds"),
+)
+# --input-tokens MEAN:STDEV, each; 1,000,000 one-token words stay under MAX_BODY_BYTES
+MAX_INPUT_TOKENS = 1_000_000
+
+
+def _get(obj: Any, path: str) -> Any:
+    for name in path.split("."):
+        obj = getattr(obj, name)
+    return obj
+
+
+def check_number(limit: Limit, value: Any) -> None:
+    """A ConfigError unless `value` is a finite number in the limit's range (None passes)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{limit.flag} must be a number (got {value!r})")
+    bad = (
+        (isinstance(value, float) and not math.isfinite(value))
+        or value > limit.high
+        or value < limit.low
+        or (limit.low_open and value <= limit.low)
+    )
+    if bad:
+        raise ConfigError(f"{limit.flag} must be {limit.describe()} (got {value!r})")
+
+
+def check_numbers(config: Any) -> None:
+    """Every numeric setting of a RunConfig within its stated limits."""
+    for limit in LIMITS:
+        check_number(limit, _get(config, limit.path))
+    tokens = config.input_tokens
+    if tokens is not None:
+        mean, stdev = tokens
+        check_number(Limit("--input-tokens", "", 1, MAX_INPUT_TOKENS, unit="tokens"), mean)
+        check_number(Limit("--input-tokens STDEV", "", 0, MAX_INPUT_TOKENS), stdev)
+    if len(config.prompt.encode("utf-8", "surrogatepass")) > MAX_PROMPT_BYTES:
+        raise ConfigError("--prompt is longer than 8 MiB")
