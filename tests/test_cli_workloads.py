@@ -27,7 +27,10 @@ DATA = Path(__file__).parent / "data"
         (("--rate", "5", "--arrival", "gamma", "--burstiness", "0"), "--burstiness must be"),
         (("--rate", "5", "--arrival", "gamma", "--burstiness", "-2"), "--burstiness must be"),
         (("--rate", "5", "--burstiness", "0.5"), "--burstiness needs --arrival gamma"),
-        (("--rate", "5", "--arrival", "bursty"), "--arrival must be one of poisson, constant, gam"),
+        (
+            ("--rate", "5", "--arrival", "bursty"),
+            "--arrival must be one of poisson, constant, gamma",
+        ),
         (("--api", "rerank"), "--api must be one of chat, completions, responses, messages"),
         (("--batch", "4"), "--batch applies to --api embeddings only"),
         (("--api", "embeddings", "--turns", "2"), "--turns does not apply to --api embeddings"),
