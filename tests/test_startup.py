@@ -18,9 +18,11 @@ HEAVY = (
     "anyio",
     "tqdm",
     "prometheus_client",
+    "ray",
     "llmbench_async.mock.server",
     "llmbench_async.session",
     "llmbench_async.report_html",
+    "llmbench_async.ray_backend",
 )
 
 
@@ -96,6 +98,7 @@ LAYERS = [
     {"sweep"},
     {"report", "report_html"},
     {"compare", "gate"},
+    {"ray_backend"},
     {"workers", "observe"},
     {"runner"},
     {"client", "workload", "route", "live", "server_metrics"},

@@ -135,6 +135,10 @@ class RunConfig:
     proxy_env: bool = True  # honour HTTP(S)_PROXY / ALL_PROXY / NO_PROXY (httpx's trust_env)
     http2: bool = False  # HTTP/2 through httpx's standard transport (needs the h2 extra)
     preconnect: bool = True  # open the run's connections before the clock starts
+    # Ray: auto, local, ray://host:10001 or host:port (None: no Ray)
+    ray_address: str | None = None
+    ray_actors: int | None = None  # actors in all (None: per node)
+    ray_per_node: int | None = None  # actors on each node (None with no ray_actors: 1)
 
     def __post_init__(self) -> None:
         self._check_choices()
@@ -145,6 +149,7 @@ class RunConfig:
         check_headers(self.headers)
         check_extra_body(self.extra_body)
         self._check_transport()
+        self._check_ray()
 
     def _check_choices(self) -> None:
         for flag, value, choices in (
@@ -295,6 +300,23 @@ class RunConfig:
                 "--max-tokens-field must be max_tokens or max_completion_tokens "
                 f"(got {self.max_tokens_field!r})"
             )
+
+    def _check_ray(self) -> None:
+        address = self.ray_address
+        if address is not None and (not address.strip() or any(c.isspace() for c in address)):
+            raise ConfigError(
+                f"--ray must be auto, local, ray://HOST:PORT or HOST:PORT (got {address!r})"
+            )
+        for flag, value in (
+            ("--ray-actors", self.ray_actors),
+            ("--ray-per-node", self.ray_per_node),
+        ):
+            if value is not None and address is None:
+                raise ConfigError(f"{flag} needs --ray")
+            if value is not None and value < 1:
+                raise ConfigError(f"{flag} must be at least 1 (got {value})")
+        if self.ray_actors is not None and self.ray_per_node is not None:
+            raise ConfigError("--ray-actors and --ray-per-node exclude each other")
 
     def url_for(self, suffix: str) -> str:
         """`base_url` + `/suffix`, keeping the base URL's query string (e.g. api-version)."""

@@ -439,6 +439,8 @@ def _self_check(info: RunInfo) -> list[str]:
         f"peak in flight {peak}" + (f"/{target}" if target else "")
     )
     lines = [line]
+    if client.get("ray"):
+        return lines + ray_self_check(client["ray"])
     workers = info.config.get("workers") or 1
     per_process_cpu = client.get("cpu_percent", 0.0) / max(1, int(workers))
     if lag.get("p99", 0.0) > 20.0 or per_process_cpu > 90.0:
@@ -446,6 +448,34 @@ def _self_check(info: RunInfo) -> list[str]:
             "!! the client itself was busy (event-loop lag or a saturated core), so latencies "
             "include client delay; use --workers (one process per core) or lower the load"
         )
+    return lines
+
+
+def ray_self_check(ray: Mapping[str, Any]) -> list[str]:
+    """A Ray run: placement and clocks, each actor's self-check, busy nodes, lost requests."""
+    spread = ray.get("start_spread_ms")
+    lines = [
+        f"Ray: {len(ray.get('actors', ()))} actors on {ray.get('nodes')} nodes; start spread "
+        + ("–" if spread is None else f"{spread:.1f} ms")
+    ]
+    for a in ray.get("actors", ()):
+        lag = a.get("loop_lag_ms", {})
+        where = f"{a.get('node')} (node {str(a.get('node_id'))[:8]})"
+        lines.append(
+            f"  actor {a.get('actor')} @ {where}: {a.get('requests')} requests; lag p50 "
+            f"{lag.get('p50', 0.0):.1f} / p99 {lag.get('p99', 0.0):.1f} ms; CPU "
+            f"{a.get('cpu_percent', 0.0):.0f}%; peak {a.get('peak_in_flight')}; clock offset "
+            f"{a.get('clock_offset_ms', 0.0):+.1f} ms (RTT {a.get('clock_rtt_ms', 0.0):.1f})"
+        )
+        if a.get("error"):
+            lost = a.get("lost")
+            count = "an unknown number of" if lost is None else str(lost)
+            lines.append(f"!! {count} requests lost with node {where}: {a['error']}")
+        elif lag.get("p99", 0.0) > 20.0 or a.get("cpu_percent", 0.0) > 90.0:
+            lines.append(
+                f"!! the client on node {where} was busy (event-loop lag or a saturated core), "
+                "so its latencies include client delay; add nodes or lower the load"
+            )
     return lines
 
 

@@ -15,9 +15,10 @@ import sys
 import threading
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from itertools import count
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -56,6 +57,26 @@ class RunOutcome:
     cpu_s: float  # process CPU time (user + sys) spent during the run
     peak_in_flight: int
     cancelled: int  # in-flight requests cancelled at the stop (no record written)
+    distributed: Mapping[str, Any] | None = None  # Ray runs: placement, clocks, per-actor
+
+
+class StopSignal:
+    """A first Ctrl-C handed in from outside the process (a Ray actor's driver): `set`
+    does what a first SIGINT does to a single-process run (see `_watch_signals`)."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self._event = asyncio.Event()  # bound to a loop only when first awaited
+
+    def set(self, name: str = "SIGINT") -> None:
+        if self.name is None:
+            self.name = name
+            self._event.set()
+
+    async def wait(self) -> str:
+        await self._event.wait()
+        assert self.name is not None
+        return self.name
 
 
 class _Pool:
@@ -99,9 +120,7 @@ class _Pool:
         self.sessions = Sessions(workload, first_index, think_time_s, replay_history)
         self.end_index = None if plan.total is None else first_index + plan.total
         self.warm_end_index = first_index + plan.warmup_requests
-        self.bar = tqdm(
-            total=plan.total, file=sys.stderr, unit="req", disable=not progress, leave=False
-        )
+        self.bar = progress_bar(plan.total, progress)
         self.cpu0 = time.process_time()
         self.started = time.perf_counter_ns()
         self.warm_end_ns = self.started + int(plan.warmup_s * 1e9)
@@ -254,6 +273,11 @@ class _Pool:
         )
 
 
+def progress_bar(total: int | None, enabled: bool) -> tqdm[Any]:
+    """The run's progress bar on stderr (requests), gone when done; a no-op when disabled."""
+    return tqdm(total=total, file=sys.stderr, unit="req", disable=not enabled, leave=False)
+
+
 async def run_requests(
     http: httpx.AsyncClient,
     target: Target,
@@ -268,6 +292,7 @@ async def run_requests(
     think_time_s: float = 0.0,
     replay_history: bool = False,
     live: LiveView | None = None,
+    stop: StopSignal | None = None,
 ) -> RunOutcome:
     """Send the plan's requests and hand each record to `sink`.
 
@@ -277,7 +302,8 @@ async def run_requests(
     (count None: no count limit), and stops sending after warm-up + duration seconds (None:
     no time limit). Requests due inside the warm-up (by index or by time) are marked
     `warmup`; in-flight requests at the end finish. `live` (a terminal's live view) is
-    told of each record and redraws the bar's text twice a second.
+    told of each record and redraws the bar's text twice a second. A first signal, or
+    `stop` being set, stops the sending and gives the requests in flight `grace_s` to finish.
 
     Multi-turn workloads (workloads branch): the unit of concurrency is a session; it sends
     turn k+1 when turn k has ended (plus `think_time_s`), carrying the server's reply (or
@@ -303,6 +329,8 @@ async def run_requests(
                 outer.start_soon(live.tick, pool.bar, lambda: pool.in_flight)
             if handle_signals and threading.current_thread() is threading.main_thread():
                 outer.start_soon(_watch_signals, pool, grace_s, outer)
+            if stop is not None:
+                outer.start_soon(_watch_stop, pool, grace_s, outer, stop)
             async with anyio.create_task_group() as tg:
                 pool.scope = tg.cancel_scope
                 pool.start(tg)
@@ -322,6 +350,7 @@ async def drive(
     first_index: int = 0,
     prompts: tuple[PromptItem, ...] | None = None,
     target: Target | None = None,
+    stop: StopSignal | None = None,
 ) -> RunOutcome:
     """Run `config`'s load in this process (a single-process run, or one worker's share);
     `prompts`: the prompt file already read (None: read it here). The run's connections
@@ -340,6 +369,7 @@ async def drive(
         think_time_s=config.think_time_s,
         replay_history=config.replay_history,
         live=LiveView(planned_s=planned_seconds(config)) if live_enabled(progress) else None,
+        stop=stop,
     )
 
 
@@ -451,14 +481,28 @@ async def _watch_signals(state: _Pool, grace_s: float, tg: anyio.abc.TaskGroup) 
                 sys.stderr.write("\nllmbench-async: interrupted again, exiting now\n")
                 sys.stderr.flush()
                 os._exit(EXIT_FOR_SIGNAL[name])
-            state.signal = name
-            state.stop = True
             sys.stderr.write(
                 f"\nllmbench-async: {name} received; finishing in-flight requests "
                 f"(up to {grace_s:g} s, again to quit now)\n"
             )
             sys.stderr.flush()
-            tg.start_soon(_cancel_after_grace, state, grace_s)
+            _begin_stop(state, name, grace_s, tg)
+
+
+async def _watch_stop(
+    state: _Pool, grace_s: float, tg: anyio.abc.TaskGroup, stop: StopSignal
+) -> None:
+    """A stop handed in from outside: the same graceful stop as a first signal."""
+    name = await stop.wait()
+    if state.signal is None:
+        _begin_stop(state, name, grace_s, tg)
+
+
+def _begin_stop(state: _Pool, name: str, grace_s: float, tg: anyio.abc.TaskGroup) -> None:
+    """Stop sending; the requests in flight get `grace_s` to finish, then are cancelled."""
+    state.signal = name
+    state.stop = True
+    tg.start_soon(_cancel_after_grace, state, grace_s)
 
 
 async def _cancel_after_grace(state: _Pool, grace_s: float) -> None:

@@ -25,11 +25,12 @@ from .live import live_enabled, print_header
 from .observe import Observer
 from .odd import redirect_failure
 from .protocol import error_message_from_body
+from .ray_backend import run_ray
 from .records import RequestRecord, ResultsWriter
 from .redact import safe_excerpt
 from .route import client_for, describe_route, route_of
 from .runner import RunOutcome, auth_headers, build_target, drive, key_headers, load_prompts
-from .stats import Summary, SummaryBuilder, percentile
+from .stats import Summary, SummaryBuilder, lag_summary
 from .sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
 from .workers import run_workers
 
@@ -63,16 +64,13 @@ class RunResult:
 def client_stats(outcome: RunOutcome) -> dict[str, Any]:
     """Event-loop lag p50/p99/max (ms), CPU (% of one core, summed over processes), peak
     requests in flight."""
-    lag = sorted(outcome.loop_lag_ms)
     wall = max(1e-9, (outcome.ended_ns - outcome.started_ns) / 1e9)
+    ray = {"ray": dict(outcome.distributed)} if outcome.distributed is not None else {}
     return {
-        "loop_lag_ms": {
-            "p50": percentile(lag, 50) if lag else 0.0,
-            "p99": percentile(lag, 99) if lag else 0.0,
-            "max": lag[-1] if lag else 0.0,
-        },
+        "loop_lag_ms": lag_summary(outcome.loop_lag_ms),
         "cpu_percent": 100.0 * outcome.cpu_s / wall,
         "peak_in_flight": outcome.peak_in_flight,
+        **ray,
     }
 
 
@@ -151,7 +149,11 @@ async def run_async(
 
         try:
             async with observer.scraping():
-                if config.workers > 1:
+                if config.ray_address is not None:  # N actors on a Ray cluster
+                    outcome = await run_ray(
+                        config, sink, progress=progress, handle_signals=handle_signals
+                    )
+                elif config.workers > 1:
                     outcome = await run_workers(
                         config, sink, progress=progress, handle_signals=handle_signals
                     )

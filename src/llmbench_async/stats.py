@@ -124,6 +124,16 @@ class Summary:
         return percentile(values, q)
 
 
+def lag_summary(samples: Sequence[float]) -> dict[str, float]:
+    """Event-loop lag samples (ms) as p50, p99 and max (all 0.0 with no sample)."""
+    lag = sorted(samples)
+    return {
+        "p50": percentile(lag, 50) if lag else 0.0,
+        "p99": percentile(lag, 99) if lag else 0.0,
+        "max": lag[-1] if lag else 0.0,
+    }
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Percentile `q` in [0, 100] of sorted values, interpolating linearly (numpy's default)."""
     n = len(sorted_values)

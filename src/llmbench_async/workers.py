@@ -22,12 +22,11 @@ from typing import Any
 
 import anyio
 import anyio.abc
-from tqdm import tqdm
 
 from .config import RunConfig, config_from_wire, config_to_wire
 from .records import RequestRecord, record_from_json, record_to_json
 from .route import client_for
-from .runner import RecordSink, RunOutcome, drive
+from .runner import RecordSink, RunOutcome, StopSignal, drive, progress_bar
 
 # `-c` rather than `-m`: running a module of an already-imported package makes runpy warn
 _WORKER_CODE = "from llmbench_async.workers import main; main()"
@@ -70,12 +69,17 @@ def worker_configs(config: RunConfig) -> list[tuple[RunConfig, int]]:
 
 
 async def run_workers(
-    config: RunConfig, sink: RecordSink, *, progress: bool, handle_signals: bool
+    config: RunConfig,
+    sink: RecordSink,
+    *,
+    progress: bool,
+    handle_signals: bool,
+    stop: StopSignal | None = None,
 ) -> RunOutcome:
-    """Run `config` over `config.workers` processes; every record goes to `sink`."""
+    """Run `config` over `config.workers` processes; every record goes to `sink`. `stop`
+    (a Ray actor's driver) is forwarded to them as a first signal."""
     shares = worker_configs(config)
-    total = None if config.n is None else config.n + config.warmup_requests
-    bar = tqdm(total=total, file=sys.stderr, unit="req", disable=not progress, leave=False)
+    bar = progress_bar(config.plan.total, progress)
     outcomes: list[dict[str, Any]] = []
     processes: list[anyio.abc.Process] = []
     interrupted: list[str] = []
@@ -100,18 +104,19 @@ async def run_workers(
                 processes.append(proc)
                 job = {"config": wire, "first_index": first}
                 tg.start_soon(_drive, proc, json.dumps(job).encode(), deliver, outcomes.append)
-            if handle_signals and threading.current_thread() is threading.main_thread():
-                watcher = anyio.create_task_group()
-                async with watcher:
+            async with anyio.create_task_group() as watcher:
+                if handle_signals and threading.current_thread() is threading.main_thread():
                     watcher.start_soon(_forward_signals, processes, interrupted)
-                    await _wait_all(processes)
-                    watcher.cancel_scope.cancel()
+                if stop is not None:
+                    watcher.start_soon(_forward_stop, stop, processes, interrupted)
+                await _wait_all(processes)
+                watcher.cancel_scope.cancel()
     finally:
         bar.close()
         for proc in processes:
             if proc.returncode is None:
                 proc.kill()
-    return _merge(outcomes, started, time.process_time() - cpu0, interrupted)
+    return merge_outcomes(outcomes, started, time.process_time() - cpu0, interrupted)
 
 
 async def _wait_all(processes: list[anyio.abc.Process]) -> None:
@@ -147,16 +152,31 @@ async def _drive(
 async def _forward_signals(processes: list[anyio.abc.Process], interrupted: list[str]) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
-            if not interrupted:
-                interrupted.append("SIGINT" if signum == signal.SIGINT else "SIGTERM")
-            for proc in processes:
-                if proc.returncode is None:
-                    proc.send_signal(signum)
+            _signal_all(processes, signum, interrupted)
 
 
-def _merge(
+async def _forward_stop(
+    stop: StopSignal, processes: list[anyio.abc.Process], interrupted: list[str]
+) -> None:
+    name = await stop.wait()
+    _signal_all(processes, signal.SIGINT if name == "SIGINT" else signal.SIGTERM, interrupted)
+
+
+def _signal_all(
+    processes: list[anyio.abc.Process], signum: signal.Signals, interrupted: list[str]
+) -> None:
+    if not interrupted:
+        interrupted.append("SIGINT" if signum == signal.SIGINT else "SIGTERM")
+    for proc in processes:
+        if proc.returncode is None:
+            proc.send_signal(signum)
+
+
+def merge_outcomes(
     outcomes: list[dict[str, Any]], started: int, parent_cpu: float, interrupted: list[str]
 ) -> RunOutcome:
+    """One RunOutcome from each process's (or Ray actor's) outcome line: the first signal,
+    the earliest fatal failure, every lag sample, and the sums of CPU, peaks and cancels."""
     fatal = [record_from_json(o["fatal"]) for o in outcomes if o.get("fatal")]
     signals = [o["interrupted_by"] for o in outcomes if o.get("interrupted_by")]
     lag: list[float] = []

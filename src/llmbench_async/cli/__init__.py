@@ -79,9 +79,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         name, *rest = _with_default_command(args)
-        result = _command(name).main(
-            args=rest, prog_name=f"llmbench-async {name}", standalone_mode=False
-        )
+        command = _command(name)
+        if name == "run":
+            from .options import fill_optional_values
+
+            rest = fill_optional_values(rest, command.params)
+        result = command.main(args=rest, prog_name=f"llmbench-async {name}", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):

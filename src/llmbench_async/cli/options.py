@@ -6,6 +6,7 @@ the plain help by each option's `rich_help_panel` itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,12 +18,13 @@ from ..metrics import NAMES, PER_REQUEST, RUN_LEVEL
 
 TARGET = "Target"
 LOAD = "Load"
+SCALE = "Scale"
 WORKLOAD = "Workload"
 LIMITS = "Limits & retries"
 OUTPUTS = "Outputs"
 OBSERVE = "Observe"
 GATE = "CI gate"
-PANELS = (TARGET, LOAD, WORKLOAD, LIMITS, OUTPUTS, OBSERVE, GATE)
+PANELS = (TARGET, LOAD, SCALE, WORKLOAD, LIMITS, OUTPUTS, OBSERVE, GATE)
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage, 3 target unusable, "
@@ -56,6 +58,40 @@ class PanelCommand(TyperCommand):
         for panel in sorted(groups, key=lambda p: order.index(p) if p in order else len(order)):
             with formatter.section(panel):
                 formatter.write_dl(groups[panel])
+
+
+# options whose value may be left out, and what a bare one means (typer has no such option)
+OPTIONAL_VALUES = {"--ray": "auto"}
+
+
+def fill_optional_values(args: list[str], params: Iterable[Any]) -> list[str]:
+    """`args` with the value of each bare optional-value option written in: `--ray` last or
+    before another option becomes `--ray auto`. The values of options that take one are
+    passed over, so `--prompt --ray` keeps its prompt."""
+    takes_value = {
+        name
+        for p in params
+        if p.param_type_name == "option" and not p.is_flag and not p.count
+        for name in p.opts
+    }
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg, following = args[i], args[i + 1] if i + 1 < len(args) else None
+        out.append(arg)
+        i += 1
+        if arg == "--":
+            break
+        if arg in OPTIONAL_VALUES and (following is None or _is_option(following)):
+            out.append(OPTIONAL_VALUES[arg])
+        elif arg in takes_value and following is not None:
+            out.append(following)
+            i += 1
+    return out + args[i:]
+
+
+def _is_option(arg: str) -> bool:
+    return arg.startswith("-") and arg != "-"
 
 
 def _opt(*names: str, help: str, panel: str, show_default: bool = True, **kw: Any) -> Any:
@@ -261,15 +297,6 @@ Warmup = Annotated[
         show_default=False,
     ),
 ]
-Workers = Annotated[
-    str,
-    _opt(
-        "--workers",
-        help="OS processes sharing the load, each with its own event loop: a number or "
-        "'auto' (one per CPU).",
-        panel=LOAD,
-    ),
-]
 LatencyFromChoice = Annotated[
     str,
     _opt(
@@ -277,6 +304,48 @@ LatencyFromChoice = Annotated[
         help="Where TTFT and E2E start: send (the request went out) or schedule (it was "
         "due: includes queue delay).",
         panel=LOAD,
+    ),
+]
+
+# -- Scale --------------------------------------------------------------------------------
+Workers = Annotated[
+    str,
+    _opt(
+        "--workers",
+        help="OS processes sharing the load, each with its own event loop: a number or "
+        "'auto' (one per CPU).",
+        panel=SCALE,
+    ),
+]
+Ray = Annotated[
+    str | None,
+    _opt(
+        "--ray",
+        help="Run the load on Ray actors: auto (an existing cluster; the default for a "
+        "bare --ray), local (start one on this host) or ray://HOST:10001. "
+        "Needs the ray extra.",
+        panel=SCALE,
+        show_default=False,
+        metavar="[ADDRESS]",  # a bare --ray is `auto`: see fill_optional_values
+    ),
+]
+RayActors = Annotated[
+    int | None,
+    _opt(
+        "--ray-actors",
+        help="Ray actors in all (spread over the nodes).",
+        panel=SCALE,
+        show_default=False,
+    ),
+]
+RayPerNode = Annotated[
+    int | None,
+    _opt(
+        "--ray-per-node",
+        help="Ray actors on each node (one placement bundle per node). Default: 1 on each "
+        "node with a free CPU, at most the concurrency.",
+        panel=SCALE,
+        show_default=False,
     ),
 ]
 
