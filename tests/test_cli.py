@@ -51,7 +51,15 @@ def test_run_writes_report_json_and_jsonl(fast_mock: MockProcess, tmp_path: Path
         stats = summary["metrics"][key]
         assert set(stats) == {"count", "mean", "stdev", "min", "p50", "p90", "p95", "p99", "max"}
     assert summary["metrics"]["ttft_ms"]["count"] == 6
-    assert set(summary["throughput"]) == {"requests_per_s", "output_tokens_per_s"}
+    assert set(summary["throughput"]) == {
+        "requests_per_s",
+        "output_tokens_per_s",
+        # workloads branch: the metric table's run-level rates
+        "goodput",
+        "good_fraction",
+        "inputs_per_s",
+        "input_tokens_per_s",
+    }
     assert summary["errors"] == {}
 
     lines = [json.loads(x) for x in out.read_text().splitlines()]
@@ -145,7 +153,7 @@ def test_bad_flags_give_one_line_and_exit_2() -> None:
         ("--no-such-flag",),
         ("--base-url", "ftp://x"),
         ("--timeout", "-1"),
-        ("--api", "embeddings"),
+        ("--api", "rerank"),  # workloads branch: embeddings is an API now
     ]
     for args in cases:
         res = run_cli(*args)

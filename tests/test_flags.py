@@ -75,8 +75,11 @@ def test_api_key_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (Flags(api="embeddings"), "--api must be chat or completions"),
-        (Flags(arrival="burst", rate="1"), "--arrival must be poisson or constant"),
+        (
+            Flags(api="rerank"),  # workloads branch: five APIs
+            "--api must be one of chat, completions, responses, messages, embeddings",
+        ),
+        (Flags(arrival="burst", rate="1"), "--arrival must be one of poisson, constant, gamma"),
         (Flags(latency_from="now"), "--latency-from must be send or schedule"),
         (Flags(workers="many"), "--workers must be a number or auto"),
         (Flags(workers="0"), "--workers must be at least 1"),
@@ -101,8 +104,8 @@ def test_every_bad_flag_is_one_config_error(flags: Flags, message: str) -> None:
 
 def test_choices_are_checked_by_the_config_itself() -> None:
     """The rules live in RunConfig: the Python API gets the same errors as the CLI."""
-    with pytest.raises(ConfigError, match="--api must be chat or completions"):
-        RunConfig(api="embeddings")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="--api must be one of chat, completions"):
+        RunConfig(api="rerank")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="--grace must be 0 or more"):
         RunConfig(grace_s=-0.5)
 

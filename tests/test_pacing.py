@@ -96,3 +96,56 @@ def test_warmup_by_count(fast_mock: MockProcess) -> None:
     assert len(result.records) == 8
     assert sorted(r.index for r in result.records if r.warmup) == [0, 1, 2]
     assert result.summary.total == 5 and result.summary.warmup == 3
+
+
+def test_gamma_schedule_keeps_the_mean_rate_and_cv_is_one_over_sqrt_b() -> None:
+    from llmbench_async.pacing import GammaRate
+
+    for burstiness in (0.25, 1.0, 4.0):
+        offsets = _take(GammaRate(50.0, burstiness, seed=7), 40001)  # type: ignore[arg-type]
+        gaps = [b - a for a, b in itertools.pairwise(offsets)]
+        assert all(g >= 0 for g in gaps)
+        mean = statistics.fmean(gaps)
+        assert abs(mean - 1 / 50) / (1 / 50) < 0.03, (burstiness, mean)  # mean rate within 3%
+        cv = statistics.stdev(gaps) / mean
+        assert abs(cv - 1 / math.sqrt(burstiness)) < 0.05 / math.sqrt(burstiness), (
+            burstiness,
+            cv,
+        )
+    # seeded: reproducible; B = 1 is an exponential (Poisson) process
+    assert _take(GammaRate(5.0, 0.5, seed=3), 20) == _take(GammaRate(5.0, 0.5, seed=3), 20)  # type: ignore[arg-type]
+    assert str(GammaRate(5, 0.5, seed=3)) == "gamma arrivals at 5 req/s, burstiness 0.5, seed 3"
+    shape = make_shape(concurrency=1, rate=5, arrival="gamma", seed=1, burstiness=2.0)
+    assert shape == GammaRate(5, 2.0, 1)
+
+
+def test_burstiness_must_be_positive() -> None:
+    import pytest
+
+    from llmbench_async.config import ConfigError
+
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ConfigError, match="--burstiness must be more than 0"):
+            RunConfig(rate=5, arrival="gamma", burstiness=bad)
+    with pytest.raises(ConfigError, match="--burstiness needs --arrival gamma"):
+        RunConfig(rate=5, burstiness=0.5)
+
+
+def test_gamma_arrivals_reach_the_mock_on_schedule(tmp_path: object) -> None:
+    # 40 bursty arrivals at 40 req/s: the mock's truth log receives each request at its
+    # scheduled instant (within the loop's lag), so the schedule is what was offered
+    import json
+    from pathlib import Path
+
+    log = Path(str(tmp_path)) / "truth.jsonl"
+    with MockProcess(MockConfig(ttft_ms=0, itl_ms=0, tokens=2, log_path=str(log))) as mock:
+        result = run(
+            RunConfig(
+                base_url=mock.base_url, n=40, rate=40, arrival="gamma", burstiness=0.5, seed=5
+            )
+        )
+    assert result.summary.ok == 40
+    received = sorted(json.loads(line)["monotonic"]["received"] for line in log.open())
+    scheduled = sorted(r.scheduled_ns / 1e9 for r in result.records)
+    late = [got - due for got, due in zip(received, scheduled, strict=True)]
+    assert all(-0.001 < d < 0.05 for d in late), late

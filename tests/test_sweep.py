@@ -97,6 +97,7 @@ def test_stop_on_fail_and_no_capacity(limited_mock: MockProcess, tmp_path: Path)
         "first_failing_level": "c=1",
         "requests_per_s": None,
         "output_tokens_per_s": None,
+        "goodput_per_s": None,
     }
 
 

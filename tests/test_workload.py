@@ -123,3 +123,39 @@ def test_prompt_file_through_the_run(fast_mock: MockProcess, tmp_path: Path) -> 
     result = run(RunConfig(base_url=fast_mock.base_url, n=2, prompt_file=f))
     assert [r.output_tokens for r in result.records] == [2, 2]
     assert [r.input_tokens for r in result.records] == [3, 3]
+
+
+def test_shared_prefixes_are_fixed_per_group_and_suffixes_unique() -> None:
+    wl = _wl(prompts=(), synthetic=SyntheticInput(50), prefix_tokens=30, prefix_groups=3, seed=2)
+    texts = [json.loads(wl.body(i))["messages"][0]["content"].split() for i in range(9)]
+    assert all(len(words) == 50 for words in texts)  # the prefix is part of the asked length
+    prefixes = [" ".join(words[:30]) for words in texts]
+    assert prefixes[0] == prefixes[3] == prefixes[6]  # request i uses group i mod 3
+    assert len({prefixes[0], prefixes[1], prefixes[2]}) == 3
+    assert len({" ".join(words[30:]) for words in texts}) == 9  # every suffix is its own
+    assert [wl.tags(i)["group"] for i in range(4)] == [0, 1, 2, 0]
+    # a fixed prompt goes behind the prefix too; the same seed gives the same prefixes
+    fixed = _wl(prefix_tokens=5, prefix_groups=2, seed=2)
+    again = _wl(prefix_tokens=5, prefix_groups=2, seed=2)
+    assert fixed.body(1) == again.body(1) != fixed.body(0)
+    assert json.loads(fixed.body(0))["messages"][0]["content"].endswith(" hi")
+
+
+def test_prefix_longer_than_the_asked_prompt_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="must be less than --input-tokens"):
+        RunConfig(input_tokens=(100, 0), prefix_tokens=100)
+    with pytest.raises(ConfigError, match="--prefix-groups must be at least 1"):
+        RunConfig(prefix_tokens=10, prefix_groups=0)
+
+
+def test_embeddings_bodies_batch_distinct_inputs_and_bodies_per_api() -> None:
+    wl = _wl(api="embeddings", prompts=(), synthetic=SyntheticInput(4), batch=3)
+    first, second = json.loads(wl.body(0)), json.loads(wl.body(1))
+    assert set(first) == {"model", "input"} and len(first["input"]) == 3
+    assert not set(first["input"]) & set(second["input"])
+    assert wl.tags(0) == {"inputs": 3}
+    responses = json.loads(_wl(api="responses", ignore_eos=True).body(0))
+    assert responses["input"] == [{"role": "user", "content": "hi"}]
+    assert responses["max_output_tokens"] == 8 and responses["ignore_eos"] is True
+    messages = json.loads(_wl(api="messages", extra_body={"temperature": 0}).body(0))
+    assert messages["max_tokens"] == 8 and messages["temperature"] == 0

@@ -14,16 +14,11 @@ from dataclasses import dataclass, field, replace
 import anyio
 import httpx
 
+from .apis import ApiSpec, BodyResult, api_spec
 from .config import RetryPolicy, Timeouts
 from .errors import BadStreamError, ErrorKind, RequestError, classify_exception, kind_for_status
 from .odd import non_sse_failure, redirect_failure
-from .protocol import (
-    CompletionBody,
-    error_message_from_body,
-    malformed_event_message,
-    parse_chunk,
-    parse_completion_body,
-)
+from .protocol import error_message_from_body, malformed_event_message
 from .records import RequestRecord, TokenSource
 from .redact import safe_excerpt
 from .sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
@@ -46,6 +41,10 @@ class Target:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     rng: random.Random = field(default_factory=random.Random, compare=False)
     secrets: tuple[str, ...] = ()  # scrubbed from every error message a server sends back
+    # the API object interprets events and bodies; embeddings are checked
+    # to return one vector per input of the batch
+    api: ApiSpec = field(default_factory=lambda: api_spec("chat"), compare=False)
+    batch: int = 1
     # HTTP versions the responses came in (b"HTTP/1.1", b"HTTP/2"): the report says which
     protocols: set[bytes] = field(default_factory=set, compare=False, repr=False)
     _parsed: httpx.URL = field(init=False, repr=False, compare=False)
@@ -114,15 +113,25 @@ def _check_codings(header: str) -> None:
 
 
 async def execute(
-    http: httpx.AsyncClient, target: Target, index: int, body: bytes, scheduled_ns: int
+    http: httpx.AsyncClient,
+    target: Target,
+    index: int,
+    body: bytes,
+    scheduled_ns: int,
+    capture: list[str] | None = None,
 ) -> RequestRecord:
-    """Send one request (with retries) and measure it; never raises for request failures."""
+    """Send one request (with retries) and measure it; never raises for request failures.
+
+    With `capture`, the reply's text pieces are appended to it (multi-turn sessions carry
+    the reply into the next turn); it holds the last attempt's reply only."""
     first_send_ns: int | None = None
     causes: list[str] = []
     attempt = 0
     while True:
         attempt += 1
-        outcome = await _attempt(http, target, index, body, scheduled_ns, attempt)
+        if capture is not None:
+            capture.clear()
+        outcome = await _attempt(http, target, index, body, scheduled_ns, attempt, capture)
         if first_send_ns is None:
             first_send_ns = outcome.record.send_ns
         error = outcome.error
@@ -338,6 +347,7 @@ async def _attempt(
     body: bytes,
     scheduled_ns: int,
     attempt: int,
+    capture: list[str] | None = None,
 ) -> _Outcome:
     m = _Measure()
     error: RequestError | None = None
@@ -349,9 +359,9 @@ async def _attempt(
         exchange.start_ns = start_ns
         try:
             if target.stream:
-                error, retry_after = await _stream(http, target, body, m, dog, exchange)
+                error, retry_after = await _stream(http, target, body, m, dog, exchange, capture)
             else:
-                error, retry_after = await _whole(http, target, body, m, dog, exchange)
+                error, retry_after = await _whole(http, target, body, m, dog, exchange, capture)
         except BadStreamError as exc:
             error = RequestError(ErrorKind.BAD_STREAM, str(exc), m.status)
         except Exception as exc:
@@ -434,6 +444,7 @@ async def _stream(
     m: _Measure,
     dog: _Watchdog,
     exchange: Exchange,
+    capture: list[str] | None = None,
 ) -> tuple[RequestError | None, float | None]:
     async with _open(http, target, body, exchange) as (resp, raw_stream):
         failure = await _headers_received(resp, raw_stream, m, dog, target)
@@ -441,8 +452,9 @@ async def _stream(
             return failure
         content_type = resp.headers.get("content-type")
         if content_type is not None and "text/event-stream" not in content_type.lower():
-            return await _not_sse(content_type, raw_stream, m, dog, target), None
+            return await _not_sse(content_type, raw_stream, m, dog, target, capture), None
         decoder = SSEDecoder()
+        parse_chunk = target.api.parse_event  # per-API event meaning
         gaps = m.gaps
         last: int | None = None
         async for raw in raw_stream:
@@ -467,6 +479,8 @@ async def _stream(
                     m.output_events += 1
                     if chunk.content and m.first_content_ns is None:
                         m.first_content_ns = now
+                    if capture is not None and chunk.content:
+                        capture.append(target.api.event_text(data))
                 if m.response_id is None and chunk.response_id:
                     m.response_id = chunk.response_id
                 if chunk.finish_reason is not None:
@@ -505,15 +519,16 @@ async def _not_sse(
     m: _Measure,
     dog: _Watchdog,
     target: Target,
+    capture: list[str] | None = None,
 ) -> RequestError | None:
     """A 2xx that is not an event stream: a whole completion despite `stream` (counted, with
     non-streamed timing), or a failure showing the Content-Type and an excerpt."""
     body = await _read_bounded(raw_stream, DEFAULT_MAX_EVENT_BYTES, dog)
-    outcome = non_sse_failure(content_type, body, m.status, target.secrets)
+    outcome = non_sse_failure(content_type, body, m.status, target.secrets, target.api.parse_body)
     if outcome.error is not None:
         return outcome.error
     assert outcome.completion is not None
-    _take_completion(m, outcome.completion)
+    _take_completion(m, outcome.completion, capture)
     m.note = outcome.note
     return None
 
@@ -557,6 +572,7 @@ async def _whole(
     m: _Measure,
     dog: _Watchdog,
     exchange: Exchange,
+    capture: list[str] | None = None,
 ) -> tuple[RequestError | None, float | None]:
     async with _open(http, target, body, exchange) as (resp, raw_stream):
         failure = await _headers_received(resp, raw_stream, m, dog, target)
@@ -566,15 +582,21 @@ async def _whole(
         async for raw in raw_stream:
             dog.last_ns = time.perf_counter_ns()
             parts.append(raw)
-    parsed = parse_completion_body(b"".join(parts))
+    parsed = target.api.parse_body(b"".join(parts))  # per-API body meaning
     if parsed.error is not None:
         message = "error body: " + safe_excerpt(parsed.error, target.secrets, 200)
         return RequestError(ErrorKind.BAD_STREAM, message, m.status), None
-    _take_completion(m, parsed)
+    if not target.api.streams and parsed.output_items != target.batch:
+        message = f"expected {target.batch} embeddings, got {parsed.output_items}"
+        return RequestError(ErrorKind.BAD_STREAM, message, m.status), None
+    _take_completion(m, parsed, capture)
     return None, None
 
 
-def _take_completion(m: _Measure, parsed: CompletionBody) -> None:
+def _take_completion(m: _Measure, parsed: BodyResult, capture: list[str] | None) -> None:
+    """Take a whole response's meaning; with `capture`, its reply text (sessions)."""
+    if capture is not None:
+        capture.append(parsed.text)
     m.response_id = parsed.response_id
     m.completion_tokens = parsed.completion_tokens
     m.prompt_tokens = parsed.prompt_tokens

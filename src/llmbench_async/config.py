@@ -18,7 +18,9 @@ DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
 DEFAULT_PROMPT = "Write a short poem about the sea."
 
-Api = Literal["chat", "completions"]
+Api = Literal["chat", "completions", "responses", "messages", "embeddings"]
+APIS: tuple[Api, ...] = get_args(Api)
+DATASET_FORMATS = ("sharegpt", "openai-jsonl", "conversations")
 LatencyFrom = Literal["send", "schedule"]
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]  # transport options
 
@@ -111,10 +113,25 @@ class RunConfig:
     grace_s: float = 2.0  # on Ctrl-C, how long in-flight requests may finish
     workers: int = 1  # processes sharing the load (each with its own event loop)
     latency_from: LatencyFrom = "send"  # where TTFT and E2E start
+    # --- workloads branch: APIs, datasets, multi-turn, prefixes, gamma arrivals, goodput ---
+    burstiness: float = 1.0  # gamma arrivals: shape B (1 = Poisson, < 1 burstier); > 0
+    batch: int = 1  # embeddings: inputs per request
+    turns: int | None = None  # multi-turn: turns per session (None: 1, or a dataset's own)
+    think_time_s: float = 0.0  # multi-turn: pause between a reply and the next turn
+    replay_history: bool = False  # multi-turn: carry the dataset's replies, not the server's
+    dataset: Path | None = None  # sharegpt / openai-jsonl / conversations file
+    dataset_format: str | None = None  # None: detected from the file
+    input_token_range: tuple[int | None, int | None] = (None, None)  # dataset filter (est.)
+    output_token_range: tuple[int | None, int | None] = (None, None)  # dataset filter (est.)
+    prefix_tokens: int = 0  # shared prefixes: about this many tokens each (0: none)
+    prefix_groups: int = 1  # shared prefixes: how many distinct ones
+    goodput: tuple[str, ...] = ()  # per-request SLO conditions, e.g. ("ttft<200ms",)
     # transport options (issue 11/12)
     endpoint_url: str | None = None  # full request URL (path and query kept); None: base_url
-    api_key_header: str | None = "Authorization"  # "Authorization" sends Bearer; None: none
-    max_tokens_field: MaxTokensField = "max_tokens"
+    # the header that carries the key: None: the API's own (Authorization: Bearer; messages:
+    # x-api-key); "Authorization" sends Bearer, another name the key as is; "none": no key
+    api_key_header: str | None = None
+    max_tokens_field: MaxTokensField | None = None  # None: the API's own field
     proxy: str | None = field(default=None, repr=False)  # proxy URL for every request
     proxy_env: bool = True  # honour HTTP(S)_PROXY / ALL_PROXY / NO_PROXY (httpx's trust_env)
     http2: bool = False  # HTTP/2 through httpx's standard transport (needs the h2 extra)
@@ -129,6 +146,7 @@ class RunConfig:
         check_numbers(self)
         self._check_load()
         self._check_request()
+        self._check_workload()
         check_headers(self.headers)
         check_extra_body(self.extra_body)
         self._check_transport()
@@ -142,7 +160,8 @@ class RunConfig:
         ):
             allowed = get_args(choices)
             if value not in allowed:
-                raise ConfigError(f"{flag} must be {' or '.join(allowed)} (got {value!r})")
+                shown = " or ".join(allowed) if len(allowed) < 3 else "one of " + ", ".join(allowed)
+                raise ConfigError(f"{flag} must be {shown} (got {value!r})")
 
     def _check_load(self) -> None:
         if self.n is not None and self.n < 1:
@@ -176,13 +195,15 @@ class RunConfig:
                 "use -c/--concurrency for a closed loop"
             )
         if self.seed is not None and not (
-            (self.rate is not None and self.arrival == "poisson")
+            (self.rate is not None and self.arrival in ("poisson", "gamma"))
             or self.sample_prompts
             or self.input_tokens is not None
+            or self.dataset is not None  # the dataset's sample
+            or self.prefix_tokens > 0  # the shared prefixes' words
         ):
             raise ConfigError(
-                "--seed affects nothing here: it seeds Poisson arrivals (--rate), "
-                "--sample-prompts and --input-tokens"
+                "--seed affects nothing here: it seeds Poisson and gamma arrivals (--rate), "
+                "--sample-prompts, --input-tokens, --dataset sampling and --prefix-tokens"
             )
         if self.warmup_s > 0 and self.duration_s is None:
             raise ConfigError(
@@ -215,6 +236,62 @@ class RunConfig:
         if self.model is not None and not self.model.strip():
             raise ConfigError("--model must not be empty")
 
+    def _check_workload(self) -> None:
+        """The checks of the workloads branch's fields (one-line ConfigErrors)."""
+        if not 0 < self.burstiness < float("inf"):
+            raise ConfigError(f"--burstiness must be more than 0 (got {self.burstiness:g})")
+        if self.burstiness != 1.0 and self.arrival != "gamma":
+            raise ConfigError("--burstiness needs --arrival gamma")
+        if self.batch < 1:
+            raise ConfigError(f"--batch must be at least 1 (got {self.batch})")
+        if self.batch > 1 and self.api != "embeddings":
+            raise ConfigError("--batch applies to --api embeddings only")
+        if self.turns is not None and self.turns < 1:
+            raise ConfigError(f"--turns must be at least 1 (got {self.turns})")
+        if self.api == "embeddings" and (self.turns or 1) > 1:
+            raise ConfigError("--turns does not apply to --api embeddings")
+        if self.think_time_s < 0:
+            raise ConfigError(f"--think-time must be 0 or more seconds (got {self.think_time_s})")
+        if self.dataset_format is not None and self.dataset_format not in DATASET_FORMATS:
+            raise ConfigError(
+                f"--dataset-format must be one of {', '.join(DATASET_FORMATS)} "
+                f"(got {self.dataset_format!r})"
+            )
+        if self.dataset is not None and (self.prompt_file or self.input_tokens):
+            raise ConfigError("--dataset excludes --prompt-file and --input-tokens")
+        for flag, (low, high) in (
+            ("input", self.input_token_range),
+            ("output", self.output_token_range),
+        ):
+            if (low is not None or high is not None) and self.dataset is None:
+                raise ConfigError(f"--min/--max-{flag}-tokens filter a --dataset; give one")
+            if (low is not None and low < 0) or (high is not None and high < 0):
+                raise ConfigError(f"--min/--max-{flag}-tokens must be 0 or more")
+            if low is not None and high is not None and low > high:
+                raise ConfigError(
+                    f"--min-{flag}-tokens ({low}) exceeds --max-{flag}-tokens ({high})"
+                )
+        self._check_prefix()
+        if self.goodput:
+            from .goodput import parse_goodput  # imported here: gate imports this module
+
+            parse_goodput(self.goodput)
+
+    def _check_prefix(self) -> None:
+        if self.prefix_tokens < 0:
+            raise ConfigError(f"--prefix-tokens must be 0 or more (got {self.prefix_tokens})")
+        if self.prefix_groups < 1:
+            raise ConfigError(f"--prefix-groups must be at least 1 (got {self.prefix_groups})")
+        if self.prefix_groups > 1 and not self.prefix_tokens:
+            raise ConfigError("--prefix-groups needs --prefix-tokens")
+        if self.prefix_tokens and self.input_tokens is not None:
+            mean = self.input_tokens[0]
+            if self.prefix_tokens >= mean:
+                raise ConfigError(
+                    f"--prefix-tokens ({self.prefix_tokens}) must be less than --input-tokens "
+                    f"({mean}): the prefix is part of the prompt, the rest is the unique suffix"
+                )
+
     def _check_transport(self) -> None:
         """The transport options' checks (issue 11)."""
         if self.endpoint_url is not None:
@@ -226,7 +303,7 @@ class RunConfig:
             not name or any(c in name for c in ":\r\n \t") or not name.isascii()
         ):
             raise ConfigError(f"--api-key-header: bad header name {name!r}")
-        if self.max_tokens_field not in ("max_tokens", "max_completion_tokens"):
+        if self.max_tokens_field not in (None, "max_tokens", "max_completion_tokens"):
             raise ConfigError(
                 "--max-tokens-field must be max_tokens or max_completion_tokens "
                 f"(got {self.max_tokens_field!r})"
@@ -268,6 +345,7 @@ class RunConfig:
             arrival=self.arrival,
             seed=self.seed,
             phase=self.phase_s,
+            burstiness=self.burstiness,
         )
 
     @property
@@ -319,10 +397,12 @@ class RunConfig:
 
     @property
     def endpoint(self) -> str:
-        """The URL requests are sent to: --endpoint as given, else base URL + API path."""
+        """The URL requests are sent to: --endpoint as given, else base URL + the API's path."""
         if self.endpoint_url is not None:
             return self.endpoint_url
-        return self.url_for("chat/completions" if self.api == "chat" else "completions")
+        from .apis import api_spec  # the path comes from the API object
+
+        return self.url_for(api_spec(self.api).path)
 
     def to_public_dict(self) -> dict[str, Any]:
         """The config as JSON-ready data, with the API key redacted."""
@@ -338,7 +418,7 @@ class RunConfig:
 def _json_ready(config: RunConfig) -> dict[str, Any]:
     """`asdict` with paths as strings and the status set as a sorted list."""
     data = asdict(config)
-    for name in ("prompt_file", "output"):
+    for name in ("prompt_file", "output", "dataset"):
         path = getattr(config, name)
         data[name] = str(path) if path else None
     data["retry"]["retry_statuses"] = sorted(config.retry.retry_statuses)
@@ -364,6 +444,12 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
         fields["prompt_file"] = Path(fields["prompt_file"])
     if fields.get("input_tokens"):
         fields["input_tokens"] = tuple(fields["input_tokens"])
+    # paths and tuples back from JSON lists
+    if fields.get("dataset"):
+        fields["dataset"] = Path(fields["dataset"])
+    for name in ("input_token_range", "output_token_range", "goodput"):
+        if name in fields:
+            fields[name] = tuple(fields[name])
     return RunConfig(**fields)
 
 

@@ -93,10 +93,25 @@ class Flags:
     server_metrics: str | None = None
     scrape_interval: str = "1s"
     server_metric: list[str] | None = None
-    # transport options
+    # workloads
+    burstiness: float = 1.0
+    batch: int = 1
+    turns: int | None = None
+    think_time: str | None = None
+    replay_history: bool = False
+    dataset: Path | None = None
+    dataset_format: str | None = None
+    min_input_tokens: int | None = None
+    max_input_tokens: int | None = None
+    min_output_tokens: int | None = None
+    max_output_tokens: int | None = None
+    prefix_tokens: int = 0
+    prefix_groups: int = 1
+    goodput: list[str] | None = None
+    # transport options (None: the API's own key header / max-tokens field)
     endpoint: str | None = None
-    api_key_header: str = "Authorization"
-    max_tokens_field: str = "max_tokens"
+    api_key_header: str | None = None
+    max_tokens_field: str | None = None
     proxy: str | None = None
     no_proxy_env: bool = False
     http2: bool = False
@@ -156,13 +171,42 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         grace_s=flags.grace,
         # transport options
         endpoint_url=None if flags.endpoint is None else flags.endpoint.strip(),
-        api_key_header=None if flags.api_key_header.lower() == "none" else flags.api_key_header,
-        max_tokens_field=cast(MaxTokensField, flags.max_tokens_field),  # RunConfig checks it
+        api_key_header=_key_header(flags.api_key_header),
+        max_tokens_field=cast(MaxTokensField | None, flags.max_tokens_field),  # RunConfig checks
         proxy=flags.proxy,
         proxy_env=not flags.no_proxy_env,
         http2=flags.http2,
         preconnect=flags.preconnect,
+        **_workload_fields(flags),
     )
+
+
+def _key_header(name: str | None) -> str | None:
+    """--api-key-header: None (not given) leaves the API's own; `none` in any case: no key."""
+    return "none" if name is not None and name.lower() == "none" else name
+
+
+def _workload_fields(flags: Flags) -> dict[str, Any]:
+    """Workloads branch: the RunConfig fields of the workload flags (RunConfig checks them)."""
+    if flags.dataset is not None and not flags.dataset.is_file():
+        raise ConfigError(f"--dataset: cannot read {flags.dataset}: no such file")
+    think = flags.think_time
+    return {
+        "burstiness": flags.burstiness,
+        "batch": flags.batch,
+        "turns": flags.turns,
+        "think_time_s": 0.0
+        if think in (None, "0", "0s", "0ms")
+        else parse_duration(str(think), "--think-time"),
+        "replay_history": flags.replay_history,
+        "dataset": flags.dataset,
+        "dataset_format": flags.dataset_format,
+        "input_token_range": (flags.min_input_tokens, flags.max_input_tokens),
+        "output_token_range": (flags.min_output_tokens, flags.max_output_tokens),
+        "prefix_tokens": flags.prefix_tokens,
+        "prefix_groups": flags.prefix_groups,
+        "goodput": tuple(flags.goodput or ()),
+    }
 
 
 def flags_to_observe(flags: Flags) -> ObserveOptions:

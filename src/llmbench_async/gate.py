@@ -287,6 +287,8 @@ def observe(summary: Summary, ref: MetricRef) -> float | None:
             return float(summary.retries if cause is None else summary.retry_causes.get(cause, 0))
         if ref.metric == "requests_per_s":
             return summary.requests_per_s
+        if ref.metric in _WORKLOAD_RUN_LEVEL:
+            return _observe_workload(summary, ref.metric)
         return summary.output_tokens_per_s
     stats = summary.metrics.get(key)
     if stats is None:
@@ -299,6 +301,20 @@ def observe(summary: Summary, ref: MetricRef) -> float | None:
         if ref.stat not in STATS:  # a Summary without samples holds only the usual percentiles
             return None
     return float(getattr(stats, str(ref.stat)))
+
+
+_WORKLOAD_RUN_LEVEL = ("goodput", "good_fraction", "inputs_per_s", "input_tokens_per_s")
+
+
+def _observe_workload(summary: Summary, metric: str) -> float | None:
+    """Workloads branch: goodput, the good share in %, embeddings rates."""
+    if metric == "goodput":
+        return summary.goodput_per_s
+    if metric == "good_fraction":
+        return 100.0 * summary.good_fraction
+    if metric == "inputs_per_s":
+        return summary.inputs_per_s
+    return summary.input_tokens_per_s
 
 
 def judge(summary: Summary, thresholds: Sequence[Threshold]) -> tuple[Verdict, ...]:

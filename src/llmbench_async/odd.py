@@ -7,16 +7,24 @@ message, with the server's words redacted before they are cut.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from .apis import BodyResult, api_spec
 from .errors import BadStreamError, ErrorKind, RequestError
-from .protocol import CompletionBody, error_message_from_body, parse_completion_body
+from .protocol import error_message_from_body
 from .redact import safe_excerpt
 
 EXCERPT_CHARS = 200
-_SUFFIXES = ("/chat/completions", "/completions", "/models")
+_SUFFIXES = (
+    "/chat/completions",
+    "/completions",
+    "/responses",
+    "/messages",
+    "/embeddings",
+    "/models",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +32,19 @@ class NonSSE:
     """What a non-event-stream 2xx to a streamed request was: a failure, or a completion."""
 
     error: RequestError | None
-    completion: CompletionBody | None = None
+    completion: BodyResult | None = None
     note: str | None = None
 
 
 def non_sse_failure(
-    content_type: str, body: bytes, status: int | None, secrets: Sequence[str]
+    content_type: str,
+    body: bytes,
+    status: int | None,
+    secrets: Sequence[str],
+    parse: Callable[[bytes], BodyResult] | None = None,
 ) -> NonSSE:
-    """Classify a 2xx body that came without `text/event-stream`."""
+    """Classify a 2xx body that came without `text/event-stream`; `parse` reads a whole body
+    of the API asked (None: chat completions)."""
     shown = safe_excerpt(content_type, secrets, 80)
     head = f"expected text/event-stream, got Content-Type {shown!r}"
     text = body.decode("utf-8", "replace")
@@ -41,7 +54,7 @@ def non_sse_failure(
         message = f"{head}: got an HTML page (a login or captive portal?): {excerpt}"
         return NonSSE(RequestError(ErrorKind.NOT_SSE, message, status))
     try:
-        parsed = parse_completion_body(body)
+        parsed = (parse or api_spec("chat").parse_body)(body)
     except BadStreamError:
         parsed = None
     if (

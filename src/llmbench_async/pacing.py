@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-Arrival = Literal["poisson", "constant"]
+Arrival = Literal["poisson", "constant", "gamma"]
 
 
 class Pacer(Protocol):
@@ -79,7 +79,34 @@ class PoissonRate:
         return f"Poisson arrivals at {self.rate:g} req/s{seed}"
 
 
-LoadShape = ClosedLoop | ConstantRate | PoissonRate
+@dataclass(frozen=True, slots=True)
+class GammaRate:
+    """Gamma-distributed gaps with mean 1/rate seconds: burstier than Poisson for B < 1,
+    smoother for B > 1, Poisson at B = 1 (vLLM's `--burstiness`). Gap CV is 1/sqrt(B)."""
+
+    rate: float  # requests per second; MUST BE > 0
+    burstiness: float = 1.0  # gamma shape B; MUST BE > 0
+    seed: int | None = None
+    _rng: random.Random = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rng", random.Random(self.seed))
+
+    def offsets(self) -> Iterator[float]:
+        rng = random.Random(self.seed) if self.seed is not None else self._rng
+        shape = self.burstiness
+        scale = 1.0 / (self.rate * shape)  # mean gap = shape * scale = 1/rate
+        t = 0.0
+        while True:
+            yield t
+            t += rng.gammavariate(shape, scale)
+
+    def __str__(self) -> str:
+        seed = "" if self.seed is None else f", seed {self.seed}"
+        return f"gamma arrivals at {self.rate:g} req/s, burstiness {self.burstiness:g}{seed}"
+
+
+LoadShape = ClosedLoop | ConstantRate | PoissonRate | GammaRate
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +194,17 @@ class LoadPlan:
 
 
 def make_shape(
-    *, concurrency: int, rate: float | None, arrival: str, seed: int | None, phase: float = 0.0
+    *,
+    concurrency: int,
+    rate: float | None,
+    arrival: str,
+    seed: int | None,
+    phase: float = 0.0,
+    burstiness: float = 1.0,
 ) -> LoadShape:
     """The load shape the flags describe."""
+    if not burstiness > 0 or math.isinf(burstiness):
+        raise ValueError(f"--burstiness must be more than 0 (got {burstiness:g})")
     if rate is None:
         return ClosedLoop(concurrency)
     if not rate > 0 or math.isinf(rate):
@@ -178,4 +213,6 @@ def make_shape(
         return ConstantRate(rate, phase)
     if arrival == "poisson":
         return PoissonRate(rate, seed)
-    raise ValueError(f"--arrival must be poisson or constant (got {arrival!r})")
+    if arrival == "gamma":
+        return GammaRate(rate, burstiness, seed)
+    raise ValueError(f"--arrival must be poisson, constant or gamma (got {arrival!r})")

@@ -28,6 +28,7 @@ from .errors import (
 from .gate import Threshold, Verdict, parse_thresholds
 from .redact import scrub
 from .report import RunInfo, threshold_tally
+from .report_workloads import workload_settings
 
 STDOUT = Path("-")  # `--json -`: write to stdout
 
@@ -223,6 +224,7 @@ def _settings(cfg: Mapping[str, Any]) -> str:
     mode = "stream" if cfg.get("stream", True) else "no-stream"
     settings = f"{_load_line(cfg)} · max_tokens {cfg.get('max_tokens', '?')} · {mode} · "
     settings += str(cfg.get("api", "chat"))
+    settings += workload_settings(cfg)
     if cfg.get("verify") is False:
         settings += " · TLS NOT VERIFIED (--insecure)"
     return settings
@@ -233,6 +235,7 @@ _LOAD_FIELDS = (
     "concurrency",
     "rate",
     "arrival",
+    "burstiness",
     "seed",
     "max_concurrency",
     "duration_s",

@@ -50,6 +50,11 @@ class RequestRecord:
     first_send_ns: int | None = None
     response_id: str | None = None
     warmup: bool = False
+    # where the request sits in the workload (None: not applicable)
+    session: int | None = None  # multi-turn: the session (conversation) it belongs to
+    turn: int | None = None  # multi-turn: 1-based turn within its session
+    group: int | None = None  # shared prefixes: which prefix group (0-based)
+    inputs: int | None = None  # embeddings: inputs in the batch
     # the cause of each retried attempt, in order (`retry_cause`: http_429, http_5xx, ...)
     retry_causes: tuple[str, ...] = ()
     ramp: bool = False  # due inside --ramp-up: kept in the results file, not in statistics
@@ -128,6 +133,9 @@ _INSTANTS = (
 )
 
 
+_WORKLOAD_TAGS = ("session", "turn", "group", "inputs")
+
+
 def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
     """The JSONL line for one record, instants relative to `t0_ns`."""
     line: dict[str, Any] = {"type": "request", "index": record.index}
@@ -151,6 +159,10 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
         line["note"] = record.note
     if record.warmup:
         line["warmup"] = True
+    for name in _WORKLOAD_TAGS:  # written only when set
+        value = getattr(record, name)
+        if value is not None:
+            line[name] = value
     if record.retry_causes:
         line["retry_causes"] = list(record.retry_causes)
     if record.ramp:
@@ -184,6 +196,10 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         first_send_ns=_opt_int(line.get("first_send_ns")),
         response_id=line.get("response_id"),
         warmup=bool(line.get("warmup", False)),
+        session=_opt_int(line.get("session")),
+        turn=_opt_int(line.get("turn")),
+        group=_opt_int(line.get("group")),
+        inputs=_opt_int(line.get("inputs")),
         retry_causes=tuple(str(c) for c in line.get("retry_causes") or ()),
         ramp=bool(line.get("ramp", False)),
         ready_ns=_opt_int(line.get("ready_ns")),

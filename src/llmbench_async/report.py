@@ -11,6 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from .histogram import render_histogram
 from .metrics import MIN_REQUESTS, PER_REQUEST, format_number
+from .report_workloads import (
+    workload_console,
+    workload_json,
+    workload_markdown,
+    workload_throughput,
+)
 from .stats import MetricStats, Summary
 
 if TYPE_CHECKING:
@@ -98,6 +104,7 @@ def summary_json(
         "throughput": {
             "requests_per_s": summary.requests_per_s,
             "output_tokens_per_s": summary.output_tokens_per_s,
+            **workload_throughput(summary),
         },
         "tokens": {
             "output": summary.total_output_tokens,
@@ -135,6 +142,7 @@ def summary_json(
             }
             for v in verdicts
         ],
+        **workload_json(summary, info.config),
     }
 
 
@@ -187,6 +195,7 @@ def console_report(
             f"{summary.retry_rate:.1f} %; {summary.retry_wait_s:.2f} s lost to failed "
             "attempts and backoff)"
         )
+    out.extend(workload_console(summary, info.config))
     out.append("")
     out.extend(_stats_table(summary.metrics))
     for key, title in (("e2e_ms", "E2E latency (ms)"), ("ttft_ms", "Time to first token (ms)")):
@@ -301,6 +310,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
             "after all retries"
         )
         out.append("")
+    out.extend(workload_markdown(summary, info.config))
     rows = [(label, summary.metrics.get(key)) for key, label in METRICS]
     present = [(label, stats) for label, stats in rows if stats is not None]
     if present:

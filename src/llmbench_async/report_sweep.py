@@ -24,6 +24,12 @@ _COLUMNS: tuple[_Col, ...] = (
     ("E2E p99", lambda s: s.percentile("e2e_ms", 99), "{:.1f}"),
     ("errors", lambda s: float(s.failed), "{:.0f}"),
 )
+# With --goodput, good requests/s after req/s
+_GOODPUT: _Col = ("goodput", lambda s: s.goodput_per_s, "{:.2f}")
+
+
+def _columns(goodput: bool) -> tuple[_Col, ...]:
+    return (_COLUMNS[0], _GOODPUT, *_COLUMNS[1:]) if goodput else _COLUMNS
 
 
 def _cell(value: float | None, fmt: str) -> str:
@@ -51,19 +57,22 @@ def sweep_console(
     capacity: Capacity | None,
     *,
     width: int = 100,
+    goodput: bool = False,
 ) -> str:
-    """The sweep's table (latencies in ms), its chart, and the capacity under SLO (when the
-    levels were judged: thresholds, or a rate sweep judged on its achieved rate)."""
+    """The sweep's table (latencies in ms; with `goodput`, a goodput column), its chart, and
+    the capacity under SLO (when the levels were judged: thresholds, or a rate sweep judged
+    on its achieved rate)."""
+    columns = _columns(goodput)
     label_w = max([5, *(len(r.level.label) for r in results)])
     load_head = "achieved" if results and results[0].load.kind == "rate" else "in flight"
     head = f"{'level':<{label_w}}{load_head:>13}"
-    head += "".join(f"{name:>11}" for name, _, _ in _COLUMNS)
+    head += "".join(f"{name:>11}" for name, _, _ in columns)
     if capacity is not None:
         head += "  SLO"
     lines = ["Sweep (latencies in ms)", head]
     for r in results:
         row = f"{r.level.label:<{label_w}}{achieved_cell(r):>13}"
-        row += "".join(f"{_cell(get(r.summary), fmt):>11}" for _, get, fmt in _COLUMNS)
+        row += "".join(f"{_cell(get(r.summary), fmt):>11}" for _, get, fmt in columns)
         if capacity is not None:
             row += "  " + verdict_cell(r)
         if r.interrupted_by:
@@ -137,21 +146,33 @@ def sweep_json(
         "capacity_under_slo": None
         if cap is None or cap["value"] is None
         else {
-            k: cap[k] for k in ("label", "value", "bound", "requests_per_s", "output_tokens_per_s")
+            k: cap[k]
+            for k in (
+                "label",
+                "value",
+                "bound",
+                "requests_per_s",
+                "output_tokens_per_s",
+                "goodput_per_s",
+            )
         },
     }
 
 
-def sweep_markdown(results: Sequence[LevelResult], capacity: Capacity | None) -> str:
-    """The sweep table in Markdown, with the capacity under SLO."""
+def sweep_markdown(
+    results: Sequence[LevelResult], capacity: Capacity | None, *, goodput: bool = False
+) -> str:
+    """The sweep table in Markdown (with `goodput`, a goodput column), with the capacity
+    under SLO."""
+    columns = _columns(goodput)
     judged = capacity is not None
     names = ["achieved" if results and results[0].load.kind == "rate" else "in flight"]
-    names += [name for name, _, _ in _COLUMNS]
+    names += [name for name, _, _ in columns]
     head = "| level | " + " | ".join(names) + (" | SLO |" if judged else " |")
     rule = "|---" * (len(names) + 1 + (1 if judged else 0)) + "|"
     out = ["### llmbench-async sweep (latencies in ms)", "", head, rule]
     for r in results:
-        cells = [achieved_cell(r), *(_cell(get(r.summary), fmt) for _, get, fmt in _COLUMNS)]
+        cells = [achieved_cell(r), *(_cell(get(r.summary), fmt) for _, get, fmt in columns)]
         verdict = [verdict_cell(r) if r.passed else f"**{verdict_cell(r)}**"] if judged else []
         out.append("| " + " | ".join([r.level.label, *cells, *verdict]) + " |")
     if capacity is not None:
@@ -215,15 +236,20 @@ class SweepReport:
     capacity: Capacity | None
     infos: Sequence[RunInfo]
 
+    @property
+    def goodput(self) -> bool:
+        """Whether the run had --goodput conditions (then the table has a goodput column)."""
+        return bool(self.infos and self.infos[0].config.get("goodput"))
+
     def console(self, *, width: int, color: bool) -> str:
         head = f"llmbench-async sweep → {self.infos[0].endpoint}\nmodel {self.infos[0].model}\n\n"
-        return head + sweep_console(self.results, self.capacity, width=width)
+        return head + sweep_console(self.results, self.capacity, width=width, goodput=self.goodput)
 
     def json(self) -> dict[str, Any]:
         return sweep_json(self.results, self.capacity, self.infos)
 
     def markdown(self) -> str:
-        return sweep_markdown(self.results, self.capacity)
+        return sweep_markdown(self.results, self.capacity, goodput=self.goodput)
 
     def junit(self) -> str:
         return sweep_junit(self.results)

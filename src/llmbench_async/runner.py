@@ -26,6 +26,7 @@ import httpx
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ._version import VERSION
+from .apis import api_spec
 from .client import Target, execute
 from .config import RunConfig
 from .errors import EXIT_FOR_SIGNAL, ErrorKind
@@ -33,7 +34,8 @@ from .live import LiveView, live_enabled, planned_seconds
 from .pacing import ClosedLoop, LoadPlan
 from .records import RequestRecord
 from .route import preconnect_run
-from .workload import PromptItem, SyntheticInput, Workload, load_prompt_file
+from .sessions import Sessions
+from .workload import Conversation, PromptItem, SyntheticInput, Workload, load_prompt_file
 
 RecordSink = Callable[[RequestRecord], None]
 
@@ -123,6 +125,8 @@ class _Pool:
         *,
         progress: bool,
         first_index: int,
+        think_time_s: float = 0.0,
+        replay_history: bool = False,
         live: LiveView | None = None,
     ) -> None:
         self.http, self.target, self.workload, self.plan, self.sink = (
@@ -133,6 +137,7 @@ class _Pool:
             sink,
         )
         self.stop = False
+        self.spent = False  # multi-turn: a session found the request budget spent
         self.idle = 0  # open loop: slots waiting for an arrival
         self.backlog = 0  # open loop: arrivals released but not yet taken by a slot
         self.in_flight = 0
@@ -144,6 +149,8 @@ class _Pool:
         self.live = live
         self.scope: anyio.CancelScope | None = None
         self.indices = count(first_index)
+        # multi-turn sessions draw indices through `claim`
+        self.sessions = Sessions(workload, first_index, think_time_s, replay_history)
         self.end_index = None if plan.total is None else first_index + plan.total
         self.warm_end_index = first_index + plan.warmup_requests
         self.bar = progress_bar(plan.total, enabled=progress)
@@ -171,19 +178,50 @@ class _Pool:
         if self.live is not None:
             self.live.update(self.bar, record, self.in_flight)
 
-    async def one(self, index: int, scheduled: int) -> None:
+    async def one(
+        self,
+        index: int,
+        scheduled: int,
+        body: bytes | None = None,
+        capture: list[str] | None = None,
+        **tags: int,
+    ) -> RequestRecord:
         self.in_flight += 1
         if self.in_flight > self.peak:
             self.peak = self.in_flight
         try:
-            body = self.workload.body(index)
-            record = await execute(self.http, self.target, index, body, scheduled)
+            if body is None:
+                body = self.workload.body(index)
+                tags = self.workload.tags(index)
+            record = await execute(self.http, self.target, index, body, scheduled, capture)
         except BaseException:
             self.cancelled += 1
             raise
         finally:
             self.in_flight -= 1
+        if tags:  # session / turn / prefix group / batch size
+            get = tags.get
+            record = replace(
+                record,
+                session=get("session"),
+                turn=get("turn"),
+                group=get("group"),
+                inputs=get("inputs"),
+            )
         self.deliver(record)
+        return record
+
+    def claim(self, scheduled: int) -> int | None:
+        """A session's next request index, or None when the run's budget is spent."""
+        index = next(self.indices)
+        if self.stop or self.exhausted(index, scheduled):
+            self.spent = True
+            return None
+        return index
+
+    async def session(self, scheduled: int) -> bool:
+        """One multi-turn session; False once the run's budget is spent."""
+        return await self.sessions.run(scheduled, self.claim, self.one)
 
     def exhausted(self, index: int, due_ns: int) -> bool:
         """Whether request `index`, due at `due_ns`, is past the plan's count or duration
@@ -207,10 +245,15 @@ class _Pool:
             tg.start_soon(self.dispatch, tg)
 
     async def closed_slot(self, start_ns: int) -> None:
-        """Send requests one after another, the first at `start_ns` (a ramp staggers them)."""
+        """Send requests one after another, the first at `start_ns` (a ramp staggers them);
+        multi-turn: sessions one after another."""
         delay = (start_ns - time.perf_counter_ns()) / 1e9
         if delay > 0:
             await anyio.sleep(delay)
+        if self.workload.multi_turn:
+            while not self.stop and await self.session(time.perf_counter_ns()):
+                pass
+            return
         while not self.stop:
             index = next(self.indices)
             scheduled = time.perf_counter_ns()
@@ -231,7 +274,10 @@ class _Pool:
                 self.backlog -= 1
                 if self.stop:
                     return
-                await self.one(index, scheduled)
+                if self.workload.multi_turn:
+                    await self.session(scheduled)
+                else:
+                    await self.one(index, scheduled)
 
     async def dispatch(self, tg: anyio.abc.TaskGroup) -> None:
         """Open loop: release each request at its due instant to a free slot. Slots start
@@ -244,9 +290,10 @@ class _Pool:
         slots = 0
         async with send, receive:
             for offset in self.plan.arrivals():
-                index = next(self.indices)
+                # multi-turn: an arrival starts a session, whose turns draw their own indices
+                index = -1 if self.workload.multi_turn else next(self.indices)
                 scheduled = self.started + int(offset * 1e9)
-                if self.stop or self.exhausted(index, scheduled):
+                if self.stop or self.spent or self.exhausted(index, scheduled):
                     return
                 delay = (scheduled - time.perf_counter_ns()) / 1e9
                 if delay > 0:
@@ -283,6 +330,8 @@ async def run_requests(
     grace_s: float = 2.0,
     handle_signals: bool = True,
     first_index: int = 0,
+    think_time_s: float = 0.0,
+    replay_history: bool = False,
     live: LiveView | None = None,
     stop: StopSignal | None = None,
 ) -> RunOutcome:
@@ -297,9 +346,22 @@ async def run_requests(
     requests at the end finish. `live` (a terminal's live view) is told of each record and
     redraws the bar's text twice a second. A first signal, or `stop` being set, stops the
     sending and gives the requests in flight `grace_s` to finish.
+
+    Multi-turn workloads: the unit of concurrency is a session; it sends turn k+1 when turn
+    k has ended (plus `think_time_s`), carrying the server's reply (or the dataset's, with
+    `replay_history`); a failed turn ends its session.
     """
     pool = _Pool(
-        http, target, workload, plan, sink, progress=progress, first_index=first_index, live=live
+        http,
+        target,
+        workload,
+        plan,
+        sink,
+        progress=progress,
+        first_index=first_index,
+        live=live,
+        think_time_s=think_time_s,
+        replay_history=replay_history,
     )
     lag = array("d")
     try:
@@ -346,19 +408,21 @@ async def drive(
         grace_s=config.grace_s,
         handle_signals=handle_signals,
         first_index=first_index,
+        think_time_s=config.think_time_s,
+        replay_history=config.replay_history,
         live=LiveView(planned_s=planned_seconds(config)) if live_enabled(progress) else None,
         stop=stop,
     )
 
 
 def auth_headers(config: RunConfig) -> dict[str, str]:
-    """The headers of every request: auth (Bearer, or the raw key in --api-key-header),
-    content negotiation, then the user's --header, each of which replaces ours of the same
-    name whatever its case."""
+    """The headers of every request: auth (the API's own key header unless
+    --api-key-header names another), content negotiation, then the user's --header, each
+    of which replaces ours of the same name whatever its case."""
     ours = {
         **_key_header(config),
         "Content-Type": "application/json",
-        "Accept": "text/event-stream" if config.stream else "application/json",
+        "Accept": "text/event-stream" if _streams(config) else "application/json",
         "Accept-Encoding": "identity",
         "User-Agent": f"llmbench-async/{VERSION}",
     }
@@ -378,10 +442,13 @@ def _with_user_headers(ours: dict[str, str], config: RunConfig) -> dict[str, str
 
 
 def _key_header(config: RunConfig) -> dict[str, str]:
-    name = config.api_key_header
-    if name is None:
-        return {}
-    return {name: f"Bearer {config.api_key}" if name.lower() == "authorization" else config.api_key}
+    """The API's key header(s), or --api-key-header's (workloads branch: apis.py)."""
+    return api_spec(config.api).auth_headers(config.api_key, config.api_key_header)
+
+
+def _streams(config: RunConfig) -> bool:
+    """Whether responses are streamed: asked for, and the API can (embeddings cannot)."""
+    return config.stream and api_spec(config.api).streams
 
 
 def build_target(config: RunConfig) -> Target:
@@ -389,11 +456,13 @@ def build_target(config: RunConfig) -> Target:
     return Target(
         url=config.endpoint,
         headers=auth_headers(config),
-        stream=config.stream,
+        stream=_streams(config),
         timeouts=config.timeouts,
         retry=config.retry,
         rng=random.Random(),
         secrets=config.secrets,
+        api=api_spec(config.api),
+        batch=config.batch,
     )
 
 
@@ -407,13 +476,18 @@ def load_prompts(config: RunConfig) -> tuple[PromptItem, ...]:
 def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = None) -> Workload:
     """What every request of the run sends (the model must be resolved)."""
     assert config.model is not None
-    if prompts is None:
+    conversations: tuple[Conversation, ...] = ()
+    if config.dataset is not None:
+        from .datasets import dataset_spec, load_dataset
+
+        prompts, conversations = load_dataset(dataset_spec(config))
+    elif prompts is None:
         prompts = load_prompts(config)
     synthetic = None if config.input_tokens is None else SyntheticInput(*config.input_tokens)
     return Workload(
         api=config.api,
         model=config.model,
-        prompts=() if synthetic else prompts,
+        prompts=() if synthetic or conversations else prompts,
         max_tokens=config.max_tokens,
         stream=config.stream,
         synthetic=synthetic,
@@ -422,6 +496,11 @@ def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = N
         ignore_eos=config.ignore_eos,
         extra_body=config.extra_body,
         max_tokens_field=config.max_tokens_field,
+        batch=config.batch,
+        prefix_tokens=config.prefix_tokens,
+        prefix_groups=config.prefix_groups,
+        conversations=conversations,
+        turns=config.turns,
     )
 
 

@@ -20,6 +20,7 @@ from ._version import VERSION
 from .config import ObserveOptions, RunConfig
 from .errors import ErrorKind, TargetError, classify_exception
 from .gate import Threshold, judge
+from .goodput import is_good, parse_goodput
 from .live import live_enabled, print_header
 from .observe import Observer
 from .odd import redirect_failure
@@ -106,8 +107,13 @@ async def run_async(
     """Run a benchmark inside an existing event loop. With `keep_records=False` the records
     only feed the summary and the results file, so memory stays small for huge runs.
     `observe` says what else to watch (time-series window, the server's metrics)."""
-    # read before any request: a bad prompt file is a usage error, not a failed run
-    prompts = load_prompts(config) if config.input_tokens is None else None
+    # read before any request: a bad prompt file or dataset is a usage error, not a failed run
+    if config.dataset is not None:
+        from .datasets import dataset_spec, load_dataset
+
+        load_dataset(dataset_spec(config))
+    plain = config.input_tokens is None and config.dataset is None
+    prompts = load_prompts(config) if plain else None
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
     async with client_for(config, timeout=timeout) as http:
@@ -123,7 +129,7 @@ async def run_async(
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
         records: list[RequestRecord] = []
-        builder = SummaryBuilder(latency_from=config.latency_from)
+        builder = SummaryBuilder(latency_from=config.latency_from, good=good_predicate(config))
         observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config))
         if live_enabled(progress):
             print_header(config, sys.stderr)
@@ -187,6 +193,14 @@ async def run_async(
         route=describe_route(config, target.protocols),
         timeseries=observer.to_json(),
     )
+
+
+def good_predicate(config: RunConfig) -> Callable[[RequestRecord], bool] | None:
+    """Whether a record counts toward goodput (None without --goodput)."""
+    if not config.goodput:
+        return None
+    spec = parse_goodput(config.goodput)
+    return functools.partial(is_good, spec=spec, from_schedule=config.latency_from == "schedule")
 
 
 def _header(config: RunConfig, started_at: str, t0_ns: int) -> dict[str, Any]:

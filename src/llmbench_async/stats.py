@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import operator
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from llmbench_async.metrics import SUMMARY_KEYS
@@ -101,6 +101,17 @@ class Summary:
     completion_span_s: float = 0.0
     ramp: int = 0  # records due inside --ramp-up (excluded like warm-up ones)
     new_connections: int = 0  # connections opened by measured requests (the connect count)
+    # goodput, embeddings throughput, per-turn and per-group latency
+    # ok requests meeting every --goodput condition (without conditions: every ok request)
+    good: int = 0
+    goodput_per_s: float = 0.0  # good / duration_s
+    good_fraction: float = 0.0  # good / total (0..1)
+    total_inputs: int = 0  # embeddings: inputs embedded by ok requests
+    inputs_per_s: float = 0.0  # embeddings: total_inputs / duration_s
+    input_tokens_per_s: float = 0.0  # input tokens of ok records / duration_s
+    # turn (1-based) → {"ttft_ms", "e2e_ms"} stats; prefix group → the same
+    by_turn: Mapping[int, Mapping[str, MetricStats]] = field(default_factory=dict)
+    by_group: Mapping[int, Mapping[str, MetricStats]] = field(default_factory=dict)
 
     @property
     def retry_rate(self) -> float:
@@ -182,13 +193,18 @@ def _ms(ns_values: list[int] | list[float]) -> list[float]:
     return list(map(_NS_PER_MS.__rtruediv__, ns_values))
 
 
-def summarize(records: Iterable[RequestRecord], *, latency_from: str = "send") -> Summary:
+def summarize(
+    records: Iterable[RequestRecord],
+    *,
+    latency_from: str = "send",
+    good: Callable[[RequestRecord], bool] | None = None,
+) -> Summary:
     """Reduce a run's records to a `Summary`; warm-up and ramp records are only counted.
 
     With `latency_from="schedule"`, TTFT and E2E are measured from each request's scheduled
     instant instead of its send instant, so time spent waiting for a free slot counts
     (coordinated-omission-corrected latency)."""
-    builder = SummaryBuilder(latency_from=latency_from)
+    builder = SummaryBuilder(latency_from=latency_from, good=good)
     for record in records:
         builder.add(record)
     return builder.summary()
@@ -198,7 +214,9 @@ class SummaryBuilder:
     """Accumulates records one at a time into compact arrays (8 bytes a sample), so a run
     of millions of requests is summarised without keeping its records."""
 
-    def __init__(self, *, latency_from: str = "send") -> None:
+    def __init__(
+        self, *, latency_from: str = "send", good: Callable[[RequestRecord], bool] | None = None
+    ) -> None:
         if latency_from not in ("send", "schedule"):
             raise ValueError(f"latency_from must be 'send' or 'schedule', got {latency_from!r}")
         self.latency_from = latency_from
@@ -213,6 +231,9 @@ class SummaryBuilder:
         self._sources: dict[str, int] = {}
         self._causes: dict[str, int] = {}
         self._failures: dict[str, _FailureAcc] = {}
+        self._good = good  # the goodput predicate, if any
+        self.good = self.inputs = 0
+        self._by: dict[tuple[str, int], tuple[array[float], array[float]]] = {}
 
     def add(self, r: RequestRecord) -> None:
         """Count one record in."""
@@ -266,7 +287,33 @@ class SummaryBuilder:
             self.out_tokens += r.output_tokens
         if r.input_tokens:
             self.in_tokens += r.input_tokens
+        self._add_workload(r, shift)
         self._sources[r.token_source] = self._sources.get(r.token_source, 0) + 1
+
+    def _add_workload(self, r: RequestRecord, shift: int) -> None:
+        """Workloads branch: goodput, inputs, and latency by turn and by prefix group."""
+        if self._good is None or self._good(r):
+            self.good += 1
+        if r.inputs:
+            self.inputs += r.inputs
+        for axis, key in (("turn", r.turn), ("group", r.group)):
+            if key is None:
+                continue
+            acc = self._by.get((axis, key))
+            if acc is None:
+                acc = self._by[(axis, key)] = (array("d"), array("d"))
+            if r.ttft_ns is not None:
+                acc[0].append((r.ttft_ns + shift) / _NS_PER_MS)
+            acc[1].append((r.e2e_ns + shift) / _NS_PER_MS)
+
+    def _breakdown(self, axis: str) -> dict[int, dict[str, MetricStats]]:
+        out: dict[int, dict[str, MetricStats]] = {}
+        for (name, key), (ttft, e2e) in sorted(self._by.items()):
+            if name != axis:
+                continue
+            stats = {"ttft_ms": describe(ttft), "e2e_ms": describe(e2e)}
+            out[key] = {k: v for k, v in stats.items() if v is not None}
+        return out
 
     def summary(self) -> Summary:
         """The Summary of everything added so far."""
@@ -307,11 +354,23 @@ class SummaryBuilder:
             errors=errors,
             token_sources=_ordered_sources(dict(self._sources)),
             samples=samples,
+            good=self.good,
+            goodput_per_s=_per_s(self.good, duration_s),
+            good_fraction=self.good / self.total if self.total else 0.0,
+            total_inputs=self.inputs,
+            inputs_per_s=_per_s(self.inputs, duration_s),
+            input_tokens_per_s=_per_s(self.in_tokens, duration_s),
+            by_turn=self._breakdown("turn"),
+            by_group=self._breakdown("group"),
             arrival_span_s=self._scheduled.seconds(),
             completion_span_s=self._ends.seconds(),
             ramp=self.ramp,
             new_connections=len(self._values["connect_ms"]),
         )
+
+
+def _per_s(count: int, duration_s: float) -> float:
+    return count / duration_s if duration_s > 0 else 0.0
 
 
 class _Span:

@@ -158,6 +158,8 @@ class Capacity:
             "output_tokens_per_s": None
             if self.value is None
             else self.value.summary.output_tokens_per_s,
+            # good requests/s at the capacity (--goodput)
+            "goodput_per_s": None if self.value is None else self.value.summary.goodput_per_s,
         }
 
 

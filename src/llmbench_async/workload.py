@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
 from typing import Any
 
-from .config import Api
+from .apis import Message, api_spec, flatten
 from .errors import ConfigError
 from .limits import MAX_BODY_BYTES, MAX_INPUT_TOKENS, MAX_PROMPT_BYTES, MAX_PROMPT_FILE_BYTES
 
@@ -63,10 +63,23 @@ class SyntheticInput:
 
 
 @dataclass(frozen=True, slots=True)
+class Conversation:
+    """A session's script: the user message of each turn, and the dataset's replies."""
+
+    users: tuple[str, ...]
+    replies: tuple[str | None, ...] = ()  # the dataset's assistant replies, when it has them
+    system: str | None = None
+
+    def reply(self, turn: int) -> str | None:
+        """The dataset's reply to turn `turn` (0-based), if any."""
+        return self.replies[turn] if turn < len(self.replies) else None
+
+
+@dataclass(frozen=True, slots=True)
 class Workload:
     """The request bodies of a run."""
 
-    api: Api
+    api: str
     model: str
     prompts: tuple[PromptItem, ...]
     max_tokens: int
@@ -76,43 +89,131 @@ class Workload:
     seed: int = 0
     ignore_eos: bool = False  # vLLM's ignore_eos: generate exactly max_tokens
     extra_body: Mapping[str, Any] = field(default_factory=dict)
-    max_tokens_field: str = "max_tokens"  # or OpenAI's newer "max_completion_tokens"
+    max_tokens_field: str | None = None  # None: the API's own; or "max_completion_tokens"
+    # workloads
+    batch: int = 1  # embeddings: inputs per request
+    prefix_tokens: int = 0  # shared prefixes: words (≈ tokens) in each prefix; 0 = none
+    prefix_groups: int = 1  # shared prefixes: distinct prefixes, request i uses i % groups
+    conversations: tuple[Conversation, ...] = ()  # a conversation dataset (multi-turn)
+    turns: int | None = None  # turns per session (None: 1, or each conversation's own)
     _encoded: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+    _prefixes: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.prompts and self.synthetic is None:
+        if not self.prompts and self.synthetic is None and not self.conversations:
             raise ConfigError("the workload has no prompts")
-        encoded = tuple(self._encode(p) for p in self.prompts)
-        object.__setattr__(self, "_encoded", encoded)
+        plain = not self.prefix_tokens and self.batch == 1
+        encoded = tuple(self._encode(_messages(p), p.max_tokens) for p in self.prompts)
+        object.__setattr__(self, "_encoded", encoded if plain else ())
+        object.__setattr__(self, "_prefixes", self._make_prefixes())
+
+    @property
+    def multi_turn(self) -> bool:
+        """Whether requests come in sessions of several turns."""
+        return bool(self.conversations) or (self.turns or 1) > 1
 
     def body(self, index: int) -> bytes:
         """The JSON body of request `index` (fixed prompts are encoded once and reused)."""
+        if self._encoded and self.synthetic is None:
+            if self.sample:
+                pick = random.Random(self.seed * 1_000_003 + index).randrange(len(self._encoded))
+                return self._encoded[pick]
+            return self._encoded[index % len(self._encoded)]
+        if self.batch > 1:
+            first = index * self.batch
+            texts = [self._text(first + k) for k in range(self.batch)]
+            return self._encode([{"role": "user", "content": t} for t in texts], None)
+        item = self.item(index)
+        messages = _messages(item)
+        if self.prefix_tokens:
+            messages = self._with_prefix(messages, self.group_of(index))
+        return self._encode(messages, item.max_tokens)
+
+    def tags(self, index: int) -> dict[str, int]:
+        """Record fields that say where request `index` sits: prefix group, batch size."""
+        tags: dict[str, int] = {}
+        if self.prefix_tokens:
+            tags["group"] = self.group_of(index)
+        if self.api == "embeddings":
+            tags["inputs"] = self.batch
+        return tags
+
+    def group_of(self, index: int) -> int:
+        """The shared-prefix group of request (or session) `index`."""
+        return index % self.prefix_groups
+
+    def item(self, index: int, prefixed: bool = True) -> PromptItem:
+        """The prompt of request `index`: synthetic, sampled or cycled. A synthetic prompt
+        that goes behind a shared prefix (`prefixed`) is shorter by the prefix's length."""
         if self.synthetic is not None:
             rng = random.Random(self.seed * 1_000_003 + index)
-            words = rng.choices(WORDS, k=self.synthetic.length(rng))
-            return self._encode(PromptItem(text=" ".join(words)))
+            length = self.synthetic.length(rng)
+            if self.prefix_tokens and prefixed:  # the prefix is part of the asked length
+                length = max(1, length - self.prefix_tokens)
+            return PromptItem(text=" ".join(rng.choices(WORDS, k=length)))
         if self.sample:
-            pick = random.Random(self.seed * 1_000_003 + index).randrange(len(self._encoded))
-            return self._encoded[pick]
-        return self._encoded[index % len(self._encoded)]
+            pick = random.Random(self.seed * 1_000_003 + index).randrange(len(self.prompts))
+            return self.prompts[pick]
+        return self.prompts[index % len(self.prompts)]
 
-    def _encode(self, item: PromptItem) -> bytes:
-        body: dict[str, Any] = {"model": self.model}
-        if self.api == "chat":
-            if item.messages is not None:
-                body["messages"] = list(item.messages)
+    def conversation(self, session: int) -> Conversation:
+        """The script of session `session`: a dataset conversation (capped at `turns`), or
+        `turns` prompts of the run's own source."""
+        if self.conversations:
+            if self.sample:
+                pick = random.Random(self.seed * 1_000_003 + session)
+                conv = self.conversations[pick.randrange(len(self.conversations))]
             else:
-                body["messages"] = [{"role": "user", "content": item.text or ""}]
-        elif item.messages is not None:
-            body["prompt"] = "\n".join(str(m.get("content", "")) for m in item.messages)
-        else:
-            body["prompt"] = item.text or ""
-        body[self.max_tokens_field] = item.max_tokens or self.max_tokens
-        body["stream"] = self.stream
-        if self.stream:
-            # ask for the server's own token count in a final usage chunk
-            body["stream_options"] = {"include_usage": True}
-        if self.ignore_eos:
+                conv = self.conversations[session % len(self.conversations)]
+            if self.turns is None or self.turns >= len(conv.users):
+                return conv
+            n = self.turns
+            return Conversation(conv.users[:n], conv.replies[:n], conv.system)
+        turns = self.turns or 1
+        users = tuple(self._text(session * turns + t, t == 0) for t in range(turns))
+        return Conversation(users)
+
+    def turn_user(self, session: int, conv: Conversation, turn: int) -> dict[str, Any]:
+        """The user message of turn `turn` (0-based); the first sits behind the session's
+        shared prefix, if any."""
+        user = conv.users[turn]
+        if turn == 0 and self.prefix_tokens:
+            user = f"{self._prefixes[self.group_of(session)]} {user}"
+        return {"role": "user", "content": user}
+
+    def turn_body(self, conv: Conversation, messages: Sequence[Message]) -> bytes:
+        """The body of one turn: the conversation's system prompt, then `messages` (the
+        history so far and the new user message)."""
+        if conv.system:
+            messages = [{"role": "system", "content": conv.system}, *messages]
+        return self._encode(messages, None)
+
+    def _text(self, index: int, prefixed: bool = False) -> str:
+        return flatten(_messages(self.item(index, prefixed)))
+
+    def _make_prefixes(self) -> tuple[str, ...]:
+        if not self.prefix_tokens:
+            return ()
+        return tuple(
+            " ".join(random.Random(f"prefix:{self.seed}:{g}").choices(WORDS, k=self.prefix_tokens))
+            for g in range(self.prefix_groups)
+        )
+
+    def _with_prefix(self, messages: list[Message], group: int) -> list[Message]:
+        """The prefix of `group` in front of the first user message."""
+        out = list(messages)
+        for i, m in enumerate(out):
+            if m.get("role") == "user":
+                content = flatten([m])
+                out[i] = {**m, "content": f"{self._prefixes[group]} {content}"}
+                break
+        return out
+
+    def _encode(self, messages: Sequence[Message], max_tokens: int | None) -> bytes:
+        body = api_spec(self.api).body(
+            self.model, messages, max_tokens or self.max_tokens, self.stream, self.max_tokens_field
+        )
+        if self.ignore_eos and self.api != "embeddings":
             body["ignore_eos"] = True
         body.update(self.extra_body)
         data = json.dumps(body, separators=(",", ":")).encode()
@@ -122,6 +223,12 @@ class Workload:
                 "(shorten the prompt or --extra-body)"
             )
         return data
+
+
+def _messages(item: PromptItem) -> list[Message]:
+    if item.messages is not None:
+        return list(item.messages)
+    return [{"role": "user", "content": item.text or ""}]
 
 
 def load_prompt_file(path: Path) -> tuple[PromptItem, ...]:
@@ -174,6 +281,12 @@ def _jsonl_item(path: Path, no: int, line: str) -> PromptItem:
         raise ConfigError(f"{where}: not valid JSON ({exc.msg})") from None
     if not isinstance(obj, dict):
         raise ConfigError(f'{where}: expected an object with "prompt" or "messages"')
+    return prompt_item(obj, where)
+
+
+def prompt_item(obj: dict[str, Any], where: str) -> PromptItem:
+    """One request object of a prompt file or an openai-jsonl dataset: `prompt` or
+    `messages`, optional `max_tokens`; one-line ConfigErrors naming `where`."""
     max_tokens = obj.get("max_tokens")
     if max_tokens is not None and (
         isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1

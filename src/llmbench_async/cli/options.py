@@ -137,7 +137,8 @@ ApiChoice = Annotated[
     str,
     _opt(
         "--api",
-        help="API to call: chat (/chat/completions) or completions (/completions).",
+        help="API to call: chat (/chat/completions), completions (/completions), responses "
+        "(/responses), messages (Anthropic /messages) or embeddings (/embeddings).",
         panel=TARGET,
     ),
 ]
@@ -168,19 +169,21 @@ Endpoint = Annotated[
     ),
 ]
 ApiKeyHeader = Annotated[
-    str,
+    str | None,
     _opt(
         "--api-key-header",
         help="Header carrying the key: Authorization (as 'Bearer KEY'), any other name "
-        "(the raw key, e.g. api-key for Azure), or none.",
+        "(the raw key, e.g. api-key for Azure), or none. Default: the API's own "
+        "(Authorization; x-api-key for --api messages).",
         panel=TARGET,
     ),
 ]
 MaxTokensField = Annotated[
-    str,
+    str | None,
     _opt(
         "--max-tokens-field",
-        help="Body field for --max-tokens: max_tokens or max_completion_tokens.",
+        help="Body field for --max-tokens: max_tokens or max_completion_tokens. Default: "
+        "the API's own (max_output_tokens for --api responses, else max_tokens).",
         panel=TARGET,
     ),
 ]
@@ -251,7 +254,7 @@ ArrivalChoice = Annotated[
     str | None,
     _opt(
         "--arrival",
-        help="Open-loop arrivals (with --rate): poisson or constant. Default poisson.",
+        help="Open-loop arrivals (with --rate): poisson, constant or gamma. Default poisson.",
         panel=LOAD,
         show_default=False,
     ),

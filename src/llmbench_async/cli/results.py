@@ -4,10 +4,11 @@ Each command imports what it runs in its body, so that its `--help` stays fast."
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
@@ -17,6 +18,7 @@ from .options import OUTPUTS, FailIfOption, HtmlOption, JsonOption, JunitOption,
 
 if TYPE_CHECKING:
     from ..compare import Comparison, Row, SettingDiff, Tolerances
+    from ..records import RequestRecord
 
 REPORT_EPILOG = "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage or unreadable file."
 COMPARE_EPILOG = (
@@ -83,13 +85,28 @@ def report_command(
         raise ConfigError(
             f"{results} is {what}; `report` needs the per-request JSONL written by `run -o`"
         )
-    latency_from = (saved.header.get("config") or {}).get("latency_from", "send")
+    saved_config = saved.header.get("config") or {}
+    latency_from = saved_config.get("latency_from", "send")
     summary = summarize(
-        saved.records, latency_from=latency_from if latency_from == "schedule" else "send"
+        saved.records,
+        latency_from=latency_from if latency_from == "schedule" else "send",
+        good=saved_goodput(saved_config),  # workloads branch: the run's --goodput, if any
     )
     verdicts = judge(summary, thresholds)
     publish(RunReport(summary, results_info(saved, results, window_s), verdicts), outputs)
     raise typer.Exit(exit_code(failure=threshold_failure(verdicts)))
+
+
+def saved_goodput(config: Mapping[str, Any]) -> Callable[[RequestRecord], bool] | None:
+    """Workloads branch: the goodput predicate of a saved run's --goodput, if it had one."""
+    from ..goodput import is_good, parse_goodput
+
+    conditions = config.get("goodput")
+    if not conditions:
+        return None
+    spec = parse_goodput(list(conditions))
+    from_schedule = config.get("latency_from") == "schedule"
+    return functools.partial(is_good, spec=spec, from_schedule=from_schedule)
 
 
 def compare_command(

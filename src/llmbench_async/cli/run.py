@@ -9,6 +9,7 @@ import typer
 from ..config import DEFAULT_PROMPT
 from ..flags import Flags
 from . import options as o
+from . import workload_options as w
 
 
 def run_command(
@@ -61,10 +62,25 @@ def run_command(
     server_metrics: o.ServerMetrics = None,
     scrape_interval: o.ScrapeInterval = "1s",
     server_metric: o.ServerMetric = None,
+    # --- workloads branch ---
+    burstiness: w.BurstinessOption = 1.0,
+    batch: w.BatchOption = 1,
+    turns: w.TurnsOption = None,
+    think_time: w.ThinkTimeOption = None,
+    replay_history: w.ReplayHistoryOption = False,
+    dataset: w.DatasetOption = None,
+    dataset_format: w.DatasetFormatOption = None,
+    min_input_tokens: w.MinInputOption = None,
+    max_input_tokens: w.MaxInputOption = None,
+    min_output_tokens: w.MinOutputOption = None,
+    max_output_tokens: w.MaxOutputOption = None,
+    prefix_tokens: w.PrefixTokensOption = 0,
+    prefix_groups: w.PrefixGroupsOption = 1,
+    goodput: w.GoodputOption = None,
     # transport options
     endpoint: o.Endpoint = None,
-    api_key_header: o.ApiKeyHeader = "Authorization",
-    max_tokens_field: o.MaxTokensField = "max_tokens",
+    api_key_header: o.ApiKeyHeader = None,
+    max_tokens_field: o.MaxTokensField = None,
     proxy: o.Proxy = None,
     no_proxy_env: o.NoProxyEnv = False,
     http2: o.Http2 = False,
