@@ -113,7 +113,7 @@ class RunConfig:
     grace_s: float = 2.0  # on Ctrl-C, how long in-flight requests may finish
     workers: int = 1  # processes sharing the load (each with its own event loop)
     latency_from: LatencyFrom = "send"  # where TTFT and E2E start
-    # --- workloads branch: APIs, datasets, multi-turn, prefixes, gamma arrivals, goodput ---
+    # APIs, datasets, multi-turn, prefixes, gamma arrivals, goodput
     burstiness: float = 1.0  # gamma arrivals: shape B (1 = Poisson, < 1 burstier); > 0
     batch: int = 1  # embeddings: inputs per request
     turns: int | None = None  # multi-turn: turns per session (None: 1, or a dataset's own)
@@ -237,7 +237,7 @@ class RunConfig:
             raise ConfigError("--model must not be empty")
 
     def _check_workload(self) -> None:
-        """The checks of the workloads branch's fields (one-line ConfigErrors)."""
+        """The checks of the workload fields (one-line ConfigErrors)."""
         if not 0 < self.burstiness < float("inf"):
             raise ConfigError(f"--burstiness must be more than 0 (got {self.burstiness:g})")
         if self.burstiness != 1.0 and self.arrival != "gamma":

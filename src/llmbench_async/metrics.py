@@ -132,7 +132,7 @@ RUN_LEVEL: tuple[Metric, ...] = (
         ("tokens_per_s",),
         "all output tokens / run duration",
     ),
-    # --- workloads branch: goodput (--goodput) and embeddings throughput ---
+    # goodput (--goodput) and embeddings throughput
     Metric(
         "goodput",
         "goodput",

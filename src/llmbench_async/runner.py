@@ -442,7 +442,7 @@ def _with_user_headers(ours: dict[str, str], config: RunConfig) -> dict[str, str
 
 
 def _key_header(config: RunConfig) -> dict[str, str]:
-    """The API's key header(s), or --api-key-header's (workloads branch: apis.py)."""
+    """The API's key header(s), or --api-key-header's (apis.py)."""
     return api_spec(config.api).auth_headers(config.api_key, config.api_key_header)
 
 

@@ -90,7 +90,7 @@ def report_command(
     summary = summarize(
         saved.records,
         latency_from=latency_from if latency_from == "schedule" else "send",
-        good=saved_goodput(saved_config),  # workloads branch: the run's --goodput, if any
+        good=saved_goodput(saved_config),  # the run's --goodput, if any
     )
     verdicts = judge(summary, thresholds)
     publish(RunReport(summary, results_info(saved, results, window_s), verdicts), outputs)

@@ -62,7 +62,7 @@ def run_command(
     server_metrics: o.ServerMetrics = None,
     scrape_interval: o.ScrapeInterval = "1s",
     server_metric: o.ServerMetric = None,
-    # --- workloads branch ---
+    # workloads
     burstiness: w.BurstinessOption = 1.0,
     batch: w.BatchOption = 1,
     turns: w.TurnsOption = None,

@@ -1,4 +1,4 @@
-"""The workloads branch's `run` options (datasets, multi-turn, shared prefixes, gamma
+"""The workload `run` options (datasets, multi-turn, shared prefixes, gamma
 arrivals, goodput, embeddings batches), declared like cli/options.py's; flags.py turns
 them into RunConfig fields and RunConfig checks them."""
 
