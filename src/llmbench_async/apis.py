@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import BadStreamError
-from .protocol import Chunk, parse_chunk, parse_completion_body
+from .protocol import Chunk, parse_chunk, parse_completion_body, usage_counts
 
 __all__ = ["ANTHROPIC_VERSION", "ApiSpec", "BodyResult", "Message", "api_spec"]
 
@@ -413,17 +413,7 @@ def _list(value: Any) -> list[Any]:
 
 def _responses_usage(usage: Any) -> tuple[int | None, int | None, int | None]:
     """(output, input, reasoning) tokens of a Responses usage object."""
-    if type(usage) is not dict:
-        return None, None, None
-    out = usage.get("output_tokens")
-    prompt = usage.get("input_tokens")
-    details = usage.get("output_tokens_details")
-    reasoning = details.get("reasoning_tokens") if type(details) is dict else None
-    return (
-        out if type(out) is int else None,
-        prompt if type(prompt) is int else None,
-        reasoning if type(reasoning) is int else None,
-    )
+    return usage_counts(usage, "output_tokens", "input_tokens", "output_tokens_details")
 
 
 def _anthropic_input(usage: Any) -> int | None:

@@ -246,14 +246,22 @@ def _delta_has_other_output(delta: dict[str, Any]) -> bool:
 
 def _usage(usage: Any) -> tuple[int | None, int | None, int | None]:
     """(completion_tokens, prompt_tokens, reasoning_tokens) of a usage object; None if absent."""
+    return usage_counts(usage, "completion_tokens", "prompt_tokens", "completion_tokens_details")
+
+
+def usage_counts(
+    usage: Any, output_key: str, input_key: str, details_key: str
+) -> tuple[int | None, int | None, int | None]:
+    """(output, input, reasoning) token counts of a usage object under the given key names
+    (each API names them its own way); None where absent or not an integer."""
     if type(usage) is not dict:
         return None, None, None
-    completion = usage.get("completion_tokens")
-    prompt = usage.get("prompt_tokens")
-    details = usage.get("completion_tokens_details")
+    out = usage.get(output_key)
+    prompt = usage.get(input_key)
+    details = usage.get(details_key)
     reasoning = details.get("reasoning_tokens") if type(details) is dict else None
     return (
-        completion if type(completion) is int else None,
+        out if type(out) is int else None,
         prompt if type(prompt) is int else None,
         reasoning if type(reasoning) is int else None,
     )
