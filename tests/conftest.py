@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,17 @@ def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen
         env=cli_env(env),
         stdin=subprocess.DEVNULL,
     )
+
+
+def wait_for_records(path: Path, count: int, timeout: float = 30) -> None:
+    """Block until the results file at `path` holds `count` request records: the run is
+    past its start-up and inside the sending loop (its signal handlers are in place)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().count('"type":"request"') >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{path} did not reach {count} request records in {timeout} s")
 
 
 @pytest.fixture(scope="session")

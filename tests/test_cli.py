@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, start_cli
+from conftest import run_cli, start_cli, wait_for_records
 
 from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.records import read_results
@@ -196,7 +196,7 @@ def _interrupt(sig: int, tmp_path: Path) -> tuple[int, str, list[dict[str, objec
         proc = start_cli(
             "--base-url", mock.base_url, "-n", "200", "-c", "4", "-o", str(out), "--grace", "0.2"
         )
-        time.sleep(2.5)
+        wait_for_records(out, 4)  # four done: the run is inside its sending loop
         proc.send_signal(sig)
         stdout, _stderr = proc.communicate(timeout=20)
     lines = [json.loads(x) for x in out.read_text().splitlines()]
@@ -222,12 +222,24 @@ def test_sigterm_exits_143(tmp_path: Path) -> None:
 
 def test_second_sigint_exits_at_once_and_keeps_the_file_valid(tmp_path: Path) -> None:
     out = tmp_path / "r.jsonl"
-    # slow streams (~2 s each) so that requests are in flight when we interrupt
-    with MockProcess(MockConfig(ttft_ms=20, itl_ms=40, tokens=50)) as mock:
+    # streams of ~4 s, four at a time: once the first wave is recorded, the next four have
+    # just started, so the 30 s grace cannot end before the second signal arrives
+    with MockProcess(MockConfig(ttft_ms=20, itl_ms=40, tokens=100)) as mock:
         proc = start_cli(
-            "--base-url", mock.base_url, "-n", "100", "-c", "4", "-o", str(out), "--grace", "30"
+            "--base-url",
+            mock.base_url,
+            "-n",
+            "100",
+            "-c",
+            "4",
+            "-o",
+            str(out),
+            "--grace",
+            "30",
+            "--max-tokens",
+            "100",
         )
-        time.sleep(3.0)
+        wait_for_records(out, 1)
         proc.send_signal(signal.SIGINT)
         time.sleep(0.3)
         started = time.monotonic()
