@@ -50,16 +50,27 @@ def clean_env(tools: Path, extra: Mapping[str, str] | None = None) -> dict[str, 
 
 
 def uv_offline_or_online(wheel: Path, scratch: Path) -> dict[str, str]:
-    """{"UV_OFFLINE": "1"} when uv can install the wheel from its cache alone; otherwise the
-    cache is filled once from PyPI and the same holds from then on."""
+    """{"UV_OFFLINE": "1"}, after filling uv's cache with what the README's routes need.
+
+    Two routes resolve differently: `uv tool install` for this platform only, `uv add` for
+    every platform (a universal lock, which needs each dependency's index page). So the
+    cache is filled by both, online when PyPI answers; offline (a cache that already holds
+    everything) otherwise. The routes then run offline: no test depends on the network."""
     env = clean_env(scratch)
-    cmd = [UV, "tool", "install", "--force", str(wheel)]
-    offline = subprocess.run(
-        cmd, env={**env, "UV_OFFLINE": "1"}, capture_output=True, text=True, timeout=300
+    project = scratch / "warm-project"
+    project.mkdir()
+    steps = (
+        [UV, "tool", "install", "--force", str(wheel)],
+        [UV, "init", "--bare", "--name", "warm-project", str(project)],
+        [UV, "add", "--project", str(project), "--dev", str(wheel)],
     )
-    if offline.returncode != 0:
-        online = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-        assert online.returncode == 0, online.stderr
+    for step in steps:
+        online = subprocess.run(step, env=env, capture_output=True, text=True, timeout=300)
+        if online.returncode != 0:
+            offline = subprocess.run(
+                step, env={**env, "UV_OFFLINE": "1"}, capture_output=True, text=True, timeout=300
+            )
+            assert offline.returncode == 0, online.stderr + offline.stderr
     return {"UV_OFFLINE": "1"}
 
 

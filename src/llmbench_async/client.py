@@ -447,7 +447,7 @@ async def _stream(
     capture: list[str] | None = None,
 ) -> tuple[RequestError | None, float | None]:
     async with _open(http, target, body, exchange) as (resp, raw_stream):
-        failure = await _headers_received(resp, raw_stream, m, dog, target)
+        failure = await _headers_received(resp, raw_stream, m, dog, target, exchange)
         if failure is not None:
             return failure
         content_type = resp.headers.get("content-type")
@@ -458,7 +458,8 @@ async def _stream(
         gaps = m.gaps
         last: int | None = None
         async for raw in raw_stream:
-            now = dog.last_ns = time.perf_counter_ns()
+            # the piece's arrival in this process (the lean transport), not after our parsing
+            now = dog.last_ns = exchange.arrived_ns or time.perf_counter_ns()
             for data in decoder.feed(raw):
                 try:
                     chunk = parse_chunk(data)
@@ -551,10 +552,12 @@ async def _headers_received(
     m: _Measure,
     dog: _Watchdog,
     target: Target,
+    exchange: Exchange,
 ) -> tuple[RequestError, float | None] | None:
-    """Note the headers instant and status; for a non-2xx status, the classified failure
-    and the server's retry hint."""
-    m.headers_ns = dog.last_ns = time.perf_counter_ns()
+    """Note the headers instant (when the head's last bytes reached the process, through
+    the lean transport) and status; for a non-2xx status, the classified failure and the
+    server's retry hint."""
+    m.headers_ns = dog.last_ns = exchange.head_ns or time.perf_counter_ns()
     status = m.status = resp.status_code
     if 200 <= status < 300:
         return None
@@ -575,7 +578,7 @@ async def _whole(
     capture: list[str] | None = None,
 ) -> tuple[RequestError | None, float | None]:
     async with _open(http, target, body, exchange) as (resp, raw_stream):
-        failure = await _headers_received(resp, raw_stream, m, dog, target)
+        failure = await _headers_received(resp, raw_stream, m, dog, target, exchange)
         if failure is not None:
             return failure
         parts: list[bytes] = []

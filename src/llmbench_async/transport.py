@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, Protocol, SupportsIndex
 
 import certifi
 import httptools
@@ -45,7 +45,15 @@ class Exchange:
     """What the transport saw of one request: when the connection was ready, when the request
     went out, and whether the connection was new. Instants are `perf_counter_ns`."""
 
-    __slots__ = ("activity", "new_connection", "ready_ns", "send_ns", "start_ns")
+    __slots__ = (
+        "activity",
+        "arrived_ns",
+        "head_ns",
+        "new_connection",
+        "ready_ns",
+        "send_ns",
+        "start_ns",
+    )
 
     def __init__(self, activity: Activity | None = None) -> None:
         self.activity = activity
@@ -53,6 +61,11 @@ class Exchange:
         self.ready_ns: int | None = None  # a pooled connection taken, or a new one set up
         self.send_ns: int | None = None  # the request bytes written to that connection
         self.new_connection: bool | None = None
+        # when the bytes that completed the response head reached this process, and when the
+        # oldest bytes of the body piece last handed over did (the socket read's callback,
+        # before any parsing: see `_StampedReader`); None through other transports
+        self.head_ns: int | None = None
+        self.arrived_ns: int | None = None
 
     @property
     def connect_ns(self) -> int | None:
@@ -62,12 +75,51 @@ class Exchange:
         return self.ready_ns - self.start_ns if self.new_connection else 0
 
 
+class _StampedReader(asyncio.StreamReader):
+    """A StreamReader that notes when bytes reach the process: the event loop's read callback
+    (`data_received` -> `feed_data`), before any task parses them.
+
+    A single-threaded client that is handed many streams' bytes at once parses them one after
+    another; stamping a token after parsing would add that queue (milliseconds at C=512) to
+    the token's instant. `arrived_ns` is the arrival of the oldest unread byte."""
+
+    arrived_ns = 0
+    _fed_ns = 0
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
+        now = self._fed_ns = time.perf_counter_ns()
+        if not getattr(self, "_buffer", b""):
+            self.arrived_ns = now
+        super().feed_data(data)
+
+    def took(self) -> int:
+        """After a read: the arrival of the bytes it returned; later bytes still buffered
+        count from the last feed."""
+        arrived = self.arrived_ns
+        if getattr(self, "_buffer", b""):
+            self.arrived_ns = self._fed_ns
+        return arrived
+
+
+async def _open_stamped(
+    host: str, port: int, tls: ssl.SSLContext | None
+) -> tuple[_StampedReader, asyncio.StreamWriter]:
+    """`asyncio.open_connection` with a `_StampedReader`."""
+    loop = asyncio.get_running_loop()
+    reader = _StampedReader(limit=_MAX_HEAD_BYTES, loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport, _ = await loop.create_connection(
+        lambda: protocol, host, port, ssl=tls, server_hostname=host if tls else None
+    )
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
 class _Connection:
     """One TCP (or TLS) connection: its reader and writer."""
 
     __slots__ = ("reader", "writer")
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: _StampedReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
 
@@ -88,7 +140,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, *, verify: bool | str = True) -> None:
         self._idle: dict[_Origin, list[_Connection]] = {}
-        self._ssl = ssl_context(verify, http2=False)
+        self._verify = verify
+        self._ssl: ssl.SSLContext | None = None  # made at the first https connect (~20 ms)
         self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -122,16 +175,14 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     async def _connect(self, origin: _Origin, timeout: float | None) -> _Connection:
         scheme, host, port = origin
-        tls = self._ssl if scheme == "https" else None
+        tls = None
+        if scheme == "https":
+            if self._ssl is None:
+                self._ssl = ssl_context(self._verify, http2=False)
+            tls = self._ssl
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(
-                    host,
-                    port,
-                    ssl=tls,
-                    server_hostname=host if tls else None,
-                    limit=_MAX_HEAD_BYTES,
-                )
+                reader, writer = await _open_stamped(host, port, tls)
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connect to {host}:{port} timed out") from exc
         except ssl.SSLCertVerificationError as exc:
@@ -174,7 +225,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
     ) -> httpx.Response:
         writer = conn.writer
         info.ready_ns = info.send_ns = time.perf_counter_ns()
-        response = _Response(self, conn, origin, info.activity)
+        response = _Response(self, conn, origin, info)
         try:
             writer.write(payload)
             if rest:
@@ -262,6 +313,7 @@ class _Response(httpx.AsyncByteStream):
         "_has_length",
         "_head_bytes",
         "_head_done",
+        "_info",
         "_keep_alive",
         "_origin",
         "_parser",
@@ -280,12 +332,13 @@ class _Response(httpx.AsyncByteStream):
         transport: LeanTransport,
         conn: _Connection,
         origin: _Origin,
-        activity: Activity | None,
+        info: Exchange,
     ) -> None:
         self._transport = transport
         self._conn: _Connection | None = conn
         self._origin = origin
-        self._activity = activity
+        self._info = info
+        self._activity = info.activity
         self._parser = httptools.HttpResponseParser(self)
         self._parts: list[bytes] = []
         self._head_bytes = 0
@@ -367,7 +420,8 @@ class _Response(httpx.AsyncByteStream):
         """Read until the final (non-1xx) response head is parsed; body bytes that came
         with it wait in `_parts`."""
         assert self._conn is not None
-        read = self._conn.reader.read
+        reader = self._conn.reader
+        read = reader.read
         activity = self._activity
         while not self._head_done:
             try:
@@ -380,8 +434,9 @@ class _Response(httpx.AsyncByteStream):
                 if not self._head_bytes:
                     raise _StaleConnection()
                 raise httpx.RemoteProtocolError("connection closed inside the response head")
+            arrived = self._info.head_ns = self._info.arrived_ns = reader.took()
             if activity is not None:
-                activity.last_ns = time.perf_counter_ns()
+                activity.last_ns = arrived
             self._head_bytes += len(data)
             self._feed(data)
             if not self._head_done and self._head_bytes > _MAX_HEAD_BYTES:
@@ -392,15 +447,18 @@ class _Response(httpx.AsyncByteStream):
         if conn is None:
             return
         parts = self._parts
+        info = self._info
         try:
-            if parts:
+            if parts:  # body bytes that came with the head: `arrived_ns` is already theirs
                 yield _join(parts)
-            read = conn.reader.read
+            reader = conn.reader
+            read = reader.read
             while not self.complete:
                 data = await read(_READ_SIZE)
                 if not data:
                     self._at_eof()
                     break
+                info.arrived_ns = reader.took()
                 self._feed(data)
                 if parts:
                     yield _join(parts)

@@ -69,7 +69,7 @@ class App:
         self.config = config
         self.loop = loop
         self.connections: set[Connection] = set()
-        self.log = TruthLog(config.log_path, loop.time())
+        self.log = TruthLog(config.log_path, loop.time(), loop)
         self._rng = random.Random(config.seed)
         self._slots = Slots(config.capacity, loop)
         self._meter = Meter(config.models, config.capacity)
