@@ -1,8 +1,16 @@
 """Start-up time, whole process, median of 7: `llmbench-async --help` and `--version`, and
 from process start to the first request sent (`--model` given, so no GET /models).
 
-Run: `uv run python benchmarks/startup.py` (compile byte-code first if your environment sets
-PYTHONDONTWRITEBYTECODE: `uv run python -m compileall -q src .venv/lib`). Prints wall time
+Run: `uv run python benchmarks/startup.py`, or time an installed copy with `--exe PATH`:
+
+    uv build --wheel --out-dir /tmp/dist
+    UV_TOOL_DIR=/tmp/tools UV_TOOL_BIN_DIR=/tmp/tools/bin \
+        uv tool install --compile-bytecode /tmp/dist/llmbench_async-*.whl
+    uv run python benchmarks/startup.py --exe /tmp/tools/bin/llmbench-async
+
+A project environment made by `uv sync` holds no byte-code (uv does not compile by
+default), and with PYTHONDONTWRITEBYTECODE set Python never writes any, so every start
+compiles every imported module of httpx, anyio, typer and ours: report which case you ran. Prints wall time
 and CPU time (user + sys of the child); on a loaded machine the CPU time is the steadier one.
 Targets on an idle machine: `--help` 0.3 s wall; first request 0.5 s.
 
@@ -14,6 +22,7 @@ one-token SSE stream so the run ends normally.
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import shutil
@@ -107,10 +116,19 @@ def first_request(exe: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    exe = shutil.which("llmbench-async") or os.path.join(
-        os.path.dirname(sys.executable), "llmbench-async"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--exe",
+        help="the llmbench-async to time, e.g. one installed from the wheel (default: this "
+        "environment's; `uv run` puts the project's first on PATH)",
     )
-    print(f"load average {os.getloadavg()[0]:.2f}")
+    args = parser.parse_args()
+    exe = (
+        args.exe
+        or shutil.which("llmbench-async")
+        or os.path.join(os.path.dirname(sys.executable), "llmbench-async")
+    )
+    print(f"{exe}; load average {os.getloadavg()[0]:.2f}")
     for args in (["--help"], ["--version"]):
         wall, cpu = measure([exe, *args])
         print(
