@@ -64,6 +64,20 @@ def test_a_quiet_run_loads_neither_the_mock_nor_tqdm(instant_mock_url: str) -> N
     assert "llmbench_async.mock.process" in with_mock
 
 
+def test_a_run_loads_neither_pydantic_nor_httpx_command_line(instant_mock_url: str) -> None:
+    """The two largest start-up costs we removed stay removed: typer >= 0.29 coerces every
+    option through pydantic (about 0.5 s a start), and httpx imports its own command line
+    (rich, pygments) unless the CLI stands an empty module in for it."""
+    argv = ["--base-url", instant_mock_url, "--model", "mock-model", "-n", "1", "-q"]
+    loaded = _modules_after(argv)
+    assert "httpx" in loaded  # it did run
+    assert not [m for m in loaded if m.split(".")[0] in ("pydantic", "pydantic_core", "pygments")]
+    assert "rich.syntax" not in loaded
+    import httpx
+
+    assert callable(httpx.main)  # in this (library) process httpx is untouched
+
+
 def test_importing_the_package_is_lazy() -> None:
     code = "import sys, llmbench_async; print(sorted(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
