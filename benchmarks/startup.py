@@ -10,8 +10,9 @@ Run: `uv run python benchmarks/startup.py`, or time an installed copy with `--ex
 
 A project environment made by `uv sync` holds no byte-code (uv does not compile by
 default), and with PYTHONDONTWRITEBYTECODE set Python never writes any, so every start
-compiles every imported module of httpx, anyio, typer and ours: report which case you ran. Prints wall time
-and CPU time (user + sys of the child); on a loaded machine the CPU time is the steadier one.
+compiles every imported module of httpx, anyio, typer and ours: report which case you ran.
+Prints wall time and CPU time (user + sys of the child); on a loaded machine the CPU time
+is the steadier one.
 Targets on an idle machine: `--help` 0.3 s wall; first request 0.5 s.
 
 The first-request figure: a raw-socket server in a thread of this process stamps
