@@ -121,3 +121,10 @@ def test_closed_loop_ramp_against_the_mock(fast_mock: MockProcess, tmp_path: Pat
     ramp_end = max(r["scheduled_ns"] for r in ramp)
     assert all(r["scheduled_ns"] > ramp_end for r in measured)
     assert ramp_end - start < 1_000_000_000
+    # the time series shades the ramp, from its first request's due instant to the first
+    # measured request's (record instants count from the run's t0, as the series does)
+    (mark,) = data["timeseries"]["marks"]
+    first_measured = min(r["scheduled_ns"] for r in measured)
+    assert mark["label"] == "ramp-up"
+    assert mark["start_s"] == pytest.approx(start / 1e9, abs=1e-6)
+    assert mark["end_s"] == pytest.approx(first_measured / 1e9, abs=1e-6)

@@ -103,6 +103,26 @@ def test_warmup_is_marked() -> None:
     assert marks == [{"label": "warm-up", "start_s": 0.0, "end_s": pytest.approx(0.4)}]
 
 
+def test_ramp_up_is_marked_after_the_warm_up() -> None:
+    builder = SeriesBuilder(0, window_s=0.5)
+    builder.add(replace(_rec(0, 0.0, 0.3), warmup=True))
+    for i, due in enumerate((0.5, 0.9, 1.2, 1.4)):  # ramp requests, due ever closer
+        builder.add(replace(_rec(1 + i, due, 0.2), ramp=True))
+    builder.add(_rec(5, 1.5, 0.2))  # the first measured request is due at 1.5 s
+    builder.add(_rec(6, 1.6, 0.2))
+    marks = builder.to_json()["marks"]
+    assert marks == [
+        {"label": "warm-up", "start_s": 0.0, "end_s": pytest.approx(0.3)},
+        {"label": "ramp-up", "start_s": pytest.approx(0.5), "end_s": pytest.approx(1.5)},
+    ]
+    only_ramp = SeriesBuilder(0, window_s=0.5)
+    only_ramp.add(replace(_rec(0, 0.2, 0.1), ramp=True))
+    only_ramp.add(replace(_rec(1, 0.7, 0.1), ramp=True))
+    assert only_ramp.to_json()["marks"] == [
+        {"label": "ramp-up", "start_s": pytest.approx(0.2), "end_s": pytest.approx(0.7)}
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class RisingRate:
     """Arrivals whose rate climbs linearly from `start` to `end` requests/s over `span_s`."""

@@ -143,6 +143,8 @@ class SeriesBuilder:
         self.max_windows = max_windows
         self._windows: dict[int, _Window] = {}
         self._warmup_end_ns: int | None = None
+        self._ramp_first_ns: int | None = None  # the first --ramp-up request was due
+        self._ramp_last_ns: int | None = None
         self._measured_start_ns: int | None = None
 
     def _at(self, instant_ns: int) -> _Window:
@@ -173,6 +175,12 @@ class SeriesBuilder:
         if r.warmup:
             if self._warmup_end_ns is None or r.end_ns > self._warmup_end_ns:
                 self._warmup_end_ns = r.end_ns
+        elif r.ramp:
+            due = r.scheduled_ns
+            self._ramp_first_ns = (
+                due if self._ramp_first_ns is None else min(self._ramp_first_ns, due)
+            )
+            self._ramp_last_ns = due if self._ramp_last_ns is None else max(self._ramp_last_ns, due)
         elif self._measured_start_ns is None or r.scheduled_ns < self._measured_start_ns:
             self._measured_start_ns = r.scheduled_ns
         self._at(send).started += 1
@@ -234,13 +242,24 @@ class SeriesBuilder:
         }
 
     def default_marks(self) -> list[dict[str, Any]]:
-        """The warm-up span, when the run had one (seconds from the run start)."""
-        if self._warmup_end_ns is None:
-            return []
-        end = self._warmup_end_ns
-        if self._measured_start_ns is not None:
-            end = min(end, self._measured_start_ns)
-        return [{"label": "warm-up", "start_s": 0.0, "end_s": max(0, end - self.t0_ns) / 1e9}]
+        """The warm-up and ramp-up spans the run had (seconds from the run start): warm-up
+        from the start to its last request's end (or the first later request's due
+        instant); ramp-up from its first request's due instant to the first measured one's
+        (or its own last one's)."""
+        marks: list[dict[str, Any]] = []
+        ramp = self._ramp_first_ns
+        later = ramp if ramp is not None else self._measured_start_ns
+        if self._warmup_end_ns is not None:
+            end = self._warmup_end_ns if later is None else min(self._warmup_end_ns, later)
+            marks.append({"label": "warm-up", "start_s": 0.0, "end_s": self._s(end)})
+        if self._ramp_first_ns is not None and self._ramp_last_ns is not None:
+            end = self._measured_start_ns or self._ramp_last_ns
+            start = self._s(self._ramp_first_ns)
+            marks.append({"label": "ramp-up", "start_s": start, "end_s": self._s(end)})
+        return marks
+
+    def _s(self, instant_ns: int) -> float:
+        return max(0, instant_ns - self.t0_ns) / 1e9
 
 
 def _round(value: float | None) -> float | None:
