@@ -12,7 +12,7 @@ from llmbench_async.compare import (
     KEY_METRICS,
     MIN_REQUESTS,
     SAME_PERCENT,
-    RunData,
+    ComparedRun,
     SweepData,
     Tolerances,
     compare,
@@ -203,7 +203,7 @@ def test_files_that_are_neither(tmp_path: Path) -> None:
         load_run(binary)
 
 
-def _with_config(path: Path, records: list[RequestRecord], **config: object) -> RunData:
+def _with_config(path: Path, records: list[RequestRecord], **config: object) -> ComparedRun:
     header = {"config": {"base_url": "http://h/v1", "model": "m", "api": "chat", **config}}
     writer = ResultsWriter(path, header, 0)
     for record in records:

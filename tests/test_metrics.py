@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_gate import MS, _failed, _rec  # the same known records
 
-from llmbench_async.compare import RunData, compare, parse_tolerances
+from llmbench_async.compare import ComparedRun, compare, parse_tolerances
 from llmbench_async.gate import check, parse_metric_ref
 from llmbench_async.metrics import METRICS, PER_REQUEST, RUN_LEVEL, SUMMARY_KEYS, Metric
 from llmbench_async.records import RequestRecord
@@ -93,9 +93,9 @@ def test_every_run_level_metric_is_in_the_summary_json(metric: Metric) -> None:
 
 @pytest.mark.parametrize("metric", METRICS, ids=lambda m: _ref(m))
 def test_every_metric_is_reachable_from_compare(metric: Metric, tmp_path: Path) -> None:
-    def side(name: str, ttft_ms: int) -> RunData:
+    def side(name: str, ttft_ms: int) -> ComparedRun:
         summary = _summary(ttft_ms)
-        return RunData(
+        return ComparedRun(
             path=str(tmp_path / name),
             kind="results",
             total=summary.total,

@@ -26,9 +26,9 @@ from .stats import Summary, summarize
 __all__ = [
     "KEY_METRICS",
     "MIN_REQUESTS",
+    "ComparedRun",
     "Comparison",
     "Row",
-    "RunData",
     "SettingDiff",
     "SweepComparison",
     "SweepData",
@@ -72,7 +72,7 @@ Direction = Literal["better", "worse", "same", "n/a"]
 
 
 @dataclass(frozen=True, slots=True)
-class RunData:
+class ComparedRun:
     """One side of a comparison: a results file's Summary, or a summary JSON document."""
 
     path: str
@@ -140,8 +140,8 @@ class SettingDiff:
 class Comparison:
     """BASE vs NEW, row by row, and the settings in which they differ."""
 
-    base: RunData
-    new: RunData
+    base: ComparedRun
+    new: ComparedRun
     rows: tuple[Row, ...]
     judged: bool  # a tolerance was given
     setting_diffs: tuple[SettingDiff, ...] = ()
@@ -199,7 +199,7 @@ def _percent(text: str, what: str) -> float:
     return value
 
 
-def load_run(path: Path) -> RunData:
+def load_run(path: Path) -> ComparedRun:
     """Read a JSONL results file or a summary JSON (told apart by content); ConfigError if
     it is neither, or a sweep summary."""
     side = load(path)
@@ -210,7 +210,7 @@ def load_run(path: Path) -> RunData:
     return side
 
 
-def load(path: Path) -> RunData | SweepData:
+def load(path: Path) -> ComparedRun | SweepData:
     """Read a JSONL results file, a summary JSON or a sweep summary JSON (told apart by
     content); ConfigError if it is none of them."""
     try:
@@ -246,11 +246,11 @@ def _is_header(line: str) -> bool:
     return isinstance(obj, dict) and obj.get("type") == "header"
 
 
-def _from_results(path: Path) -> RunData:
+def _from_results(path: Path) -> ComparedRun:
     results = read_results(path)
     summary = summarize(results.records)
     config = results.header.get("config") or {}
-    return RunData(
+    return ComparedRun(
         path=str(path),
         kind="results",
         total=summary.total,
@@ -273,10 +273,10 @@ def endpoint_of(config: Mapping[str, Any]) -> str:
     return RunConfig(base_url=str(base_url), api=api).endpoint
 
 
-def _from_summary(path: Path, doc: dict[str, Any]) -> RunData:
+def _from_summary(path: Path, doc: dict[str, Any]) -> ComparedRun:
     requests = doc.get("requests") or {}
     target = doc.get("target") or {}
-    return RunData(
+    return ComparedRun(
         path=str(path),
         kind="summary",
         total=int(requests.get("total") or 0),
@@ -292,10 +292,10 @@ def _from_summary(path: Path, doc: dict[str, Any]) -> RunData:
 
 @dataclass(frozen=True, slots=True)
 class SweepData:
-    """A sweep summary: one RunData per level, in the order run."""
+    """A sweep summary: one ComparedRun per level, in the order run."""
 
     path: str
-    levels: tuple[tuple[str, RunData], ...]  # (label, level's data)
+    levels: tuple[tuple[str, ComparedRun], ...]  # (label, level's data)
 
 
 def _from_sweep(path: Path, doc: dict[str, Any]) -> SweepData:
@@ -310,7 +310,7 @@ def _from_sweep(path: Path, doc: dict[str, Any]) -> SweepData:
     return SweepData(path=str(path), levels=tuple(levels))
 
 
-def _value_from_document(run: RunData, ref: MetricRef) -> float | None:
+def _value_from_document(run: ComparedRun, ref: MetricRef) -> float | None:
     doc = run.document
     key = ref.summary_key
     if key is None:
@@ -333,7 +333,9 @@ def _value_from_document(run: RunData, ref: MetricRef) -> float | None:
     return float(stats[stat])
 
 
-def compare(base: RunData, new: RunData, tolerances: Tolerances | None = None) -> Comparison:
+def compare(
+    base: ComparedRun, new: ComparedRun, tolerances: Tolerances | None = None
+) -> Comparison:
     """Key metrics of BASE and NEW (plus any metric given its own tolerance), judged, and the
     settings in which the two runs differ."""
     tol = tolerances or Tolerances()
@@ -413,7 +415,7 @@ def compare_sweeps(
     )
 
 
-def setting_differences(base: RunData, new: RunData) -> tuple[SettingDiff, ...]:
+def setting_differences(base: ComparedRun, new: ComparedRun) -> tuple[SettingDiff, ...]:
     """The settings (model, API, endpoint, load, max tokens, prompt source, input length,
     streaming) in which two runs differ. A setting unknown on either side is not compared."""
     pairs = [
@@ -438,7 +440,7 @@ def setting_differences(base: RunData, new: RunData) -> tuple[SettingDiff, ...]:
     return tuple(diffs)
 
 
-def _cfg(run: RunData, key: str) -> str:
+def _cfg(run: ComparedRun, key: str) -> str:
     value = run.config.get(key)
     return "?" if value is None else str(value)
 
@@ -474,7 +476,7 @@ def _prompt_text(cfg: Mapping[str, Any]) -> str:
     return json.dumps(prompt if len(prompt) <= 40 else prompt[:37] + "...")
 
 
-def _input_length(run: RunData) -> float | None:
+def _input_length(run: ComparedRun) -> float | None:
     return run.input_tokens / run.ok if run.ok and run.input_tokens else None
 
 

@@ -42,7 +42,7 @@ from .config import RunConfig, config_from_wire, config_to_wire
 from .errors import EXIT_FOR_SIGNAL, ConfigError
 from .records import RequestRecord, record_from_json, record_to_json
 from .route import client_for
-from .runner import RecordSink, RunOutcome, StopSignal, drive, lag_probe, progress_bar
+from .runner import DriveOutcome, RecordSink, StopSignal, drive, lag_probe, progress_bar
 from .stats import lag_summary
 from .workers import merge_outcomes, run_workers, worker_configs
 
@@ -135,7 +135,7 @@ class LoadActor:
         lag = array("d")
         cpu0 = time.process_time()
         started = time.perf_counter_ns()
-        outcome: RunOutcome | None = None
+        outcome: DriveOutcome | None = None
         async with anyio.create_task_group() as probe:
             probe.start_soon(lag_probe, lag)
             outcome = await _run_share(config, sink, int(job["first_index"]), self._stop)
@@ -151,7 +151,7 @@ class LoadActor:
 
 async def _run_share(
     config: RunConfig, sink: RecordSink, first_index: int, stop: StopSignal
-) -> RunOutcome:
+) -> DriveOutcome:
     """This actor's share: one event loop, or `--workers` processes on this node."""
     if config.workers > 1:
         return await run_workers(config, sink, progress=False, handle_signals=False, stop=stop)
@@ -176,7 +176,7 @@ async def _sleep_until_wall(at_ns: int) -> None:
 
 
 def _outcome_line(result: dict[str, Any], base: int) -> dict[str, Any]:
-    outcome: RunOutcome | None = result["outcome"]
+    outcome: DriveOutcome | None = result["outcome"]
     lag: list[float] = result["lag"]
     return {
         "type": "outcome",
@@ -301,7 +301,7 @@ async def _probe_clock(actor: _Actor) -> None:
 
 async def run_ray(
     config: RunConfig, sink: RecordSink, *, progress: bool, handle_signals: bool
-) -> RunOutcome:
+) -> DriveOutcome:
     """Run `config` on Ray actors (`config.ray_address`); every record goes to `sink`."""
     assert config.ray_address is not None
     ray = import_ray()
@@ -330,7 +330,7 @@ async def _run_actors(
     sink: RecordSink,
     progress: bool,
     handle_signals: bool,
-) -> RunOutcome:
+) -> DriveOutcome:
     """Start every actor at one instant, merge their streams, then the outcome."""
     bar = progress_bar(config.plan.total, enabled=progress)
     lead_ns = max(500_000_000, 4 * max(a.rtt_ns for a in actors))
@@ -445,8 +445,8 @@ def _merge(
     driver_cpu: float,
     interrupted: list[str],
     merge: _MergeClock,
-) -> RunOutcome:
-    """One RunOutcome for the whole run (merged as `--workers` merges its processes'), with
+) -> DriveOutcome:
+    """One DriveOutcome for the whole run (merged as `--workers` merges its processes'), with
     each actor's self-check and what was lost. An actor that died left no outcome."""
     outcomes = [a.outcome for a in actors if a.outcome is not None]
     outcome = merge_outcomes(outcomes, started, driver_cpu, interrupted)

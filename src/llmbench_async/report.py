@@ -20,7 +20,7 @@ from .report_workloads import (
 from .stats import MetricStats, Summary
 
 if TYPE_CHECKING:
-    from .compare import Comparison, Row, RunData
+    from .compare import ComparedRun, Comparison, Row
     from .gate import Verdict
 
 SUMMARY_SCHEMA = "llmbench-async/summary/v1"
@@ -558,7 +558,7 @@ def comparison_markdown(comparison: Comparison) -> str:
     return "\n".join(out) + "\n"
 
 
-def _side(run: RunData) -> str:
+def _side(run: ComparedRun) -> str:
     return (
         f"{run.path}: {run.total} requests ({run.ok} ok) · {run.model} → {run.endpoint} · "
         f"started {run.started_at}"

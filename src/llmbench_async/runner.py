@@ -45,7 +45,7 @@ _FATAL_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.NOT_FOUND, ErrorKind.CONNECT
 
 
 @dataclass(frozen=True, slots=True)
-class RunOutcome:
+class DriveOutcome:
     """How the run itself went (the records went to the sink)."""
 
     started_ns: int
@@ -306,8 +306,8 @@ class _Pool:
                 self.backlog += 1
                 send.send_nowait((index, scheduled))
 
-    def outcome(self, lag: array[float]) -> RunOutcome:
-        return RunOutcome(
+    def outcome(self, lag: array[float]) -> DriveOutcome:
+        return DriveOutcome(
             started_ns=self.started,
             ended_ns=time.perf_counter_ns(),
             interrupted_by=self.signal,
@@ -334,7 +334,7 @@ async def run_requests(
     replay_history: bool = False,
     live: LiveView | None = None,
     stop: StopSignal | None = None,
-) -> RunOutcome:
+) -> DriveOutcome:
     """Send the plan's requests and hand each record to `sink`.
 
     Closed loop: C slots, each sending its next request when its last one ended. Open loop:
@@ -393,7 +393,7 @@ async def drive(
     prompts: tuple[PromptItem, ...] | None = None,
     target: Target | None = None,
     stop: StopSignal | None = None,
-) -> RunOutcome:
+) -> DriveOutcome:
     """Run `config`'s load in this process (a single-process run, or one worker's share);
     `prompts`: the prompt file already read (None: read it here). The run's connections
     are opened first (`--preconnect`), before the clock starts."""

@@ -29,7 +29,7 @@ from .ray_backend import run_ray
 from .records import RequestRecord, ResultsWriter
 from .redact import safe_excerpt
 from .route import client_for, describe_route, route_of
-from .runner import RunOutcome, auth_headers, build_target, drive, key_headers, load_prompts
+from .runner import DriveOutcome, auth_headers, build_target, drive, key_headers, load_prompts
 from .stats import Summary, SummaryBuilder, lag_summary
 from .sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
 from .workers import run_workers
@@ -43,7 +43,7 @@ class RunResult:
     model: str
     summary: Summary
     records: list[RequestRecord] = field(repr=False)  # empty when not kept
-    outcome: RunOutcome
+    outcome: DriveOutcome
     started_at: str  # ISO 8601 wall-clock start (UTC)
     problem: str | None  # one line saying why the target looked unusable, else None
     route: str | None = None  # e.g. "via proxy http://***@proxy:3128 · HTTP/2"; None: direct
@@ -61,7 +61,7 @@ class RunResult:
         return client_stats(self.outcome)
 
 
-def client_stats(outcome: RunOutcome) -> dict[str, Any]:
+def client_stats(outcome: DriveOutcome) -> dict[str, Any]:
     """Event-loop lag p50/p99/max (ms), CPU (% of one core, summed over processes), peak
     requests in flight."""
     wall = max(1e-9, (outcome.ended_ns - outcome.started_ns) / 1e9)
@@ -265,7 +265,7 @@ async def _diagnose(
     http: httpx.AsyncClient,
     config: RunConfig,
     summary: Summary,
-    outcome: RunOutcome,
+    outcome: DriveOutcome,
 ) -> str | None:
     """One line saying why the target is unusable, or None when it answered."""
     fatal = outcome.fatal

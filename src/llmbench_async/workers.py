@@ -26,7 +26,7 @@ import anyio.abc
 from .config import RunConfig, config_from_wire, config_to_wire
 from .records import RequestRecord, record_from_json, record_to_json
 from .route import client_for
-from .runner import RecordSink, RunOutcome, StopSignal, drive, progress_bar
+from .runner import DriveOutcome, RecordSink, StopSignal, drive, progress_bar
 
 # `-c` rather than `-m`: running a module of an already-imported package makes runpy warn
 _WORKER_CODE = "from llmbench_async.workers import main; main()"
@@ -75,7 +75,7 @@ async def run_workers(
     progress: bool,
     handle_signals: bool,
     stop: StopSignal | None = None,
-) -> RunOutcome:
+) -> DriveOutcome:
     """Run `config` over `config.workers` processes; every record goes to `sink`. `stop`
     (a Ray actor's driver) is forwarded to them as a first signal."""
     shares = worker_configs(config)
@@ -174,15 +174,15 @@ def _signal_all(
 
 def merge_outcomes(
     outcomes: list[dict[str, Any]], started: int, parent_cpu: float, interrupted: list[str]
-) -> RunOutcome:
-    """One RunOutcome from each process's (or Ray actor's) outcome line: the first signal,
+) -> DriveOutcome:
+    """One DriveOutcome from each process's (or Ray actor's) outcome line: the first signal,
     the earliest fatal failure, every lag sample, and the sums of CPU, peaks and cancels."""
     fatal = [record_from_json(o["fatal"]) for o in outcomes if o.get("fatal")]
     signals = [o["interrupted_by"] for o in outcomes if o.get("interrupted_by")]
     lag: list[float] = []
     for o in outcomes:
         lag.extend(o["loop_lag_ms"])
-    return RunOutcome(
+    return DriveOutcome(
         started_ns=started,
         ended_ns=time.perf_counter_ns(),
         interrupted_by=(interrupted or signals or [None])[0],

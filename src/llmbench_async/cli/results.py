@@ -200,7 +200,7 @@ def _compared(
     base: Path, new: Path, tolerances: Tolerances, *, strict: bool, color: bool
 ) -> _Compared:
     """Two runs, or two sweeps level by level; a sweep against a single run is an error."""
-    from ..compare import RunData, SweepData, compare, compare_sweeps, load
+    from ..compare import ComparedRun, SweepData, compare, compare_sweeps, load
     from ..report import comparison_markdown, comparison_report
     from ..report_sweep import sweep_comparison_markdown, sweep_comparison_report
 
@@ -214,7 +214,7 @@ def _compared(
             swept.exit_code(strict=strict),
             [(f"{label}: ", row) for label, row in swept.regressions],
         )
-    if isinstance(base_side, RunData) and isinstance(new_side, RunData):
+    if isinstance(base_side, ComparedRun) and isinstance(new_side, ComparedRun):
         single = compare(base_side, new_side, tolerances)
         return _Compared(
             comparison_report(single, color=color),
