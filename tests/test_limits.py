@@ -97,6 +97,15 @@ FLAG_FIELDS = {
     "max_backoff": NUMBERS.map(float),
     "grace": NUMBERS.map(float),
     "seed": st.one_of(st.none(), st.integers(-(10**20), 10**20)),
+    "ramp_up": st.one_of(st.none(), TEXTS),
+    "window": TEXTS,
+    "scrape_interval": TEXTS,
+    "burstiness": NUMBERS.map(float),
+    "batch": st.integers(-(10**20), 10**20),
+    "turns": st.one_of(st.none(), st.integers(-(10**20), 10**20)),
+    "think_time": st.one_of(st.none(), TEXTS),
+    "prefix_tokens": st.integers(-(10**20), 10**20),
+    "prefix_groups": st.integers(-(10**20), 10**20),
 }
 
 

@@ -540,7 +540,7 @@ def parse_duration(text: str, flag: str) -> float:
             f"{flag} must be a duration like 60s, 2m or 500ms (got {text!r})"
         ) from None
     if not 0 < seconds < float("inf"):
-        raise ConfigError(f"{flag} must be more than 0 (got {text!r})")
+        raise ConfigError(f"{flag} must be a finite duration more than 0 (got {text!r})")
     return seconds
 
 
@@ -563,7 +563,7 @@ def parse_levels(text: str, flag: str, kind: type[int] | type[float]) -> list[fl
                 f"{flag} must be a number or a list like 1,4,16 (got {text!r})"
             ) from None
         if not 0 < value < float("inf"):
-            raise ConfigError(f"{flag} values must be more than 0 (got {text!r})")
+            raise ConfigError(f"{flag} values must be finite numbers more than 0 (got {text!r})")
         levels.append(value)
     return levels
 

@@ -43,6 +43,7 @@ LIMITS: tuple[Limit, ...] = (
     Limit("--rate", "rate", 0, 1e6, low_open=True, unit="requests/s"),
     Limit("--max-concurrency", "max_concurrency", 1, 1e9),
     Limit("--duration", "duration_s", 0, WEEK_S, low_open=True, unit="seconds"),
+    Limit("--ramp-up", "ramp_up_s", 0, DAY_S, unit="seconds"),
     Limit("--warmup", "warmup_requests", 0, 1e9, unit="requests"),
     Limit("--warmup", "warmup_s", 0, DAY_S, unit="seconds"),
     Limit("--workers", "workers", 1, 1024),
