@@ -19,7 +19,13 @@ DATA = Path(__file__).parent / "data"
             ("--dataset", str(DATA / "openai.jsonl"), "--dataset-format", "csv"),
             "--dataset-format must be one of sharegpt, openai-jsonl, conversations",
         ),
-        (("--turns", "0"), "--turns must be at least 1 (got 0)"),
+        (("--turns", "0"), "--turns must be at least 1 and at most 10,000 (got 0)"),
+        # huge numbers that once ended in a traceback (an overflow) or ran without end
+        (("--turns", "9" * 20), "--turns must be at least 1 and at most 10,000"),
+        (("--prefix-tokens", "9" * 20), "--prefix-tokens must be 0 or more and at most"),
+        (("--window", "1e300"), "--window must be more than 0 and at most 86,400 seconds"),
+        (("--ramp-up", "1e300"), "--ramp-up must be 0 or more and at most 86,400 seconds"),
+        (("--api", "embeddings", "--batch", "9" * 20), "--batch must be at least 1"),
         (
             ("--input-tokens", "100", "--prefix-tokens", "200"),
             "--prefix-tokens (200) must be less than --input-tokens (100)",

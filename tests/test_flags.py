@@ -85,7 +85,7 @@ def test_api_key_file(tmp_path: Path) -> None:
         (Flags(workers="0"), "--workers must be at least 1"),
         (Flags(grace=-1), "--grace must be 0 or more"),
         (Flags(concurrency="1,4", rate="1,2"), "sweep either --concurrency or --rate"),
-        (Flags(concurrency="0"), "--concurrency values must be more than 0"),
+        (Flags(concurrency="0"), "--concurrency values must be finite and more than 0"),
         (Flags(extra_body="[1]"), "--extra-body must be a JSON object"),
         (Flags(extra_body="{"), "--extra-body is not valid JSON"),
         (Flags(duration="soon"), "--duration must be a duration"),

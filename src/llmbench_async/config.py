@@ -10,7 +10,7 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
-from .limits import MAX_PROMPT_FILE_BYTES, check_numbers
+from .limits import MAX_PROMPT_FILE_BYTES, check_numbers, check_observe_numbers
 from .pacing import Arrival, LoadPlan, LoadShape, Ramp, make_shape
 from .redact import MASK, mask_userinfo, redact_secret
 
@@ -55,12 +55,7 @@ class ObserveOptions:
     server_metric_names: tuple[str, ...] = ()  # extra metric names to keep
 
     def __post_init__(self) -> None:
-        if not self.window_s > 0:
-            raise ConfigError(f"--window must be more than 0 seconds (got {self.window_s:g})")
-        if not self.scrape_interval_s > 0:
-            raise ConfigError(
-                f"--scrape-interval must be more than 0 seconds (got {self.scrape_interval_s:g})"
-            )
+        check_observe_numbers(self)
         if self.server_metrics is not None:
             metrics_url(self.server_metrics, "http://localhost/v1")
         if self.server_metric_names and self.server_metrics is None:
@@ -540,7 +535,7 @@ def parse_duration(text: str, flag: str) -> float:
             f"{flag} must be a duration like 60s, 2m or 500ms (got {text!r})"
         ) from None
     if not 0 < seconds < float("inf"):
-        raise ConfigError(f"{flag} must be a finite duration more than 0 (got {text!r})")
+        raise ConfigError(f"{flag} must be finite and more than 0 (got {text!r})")
     return seconds
 
 
@@ -563,7 +558,7 @@ def parse_levels(text: str, flag: str, kind: type[int] | type[float]) -> list[fl
                 f"{flag} must be a number or a list like 1,4,16 (got {text!r})"
             ) from None
         if not 0 < value < float("inf"):
-            raise ConfigError(f"{flag} values must be finite numbers more than 0 (got {text!r})")
+            raise ConfigError(f"{flag} values must be finite and more than 0 (got {text!r})")
         levels.append(value)
     return levels
 

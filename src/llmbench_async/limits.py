@@ -57,6 +57,20 @@ LIMITS: tuple[Limit, ...] = (
     Limit("backoff base", "retry.base_backoff", 0, DAY_S, unit="seconds"),
     Limit("--grace", "grace_s", 0, DAY_S, unit="seconds"),
     Limit("phase", "phase_s", 0, DAY_S, unit="seconds"),
+    # workloads
+    Limit("--burstiness", "burstiness", 0, 1000, low_open=True),
+    Limit("--batch", "batch", 1, 10_000, unit="inputs"),
+    Limit("--turns", "turns", 1, 10_000),
+    Limit("--think-time", "think_time_s", 0, DAY_S, unit="seconds"),
+    Limit("--prefix-tokens", "prefix_tokens", 0, 1_000_000, unit="tokens"),
+    Limit("--prefix-groups", "prefix_groups", 1, 1_000_000),
+)
+# --min/--max-input-tokens and --min/--max-output-tokens (dataset filters), each
+MAX_FILTER_TOKENS = 10_000_000
+# --window and --scrape-interval (ObserveOptions)
+OBSERVE_LIMITS: tuple[Limit, ...] = (
+    Limit("--window", "window_s", 0, DAY_S, low_open=True, unit="seconds"),
+    Limit("--scrape-interval", "scrape_interval_s", 0, DAY_S, low_open=True, unit="seconds"),
 )
 # --input-tokens MEAN:STDEV, each; 1,000,000 one-token words stay under MAX_BODY_BYTES
 MAX_INPUT_TOKENS = 1_000_000
@@ -93,5 +107,18 @@ def check_numbers(config: Any) -> None:
         mean, stdev = tokens
         check_number(Limit("--input-tokens", "", 1, MAX_INPUT_TOKENS, unit="tokens"), mean)
         check_number(Limit("--input-tokens STDEV", "", 0, MAX_INPUT_TOKENS), stdev)
+    ranges = (
+        ("--min-input-tokens", "--max-input-tokens", config.input_token_range),
+        ("--min-output-tokens", "--max-output-tokens", config.output_token_range),
+    )
+    for low_flag, high_flag, (low, high) in ranges:
+        check_number(Limit(low_flag, "", 0, MAX_FILTER_TOKENS, unit="tokens"), low)
+        check_number(Limit(high_flag, "", 0, MAX_FILTER_TOKENS, unit="tokens"), high)
     if len(config.prompt.encode("utf-8", "surrogatepass")) > MAX_PROMPT_BYTES:
         raise ConfigError("--prompt is longer than 8 MiB")
+
+
+def check_observe_numbers(options: Any) -> None:
+    """--window and --scrape-interval within their stated limits."""
+    for limit in OBSERVE_LIMITS:
+        check_number(limit, _get(options, limit.path))
