@@ -58,7 +58,7 @@ def uv_offline_or_online(wheel: Path, scratch: Path) -> dict[str, str]:
     everything) otherwise. The routes then run offline: no test depends on the network."""
     env = clean_env(scratch)
     project = scratch / "warm-project"
-    project.mkdir()
+    project.mkdir(parents=True)
     steps = (
         [UV, "tool", "install", "--force", str(wheel)],
         [UV, "init", "--bare", "--name", "warm-project", str(project)],

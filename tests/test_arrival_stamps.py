@@ -23,7 +23,8 @@ def _chunk(data: bytes) -> bytes:
 
 class TimedServer:
     """Answers one request: the head, then one event 0.1 s later, then the end 0.1 s after
-    that; `sent_ns` holds perf_counter_ns() just after each of the three writes."""
+    that; `sent_ns` holds perf_counter_ns() just before each of the three writes (the
+    client may see the bytes before `sendall` returns here)."""
 
     def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -39,8 +40,8 @@ class TimedServer:
             while b"\r\n\r\n" not in data:
                 data += conn.recv(65536)
             for part in (HEAD, _chunk(EVENT), b"0\r\n\r\n"):
-                conn.sendall(part)
                 self.sent_ns.append(time.perf_counter_ns())
+                conn.sendall(part)
                 time.sleep(0.1)
 
     def close(self) -> None:
