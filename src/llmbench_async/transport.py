@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import certifi
@@ -691,6 +691,14 @@ class _Response(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         self._finish()
+
+
+def body_pump(stream: object) -> Callable[[BodySink], Awaitable[None]] | None:
+    """The sink-driven reader of `stream` when it is a lean transport's own (undecoded) body:
+    `await pump(sink)` calls `sink(piece, arrival_ns)` from the read callback for each body
+    piece and returns when the response ended. None for any other stream (httpx's transports,
+    decoded bodies): iterate those."""
+    return stream.pump if isinstance(stream, _Response) else None
 
 
 def _join(parts: list[bytes]) -> bytes:
