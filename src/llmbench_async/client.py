@@ -22,7 +22,7 @@ from .protocol import error_message_from_body, malformed_event_message
 from .records import RequestRecord, TokenSource
 from .redact import safe_excerpt
 from .sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
-from .transport import EXCHANGE_KEY, Exchange, transport_for
+from .transport import EXCHANGE_KEY, Exchange, body_pump, transport_for
 
 _ERROR_BODY_LIMIT = 64 * 1024
 MESSAGE_LIMIT = 500  # characters of an error message kept on a record
@@ -453,54 +453,91 @@ async def _stream(
         content_type = resp.headers.get("content-type")
         if content_type is not None and "text/event-stream" not in content_type.lower():
             return await _not_sse(content_type, raw_stream, m, dog, target, capture), None
-        decoder = SSEDecoder()
-        parse_chunk = target.api.parse_event  # per-API event meaning
-        gaps = m.gaps
-        last: int | None = None
-        async for raw in raw_stream:
-            # the piece's arrival in this process (the lean transport), not after our parsing
-            now = dog.last_ns = exchange.arrived_ns or time.perf_counter_ns()
-            for data in decoder.feed(raw):
-                try:
-                    chunk = parse_chunk(data)
-                except BadStreamError:
-                    message = malformed_event_message(data, target.secrets)
-                    raise RequestError(ErrorKind.BAD_STREAM, message, m.status) from None
-                if chunk.done:
-                    m.done = True
-                    continue
-                if chunk.error is not None:
-                    raise _stream_error(chunk.error, m, target)
-                if chunk.output:
-                    if last is None:
-                        m.first_ns = now
-                    else:
-                        gaps.append(now - last)
-                    last = now
-                    m.output_events += 1
-                    if chunk.content and m.first_content_ns is None:
-                        m.first_content_ns = now
-                    if capture is not None and chunk.content:
-                        capture.append(target.api.event_text(data))
-                if m.response_id is None and chunk.response_id:
-                    m.response_id = chunk.response_id
-                if chunk.finish_reason is not None:
-                    m.finish_reason = chunk.finish_reason
-                if chunk.completion_tokens is not None:
-                    m.completion_tokens = chunk.completion_tokens
-                if chunk.prompt_tokens is not None:
-                    m.prompt_tokens = chunk.prompt_tokens
-                if chunk.reasoning_tokens is not None:
-                    m.reasoning_tokens = chunk.reasoning_tokens
-            if decoder.errors:
-                raise _stream_error(_error_event_text(decoder.errors[0]), m, target)
-        for data in decoder.close():
-            chunk = parse_chunk(data)
-            m.done = m.done or chunk.done
-        if decoder.errors:
-            raise _stream_error(_error_event_text(decoder.errors[0]), m, target)
-        m.last_ns = last
+        events = _Events(target, m, dog, capture)
+        pump = body_pump(raw_stream)
+        if pump is not None:  # the lean transport: events are read in its read callback
+            await pump(events.feed)
+        else:
+            async for raw in raw_stream:
+                # the piece's arrival in this process (the lean transport), not after parsing
+                events.feed(raw, exchange.arrived_ns or time.perf_counter_ns())
+        events.close()
     return None, None
+
+
+class _Events:
+    """A 2xx event stream's meaning, fed piece by piece: SSE decoding, the API's event
+    parsing, token instants and gaps, usage, finish reason and in-stream errors.
+
+    `feed` is synchronous so that the lean transport can call it from its read callback
+    (`transport.body_pump`), with no task switch per piece; other transports' bodies are
+    iterated and fed the same way."""
+
+    __slots__ = ("_capture", "_decoder", "_dog", "_last", "_m", "_parse", "_target")
+
+    def __init__(
+        self, target: Target, m: _Measure, dog: _Watchdog, capture: list[str] | None
+    ) -> None:
+        self._target = target
+        self._m = m
+        self._dog = dog
+        self._capture = capture
+        self._decoder = SSEDecoder()
+        self._parse = target.api.parse_event  # per-API event meaning
+        self._last: int | None = None
+
+    def feed(self, raw: bytes, now: int) -> None:
+        """One body piece that reached the process at `now` (perf_counter_ns)."""
+        self._dog.last_ns = now
+        m = self._m
+        target = self._target
+        parse_chunk = self._parse
+        decoder = self._decoder
+        for data in decoder.feed(raw):
+            try:
+                chunk = parse_chunk(data)
+            except BadStreamError:
+                message = malformed_event_message(data, target.secrets)
+                raise RequestError(ErrorKind.BAD_STREAM, message, m.status) from None
+            if chunk.done:
+                m.done = True
+                continue
+            if chunk.error is not None:
+                raise _stream_error(chunk.error, m, target)
+            if chunk.output:
+                last = self._last
+                if last is None:
+                    m.first_ns = now
+                else:
+                    m.gaps.append(now - last)
+                self._last = now
+                m.output_events += 1
+                if chunk.content and m.first_content_ns is None:
+                    m.first_content_ns = now
+                if self._capture is not None and chunk.content:
+                    self._capture.append(target.api.event_text(data))
+            if m.response_id is None and chunk.response_id:
+                m.response_id = chunk.response_id
+            if chunk.finish_reason is not None:
+                m.finish_reason = chunk.finish_reason
+            if chunk.completion_tokens is not None:
+                m.completion_tokens = chunk.completion_tokens
+            if chunk.prompt_tokens is not None:
+                m.prompt_tokens = chunk.prompt_tokens
+            if chunk.reasoning_tokens is not None:
+                m.reasoning_tokens = chunk.reasoning_tokens
+        if decoder.errors:
+            raise _stream_error(_error_event_text(decoder.errors[0]), m, self._target)
+
+    def close(self) -> None:
+        """The body ended: a last event without its blank line still counts (lenient)."""
+        m = self._m
+        for data in self._decoder.close():
+            chunk = self._parse(data)
+            m.done = m.done or chunk.done
+        if self._decoder.errors:
+            raise _stream_error(_error_event_text(self._decoder.errors[0]), m, self._target)
+        m.last_ns = self._last
 
 
 def _stream_error(text: str, m: _Measure, target: Target) -> RequestError:

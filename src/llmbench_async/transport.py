@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any, Protocol, SupportsIndex
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 import certifi
 import httptools
@@ -28,7 +28,6 @@ import httpx
 
 from .redact import mask_userinfo, safe_excerpt
 
-_READ_SIZE = 256 * 1024
 _MAX_HEAD_BYTES = 256 * 1024
 _Origin = tuple[str, str, int]
 
@@ -63,7 +62,7 @@ class Exchange:
         self.new_connection: bool | None = None
         # when the bytes that completed the response head reached this process, and when the
         # oldest bytes of the body piece last handed over did (the socket read's callback,
-        # before any parsing: see `_StampedReader`); None through other transports
+        # before any parsing: see `_Connection`); None through other transports
         self.head_ns: int | None = None
         self.arrived_ns: int | None = None
 
@@ -75,64 +74,145 @@ class Exchange:
         return self.ready_ns - self.start_ns if self.new_connection else 0
 
 
-class _StampedReader(asyncio.StreamReader):
-    """A StreamReader that notes when bytes reach the process: the event loop's read callback
-    (`data_received` -> `feed_data`), before any task parses them.
+BodySink = Callable[[bytes, int], None]
+"""A consumer of body pieces called from the read callback: (piece, arrival instant in ns)."""
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection, as its own asyncio protocol: bytes go straight from the
+    event loop's read callback (`data_received`, stamped there with `perf_counter_ns`) into
+    the attached response's llhttp parser, with no StreamReader buffer or task hop between.
 
     A single-threaded client that is handed many streams' bytes at once parses them one after
     another; stamping a token after parsing would add that queue (milliseconds at C=512) to
-    the token's instant. `arrived_ns` is the arrival of the oldest unread byte."""
+    the token's instant. Bytes that arrive with no response attached (a pooled connection)
+    are kept, and make the connection unusable: the server is out of step with us."""
 
-    arrived_ns = 0
-    _fed_ns = 0
-
-    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
-        now = self._fed_ns = time.perf_counter_ns()
-        if not getattr(self, "_buffer", b""):
-            self.arrived_ns = now
-        super().feed_data(data)
-
-    def took(self) -> int:
-        """After a read: the arrival of the bytes it returned; later bytes still buffered
-        count from the last feed."""
-        arrived = self.arrived_ns
-        if getattr(self, "_buffer", b""):
-            self.arrived_ns = self._fed_ns
-        return arrived
-
-
-async def _open_stamped(
-    host: str, port: int, tls: ssl.SSLContext | None
-) -> tuple[_StampedReader, asyncio.StreamWriter]:
-    """`asyncio.open_connection` with a `_StampedReader`."""
-    loop = asyncio.get_running_loop()
-    reader = _StampedReader(limit=_MAX_HEAD_BYTES, loop=loop)
-    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-    transport, _ = await loop.create_connection(
-        lambda: protocol, host, port, ssl=tls, server_hostname=host if tls else None
+    __slots__ = (
+        "_closed_exc",
+        "_drain_waiters",
+        "_early",
+        "_early_bytes",
+        "_eof",
+        "_lost",
+        "_over_ssl",
+        "_write_paused",
+        "response",
+        "transport",
     )
-    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.response: _Response | None = None
+        self._early: list[tuple[bytes, int]] = []  # bytes nobody asked for yet, with arrival
+        self._early_bytes = 0
+        self._eof = False  # the server ended its side (EOF, or the connection closed cleanly)
+        self._lost = False
+        self._closed_exc: BaseException | None = None  # why the connection was lost, if not clean
+        self._over_ssl = False
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
 
-class _Connection:
-    """One TCP (or TLS) connection: its reader and writer."""
+    # asyncio callbacks --------------------------------------------------------------------
 
-    __slots__ = ("reader", "writer")
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._over_ssl = transport.get_extra_info("sslcontext") is not None
 
-    def __init__(self, reader: _StampedReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter_ns()
+        response = self.response
+        if response is not None and not response.complete:
+            response._received(data, now)
+            return
+        self._early.append((data, now))  # read by a response attached later, if ever
+        self._early_bytes += len(data)
+        if self._early_bytes > 2 * _MAX_HEAD_BYTES and self.transport is not None:
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        if self.response is not None:
+            self.response._connection_ended()
+        return not self._over_ssl  # keep a plain socket half-open, as asyncio's streams do
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        if exc is None:
+            self._eof = True
+        else:
+            self._closed_exc = exc
+        if self.response is not None:
+            self.response._connection_ended()
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                if exc is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(exc)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # the task's side ------------------------------------------------------------------------
+
+    def attach(self, response: _Response) -> None:
+        """Make `response` the reader of this connection's bytes, starting with any that came
+        before it (a new connection whose server spoke first)."""
+        self.response = response
+        early = self._early
+        if early:
+            self._early = []
+            self._early_bytes = 0
+            for data, arrived in early:
+                if not response.complete:
+                    response._received(data, arrived)
+            if self.transport is not None:
+                self.transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the written bytes went to the kernel, as `StreamWriter.drain` does."""
+        if self._closed_exc is not None:
+            raise self._closed_exc
+        assert self.transport is not None
+        if self.transport.is_closing():
+            await asyncio.sleep(0)  # let connection_lost run
+        if self._lost:
+            raise ConnectionResetError("Connection lost")
+        if not self._write_paused:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._drain_waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            self._drain_waiters.remove(waiter)
 
     def is_usable(self) -> bool:
+        transport = self.transport
         return (
-            not self.writer.is_closing()
-            and not self.reader.at_eof()
-            and not getattr(self.reader, "_buffer", b"")  # bytes nobody asked for: a desync
+            transport is not None
+            and not transport.is_closing()
+            and not self._eof
+            and not self._lost
+            and not self._early  # bytes nobody asked for: a desync
         )
 
     def close(self) -> None:
-        if not self.writer.is_closing():
-            self.writer.close()
+        self.response = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -180,9 +260,13 @@ class LeanTransport(httpx.AsyncBaseTransport):
             if self._ssl is None:
                 self._ssl = ssl_context(self._verify, http2=False)
             tls = self._ssl
+        conn = _Connection()
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await _open_stamped(host, port, tls)
+                await loop.create_connection(
+                    lambda: conn, host, port, ssl=tls, server_hostname=host if tls else None
+                )
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connect to {host}:{port} timed out") from exc
         except ssl.SSLCertVerificationError as exc:
@@ -194,7 +278,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         except OSError as exc:
             reason = exc.strerror or str(exc) or type(exc).__name__
             raise httpx.ConnectError(f"cannot connect to {host}:{port}: {reason}") from exc
-        return _Connection(reader, writer)
+        return conn
 
     async def preconnect(self, url: str | httpx.URL, count: int, timeout: float | None) -> int:
         """Open `count` new connections to `url`'s origin at once and pool them, so a run's
@@ -223,19 +307,19 @@ class LeanTransport(httpx.AsyncBaseTransport):
     async def _exchange(
         self, conn: _Connection, origin: _Origin, info: Exchange, payload: bytes, rest: bytes
     ) -> httpx.Response:
-        writer = conn.writer
         info.ready_ns = info.send_ns = time.perf_counter_ns()
         response = _Response(self, conn, origin, info)
         try:
-            writer.write(payload)
+            conn.attach(response)
+            conn.write(payload)
             if rest:
-                writer.write(rest)
-            await writer.drain()
+                conn.write(rest)
+            await conn.drain()
             await response.read_head()
         except _StaleConnection:
             conn.close()
             raise
-        except (OSError, asyncio.IncompleteReadError) as exc:
+        except OSError as exc:
             conn.close()
             raise httpx.ReadError(f"connection lost before the response: {exc}") from exc
         except BaseException:
@@ -304,12 +388,18 @@ def _request_head(request: httpx.Request, body_len: int) -> bytes:
 
 
 class _Response(httpx.AsyncByteStream):
-    """One response on one connection: llhttp's callbacks, the head, and the body stream."""
+    """One response on one connection: llhttp's callbacks, the head, and the body, fed from
+    the connection's read callback. The body is read either as an async iterator (httpx's
+    byte stream: decoders, error bodies, whole bodies) or by `pump`, which hands each piece
+    to a synchronous sink inside the read callback, so a streamed token costs no task switch.
+    """
 
     __slots__ = (
         "_activity",
         "_chunked",
         "_conn",
+        "_ended_flag",
+        "_error",
         "_has_length",
         "_head_bytes",
         "_head_done",
@@ -318,9 +408,14 @@ class _Response(httpx.AsyncByteStream):
         "_origin",
         "_parser",
         "_parts",
+        "_parts_bytes",
+        "_parts_ns",
+        "_paused",
         "_problem",
+        "_sink",
         "_transfer_encoding",
         "_transport",
+        "_waiter",
         "complete",
         "headers",
         "reason",
@@ -340,7 +435,10 @@ class _Response(httpx.AsyncByteStream):
         self._info = info
         self._activity = info.activity
         self._parser = httptools.HttpResponseParser(self)
-        self._parts: list[bytes] = []
+        self._parts: list[bytes] = []  # body pieces not yet handed over
+        self._parts_bytes = 0
+        self._parts_ns = 0  # arrival of the oldest of them
+        self._paused = False  # reading paused while too many body bytes wait
         self._head_bytes = 0
         self._head_done = False
         self._has_length = False
@@ -348,6 +446,10 @@ class _Response(httpx.AsyncByteStream):
         self._transfer_encoding: bytes | None = None
         self._keep_alive = False
         self._problem: str | None = None  # a framing problem noticed inside a callback
+        self._error: Exception | None = None  # a framing or sink failure, for the task
+        self._ended_flag = False  # the connection ended (EOF, reset or closed)
+        self._sink: BodySink | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self.complete = False
         self.status = 0
         self.reason = b""
@@ -398,7 +500,7 @@ class _Response(httpx.AsyncByteStream):
         self.complete = True
         self._keep_alive = self._parser.should_keep_alive()
 
-    # reading ------------------------------------------------------------------------------
+    # the connection's side (read callback) ------------------------------------------------
 
     def _feed(self, data: bytes) -> None:
         try:
@@ -416,56 +518,157 @@ class _Response(httpx.AsyncByteStream):
         if self._problem is not None:
             raise httpx.RemoteProtocolError(f"invalid response framing: {self._problem}")
 
-    async def read_head(self) -> None:
-        """Read until the final (non-1xx) response head is parsed; body bytes that came
-        with it wait in `_parts`."""
-        assert self._conn is not None
-        reader = self._conn.reader
-        read = reader.read
-        activity = self._activity
-        while not self._head_done:
-            try:
-                data = await read(_READ_SIZE)
-            except ConnectionResetError as exc:
-                if self._head_bytes:
-                    raise
-                raise _StaleConnection() from exc
-            if not data:
-                if not self._head_bytes:
-                    raise _StaleConnection()
-                raise httpx.RemoteProtocolError("connection closed inside the response head")
-            arrived = self._info.head_ns = self._info.arrived_ns = reader.took()
-            if activity is not None:
-                activity.last_ns = arrived
+    def _received(self, data: bytes, now: int) -> None:
+        """Bytes that reached the process at `now`: parse them; hand body pieces to the sink,
+        or keep them for the reading task; wake that task when it has something to do."""
+        if self._error is not None:
+            return  # failed already: the task closes the connection
+        parts = self._parts
+        had = len(parts)
+        head_was_done = self._head_done
+        if not head_was_done:
+            self._info.head_ns = self._info.arrived_ns = now
+            if self._activity is not None:
+                self._activity.last_ns = now
             self._head_bytes += len(data)
+        try:
             self._feed(data)
             if not self._head_done and self._head_bytes > _MAX_HEAD_BYTES:
                 raise httpx.RemoteProtocolError("response head too large")
+        except Exception as exc:
+            del parts[had:]  # the pieces of a read that failed are not handed over
+            self._fail(exc)
+            return
+        sink = self._sink
+        if len(parts) > had:
+            if sink is not None:
+                self._info.arrived_ns = now
+                try:
+                    sink(_join(parts), now)
+                except Exception as exc:
+                    self._fail(exc)
+                    return
+            else:
+                self._keep(parts, had, now)
+        if self.complete or (self._head_done and (not head_was_done or parts)):
+            self._wake()
+
+    def _keep(self, parts: list[bytes], had: int, now: int) -> None:
+        """Body pieces wait for the task; reading pauses while too many bytes wait."""
+        if not had:
+            self._parts_ns = now
+        for part in parts[had:]:
+            self._parts_bytes += len(part)
+        conn = self._conn
+        if self._parts_bytes > 2 * _MAX_HEAD_BYTES and not self._paused and conn is not None:
+            self._paused = True
+            if conn.transport is not None:
+                conn.transport.pause_reading()
+
+    def _fail(self, exc: Exception) -> None:
+        self._error = exc
+        self._wake()
+
+    def _connection_ended(self) -> None:
+        self._ended_flag = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    def _take(self) -> bytes:
+        """The waiting body pieces as one; reading resumes if it was paused."""
+        self._info.arrived_ns = self._parts_ns
+        self._parts_bytes = 0
+        if self._paused:
+            self._paused = False
+            conn = self._conn
+            if conn is not None and conn.transport is not None:
+                conn.transport.resume_reading()
+        return _join(self._parts)
+
+    # the task's side ------------------------------------------------------------------------
+
+    async def read_head(self) -> None:
+        """Wait until the final (non-1xx) response head is parsed; body bytes that came
+        with it wait in `_parts`."""
+        while not self._head_done:
+            if self._error is not None:
+                raise self._error
+            lost = None if self._conn is None else self._conn._closed_exc
+            if lost is not None:
+                if isinstance(lost, ConnectionResetError) and not self._head_bytes:
+                    raise _StaleConnection() from lost
+                raise lost
+            if self._ended_flag:
+                if not self._head_bytes:
+                    raise _StaleConnection()
+                raise httpx.RemoteProtocolError("connection closed inside the response head")
+            await self._wait()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        conn = self._conn
-        if conn is None:
+        if self._conn is None:
             return
         parts = self._parts
-        info = self._info
         try:
-            if parts:  # body bytes that came with the head: `arrived_ns` is already theirs
-                yield _join(parts)
-            reader = conn.reader
-            read = reader.read
-            while not self.complete:
-                data = await read(_READ_SIZE)
-                if not data:
-                    self._at_eof()
+            while True:
+                if parts:  # `_take` sets `arrived_ns` to the oldest piece's arrival
+                    yield self._take()
+                elif self.complete or self._ended():
                     break
-                info.arrived_ns = reader.took()
-                self._feed(data)
-                if parts:
-                    yield _join(parts)
-        except (OSError, asyncio.IncompleteReadError) as exc:
-            raise httpx.ReadError(f"connection lost mid-response: {exc}") from exc
+                else:
+                    await self._wait()
         finally:
             self._finish()
+
+    async def pump(self, sink: BodySink) -> None:
+        """Read the body by calling `sink(piece, arrival_ns)` from the read callback for each
+        piece, until the response ends; the sink's exceptions, framing errors and a lost
+        connection are raised here, as the iterator raises them. The connection is released
+        (or closed) at the end; cancelling the wait closes it."""
+        if self._conn is None:
+            return
+        try:
+            if self._parts:  # pieces that came before the sink
+                arrived = self._parts_ns
+                sink(self._take(), arrived)
+            while True:
+                if self._error is not None:  # also when the failing piece completed the body
+                    raise self._error
+                if self.complete or self._ended():
+                    break
+                self._sink = sink
+                await self._wait()
+        finally:
+            self._sink = None
+            self._finish()
+
+    def _ended(self) -> bool:
+        """Raise a failure the read callback noted (framing, the sink's, a lost connection);
+        True when the connection ended (a read-until-close body is then complete)."""
+        if self._error is not None:
+            raise self._error
+        conn = self._conn
+        lost = None if conn is None else conn._closed_exc
+        if lost is not None:
+            if isinstance(lost, OSError):
+                raise httpx.ReadError(f"connection lost mid-response: {lost}") from lost
+            raise lost
+        if self._ended_flag:
+            self._at_eof()
+            return True
+        return False
 
     def _at_eof(self) -> None:
         """The server closed the connection: the end of a read-until-close body, or a cut."""
@@ -479,6 +682,8 @@ class _Response(httpx.AsyncByteStream):
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        if conn.response is self:
+            conn.response = None
         if self.complete and self._keep_alive:
             self._transport._release(self._origin, conn)
         else:
@@ -486,6 +691,14 @@ class _Response(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         self._finish()
+
+
+def body_pump(stream: object) -> Callable[[BodySink], Awaitable[None]] | None:
+    """The sink-driven reader of `stream` when it is a lean transport's own (undecoded) body:
+    `await pump(sink)` calls `sink(piece, arrival_ns)` from the read callback for each body
+    piece and returns when the response ended. None for any other stream (httpx's transports,
+    decoded bodies): iterate those."""
+    return stream.pump if isinstance(stream, _Response) else None
 
 
 def _join(parts: list[bytes]) -> bytes:
