@@ -17,6 +17,7 @@ import anyio
 import httpx
 
 from ._version import VERSION
+from .client import Target
 from .config import ObserveOptions, RunConfig
 from .errors import ErrorKind, TargetError, classify_exception
 from .gate import Threshold, judge
@@ -29,10 +30,19 @@ from .ray_backend import run_ray
 from .records import RequestRecord, ResultsWriter
 from .redact import safe_excerpt
 from .route import client_for, describe_route, route_of
-from .runner import DriveOutcome, auth_headers, build_target, drive, key_headers, load_prompts
+from .runner import (
+    DriveOutcome,
+    RecordSink,
+    auth_headers,
+    build_target,
+    drive,
+    key_headers,
+    load_prompts,
+)
 from .stats import Summary, SummaryBuilder, lag_summary
 from .sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
 from .workers import run_workers
+from .workload import PromptItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +127,7 @@ async def run_async(
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
     async with client_for(config, timeout=timeout) as http:
-        model = config.model
-        if model is None:
-            limits = [t for t in (config.timeouts.read, config.timeouts.total) if t is not None]
-            with anyio.move_on_after(min(limits, default=60.0)) as scope:
-                model = await discover_model(http, config)
-            if scope.cancelled_caught or model is None:
-                raise TargetError(f"{config.models_url} did not answer; pass --model")
+        model = config.model or await _model_from_server(http, config)
         config = replace(config, model=model)
         target = build_target(config)
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -149,24 +153,9 @@ async def run_async(
 
         try:
             async with observer.scraping():
-                if config.ray_address is not None:  # N actors on a Ray cluster
-                    outcome = await run_ray(
-                        config, sink, progress=progress, handle_signals=handle_signals
-                    )
-                elif config.workers > 1:
-                    outcome = await run_workers(
-                        config, sink, progress=progress, handle_signals=handle_signals
-                    )
-                else:
-                    outcome = await drive(
-                        http,
-                        config,
-                        sink,
-                        progress=progress,
-                        handle_signals=handle_signals,
-                        prompts=prompts,
-                        target=target,
-                    )
+                outcome = await _dispatch(
+                    http, config, sink, progress, handle_signals, prompts, target
+                )
             if writer is not None:
                 writer.write_footer(
                     {
@@ -192,6 +181,42 @@ async def run_async(
         problem=problem,
         route=describe_route(config, target.protocols),
         timeseries=observer.to_json(),
+    )
+
+
+async def _model_from_server(http: httpx.AsyncClient, config: RunConfig) -> str:
+    """The first model id of GET /models, within the run's read (or total) time limit."""
+    limits = [t for t in (config.timeouts.read, config.timeouts.total) if t is not None]
+    model: str | None = None
+    with anyio.move_on_after(min(limits, default=60.0)) as scope:
+        model = await discover_model(http, config)
+    if scope.cancelled_caught or model is None:
+        raise TargetError(f"{config.models_url} did not answer; pass --model")
+    return model
+
+
+async def _dispatch(
+    http: httpx.AsyncClient,
+    config: RunConfig,
+    sink: RecordSink,
+    progress: bool,
+    handle_signals: bool,
+    prompts: tuple[PromptItem, ...] | None,
+    target: Target,
+) -> DriveOutcome:
+    """Drive the load where the config says: N Ray actors, N worker processes, or here."""
+    if config.ray_address is not None:
+        return await run_ray(config, sink, progress=progress, handle_signals=handle_signals)
+    if config.workers > 1:
+        return await run_workers(config, sink, progress=progress, handle_signals=handle_signals)
+    return await drive(
+        http,
+        config,
+        sink,
+        progress=progress,
+        handle_signals=handle_signals,
+        prompts=prompts,
+        target=target,
     )
 
 

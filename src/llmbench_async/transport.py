@@ -1,4 +1,4 @@
-"""A lean HTTP/1.1 `httpx.AsyncBaseTransport` over asyncio streams, framing parsed by llhttp.
+"""A lean HTTP/1.1 `httpx.AsyncBaseTransport`: one asyncio protocol a connection, llhttp framing.
 
 httpcore's connection pool costs CPU that grows with the number of connections and a
 per-read overhead that dominates on chunked SSE streams (docs/transport.md). This transport
