@@ -226,7 +226,7 @@ def test_readme_install_lines_and_placeholders() -> None:
     """The first screen shows every route, with one placeholder for the repository."""
     first_screen = README[: README.index("## Quick start")]
     for line in (
-        "uv tool install git+https://github.com/OWNER/llmbench-async@v1",
+        "uv tool install --compile-bytecode git+https://github.com/OWNER/llmbench-async@v1",
         "uvx --from git+https://github.com/OWNER/llmbench-async@v1 llmbench-async",
         "pipx install git+https://github.com/OWNER/llmbench-async@v1",
         "uv add --dev git+https://github.com/OWNER/llmbench-async@v1",
