@@ -154,7 +154,7 @@ def test_gzip_stream_events_arrive_as_written() -> None:
     assert json.loads(data[-2])["usage"]["completion_tokens"] == 5
     tokens = [t for t, line in arrivals if '"content":" ' in line]
     assert len(tokens) == 5
-    assert tokens[0] == pytest.approx(0.050, abs=0.030)
+    assert 0.045 <= tokens[0] < 0.110, tokens  # never early; late only by scheduling noise
     gaps = [b - a for a, b in itertools.pairwise(tokens)]
     assert all(0.040 <= g <= 0.090 for g in gaps), gaps
 

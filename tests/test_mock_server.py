@@ -376,9 +376,11 @@ def test_timing_matches_configuration(timed: tuple[MockProcess, Path]) -> None:
         total = time.perf_counter() - start
     assert headers_at < 0.05  # headers and the role chunk go out on receipt
     assert len(arrivals) == 10
-    assert arrivals[0] == pytest.approx(0.200, abs=0.020)
-    assert arrivals[-1] == pytest.approx(0.290, abs=0.030)
-    assert total == pytest.approx(0.290, abs=0.030)
+    # never early, and not late by more than a busy 2-core machine's scheduling noise (this
+    # clock is the test client's; the truth-log test checks the server's own instants)
+    assert 0.195 <= arrivals[0] < 0.270, arrivals
+    assert 0.285 <= arrivals[-1] < 0.380, arrivals
+    assert 0.285 <= total < 0.400
 
 
 def test_non_streaming_waits_for_the_last_token(timed: tuple[MockProcess, Path]) -> None:
@@ -388,7 +390,7 @@ def test_non_streaming_waits_for_the_last_token(timed: tuple[MockProcess, Path])
         response = client.post("/chat/completions", json={**CHAT, "max_tokens": 5})
         elapsed = time.perf_counter() - start
     assert response.json()["usage"]["completion_tokens"] == 5
-    assert elapsed == pytest.approx(0.240, abs=0.030)
+    assert 0.235 <= elapsed < 0.330  # never early; late only by scheduling noise
 
 
 def test_truth_log(tmp_path: Path) -> None:
