@@ -100,8 +100,7 @@ def check_number(limit: Limit, value: Any) -> None:
 
 def check_numbers(config: Any) -> None:
     """Every numeric setting of a RunConfig within its stated limits."""
-    for limit in LIMITS:
-        check_number(limit, _get(config, limit.path))
+    _check_table(config, LIMITS)
     tokens = config.input_tokens
     if tokens is not None:
         mean, stdev = tokens
@@ -120,5 +119,9 @@ def check_numbers(config: Any) -> None:
 
 def check_observe_numbers(options: Any) -> None:
     """--window and --scrape-interval within their stated limits."""
-    for limit in OBSERVE_LIMITS:
-        check_number(limit, _get(options, limit.path))
+    _check_table(options, OBSERVE_LIMITS)
+
+
+def _check_table(obj: Any, table: tuple[Limit, ...]) -> None:
+    for limit in table:
+        check_number(limit, _get(obj, limit.path))

@@ -253,7 +253,8 @@ class SeriesBuilder:
             end = self._warmup_end_ns if later is None else min(self._warmup_end_ns, later)
             marks.append({"label": "warm-up", "start_s": 0.0, "end_s": self._s(end)})
         if self._ramp_first_ns is not None and self._ramp_last_ns is not None:
-            end = self._measured_start_ns or self._ramp_last_ns
+            measured = self._measured_start_ns
+            end = self._ramp_last_ns if measured is None else measured
             start = self._s(self._ramp_first_ns)
             marks.append({"label": "ramp-up", "start_s": start, "end_s": self._s(end)})
         return marks

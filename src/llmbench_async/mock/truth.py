@@ -38,9 +38,7 @@ class TruthLog:
     the loop busy for milliseconds while the next requests wait to be read, and their
     `received` instants would come late."""
 
-    def __init__(
-        self, path: str | None, mono0: float, loop: asyncio.AbstractEventLoop | None = None
-    ) -> None:
+    def __init__(self, path: str | None, mono0: float, loop: asyncio.AbstractEventLoop) -> None:
         self._file: IO[str] | None = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
         self._wall0 = time.time()
         self._mono0 = mono0
@@ -92,9 +90,7 @@ class TruthLog:
         if extra:
             record.update(extra)
         self._file.write(json.dumps(record) + "\n")
-        if self._loop is None:
-            self._file.flush()
-        elif not self._flush_due:
+        if not self._flush_due:
             self._flush_due = True
             self._loop.call_soon(self._flush)
 
