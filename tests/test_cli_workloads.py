@@ -46,6 +46,12 @@ DATA = Path(__file__).parent / "data"
         (("--max-input-tokens", "10"), "filter a --dataset"),
         (("--dataset", "no/such/file.json"), "--dataset: cannot read no/such/file.json"),
         (
+            ("--dataset", "sample:alpaca"),
+            "--dataset: no sample named 'alpaca'; the samples: sample:sharegpt, "
+            "sample:openai-jsonl, sample:conversations",
+        ),
+        (("--dataset", "sample:"), "--dataset: no sample named ''"),
+        (
             (
                 "--dataset",
                 str(DATA / "openai.jsonl"),
@@ -72,6 +78,26 @@ def test_a_malformed_dataset_fails_before_any_request(tmp_path: Path) -> None:
     assert done.code == 2
     assert done.stderr.strip().endswith("line 2 (at line 3): not valid JSON (Expecting value)")
     assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("sharegpt", "sessions"), ("openai-jsonl", "prompts"), ("conversations", "sessions")],
+)
+def test_the_shipped_samples_run_from_an_empty_folder(tmp_path: Path, name: str, kind: str) -> None:
+    """`--dataset sample:NAME` reads the file shipped in the package, whatever the folder."""
+    summary = tmp_path / "s.json"
+    done = run_cli(
+        "--mock", "-q", "-n", "4", "-c", "2", "--max-tokens", "8", "--dataset", f"sample:{name}",
+        "--json", str(summary), "--seed", "1", timeout=90, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.code == 0, done.stderr
+    data = json.loads(summary.read_text())
+    assert data["config"]["dataset"] == f"sample:{name}"
+    assert data["requests"]["ok"] == 4
+    # conversations come in sessions (records carry turns); single prompts do not
+    assert (data["by_turn"] != {}) == (kind == "sessions")
+    assert list(tmp_path.iterdir()) == [summary]
 
 
 def test_dataset_sessions_prefixes_and_gamma_through_the_cli(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ rule of thumb for English text with GPT-style BPE vocabularies.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -27,7 +28,15 @@ from .workload import Conversation, PromptItem, prompt_item
 if TYPE_CHECKING:
     from .config import RunConfig
 
-__all__ = ["DatasetSpec", "dataset_spec", "estimate_tokens", "iter_objects", "load_dataset"]
+__all__ = [
+    "SAMPLES",
+    "DatasetSpec",
+    "dataset_spec",
+    "estimate_tokens",
+    "iter_objects",
+    "load_dataset",
+    "resolve_dataset",
+]
 
 _CHUNK_CHARS = 1 << 20
 _MAX_OBJECT_CHARS = 64 << 20  # one entry larger than this is an error, not a memory blow-up
@@ -36,6 +45,28 @@ _USER_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant":
 _USER_ROLES |= {"chatgpt": "assistant", "bard": "assistant", "bing": "assistant"}
 _USER_ROLES |= {"model": "assistant", "system": "system"}
 DEFAULT_KEEP = 10_000
+# small files shipped in the package, one per format: `--dataset sample:NAME` works from an
+# installed tool in any folder (the README's examples use them)
+SAMPLE_PREFIX = "sample:"
+SAMPLES = {
+    "sharegpt": "sharegpt.json",
+    "openai-jsonl": "openai-jsonl.jsonl",
+    "conversations": "conversations.jsonl",
+}
+_SAMPLE_DIR = Path(__file__).resolve().parent / "samples"
+
+
+def resolve_dataset(path: Path) -> Path:
+    """The file `--dataset` names: `sample:NAME` is a sample shipped with the tool, any
+    other value a path as given. ConfigError (one line) for an unknown sample name."""
+    text = str(path)
+    if not text.startswith(SAMPLE_PREFIX):
+        return path
+    name = text[len(SAMPLE_PREFIX) :]
+    if name not in SAMPLES:
+        choices = ", ".join(SAMPLE_PREFIX + n for n in SAMPLES)
+        raise ConfigError(f"--dataset: no sample named {name[:64]!r}; the samples: {choices}")
+    return _SAMPLE_DIR / SAMPLES[name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +110,9 @@ def load_dataset(spec: DatasetSpec) -> tuple[tuple[PromptItem, ...], tuple[Conve
 
     A run checks its file before the first request, then builds its workload from the same
     sample: the result is cached per spec and file version (size and modification time)."""
+    path = resolve_dataset(spec.path)
+    if path != spec.path:
+        spec = dataclasses.replace(spec, path=path)
     try:
         stat = spec.path.stat()
     except OSError as exc:

@@ -188,7 +188,9 @@ def _key_header(name: str | None) -> str | None:
 
 def _workload_fields(flags: Flags) -> dict[str, Any]:
     """Workloads branch: the RunConfig fields of the workload flags (RunConfig checks them)."""
-    if flags.dataset is not None and not flags.dataset.is_file():
+    from .datasets import resolve_dataset  # `sample:NAME` or a path
+
+    if flags.dataset is not None and not resolve_dataset(flags.dataset).is_file():
         raise ConfigError(f"--dataset: cannot read {flags.dataset}: no such file")
     think = flags.think_time
     return {
