@@ -1,7 +1,7 @@
-"""The README's install routes and CI commands, run exactly as the README prints them.
+"""The documented install routes and CI commands, run exactly as they are printed.
 
-The commands are copied out of README.md (each block follows a `<!-- ci-recipe: NAME -->`
-line), so the README and this test cannot drift. They run in an empty directory outside
+The commands are copied out of README.md and docs/ (each block follows a
+`<!-- ci-recipe: NAME -->` line), so the documentation and this test cannot drift. They run in an empty directory outside
 this repository (a user's repository), with the wheel that `uv build` makes, against the
 installed tool's own `mock-server`. The GitLab template's script runs the same way."""
 
@@ -31,15 +31,19 @@ from installed import (
 )
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
+# the pages that hold recipes: the README, then docs/ (install.md, ci.md)
+DOCS = "\n".join(
+    p.read_text(encoding="utf-8") for p in [REPO / "README.md", *sorted(REPO.glob("docs/*.md"))]
+)
 FAST = ("--model", "my-model", "--ttft-ms", "20", "--itl-ms", "1", "--tokens", "8")
 SLOW = ("--model", "my-model", "--ttft-ms", "120", "--itl-ms", "1", "--tokens", "8")
 
 
 def recipe(name: str, kind: str = "ci-recipe") -> str:
-    """The code block right after `<!-- {kind}: {name} -->` in README.md."""
+    """The code block right after `<!-- {kind}: {name} -->` in README.md or docs/."""
     pattern = rf"<!-- {kind}: {re.escape(name)} -->\n```(\w+)\n(.*?)\n```"
-    found = re.findall(pattern, README, flags=re.S)
-    assert len(found) == 1, f"README.md has {len(found)} blocks marked {kind}: {name}"
+    found = re.findall(pattern, DOCS, flags=re.S)
+    assert len(found) == 1, f"README.md and docs/ have {len(found)} blocks marked {kind}: {name}"
     return str(found[0][1])
 
 
@@ -233,8 +237,8 @@ def test_readme_install_lines_and_placeholders() -> None:
         "uses: OWNER/llmbench-async@v1",
     ):
         assert line in first_screen, line
-    owners = set(re.findall(r"github\.com/([\w-]+)/llmbench-async", README))
-    owners |= set(re.findall(r"uses: ([\w-]+)/llmbench-async@", README))
+    owners = set(re.findall(r"github\.com/([\w-]+)/llmbench-async", DOCS))
+    owners |= set(re.findall(r"uses: ([\w-]+)/llmbench-async@", DOCS))
     assert owners == {"OWNER"}
     pyproject = (REPO / "pyproject.toml").read_text()
     assert set(re.findall(r"github\.com/([\w-]+)/llmbench-async", pyproject)) == {"OWNER"}

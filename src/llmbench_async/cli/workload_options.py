@@ -74,7 +74,8 @@ DatasetOption = Annotated[
     Path | None,
     typer.Option(
         "--dataset",
-        help="Prompts or conversations from a local file (streamed, seeded sample).",
+        help="Prompts or conversations from a local file (streamed, seeded sample), or "
+        "sample:sharegpt, sample:openai-jsonl, sample:conversations (shipped with the tool).",
         show_default=False,
         rich_help_panel=_PANEL,
     ),
