@@ -40,9 +40,8 @@ def test_every_local_link_resolves(page: Path) -> None:
             continue
         path, _, fragment = target.partition("#")
         dest = (page.parent / path).resolve() if path else page
-        if not dest.exists() or REPO not in [dest, *dest.parents]:
-            broken.append(target)
-        elif fragment and dest.suffix == ".md" and fragment not in anchors(dest):
+        missing = not dest.exists() or REPO not in [dest, *dest.parents]
+        if missing or (fragment and dest.suffix == ".md" and fragment not in anchors(dest)):
             broken.append(target)
     assert not broken, f"{page.name}: {broken}"
 

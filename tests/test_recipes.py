@@ -1,9 +1,10 @@
 """The documented install routes and CI commands, run exactly as they are printed.
 
 The commands are copied out of README.md and docs/ (each block follows a
-`<!-- ci-recipe: NAME -->` line), so the documentation and this test cannot drift. They run in an empty directory outside
-this repository (a user's repository), with the wheel that `uv build` makes, against the
-installed tool's own `mock-server`. The GitLab template's script runs the same way."""
+`<!-- ci-recipe: NAME -->` line), so the documentation and this test cannot drift. They run
+in an empty directory outside this repository (a user's repository), with the wheel that
+`uv build` makes, against the installed tool's own `mock-server`. The GitLab template's
+script runs the same way."""
 
 from __future__ import annotations
 
