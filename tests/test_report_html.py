@@ -201,7 +201,10 @@ def test_sweep_and_compare_reports_in_chromium(
     for level in doc["levels"]:
         _, raw, _ = shown[level["level"]["label"]]
         assert float(raw) == level["throughput"]["requests_per_s"]
-    assert page.inner_text("[data-key=capacity]") == doc["capacity_under_slo"]["label"]
+    # every level passed: the page says, as the console and JSON do, it is a lower bound
+    assert page.inner_text("[data-key=capacity]") == doc["capacity_text"]
+    assert doc["capacity_text"] == "capacity ≥ c=4 (not reached); every level passed"
+    assert "sweep c=1, c=2, c=4 · 12 requests per level" in page.inner_text("main")
     _save_screenshot(page, "sweep.png")
     page.close()
 
@@ -217,6 +220,8 @@ def test_sweep_and_compare_reports_in_chromium(
     assert errors == []
     assert "TTFT: BASE vs NEW (quantile plot)" in titles
     assert "TTFT p50 per window: BASE vs NEW" in titles
+    shown = page.eval_on_selector_all("[data-key=warning]", "es => es.map(e => e.textContent)")
+    assert "load differs: BASE concurrency 1, NEW concurrency 3" in shown
     _save_screenshot(page, "compare.png")
     page.close()
 

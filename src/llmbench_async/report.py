@@ -1,6 +1,8 @@
-"""Reporters: the console report, the summary JSON, Markdown, JUnit XML and the comparison
-table. They only read a `Summary`, a `RunInfo`, judged thresholds (`Verdict`s, from gate.py)
-or a `Comparison` (from compare.py); they compute nothing themselves."""
+"""Reporters of one run: the console report, the summary JSON, Markdown and JUnit XML. They
+only read a `Summary`, a `RunInfo` and judged thresholds (`Verdict`s, from gate.py); the
+facts every output states (load, warnings, in-flight cap) come from report_model.py, and
+every outside text goes through its sink's escaper (outbound.py). The comparison's
+renderers are in report_compare.py."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import outbound
 from .histogram import render_histogram
-from .metrics import MIN_REQUESTS, PER_REQUEST, format_number
+from .metrics import PER_REQUEST, format_number
+from .report_model import CPU_WARN_PERCENT, LAG_WARN_MS, peak_text, run_warnings
 from .report_workloads import (
     workload_console,
     workload_json,
@@ -20,7 +24,6 @@ from .report_workloads import (
 from .stats import MetricStats, Summary
 
 if TYPE_CHECKING:
-    from .compare import ComparedRun, Comparison, Row
     from .gate import Verdict
 
 SUMMARY_SCHEMA = "llmbench-async/summary/v1"
@@ -41,11 +44,19 @@ class RunInfo:
     started_at: str
     config: Mapping[str, Any] = field(default_factory=dict)  # redacted
     client: Mapping[str, Any] | None = None  # self-check figures
-    target_concurrency: int | None = None
+    target_concurrency: int | None = None  # the in-flight cap (None: an uncapped open loop)
     interrupted_by: str | None = None
     cancelled: int = 0
     problem: str | None = None
     timeseries: Mapping[str, Any] | None = None  # timeseries.SeriesBuilder.to_json()
+    load: str = ""  # the load description, e.g. "closed loop, concurrency 5 · 10 requests"
+    api: str = ""
+
+
+def report_warnings(summary: Summary, info: RunInfo) -> tuple[str, ...]:
+    """Every warning of a run, the same list in every output: the Summary's own warnings
+    (data) and the client's self-check."""
+    return run_warnings(getattr(summary, "warnings", ()), info.client, info.config)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +99,10 @@ def summary_json(
         "schema": SUMMARY_SCHEMA,
         "tool": {"name": "llmbench-async", "version": info.tool_version},
         "started_at": info.started_at,
-        "target": {"endpoint": info.endpoint, "model": info.model},
+        "target": {"endpoint": info.endpoint, "model": info.model, "api": info.api or None},
+        "load": info.load or None,
+        "in_flight_cap": info.target_concurrency,
+        "warnings": list(report_warnings(summary, info)),
         "config": dict(info.config),
         "requests": {
             "total": summary.total,
@@ -158,8 +172,9 @@ def console_report(
     thresholds. `color` adds ANSI colour to PASS / FAIL (only ask for it on a terminal)."""
     width = max(60, min(width, 120))
     out: list[str] = []
-    out.append(f"llmbench-async {info.tool_version} → {info.endpoint}")
-    out.append(f"model {info.model} · {info.settings}")
+    term = outbound.terminal
+    out.append(f"llmbench-async {info.tool_version} → {term(info.endpoint)}")
+    out.append(f"model {term(info.model)} · {term(info.settings, 2000)}")
     if info.interrupted_by:
         out.append(
             f"!! interrupted by {info.interrupted_by}: report covers the {summary.total} "
@@ -209,7 +224,7 @@ def console_report(
         out.append("Errors")
         kind_w = max(len(g.kind) for g in summary.errors)
         for group in summary.errors:
-            msg = group.first_message
+            msg = outbound.terminal(group.first_message)
             room = max(20, width - kind_w - 14)
             if len(msg) > room:
                 msg = msg[: room - 1] + "…"
@@ -219,7 +234,11 @@ def console_report(
         out.extend(_self_check(info))
     if info.problem:
         out.append("")
-        out.append(f"!! {info.problem}")
+        out.append(f"!! {outbound.terminal(info.problem)}")
+    warnings = report_warnings(summary, info)
+    if warnings:
+        out.append("")
+        out.extend(f"!! {outbound.terminal(w)}" for w in warnings)
     if verdicts:
         out.append("")
         out.extend(_thresholds_table(summary, info, verdicts, color))
@@ -286,8 +305,8 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
     else:
         headline = f"✅ {threshold_tally(verdicts)}"
     out = [f"### llmbench-async: {headline}", ""]
-    model = info.model.replace("`", "'")
-    out.append(f"`{model}` → {_md(info.endpoint)} · {_md(info.settings)}")
+    settings = outbound.markdown(info.settings, 2000)
+    out.append(f"{_md(info.model)} → {_md(info.endpoint)} · {settings}")
     out.append("")
     if info.interrupted_by:
         out.append(
@@ -297,6 +316,9 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         out.append("")
     if info.problem:
         out.append(f"> **Problem:** {_md(info.problem)}")
+        out.append("")
+    for warning in report_warnings(summary, info):
+        out.append(f"> ⚠️ {_md(warning)}")
         out.append("")
     out.append(
         f"**{summary.ok} ok, {summary.failed} failed** · {summary.duration_s:.3f} s · "
@@ -340,14 +362,8 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
 
 
 def _md(text: str) -> str:
-    """Escape text for a Markdown table cell (pipes, HTML, line breaks)."""
-    return (
-        " ".join(text.split())
-        .replace("\\", "\\\\")
-        .replace("|", "\\|")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-    )
+    """Outside text as inert Markdown (safe in a table cell and at a line's start)."""
+    return outbound.markdown(text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,6 +373,7 @@ def _md(text: str) -> str:
 def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ()) -> str:
     """JUnit XML: one testcase per threshold, plus one for "no request failed"."""
     cases: list[tuple[str, str, str | None]] = []  # classname, name, failure message
+    xml = outbound.xml
     for v in verdicts:
         message = None
         if not v.passed:
@@ -364,7 +381,7 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
         cases.append(("llmbench-async.thresholds", str(v.threshold), message))
     failure = None
     if summary.failed:
-        kinds = ", ".join(f"{g.kind} {g.count}" for g in summary.errors)
+        kinds = xml(", ".join(f"{g.kind} {g.count}" for g in summary.errors))
         failure = f"{summary.failed} of {summary.total} requests failed ({kinds})"
     cases.append(("llmbench-async.requests", "no request failed", failure))
     failures = sum(message is not None for _, _, message in cases)
@@ -382,9 +399,9 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
         suite.set("timestamp", info.started_at)
     props = ET.SubElement(suite, "properties")
     for name, value in (
-        ("endpoint", info.endpoint),
-        ("model", info.model),
-        ("settings", info.settings),
+        ("endpoint", xml(info.endpoint)),
+        ("model", xml(info.model)),
+        ("settings", xml(info.settings, 2000)),
         ("tool_version", info.tool_version),
         ("interrupted_by", info.interrupted_by),
         ("retries", str(summary.retries)),
@@ -411,7 +428,8 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
             f"{summary.total} requests that finished"
         )
     if info.problem:
-        out.append(info.problem)
+        out.append(xml(info.problem))
+    out.extend(f"warning: {xml(w)}" for w in report_warnings(summary, info))
     ET.SubElement(suite, "system-out").text = "\n".join(out)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
@@ -439,23 +457,15 @@ def _self_check(info: RunInfo) -> list[str]:
     client = info.client or {}
     lag = client.get("loop_lag_ms", {})
     peak = client.get("peak_in_flight")
-    target = info.target_concurrency
     line = (
         f"Client self-check: loop lag p50 {lag.get('p50', 0.0):.1f} ms, "
         f"p99 {lag.get('p99', 0.0):.1f} ms; CPU {client.get('cpu_percent', 0.0):.0f}%; "
-        f"peak in flight {peak}" + (f"/{target}" if target else "")
+        f"peak in flight {peak_text(peak, info.target_concurrency)}"
     )
     lines = [line]
     if client.get("ray"):
         return lines + ray_self_check(client["ray"])
-    workers = info.config.get("workers") or 1
-    per_process_cpu = client.get("cpu_percent", 0.0) / max(1, int(workers))
-    if lag.get("p99", 0.0) > 20.0 or per_process_cpu > 90.0:
-        lines.append(
-            "!! the client itself was busy (event-loop lag or a saturated core), so latencies "
-            "include client delay; use --workers (one process per core) or lower the load"
-        )
-    return lines
+    return lines  # a busy client is one of report_warnings
 
 
 def ray_self_check(ray: Mapping[str, Any]) -> list[str]:
@@ -478,139 +488,9 @@ def ray_self_check(ray: Mapping[str, Any]) -> list[str]:
             lost = a.get("lost")
             count = "an unknown number of" if lost is None else str(lost)
             lines.append(f"!! {count} requests lost with node {where}: {a['error']}")
-        elif lag.get("p99", 0.0) > 20.0 or a.get("cpu_percent", 0.0) > 90.0:
+        elif lag.get("p99", 0.0) > LAG_WARN_MS or a.get("cpu_percent", 0.0) > CPU_WARN_PERCENT:
             lines.append(
                 f"!! the client on node {where} was busy (event-loop lag or a saturated core), "
                 "so its latencies include client delay; add nodes or lower the load"
             )
     return lines
-
-
-# ---------------------------------------------------------------------------------------------
-# Comparison of two runs
-
-
-def comparison_report(comparison: Comparison, *, color: bool = False) -> str:
-    """BASE vs NEW, side by side: value, change with an arrow, better/worse, and the verdict
-    for metrics with a tolerance. `color` paints better green, worse red (terminals only)."""
-    out = [
-        f"BASE  {_side(comparison.base)}",
-        f"NEW   {_side(comparison.new)}",
-        *(f"!! {diff}" for diff in comparison.setting_diffs),
-        "",
-    ]
-    labels = [f"{row.ref} ({row.ref.unit})" for row in comparison.rows]
-    label_w = max(len(label) for label in labels)
-    out.append(f"{'metric':<{label_w}}  {'base':>10}  {'new':>10}  {'change':>11}")
-    for label, row in zip(labels, comparison.rows, strict=True):
-        change = f"{_arrow(row)} {change_text(row):>9}"
-        direction: str = row.direction if row.direction != "n/a" else ""
-        if direction == "better":
-            direction = _paint(f"{direction:<6}", _GREEN, color)
-        elif direction == "worse":
-            direction = _paint(f"{direction:<6}", _RED, color)
-        else:
-            direction = f"{direction:<6}"
-        line = (
-            f"{label:<{label_w}}  {_opt(row.base):>10}  {_opt(row.new):>10}  {change}  {direction}"
-        )
-        verdict = _row_verdict(row)
-        if verdict:
-            line += "  " + (_paint(verdict, _RED, color) if row.regressed else verdict)
-        out.append(line.rstrip())
-    out.append("")
-    if comparison.too_few_samples:
-        out.append(f"!! {_too_few(comparison)}")
-    out.append(f"compare: {_comparison_tally(comparison)}")
-    return "\n".join(out) + "\n"
-
-
-def comparison_markdown(comparison: Comparison) -> str:
-    """The comparison as a Markdown table (for CI job summaries and PR comments)."""
-    if not comparison.judged:
-        headline = "comparison"
-    elif comparison.regressions:
-        headline = f"❌ {_comparison_tally(comparison)}"
-    else:
-        headline = f"✅ {_comparison_tally(comparison)}"
-    out = [f"### llmbench-async compare: {headline}", ""]
-    out.append(f"- **BASE** {_md(_side(comparison.base))}")
-    out.append(f"- **NEW** {_md(_side(comparison.new))}")
-    out.extend(f"- ⚠️ {_md(str(diff))}" for diff in comparison.setting_diffs)
-    out.append("")
-    if comparison.too_few_samples:
-        out.append(f"> ⚠️ {_md(_too_few(comparison))}")
-        out.append("")
-    out.append("| metric | base | new | change | | verdict |")
-    out.append("|---|---:|---:|---:|---|---|")
-    for row in comparison.rows:
-        verdict = _row_verdict(row)
-        if row.regressed:
-            verdict = f"❌ **{verdict}**"
-        out.append(
-            f"| `{row.ref}` ({row.ref.unit}) | {_opt(row.base)} | {_opt(row.new)} | "
-            f"{_arrow(row)} {change_text(row)} | "
-            f"{row.direction if row.direction != 'n/a' else ''} | {_md(verdict)} |"
-        )
-    if not comparison.judged:
-        out.append("")
-        out.append(f"_{_comparison_tally(comparison)}_")
-    return "\n".join(out) + "\n"
-
-
-def _side(run: ComparedRun) -> str:
-    return (
-        f"{run.path}: {run.total} requests ({run.ok} ok) · {run.model} → {run.endpoint} · "
-        f"started {run.started_at}"
-    )
-
-
-def _opt(value: float | None) -> str:
-    return "no data" if value is None else format_number(value)
-
-
-def _arrow(row: Row) -> str:
-    if row.base is None or row.new is None:
-        return " "
-    if row.direction == "same":
-        return "="
-    if row.new > row.base:
-        return "↑"
-    return "↓" if row.new < row.base else "="
-
-
-def change_text(row: Row) -> str:
-    if row.base is None or row.new is None:
-        return "—"
-    if row.change is None:
-        return "from 0"
-    if row.change_unit == "pt":
-        return "±0.00 pt" if row.direction == "same" else f"{row.change:+.2f} pt"
-    return "±0.0%" if row.direction == "same" else f"{row.change:+.1f}%"
-
-
-def _row_verdict(row: Row) -> str:
-    if row.tolerance is None:
-        return ""
-    limit = f"{row.tolerance:g} pt" if row.change_unit == "pt" else f"{row.tolerance:g}%"
-    if row.regressed:
-        return f"REGRESSION: worse by more than {limit}"
-    return f"ok (within {limit})"
-
-
-def _too_few(comparison: Comparison) -> str:
-    return (
-        f"too few samples to tell: BASE has {comparison.base.total} requests, NEW "
-        f"{comparison.new.total} (want {MIN_REQUESTS} or more each); differences may be noise"
-    )
-
-
-def _comparison_tally(comparison: Comparison) -> str:
-    if not comparison.judged:
-        return "no --max-regression given: nothing judged"
-    bad = comparison.regressions
-    if not bad:
-        return "no metric worse than BASE beyond its tolerance"
-    noun = "metric" if len(bad) == 1 else "metrics"
-    listed = ", ".join(f"{row.ref} {change_text(row)}" for row in bad)
-    return f"{len(bad)} {noun} worse than BASE beyond tolerance: {listed}"
