@@ -32,6 +32,7 @@ __all__ = [
     "html",
     "json_dumps",
     "json_safe",
+    "json_text",
     "markdown",
     "terminal",
     "xml",
@@ -47,6 +48,7 @@ _ANSI = re.compile(
 )
 # characters XML 1.0 does not allow (lone surrogates included)
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Markdown's inline syntax: each is shown as itself when backslash-escaped
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~:])")
 # at a line's start, a list marker or an ordered-list number would start a block
@@ -82,6 +84,12 @@ def xml(text: object, limit: int = EXCERPT_LIMIT) -> str:
     """Text that XML 1.0 allows (for ElementTree, which escapes `<`, `&` and quotes itself):
     escape sequences and the forbidden characters removed, capped."""
     return cut(_NOT_XML.sub("", _ANSI.sub("", str(text))), limit)
+
+
+def json_text(text: object, limit: int = EXCERPT_LIMIT) -> str:
+    """Outside text as a JSON string value: capped, lone surrogates (which strict parsers
+    refuse) removed; the encoder escapes the rest."""
+    return cut(_SURROGATE.sub("", str(text)), limit)
 
 
 def json_safe(value: Any) -> Any:

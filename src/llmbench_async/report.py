@@ -99,7 +99,11 @@ def summary_json(
         "schema": SUMMARY_SCHEMA,
         "tool": {"name": "llmbench-async", "version": info.tool_version},
         "started_at": info.started_at,
-        "target": {"endpoint": info.endpoint, "model": info.model, "api": info.api or None},
+        "target": {
+            "endpoint": outbound.json_text(info.endpoint, 2000),
+            "model": outbound.json_text(info.model),
+            "api": info.api or None,
+        },
         "load": info.load or None,
         "in_flight_cap": info.target_concurrency,
         "warnings": list(report_warnings(summary, info)),
@@ -135,14 +139,14 @@ def summary_json(
             {
                 "kind": group.kind,
                 "count": group.count,
-                "first_message": group.first_message,
+                "first_message": outbound.json_text(group.first_message),
                 "statuses": {str(status): n for status, n in group.statuses},
             }
             for group in summary.errors
         ],
         "client": dict(info.client) if info.client is not None else None,
         "interrupted_by": info.interrupted_by,
-        "problem": info.problem,
+        "problem": None if info.problem is None else outbound.json_text(info.problem),
         "timeseries": dict(info.timeseries) if info.timeseries is not None else None,
         "thresholds": [
             {
