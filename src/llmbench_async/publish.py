@@ -82,18 +82,23 @@ class Outputs:
 
 def check_output_path(path: Path, flag: str) -> None:
     """A ConfigError (exit 2, before any request) unless `path` can be written: not a
-    directory, its directory exists (it is not created), and both allow writing."""
+    directory, its directory exists (it is not created: a typo should not make a tree),
+    and the file can be opened for writing. The probe opens without truncating (append,
+    non-blocking, so a FIFO with no reader fails rather than hangs); a file it had to
+    create is removed again."""
     target = path.absolute()
     if target.is_dir():
         raise ConfigError(f"{flag}: {path} is a directory; give a file name")
-    parent = target.parent
-    if not parent.is_dir():
-        raise ConfigError(f"{flag}: directory {parent} does not exist")
-    if target.exists():
-        if not os.access(target, os.W_OK):
-            raise ConfigError(f"{flag}: {path} is not writable")
-    elif not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag}: directory {parent} is not writable")
+    if not target.parent.is_dir():
+        raise ConfigError(f"{flag}: directory {target.parent} does not exist")
+    existed = target.exists()
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | (0 if existed else os.O_CREAT | os.O_EXCL)
+    try:
+        os.close(os.open(target, flags, 0o644))
+    except OSError as exc:
+        raise ConfigError(f"{flag}: cannot write {path}: {exc.strerror or exc}") from None
+    if not existed:
+        target.unlink(missing_ok=True)
 
 
 class Rendered(Protocol):
