@@ -52,6 +52,8 @@ def test_sweep_states_its_load_and_lower_bound_capacity_everywhere(
     assert load in page and capacity in page
     assert "concurrency 1 ·" not in page  # headed by the sweep's load, not its first level's
     assert load in res.stdout and capacity in res.stdout
+    system_out = ET.fromstring(paths["xml"].read_bytes()).findtext(".//system-out") or ""
+    assert load in system_out and capacity in system_out
     for md in (paths["md"].read_text(), step.read_text()):
         assert "sweep c=1, c=2, c=4 · 4 requests per level" in md.replace("\\", "")
         assert capacity in md

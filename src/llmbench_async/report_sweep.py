@@ -221,8 +221,11 @@ def sweep_markdown(
     return "\n".join(out) + "\n"
 
 
-def sweep_junit(results: Sequence[LevelResult]) -> str:
-    """JUnit XML: one testcase per level, failing when the level broke a threshold."""
+def sweep_junit(
+    results: Sequence[LevelResult], capacity: Capacity | None = None, infos: Sequence[RunInfo] = ()
+) -> str:
+    """JUnit XML: one testcase per level, failing when the level broke a threshold; the
+    target, load, capacity and warnings in `system-out`, as the other outputs state them."""
     root = ET.Element("testsuites", name="llmbench-async")
     suite = ET.SubElement(root, "testsuite", name="llmbench-async sweep")
     failures = 0
@@ -238,6 +241,16 @@ def sweep_junit(results: Sequence[LevelResult]) -> str:
     for element in (root, suite):
         element.set("tests", str(len(results)))
         element.set("failures", str(failures))
+    if infos:
+        xml = outbound.xml
+        out = [
+            f"{xml(infos[0].model)} → {xml(infos[0].endpoint)}",
+            xml(sweep_settings(results, infos)[1], 2000),
+        ]
+        if capacity is not None:
+            out.append(capacity.text())
+        out += [f"warning: {xml(w)}" for w in sweep_warnings(results, infos)]
+        ET.SubElement(suite, "system-out").text = "\n".join(out)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
@@ -275,7 +288,7 @@ class SweepReport:
         return sweep_markdown(self.results, self.capacity, goodput=self.goodput, infos=self.infos)
 
     def junit(self) -> str:
-        return sweep_junit(self.results)
+        return sweep_junit(self.results, self.capacity, self.infos)
 
     def html(self) -> str:
         from .report_html import sweep_html  # loaded only for --html
