@@ -195,3 +195,36 @@ def test_compare_warnings_are_the_same_in_every_output(
     assert "too few samples to tell" in _html_text(page)
     strict = run_cli("compare", *map(str, runs), "--strict", "-q")
     assert strict.code == 2
+
+
+def test_warnings_on_the_summary_reach_every_output() -> None:
+    """A warning the Summary carries as data (whatever adds it) is listed by every renderer,
+    escaped for each."""
+    from dataclasses import fields
+
+    from llmbench_async.records import RequestRecord
+    from llmbench_async.report import RunInfo, RunReport
+    from llmbench_async.stats import Summary, summarize
+
+    base = summarize([RequestRecord(index=0, scheduled_ns=0, send_ns=0, end_ns=5_000_000)])
+
+    class Warned(Summary):  # as a Summary with a `warnings` field
+        pass
+
+    summary = Warned(**{f.name: getattr(base, f.name) for f in fields(Summary)})
+    warning = "3 streams ended without a finish reason <b>|x|</b>\x1b[31m"
+    object.__setattr__(summary, "warnings", (warning,))
+    info = RunInfo(
+        tool_version="t", endpoint="http://h/v1", model="m", settings="s", started_at="now"
+    )
+    rendered = RunReport(summary, info)
+    assert rendered.json()["warnings"] == [warning]
+    assert "!! 3 streams ended without a finish reason <b>|x|</b>\n" in rendered.console(
+        width=100, color=False
+    )
+    assert "> ⚠️ 3 streams ended without a finish reason &lt;b&gt;\\|x\\|&lt;/b&gt;" in (
+        rendered.markdown()
+    )
+    junit = ET.fromstring(rendered.junit()).findtext(".//system-out") or ""
+    assert "warning: 3 streams ended without a finish reason <b>|x|</b>" in junit
+    assert "3 streams ended without a finish reason &lt;b&gt;|x|&lt;/b&gt;" in rendered.html()

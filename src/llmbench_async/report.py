@@ -106,7 +106,7 @@ def summary_json(
         },
         "load": info.load or None,
         "in_flight_cap": info.target_concurrency,
-        "warnings": list(report_warnings(summary, info)),
+        "warnings": [outbound.json_text(w) for w in report_warnings(summary, info)],
         "config": dict(info.config),
         "requests": {
             "total": summary.total,

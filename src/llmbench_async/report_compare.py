@@ -204,7 +204,7 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
             }
             for row in comparison.rows
         ],
-        "warnings": comparison_warnings(comparison),
+        "warnings": [outbound.json_text(w) for w in comparison_warnings(comparison)],
         "verdict": _comparison_tally(comparison),
     }
 
@@ -273,7 +273,7 @@ class SweepComparisonReport:
         return {
             "schema": COMPARISON_SCHEMA,
             "levels": {label: comparison_json(c) for label, c in self.comparison.levels},
-            "warnings": [str(diff) for diff in self.comparison.setting_diffs],
+            "warnings": [outbound.json_text(d) for d in self.comparison.setting_diffs],
         }
 
     def markdown(self) -> str:

@@ -88,9 +88,20 @@ def run_warnings(
 ) -> tuple[str, ...]:
     """Every warning of one run, in order: the Summary's own (data), then the client's."""
     workers = config.get("workers")
-    found = [str(w) for w in summary_warnings]
+    found = [warning_text(w) for w in summary_warnings]
     found += client_warnings(client, workers if isinstance(workers, int) else 1)
     return tuple(dict.fromkeys(found))
+
+
+def warning_text(warning: object) -> str:
+    """One warning as a line: a string as it is, or a record's `text` or `message`."""
+    if isinstance(warning, str):
+        return warning
+    for name in ("text", "message"):
+        value = getattr(warning, name, None)
+        if isinstance(value, str):
+            return value
+    return str(warning)
 
 
 def sweep_load(labels: Sequence[str], level_load: str) -> str:

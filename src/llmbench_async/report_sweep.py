@@ -168,7 +168,7 @@ def sweep_json(
         "target": first.get("target"),
         "load": load,
         "settings": settings,
-        "warnings": sweep_warnings(results, infos),
+        "warnings": [outbound.json_text(w) for w in sweep_warnings(results, infos)],
         "capacity_text": capacity_text(cap, judged=capacity is not None),
         "levels": levels,
         "capacity": cap,

@@ -159,6 +159,7 @@ def compare_command(
     """Compare two runs (or two sweeps, level by level): key metrics side by side, the
     change, regressions, and any setting in which the runs differ."""
     from ..compare import parse_tolerances
+    from ..outbound import terminal
     from ..publish import Outputs, publish
 
     tolerances = parse_tolerances(max_regression or ())
@@ -170,7 +171,8 @@ def compare_command(
     publish(done.rendered, outputs)
     if quiet:  # otherwise the table's head already gives them, one `!!` line each
         for diff in done.diffs:
-            sys.stderr.write(f"llmbench-async: warning: BASE and NEW are not alike: {diff}\n")
+            shown = terminal(str(diff), 1000)
+            sys.stderr.write(f"llmbench-async: warning: BASE and NEW are not alike: {shown}\n")
     if done.code == ExitCode.USAGE:
         error(f"--strict: BASE and NEW differ in {len(done.diffs)} setting(s); not compared")
     elif done.regressions:
