@@ -50,7 +50,8 @@ _ANSI = re.compile(
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Markdown's inline syntax: each is shown as itself when backslash-escaped
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~:])")
+# (`_` only at a word's edge: inside a word, as in `http_5xx`, it never emphasises)
+_MD_SPECIAL = re.compile(r"([\\`*{}\[\]()#!|~:]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z]))")
 # at a line's start, a list marker or an ordered-list number would start a block
 _MD_START = re.compile(r"^([-+]|\d+)([.)]?)")
 

@@ -210,7 +210,7 @@ def console_report(
         )
     if summary.retries:
         out.append(
-            f"  Retries:          {summary.retries} ({_causes_text(summary)}; retry rate "
+            f"  Retries:          {summary.retries} ({term(_causes_text(summary))}; retry rate "
             f"{summary.retry_rate:.1f} %; {summary.retry_wait_s:.2f} s lost to failed "
             "attempts and backoff)"
         )
@@ -226,13 +226,13 @@ def console_report(
     if summary.errors:
         out.append("")
         out.append("Errors")
-        kind_w = max(len(g.kind) for g in summary.errors)
+        kind_w = max(len(term(g.kind, 40)) for g in summary.errors)
         for group in summary.errors:
             msg = outbound.terminal(group.first_message)
             room = max(20, width - kind_w - 14)
             if len(msg) > room:
                 msg = msg[: room - 1] + "…"
-            out.append(f"  {group.kind:<{kind_w}} {group.count:>6}  {msg}")
+            out.append(f"  {term(group.kind, 40):<{kind_w}} {group.count:>6}  {msg}")
     if info.client is not None:
         out.append("")
         out.extend(_self_check(info))
@@ -361,7 +361,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         out.append("| error | count | first message |")
         out.append("|---|---:|---|")
         for group in summary.errors:
-            out.append(f"| {group.kind} | {group.count} | {_md(group.first_message)} |")
+            out.append(f"| {_md(group.kind)} | {group.count} | {_md(group.first_message)} |")
     return "\n".join(out) + "\n"
 
 
@@ -410,7 +410,7 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
         ("interrupted_by", info.interrupted_by),
         ("retries", str(summary.retries)),
         ("retry_rate", f"{summary.retry_rate:.3f}"),
-        *((f"retries.{cause}", str(n)) for cause, n in summary.retry_causes.items()),
+        *((xml(f"retries.{cause}"), str(n)) for cause, n in summary.retry_causes.items()),
     ):
         if value:
             ET.SubElement(props, "property", name=name, value=value)
