@@ -287,3 +287,32 @@ def test_html_into_a_missing_directory_fails_before_the_run(tmp_path: Path) -> N
     res = run_cli("--mock", "-n", "1", "--html", str(tmp_path / "nope" / "r.html"))
     assert res.code == 2
     assert res.stderr.count("\n") == 1 and "--html" in res.stderr
+
+
+def test_hostile_server_text_is_inert_in_the_browser(
+    browser: BrowserContext, tmp_path: Path
+) -> None:
+    """A hostile model id and error bodies, and NaN/Inf from /metrics: the page opens with
+    no script of the server's, no image, no error, and shows the model id as text."""
+    from rawserver import RawServer
+    from test_outbound import HOSTILE, _hostile
+
+    page_path, summary = tmp_path / "hostile.html", tmp_path / "hostile.json"
+    with RawServer(_hostile) as srv:
+        res = run_cli(
+            "--base-url", f"{srv.url}/v1", "-n", "6", "--retries", "0", "--server-metrics",
+            "auto", "--scrape-interval", "0.2", "--html", str(page_path),
+            "--json", str(summary), "-q",
+        )  # fmt: skip
+    assert res.code in (0, 3) and "Traceback" not in res.stderr, res.stderr
+    page, errors = _open(browser, page_path)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.wait_for_timeout(300)
+    assert errors == [] and dialogs == []
+    assert page.eval_on_selector_all("img", "es => es.length") == 0
+    assert page.eval_on_selector_all("script:not([type])", "es => es.length") == 2  # ours
+    shown = page.inner_text("[data-key=model]")
+    assert shown.startswith("red # fake heading <script>alert(1)</script><img src=x")
+    assert json.loads(summary.read_text())["target"]["model"] == HOSTILE
+    page.close()
