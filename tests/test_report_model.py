@@ -228,3 +228,20 @@ def test_warnings_on_the_summary_reach_every_output() -> None:
     junit = ET.fromstring(rendered.junit()).findtext(".//system-out") or ""
     assert "warning: 3 streams ended without a finish reason <b>|x|</b>" in junit
     assert "3 streams ended without a finish reason &lt;b&gt;|x|&lt;/b&gt;" in rendered.html()
+
+
+def test_the_saved_endpoint_has_no_credential_in_its_query(
+    tmp_path: Path, instant_mock_url: str
+) -> None:
+    results, summary = tmp_path / "r.jsonl", tmp_path / "s.json"
+    endpoint = f"{instant_mock_url}/chat/completions?api-version=1&sig=SAS0123456789sig"
+    res = run_cli(
+        "--base-url", instant_mock_url, "--endpoint", endpoint, "-n", "1", "-o", str(results),
+        "--json", str(summary),
+    )  # fmt: skip
+    assert res.code == 0, res.stderr
+    shown = f"{instant_mock_url}/chat/completions?api-version=1&sig=***"
+    assert res.stdout.splitlines()[0].endswith(f"→ {shown}")
+    assert json.loads(results.read_text().splitlines()[0])["target"]["endpoint"] == shown
+    assert json.loads(summary.read_text())["target"]["endpoint"] == shown
+    assert run_cli("report", str(results)).stdout.splitlines()[0].endswith(f"→ {shown}")

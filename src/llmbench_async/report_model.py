@@ -10,11 +10,12 @@ A saved run is described by data: the results header and the summary JSON carry 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .redact import mask_userinfo
+from .redact import MASK, mask_userinfo
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -57,7 +58,23 @@ def endpoint_text(config: RunConfig) -> str:
     credentials masked."""
     if config.target_name is not None:
         return config.target_name
-    return mask_userinfo(config.endpoint)
+    return public_url(config.endpoint)
+
+
+# query parameters whose values are credentials (`?api-key=`, Azure SAS `?sig=`, `?token=`)
+_SECRET_PARAM = re.compile(r"(?i)key|sig|token|secret|pass|pwd|auth|credential")
+
+
+def public_url(url: str) -> str:
+    """`url` as shown and saved: user info and credential-like query values as `***`."""
+    base, sep, query = mask_userinfo(url).partition("?")
+    if not sep:
+        return base
+    parts = []
+    for item in query.split("&"):
+        name, eq, _value = item.partition("=")
+        parts.append(f"{name}={MASK}" if eq and _SECRET_PARAM.search(name) else item)
+    return f"{base}?{'&'.join(parts)}"
 
 
 def in_flight_cap(rate: object, concurrency: object, max_concurrency: object) -> int | None:
@@ -189,16 +206,16 @@ def legacy_endpoint(cfg: Mapping[str, Any]) -> str:
     from .apis import api_spec
 
     if cfg.get("endpoint_url"):
-        return mask_userinfo(str(cfg["endpoint_url"]))
+        return public_url(str(cfg["endpoint_url"]))
     base_url = cfg.get("base_url")
     if not base_url:
         return "?"
     try:
         path = api_spec(str(cfg.get("api") or "chat")).path
     except ValueError:
-        return mask_userinfo(str(base_url))
+        return public_url(str(base_url))
     base, sep, query = str(base_url).partition("?")
-    return mask_userinfo(f"{base}/{path}" + (sep + query if sep else ""))
+    return public_url(f"{base}/{path}" + (sep + query if sep else ""))
 
 
 _LOAD_FIELDS = (
