@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import output_flags, output_paths, run_cli
 from rawserver import RawServer, Seen, response, sse
 
 from llmbench_async import outbound
@@ -55,17 +55,6 @@ def _hostile(seen: Seen, number: int) -> bytes:
     return response(400, json.dumps(error).encode())
 
 
-def _outputs(tmp_path: Path) -> dict[str, Path]:
-    return {k: tmp_path / f"out.{k}" for k in ("json", "md", "xml", "html")}
-
-
-def _flags(paths: dict[str, Path]) -> list[str]:
-    return [
-        "--json", str(paths["json"]), "--markdown", str(paths["md"]),
-        "--junit", str(paths["xml"]), "--html", str(paths["html"]),
-    ]  # fmt: skip
-
-
 def _check_terminal(text: str) -> None:
     assert "\x1b" not in text and "\x9b" not in text and "\x07" not in text
     assert "\x00" not in text and "\x0b" not in text
@@ -107,12 +96,12 @@ def _check_all(paths: dict[str, Path], console: str, summary_md: Path) -> None:
 
 
 def test_hostile_server_texts_are_escaped_in_every_output(tmp_path: Path) -> None:
-    paths = _outputs(tmp_path)
+    paths = output_paths(tmp_path)
     step = tmp_path / "step.md"
     with RawServer(_hostile) as srv:
         res = run_cli(
             "--base-url", f"{srv.url}/v1", "-n", "6", "-c", "1", "--retries", "0",
-            "--server-metrics", "auto", "--scrape-interval", "0.2", *_flags(paths),
+            "--server-metrics", "auto", "--scrape-interval", "0.2", *output_flags(paths),
             "-o", str(tmp_path / "run.jsonl"),
             env={"GITHUB_STEP_SUMMARY": str(step)},
         )  # fmt: skip
@@ -144,9 +133,11 @@ def test_report_of_a_file_with_a_huge_hostile_error_message(tmp_path: Path) -> N
             obj["error_message"] = huge
         edited.append(json.dumps(obj))
     results.write_text("\n".join(edited) + "\n")
-    paths = _outputs(tmp_path)
+    paths = output_paths(tmp_path)
     step = tmp_path / "step.md"
-    rep = run_cli("report", str(results), *_flags(paths), env={"GITHUB_STEP_SUMMARY": str(step)})
+    rep = run_cli(
+        "report", str(results), *output_flags(paths), env={"GITHUB_STEP_SUMMARY": str(step)}
+    )
     assert "Traceback" not in rep.stderr and rep.code == 0, rep.stderr
     _check_all(paths, rep.stdout, step)
     for path in (*paths.values(), step):

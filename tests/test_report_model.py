@@ -10,22 +10,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import output_flags, output_paths, run_cli
 
 from llmbench_async.report_model import LAG_WARN_MS
 
 BUSY = "the client itself was busy"
-
-
-def _outputs(tmp_path: Path, stem: str = "out") -> dict[str, Path]:
-    return {k: tmp_path / f"{stem}.{k}" for k in ("json", "md", "xml", "html")}
-
-
-def _flags(paths: dict[str, Path]) -> list[str]:
-    return [
-        "--json", str(paths["json"]), "--markdown", str(paths["md"]),
-        "--junit", str(paths["xml"]), "--html", str(paths["html"]),
-    ]  # fmt: skip
 
 
 def _html_text(path: Path) -> str:
@@ -36,11 +25,11 @@ def _html_text(path: Path) -> str:
 def test_sweep_states_its_load_and_lower_bound_capacity_everywhere(
     tmp_path: Path, instant_mock_url: str
 ) -> None:
-    paths = _outputs(tmp_path)
+    paths = output_paths(tmp_path)
     step = tmp_path / "step.md"
     res = run_cli(
         "--base-url", instant_mock_url, "-c", "1,2,4", "-n", "4", "--fail-if", "e2e.p99<30s",
-        *_flags(paths), env={"GITHUB_STEP_SUMMARY": str(step)},
+        *output_flags(paths), env={"GITHUB_STEP_SUMMARY": str(step)},
     )  # fmt: skip
     assert res.code == 0, res.stderr
     load = "sweep c=1, c=2, c=4 · 4 requests per level"
@@ -60,10 +49,10 @@ def test_sweep_states_its_load_and_lower_bound_capacity_everywhere(
 
 
 def test_open_loop_peak_in_flight_is_against_the_cap(tmp_path: Path, instant_mock_url: str) -> None:
-    paths = _outputs(tmp_path)
+    paths = output_paths(tmp_path)
     res = run_cli(
         "--base-url", instant_mock_url, "--rate", "20", "--max-concurrency", "32", "-n", "6",
-        *_flags(paths),
+        *output_flags(paths),
     )  # fmt: skip
     assert res.code == 0, res.stderr
     match = re.search(r"peak in flight (\d+)(/\d+)?", res.stdout)
@@ -159,9 +148,11 @@ def test_a_busy_client_is_one_warning_in_every_output(
     tmp_path: Path, instant_mock_url: str, lag_p99: float
 ) -> None:
     results = _busy_results(tmp_path, instant_mock_url, lag_p99)
-    paths = _outputs(tmp_path)
+    paths = output_paths(tmp_path)
     step = tmp_path / "step.md"
-    rep = run_cli("report", str(results), *_flags(paths), env={"GITHUB_STEP_SUMMARY": str(step)})
+    rep = run_cli(
+        "report", str(results), *output_flags(paths), env={"GITHUB_STEP_SUMMARY": str(step)}
+    )
     assert rep.code == 0, rep.stderr
     busy = lag_p99 > LAG_WARN_MS
     doc = json.loads(paths["json"].read_text())
