@@ -135,32 +135,37 @@ def summary_json(
         "retry_wait_s": summary.retry_wait_s,
         "latency_from": summary.latency_from,
         "errors": {group.kind: group.count for group in summary.errors},
-        "error_details": [
-            {
-                "kind": group.kind,
-                "count": group.count,
-                "first_message": outbound.json_text(group.first_message),
-                "statuses": {str(status): n for status, n in group.statuses},
-            }
-            for group in summary.errors
-        ],
+        "error_details": _error_details(summary),
         "client": dict(info.client) if info.client is not None else None,
         "interrupted_by": info.interrupted_by,
         "problem": None if info.problem is None else outbound.json_text(info.problem),
         "timeseries": dict(info.timeseries) if info.timeseries is not None else None,
-        "thresholds": [
-            {
-                "expression": str(v.threshold),
-                "metric": str(v.threshold.ref),
-                "op": v.threshold.op,
-                "limit": v.threshold.limit,
-                "unit": v.threshold.ref.unit,
-                "observed": v.observed,
-                "passed": v.passed,
-            }
-            for v in verdicts
-        ],
+        "thresholds": [_threshold_json(v) for v in verdicts],
         **workload_json(summary, info.config),
+    }
+
+
+def _error_details(summary: Summary) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": group.kind,
+            "count": group.count,
+            "first_message": outbound.json_text(group.first_message),
+            "statuses": {str(status): n for status, n in group.statuses},
+        }
+        for group in summary.errors
+    ]
+
+
+def _threshold_json(v: Verdict) -> dict[str, Any]:
+    return {
+        "expression": str(v.threshold),
+        "metric": str(v.threshold.ref),
+        "op": v.threshold.op,
+        "limit": v.threshold.limit,
+        "unit": v.threshold.ref.unit,
+        "observed": v.observed,
+        "passed": v.passed,
     }
 
 
@@ -185,7 +190,36 @@ def console_report(
             f"requests that finished ({info.cancelled} in flight were cancelled)"
         )
     out.append("")
-    out.append("Summary")
+    out.extend(_summary_lines(summary, info))
+    out.extend(workload_console(summary, info.config))
+    out.append("")
+    out.extend(_stats_table(summary.metrics))
+    for key, title in (("e2e_ms", "E2E latency (ms)"), ("ttft_ms", "Time to first token (ms)")):
+        values = summary.samples.get(key)
+        if values and len(values) > 1:
+            out.append("")
+            out.append(f"{title} histogram")
+            out.extend(render_histogram(values, width=min(width, 90), bins=8, unit="ms"))
+    out.extend(_errors_lines(summary, width))
+    if info.client is not None:
+        out.append("")
+        out.extend(_self_check(info))
+    if info.problem:
+        out.append("")
+        out.append(f"!! {outbound.terminal(info.problem)}")
+    warnings = report_warnings(summary, info)
+    if warnings:
+        out.append("")
+        out.extend(f"!! {outbound.terminal(w)}" for w in warnings)
+    if verdicts:
+        out.append("")
+        out.extend(_thresholds_table(summary, info, verdicts, color))
+    return "\n".join(out) + "\n"
+
+
+def _summary_lines(summary: Summary, info: RunInfo) -> list[str]:
+    """The console's Summary block: counts, duration, rates, tokens, connections, retries."""
+    out = ["Summary"]
     out.append(
         f"  Requests:         {summary.ok} ok, {summary.failed} failed ({summary.total} total)"
     )
@@ -210,43 +244,28 @@ def console_report(
         )
     if summary.retries:
         out.append(
-            f"  Retries:          {summary.retries} ({term(_causes_text(summary))}; retry rate "
+            f"  Retries:          {summary.retries} "
+            f"({outbound.terminal(_causes_text(summary))}; retry rate "
             f"{summary.retry_rate:.1f} %; {summary.retry_wait_s:.2f} s lost to failed "
             "attempts and backoff)"
         )
-    out.extend(workload_console(summary, info.config))
-    out.append("")
-    out.extend(_stats_table(summary.metrics))
-    for key, title in (("e2e_ms", "E2E latency (ms)"), ("ttft_ms", "Time to first token (ms)")):
-        values = summary.samples.get(key)
-        if values and len(values) > 1:
-            out.append("")
-            out.append(f"{title} histogram")
-            out.extend(render_histogram(values, width=min(width, 90), bins=8, unit="ms"))
-    if summary.errors:
-        out.append("")
-        out.append("Errors")
-        kind_w = max(len(term(g.kind, 40)) for g in summary.errors)
-        for group in summary.errors:
-            msg = outbound.terminal(group.first_message)
-            room = max(20, width - kind_w - 14)
-            if len(msg) > room:
-                msg = msg[: room - 1] + "…"
-            out.append(f"  {term(group.kind, 40):<{kind_w}} {group.count:>6}  {msg}")
-    if info.client is not None:
-        out.append("")
-        out.extend(_self_check(info))
-    if info.problem:
-        out.append("")
-        out.append(f"!! {outbound.terminal(info.problem)}")
-    warnings = report_warnings(summary, info)
-    if warnings:
-        out.append("")
-        out.extend(f"!! {outbound.terminal(w)}" for w in warnings)
-    if verdicts:
-        out.append("")
-        out.extend(_thresholds_table(summary, info, verdicts, color))
-    return "\n".join(out) + "\n"
+    return out
+
+
+def _errors_lines(summary: Summary, width: int) -> list[str]:
+    """The console's Errors block: each kind, its count and its first message (escaped)."""
+    if not summary.errors:
+        return []
+    term = outbound.terminal
+    out = ["", "Errors"]
+    kind_w = max(len(term(g.kind, 40)) for g in summary.errors)
+    for group in summary.errors:
+        msg = term(group.first_message)
+        room = max(20, width - kind_w - 14)
+        if len(msg) > room:
+            msg = msg[: room - 1] + "…"
+        out.append(f"  {term(group.kind, 40):<{kind_w}} {group.count:>6}  {msg}")
+    return out
 
 
 def _causes_text(summary: Summary) -> str:
@@ -337,16 +356,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         )
         out.append("")
     out.extend(workload_markdown(summary, info.config))
-    rows = [(label, summary.metrics.get(key)) for key, label in METRICS]
-    present = [(label, stats) for label, stats in rows if stats is not None]
-    if present:
-        out.append("| metric | " + " | ".join(_MD_STATS) + " |")
-        out.append("|---|" + "---:|" * len(_MD_STATS))
-        for label, stats in present:
-            cells = [str(stats.count)] + [format_number(getattr(stats, n)) for n in _MD_STATS[1:]]
-            out.append(f"| {label} | " + " | ".join(cells) + " |")
-    else:
-        out.append("_No successful request: no latency statistics._")
+    out.extend(_md_stats(summary))
     if verdicts:
         out.append("")
         out.append("| result | threshold | observed | limit |")
@@ -363,6 +373,19 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         for group in summary.errors:
             out.append(f"| {_md(group.kind)} | {group.count} | {_md(group.first_message)} |")
     return "\n".join(out) + "\n"
+
+
+def _md_stats(summary: Summary) -> list[str]:
+    """The statistics table of the Markdown report."""
+    rows = [(label, summary.metrics.get(key)) for key, label in METRICS]
+    present = [(label, stats) for label, stats in rows if stats is not None]
+    if not present:
+        return ["_No successful request: no latency statistics._"]
+    out = ["| metric | " + " | ".join(_MD_STATS) + " |", "|---|" + "---:|" * len(_MD_STATS)]
+    for label, stats in present:
+        cells = [str(stats.count)] + [format_number(getattr(stats, n)) for n in _MD_STATS[1:]]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return out
 
 
 def _md(text: str) -> str:
@@ -421,6 +444,14 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
             kind = "threshold" if classname.endswith("thresholds") else "request_failures"
             element = ET.SubElement(case, "failure", message=message, type=kind)
             element.text = message
+    ET.SubElement(suite, "system-out").text = _junit_system_out(summary, info)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _junit_system_out(summary: Summary, info: RunInfo) -> str:
+    """The run in words, for JUnit's `system-out`: counts, interruption, problem, warnings."""
+    xml = outbound.xml
     out = [
         f"{summary.ok} ok, {summary.failed} failed ({summary.total} total) in "
         f"{summary.duration_s:.3f} s; {summary.requests_per_s:.2f} req/s; "
@@ -434,9 +465,7 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
     if info.problem:
         out.append(xml(info.problem))
     out.extend(f"warning: {xml(w)}" for w in report_warnings(summary, info))
-    ET.SubElement(suite, "system-out").text = "\n".join(out)
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    return "\n".join(out)
 
 
 def _stats_table(metrics: Mapping[str, MetricStats]) -> list[str]:
