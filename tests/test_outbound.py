@@ -193,3 +193,27 @@ def test_every_escaper_caps_its_text() -> None:
     for escape in (outbound.terminal, outbound.markdown, outbound.html, outbound.xml):
         out = escape(big)
         assert len(out) <= outbound.EXCERPT_LIMIT and out.endswith("...")
+
+
+def test_report_of_a_file_with_hostile_header_and_footer_fields(
+    tmp_path: Path, instant_mock_url: str
+) -> None:
+    """Every text a results file holds (version, start, model, endpoint, load, the signal
+    that interrupted it) is outside text to `report`."""
+    results = tmp_path / "run.jsonl"
+    res = run_cli("--base-url", instant_mock_url, "-n", "2", "-o", str(results), "-q")
+    assert res.code == 0, res.stderr
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    header, footer = lines[0], lines[-1]
+    header.update(version=HOSTILE, started_at=HOSTILE, load=HOSTILE)
+    header["target"] = {"endpoint": HOSTILE, "api": HOSTILE, "model": HOSTILE}
+    footer["interrupted_by"] = HOSTILE
+    results.write_text("\n".join(json.dumps(obj) for obj in [header, *lines[1:-1], footer]))
+    paths = output_paths(tmp_path)
+    step = tmp_path / "step.md"
+    rep = run_cli(
+        "report", str(results), *output_flags(paths), env={"GITHUB_STEP_SUMMARY": str(step)}
+    )
+    assert "Traceback" not in rep.stderr and rep.code == 0, rep.stderr
+    _check_all(paths, rep.stdout, step)
+    assert "interrupted by red" in rep.stdout

@@ -182,11 +182,11 @@ def console_report(
     width = max(60, min(width, 120))
     out: list[str] = []
     term = outbound.terminal
-    out.append(f"llmbench-async {info.tool_version} → {term(info.endpoint)}")
+    out.append(f"llmbench-async {term(info.tool_version, 40)} → {term(info.endpoint)}")
     out.append(f"model {term(info.model)} · {term(info.settings, 2000)}")
     if info.interrupted_by:
         out.append(
-            f"!! interrupted by {info.interrupted_by}: report covers the {summary.total} "
+            f"!! interrupted by {term(info.interrupted_by, 40)}: report covers the {summary.total} "
             f"requests that finished ({info.cancelled} in flight were cancelled)"
         )
     out.append("")
@@ -279,7 +279,8 @@ def _thresholds_table(
     title = "Thresholds"
     if info.interrupted_by:
         title += (
-            f" (judged on the {summary.total} requests that finished before {info.interrupted_by})"
+            f" (judged on the {summary.total} requests that finished before "
+            f"{outbound.terminal(info.interrupted_by, 40)})"
         )
     expr_w = max(len(str(v.threshold)) for v in verdicts)
     seen_w = max(len(v.observed_text) for v in verdicts)
@@ -333,7 +334,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
     out.append("")
     if info.interrupted_by:
         out.append(
-            f"> **Interrupted by {info.interrupted_by}**: the figures cover the "
+            f"> **Interrupted by {_md(info.interrupted_by)}**: the figures cover the "
             f"{summary.total} requests that finished ({info.cancelled} in flight were cancelled)."
         )
         out.append("")
@@ -423,14 +424,14 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
     suite.set("skipped", "0")
     suite.set("time", f"{summary.duration_s:.3f}")
     if info.started_at:
-        suite.set("timestamp", info.started_at)
+        suite.set("timestamp", xml(info.started_at, 40))
     props = ET.SubElement(suite, "properties")
     for name, value in (
         ("endpoint", xml(info.endpoint)),
         ("model", xml(info.model)),
         ("settings", xml(info.settings, 2000)),
-        ("tool_version", info.tool_version),
-        ("interrupted_by", info.interrupted_by),
+        ("tool_version", xml(info.tool_version, 40)),
+        ("interrupted_by", xml(info.interrupted_by or "", 40)),
         ("retries", str(summary.retries)),
         ("retry_rate", f"{summary.retry_rate:.3f}"),
         *((xml(f"retries.{cause}"), str(n)) for cause, n in summary.retry_causes.items()),
@@ -459,7 +460,7 @@ def _junit_system_out(summary: Summary, info: RunInfo) -> str:
     ]
     if info.interrupted_by:
         out.append(
-            f"interrupted by {info.interrupted_by}: thresholds were judged on the "
+            f"interrupted by {xml(info.interrupted_by, 40)}: thresholds were judged on the "
             f"{summary.total} requests that finished"
         )
     if info.problem:
