@@ -98,3 +98,16 @@ def tmp(tmp_path: Path) -> Path:
 def instant_mock_url(instant_mock: MockProcess) -> str:
     """The base URL of the instant mock."""
     return instant_mock.base_url
+
+
+def output_paths(directory: Path, stem: str = "out") -> dict[str, Path]:
+    """One path for each report file kind: json, md, xml (JUnit), html."""
+    return {k: directory / f"{stem}.{k}" for k in ("json", "md", "xml", "html")}
+
+
+def output_flags(paths: dict[str, Path]) -> list[str]:
+    """The flags that write every report file kind to `paths` (see `output_paths`)."""
+    return [
+        "--json", str(paths["json"]), "--markdown", str(paths["md"]),
+        "--junit", str(paths["xml"]), "--html", str(paths["html"]),
+    ]  # fmt: skip

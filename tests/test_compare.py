@@ -24,7 +24,8 @@ from llmbench_async.compare import (
 from llmbench_async.config import ConfigError
 from llmbench_async.gate import MetricRef
 from llmbench_async.records import RequestRecord, ResultsWriter
-from llmbench_async.report import RunInfo, comparison_report, summary_json
+from llmbench_async.report import RunInfo, summary_json
+from llmbench_async.report_compare import comparison_report
 from llmbench_async.stats import summarize
 
 MS = 1_000_000

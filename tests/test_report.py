@@ -11,13 +11,12 @@ from llmbench_async.gate import check
 from llmbench_async.records import RequestRecord, ResultsWriter
 from llmbench_async.report import (
     RunInfo,
-    comparison_markdown,
-    comparison_report,
     console_report,
     junit_xml,
     markdown_report,
     summary_json,
 )
+from llmbench_async.report_compare import comparison_markdown, comparison_report
 from llmbench_async.stats import summarize
 
 MS = 1_000_000
@@ -129,7 +128,7 @@ def test_markdown_has_key_table_thresholds_and_escaped_errors() -> None:
     text = markdown_report(SUMMARY, INFO, VERDICTS)
     lines = text.splitlines()
     assert lines[0] == "### llmbench-async: ❌ 2 of 4 thresholds failed"
-    assert "`m|odel`" in lines[2]
+    assert lines[2].startswith("m\\|odel → ")  # outside text, escaped (outbound.markdown)
     assert "| metric | count | mean | p50 | p90 | p95 | p99 | max |" in lines
     assert any(line.startswith("| TTFT (ms) | 3 | 50.00 |") for line in lines)
     assert "| ❌ **FAIL** | `ttft.p95<1ms` | 50.00 ms | < 1 ms |" in lines

@@ -201,7 +201,10 @@ def test_sweep_and_compare_reports_in_chromium(
     for level in doc["levels"]:
         _, raw, _ = shown[level["level"]["label"]]
         assert float(raw) == level["throughput"]["requests_per_s"]
-    assert page.inner_text("[data-key=capacity]") == doc["capacity_under_slo"]["label"]
+    # every level passed: the page says, as the console and JSON do, it is a lower bound
+    assert page.inner_text("[data-key=capacity]") == doc["capacity_text"]
+    assert doc["capacity_text"] == "capacity ≥ c=4 (not reached); every level passed"
+    assert "sweep c=1, c=2, c=4 · 12 requests per level" in page.inner_text("main")
     _save_screenshot(page, "sweep.png")
     page.close()
 
@@ -217,6 +220,8 @@ def test_sweep_and_compare_reports_in_chromium(
     assert errors == []
     assert "TTFT: BASE vs NEW (quantile plot)" in titles
     assert "TTFT p50 per window: BASE vs NEW" in titles
+    shown = page.eval_on_selector_all("[data-key=warning]", "es => es.map(e => e.textContent)")
+    assert "load differs: BASE concurrency 1, NEW concurrency 3" in shown
     _save_screenshot(page, "compare.png")
     page.close()
 
@@ -282,3 +287,32 @@ def test_html_into_a_missing_directory_fails_before_the_run(tmp_path: Path) -> N
     res = run_cli("--mock", "-n", "1", "--html", str(tmp_path / "nope" / "r.html"))
     assert res.code == 2
     assert res.stderr.count("\n") == 1 and "--html" in res.stderr
+
+
+def test_hostile_server_text_is_inert_in_the_browser(
+    browser: BrowserContext, tmp_path: Path
+) -> None:
+    """A hostile model id and error bodies, and NaN/Inf from /metrics: the page opens with
+    no script of the server's, no image, no error, and shows the model id as text."""
+    from rawserver import RawServer
+    from test_outbound import HOSTILE, _hostile
+
+    page_path, summary = tmp_path / "hostile.html", tmp_path / "hostile.json"
+    with RawServer(_hostile) as srv:
+        res = run_cli(
+            "--base-url", f"{srv.url}/v1", "-n", "6", "--retries", "0", "--server-metrics",
+            "auto", "--scrape-interval", "0.2", "--html", str(page_path),
+            "--json", str(summary), "-q",
+        )  # fmt: skip
+    assert res.code in (0, 3) and "Traceback" not in res.stderr, res.stderr
+    page, errors = _open(browser, page_path)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.wait_for_timeout(300)
+    assert errors == [] and dialogs == []
+    assert page.eval_on_selector_all("img", "es => es.length") == 0
+    assert page.eval_on_selector_all("script:not([type])", "es => es.length") == 2  # ours
+    shown = page.inner_text("[data-key=model]")
+    assert shown.startswith("red # fake heading <script>alert(1)</script><img src=x")
+    assert json.loads(summary.read_text())["target"]["model"] == HOSTILE
+    page.close()

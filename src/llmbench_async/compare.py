@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import Api, RunConfig
 from .errors import ConfigError, ExitCode
 from .gate import STATS, MetricRef, ThresholdError, observe, parse_metric_ref
 from .metrics import MIN_REQUESTS
 from .records import read_results
+from .report_model import SavedRun
 from .stats import Summary, summarize
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "Tolerances",
     "compare",
     "compare_sweeps",
-    "endpoint_of",
     "load",
     "load_run",
     "parse_tolerances",
@@ -249,43 +248,34 @@ def _is_header(line: str) -> bool:
 def _from_results(path: Path) -> ComparedRun:
     results = read_results(path)
     summary = summarize(results.records)
-    config = results.header.get("config") or {}
+    saved = SavedRun.from_header(results.header)
     return ComparedRun(
         path=str(path),
         kind="results",
         total=summary.total,
         ok=summary.ok,
-        model=str(config.get("model") or "?"),
-        endpoint=endpoint_of(config),
-        started_at=str(results.header.get("started_at") or "?"),
+        model=saved.model,
+        endpoint=saved.endpoint,
+        started_at=saved.started_at or "?",
         summary=summary,
-        config=config,
+        config=saved.config,
         input_tokens=summary.total_input_tokens,
     )
 
 
-def endpoint_of(config: Mapping[str, Any]) -> str:
-    """The request URL of a run from its saved (public) config."""
-    base_url = config.get("base_url")
-    if not base_url:
-        return "?"
-    api: Api = "completions" if config.get("api") == "completions" else "chat"
-    return RunConfig(base_url=str(base_url), api=api).endpoint
-
-
 def _from_summary(path: Path, doc: dict[str, Any]) -> ComparedRun:
     requests = doc.get("requests") or {}
-    target = doc.get("target") or {}
+    saved = SavedRun.from_summary(doc)
     return ComparedRun(
         path=str(path),
         kind="summary",
         total=int(requests.get("total") or 0),
         ok=int(requests.get("ok") or 0),
-        model=str(target.get("model") or "?"),
-        endpoint=str(target.get("endpoint") or "?"),
-        started_at=str(doc.get("started_at") or "?"),
+        model=saved.model,
+        endpoint=saved.endpoint,
+        started_at=saved.started_at or "?",
         document=doc,
-        config=doc.get("config") or {},
+        config=saved.config,
         input_tokens=int((doc.get("tokens") or {}).get("input") or 0),
     )
 

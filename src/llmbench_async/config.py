@@ -123,6 +123,9 @@ class RunConfig:
     goodput: tuple[str, ...] = ()  # per-request SLO conditions, e.g. ("ttft<200ms",)
     # transport options (issue 11/12)
     endpoint_url: str | None = None  # full request URL (path and query kept); None: base_url
+    # what reports name as the target instead of the URL: "mock" for the built-in mock (its
+    # random port is not a setting, so two mock runs compare alike); None: the endpoint URL
+    target_name: str | None = None
     # the header that carries the key: None: the API's own (Authorization: Bearer; messages:
     # x-api-key); "Authorization" sends Bearer, another name the key as is; "none": no key
     api_key_header: str | None = None

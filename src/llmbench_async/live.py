@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 
 import anyio
 
+from . import outbound
+from .report_model import endpoint_text
 from .timeseries import LogSketch
 
 if TYPE_CHECKING:
@@ -35,8 +37,8 @@ def live_enabled(progress: bool) -> bool:
 
 def print_header(config: RunConfig, stream: TextIO) -> None:
     """Target, model and load shape, before the first request is sent."""
-    stream.write(f"llmbench-async → {config.endpoint}\n")
-    stream.write(f"model {config.model} · {config.load_description()}\n")
+    stream.write(f"llmbench-async → {outbound.terminal(endpoint_text(config))}\n")
+    stream.write(f"model {outbound.terminal(config.model)} · {config.load_description()}\n")
     stream.flush()
 
 

@@ -5,18 +5,16 @@ report_sweep.py do) and judges nothing (gate.py does)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
+from . import outbound
 from ._version import VERSION
-from .compare import endpoint_of
-from .config import RunConfig
 from .errors import (
     EXIT_FOR_SIGNAL,
     ConfigError,
@@ -28,6 +26,7 @@ from .errors import (
 from .gate import Threshold, Verdict, parse_thresholds
 from .redact import scrub
 from .report import RunInfo, threshold_tally
+from .report_model import SavedRun, describe_target
 from .report_workloads import workload_settings
 
 STDOUT = Path("-")  # `--json -`: write to stdout
@@ -77,8 +76,29 @@ class Outputs:
             ("--junit", self.junit_path),
             ("--html", self.html_path),
         ):
-            if path is not None and path != STDOUT and not path.absolute().parent.is_dir():
-                raise ConfigError(f"{flag}: directory {path.absolute().parent} does not exist")
+            if path is not None and path != STDOUT:
+                check_output_path(path, flag)
+
+
+def check_output_path(path: Path, flag: str) -> None:
+    """A ConfigError (exit 2, before any request) unless `path` can be written: not a
+    directory, its directory exists (it is not created: a typo should not make a tree),
+    and the file can be opened for writing. The probe opens without truncating (append,
+    non-blocking, so a FIFO with no reader fails rather than hangs); a file it had to
+    create is removed again."""
+    target = path.absolute()
+    if target.is_dir():
+        raise ConfigError(f"{flag}: {path} is a directory; give a file name")
+    if not target.parent.is_dir():
+        raise ConfigError(f"{flag}: directory {target.parent} does not exist")
+    existed = target.exists()
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | (0 if existed else os.O_CREAT | os.O_EXCL)
+    try:
+        os.close(os.open(target, flags, 0o644))
+    except OSError as exc:
+        raise ConfigError(f"{flag}: cannot write {path}: {exc.strerror or exc}") from None
+    if not existed:
+        target.unlink(missing_ok=True)
 
 
 class Rendered(Protocol):
@@ -96,25 +116,36 @@ class Rendered(Protocol):
 
 
 def publish(rendered: Rendered, outputs: Outputs) -> None:
-    """The one writer of every output, for single runs and sweeps alike: the console
+    """The one writer of every output, for runs, sweeps and comparisons alike: the console
     report, the summary JSON, the HTML page, Markdown (and the GitHub step summary) and
-    JUnit XML."""
+    JUnit XML. A write that fails does not stop the others; the first failure is raised
+    (an OutputError, exit 2) once every output has been tried."""
     secrets = outputs.secrets
+    failed: list[OutputError] = []
+
+    def attempt(path: Path | None, render: Callable[[], str]) -> None:
+        if path is None:
+            return
+        try:
+            write_text(path, scrub(render(), secrets))
+        except OutputError as exc:
+            failed.append(exc)
+
     if not outputs.quiet:
         console = sys.stderr if outputs.to_stdout else sys.stdout
         width = shutil.get_terminal_size((100, 24)).columns
         console.write(scrub(rendered.console(width=width, color=use_color(console)), secrets))
         console.flush()
-    if outputs.json_path is not None:
-        write_text(outputs.json_path, scrub(json.dumps(rendered.json(), indent=2), secrets))
-    if outputs.html_path is not None:
-        write_text(outputs.html_path, scrub(rendered.html(), secrets))
+    attempt(outputs.json_path, lambda: outbound.json_dumps(rendered.json()))
+    attempt(outputs.html_path, rendered.html)
     markdown = scrub(rendered.markdown(), secrets)
-    if outputs.markdown_path is not None:
-        write_text(outputs.markdown_path, markdown)
+    attempt(outputs.markdown_path, lambda: markdown)
     append_step_summary(markdown)
-    if outputs.junit_path is not None:
-        write_text(outputs.junit_path, scrub(rendered.junit(), secrets))
+    attempt(outputs.junit_path, rendered.junit)
+    for exc in failed[1:]:
+        error(str(exc), secrets)  # the first is the exit's own error line
+    if failed:
+        raise failed[0]
 
 
 def exit_code(
@@ -160,15 +191,18 @@ def run_info(result: RunResult) -> RunInfo:
     """Build the report's RunInfo from a RunResult."""
     cfg = result.config
     public = cfg.to_public_dict()
+    described = describe_target(cfg)
     return RunInfo(
         tool_version=VERSION,
         endpoint=result.endpoint_label,
         model=result.model,
-        settings=_settings(public),
+        settings=_settings(public, described["load"]),
         started_at=result.started_at,
         config=public,
         client=result.client_stats,
-        target_concurrency=cfg.concurrency,
+        target_concurrency=described["in_flight_cap"],
+        load=described["load"],
+        api=cfg.api,
         interrupted_by=result.outcome.interrupted_by,
         cancelled=result.outcome.cancelled,
         problem=result.problem,
@@ -181,8 +215,8 @@ def results_info(results: ResultsFile, path: Path, window_s: float = 1.0) -> Run
     time series is recomputed from its records."""
     from .timeseries import timeseries_from_records
 
-    header = results.header
-    cfg: Mapping[str, Any] = header.get("config") or {}
+    saved = SavedRun.from_header(results.header)
+    cfg = saved.config
     footer = results.footer
     problem = None
     if footer is None:
@@ -190,17 +224,18 @@ def results_info(results: ResultsFile, path: Path, window_s: float = 1.0) -> Run
             f"{path} has no footer line: the run did not end normally (crash or kill); "
             f"the report covers the {len(results.records)} requests it saved"
         )
-    concurrency = cfg.get("concurrency")
     client = footer.get("client") if footer is not None else None
     return RunInfo(
-        tool_version=str(header.get("version") or "?"),
-        endpoint=endpoint_of(cfg),
-        model=str(cfg.get("model") or "?"),
-        settings=_settings(cfg),
-        started_at=str(header.get("started_at") or ""),
+        tool_version=saved.tool_version,
+        endpoint=saved.endpoint,
+        model=saved.model,
+        settings=_settings(cfg, saved.load),
+        started_at=saved.started_at,
         config=cfg,
         client=client if isinstance(client, dict) else None,
-        target_concurrency=concurrency if isinstance(concurrency, int) else None,
+        target_concurrency=saved.in_flight_cap,
+        load=saved.load,
+        api=saved.api,
         interrupted_by=footer.get("interrupted_by") if footer is not None else None,
         cancelled=int(footer.get("cancelled") or 0) if footer is not None else 0,
         problem=problem,
@@ -211,6 +246,8 @@ def results_info(results: ResultsFile, path: Path, window_s: float = 1.0) -> Run
 
 
 def is_summary_json(path: Path) -> bool:
+    import json
+
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -218,45 +255,17 @@ def is_summary_json(path: Path) -> bool:
     return isinstance(doc, dict) and "metrics" in doc and "requests" in doc
 
 
-def _settings(cfg: Mapping[str, Any]) -> str:
-    """`10 requests · concurrency 5 · max_tokens 128 · stream · chat` from a public config
-    (the same line for a run and for its results file read back by `report`)."""
+def _settings(cfg: Mapping[str, Any], load: str) -> str:
+    """`closed loop, concurrency 5 · 10 requests · max_tokens 128 · stream · chat`: the load
+    (from the report model) and the settings that apply (the same line for a run and for
+    its results file read back by `report`)."""
     mode = "stream" if cfg.get("stream", True) else "no-stream"
-    settings = f"{_load_line(cfg)} · max_tokens {cfg.get('max_tokens', '?')} · {mode} · "
+    settings = f"{load} · max_tokens {cfg.get('max_tokens', '?')} · {mode} · "
     settings += str(cfg.get("api", "chat"))
     settings += workload_settings(cfg)
     if cfg.get("verify") is False:
         settings += " · TLS NOT VERIFIED (--insecure)"
     return settings
-
-
-_LOAD_FIELDS = (
-    "n",
-    "concurrency",
-    "rate",
-    "arrival",
-    "burstiness",
-    "seed",
-    "max_concurrency",
-    "duration_s",
-    "warmup_requests",
-    "warmup_s",
-    "ramp_up_s",
-)
-
-
-_NOT_SIMPLE = ("rate", "duration_s", "warmup_requests", "warmup_s", "ramp_up_s")
-
-
-def _load_line(cfg: Mapping[str, Any]) -> str:
-    simple = f"{cfg.get('n', '?')} requests · concurrency {cfg.get('concurrency', '?')}"
-    if all(not cfg.get(k) for k in _NOT_SIMPLE):
-        return simple
-    try:  # open loop, duration or warm-up: RunConfig says it best
-        load = RunConfig(**{k: cfg[k] for k in _LOAD_FIELDS if k in cfg})
-        return load.load_description()
-    except (ConfigError, TypeError, ValueError):
-        return simple
 
 
 def is_terminal(stream: TextIO) -> bool:

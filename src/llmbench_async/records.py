@@ -221,7 +221,9 @@ def _opt_bool(value: Any) -> bool | None:
 class ResultsWriter:
     """Writes the JSONL results file: one header line, then one line per finished request.
 
-    Each line is flushed as it is written, so a crash keeps everything already done.
+    Each line is flushed as it is written, so a crash keeps everything already done. A write
+    that fails (a full disk, a vanished directory) does not stop the run: the writer stops
+    writing and `failure` holds one line saying why, for the run to report at its end.
     """
 
     def __init__(
@@ -229,9 +231,19 @@ class ResultsWriter:
     ) -> None:
         self._t0_ns = t0_ns
         self._secrets = secrets  # scrubbed from every line (defence in depth)
-        self._file: IO[str] = path.open("w", encoding="utf-8")
+        self._path = path
+        self.failure: str | None = None
+        self._file: IO[str] | None = None
+        try:
+            self._file = path.open("w", encoding="utf-8")
+        except OSError as exc:
+            self._fail(exc)
         head = {"type": "header", "schema": RESULTS_SCHEMA, **header}
         self._write(head)
+
+    def _fail(self, exc: OSError) -> None:
+        if self.failure is None:
+            self.failure = f"cannot write {self._path}: {exc.strerror or exc}"
 
     def write(self, record: RequestRecord) -> None:
         self._write(record_to_json(record, self._t0_ns))
@@ -240,13 +252,21 @@ class ResultsWriter:
         self._write({"type": "footer", **footer})
 
     def _write(self, obj: Mapping[str, Any]) -> None:
+        if self._file is None or self.failure is not None:
+            return
         line = json.dumps(obj, separators=(",", ":"))
-        self._file.write(scrub(line, self._secrets) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(scrub(line, self._secrets) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            self._fail(exc)
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        if self._file is not None and not self._file.closed:
+            try:
+                self._file.close()
+            except OSError as exc:  # the last buffered bytes did not fit
+                self._fail(exc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,8 @@
-"""Reporters: the console report, the summary JSON, Markdown, JUnit XML and the comparison
-table. They only read a `Summary`, a `RunInfo`, judged thresholds (`Verdict`s, from gate.py)
-or a `Comparison` (from compare.py); they compute nothing themselves."""
+"""Reporters of one run: the console report, the summary JSON, Markdown and JUnit XML. They
+only read a `Summary`, a `RunInfo` and judged thresholds (`Verdict`s, from gate.py); the
+facts every output states (load, warnings, in-flight cap) come from report_model.py, and
+every outside text goes through its sink's escaper (outbound.py). The comparison's
+renderers are in report_compare.py."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import outbound
 from .histogram import render_histogram
-from .metrics import MIN_REQUESTS, PER_REQUEST, format_number
+from .metrics import PER_REQUEST, format_number
+from .report_model import CPU_WARN_PERCENT, LAG_WARN_MS, peak_text, run_warnings
 from .report_workloads import (
     workload_console,
     workload_json,
@@ -20,7 +24,6 @@ from .report_workloads import (
 from .stats import MetricStats, Summary
 
 if TYPE_CHECKING:
-    from .compare import ComparedRun, Comparison, Row
     from .gate import Verdict
 
 SUMMARY_SCHEMA = "llmbench-async/summary/v1"
@@ -41,11 +44,19 @@ class RunInfo:
     started_at: str
     config: Mapping[str, Any] = field(default_factory=dict)  # redacted
     client: Mapping[str, Any] | None = None  # self-check figures
-    target_concurrency: int | None = None
+    target_concurrency: int | None = None  # the in-flight cap (None: an uncapped open loop)
     interrupted_by: str | None = None
     cancelled: int = 0
     problem: str | None = None
     timeseries: Mapping[str, Any] | None = None  # timeseries.SeriesBuilder.to_json()
+    load: str = ""  # the load description, e.g. "closed loop, concurrency 5 · 10 requests"
+    api: str = ""
+
+
+def report_warnings(summary: Summary, info: RunInfo) -> tuple[str, ...]:
+    """Every warning of a run, the same list in every output: the Summary's own warnings
+    (data) and the client's self-check."""
+    return run_warnings(getattr(summary, "warnings", ()), info.client, info.config)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +99,14 @@ def summary_json(
         "schema": SUMMARY_SCHEMA,
         "tool": {"name": "llmbench-async", "version": info.tool_version},
         "started_at": info.started_at,
-        "target": {"endpoint": info.endpoint, "model": info.model},
+        "target": {
+            "endpoint": outbound.json_text(info.endpoint, 2000),
+            "model": outbound.json_text(info.model),
+            "api": info.api or None,
+        },
+        "load": info.load or None,
+        "in_flight_cap": info.target_concurrency,
+        "warnings": [outbound.json_text(w) for w in report_warnings(summary, info)],
         "config": dict(info.config),
         "requests": {
             "total": summary.total,
@@ -117,32 +135,37 @@ def summary_json(
         "retry_wait_s": summary.retry_wait_s,
         "latency_from": summary.latency_from,
         "errors": {group.kind: group.count for group in summary.errors},
-        "error_details": [
-            {
-                "kind": group.kind,
-                "count": group.count,
-                "first_message": group.first_message,
-                "statuses": {str(status): n for status, n in group.statuses},
-            }
-            for group in summary.errors
-        ],
+        "error_details": _error_details(summary),
         "client": dict(info.client) if info.client is not None else None,
         "interrupted_by": info.interrupted_by,
-        "problem": info.problem,
+        "problem": None if info.problem is None else outbound.json_text(info.problem),
         "timeseries": dict(info.timeseries) if info.timeseries is not None else None,
-        "thresholds": [
-            {
-                "expression": str(v.threshold),
-                "metric": str(v.threshold.ref),
-                "op": v.threshold.op,
-                "limit": v.threshold.limit,
-                "unit": v.threshold.ref.unit,
-                "observed": v.observed,
-                "passed": v.passed,
-            }
-            for v in verdicts
-        ],
+        "thresholds": [_threshold_json(v) for v in verdicts],
         **workload_json(summary, info.config),
+    }
+
+
+def _error_details(summary: Summary) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": group.kind,
+            "count": group.count,
+            "first_message": outbound.json_text(group.first_message),
+            "statuses": {str(status): n for status, n in group.statuses},
+        }
+        for group in summary.errors
+    ]
+
+
+def _threshold_json(v: Verdict) -> dict[str, Any]:
+    return {
+        "expression": str(v.threshold),
+        "metric": str(v.threshold.ref),
+        "op": v.threshold.op,
+        "limit": v.threshold.limit,
+        "unit": v.threshold.ref.unit,
+        "observed": v.observed,
+        "passed": v.passed,
     }
 
 
@@ -158,15 +181,45 @@ def console_report(
     thresholds. `color` adds ANSI colour to PASS / FAIL (only ask for it on a terminal)."""
     width = max(60, min(width, 120))
     out: list[str] = []
-    out.append(f"llmbench-async {info.tool_version} → {info.endpoint}")
-    out.append(f"model {info.model} · {info.settings}")
+    term = outbound.terminal
+    out.append(f"llmbench-async {term(info.tool_version, 40)} → {term(info.endpoint)}")
+    out.append(f"model {term(info.model)} · {term(info.settings, 2000)}")
     if info.interrupted_by:
         out.append(
-            f"!! interrupted by {info.interrupted_by}: report covers the {summary.total} "
+            f"!! interrupted by {term(info.interrupted_by, 40)}: report covers the {summary.total} "
             f"requests that finished ({info.cancelled} in flight were cancelled)"
         )
     out.append("")
-    out.append("Summary")
+    out.extend(_summary_lines(summary, info))
+    out.extend(workload_console(summary, info.config))
+    out.append("")
+    out.extend(_stats_table(summary.metrics))
+    for key, title in (("e2e_ms", "E2E latency (ms)"), ("ttft_ms", "Time to first token (ms)")):
+        values = summary.samples.get(key)
+        if values and len(values) > 1:
+            out.append("")
+            out.append(f"{title} histogram")
+            out.extend(render_histogram(values, width=min(width, 90), bins=8, unit="ms"))
+    out.extend(_errors_lines(summary, width))
+    if info.client is not None:
+        out.append("")
+        out.extend(_self_check(info))
+    if info.problem:
+        out.append("")
+        out.append(f"!! {outbound.terminal(info.problem)}")
+    warnings = report_warnings(summary, info)
+    if warnings:
+        out.append("")
+        out.extend(f"!! {outbound.terminal(w)}" for w in warnings)
+    if verdicts:
+        out.append("")
+        out.extend(_thresholds_table(summary, info, verdicts, color))
+    return "\n".join(out) + "\n"
+
+
+def _summary_lines(summary: Summary, info: RunInfo) -> list[str]:
+    """The console's Summary block: counts, duration, rates, tokens, connections, retries."""
+    out = ["Summary"]
     out.append(
         f"  Requests:         {summary.ok} ok, {summary.failed} failed ({summary.total} total)"
     )
@@ -191,39 +244,28 @@ def console_report(
         )
     if summary.retries:
         out.append(
-            f"  Retries:          {summary.retries} ({_causes_text(summary)}; retry rate "
+            f"  Retries:          {summary.retries} "
+            f"({outbound.terminal(_causes_text(summary))}; retry rate "
             f"{summary.retry_rate:.1f} %; {summary.retry_wait_s:.2f} s lost to failed "
             "attempts and backoff)"
         )
-    out.extend(workload_console(summary, info.config))
-    out.append("")
-    out.extend(_stats_table(summary.metrics))
-    for key, title in (("e2e_ms", "E2E latency (ms)"), ("ttft_ms", "Time to first token (ms)")):
-        values = summary.samples.get(key)
-        if values and len(values) > 1:
-            out.append("")
-            out.append(f"{title} histogram")
-            out.extend(render_histogram(values, width=min(width, 90), bins=8, unit="ms"))
-    if summary.errors:
-        out.append("")
-        out.append("Errors")
-        kind_w = max(len(g.kind) for g in summary.errors)
-        for group in summary.errors:
-            msg = group.first_message
-            room = max(20, width - kind_w - 14)
-            if len(msg) > room:
-                msg = msg[: room - 1] + "…"
-            out.append(f"  {group.kind:<{kind_w}} {group.count:>6}  {msg}")
-    if info.client is not None:
-        out.append("")
-        out.extend(_self_check(info))
-    if info.problem:
-        out.append("")
-        out.append(f"!! {info.problem}")
-    if verdicts:
-        out.append("")
-        out.extend(_thresholds_table(summary, info, verdicts, color))
-    return "\n".join(out) + "\n"
+    return out
+
+
+def _errors_lines(summary: Summary, width: int) -> list[str]:
+    """The console's Errors block: each kind, its count and its first message (escaped)."""
+    if not summary.errors:
+        return []
+    term = outbound.terminal
+    out = ["", "Errors"]
+    kind_w = max(len(term(g.kind, 40)) for g in summary.errors)
+    for group in summary.errors:
+        msg = term(group.first_message)
+        room = max(20, width - kind_w - 14)
+        if len(msg) > room:
+            msg = msg[: room - 1] + "…"
+        out.append(f"  {term(group.kind, 40):<{kind_w}} {group.count:>6}  {msg}")
+    return out
 
 
 def _causes_text(summary: Summary) -> str:
@@ -237,7 +279,8 @@ def _thresholds_table(
     title = "Thresholds"
     if info.interrupted_by:
         title += (
-            f" (judged on the {summary.total} requests that finished before {info.interrupted_by})"
+            f" (judged on the {summary.total} requests that finished before "
+            f"{outbound.terminal(info.interrupted_by, 40)})"
         )
     expr_w = max(len(str(v.threshold)) for v in verdicts)
     seen_w = max(len(v.observed_text) for v in verdicts)
@@ -286,17 +329,20 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
     else:
         headline = f"✅ {threshold_tally(verdicts)}"
     out = [f"### llmbench-async: {headline}", ""]
-    model = info.model.replace("`", "'")
-    out.append(f"`{model}` → {_md(info.endpoint)} · {_md(info.settings)}")
+    settings = outbound.markdown(info.settings, 2000)
+    out.append(f"{_md(info.model)} → {_md(info.endpoint)} · {settings}")
     out.append("")
     if info.interrupted_by:
         out.append(
-            f"> **Interrupted by {info.interrupted_by}**: the figures cover the "
+            f"> **Interrupted by {_md(info.interrupted_by)}**: the figures cover the "
             f"{summary.total} requests that finished ({info.cancelled} in flight were cancelled)."
         )
         out.append("")
     if info.problem:
         out.append(f"> **Problem:** {_md(info.problem)}")
+        out.append("")
+    for warning in report_warnings(summary, info):
+        out.append(f"> ⚠️ {_md(warning)}")
         out.append("")
     out.append(
         f"**{summary.ok} ok, {summary.failed} failed** · {summary.duration_s:.3f} s · "
@@ -311,16 +357,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         )
         out.append("")
     out.extend(workload_markdown(summary, info.config))
-    rows = [(label, summary.metrics.get(key)) for key, label in METRICS]
-    present = [(label, stats) for label, stats in rows if stats is not None]
-    if present:
-        out.append("| metric | " + " | ".join(_MD_STATS) + " |")
-        out.append("|---|" + "---:|" * len(_MD_STATS))
-        for label, stats in present:
-            cells = [str(stats.count)] + [format_number(getattr(stats, n)) for n in _MD_STATS[1:]]
-            out.append(f"| {label} | " + " | ".join(cells) + " |")
-    else:
-        out.append("_No successful request: no latency statistics._")
+    out.extend(_md_stats(summary))
     if verdicts:
         out.append("")
         out.append("| result | threshold | observed | limit |")
@@ -335,19 +372,26 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         out.append("| error | count | first message |")
         out.append("|---|---:|---|")
         for group in summary.errors:
-            out.append(f"| {group.kind} | {group.count} | {_md(group.first_message)} |")
+            out.append(f"| {_md(group.kind)} | {group.count} | {_md(group.first_message)} |")
     return "\n".join(out) + "\n"
 
 
+def _md_stats(summary: Summary) -> list[str]:
+    """The statistics table of the Markdown report."""
+    rows = [(label, summary.metrics.get(key)) for key, label in METRICS]
+    present = [(label, stats) for label, stats in rows if stats is not None]
+    if not present:
+        return ["_No successful request: no latency statistics._"]
+    out = ["| metric | " + " | ".join(_MD_STATS) + " |", "|---|" + "---:|" * len(_MD_STATS)]
+    for label, stats in present:
+        cells = [str(stats.count)] + [format_number(getattr(stats, n)) for n in _MD_STATS[1:]]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return out
+
+
 def _md(text: str) -> str:
-    """Escape text for a Markdown table cell (pipes, HTML, line breaks)."""
-    return (
-        " ".join(text.split())
-        .replace("\\", "\\\\")
-        .replace("|", "\\|")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-    )
+    """Outside text as inert Markdown (safe in a table cell and at a line's start)."""
+    return outbound.markdown(text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,6 +401,7 @@ def _md(text: str) -> str:
 def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ()) -> str:
     """JUnit XML: one testcase per threshold, plus one for "no request failed"."""
     cases: list[tuple[str, str, str | None]] = []  # classname, name, failure message
+    xml = outbound.xml
     for v in verdicts:
         message = None
         if not v.passed:
@@ -364,7 +409,7 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
         cases.append(("llmbench-async.thresholds", str(v.threshold), message))
     failure = None
     if summary.failed:
-        kinds = ", ".join(f"{g.kind} {g.count}" for g in summary.errors)
+        kinds = xml(", ".join(f"{g.kind} {g.count}" for g in summary.errors))
         failure = f"{summary.failed} of {summary.total} requests failed ({kinds})"
     cases.append(("llmbench-async.requests", "no request failed", failure))
     failures = sum(message is not None for _, _, message in cases)
@@ -379,17 +424,17 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
     suite.set("skipped", "0")
     suite.set("time", f"{summary.duration_s:.3f}")
     if info.started_at:
-        suite.set("timestamp", info.started_at)
+        suite.set("timestamp", xml(info.started_at, 40))
     props = ET.SubElement(suite, "properties")
     for name, value in (
-        ("endpoint", info.endpoint),
-        ("model", info.model),
-        ("settings", info.settings),
-        ("tool_version", info.tool_version),
-        ("interrupted_by", info.interrupted_by),
+        ("endpoint", xml(info.endpoint)),
+        ("model", xml(info.model)),
+        ("settings", xml(info.settings, 2000)),
+        ("tool_version", xml(info.tool_version, 40)),
+        ("interrupted_by", xml(info.interrupted_by or "", 40)),
         ("retries", str(summary.retries)),
         ("retry_rate", f"{summary.retry_rate:.3f}"),
-        *((f"retries.{cause}", str(n)) for cause, n in summary.retry_causes.items()),
+        *((xml(f"retries.{cause}"), str(n)) for cause, n in summary.retry_causes.items()),
     ):
         if value:
             ET.SubElement(props, "property", name=name, value=value)
@@ -400,6 +445,14 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
             kind = "threshold" if classname.endswith("thresholds") else "request_failures"
             element = ET.SubElement(case, "failure", message=message, type=kind)
             element.text = message
+    ET.SubElement(suite, "system-out").text = _junit_system_out(summary, info)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _junit_system_out(summary: Summary, info: RunInfo) -> str:
+    """The run in words, for JUnit's `system-out`: counts, interruption, problem, warnings."""
+    xml = outbound.xml
     out = [
         f"{summary.ok} ok, {summary.failed} failed ({summary.total} total) in "
         f"{summary.duration_s:.3f} s; {summary.requests_per_s:.2f} req/s; "
@@ -407,14 +460,13 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
     ]
     if info.interrupted_by:
         out.append(
-            f"interrupted by {info.interrupted_by}: thresholds were judged on the "
+            f"interrupted by {xml(info.interrupted_by, 40)}: thresholds were judged on the "
             f"{summary.total} requests that finished"
         )
     if info.problem:
-        out.append(info.problem)
-    ET.SubElement(suite, "system-out").text = "\n".join(out)
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+        out.append(xml(info.problem))
+    out.extend(f"warning: {xml(w)}" for w in report_warnings(summary, info))
+    return "\n".join(out)
 
 
 def _stats_table(metrics: Mapping[str, MetricStats]) -> list[str]:
@@ -439,23 +491,15 @@ def _self_check(info: RunInfo) -> list[str]:
     client = info.client or {}
     lag = client.get("loop_lag_ms", {})
     peak = client.get("peak_in_flight")
-    target = info.target_concurrency
     line = (
         f"Client self-check: loop lag p50 {lag.get('p50', 0.0):.1f} ms, "
         f"p99 {lag.get('p99', 0.0):.1f} ms; CPU {client.get('cpu_percent', 0.0):.0f}%; "
-        f"peak in flight {peak}" + (f"/{target}" if target else "")
+        f"peak in flight {peak_text(peak, info.target_concurrency)}"
     )
     lines = [line]
     if client.get("ray"):
         return lines + ray_self_check(client["ray"])
-    workers = info.config.get("workers") or 1
-    per_process_cpu = client.get("cpu_percent", 0.0) / max(1, int(workers))
-    if lag.get("p99", 0.0) > 20.0 or per_process_cpu > 90.0:
-        lines.append(
-            "!! the client itself was busy (event-loop lag or a saturated core), so latencies "
-            "include client delay; use --workers (one process per core) or lower the load"
-        )
-    return lines
+    return lines  # a busy client is one of report_warnings
 
 
 def ray_self_check(ray: Mapping[str, Any]) -> list[str]:
@@ -478,139 +522,9 @@ def ray_self_check(ray: Mapping[str, Any]) -> list[str]:
             lost = a.get("lost")
             count = "an unknown number of" if lost is None else str(lost)
             lines.append(f"!! {count} requests lost with node {where}: {a['error']}")
-        elif lag.get("p99", 0.0) > 20.0 or a.get("cpu_percent", 0.0) > 90.0:
+        elif lag.get("p99", 0.0) > LAG_WARN_MS or a.get("cpu_percent", 0.0) > CPU_WARN_PERCENT:
             lines.append(
                 f"!! the client on node {where} was busy (event-loop lag or a saturated core), "
                 "so its latencies include client delay; add nodes or lower the load"
             )
     return lines
-
-
-# ---------------------------------------------------------------------------------------------
-# Comparison of two runs
-
-
-def comparison_report(comparison: Comparison, *, color: bool = False) -> str:
-    """BASE vs NEW, side by side: value, change with an arrow, better/worse, and the verdict
-    for metrics with a tolerance. `color` paints better green, worse red (terminals only)."""
-    out = [
-        f"BASE  {_side(comparison.base)}",
-        f"NEW   {_side(comparison.new)}",
-        *(f"!! {diff}" for diff in comparison.setting_diffs),
-        "",
-    ]
-    labels = [f"{row.ref} ({row.ref.unit})" for row in comparison.rows]
-    label_w = max(len(label) for label in labels)
-    out.append(f"{'metric':<{label_w}}  {'base':>10}  {'new':>10}  {'change':>11}")
-    for label, row in zip(labels, comparison.rows, strict=True):
-        change = f"{_arrow(row)} {change_text(row):>9}"
-        direction: str = row.direction if row.direction != "n/a" else ""
-        if direction == "better":
-            direction = _paint(f"{direction:<6}", _GREEN, color)
-        elif direction == "worse":
-            direction = _paint(f"{direction:<6}", _RED, color)
-        else:
-            direction = f"{direction:<6}"
-        line = (
-            f"{label:<{label_w}}  {_opt(row.base):>10}  {_opt(row.new):>10}  {change}  {direction}"
-        )
-        verdict = _row_verdict(row)
-        if verdict:
-            line += "  " + (_paint(verdict, _RED, color) if row.regressed else verdict)
-        out.append(line.rstrip())
-    out.append("")
-    if comparison.too_few_samples:
-        out.append(f"!! {_too_few(comparison)}")
-    out.append(f"compare: {_comparison_tally(comparison)}")
-    return "\n".join(out) + "\n"
-
-
-def comparison_markdown(comparison: Comparison) -> str:
-    """The comparison as a Markdown table (for CI job summaries and PR comments)."""
-    if not comparison.judged:
-        headline = "comparison"
-    elif comparison.regressions:
-        headline = f"❌ {_comparison_tally(comparison)}"
-    else:
-        headline = f"✅ {_comparison_tally(comparison)}"
-    out = [f"### llmbench-async compare: {headline}", ""]
-    out.append(f"- **BASE** {_md(_side(comparison.base))}")
-    out.append(f"- **NEW** {_md(_side(comparison.new))}")
-    out.extend(f"- ⚠️ {_md(str(diff))}" for diff in comparison.setting_diffs)
-    out.append("")
-    if comparison.too_few_samples:
-        out.append(f"> ⚠️ {_md(_too_few(comparison))}")
-        out.append("")
-    out.append("| metric | base | new | change | | verdict |")
-    out.append("|---|---:|---:|---:|---|---|")
-    for row in comparison.rows:
-        verdict = _row_verdict(row)
-        if row.regressed:
-            verdict = f"❌ **{verdict}**"
-        out.append(
-            f"| `{row.ref}` ({row.ref.unit}) | {_opt(row.base)} | {_opt(row.new)} | "
-            f"{_arrow(row)} {change_text(row)} | "
-            f"{row.direction if row.direction != 'n/a' else ''} | {_md(verdict)} |"
-        )
-    if not comparison.judged:
-        out.append("")
-        out.append(f"_{_comparison_tally(comparison)}_")
-    return "\n".join(out) + "\n"
-
-
-def _side(run: ComparedRun) -> str:
-    return (
-        f"{run.path}: {run.total} requests ({run.ok} ok) · {run.model} → {run.endpoint} · "
-        f"started {run.started_at}"
-    )
-
-
-def _opt(value: float | None) -> str:
-    return "no data" if value is None else format_number(value)
-
-
-def _arrow(row: Row) -> str:
-    if row.base is None or row.new is None:
-        return " "
-    if row.direction == "same":
-        return "="
-    if row.new > row.base:
-        return "↑"
-    return "↓" if row.new < row.base else "="
-
-
-def change_text(row: Row) -> str:
-    if row.base is None or row.new is None:
-        return "—"
-    if row.change is None:
-        return "from 0"
-    if row.change_unit == "pt":
-        return "±0.00 pt" if row.direction == "same" else f"{row.change:+.2f} pt"
-    return "±0.0%" if row.direction == "same" else f"{row.change:+.1f}%"
-
-
-def _row_verdict(row: Row) -> str:
-    if row.tolerance is None:
-        return ""
-    limit = f"{row.tolerance:g} pt" if row.change_unit == "pt" else f"{row.tolerance:g}%"
-    if row.regressed:
-        return f"REGRESSION: worse by more than {limit}"
-    return f"ok (within {limit})"
-
-
-def _too_few(comparison: Comparison) -> str:
-    return (
-        f"too few samples to tell: BASE has {comparison.base.total} requests, NEW "
-        f"{comparison.new.total} (want {MIN_REQUESTS} or more each); differences may be noise"
-    )
-
-
-def _comparison_tally(comparison: Comparison) -> str:
-    if not comparison.judged:
-        return "no --max-regression given: nothing judged"
-    bad = comparison.regressions
-    if not bad:
-        return "no metric worse than BASE beyond its tolerance"
-    noun = "metric" if len(bad) == 1 else "metrics"
-    listed = ", ".join(f"{row.ref} {change_text(row)}" for row in bad)
-    return f"{len(bad)} {noun} worse than BASE beyond tolerance: {listed}"

@@ -8,14 +8,15 @@ quantiles and a histogram, never as raw samples, so the file stays small for any
 
 from __future__ import annotations
 
-import html
-import json
+import math
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 
+from . import outbound
 from .metrics import format_number
+from .report_model import peak_text
 from .stats import Summary, percentile
 
 __all__ = [
@@ -75,8 +76,9 @@ def distributions(summary: Summary) -> dict[str, Any]:
     return out
 
 
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+def _esc(value: object, limit: int = 2000) -> str:
+    """Any text as HTML (escaped, one line, capped: outbound.html)."""
+    return outbound.html(value, limit)
 
 
 def _num(value: Any) -> str:
@@ -85,13 +87,24 @@ def _num(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return format_number(value)
+        return format_number(value) if math.isfinite(value) else "–"
     return _esc(value)
 
 
 def _cell(value: Any, key: str) -> str:
-    raw = "" if value is None else f' data-value="{_esc(value)}"'
+    raw = "" if _missing(value) else f' data-value="{_esc(value)}"'
     return f'<td data-key="{_esc(key)}"{raw}>{_num(value)}</td>'
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+def _warnings(doc: Mapping[str, Any]) -> str:
+    """The report model's warnings, the same list the console and Markdown print."""
+    return "".join(
+        f'<p class="problem" data-key="warning">{_esc(w)}</p>' for w in doc.get("warnings") or ()
+    )
 
 
 def _header(doc: Mapping[str, Any], title: str) -> str:
@@ -110,6 +123,7 @@ def _header(doc: Mapping[str, Any], title: str) -> str:
         lines.append(f'<p class="problem">{_esc(doc["problem"])}</p>')
     if doc.get("interrupted_by"):
         lines.append(f'<p class="problem">interrupted by {_esc(doc["interrupted_by"])}</p>')
+    lines.append(_warnings(doc))
     return "\n".join(lines)
 
 
@@ -184,13 +198,16 @@ def _self_check(doc: Mapping[str, Any]) -> str:
         ("event-loop lag p99 (ms)", lag.get("p99"), "client.loop_lag_ms.p99"),
         ("event-loop lag max (ms)", lag.get("max"), "client.loop_lag_ms.max"),
         ("client CPU (% of one core)", client.get("cpu_percent"), "client.cpu_percent"),
-        ("peak in flight", client.get("peak_in_flight"), "client.peak_in_flight"),
     ]
     body = "".join(f"<tr><td>{label}</td>{_cell(v, key)}</tr>" for label, v, key in rows)
-    note = ""
-    if float(lag.get("p99") or 0) > 10.0:
-        note = '<p class="problem">The client\'s own event loop lagged: latencies include it.</p>'
-    return f'<table id="client">{body}</table>{note}'
+    peak = peak_text(client.get("peak_in_flight"), doc.get("in_flight_cap"))
+    raw = client.get("peak_in_flight")
+    value = "" if _missing(raw) else f' data-value="{_esc(raw)}"'
+    body += (
+        f'<tr><td>peak in flight</td><td data-key="client.peak_in_flight"{value}>'
+        f"{_esc(peak)}</td></tr>"
+    )
+    return f'<table id="client">{body}</table>'
 
 
 def _server_note(doc: Mapping[str, Any]) -> str:
@@ -207,7 +224,7 @@ def _server_note(doc: Mapping[str, Any]) -> str:
 
 
 def _page(title: str, body: str, payload: Mapping[str, Any]) -> str:
-    data = json.dumps(payload, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    data = outbound.json_dumps(payload, indent=None).replace("</", "<\\/")
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -265,8 +282,9 @@ def run_html(doc: Mapping[str, Any], summary: Summary, settings: str = "") -> st
     return _page("llmbench-async report", body, {"kind": "run", "runs": runs})
 
 
-def sweep_html(sweep: Mapping[str, Any], settings: Sequence[str] = ()) -> str:
-    """The report of a sweep from its JSON document (`sweep_json`)."""
+def sweep_html(sweep: Mapping[str, Any]) -> str:
+    """The report of a sweep from its JSON document (`sweep_json`): its target, load,
+    warnings and capacity as every other output states them."""
     levels = sweep.get("levels") or []
     capacity = sweep.get("capacity_under_slo")
     points = []
@@ -281,13 +299,11 @@ def sweep_html(sweep: Mapping[str, Any], settings: Sequence[str] = ()) -> str:
                 "passed": doc["level"]["passed"],
             }
         )
-    first = levels[0] if levels else {}
-    judged = any(doc.get("thresholds") for doc in levels)
-    cap = capacity["label"] if capacity is not None else "none met every threshold"
-    if not judged:
-        cap = "not judged (no --fail-if)"
+    first = dict(levels[0]) if levels else {}
+    first.update(settings=sweep.get("settings", ""), warnings=sweep.get("warnings") or ())
+    cap = sweep.get("capacity_text") or "not judged (no --fail-if)"
     parts = [
-        _header(dict(first, settings=settings[0] if settings else ""), "llmbench-async sweep"),
+        _header(first, "llmbench-async sweep"),
         f'<p class="meta">capacity under SLO: <b data-key="capacity">{_esc(cap)}</b></p>',
         _sweep_table(points),
         '<div class="grid" id="sweep-charts"></div>',
@@ -321,9 +337,11 @@ def _sweep_table(points: Sequence[Mapping[str, Any]]) -> str:
 def compare_html(
     sides: Sequence[tuple[str, Mapping[str, Any], Summary | None]],
     rows: Sequence[Mapping[str, Any]],
+    warnings: Sequence[str] = (),
 ) -> str:
     """BASE and NEW overlaid: `sides` is (name, summary JSON document, Summary or None) for
-    each; `rows` the comparison table (metric, base, new, change, verdict)."""
+    each; `rows` the comparison table (metric, base, new, change, verdict); `warnings` the
+    comparison's (settings that differ, too few samples), as the console prints them."""
     head = "<tr><th>metric</th><th>BASE</th><th>NEW</th><th>change</th><th>verdict</th></tr>"
     body_rows = "".join(
         f"<tr><td>{_esc(r['metric'])}</td>{_cell(r['base'], 'base')}{_cell(r['new'], 'new')}"
@@ -338,6 +356,7 @@ def compare_html(
             f"{_esc(target.get('endpoint', '?'))} · model {_esc(target.get('model', '?'))} · "
             f"started {_esc(doc.get('started_at', '?'))}</p>"
         )
+    parts.append(_warnings({"warnings": warnings}))
     parts += [
         f'<table id="comparison">{head}{body_rows}</table>',
         '<div class="grid" id="compare-charts"></div>',

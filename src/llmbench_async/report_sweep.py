@@ -9,8 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .compare import SWEEP_SCHEMA, SweepComparison
-from .report import RunInfo, comparison_markdown, comparison_report, summary_json
+from . import outbound
+from .compare import SWEEP_SCHEMA
+from .report import RunInfo, report_warnings, summary_json
+from .report_model import capacity_text, sweep_load
 from .stats import Summary
 from .sweep import Capacity, LevelResult
 
@@ -128,18 +130,46 @@ def level_json(r: LevelResult) -> dict[str, Any]:
     }
 
 
+def sweep_settings(results: Sequence[LevelResult], infos: Sequence[RunInfo]) -> tuple[str, str]:
+    """The sweep's load (`sweep c=1, c=2, c=4 · 8 requests per level`) and its settings line
+    (that load, then the settings every level shares)."""
+    if not infos:
+        return "sweep", "sweep"
+    first = infos[0]
+    load = sweep_load([r.level.label for r in results], first.load)
+    rest = first.settings[len(first.load) :] if first.settings.startswith(first.load) else ""
+    return load, load + rest
+
+
+def sweep_warnings(results: Sequence[LevelResult], infos: Sequence[RunInfo]) -> list[str]:
+    """Every level's warnings, each once, prefixed with the first level that had it."""
+    seen: dict[str, str] = {}
+    for r, info in zip(results, infos, strict=True):
+        for warning in report_warnings(r.summary, info):
+            seen.setdefault(warning, f"{r.level.label}: {warning}")
+    return list(seen.values())
+
+
 def sweep_json(
     results: Sequence[LevelResult], capacity: Capacity | None, infos: Sequence[RunInfo]
 ) -> dict[str, Any]:
-    """Every level's full summary JSON, and the capacity under SLO."""
+    """Every level's full summary JSON, the sweep's target, load and warnings, and the
+    capacity under SLO (its `text` says whether it is exact or a lower bound)."""
     levels = []
     for r, info in zip(results, infos, strict=True):
         doc = summary_json(r.summary, info, r.verdicts)
         doc["level"] = level_json(r)
         levels.append(doc)
     cap = None if capacity is None else capacity.to_json()
+    load, settings = sweep_settings(results, infos)
+    first = levels[0] if levels else {}
     return {
         "schema": SWEEP_SCHEMA,
+        "target": first.get("target"),
+        "load": load,
+        "settings": settings,
+        "warnings": [outbound.json_text(w) for w in sweep_warnings(results, infos)],
+        "capacity_text": capacity_text(cap, judged=capacity is not None),
         "levels": levels,
         "capacity": cap,
         # kept for readers of the first sweep format: the capacity's label and throughput
@@ -160,17 +190,27 @@ def sweep_json(
 
 
 def sweep_markdown(
-    results: Sequence[LevelResult], capacity: Capacity | None, *, goodput: bool = False
+    results: Sequence[LevelResult],
+    capacity: Capacity | None,
+    *,
+    goodput: bool = False,
+    infos: Sequence[RunInfo] = (),
 ) -> str:
-    """The sweep table in Markdown (with `goodput`, a goodput column), with the capacity
-    under SLO."""
+    """The sweep table in Markdown (with `goodput`, a goodput column), with the target,
+    load, warnings and the capacity under SLO."""
     columns = _columns(goodput)
     judged = capacity is not None
     names = ["achieved" if results and results[0].load.kind == "rate" else "in flight"]
     names += [name for name, _, _ in columns]
     head = "| level | " + " | ".join(names) + (" | SLO |" if judged else " |")
     rule = "|---" * (len(names) + 1 + (1 if judged else 0)) + "|"
-    out = ["### llmbench-async sweep (latencies in ms)", "", head, rule]
+    out = ["### llmbench-async sweep (latencies in ms)", ""]
+    if infos:
+        md = outbound.markdown
+        settings = md(sweep_settings(results, infos)[1], 2000)
+        out += [f"{md(infos[0].model)} → {md(infos[0].endpoint)} · {settings}", ""]
+        out += [f"> ⚠️ {md(w)}\n" for w in sweep_warnings(results, infos)]
+    out += [head, rule]
     for r in results:
         cells = [achieved_cell(r), *(_cell(get(r.summary), fmt) for _, get, fmt in columns)]
         verdict = [verdict_cell(r) if r.passed else f"**{verdict_cell(r)}**"] if judged else []
@@ -181,8 +221,11 @@ def sweep_markdown(
     return "\n".join(out) + "\n"
 
 
-def sweep_junit(results: Sequence[LevelResult]) -> str:
-    """JUnit XML: one testcase per level, failing when the level broke a threshold."""
+def sweep_junit(
+    results: Sequence[LevelResult], capacity: Capacity | None = None, infos: Sequence[RunInfo] = ()
+) -> str:
+    """JUnit XML: one testcase per level, failing when the level broke a threshold; the
+    target, load, capacity and warnings in `system-out`, as the other outputs state them."""
     root = ET.Element("testsuites", name="llmbench-async")
     suite = ET.SubElement(root, "testsuite", name="llmbench-async sweep")
     failures = 0
@@ -198,33 +241,18 @@ def sweep_junit(results: Sequence[LevelResult]) -> str:
     for element in (root, suite):
         element.set("tests", str(len(results)))
         element.set("failures", str(failures))
+    if infos:
+        xml = outbound.xml
+        out = [
+            f"{xml(infos[0].model)} → {xml(infos[0].endpoint)}",
+            xml(sweep_settings(results, infos)[1], 2000),
+        ]
+        if capacity is not None:
+            out.append(capacity.text())
+        out += [f"warning: {xml(w)}" for w in sweep_warnings(results, infos)]
+        ET.SubElement(suite, "system-out").text = "\n".join(out)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
-
-
-def sweep_comparison_report(comparison: SweepComparison, *, color: bool = False) -> str:
-    """Two sweeps, level by level: each shared level's comparison table in turn."""
-    out = [f"BASE sweep {comparison.base.path}", f"NEW  sweep {comparison.new.path}"]
-    for label in comparison.only_base:
-        out.append(f"!! level {label} is only in BASE: not compared")
-    for label in comparison.only_new:
-        out.append(f"!! level {label} is only in NEW: not compared")
-    for label, level in comparison.levels:
-        out.append("")
-        out.append(f"── level {label} " + "─" * max(0, 60 - len(label)))
-        out.append(comparison_report(level, color=color).rstrip("\n"))
-    return "\n".join(out) + "\n"
-
-
-def sweep_comparison_markdown(comparison: SweepComparison) -> str:
-    """Two sweeps, level by level, in Markdown."""
-    out = [f"## llmbench-async compare: sweeps, {len(comparison.levels)} shared levels", ""]
-    out.extend(f"- ⚠️ level {label} is only in BASE" for label in comparison.only_base)
-    out.extend(f"- ⚠️ level {label} is only in NEW" for label in comparison.only_new)
-    for label, level in comparison.levels:
-        out.append("")
-        out.append(comparison_markdown(level).replace("### llmbench-async compare", f"### {label}"))
-    return "\n".join(out) + "\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,19 +270,27 @@ class SweepReport:
         return bool(self.infos and self.infos[0].config.get("goodput"))
 
     def console(self, *, width: int, color: bool) -> str:
-        head = f"llmbench-async sweep → {self.infos[0].endpoint}\nmodel {self.infos[0].model}\n\n"
-        return head + sweep_console(self.results, self.capacity, width=width, goodput=self.goodput)
+        term = outbound.terminal
+        first = self.infos[0]
+        settings = sweep_settings(self.results, self.infos)[1]
+        head = (
+            f"llmbench-async sweep → {term(first.endpoint)}\n"
+            f"model {term(first.model)} · {term(settings, 2000)}\n\n"
+        )
+        body = sweep_console(self.results, self.capacity, width=width, goodput=self.goodput)
+        warnings = sweep_warnings(self.results, self.infos)
+        return head + body + "".join(f"!! {term(w)}\n" for w in warnings)
 
     def json(self) -> dict[str, Any]:
         return sweep_json(self.results, self.capacity, self.infos)
 
     def markdown(self) -> str:
-        return sweep_markdown(self.results, self.capacity, goodput=self.goodput)
+        return sweep_markdown(self.results, self.capacity, goodput=self.goodput, infos=self.infos)
 
     def junit(self) -> str:
-        return sweep_junit(self.results)
+        return sweep_junit(self.results, self.capacity, self.infos)
 
     def html(self) -> str:
         from .report_html import sweep_html  # loaded only for --html
 
-        return sweep_html(self.json(), [info.settings for info in self.infos])
+        return sweep_html(self.json())

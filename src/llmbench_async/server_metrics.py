@@ -21,6 +21,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
+from . import outbound
 from .config import metrics_url
 
 __all__ = [
@@ -318,7 +319,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def _stderr_warning(message: str) -> None:
-    sys.stderr.write(f"llmbench-async: warning: {message}\n")
+    # the message may quote the server: escaped for the terminal
+    sys.stderr.write(f"llmbench-async: warning: {outbound.terminal(message, 1000)}\n")
     sys.stderr.flush()
 
 

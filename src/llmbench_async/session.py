@@ -29,6 +29,7 @@ from .protocol import error_message_from_body
 from .ray_backend import run_ray
 from .records import RequestRecord, ResultsWriter
 from .redact import safe_excerpt
+from .report_model import describe_target, endpoint_text
 from .route import client_for, describe_route, route_of
 from .runner import (
     DriveOutcome,
@@ -58,11 +59,12 @@ class RunResult:
     problem: str | None  # one line saying why the target looked unusable, else None
     route: str | None = None  # e.g. "via proxy http://***@proxy:3128 · HTTP/2"; None: direct
     timeseries: dict[str, Any] | None = field(default=None, repr=False)  # Observer.to_json()
+    output_failure: str | None = None  # one line: the results file (-o) could not be written
 
     @property
     def endpoint_label(self) -> str:
         """The endpoint as the report shows it, with the route when it is not plain."""
-        endpoint = self.config.endpoint
+        endpoint = endpoint_text(self.config)
         return endpoint if self.route is None else f"{endpoint} ({self.route})"
 
     @property
@@ -181,6 +183,7 @@ async def run_async(
         problem=problem,
         route=describe_route(config, target.protocols),
         timeseries=observer.to_json(),
+        output_failure=writer.failure if writer is not None else None,
     )
 
 
@@ -237,6 +240,7 @@ def _header(config: RunConfig, started_at: str, t0_ns: int) -> dict[str, Any]:
         # CLOCK_MONOTONIC: add it to line up records with a server's monotonic log
         "t0_monotonic_ns": t0_ns,
         "config": config.to_public_dict(),
+        **describe_target(config),  # what ran, as data (report_model.SavedRun reads it)
         "route": route_of(config),
         "environment": {
             "python": sys.version.split()[0],

@@ -136,15 +136,11 @@ class Capacity:
     first_failing: LevelResult | None
 
     def text(self) -> str:
-        """The one line the console and Markdown reports print."""
-        if self.value is None:
-            failing = self.first_failing.level.label if self.first_failing else "the lowest"
-            return f"Capacity under SLO: none (the lowest level, {failing}, already fails)"
-        label = self.value.level.label
-        if self.bound == "lower":
-            return f"Capacity under SLO: capacity ≥ {label} (not reached); every level passed"
-        failing = self.first_failing.level.label if self.first_failing else "?"
-        return f"Capacity under SLO: {label} ({failing} fails)"
+        """The one line the console and Markdown reports print (the HTML page states the
+        same words, from the JSON: report_model.capacity_text)."""
+        from .report_model import capacity_text
+
+        return f"Capacity under SLO: {capacity_text(self.to_json(), judged=True)}"
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 
 from ..config import ObserveOptions, RunConfig
+from ..errors import ExitCode, OutputError, error
 from ..flags import (
     Flags,
     flags_to_config,
@@ -32,6 +33,7 @@ from ..publish import (
     threshold_failure,
 )
 from ..report import RunInfo, RunReport
+from ..report_model import MOCK_ENDPOINT
 from ..report_sweep import SweepReport
 from ..session import RunResult, run, run_sweep
 from ..sweep import Capacity, LevelResult, capacity, is_judged, sweep_configs
@@ -57,6 +59,8 @@ def run_flags(flags: Flags) -> int:
             server = stack.enter_context(MockProcess(MockConfig()))
             flags = replace(flags, base_url=server.base_url)
         config = flags_to_config(flags, os.environ)
+        if flags.mock:  # the mock's random port is not a setting: reports name it `mock`
+            config = replace(config, target_name=MOCK_ENDPOINT)
         outputs = replace(outputs, secrets=config.secrets)
         progress = not outputs.quiet and is_terminal(sys.stderr) and is_terminal(sys.stdout)
         if is_sweep(flags):
@@ -75,13 +79,14 @@ def _single(
         config, progress=progress, handle_signals=True, observe=observe, keep_records=False
     )
     verdicts = judge(result.summary, thresholds)
-    publish(RunReport(result.summary, run_info(result), verdicts), outputs)
-    return exit_code(
+    written = _published(RunReport(result.summary, run_info(result), verdicts), outputs)
+    code = exit_code(
         interrupted_by=result.outcome.interrupted_by,
         problem=result.problem,
         failure=threshold_failure(verdicts),
         secrets=config.secrets,
     )
+    return _with_output_failure(code, result.output_failure or written, config.secrets)
 
 
 def _sweep(
@@ -96,12 +101,14 @@ def _sweep(
     concurrency, rates = sweep_values(flags)
     results: list[LevelResult] = []
     infos: list[RunInfo] = []
+    output_failures: list[str | None] = []
     levels = sweep_configs(config, concurrency=concurrency, rate=rates)
     judged = is_judged(levels, thresholds)
 
     def on_level(done: LevelResult, result: RunResult) -> None:
         results.append(done)
         infos.append(run_info(result))
+        output_failures.append(result.output_failure)
         if not outputs.quiet:
             sys.stderr.write(_level_line(done, judged=judged))
 
@@ -115,14 +122,34 @@ def _sweep(
         observe=observe,
     )
     cap = capacity(results) if judged else None
-    publish(SweepReport(results, cap, infos), outputs)
+    written = _published(SweepReport(results, cap, infos), outputs)
     every_level_failed = all(r.problem is not None for r in results)
-    return exit_code(
+    code = exit_code(
         interrupted_by=results[-1].interrupted_by,
         problem=(results[0].problem or "every level failed") if every_level_failed else None,
         failure=_no_capacity(cap),
         secrets=config.secrets,
     )
+    failure = next((f for f in output_failures if f), None) or written
+    return _with_output_failure(code, failure, config.secrets)
+
+
+def _published(rendered: RunReport | SweepReport, outputs: Outputs) -> str | None:
+    """Publish every output; the line saying which could not be written, else None."""
+    try:
+        publish(rendered, outputs)
+    except OutputError as exc:
+        return str(exc)
+    return None
+
+
+def _with_output_failure(code: int, failure: str | None, secrets: tuple[str, ...]) -> int:
+    """An output that could not be written (every other one has been): its one line, and
+    exit 2 in place of 0 or 1 (a signal's or an unusable target's code stands)."""
+    if failure is None:
+        return code
+    error(failure, secrets)
+    return int(ExitCode.USAGE) if code in (ExitCode.OK, ExitCode.THRESHOLD) else code
 
 
 def _no_capacity(cap: Capacity | None) -> str | None:

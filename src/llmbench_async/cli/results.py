@@ -19,6 +19,7 @@ from .options import OUTPUTS, FailIfOption, HtmlOption, JsonOption, JunitOption,
 if TYPE_CHECKING:
     from ..compare import Comparison, Row, SettingDiff, Tolerances
     from ..records import RequestRecord
+    from ..report_compare import ComparisonReport, SweepComparisonReport
 
 REPORT_EPILOG = "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage or unreadable file."
 COMPARE_EPILOG = (
@@ -158,24 +159,20 @@ def compare_command(
     """Compare two runs (or two sweeps, level by level): key metrics side by side, the
     change, regressions, and any setting in which the runs differ."""
     from ..compare import parse_tolerances
-    from ..publish import Outputs, append_step_summary, use_color, write_text
+    from ..outbound import terminal
+    from ..publish import Outputs, publish
 
     tolerances = parse_tolerances(max_regression or ())
-    Outputs(markdown_path=markdown, html_path=html).check_dirs()
-    done = _compared(base, new, tolerances, strict=strict, color=use_color(sys.stdout))
-    if html is not None:
-        if done.single is None:
-            raise ConfigError("compare --html draws two single runs; compare sweeps without it")
-        write_text(html, comparison_html(done.single))
-    if not quiet:
-        sys.stdout.write(done.text)
-        sys.stdout.flush()
-    if markdown is not None:
-        write_text(markdown, done.markdown)
-    append_step_summary(done.markdown)
+    outputs = Outputs(markdown_path=markdown, html_path=html, quiet=quiet)
+    outputs.check_dirs()
+    done = _compared(base, new, tolerances, strict=strict)
+    if html is not None and done.single is None:
+        raise ConfigError("compare --html draws two single runs; compare sweeps without it")
+    publish(done.rendered, outputs)
     if quiet:  # otherwise the table's head already gives them, one `!!` line each
         for diff in done.diffs:
-            sys.stderr.write(f"llmbench-async: warning: BASE and NEW are not alike: {diff}\n")
+            shown = terminal(str(diff), 1000)
+            sys.stderr.write(f"llmbench-async: warning: BASE and NEW are not alike: {shown}\n")
     if done.code == ExitCode.USAGE:
         error(f"--strict: BASE and NEW differ in {len(done.diffs)} setting(s); not compared")
     elif done.regressions:
@@ -185,31 +182,26 @@ def compare_command(
 
 
 class _Compared(NamedTuple):
-    """A comparison rendered: console text, Markdown, the differing settings, the exit code
-    and each regression (with its level's prefix in a sweep)."""
+    """A comparison ready for publish(), the differing settings, the exit code and each
+    regression (with its level's prefix in a sweep)."""
 
-    text: str
-    markdown: str
+    rendered: ComparisonReport | SweepComparisonReport
     diffs: Sequence[SettingDiff]
     code: int
     regressions: list[tuple[str, Row]]
     single: Comparison | None = None  # two single runs (not sweeps): for the HTML page
 
 
-def _compared(
-    base: Path, new: Path, tolerances: Tolerances, *, strict: bool, color: bool
-) -> _Compared:
+def _compared(base: Path, new: Path, tolerances: Tolerances, *, strict: bool) -> _Compared:
     """Two runs, or two sweeps level by level; a sweep against a single run is an error."""
     from ..compare import ComparedRun, SweepData, compare, compare_sweeps, load
-    from ..report import comparison_markdown, comparison_report
-    from ..report_sweep import sweep_comparison_markdown, sweep_comparison_report
+    from ..report_compare import ComparisonReport, SweepComparisonReport
 
     base_side, new_side = load(base), load(new)
     if isinstance(base_side, SweepData) and isinstance(new_side, SweepData):
         swept = compare_sweeps(base_side, new_side, tolerances)
         return _Compared(
-            sweep_comparison_report(swept, color=color),
-            sweep_comparison_markdown(swept),
+            SweepComparisonReport(swept),
             swept.setting_diffs,
             swept.exit_code(strict=strict),
             [(f"{label}: ", row) for label, row in swept.regressions],
@@ -217,8 +209,7 @@ def _compared(
     if isinstance(base_side, ComparedRun) and isinstance(new_side, ComparedRun):
         single = compare(base_side, new_side, tolerances)
         return _Compared(
-            comparison_report(single, color=color),
-            comparison_markdown(single),
+            ComparisonReport(single),
             single.setting_diffs,
             single.exit_code(strict=strict),
             [("", row) for row in single.regressions],
@@ -229,34 +220,6 @@ def _compared(
         f"{sweep} is a sweep summary and the other file a single run; "
         "compare a sweep with a sweep (level by level), or pick one level's results file"
     )
-
-
-def comparison_html(comparison: Comparison) -> str:
-    """The comparison as a self-contained HTML page, BASE and NEW overlaid."""
-    from ..publish import results_info
-    from ..records import read_results
-    from ..report import change_text, summary_json
-    from ..report_html import compare_html
-
-    sides = []
-    for name, side in (("BASE", comparison.base), ("NEW", comparison.new)):
-        if side.summary is not None:
-            path = Path(side.path)
-            doc = summary_json(side.summary, results_info(read_results(path), path))
-        else:
-            doc = dict(side.document)
-        sides.append((name, dict(doc, path=side.path), side.summary))
-    rows = [
-        {
-            "metric": str(row.ref),
-            "base": row.base,
-            "new": row.new,
-            "change": change_text(row),
-            "verdict": "REGRESSION" if row.regressed else ("ok" if row.tolerance else ""),
-        }
-        for row in comparison.rows
-    ]
-    return compare_html(sides, rows)
 
 
 def _regression_text(row: Row) -> str:
