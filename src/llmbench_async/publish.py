@@ -221,9 +221,13 @@ def is_summary_json(path: Path) -> bool:
 def _settings(cfg: Mapping[str, Any]) -> str:
     """`10 requests · concurrency 5 · max_tokens 128 · stream · chat` from a public config
     (the same line for a run and for its results file read back by `report`)."""
-    mode = "stream" if cfg.get("stream", True) else "no-stream"
-    settings = f"{_load_line(cfg)} · max_tokens {cfg.get('max_tokens', '?')} · {mode} · "
-    settings += str(cfg.get("api", "chat"))
+    api = str(cfg.get("api", "chat"))
+    if api == "embeddings":  # no output: max_tokens and streaming do not apply
+        settings = f"{_load_line(cfg)} · {api}"
+    else:
+        mode = "stream" if cfg.get("stream", True) else "no-stream"
+        settings = f"{_load_line(cfg)} · max_tokens {cfg.get('max_tokens', '?')} · {mode} · "
+        settings += api
     settings += workload_settings(cfg)
     if cfg.get("verify") is False:
         settings += " · TLS NOT VERIFIED (--insecure)"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .histogram import render_histogram
 from .metrics import MIN_REQUESTS, PER_REQUEST, format_number
+from .report_outcomes import answers_console, answers_json, answers_markdown, answers_text
 from .report_workloads import (
     workload_console,
     workload_json,
@@ -143,6 +144,7 @@ def summary_json(
             for v in verdicts
         ],
         **workload_json(summary, info.config),
+        **answers_json(summary),
     }
 
 
@@ -173,16 +175,19 @@ def console_report(
     out.append(f"  Duration:         {summary.duration_s:.3f} s")
     out.append(f"  Requests/s:       {summary.requests_per_s:.2f}")
     sources = ", ".join(f"{k} {v}" for k, v in summary.token_sources.items() if v)
-    out.append(
-        f"  Output tokens/s:  {summary.output_tokens_per_s:.1f} "
-        f"({summary.total_output_tokens} tokens; counted from: {sources or 'none'})"
-    )
+    if not summary.total_inputs or summary.total_output_tokens:  # embeddings: no output
+        out.append(
+            f"  Output tokens/s:  {summary.output_tokens_per_s:.1f} "
+            f"({summary.total_output_tokens} tokens; counted from: {sources or 'none'})"
+        )
     if summary.total_input_tokens and summary.ok:
+        # embeddings: each request holds a batch, and --input-tokens asks per input
+        per, count = ("input", summary.total_inputs) if summary.total_inputs else ("request", 0)
         requested = info.config.get("input_tokens")
         asked = f"; asked for ~{requested[0]}" if requested else ""
         out.append(
-            f"  Input tokens:     {summary.total_input_tokens / summary.ok:.1f} per request "
-            f"(server's count{asked})"
+            f"  Input tokens:     {summary.total_input_tokens / (count or summary.ok):.1f} "
+            f"per {per} (server's count{asked})"
         )
     if summary.new_connections:
         out.append(
@@ -196,6 +201,7 @@ def console_report(
             "attempts and backoff)"
         )
     out.extend(workload_console(summary, info.config))
+    out.extend(answers_console(summary))
     out.append("")
     out.extend(_stats_table(summary.metrics))
     for key, title in (("e2e_ms", "E2E latency (ms)"), ("ttft_ms", "Time to first token (ms)")):
@@ -311,6 +317,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         )
         out.append("")
     out.extend(workload_markdown(summary, info.config))
+    out.extend(answers_markdown(summary, _md))
     rows = [(label, summary.metrics.get(key)) for key, label in METRICS]
     present = [(label, stats) for label, stats in rows if stats is not None]
     if present:
@@ -412,6 +419,7 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
         )
     if info.problem:
         out.append(info.problem)
+    out.extend(answers_text(summary))
     ET.SubElement(suite, "system-out").text = "\n".join(out)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -463,6 +463,8 @@ def build_target(config: RunConfig) -> Target:
         secrets=config.secrets,
         api=api_spec(config.api),
         batch=config.batch,
+        model=config.model,
+        accept_models=config.accept_models,
     )
 
 
