@@ -412,11 +412,11 @@ def _answer_error(m: _Measure, target: Target) -> RequestError | None:
         return None
     kind, message = problem
     if reason is None and target.stream and m.note is None:  # a stream, not a whole body
-        message = (
-            "the stream ended with [DONE] but no finish reason"
-            if m.done
-            else "the stream ended without a finish reason or [DONE]"
-        )
+        final = "[DONE]" if target.api.name in ("chat", "completions") else "its final event"
+        if m.done:
+            message = f"the stream ended with {final} but no finish reason"
+        else:
+            message = f"the stream ended without a finish reason or {final}"
     return RequestError(ErrorKind(kind), message, m.status)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .metrics import KIND_RATES
 from .stats import Summary
 
 __all__ = ["answers_console", "answers_json", "answers_markdown", "answers_text"]
@@ -34,6 +35,7 @@ def answers_json(summary: Summary) -> dict[str, Any]:
             "served_models": dict(summary.served_models),
         },
         "warnings": [notice.to_json() for notice in summary.warnings],
+        **{name: summary.kind_rate(kind) for name, kind in KIND_RATES.items()},
     }
 
 
