@@ -454,3 +454,63 @@ def test_the_mock_answers_every_api_with_a_finish_reason_and_its_model(
     assert doc["requests"]["ok"] == 6 and doc["warnings"] == []
     assert doc["answers"]["served_models"] == {"mock-model": 6}
     assert doc["answers"]["finish_reasons"] == ({finish: 6} if finish else {})
+
+
+# ---------------------------------------------------------------------------------------------
+# whole bodies of every API
+
+
+def _body(api: str, finish: bool) -> bytes:
+    """A whole response of `api` that names its finish reason, or leaves it out."""
+    if api == "responses":
+        text = {"type": "output_text", "text": "hi"}
+        obj: dict[str, Any] = {
+            "id": "resp_1",
+            "model": "gpt-4o",
+            "output": [{"type": "message", "content": [text]}],
+        }
+        if finish:
+            obj |= {"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}
+    elif api == "messages":
+        obj = {"id": "msg_1", "model": "gpt-4o", "content": [{"type": "text", "text": "hi"}]}
+        if finish:
+            obj["stop_reason"] = "max_tokens"
+    else:
+        choice: dict[str, Any] = {"index": 0, "text": "hi"}
+        if finish:
+            choice["finish_reason"] = "length"
+        obj = {"id": "c", "model": "gpt-4o", "choices": [choice]}
+    return response(200, json.dumps(obj).encode())
+
+
+@pytest.mark.parametrize(
+    ("api", "finish"),
+    [
+        ("completions", "length"),
+        ("responses", "incomplete:max_output_tokens"),
+        ("messages", "max_tokens"),
+    ],
+)
+def test_whole_bodies_of_every_api_need_their_finish_reason(
+    api: str, finish: str, tmp: Path
+) -> None:
+    with _server(lambda _s, n: _body(api, finish=n % 2 == 0)) as url:
+        result, doc = _run(url, tmp, "-m", "gpt-4o", "--api", api, "--no-stream", "--ignore-eos")
+    assert result.code == 0, result.stdout
+    assert doc["requests"]["ok"] == 2 and doc["errors"] == {"incomplete": 2}
+    assert doc["answers"]["finish_reasons"] == {finish: 2}
+    assert _codes(doc) == {"incomplete": 2}  # the token limit's reason is not short
+
+
+def test_markdown_and_junit_carry_the_same_warning_lines(tmp: Path) -> None:
+    markdown, junit = tmp / "r.md", tmp / "r.xml"
+    with _server(lambda _s, n: _chat(model="gpt-4o" if n else "tiny|llama")) as url:
+        result, doc = _run(
+            url, tmp, "-m", "gpt-4o", "--markdown", str(markdown), "--junit", str(junit), n=2
+        )
+    (notice,) = doc["warnings"]
+    assert notice["code"] == "wrong_model" and "tiny|llama 1" in notice["text"]
+    assert f"!! {notice['text']}" in result.stdout.splitlines()
+    text = markdown.read_text()
+    assert "tiny\\|llama 1" in text and "**Served by:** gpt-4o 1, tiny\\|llama 1" in text
+    assert f"warning: {notice['text']}" in junit.read_text()
