@@ -514,3 +514,22 @@ def test_markdown_and_junit_carry_the_same_warning_lines(tmp: Path) -> None:
     text = markdown.read_text()
     assert "tiny\\|llama 1" in text and "**Served by:** gpt-4o 1, tiny\\|llama 1" in text
     assert f"warning: {notice['text']}" in junit.read_text()
+
+
+def test_comparing_embeddings_runs_ignores_output_settings(
+    instant_mock_url: str, tmp: Path
+) -> None:
+    """max_tokens and streaming do not apply to embeddings: not a difference between runs."""
+    runs = []
+    for name, extra in (
+        ("a", ["--max-tokens", "16"]),
+        ("b", ["--max-tokens", "64", "--no-stream"]),
+    ):
+        path = tmp / f"{name}.jsonl"
+        args = ["--base-url", instant_mock_url, "--api", "embeddings", "-n", "4", "-o", str(path)]
+        result = run_cli(*args, *extra)
+        assert result.code == 0, result.stderr
+        runs.append(str(path))
+    compared = run_cli("compare", *runs, "--strict")
+    assert "max tokens" not in compared.stdout and "streaming" not in compared.stdout
+    assert compared.code == 0, compared.stdout + compared.stderr
