@@ -533,3 +533,13 @@ def test_comparing_embeddings_runs_ignores_output_settings(
     compared = run_cli("compare", *runs, "--strict")
     assert "max tokens" not in compared.stdout and "streaming" not in compared.stdout
     assert compared.code == 0, compared.stdout + compared.stderr
+
+
+def test_an_azure_deployment_answers_with_the_model_behind_it(tmp: Path) -> None:
+    with _server(lambda _s, _n: _chat(model="gpt-4o-2024-08-06")) as url:
+        host = url.removesuffix("/v1")
+        endpoint = f"{host}/openai/deployments/prod/chat/completions?api-version=2024-10-21"
+        result, doc = _run(url, tmp, "--endpoint", endpoint, "-m", "prod", n=2)
+    assert result.code == 0, result.stdout + result.stderr
+    assert doc["requests"]["ok"] == 2 and doc["warnings"] == []
+    assert doc["answers"]["served_models"] == {"gpt-4o-2024-08-06": 2}

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = [
     "FAILED_REASONS",
@@ -20,6 +21,7 @@ __all__ = [
     "Notice",
     "answer_problem",
     "model_matches",
+    "names_deployment",
     "notices",
 ]
 
@@ -53,6 +55,13 @@ def model_matches(asked: str | None, served: str | None, accept: Iterable[str] =
             return True
         wanted.add(_base_name(name))
     return _base_name(served) in wanted
+
+
+def names_deployment(url: str) -> bool:
+    """Whether a request URL names an Azure OpenAI deployment (`/openai/deployments/D/...`):
+    the deployment, not the body's model, picks the model, and the answer names the model
+    behind it (`gpt-4o-2024-08-06` for deployment `prod`), so it is not compared."""
+    return "/deployments/" in urlsplit(url).path
 
 
 def answer_problem(
