@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -502,18 +503,22 @@ def test_whole_bodies_of_every_api_need_their_finish_reason(
     assert _codes(doc) == {"incomplete": 2}  # the token limit's reason is not short
 
 
-def test_markdown_and_junit_carry_the_same_warning_lines(tmp: Path) -> None:
-    markdown, junit = tmp / "r.md", tmp / "r.xml"
-    with _server(lambda _s, n: _chat(model="gpt-4o" if n else "tiny|llama")) as url:
-        result, doc = _run(
-            url, tmp, "-m", "gpt-4o", "--markdown", str(markdown), "--junit", str(junit), n=2
-        )
+def test_markdown_junit_and_html_carry_the_same_warning_lines(tmp: Path) -> None:
+    markdown, junit, page = tmp / "r.md", tmp / "r.xml", tmp / "r.html"
+    served = "tiny|<b>llama"
+    with _server(lambda _s, n: _chat(model="gpt-4o" if n else served)) as url:
+        outputs = ["--markdown", str(markdown), "--junit", str(junit), "--html", str(page)]
+        result, doc = _run(url, tmp, "-m", "gpt-4o", *outputs, n=2)
     (notice,) = doc["warnings"]
-    assert notice["code"] == "wrong_model" and "tiny|llama 1" in notice["text"]
+    assert notice["code"] == "wrong_model" and f"{served} 1" in notice["text"]
     assert f"!! {notice['text']}" in result.stdout.splitlines()
     text = markdown.read_text()
-    assert "tiny\\|llama 1" in text and "**Served by:** gpt-4o 1, tiny\\|llama 1" in text
-    assert f"warning: {notice['text']}" in junit.read_text()
+    assert "**Served by:** gpt-4o 1, tiny\\|&lt;b&gt;llama 1" in text
+    assert "> ⚠️ 1 of 2 requests answered by another model than 'gpt-4o': tiny\\|&lt;b&gt;" in text
+    assert "<b>llama" not in text
+    assert f"warning: {notice['text']}" in ET.parse(junit).getroot().find(".//system-out").text
+    html_text = page.read_text()
+    assert "tiny|&lt;b&gt;llama 1" in html_text and "<b>llama" not in html_text
 
 
 def test_comparing_embeddings_runs_ignores_output_settings(

@@ -110,6 +110,8 @@ def _header(doc: Mapping[str, Any], title: str) -> str:
         lines.append(f'<p class="problem">{_esc(doc["problem"])}</p>')
     if doc.get("interrupted_by"):
         lines.append(f'<p class="problem">interrupted by {_esc(doc["interrupted_by"])}</p>')
+    for notice in doc.get("warnings") or ():  # the summary's warning lines (docs/outcomes.md)
+        lines.append(f'<p class="problem">{_esc(str(notice.get("text", "")))}</p>')
     return "\n".join(lines)
 
 
