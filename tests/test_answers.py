@@ -548,3 +548,17 @@ def test_an_azure_deployment_answers_with_the_model_behind_it(tmp: Path) -> None
     assert result.code == 0, result.stdout + result.stderr
     assert doc["requests"]["ok"] == 2 and doc["warnings"] == []
     assert doc["answers"]["served_models"] == {"gpt-4o-2024-08-06": 2}
+
+
+def test_a_sweep_names_each_levels_warnings(tmp: Path) -> None:
+    markdown = tmp / "s.md"
+    with _server(lambda _s, n: _chat(finish="stop" if n % 2 else None)) as url:
+        result, doc = _run(url, tmp, "-m", "gpt-4o", "-c", "1,2", "--markdown", str(markdown))
+    assert result.code == 0, result.stdout + result.stderr
+    levels = doc["levels"]
+    assert [level["errors"] for level in levels] == [{"incomplete": 2}] * 2
+    labels = [level["level"]["label"] for level in levels]
+    for label in labels:
+        line = f"!! {label}: 2 of 4 requests ended without a finish reason"
+        assert any(x.startswith(line) for x in result.stdout.splitlines()), result.stdout
+        assert f"> ⚠️ {label}: 2 of 4 requests ended without a finish reason" in markdown.read_text()

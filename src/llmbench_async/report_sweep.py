@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .compare import SWEEP_SCHEMA, SweepComparison
-from .report import RunInfo, comparison_markdown, comparison_report, summary_json
+from .report import RunInfo, _md, comparison_markdown, comparison_report, summary_json
 from .stats import Summary
 from .sweep import Capacity, LevelResult
 
@@ -84,6 +84,9 @@ def sweep_console(
     if saturated:
         lines.append("")
         lines.extend(f"!! {r.level.label} {r.failure_reasons()[-1]}" for r in saturated)
+    noted = [f"!! {r.level.label}: {n.text}" for r in results for n in r.summary.warnings]
+    if noted:  # each level's warning lines (docs/outcomes.md)
+        lines += ["", *noted]
     if capacity is not None:
         lines.append("")
         line = capacity.text()
@@ -175,6 +178,9 @@ def sweep_markdown(
         cells = [achieved_cell(r), *(_cell(get(r.summary), fmt) for _, get, fmt in columns)]
         verdict = [verdict_cell(r) if r.passed else f"**{verdict_cell(r)}**"] if judged else []
         out.append("| " + " | ".join([r.level.label, *cells, *verdict]) + " |")
+    for r in results:  # each level's warning lines (docs/outcomes.md)
+        for notice in r.summary.warnings:
+            out += ["", f"> ⚠️ {r.level.label}: {_md(notice.text)}"]
     if capacity is not None:
         out.append("")
         out.append(capacity.text())
