@@ -364,6 +364,7 @@ def test_embeddings_count_input_tokens_per_input_and_show_only_their_settings(tm
     assert "Output tokens/s" not in result.stdout
     assert "Finish reasons" not in result.stdout
     assert doc["answers"]["served_models"] == {"e5": 4}
+    assert doc["embeddings"]["input_tokens_per_input"] == 16.0
 
 
 # ---------------------------------------------------------------------------------------------
