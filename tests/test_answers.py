@@ -563,3 +563,19 @@ def test_a_sweep_names_each_levels_warnings(tmp: Path) -> None:
         line = f"!! {label}: 2 of 4 requests ended without a finish reason"
         assert any(x.startswith(line) for x in result.stdout.splitlines()), result.stdout
         assert f"> ⚠️ {label}: 2 of 4 requests ended without a finish reason" in markdown.read_text()
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"\n\n", b"", b"\n\n: keep-alive\n\ndata:\n\n"],
+    ids=["closed-after-finish", "unterminated-last-event", "keep-alives-after"],
+)
+def test_a_finish_reason_without_done_is_complete(tail: bytes, tmp: Path) -> None:
+    first = {"model": "gpt-4o", "choices": [{"index": 0, "delta": {"content": "hi"}}]}
+    last = {"model": "gpt-4o", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    body = b"data: " + json.dumps(first).encode() + b"\n\ndata: " + json.dumps(last).encode()
+    reply = response(200, body + tail, "text/event-stream")
+    with _server(lambda _s, _n: reply) as url:
+        result, doc = _run(url, tmp, "-m", "gpt-4o", n=2)
+    assert result.code == 0, result.stdout + result.stderr
+    assert doc["requests"]["ok"] == 2 and doc["answers"]["finish_reasons"] == {"stop": 2}

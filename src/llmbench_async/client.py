@@ -599,6 +599,8 @@ class _Events:
             chunk = self._parse(data)
             if chunk.finish_reason is not None:
                 m.finish_reason = chunk.finish_reason
+            if m.model is None and chunk.model is not None:
+                m.model = served_model(chunk.model)
             m.done = m.done or chunk.done
         if self._decoder.errors:
             raise _stream_error(_error_event_text(self._decoder.errors[0]), m, self._target)
