@@ -579,3 +579,22 @@ def test_a_finish_reason_without_done_is_complete(tail: bytes, tmp: Path) -> Non
         result, doc = _run(url, tmp, "-m", "gpt-4o", n=2)
     assert result.code == 0, result.stdout + result.stderr
     assert doc["requests"]["ok"] == 2 and doc["answers"]["finish_reasons"] == {"stop": 2}
+
+
+def test_hostile_finish_reasons_and_names_stay_bounded(tmp: Path) -> None:
+    """A server inventing a long, control-laden finish reason and a new model name for every
+    answer: each name is cut and made printable, and the tallies keep at most 50 names."""
+
+    def post(_seen: Seen, n: int) -> bytes:
+        return _chat(model=f"gpt-4o-{n:03d}x", finish="\x1b[2J" + "s" * 5000)
+
+    with _server(post) as url:
+        result, doc = _run(url, tmp, "-m", "gpt-4o", "-c", "4", "--accept-model", "any", n=60)
+    assert result.code == 0, result.stdout + result.stderr
+    (reason,) = doc["answers"]["finish_reasons"]
+    assert reason.startswith("?[2Jsss") and len(reason) <= 65
+    models = doc["answers"]["served_models"]
+    assert len(models) == 51 and models["(other)"] == 10 and sum(models.values()) == 60
+    assert "\x1b" not in result.stdout
+    served = next(x for x in result.stdout.splitlines() if x.startswith("  Served by:"))
+    assert served.endswith(", and 41 more (41)") and len(served) < 300

@@ -19,7 +19,7 @@ from .config import RetryPolicy, Timeouts
 from .errors import BadStreamError, ErrorKind, RequestError, classify_exception, kind_for_status
 from .odd import non_sse_failure, redirect_failure
 from .outcomes import answer_problem
-from .protocol import error_message_from_body, malformed_event_message, served_model
+from .protocol import error_message_from_body, finish_text, malformed_event_message, served_model
 from .records import RequestRecord, TokenSource
 from .redact import safe_excerpt
 from .sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
@@ -560,7 +560,7 @@ class _Events:
             if m.model is None and chunk.model is not None:
                 m.model = served_model(chunk.model)
             if chunk.finish_reason is not None:
-                m.finish_reason = chunk.finish_reason
+                m.finish_reason = finish_text(chunk.finish_reason)
             if chunk.completion_tokens is not None:
                 m.completion_tokens = chunk.completion_tokens
             if chunk.prompt_tokens is not None:
@@ -598,7 +598,7 @@ class _Events:
                 continue
             chunk = self._parse(data)
             if chunk.finish_reason is not None:
-                m.finish_reason = chunk.finish_reason
+                m.finish_reason = finish_text(chunk.finish_reason)
             if m.model is None and chunk.model is not None:
                 m.model = served_model(chunk.model)
             m.done = m.done or chunk.done
@@ -720,7 +720,7 @@ def _take_completion(m: _Measure, parsed: BodyResult, capture: list[str] | None)
     m.completion_tokens = parsed.completion_tokens
     m.prompt_tokens = parsed.prompt_tokens
     m.reasoning_tokens = parsed.reasoning_tokens
-    m.finish_reason = parsed.finish_reason
+    m.finish_reason = finish_text(parsed.finish_reason)
     m.model = parsed.model
     m.whole_output = parsed.has_output
     m.done = True

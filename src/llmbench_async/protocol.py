@@ -20,6 +20,7 @@ __all__ = [
     "Chunk",
     "CompletionBody",
     "error_message_from_body",
+    "finish_text",
     "malformed_event_message",
     "parse_chunk",
     "parse_completion_body",
@@ -83,16 +84,27 @@ class CompletionBody:
 
 
 _MODEL_CHARS = 200  # a served model name longer than this is cut
+_REASON_CHARS = 64  # a finish reason longer than this is cut
 
 
 def served_model(value: Any) -> str | None:
     """A model name from a response, bounded and printable; None when absent or not text."""
+    return _bounded(value, _MODEL_CHARS)
+
+
+def finish_text(value: Any) -> str | None:
+    """A finish reason from a response, bounded and printable; None when absent or not text."""
+    return _bounded(value, _REASON_CHARS)
+
+
+def _bounded(value: Any, limit: int) -> str | None:
+    """A name from outside kept as at most `limit` printable characters (others as `?`)."""
     if type(value) is not str or not value:
         return None
-    if len(value) <= _MODEL_CHARS and value.isprintable():
+    if len(value) <= limit and value.isprintable():
         return value
-    text = "".join(c if c.isprintable() else "?" for c in value[:_MODEL_CHARS])
-    return text + ("…" if len(value) > _MODEL_CHARS else "")
+    text = "".join(c if c.isprintable() else "?" for c in value[:limit])
+    return text + ("…" if len(value) > limit else "")
 
 
 def parse_chunk(data: bytes) -> Chunk:

@@ -12,8 +12,17 @@ from .stats import Summary
 __all__ = ["answers_console", "answers_json", "answers_markdown", "answers_text"]
 
 
+_SHOWN = 10  # names listed on one line; the JSON has them all
+
+
 def _counts(counts: Mapping[str, int]) -> str:
-    return ", ".join(f"{name} {n}" for name, n in counts.items())
+    """`stop 18, length 2` (most frequent first); past _SHOWN names, `and K more (N)`."""
+    items = list(counts.items())
+    text = ", ".join(f"{name} {n}" for name, n in items[:_SHOWN])
+    rest = items[_SHOWN:]
+    if rest:
+        text += f", and {len(rest)} more ({sum(n for _, n in rest)})"
+    return text
 
 
 def answers_console(summary: Summary) -> list[str]:

@@ -409,21 +409,19 @@ class _AnswerAcc:
 
     def add(self, r: RequestRecord) -> None:
         if r.finish_reason is not None:
-            self.finish[r.finish_reason] = self.finish.get(r.finish_reason, 0) + 1
+            _tally(self.finish, r.finish_reason)
         if r.model is not None:
-            self.models[r.model] = self.models.get(r.model, 0) + 1
+            _tally(self.models, r.model)
         kind = r.error_kind
         if kind == "incomplete":
             self.incomplete += 1
         elif kind == "wrong_model":
-            served = r.model or "?"
-            self.wrong[served] = self.wrong.get(served, 0) + 1
+            _tally(self.wrong, r.model or "?")
         elif kind is None and r.inputs is None:  # an ok answer (embeddings have no output)
             if r.output_tokens == 0:
                 self.empty += 1
             if self._short(r):
-                reason = r.finish_reason or "none"
-                self.short[reason] = self.short.get(reason, 0) + 1
+                _tally(self.short, r.finish_reason or "none")
 
     def _short(self, r: RequestRecord) -> bool:
         """Under --ignore-eos, an answer that stopped before max_tokens: its finish reason is
@@ -450,6 +448,18 @@ class _AnswerAcc:
             empty=self.empty,
             expect=self.expect,
         )
+
+
+_MAX_NAMES = 50  # distinct finish reasons or models counted by name; the rest as OTHER
+OTHER = "(other)"
+
+
+def _tally(counts: dict[str, int], name: str) -> None:
+    """Count one more `name`; past _MAX_NAMES distinct names (a server inventing a name per
+    answer), under OTHER, so memory stays bounded."""
+    if name not in counts and len(counts) >= _MAX_NAMES:
+        name = OTHER
+    counts[name] = counts.get(name, 0) + 1
 
 
 def _by_count(counts: Mapping[str, int]) -> dict[str, int]:
