@@ -209,7 +209,7 @@ def test_event_parsing_edge_cases() -> None:
         b'{"type":"response.incomplete","response":{"incomplete_details":'
         b'{"reason":"max_output_tokens"},"usage":{"output_tokens":3}}}'
     )
-    assert incomplete.finish_reason == "max_output_tokens"
+    assert incomplete.finish_reason == "incomplete:max_output_tokens"
     assert incomplete.completion_tokens == 3
     tool = responses.parse_event(
         b'{"type":"response.function_call_arguments.delta","delta":"{\\"a\\""}'
@@ -264,6 +264,7 @@ def test_non_streamed_messages_carry_usage() -> None:
             "id": "msg_1",
             "type": "message",
             "content": [{"type": "text", "text": "one two"}],
+            "stop_reason": "end_turn",
             "usage": {"input_tokens": 6, "output_tokens": 2},
         }
         return Reply([(0.0, json.dumps(body).encode())], content_type="application/json")
@@ -327,9 +328,10 @@ def test_the_api_gives_the_defaults_and_the_flags_override_them(
 def _any_script(api: str) -> Callable[[Received], Reply]:
     def script(got: Received) -> Reply:
         if api == "messages":
+            end = sse({"type": "message_delta", "delta": {"stop_reason": "end_turn"}})
             stop = sse({"type": "message_stop"})
             text = {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "x"}}
-            return Reply([(0.0, sse(text)), (0.0, stop)])
+            return Reply([(0.0, sse(text)), (0.0, end), (0.0, stop)])
         chunk = {"choices": [{"delta": {"content": "x"}, "finish_reason": "stop"}]}
         return Reply([(0.0, sse(chunk)), (0.0, b"data: [DONE]\n\n")])
 

@@ -31,7 +31,10 @@ def _records(n: int, ttft_ms: int) -> list[RequestRecord]:
         )
         for r in ok
     ]
-    return [replace(_failed(0), attempts=2, retry_causes=("http_429",)), *due]
+    # and one answer of each kind that is not a success: cut short, and from another model
+    cut = replace(_failed(n), error_kind="incomplete", status=200)
+    other = replace(_failed(n + 1), error_kind="wrong_model", status=200, model="other")
+    return [replace(_failed(0), attempts=2, retry_causes=("http_429",)), *due, cut, other]
 
 
 def _summary(ttft_ms: int = 100) -> Summary:

@@ -69,7 +69,8 @@ def test_no_output_deltas(delta: dict[str, Any]) -> None:
 
 def test_content_chunk() -> None:
     chunk = parse_chunk(chat({"content": " world"}))
-    assert chunk == Chunk(False, True, True, "chatcmpl-123", None, None, None, None, None)
+    model = "meta-llama/Llama-3.1-8B-Instruct"
+    assert chunk == Chunk(False, True, True, "chatcmpl-123", None, None, None, None, None, model)
 
 
 def test_whitespace_content_is_output() -> None:
@@ -141,7 +142,8 @@ def test_openai_usage_chunk_with_empty_choices() -> None:
         b'"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}'
     )
     chunk = parse_chunk(data)
-    assert chunk == Chunk(False, False, False, "chatcmpl-B9", None, 12, 9, 3, None)
+    model = "gpt-4o-mini-2024-07-18"
+    assert chunk == Chunk(False, False, False, "chatcmpl-B9", None, 12, 9, 3, None, model)
 
 
 def test_litellm_usage_chunk_with_an_empty_delta_choice() -> None:
@@ -169,7 +171,8 @@ def test_completions_text_chunk() -> None:
         b'"choices":[{"index":0,"text":" Paris","logprobs":null,"finish_reason":null,'
         b'"stop_reason":null}],"usage":null}'
     )
-    assert parse_chunk(data) == Chunk(False, True, True, "cmpl-7a", None, None, None, None, None)
+    expected = Chunk(False, True, True, "cmpl-7a", None, None, None, None, None, "m")
+    assert parse_chunk(data) == expected
 
 
 def test_completions_empty_text_final_chunk() -> None:
@@ -392,6 +395,8 @@ def test_chat_completion_body() -> None:
         prompt_tokens=11,
         reasoning_tokens=1,
         error=None,
+        finish_reason="stop",
+        model="m",
     )
 
 

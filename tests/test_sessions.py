@@ -113,6 +113,7 @@ def test_messages_sessions_carry_the_streamed_reply_text() -> None:
         for word in ("Hi", " there"):
             delta = {"type": "content_block_delta", "delta": {"type": "text_delta", "text": word}}
             events.append((0.0, sse(delta)))
+        events.append((0.0, sse({"type": "message_delta", "delta": {"stop_reason": "end_turn"}})))
         events.append((0.0, sse({"type": "message_stop"})))
         return Reply(events)
 

@@ -21,12 +21,13 @@ counts tokens when it reports them, otherwise the output events are counted.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import BadStreamError
-from .protocol import Chunk, parse_chunk, parse_completion_body, usage_counts
+from .protocol import Chunk, parse_chunk, parse_completion_body, served_model, usage_counts
 
 __all__ = ["ANTHROPIC_VERSION", "ApiSpec", "BodyResult", "Message", "api_spec"]
 
@@ -49,6 +50,8 @@ class BodyResult:
     reasoning_tokens: int | None
     error: str | None
     text: str  # the assistant's reply text (carried into the next turn of a session)
+    finish_reason: str | None = None  # why the answer ended, in the API's own words
+    model: str | None = None  # the model the body names (bounded: `served_model`)
 
 
 class ApiSpec:
@@ -119,6 +122,8 @@ class ApiSpec:
             parsed.reasoning_tokens,
             parsed.error,
             text,
+            parsed.finish_reason,
+            parsed.model,
         )
 
 
@@ -188,19 +193,17 @@ class ResponsesApi(ApiSpec):
         response = obj.get("response")
         response = response if type(response) is dict else {}
         rid = response.get("id") if type(response.get("id")) is str else None
+        model = response.get("model") if type(response.get("model")) is str else None
         if kind in ("response.completed", "response.incomplete"):
             out, prompt, reasoning = _responses_usage(response.get("usage"))
-            details = response.get("incomplete_details")
-            reason = details.get("reason") if type(details) is dict else None
-            finish = str(reason) if reason else kind.rpartition(".")[2]
-            # not `done`: the client skips the rest of a done chunk; the finish reason
-            # marks the stream complete
-            return Chunk(False, False, False, rid, finish, out, prompt, reasoning, None)
+            finish = responses_finish(kind.rpartition(".")[2], response)
+            # the API's final event: `done`, after its finish reason and usage are taken
+            return Chunk(True, False, False, rid, finish, out, prompt, reasoning, None, model)
         if kind == "response.failed":
             return Chunk(False, False, False, rid, None, None, None, None, _error_text(response))
         if kind == "error":
             return Chunk(False, False, False, None, None, None, None, None, _error_text(obj))
-        return Chunk(False, False, False, rid, None, None, None, None, None)
+        return Chunk(False, False, False, rid, None, None, None, None, None, model)
 
     def event_text(self, data: bytes) -> str:
         obj = _object(data)
@@ -228,7 +231,10 @@ class ResponsesApi(ApiSpec):
             error = _error_text(obj)
         out, prompt, reasoning = _responses_usage(obj.get("usage"))
         rid = obj.get("id") if type(obj.get("id")) is str else None
-        return BodyResult(rid, has_output, 0, out, prompt, reasoning, error, text)
+        status = obj.get("status")
+        finish = responses_finish(status, obj) if status in ("completed", "incomplete") else None
+        model = served_model(obj.get("model"))
+        return BodyResult(rid, has_output, 0, out, prompt, reasoning, error, text, finish, model)
 
 
 class MessagesApi(ApiSpec):
@@ -278,7 +284,8 @@ class MessagesApi(ApiSpec):
             message = message if type(message) is dict else {}
             rid = message.get("id") if type(message.get("id")) is str else None
             prompt = _anthropic_input(message.get("usage"))
-            return Chunk(False, False, False, rid, None, None, prompt, None, None)
+            model = message.get("model") if type(message.get("model")) is str else None
+            return Chunk(False, False, False, rid, None, None, prompt, None, None, model)
         if kind == "message_delta":
             delta = obj.get("delta")
             reason = delta.get("stop_reason") if type(delta) is dict else None
@@ -325,8 +332,18 @@ class MessagesApi(ApiSpec):
         out = usage.get("output_tokens") if type(usage) is dict else None
         rid = obj.get("id") if type(obj.get("id")) is str else None
         out_tokens = out if type(out) is int else None
+        reason = obj.get("stop_reason")
         return BodyResult(
-            rid, has_output, 0, out_tokens, _anthropic_input(usage), None, error, text
+            rid,
+            has_output,
+            0,
+            out_tokens,
+            _anthropic_input(usage),
+            None,
+            error,
+            text,
+            reason if type(reason) is str and reason else None,
+            served_model(obj.get("model")),
         )
 
 
@@ -354,14 +371,42 @@ class EmbeddingsApi(ApiSpec):
             error = _error_text(obj.get("error") or obj)
             return BodyResult(None, False, 0, None, None, None, error, "")
         data = obj.get("data")
-        if type(data) is not list or not all(
-            type(d) is dict and type(d.get("embedding")) in (list, str) for d in data
-        ):
+        if type(data) is not list:
             raise BadStreamError("embeddings body has no data list of embeddings")
+        check_embeddings(data)
         usage = obj.get("usage")
         prompt = usage.get("prompt_tokens") if type(usage) is dict else None
         prompt = prompt if type(prompt) is int else None
-        return BodyResult(None, bool(data), len(data), None, prompt, None, None, "")
+        model = served_model(obj.get("model"))
+        return BodyResult(None, bool(data), len(data), None, prompt, None, None, "", None, model)
+
+
+def check_embeddings(data: list[Any]) -> None:
+    """BadStreamError unless each item holds one embedding: a non-empty flat list of finite
+    numbers (all of one length), or a base64 string (`encoding_format: base64`)."""
+    size: int | None = None
+    for position, item in enumerate(data):
+        vector = item.get("embedding") if type(item) is dict else None
+        if type(vector) is str and vector:
+            continue
+        if type(vector) is not list or not vector:
+            what = "an empty list" if vector == [] else f"a {type(vector).__name__}"
+            raise BadStreamError(
+                f"embedding {position} is {what}, not a list of numbers"
+                if vector is not None
+                else f"embeddings item {position} has no embedding"
+            )
+        if not all(type(x) is float or type(x) is int for x in vector):
+            nested = any(type(x) is list for x in vector)
+            shape = "a list of lists (one vector per token?)" if nested else "not all numbers"
+            raise BadStreamError(f"embedding {position} is {shape}, not one flat vector")
+        if not all(map(math.isfinite, vector)):
+            raise BadStreamError(f"embedding {position} holds a non-finite number")
+        if size is not None and len(vector) != size:
+            raise BadStreamError(
+                f"embeddings differ in length: {size} and {len(vector)} (item {position})"
+            )
+        size = len(vector)
 
 
 _APIS: dict[str, ApiSpec] = {
@@ -409,6 +454,16 @@ def _excerpt(data: bytes) -> str:
 
 def _list(value: Any) -> list[Any]:
     return value if type(value) is list else []
+
+
+def responses_finish(status: Any, response: Mapping[str, Any]) -> str:
+    """A Responses finish reason: `completed`, or `incomplete:REASON` from its
+    `incomplete_details` (`incomplete` alone when it gives none)."""
+    if status != "incomplete":
+        return "completed"
+    details = response.get("incomplete_details")
+    reason = details.get("reason") if type(details) is dict else None
+    return f"incomplete:{reason}" if type(reason) is str and reason else "incomplete"
 
 
 def _responses_usage(usage: Any) -> tuple[int | None, int | None, int | None]:

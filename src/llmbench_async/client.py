@@ -18,7 +18,8 @@ from .apis import ApiSpec, BodyResult, api_spec
 from .config import RetryPolicy, Timeouts
 from .errors import BadStreamError, ErrorKind, RequestError, classify_exception, kind_for_status
 from .odd import non_sse_failure, redirect_failure
-from .protocol import error_message_from_body, malformed_event_message
+from .outcomes import answer_problem
+from .protocol import error_message_from_body, finish_text, malformed_event_message, served_model
 from .records import RequestRecord, TokenSource
 from .redact import safe_excerpt
 from .sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
@@ -26,7 +27,15 @@ from .transport import EXCHANGE_KEY, Exchange, body_pump, transport_for
 
 _ERROR_BODY_LIMIT = 64 * 1024
 MESSAGE_LIMIT = 500  # characters of an error message kept on a record
-_NO_RETRY_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.NOT_FOUND, ErrorKind.HTTP_4XX})
+_NO_RETRY_KINDS = frozenset(
+    {
+        ErrorKind.AUTH,
+        ErrorKind.NOT_FOUND,
+        ErrorKind.HTTP_4XX,
+        ErrorKind.INCOMPLETE,
+        ErrorKind.WRONG_MODEL,
+    }
+)
 _RETRY_KINDS = frozenset({ErrorKind.CONNECT, ErrorKind.CONNECT_TIMEOUT})
 
 
@@ -45,6 +54,9 @@ class Target:
     # to return one vector per input of the batch
     api: ApiSpec = field(default_factory=lambda: api_spec("chat"), compare=False)
     batch: int = 1
+    # the model asked for, and other names accepted as its answer (`outcomes.model_matches`)
+    model: str | None = None
+    accept_models: tuple[str, ...] = ()
     # HTTP versions the responses came in (b"HTTP/1.1", b"HTTP/2"): the report says which
     protocols: set[bytes] = field(default_factory=set, compare=False, repr=False)
     _parsed: httpx.URL = field(init=False, repr=False, compare=False)
@@ -315,12 +327,14 @@ class _Measure:
         "gaps",
         "headers_ns",
         "last_ns",
+        "model",
         "note",
         "output_events",
         "prompt_tokens",
         "reasoning_tokens",
         "response_id",
         "status",
+        "whole_output",
     )
 
     def __init__(self) -> None:
@@ -329,12 +343,14 @@ class _Measure:
         self.last_ns: int | None = None
         self.gaps: list[int] = []
         self.output_events = 0
+        self.whole_output = False  # a whole (non-streamed) body carried output
         self.completion_tokens: int | None = None
         self.prompt_tokens: int | None = None
         self.reasoning_tokens: int | None = None
         self.first_content_ns: int | None = None
         self.response_id: str | None = None
         self.finish_reason: str | None = None
+        self.model: str | None = None
         self.status: int | None = None
         self.done = False
         self.note: str | None = None
@@ -375,16 +391,33 @@ async def _attempt(
         limit = target.timeouts.total if dog.fired is ErrorKind.TIMEOUT else target.timeouts.read
         what = "total deadline" if dog.fired is ErrorKind.TIMEOUT else "read timeout"
         error = RequestError(dog.fired, f"{what} of {limit:g} s passed", m.status)
-    elif error is None and target.stream and not m.done and m.finish_reason is None:
-        error = RequestError(
-            ErrorKind.READ, "stream ended before finish_reason or [DONE]", m.status
-        )
+    elif error is None:
+        error = _answer_error(m, target)
     return _Outcome(
         _record(m, index, scheduled_ns, start_ns, end_ns, exchange, error, attempt, target),
         error,
         m.first_ns is not None,
         retry_after,
     )
+
+
+def _answer_error(m: _Measure, target: Target) -> RequestError | None:
+    """A whole 2xx answer that is still not a success (docs/outcomes.md): no finish reason
+    (`incomplete`; embeddings have none), or another model than the one asked for."""
+    reason = m.finish_reason
+    if not target.api.streams:  # embeddings: only the model is checked
+        reason = reason or "n/a"
+    problem = answer_problem(reason, m.model, target.model, target.accept_models)
+    if problem is None:
+        return None
+    kind, message = problem
+    if reason is None and target.stream and m.note is None:  # a stream, not a whole body
+        final = "[DONE]" if target.api.name in ("chat", "completions") else "its final event"
+        if m.done:
+            message = f"the stream ended with {final} but no finish reason"
+        else:
+            message = f"the stream ended without a finish reason or {final}"
+    return RequestError(ErrorKind(kind), message, m.status)
 
 
 def _record(
@@ -406,6 +439,8 @@ def _record(
         source = "usage"
     elif m.output_events:
         tokens, source = m.output_events, "chunks"
+    elif error is None and not m.whole_output:  # a success with no output at all: 0 counted
+        tokens, source = 0, "chunks"
     else:
         tokens, source = None, "none"
     return RequestRecord(
@@ -434,6 +469,8 @@ def _record(
         connect_ns=exchange.connect_ns,
         new_connection=exchange.new_connection,
         note=m.note,
+        finish_reason=m.finish_reason,
+        model=m.model,
     )
 
 
@@ -494,14 +531,16 @@ class _Events:
         parse_chunk = self._parse
         decoder = self._decoder
         for data in decoder.feed(raw):
+            if len(data) < 16 and _terminal_or_blank(data, m):
+                continue
+            if m.done:
+                self._after_final(data)
+                continue
             try:
                 chunk = parse_chunk(data)
             except BadStreamError:
                 message = malformed_event_message(data, target.secrets)
                 raise RequestError(ErrorKind.BAD_STREAM, message, m.status) from None
-            if chunk.done:
-                m.done = True
-                continue
             if chunk.error is not None:
                 raise _stream_error(chunk.error, m, target)
             if chunk.output:
@@ -518,26 +557,66 @@ class _Events:
                     self._capture.append(target.api.event_text(data))
             if m.response_id is None and chunk.response_id:
                 m.response_id = chunk.response_id
+            if m.model is None and chunk.model is not None:
+                m.model = served_model(chunk.model)
             if chunk.finish_reason is not None:
-                m.finish_reason = chunk.finish_reason
+                m.finish_reason = finish_text(chunk.finish_reason)
             if chunk.completion_tokens is not None:
                 m.completion_tokens = chunk.completion_tokens
             if chunk.prompt_tokens is not None:
                 m.prompt_tokens = chunk.prompt_tokens
             if chunk.reasoning_tokens is not None:
                 m.reasoning_tokens = chunk.reasoning_tokens
+            if chunk.done:  # the API's final event ([DONE], message_stop, response.completed)
+                m.done = True
         if decoder.errors:
             raise _stream_error(_error_event_text(decoder.errors[0]), m, self._target)
+
+    def _after_final(self, data: bytes) -> None:
+        """An event after the stream's final one: ignored unless it carries output or an
+        error (docs/outcomes.md, "After the final event")."""
+        m = self._m
+        try:
+            chunk = self._parse(data)
+        except BadStreamError:
+            message = malformed_event_message(data, self._target.secrets)
+            raise RequestError(ErrorKind.BAD_STREAM, message, m.status) from None
+        if chunk.error is not None:
+            raise _stream_error(chunk.error, m, self._target)
+        if chunk.output:
+            message = "output after the stream's final event"
+            raise RequestError(ErrorKind.BAD_STREAM, message, m.status)
 
     def close(self) -> None:
         """The body ended: a last event without its blank line still counts (lenient)."""
         m = self._m
         for data in self._decoder.close():
+            if len(data) < 16 and _terminal_or_blank(data, m):
+                continue
+            if m.done:
+                self._after_final(data)
+                continue
             chunk = self._parse(data)
+            if chunk.finish_reason is not None:
+                m.finish_reason = finish_text(chunk.finish_reason)
+            if m.model is None and chunk.model is not None:
+                m.model = served_model(chunk.model)
             m.done = m.done or chunk.done
         if self._decoder.errors:
             raise _stream_error(_error_event_text(self._decoder.errors[0]), m, self._target)
         m.last_ns = self._last
+
+
+def _terminal_or_blank(data: bytes, m: _Measure) -> bool:
+    """Handled here for every API alike: an empty data field (a keep-alive) is skipped, and
+    the chat-style `[DONE]` ends the stream (proxies send it after any API's final event)."""
+    stripped = data.strip()
+    if not stripped:
+        return True
+    if stripped == b"[DONE]":
+        m.done = True
+        return True
+    return False
 
 
 def _stream_error(text: str, m: _Measure, target: Target) -> RequestError:
@@ -641,6 +720,9 @@ def _take_completion(m: _Measure, parsed: BodyResult, capture: list[str] | None)
     m.completion_tokens = parsed.completion_tokens
     m.prompt_tokens = parsed.prompt_tokens
     m.reasoning_tokens = parsed.reasoning_tokens
+    m.finish_reason = finish_text(parsed.finish_reason)
+    m.model = parsed.model
+    m.whole_output = parsed.has_output
     m.done = True
 
 

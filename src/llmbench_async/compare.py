@@ -415,7 +415,7 @@ def setting_differences(base: ComparedRun, new: ComparedRun) -> tuple[SettingDif
         ("load", _load_text(base.config), _load_text(new.config)),
         ("max tokens", _max_tokens_text(base.config), _max_tokens_text(new.config)),
         ("prompt source", _prompt_text(base.config), _prompt_text(new.config)),
-        ("streaming", _cfg(base, "stream"), _cfg(new, "stream")),
+        ("streaming", _stream_text(base.config), _stream_text(new.config)),
     ]
     diffs = [SettingDiff(n, b, w) for n, b, w in pairs if "?" not in (b, w) and b != w]
     base_len, new_len = _input_length(base), _input_length(new)
@@ -446,8 +446,14 @@ def _load_text(cfg: Mapping[str, Any]) -> str:
     return f"concurrency {cfg.get('concurrency', '?')}"
 
 
+def _stream_text(cfg: Mapping[str, Any]) -> str:
+    """Streaming, or "?" (not compared) when unknown or for embeddings, which never stream."""
+    value = cfg.get("stream")
+    return "?" if value is None or cfg.get("api") == "embeddings" else str(value)
+
+
 def _max_tokens_text(cfg: Mapping[str, Any]) -> str:
-    if "max_tokens" not in cfg:
+    if "max_tokens" not in cfg or cfg.get("api") == "embeddings":  # no output: not compared
         return "?"
     return f"{cfg['max_tokens']}" + (" (ignore_eos)" if cfg.get("ignore_eos") else "")
 

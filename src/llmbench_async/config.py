@@ -80,6 +80,8 @@ class RunConfig:
     base_url: str = DEFAULT_BASE_URL  # normalised: scheme://host[:port]/.../v1, no trailing /
     api_key: str = field(default=DEFAULT_API_KEY, repr=False)
     model: str | None = None  # None = the first id from GET /models
+    # served model names accepted besides `model` (`any`: every name); docs/outcomes.md
+    accept_models: tuple[str, ...] = ()
     api: Api = "chat"
     n: int | None = 10  # measured requests to send (None: until `duration_s`)
     concurrency: int = 1  # closed loop: requests in flight at once
@@ -233,6 +235,11 @@ class RunConfig:
             raise ConfigError("--prompt-file and --input-tokens exclude each other")
         if self.model is not None and not self.model.strip():
             raise ConfigError("--model must not be empty")
+        for name in self.accept_models:
+            if not name.strip() or len(name) > 200 or not name.isprintable():
+                raise ConfigError(
+                    "--accept-model takes a model name (1 to 200 printable characters) or any"
+                )
 
     def _check_workload(self) -> None:
         """The checks of the workload fields (one-line ConfigErrors)."""
@@ -445,7 +452,7 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
     # paths and tuples back from JSON lists
     if fields.get("dataset"):
         fields["dataset"] = Path(fields["dataset"])
-    for name in ("input_token_range", "output_token_range", "goodput"):
+    for name in ("input_token_range", "output_token_range", "goodput", "accept_models"):
         if name in fields:
             fields[name] = tuple(fields[name])
     return RunConfig(**fields)

@@ -104,6 +104,9 @@ class ErrorKind(StrEnum):
     # transport kinds (issue 11)
     REDIRECT = "redirect"  # 3xx: not followed; the message shows the (redacted) Location
     NOT_SSE = "not_sse"  # a 2xx to a streamed request that is not text/event-stream
+    # a 2xx whose answer is not what was asked (docs/outcomes.md)
+    INCOMPLETE = "incomplete"  # the stream or body ended without a finish reason
+    WRONG_MODEL = "wrong_model"  # answered by another model than the one asked for
 
 
 class RequestError(Exception):

@@ -47,6 +47,7 @@ class Flags:
     base_url: str | None = None
     api_key: str | None = None
     model: str | None = None
+    accept_model: list[str] | None = None
     api_key_file: Path | None = None
     n: int | None = None
     concurrency: str | None = None  # None: 1 (closed loop); not allowed with --rate
@@ -137,6 +138,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         base_url=base_url,
         api_key=key or env_or(env, "OPENAI_API_KEY", DEFAULT_API_KEY),
         model=flags.model,
+        accept_models=tuple(m.strip() for m in flags.accept_model or ()),
         api=cast(Api, flags.api),  # RunConfig checks every choice
         n=flags.n if flags.n is not None or duration_s is not None else 10,
         concurrency=concurrency[0],

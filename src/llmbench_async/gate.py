@@ -17,6 +17,7 @@ from typing import Literal, cast
 
 from .errors import ThresholdError
 from .metrics import (
+    KIND_RATES,
     NAMES,
     PER_REQUEST,
     RETRY_CAUSES,
@@ -282,6 +283,8 @@ def observe(summary: Summary, ref: MetricRef) -> float | None:
             return 100.0 * summary.failed / summary.total
         if ref.metric == "retry_rate":
             return summary.retry_rate
+        if ref.metric in KIND_RATES:
+            return summary.kind_rate(KIND_RATES[ref.metric])
         if ref.metric == "retries":
             cause = ref.cause
             return float(summary.retries if cause is None else summary.retry_causes.get(cause, 0))

@@ -100,6 +100,28 @@ RUN_LEVEL: tuple[Metric, ...] = (
         "requests that failed after all their retries / all measured requests",
     ),
     Metric(
+        "incomplete_rate",
+        "incomplete_rate",
+        "Incomplete (%)",
+        "%",
+        "ratio",
+        False,
+        False,
+        (),
+        "requests whose answer ended without a finish reason / all measured requests",
+    ),
+    Metric(
+        "wrong_model_rate",
+        "wrong_model_rate",
+        "Wrong model (%)",
+        "%",
+        "ratio",
+        False,
+        False,
+        (),
+        "requests answered by another model than asked / all measured requests",
+    ),
+    Metric(
         "retry_rate",
         "retry_rate",
         "Retry rate (%)",
@@ -215,6 +237,9 @@ RETRY_CAUSES: tuple[str, ...] = (
     "read",
     "other",
 )
+
+# run-level rates of one error kind: grammar name → ErrorKind value (docs/outcomes.md)
+KIND_RATES: dict[str, str] = {"incomplete_rate": "incomplete", "wrong_model_rate": "wrong_model"}
 
 # fewer requests than this on either side of a comparison: differences may be noise
 MIN_REQUESTS = 30

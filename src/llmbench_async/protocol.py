@@ -20,10 +20,12 @@ __all__ = [
     "Chunk",
     "CompletionBody",
     "error_message_from_body",
+    "finish_text",
     "malformed_event_message",
     "parse_chunk",
     "parse_completion_body",
     "safe_excerpt",
+    "served_model",
 ]
 
 # `JSONDecoder.decode(bytes.decode())` is the parser `json.loads` ends up calling, minus its
@@ -63,6 +65,7 @@ class Chunk:
     prompt_tokens: int | None
     reasoning_tokens: int | None  # usage.completion_tokens_details.reasoning_tokens
     error: str | None  # the chunk is an error object: a short one-line message
+    model: str | None = None  # the model the chunk names (`served_model` bounds it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,32 @@ class CompletionBody:
     prompt_tokens: int | None
     reasoning_tokens: int | None
     error: str | None
+    finish_reason: str | None = None  # the first choice's finish_reason
+    model: str | None = None  # the model the body names
+
+
+_MODEL_CHARS = 200  # a served model name longer than this is cut
+_REASON_CHARS = 64  # a finish reason longer than this is cut
+
+
+def served_model(value: Any) -> str | None:
+    """A model name from a response, bounded and printable; None when absent or not text."""
+    return _bounded(value, _MODEL_CHARS)
+
+
+def finish_text(value: Any) -> str | None:
+    """A finish reason from a response, bounded and printable; None when absent or not text."""
+    return _bounded(value, _REASON_CHARS)
+
+
+def _bounded(value: Any, limit: int) -> str | None:
+    """A name from outside kept as at most `limit` printable characters (others as `?`)."""
+    if type(value) is not str or not value:
+        return None
+    if len(value) <= limit and value.isprintable():
+        return value
+    text = "".join(c if c.isprintable() else "?" for c in value[:limit])
+    return text + ("…" if len(value) > limit else "")
 
 
 def parse_chunk(data: bytes) -> Chunk:
@@ -110,7 +139,7 @@ def parse_chunk(data: bytes) -> Chunk:
                 if text and type(text) is str:
                     output = content = True
             reason = choice.get("finish_reason")
-            if reason is not None and finish_reason is None and type(reason) is str:
+            if reason and finish_reason is None and type(reason) is str:
                 finish_reason = reason
     elif obj.get("object") == "error" or obj.get("type") == "error" or _is_flat_error(obj):
         # vLLM's older shape, Anthropic's {"type":"error"}, or a flat {"message","code"}
@@ -123,8 +152,13 @@ def parse_chunk(data: bytes) -> Chunk:
     response_id = obj.get("id")
     if type(response_id) is not str:
         response_id = None
+    model = obj.get("model")
+    if type(model) is not str:
+        model = None
     if usage is None and not error:  # the common case: a plain delta
-        return Chunk(False, output, content, response_id, finish_reason, None, None, None, None)
+        return Chunk(
+            False, output, content, response_id, finish_reason, None, None, None, None, model
+        )
     completion_tokens, prompt_tokens, reasoning_tokens = _usage(usage)
     return Chunk(
         False,
@@ -136,6 +170,7 @@ def parse_chunk(data: bytes) -> Chunk:
         prompt_tokens,
         reasoning_tokens,
         _error_text(error, _LONG_CHARS) if error else None,
+        model,
     )
 
 
@@ -155,11 +190,15 @@ def parse_completion_body(body: bytes) -> CompletionBody:
 
     chars = 0
     has_output = False
+    finish_reason = None
     choices = obj.get("choices")
     if type(choices) is list:
         for choice in choices:
             if type(choice) is not dict:
                 continue
+            reason = choice.get("finish_reason")
+            if finish_reason is None and type(reason) is str and reason:
+                finish_reason = reason
             message = choice.get("message")
             if type(message) is dict:  # chat.completion
                 for key in ("content", "reasoning_content", "reasoning"):
@@ -192,6 +231,8 @@ def parse_completion_body(body: bytes) -> CompletionBody:
         prompt_tokens=prompt_tokens,
         reasoning_tokens=reasoning_tokens,
         error=error_text,
+        finish_reason=finish_reason,
+        model=served_model(obj.get("model")),
     )
 
 

@@ -259,9 +259,12 @@ def _settings(cfg: Mapping[str, Any], load: str) -> str:
     """`closed loop, concurrency 5 · 10 requests · max_tokens 128 · stream · chat`: the load
     (from the report model) and the settings that apply (the same line for a run and for
     its results file read back by `report`)."""
-    mode = "stream" if cfg.get("stream", True) else "no-stream"
-    settings = f"{load} · max_tokens {cfg.get('max_tokens', '?')} · {mode} · "
-    settings += str(cfg.get("api", "chat"))
+    api = str(cfg.get("api", "chat"))
+    if api == "embeddings":  # no output: max_tokens and streaming do not apply
+        settings = f"{load} · {api}"
+    else:
+        mode = "stream" if cfg.get("stream", True) else "no-stream"
+        settings = f"{load} · max_tokens {cfg.get('max_tokens', '?')} · {mode} · {api}"
     settings += workload_settings(cfg)
     if cfg.get("verify") is False:
         settings += " · TLS NOT VERIFIED (--insecure)"

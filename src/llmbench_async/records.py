@@ -63,6 +63,10 @@ class RequestRecord:
     connect_ns: int | None = None  # time to get that connection: 0 if reused (a duration)
     new_connection: bool | None = None  # None: unknown (no connection reached, or HTTP/2)
     note: str | None = None  # something odd about a request that still counted
+    # why the answer ended, in the API's words (chat `finish_reason`, Responses `completed` or
+    # `incomplete:REASON`, Messages `stop_reason`); None: none came (see docs/outcomes.md)
+    finish_reason: str | None = None
+    model: str | None = None  # the model the response named (None: it named none)
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)  # shared when empty
 
     @property
@@ -153,6 +157,8 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
     line["error_message"] = record.error_message
     line["attempts"] = record.attempts
     line["response_id"] = record.response_id
+    line["finish_reason"] = record.finish_reason
+    line["model"] = record.model
     line["connect_ns"] = record.connect_ns
     line["new_connection"] = record.new_connection
     if record.note is not None:
@@ -206,12 +212,19 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         connect_ns=_opt_int(line.get("connect_ns")),
         new_connection=_opt_bool(line.get("new_connection")),
         note=line.get("note"),
+        finish_reason=_opt_str(line.get("finish_reason")),
+        model=_opt_str(line.get("model")),
         extra=dict(line.get("extra") or {}),
     )
 
 
 def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    """A text field; None when absent (files written before the field existed)."""
+    return None if value is None else str(value)
 
 
 def _opt_bool(value: Any) -> bool | None:

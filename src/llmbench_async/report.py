@@ -15,6 +15,7 @@ from . import outbound
 from .histogram import render_histogram
 from .metrics import PER_REQUEST, format_number
 from .report_model import CPU_WARN_PERCENT, LAG_WARN_MS, peak_text, run_warnings
+from .report_outcomes import answers_console, answers_json, answers_markdown, answers_text
 from .report_workloads import (
     workload_console,
     workload_json,
@@ -142,6 +143,7 @@ def summary_json(
         "timeseries": dict(info.timeseries) if info.timeseries is not None else None,
         "thresholds": [_threshold_json(v) for v in verdicts],
         **workload_json(summary, info.config),
+        **answers_json(summary),
     }
 
 
@@ -192,6 +194,7 @@ def console_report(
     out.append("")
     out.extend(_summary_lines(summary, info))
     out.extend(workload_console(summary, info.config))
+    out.extend(answers_console(summary))
     out.append("")
     out.extend(_stats_table(summary.metrics))
     for key, title in (("e2e_ms", "E2E latency (ms)"), ("ttft_ms", "Time to first token (ms)")):
@@ -226,16 +229,19 @@ def _summary_lines(summary: Summary, info: RunInfo) -> list[str]:
     out.append(f"  Duration:         {summary.duration_s:.3f} s")
     out.append(f"  Requests/s:       {summary.requests_per_s:.2f}")
     sources = ", ".join(f"{k} {v}" for k, v in summary.token_sources.items() if v)
-    out.append(
-        f"  Output tokens/s:  {summary.output_tokens_per_s:.1f} "
-        f"({summary.total_output_tokens} tokens; counted from: {sources or 'none'})"
-    )
+    if not summary.total_inputs or summary.total_output_tokens:  # embeddings: no output
+        out.append(
+            f"  Output tokens/s:  {summary.output_tokens_per_s:.1f} "
+            f"({summary.total_output_tokens} tokens; counted from: {sources or 'none'})"
+        )
     if summary.total_input_tokens and summary.ok:
+        # embeddings: each request holds a batch, and --input-tokens asks per input
+        per, count = ("input", summary.total_inputs) if summary.total_inputs else ("request", 0)
         requested = info.config.get("input_tokens")
         asked = f"; asked for ~{requested[0]}" if requested else ""
         out.append(
-            f"  Input tokens:     {summary.total_input_tokens / summary.ok:.1f} per request "
-            f"(server's count{asked})"
+            f"  Input tokens:     {summary.total_input_tokens / (count or summary.ok):.1f} "
+            f"per {per} (server's count{asked})"
         )
     if summary.new_connections:
         out.append(
@@ -357,6 +363,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         )
         out.append("")
     out.extend(workload_markdown(summary, info.config))
+    out.extend(answers_markdown(summary, _md))
     out.extend(_md_stats(summary))
     if verdicts:
         out.append("")
@@ -465,6 +472,7 @@ def _junit_system_out(summary: Summary, info: RunInfo) -> str:
         )
     if info.problem:
         out.append(xml(info.problem))
+    out.extend(xml(line) for line in answers_text(summary))
     out.extend(f"warning: {xml(w)}" for w in report_warnings(summary, info))
     return "\n".join(out)
 

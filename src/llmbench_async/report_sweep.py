@@ -142,12 +142,14 @@ def sweep_settings(results: Sequence[LevelResult], infos: Sequence[RunInfo]) -> 
 
 
 def sweep_warnings(results: Sequence[LevelResult], infos: Sequence[RunInfo]) -> list[str]:
-    """Every level's warnings, each once, prefixed with the first level that had it."""
-    seen: dict[str, str] = {}
-    for r, info in zip(results, infos, strict=True):
-        for warning in report_warnings(r.summary, info):
-            seen.setdefault(warning, f"{r.level.label}: {warning}")
-    return list(seen.values())
+    """Every level's warnings, each prefixed with its level (a warning that two levels share
+    is stated for each: its counts are the level's own)."""
+    lines = (
+        f"{r.level.label}: {warning}"
+        for r, info in zip(results, infos, strict=True)
+        for warning in report_warnings(r.summary, info)
+    )
+    return list(dict.fromkeys(lines))
 
 
 def sweep_json(

@@ -64,6 +64,8 @@ def workload_json(summary: Summary, config: Mapping[str, Any]) -> dict[str, Any]
             "inputs": summary.total_inputs,
             "inputs_per_s": summary.inputs_per_s,
             "input_tokens_per_s": summary.input_tokens_per_s,
+            # the server's input tokens per input (each request embeds a batch of inputs)
+            "input_tokens_per_input": summary.total_input_tokens / summary.total_inputs,
         }
     return {
         "goodput": goodput,

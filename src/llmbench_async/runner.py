@@ -31,6 +31,7 @@ from .client import Target, execute
 from .config import RunConfig
 from .errors import EXIT_FOR_SIGNAL, ErrorKind
 from .live import LiveView, live_enabled, planned_seconds
+from .outcomes import names_deployment
 from .pacing import ClosedLoop, LoadPlan
 from .records import RequestRecord
 from .route import preconnect_run
@@ -463,6 +464,9 @@ def build_target(config: RunConfig) -> Target:
         secrets=config.secrets,
         api=api_spec(config.api),
         batch=config.batch,
+        # an Azure deployment URL picks the model itself: nothing to compare the answer with
+        model=None if names_deployment(config.endpoint) else config.model,
+        accept_models=config.accept_models,
     )
 
 

@@ -25,10 +25,11 @@ from .goodput import is_good, parse_goodput
 from .live import live_enabled, print_header
 from .observe import Observer
 from .odd import redirect_failure
+from .outcomes import Expect
 from .protocol import error_message_from_body
 from .ray_backend import run_ray
 from .records import RequestRecord, ResultsWriter
-from .redact import safe_excerpt
+from .redact import mask_userinfo, safe_excerpt
 from .report_model import describe_target, endpoint_text
 from .route import client_for, describe_route, route_of
 from .runner import (
@@ -135,7 +136,11 @@ async def run_async(
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
         records: list[RequestRecord] = []
-        builder = SummaryBuilder(latency_from=config.latency_from, good=good_predicate(config))
+        builder = SummaryBuilder(
+            latency_from=config.latency_from,
+            good=good_predicate(config),
+            expect=Expect(config.model, config.max_tokens, config.ignore_eos, config.api),
+        )
         observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config))
         if live_enabled(progress):
             print_header(config, sys.stderr)
@@ -306,10 +311,7 @@ async def _diagnose(
             available = _model_ids(resp) if resp.status_code == 200 else []
         except Exception:
             available = []
-        if available:
-            shown = ", ".join(available[:10]) + (", ..." if len(available) > 10 else "")
-            return f"model '{config.model}' not found; available: {shown}"
-        return f"model '{config.model}' or {config.endpoint} not found (HTTP 404)"
+        return _not_found(config, available)
     if fatal is not None and not summary.total and outcome.interrupted_by is None:
         # every failure was a warm-up request: the run stopped before measuring anything
         reason = safe_excerpt(fatal.error_message or "", config.secrets)
@@ -320,6 +322,25 @@ async def _diagnose(
         first = safe_excerpt(top.first_message, config.secrets)
         return f"every request failed; {top.kind} ({top.count}): {first}{hint}"
     return None
+
+
+def _not_found(config: RunConfig, available: list[str]) -> str:
+    """Why a request got 404: the model is not served, or (when /models lists it) the URL is
+    not the API's; the URL shown with its query and any password masked."""
+    url = safe_excerpt(mask_userinfo(config.endpoint), config.secrets, 200)
+    models_url = safe_excerpt(mask_userinfo(config.models_url), config.secrets, 200)
+    model = safe_excerpt(str(config.model), config.secrets, 200)
+    if config.model is not None and config.model in available:
+        return (
+            f"{url} returned 404 (HTTP 404), though {models_url} lists model "
+            f"'{model}': the server has no --api {config.api} at that path; "
+            "check --api or give the full URL with --endpoint"
+        )
+    if available:
+        shown = ", ".join(safe_excerpt(m, config.secrets, 100) for m in available[:10])
+        shown += ", ..." if len(available) > 10 else ""
+        return f"model '{model}' not found; available: {shown}"
+    return f"model '{model}' or {url} not found (HTTP 404)"
 
 
 def run_sweep(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from llmbench_async.metrics import SUMMARY_KEYS
+from llmbench_async.outcomes import LENGTH_REASONS, Expect, Notice, notices
 from llmbench_async.records import RequestRecord
 
 __all__ = [
@@ -112,6 +113,19 @@ class Summary:
     # turn (1-based) → {"ttft_ms", "e2e_ms"} stats; prefix group → the same
     by_turn: Mapping[int, Mapping[str, MetricStats]] = field(default_factory=dict)
     by_group: Mapping[int, Mapping[str, MetricStats]] = field(default_factory=dict)
+    # what the answers were (docs/outcomes.md): finish reasons and served models over the
+    # measured requests that named one, and the warning lines every renderer shows
+    finish_reasons: Mapping[str, int] = field(default_factory=dict)
+    served_models: Mapping[str, int] = field(default_factory=dict)
+    warnings: tuple[Notice, ...] = ()
+
+    def kind_count(self, kind: str) -> int:
+        """Failed requests of one error kind (0 when none)."""
+        return next((g.count for g in self.errors if g.kind == kind), 0)
+
+    def kind_rate(self, kind: str) -> float:
+        """Failed requests of one error kind / all measured requests, in %."""
+        return 100.0 * self.kind_count(kind) / self.total if self.total else 0.0
 
     @property
     def retry_rate(self) -> float:
@@ -198,13 +212,14 @@ def summarize(
     *,
     latency_from: str = "send",
     good: Callable[[RequestRecord], bool] | None = None,
+    expect: Expect | None = None,
 ) -> Summary:
     """Reduce a run's records to a `Summary`; warm-up and ramp records are only counted.
 
     With `latency_from="schedule"`, TTFT and E2E are measured from each request's scheduled
     instant instead of its send instant, so time spent waiting for a free slot counts
     (coordinated-omission-corrected latency)."""
-    builder = SummaryBuilder(latency_from=latency_from, good=good)
+    builder = SummaryBuilder(latency_from=latency_from, good=good, expect=expect)
     for record in records:
         builder.add(record)
     return builder.summary()
@@ -215,7 +230,11 @@ class SummaryBuilder:
     of millions of requests is summarised without keeping its records."""
 
     def __init__(
-        self, *, latency_from: str = "send", good: Callable[[RequestRecord], bool] | None = None
+        self,
+        *,
+        latency_from: str = "send",
+        good: Callable[[RequestRecord], bool] | None = None,
+        expect: Expect | None = None,
     ) -> None:
         if latency_from not in ("send", "schedule"):
             raise ValueError(f"latency_from must be 'send' or 'schedule', got {latency_from!r}")
@@ -234,6 +253,7 @@ class SummaryBuilder:
         self._good = good  # the goodput predicate, if any
         self.good = self.inputs = 0
         self._by: dict[tuple[str, int], tuple[array[float], array[float]]] = {}
+        self._answers = _AnswerAcc(expect)
 
     def add(self, r: RequestRecord) -> None:
         """Count one record in."""
@@ -255,6 +275,7 @@ class SummaryBuilder:
         for cause in r.retry_causes:
             self._causes[cause] = self._causes.get(cause, 0) + 1
         self.retry_wait += r.retry_wait_ns
+        self._answers.add(r)
         values = self._values
         values["queue_delay_ms"].append(r.queue_delay_ns / _NS_PER_MS)
         if r.new_connection and r.connect_ns is not None:
@@ -366,7 +387,84 @@ class SummaryBuilder:
             completion_span_s=self._ends.seconds(),
             ramp=self.ramp,
             new_connections=len(self._values["connect_ms"]),
+            finish_reasons=_by_count(self._answers.finish),
+            served_models=_by_count(self._answers.models),
+            warnings=self._answers.notices(self.total, self.ok),
         )
+
+
+class _AnswerAcc:
+    """What the answers were: finish reasons, served models, and the requests each summary
+    warning counts (docs/outcomes.md)."""
+
+    __slots__ = ("empty", "expect", "finish", "incomplete", "models", "short", "wrong")
+
+    def __init__(self, expect: Expect | None) -> None:
+        self.expect = expect
+        self.finish: dict[str, int] = {}
+        self.models: dict[str, int] = {}
+        self.wrong: dict[str, int] = {}  # served model → wrong_model requests
+        self.short: dict[str, int] = {}  # finish reason → ok requests short under ignore_eos
+        self.incomplete = self.empty = 0
+
+    def add(self, r: RequestRecord) -> None:
+        if r.finish_reason is not None:
+            _tally(self.finish, r.finish_reason)
+        if r.model is not None:
+            _tally(self.models, r.model)
+        kind = r.error_kind
+        if kind == "incomplete":
+            self.incomplete += 1
+        elif kind == "wrong_model":
+            _tally(self.wrong, r.model or "?")
+        elif kind is None and r.inputs is None:  # an ok answer (embeddings have no output)
+            if r.output_tokens == 0:
+                self.empty += 1
+            if self._short(r):
+                _tally(self.short, r.finish_reason or "none")
+
+    def _short(self, r: RequestRecord) -> bool:
+        """Under --ignore-eos, an answer that stopped before max_tokens: its finish reason is
+        not the token limit's (without one, the server's count is below max_tokens)."""
+        expect = self.expect
+        if expect is None or not expect.ignore_eos:
+            return False
+        if r.finish_reason is not None:
+            return r.finish_reason not in LENGTH_REASONS
+        return (
+            r.token_source == "usage"
+            and r.output_tokens is not None
+            and expect.max_tokens is not None
+            and r.output_tokens < expect.max_tokens
+        )
+
+    def notices(self, total: int, ok: int) -> tuple[Notice, ...]:
+        return notices(
+            total=total,
+            ok=ok,
+            incomplete=self.incomplete,
+            wrong_models=self.wrong,
+            short=self.short,
+            empty=self.empty,
+            expect=self.expect,
+        )
+
+
+_MAX_NAMES = 50  # distinct finish reasons or models counted by name; the rest as OTHER
+OTHER = "(other)"
+
+
+def _tally(counts: dict[str, int], name: str) -> None:
+    """Count one more `name`; past _MAX_NAMES distinct names (a server inventing a name per
+    answer), under OTHER, so memory stays bounded."""
+    if name not in counts and len(counts) >= _MAX_NAMES:
+        name = OTHER
+    counts[name] = counts.get(name, 0) + 1
+
+
+def _by_count(counts: Mapping[str, int]) -> dict[str, int]:
+    """Most frequent first, then by name."""
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _per_s(count: int, duration_s: float) -> float:

@@ -133,6 +133,16 @@ Model = Annotated[
         show_default=False,
     ),
 ]
+AcceptModel = Annotated[
+    list[str] | None,
+    _opt(
+        "--accept-model",
+        help="Accept answers from this served model name too (repeatable; 'any': every "
+        "name). Otherwise an answer from another model than --model is wrong_model.",
+        panel=TARGET,
+        show_default=False,
+    ),
+]
 ApiChoice = Annotated[
     str,
     _opt(

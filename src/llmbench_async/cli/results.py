@@ -56,6 +56,7 @@ def report_command(
 ) -> None:
     """Re-render the report of a saved run from its results file (no network)."""
     from ..gate import judge
+    from ..outcomes import Expect
     from ..publish import (
         Outputs,
         exit_code,
@@ -92,6 +93,7 @@ def report_command(
         saved.records,
         latency_from=latency_from if latency_from == "schedule" else "send",
         good=saved_goodput(saved_config),  # the run's --goodput, if any
+        expect=Expect.from_config(saved_config),
     )
     verdicts = judge(summary, thresholds)
     publish(RunReport(summary, results_info(saved, results, window_s), verdicts), outputs)

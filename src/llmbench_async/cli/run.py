@@ -16,6 +16,7 @@ def run_command(
     base_url: o.BaseUrl = None,
     api_key: o.ApiKey = None,
     model: o.Model = None,
+    accept_model: o.AcceptModel = None,
     api_key_file: o.ApiKeyFile = None,
     n: o.Count = None,
     concurrency: o.Concurrency = None,
