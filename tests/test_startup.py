@@ -127,7 +127,8 @@ LAYERS = [
     {"client", "workload", "route", "live", "server_metrics"},
     {"config", "transport", "odd"},
     {"pacing", "protocol", "sse", "histogram", "stats", "timeseries", "limits"},
-    {"records", "errors", "_version", "metrics"},
+    {"metrics"},
+    {"records", "errors", "_version", "httpx_compat"},
     {"redact"},
 ]
 

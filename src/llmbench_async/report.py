@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .histogram import render_histogram
-from .metrics import MIN_REQUESTS, PER_REQUEST, format_number
+from .metrics import MIN_REQUESTS, PER_REQUEST, RUN_LEVEL, format_number
 from .report_workloads import (
     workload_console,
     workload_json,
     workload_markdown,
-    workload_throughput,
 )
 from .stats import MetricStats, Summary
 
@@ -102,9 +101,7 @@ def summary_json(
         "duration_s": summary.duration_s,
         "metrics": metrics,
         "throughput": {
-            "requests_per_s": summary.requests_per_s,
-            "output_tokens_per_s": summary.output_tokens_per_s,
-            **workload_throughput(summary),
+            m.key: m.summary_value(summary, None) for m in RUN_LEVEL if m.section == "throughput"
         },
         "tokens": {
             "output": summary.total_output_tokens,
