@@ -22,7 +22,7 @@ Api = Literal["chat", "completions", "responses", "messages", "embeddings"]
 APIS: tuple[Api, ...] = get_args(Api)
 DATASET_FORMATS = ("sharegpt", "openai-jsonl", "conversations")
 LatencyFrom = Literal["send", "schedule"]
-MaxTokensField = Literal["max_tokens", "max_completion_tokens"]  # transport options
+MaxTokensField = Literal["max_tokens", "max_completion_tokens"]  # the body field for --max-tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,7 @@ class RunConfig:
     prefix_tokens: int = 0  # shared prefixes: about this many tokens each (0: none)
     prefix_groups: int = 1  # shared prefixes: how many distinct ones
     goodput: tuple[str, ...] = ()  # per-request SLO conditions, e.g. ("ttft<200ms",)
-    # transport options (issue 11/12)
+    # where requests go and how: URL, key header, max-tokens field, proxy, HTTP/2
     endpoint_url: str | None = None  # full request URL (path and query kept); None: base_url
     # the header that carries the key: None: the API's own (Authorization: Bearer; messages:
     # x-api-key); "Authorization" sends Bearer, another name the key as is; "none": no key
@@ -288,7 +288,8 @@ class RunConfig:
                 )
 
     def _check_transport(self) -> None:
-        """The transport options' checks (issue 11)."""
+        """--endpoint and --proxy are well-formed URLs (only the proxy may carry credentials),
+        the key header a valid header name, the max-tokens field one of the two known."""
         if self.endpoint_url is not None:
             check_url(self.endpoint_url, "--endpoint")
         if self.proxy is not None:
@@ -367,7 +368,7 @@ class RunConfig:
         """Every value never to be printed or saved: the key and secret-looking headers."""
         found = [self.api_key]
         found += [v for k, v in self.headers.items() if self.is_secret_header(k)]
-        if self.proxy:  # transport options: the proxy's credentials
+        if self.proxy:  # the proxy's credentials
             parts = urlsplit(self.proxy)
             found += [parts.password or "", parts.username or ""]
         return tuple(s for s in found if s)

@@ -156,7 +156,7 @@ Mock = Annotated[
     ),
 ]
 
-# transport options
+# where requests go and how they are framed (panel Target)
 Endpoint = Annotated[
     str | None,
     _opt(
