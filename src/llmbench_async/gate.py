@@ -81,11 +81,6 @@ class MetricRef:
         return self.metric if self.stat is None else f"{self.metric}.{self.stat}"
 
     @property
-    def summary_key(self) -> str | None:
-        """The `Summary.metrics` key of a per-request metric; None for run-level metrics."""
-        return None if self.run_level else _PER_REQUEST[self.metric]
-
-    @property
     def run_level(self) -> bool:
         """One number per run (`error_rate`, `retries.http_429`), not a distribution."""
         return self.stat is None or self.metric == "retries"

@@ -444,14 +444,6 @@ def metric(name: str, *, per_request: bool) -> Metric:
     return found
 
 
-def by_key(key: str) -> Metric:
-    """The per-request metric with this summary key."""
-    for metric in PER_REQUEST:
-        if metric.key == key:
-            return metric
-    raise KeyError(key)
-
-
 def plain_number(value: float) -> str:
     """A number as typed: `800`, `0.5`, `99.9` (no trailing `.0`, no exponent)."""
     text = f"{value:.6f}".rstrip("0").rstrip(".")
