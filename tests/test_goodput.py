@@ -98,7 +98,9 @@ def test_without_conditions_every_successful_request_is_good(instant_mock: MockP
 
 def test_cli_goodput_in_json_markdown_and_gate(tmp_path: Path) -> None:
     out, md = tmp_path / "s.json", tmp_path / "s.md"
-    args = ("--mock", "-n", "4", "-q", "--goodput", "ttft<2s,tpot<1s", "--json", str(out))
+    # four short replies at once: the mock's 200 ms TTFT, 4 tokens each
+    args = ("--mock", "-n", "4", "-c", "4", "--max-tokens", "4", "-q")
+    args += ("--goodput", "ttft<2s,tpot<1s", "--json", str(out))
     saved = tmp_path / "r.jsonl"
     done = run_cli(*args, "--markdown", str(md), "--fail-if", "goodput>0.5", "-o", str(saved))
     assert done.code == 0, done.stderr
