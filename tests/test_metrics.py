@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
+from conftest import StartMock, run_cli
 from test_gate import MS, _failed, _rec  # the same known records
 
 from llmbench_async.cli.results import saved_goodput
@@ -27,7 +27,6 @@ from llmbench_async.metrics import (
     Metric,
 )
 from llmbench_async.metrics import metric as metric_named
-from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.records import RequestRecord, read_results
 from llmbench_async.report import RunInfo, console_report, summary_json
 from llmbench_async.stats import Summary, summarize
@@ -142,33 +141,32 @@ _QUALIFIERS: dict[str, tuple[str | None, ...]] = {
 
 
 @pytest.fixture(scope="module")
-def saved_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Summary, Any]]:
+def saved_runs(
+    tmp_path_factory: pytest.TempPathFactory, shared_mocks: StartMock
+) -> dict[str, tuple[Summary, Any]]:
     """Each run's Summary (rebuilt from its JSONL, as `report` does) and its summary JSON."""
     out = tmp_path_factory.mktemp("saved")
-    refusing = MockConfig(ttft_ms=0, itl_ms=1, tokens=4, fail_rate=0.3, fail_status=429)
+    mock = shared_mocks(ttft_ms=0, itl_ms=1, tokens=4, fail_rate=0.3, fail_status=429)
     runs = {}
-    with MockProcess(refusing) as mock:
-        for name, args in _SAVED_RUNS.items():
-            target = (
-                () if name == "mock" else ("--base-url", mock.base_url, "--model", "mock-model")
-            )
-            res = run_cli(
-                *args,
-                *target,
-                "--max-tokens",
-                "4",
-                "--goodput",
-                "ttft<10s,tpot<5s",
-                "-o",
-                str(out / f"{name}.jsonl"),
-                "--json",
-                str(out / f"{name}.json"),
-                "-q",
-            )
-            assert res.code == 0, res.stderr
-            saved = read_results(out / f"{name}.jsonl")
-            summary = summarize(saved.records, good=saved_goodput(saved.header["config"]))
-            runs[name] = (summary, json.loads((out / f"{name}.json").read_text()))
+    for name, args in _SAVED_RUNS.items():
+        target = () if name == "mock" else ("--base-url", mock.base_url, "--model", "mock-model")
+        res = run_cli(
+            *args,
+            *target,
+            "--max-tokens",
+            "4",
+            "--goodput",
+            "ttft<10s,tpot<5s",
+            "-o",
+            str(out / f"{name}.jsonl"),
+            "--json",
+            str(out / f"{name}.json"),
+            "-q",
+        )
+        assert res.code == 0, res.stderr
+        saved = read_results(out / f"{name}.jsonl")
+        summary = summarize(saved.records, good=saved_goodput(saved.header["config"]))
+        runs[name] = (summary, json.loads((out / f"{name}.json").read_text()))
     return runs
 
 
