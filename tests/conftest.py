@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,18 +78,59 @@ def wait_for_records(path: Path, count: int, timeout: float = 30) -> None:
     raise AssertionError(f"{path} did not reach {count} request records in {timeout} s")
 
 
+StartMock = Callable[..., MockProcess]
+
+# the slowest modules first: a parallel run (pytest-xdist, `--dist loadscope` hands out whole
+# modules in this order) then never waits on one of them alone at its end
+SLOWEST_FIRST = ("test_ray_backend.py", "test_recipes.py", "test_report_html.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable otherwise
+
+
+@pytest.fixture
+def start_mock() -> Iterator[StartMock]:
+    """Start a built-in mock in its own process: `start_mock(ttft_ms=0, fail_rate=0.5)` takes
+    MockConfig's fields (or `start_mock(config)`); every mock a test started stops when the
+    test ends, so none outlives it and none is shared with another test's counters."""
+    with contextlib.ExitStack() as stack:
+
+        def start(config: MockConfig | None = None, **settings: Any) -> MockProcess:
+            if config is not None and settings:
+                config = dataclasses.replace(config, **settings)
+            return stack.enter_context(MockProcess(config or MockConfig(**settings)))
+
+        yield start
+
+
 @pytest.fixture(scope="session")
-def fast_mock() -> Iterator[MockProcess]:
+def shared_mocks() -> Iterator[StartMock]:
+    """Like `start_mock`, but one process per distinct settings for the whole session, for
+    tests that read neither the truth log nor the server's counters."""
+    started: dict[MockConfig, MockProcess] = {}
+    with contextlib.ExitStack() as stack:
+
+        def start(config: MockConfig | None = None, **settings: Any) -> MockProcess:
+            wanted = config or MockConfig(**settings)
+            if wanted not in started:
+                started[wanted] = stack.enter_context(MockProcess(wanted))
+            return started[wanted]
+
+        yield start
+
+
+@pytest.fixture(scope="session")
+def fast_mock(shared_mocks: StartMock) -> MockProcess:
     """A mock with small, known timings: TTFT 50 ms, ITL 5 ms, 8 tokens."""
-    with MockProcess(MockConfig(ttft_ms=50, itl_ms=5, tokens=8)) as mock:
-        yield mock
+    return shared_mocks(ttft_ms=50, itl_ms=5, tokens=8)
 
 
 @pytest.fixture(scope="session")
-def instant_mock() -> Iterator[MockProcess]:
+def instant_mock(shared_mocks: StartMock) -> MockProcess:
     """A mock that answers at once: for tests of behaviour, not timing."""
-    with MockProcess(MockConfig(ttft_ms=0, itl_ms=0, tokens=4)) as mock:
-        yield mock
+    return shared_mocks(ttft_ms=0, itl_ms=0, tokens=4)
 
 
 @pytest.fixture

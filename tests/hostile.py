@@ -1,5 +1,6 @@
-"""A tiny raw-socket HTTP server for hostile-server tests: each request it receives (on any
-connection) is answered by the next scripted reply, written byte for byte as given."""
+"""Hostile-server behaviour on the test socket server (`sockserver.py`): each request it
+receives (on any connection) is answered by the next scripted reply, written byte for byte
+as given."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from sockserver import SocketServer, read_request
 
 Reply = bytes | Callable[[socket.socket], None]
 
@@ -70,84 +73,36 @@ class Seen:
     """What the server received: one (connection number, head, body) per request."""
 
     requests: list[tuple[int, bytes, bytes]] = field(default_factory=list)
-    connections: int = 0
+    server: SocketServer | None = None
 
-
-def _read_request(sock: socket.socket, buf: bytearray) -> tuple[bytes, bytes] | None:
-    while b"\r\n\r\n" not in buf:
-        data = sock.recv(65536)
-        if not data:
-            return None
-        buf += data
-    end = buf.index(b"\r\n\r\n") + 4
-    head = bytes(buf[:end])
-    del buf[:end]
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(buf) < length:
-        data = sock.recv(65536)
-        if not data:
-            return None
-        buf += data
-    body = bytes(buf[:length])
-    del buf[:length]
-    return head, body
+    @property
+    def connections(self) -> int:
+        """Connections accepted so far (counted at accept, before any request)."""
+        return 0 if self.server is None else self.server.connections
 
 
 @contextmanager
 def hostile_server(replies: Sequence[Reply]) -> Iterator[tuple[str, Seen]]:
-    """Serve `replies` in order, one per request; yields (base URL, what was seen)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    port = listener.getsockname()[1]
+    """Serve `replies` in order, one per request, on any connection (then good replies);
+    yields (base URL, what was seen)."""
     seen = Seen()
     queue = list(replies)
     lock = threading.Lock()
-    stop = threading.Event()
 
     def serve(sock: socket.socket, number: int) -> None:
         buf = bytearray()
-        with sock:
-            sock.settimeout(30)
-            while not stop.is_set():
-                try:
-                    request = _read_request(sock, buf)
-                except OSError:
-                    return
-                if request is None:
-                    return
-                with lock:
-                    seen.requests.append((number, *request))
-                    reply = queue.pop(0) if queue else good_reply()
-                try:
-                    if callable(reply):
-                        reply(sock)
-                    else:
-                        sock.sendall(reply)
-                except OSError:
-                    return
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                sock, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
+        while not server.stop.is_set():
+            request = read_request(sock, buf)
+            if request is None:
                 return
             with lock:
-                seen.connections += 1
-                number = seen.connections
-            threading.Thread(target=serve, args=(sock, number), daemon=True).start()
+                seen.requests.append((number, *request))
+                reply = queue.pop(0) if queue else good_reply()
+            if callable(reply):
+                reply(sock)
+            else:
+                sock.sendall(reply)
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}/v1", seen
-    finally:
-        stop.set()
-        listener.close()
-        thread.join(timeout=2)
+    with SocketServer(serve) as server:
+        seen.server = server
+        yield f"{server.url}/v1", seen

@@ -1,6 +1,6 @@
-"""A tiny raw-socket HTTP server for hostile-server tests: every request is read (head and a
-Content-Length body), recorded, and answered with whatever bytes the test's handler returns.
-It runs in a thread on a free loopback port and closes each connection after one answer."""
+"""Hostile-server behaviour on the test socket server (`sockserver.py`): every request is read
+(head and a Content-Length body), recorded, and answered with whatever bytes the test's
+handler returns; each connection closes after one answer."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
+
+from sockserver import SocketServer, parse_head, read_request
 
 
 @dataclass(frozen=True)
@@ -33,24 +35,20 @@ class RawServer:
 
     handler: Handler
     seen: list[Seen] = field(default_factory=list)
-    _sock: socket.socket | None = None
-    _thread: threading.Thread | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
+    _server: SocketServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def port(self) -> int:
-        assert self._sock is not None
-        return int(self._sock.getsockname()[1])
+        assert self._server is not None
+        return self._server.port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> RawServer:
-        self._sock = socket.create_server(("127.0.0.1", 0), backlog=128)
-        self._sock.settimeout(0.1)
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self._server = SocketServer(self._one, timeout_s=10).__enter__()
         return self
 
     def __exit__(
@@ -59,59 +57,23 @@ class RawServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._sock is not None:
-            self._sock.close()
+        if self._server is not None:
+            self._server.__exit__(exc_type, exc, tb)
 
-    def _serve(self) -> None:
-        assert self._sock is not None
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
+    def _one(self, conn: socket.socket, _number: int) -> None:
+        try:
+            request = read_request(conn, bytearray())
+            if request is None:
                 return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(10)
-            try:
-                seen = _read_request(conn)
-            except (OSError, ValueError):
-                return
+            method, target, headers = parse_head(request[0])
+        except ValueError:  # not HTTP: nothing to record
+            return
+        seen = Seen(method, target, tuple(headers), request[1])
+        with self._lock:
             number = len(self.seen)
             self.seen.append(seen)
-            try:
-                conn.sendall(self.handler(seen, number))
-                conn.shutdown(socket.SHUT_WR)
-            except OSError:
-                return
-
-
-def _read_request(conn: socket.socket) -> Seen:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            raise ValueError("closed before the head ended")
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    method, target, _ = lines[0].split(" ", 2)
-    headers = tuple(
-        (k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:])
-    )
-    length = next((int(v) for k, v in headers if k.lower() == "content-length"), 0)
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return Seen(method, target, headers, body[:length])
+        conn.sendall(self.handler(seen, number))
+        conn.shutdown(socket.SHUT_WR)
 
 
 def response(

@@ -1,18 +1,19 @@
-"""A tiny raw-socket HTTP/1.1 server for tests: it answers each request with a scripted
-reply (chunked, one HTTP chunk per event, each after its delay) and logs what it received
-and the `perf_counter_ns` instant it wrote each event. It runs in a thread of the test
-process, so its instants are on the client's clock."""
+"""Scripted-timing behaviour on the test socket server (`sockserver.py`): it answers each
+request with a scripted reply (chunked, one HTTP chunk per event, each after its delay) and
+logs what it received and the `perf_counter_ns` instant it wrote each event. It runs in a
+thread of the test process, so its instants are on the client's clock."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from sockserver import SocketServer, parse_head, read_request
 
 
 @dataclass
@@ -51,75 +52,49 @@ class ScriptedServer:
     def __init__(self, script: Callable[[Received], Reply]) -> None:
         self.script = script
         self.log: list[Received] = []
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._server = SocketServer(self._serve)
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self._server.url}/v1"
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-        server.close()
-        tasks = asyncio.all_tasks(self._loop)
-        for task in tasks:
-            task.cancel()
-        self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        self._loop.close()
+    def _serve(self, sock: socket.socket, _number: int) -> None:
+        buf = bytearray()
+        while not self._server.stop.is_set():
+            request = read_request(sock, buf)
+            if request is None:
+                return
+            received_ns = time.perf_counter_ns()
+            method, path, pairs = parse_head(request[0])
+            headers = {name.lower(): value for name, value in pairs}
+            got = Received(method, path, headers, request[1], received_ns)
+            self.log.append(got)
+            self._answer(sock, got, self.script(got))
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                received_ns = time.perf_counter_ns()
-                lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    if ":" in line:
-                        name, _, value = line.partition(":")
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                got = Received(method, path, headers, body, received_ns)
-                self.log.append(got)
-                await self._answer(writer, got, self.script(got))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    async def _answer(self, writer: asyncio.StreamWriter, got: Received, reply: Reply) -> None:
-        writer.write(
+    def _answer(self, sock: socket.socket, got: Received, reply: Reply) -> None:
+        sock.sendall(
             b"HTTP/1.1 %d X\r\ncontent-type: %s\r\ntransfer-encoding: chunked\r\n\r\n"
             % (reply.status, reply.content_type.encode())
         )
-        await writer.drain()
         for delay, data in reply.events:
-            if delay:
-                await asyncio.sleep(delay)
+            if delay and self._server.stop.wait(delay):
+                return
             # stamped before the bytes go out: the client (another thread) may read them
             # before this thread runs again
             got.writes_ns.append(time.perf_counter_ns())
-            writer.write(b"%x\r\n%s\r\n" % (len(data), data))
-            await writer.drain()
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
+            sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+        sock.sendall(b"0\r\n\r\n")
 
     def __enter__(self) -> ScriptedServer:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("scripted server did not start")
+        self._server.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        self._server.__exit__(None, None, None)
 
 
 @contextmanager

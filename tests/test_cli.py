@@ -54,7 +54,7 @@ def test_run_writes_report_json_and_jsonl(fast_mock: MockProcess, tmp_path: Path
     assert set(summary["throughput"]) == {
         "requests_per_s",
         "output_tokens_per_s",
-        # workloads branch: the metric table's run-level rates
+        # goodput and embeddings: the metric table's other run-level rates
         "goodput",
         "good_fraction",
         "inputs_per_s",
@@ -153,7 +153,7 @@ def test_bad_flags_give_one_line_and_exit_2() -> None:
         ("--no-such-flag",),
         ("--base-url", "ftp://x"),
         ("--timeout", "-1"),
-        ("--api", "rerank"),  # workloads branch: embeddings is an API now
+        ("--api", "rerank"),  # not an API (embeddings is)
     ]
     for args in cases:
         res = run_cli(*args)

@@ -76,7 +76,7 @@ def test_api_key_file(tmp_path: Path) -> None:
     ("flags", "message"),
     [
         (
-            Flags(api="rerank"),  # workloads branch: five APIs
+            Flags(api="rerank"),  # not one of the five APIs
             "--api must be one of chat, completions, responses, messages, embeddings",
         ),
         (Flags(arrival="burst", rate="1"), "--arrival must be one of poisson, constant, gamma"),

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import StartMock, run_cli
 
 from llmbench_async import RunConfig, run
 from llmbench_async.config import RetryPolicy
@@ -57,13 +57,12 @@ def test_a_request_is_good_only_when_it_meets_every_condition() -> None:
     assert not is_good(queued, parse_goodput("ttft<100ms"), from_schedule=True)
 
 
-def test_goodput_against_the_mock_timing() -> None:
+def test_goodput_against_the_mock_timing(fast_mock: MockProcess) -> None:
     # TTFT 50 ms, ITL 5 ms: every request meets ttft<150ms, none meets ttft<30ms
-    with MockProcess(MockConfig(ttft_ms=50, itl_ms=5, tokens=8)) as mock:
-        url = mock.base_url
-        met = run(RunConfig(base_url=url, n=8, concurrency=4, goodput=("ttft<150ms",)))
-        missed = run(RunConfig(base_url=url, n=4, goodput=("ttft<30ms",)))
-        tpot = run(RunConfig(base_url=url, n=4, goodput=("ttft<150ms,tpot<1ms",)))
+    url = fast_mock.base_url
+    met = run(RunConfig(base_url=url, n=8, concurrency=4, goodput=("ttft<150ms",)))
+    missed = run(RunConfig(base_url=url, n=4, goodput=("ttft<30ms",)))
+    tpot = run(RunConfig(base_url=url, n=4, goodput=("ttft<150ms,tpot<1ms",)))
     s = met.summary
     assert s.good == 8 and s.good_fraction == 1.0
     assert s.goodput_per_s == pytest.approx(8 / s.duration_s)
@@ -73,17 +72,12 @@ def test_goodput_against_the_mock_timing() -> None:
     assert not check(missed.summary, ["goodput>0"])[0].passed
 
 
-def test_failed_requests_are_never_good() -> None:
-    config = MockConfig(ttft_ms=0, itl_ms=0, tokens=2, fail_rate=0.5, seed=4)
-    with MockProcess(config) as mock:
-        result = run(
-            RunConfig(
-                base_url=mock.base_url,
-                n=20,
-                goodput=("e2e<10s",),
-                retry=RetryPolicy(retries=0),
-            )
-        )
+def test_failed_requests_are_never_good(start_mock: StartMock) -> None:
+    mock = start_mock(ttft_ms=0, itl_ms=0, tokens=2, fail_rate=0.5, seed=4)
+    config = RunConfig(
+        base_url=mock.base_url, n=20, goodput=("e2e<10s",), retry=RetryPolicy(retries=0)
+    )
+    result = run(config)
     s = result.summary
     assert 0 < s.failed < 20
     assert s.good == s.ok and s.good_fraction == pytest.approx(s.ok / 20)
@@ -98,7 +92,9 @@ def test_without_conditions_every_successful_request_is_good(instant_mock: MockP
 
 def test_cli_goodput_in_json_markdown_and_gate(tmp_path: Path) -> None:
     out, md = tmp_path / "s.json", tmp_path / "s.md"
-    args = ("--mock", "-n", "4", "-q", "--goodput", "ttft<2s,tpot<1s", "--json", str(out))
+    # four short replies at once: the mock's 200 ms TTFT, 4 tokens each
+    args = ("--mock", "-n", "4", "-c", "4", "--max-tokens", "4", "-q")
+    args += ("--goodput", "ttft<2s,tpot<1s", "--json", str(out))
     saved = tmp_path / "r.jsonl"
     done = run_cli(*args, "--markdown", str(md), "--fail-if", "goodput>0.5", "-o", str(saved))
     assert done.code == 0, done.stderr

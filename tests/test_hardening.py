@@ -1,5 +1,5 @@
-"""Hostile servers and confused users through the real command line (issue: secrets never
-leak, no input can crash or exhaust the tool). Each case asserts the exit code, one line on
+"""Hostile servers and confused users through the real command line: secrets never
+leak, no input can crash or exhaust the tool. Each case asserts the exit code, one line on
 stderr and no traceback, and that no output or file holds 8 consecutive characters of a
 secret."""
 

@@ -1,4 +1,4 @@
-"""Cases beyond the issue's list: every one a one-line usage error (exit 2) before any
+"""More confused inputs: every one a one-line usage error (exit 2) before any
 request, with nothing secret in it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Harden's rules applied to the transport options: --endpoint and --proxy URLs, the key
+"""The hardening rules applied to where requests go: --endpoint and --proxy URLs, the key
 under --api-key-header, owned body fields and the odd-response messages."""
 
 from __future__ import annotations

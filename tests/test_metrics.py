@@ -3,16 +3,31 @@ report and compare, and they all agree with it on names, units and directions.""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import StartMock, run_cli
 from test_gate import MS, _failed, _rec  # the same known records
 
+from llmbench_async.cli.results import saved_goodput
 from llmbench_async.compare import ComparedRun, compare, parse_tolerances
-from llmbench_async.gate import check, parse_metric_ref
-from llmbench_async.metrics import METRICS, PER_REQUEST, RUN_LEVEL, SUMMARY_KEYS, Metric
-from llmbench_async.records import RequestRecord
+from llmbench_async.errors import ExitCode
+from llmbench_async.gate import MetricRef, check, observe, parse_metric_ref
+from llmbench_async.metrics import (
+    METRICS,
+    PER_REQUEST,
+    RETRIES,
+    RETRY_CAUSES,
+    RUN_LEVEL,
+    STATS,
+    SUMMARY_KEYS,
+    Metric,
+)
+from llmbench_async.metrics import metric as metric_named
+from llmbench_async.records import RequestRecord, read_results
 from llmbench_async.report import RunInfo, console_report, summary_json
 from llmbench_async.stats import Summary, summarize
 
@@ -115,3 +130,106 @@ def test_every_metric_is_reachable_from_compare(metric: Metric, tmp_path: Path) 
     assert row.base is not None and row.new is not None
     if metric.name in ("ttft", "e2e", "ttfc"):
         assert row.direction == "worse"  # TTFT doubled: a latency got worse
+
+
+# runs whose saved files every metric is read back from: the built-in mock (`--mock`, cold
+# connections in both, so `connect` has samples), and a mock refusing half its requests
+# with 429 (one retry: about a quarter of the requests fail, never none in practice)
+_SAVED_RUNS = {
+    "mock": ("--mock", "--no-preconnect", "-n", "24", "-c", "6"),
+    "refusing": ("--no-preconnect", "--retries", "1", "-n", "30", "-c", "5"),
+}
+_QUALIFIERS: dict[str, tuple[str | None, ...]] = {
+    "retries": (None, *RETRY_CAUSES),
+}
+
+
+@pytest.fixture(scope="module")
+def saved_runs(
+    tmp_path_factory: pytest.TempPathFactory, shared_mocks: StartMock
+) -> dict[str, tuple[Summary, Any]]:
+    """Each run's Summary (rebuilt from its JSONL, as `report` does) and its summary JSON."""
+    out = tmp_path_factory.mktemp("saved")
+    mock = shared_mocks(ttft_ms=0, itl_ms=1, tokens=4, fail_rate=0.5, fail_status=429, seed=7)
+    runs = {}
+    for name, args in _SAVED_RUNS.items():
+        target = () if name == "mock" else ("--base-url", mock.base_url, "--model", "mock-model")
+        res = run_cli(
+            *args,
+            *target,
+            "--max-tokens",
+            "4",
+            "--goodput",
+            "ttft<10s,tpot<5s",
+            "-o",
+            str(out / f"{name}.jsonl"),
+            "--json",
+            str(out / f"{name}.json"),
+            "-q",
+        )
+        assert res.code == 0, res.stderr
+        saved = read_results(out / f"{name}.jsonl")
+        summary = summarize(saved.records, good=saved_goodput(saved.header["config"]))
+        runs[name] = (summary, json.loads((out / f"{name}.json").read_text()))
+    return runs
+
+
+@pytest.mark.parametrize("metric", (*METRICS, RETRIES), ids=lambda m: _ref(m))
+def test_every_metric_reads_the_same_value_from_a_summary_and_its_saved_document(
+    metric: Metric, saved_runs: dict[str, tuple[Summary, Any]]
+) -> None:
+    qualifiers = STATS if metric.per_request else _QUALIFIERS.get(metric.name, (None,))
+    for name, (summary, document) in saved_runs.items():
+        for qualifier in qualifiers:
+            from_summary = metric.of_summary(summary, qualifier)
+            from_document = metric.of_document(document, qualifier)
+            assert from_summary is not None, (name, qualifier)
+            assert from_document == pytest.approx(from_summary, rel=1e-12), (name, qualifier)
+            ref = MetricRef(metric.name, qualifier if metric.per_request or qualifier else None)
+            assert observe(summary, ref) == from_summary  # the gate asks the table
+    summary, _ = saved_runs["refusing"]
+    if metric.name in ("error_rate", "retries", "retry_rate"):
+        assert metric.of_summary(summary) > 0  # the refusals were counted, not defaulted
+
+
+def test_a_saved_run_without_requests_has_no_run_level_value() -> None:
+    empty = {"requests": {"total": 0, "failed": 0}, "throughput": {"requests_per_s": 0.0}}
+    summary = summarize([])
+    for metric in (*RUN_LEVEL, RETRIES):
+        assert metric.of_summary(summary) is None
+        assert metric.of_document(empty) is None
+
+
+def test_the_summary_json_throughput_is_read_from_the_table(
+    saved_runs: dict[str, tuple[Summary, Any]],
+) -> None:
+    _, document = saved_runs["mock"]
+    expected = {m.key for m in RUN_LEVEL if m.section == "throughput"}
+    assert set(document["throughput"]) == expected
+    assert document["throughput"]["good_fraction"] == 100.0  # every request met 10 s
+
+
+def test_an_unknown_metric_is_an_error_never_a_default() -> None:
+    with pytest.raises(KeyError, match="unknown run-level metric 'bogus'"):
+        metric_named("bogus", per_request=False)
+    with pytest.raises(KeyError, match="unknown per-request metric 'bogus'"):
+        observe(_summary(), MetricRef("bogus", "p95"))
+    with pytest.raises(KeyError, match="bogus"):
+        ComparedRun("x.json", "summary", 1, 1, "m", "e", "").value(MetricRef("bogus", None))
+
+
+def test_an_unknown_metric_in_fail_if_is_a_one_line_error(instant_mock_url: str) -> None:
+    for expression in ("bogus<1", "bogus.p95<1ms", "ttft_p95<1"):
+        res = run_cli(
+            "--base-url",
+            instant_mock_url,
+            "--model",
+            "mock-model",
+            "-n",
+            "1",
+            "--fail-if",
+            expression,
+        )
+        assert res.code == ExitCode.USAGE, res.stderr
+        assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+        assert "unknown metric" in res.stderr and expression in res.stderr

@@ -122,6 +122,8 @@ def cluster_results(
             "-q",
             "-p",
             "no:cacheprovider",
+            "-n",
+            "0",  # one process: the cases share one cluster, in file order
             f"--junitxml={junit}",
             f"--rootdir={HERE.parent}",
         ],

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import tomllib
+import unittest.mock
 from pathlib import Path
 
 from llmbench_async import __version__
@@ -112,42 +113,120 @@ def test_a_mistyped_command_gets_a_suggestion() -> None:
     assert out.stderr == "llmbench-async: error: no such command 'reprot'; did you mean 'report'?\n"
 
 
-# the pipeline, top to bottom; a module may import only modules below its own layer
+# the pipeline, top to bottom: a module imports only modules of the layers below its own,
+# never one of its own layer or above (`cli/` and `mock/` count as one module each; every
+# import counts: absolute or relative, at the top or inside a function or TYPE_CHECKING)
 LAYERS = [
+    {"__main__"},
     {"cli"},
-    {"flags", "publish"},
+    {"__init__", "publish"},
     {"session"},
-    {"report_sweep", "report_compare"},
-    {"sweep"},
-    {"report", "report_html"},
-    {"compare", "gate"},
     {"ray_backend"},
-    {"workers", "observe"},
-    {"runner"},
-    {"client", "workload", "route", "live", "server_metrics", "report_model"},
-    {"config", "transport", "odd"},
-    {"pacing", "protocol", "sse", "histogram", "stats", "timeseries", "limits"},
-    {"records", "errors", "_version", "metrics", "outbound"},
-    {"redact"},
+    {"report_compare", "report_sweep", "workers"},
+    {"report", "runner"},
+    {"compare", "flags", "live", "observe", "report_html", "sweep"},
+    {"client", "datasets", "report_model", "route", "server_metrics"},
+    {"config"},
+    {"goodput", "sessions"},
+    {"gate", "histogram", "odd", "report_outcomes", "report_workloads", "workload"},
+    {"apis", "stats"},
+    {"limits", "metrics", "protocol", "sse", "timeseries"},
+    {"errors", "outbound", "records", "transport"},
+    {"_version", "httpx_compat", "mock", "outcomes", "pacing", "redact"},
 ]
+PACKAGE = "llmbench_async"
 
 
-def _layer(module: str) -> int | None:
-    for i, layer in enumerate(LAYERS):
-        if module in layer:
-            return i
-    return None
+def _unit(path: Path) -> str:
+    """The layered unit a source file belongs to: its module, or its sub-package."""
+    rel = path.relative_to(SRC)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
 
 
-def test_no_module_imports_upward() -> None:
-    upward = []
-    for path in SRC.glob("*.py"):
-        here = _layer(path.stem)
-        if here is None:
+def _imported_units(path: Path) -> set[str]:
+    """Every unit of the package that `path` imports, however it is written."""
+    here = [PACKAGE, *path.relative_to(SRC).with_suffix("").parts[:-1]]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            dotted = [alias.name.split(".") for alias in node.names]
+            found.update(parts[1] for parts in dotted if parts[0] == PACKAGE and len(parts) > 1)
+        elif isinstance(node, ast.ImportFrom):
+            module = (node.module or "").split(".") if node.module else []
+            if node.level:
+                module = here[: len(here) - node.level + 1] + module
+            if module[:1] != [PACKAGE]:
+                continue
+            if len(module) > 1:
+                found.add(module[1])
+            else:  # `from . import x`, `from llmbench_async import x`
+                found.update(alias.name for alias in node.names)
+    return found
+
+
+def _sources() -> list[Path]:
+    return [p for p in SRC.rglob("*.py") if "vendor" not in p.relative_to(SRC).parts]
+
+
+def test_the_layers_list_every_module_once() -> None:
+    listed = [unit for layer in LAYERS for unit in layer]
+    assert len(listed) == len(set(listed))
+    assert set(listed) == {_unit(p) for p in _sources()}
+
+
+def test_no_module_imports_its_own_layer_or_above() -> None:
+    layer = {unit: i for i, units in enumerate(LAYERS) for unit in units}
+    wrong = []
+    for path in _sources():
+        unit = _unit(path)
+        for there in _imported_units(path) - {unit}:
+            if layer[there] <= layer[unit]:
+                wrong.append(f"{path.relative_to(SRC)} -> {there}")
+    assert wrong == []
+
+
+def test_the_import_reader_sees_every_form() -> None:
+    """The layer test would pass vacuously if the reader missed a form of import."""
+    path = SRC / "cli" / "probe.py"
+    code = (
+        "import llmbench_async.stats\n"
+        "from llmbench_async.gate import judge\n"
+        "from llmbench_async import records\n"
+        "from ..config import RunConfig\n"
+        "from .. import errors\n"
+        "from . import options\n"
+        "def f() -> None:\n"
+        "    from ..session import run\n"
+        "if TYPE_CHECKING:\n"
+        "    from ..compare import Comparison\n"
+        "import httpx, llmbench_async\n"
+    )
+    with unittest.mock.patch.object(Path, "read_text", return_value=code):
+        found = _imported_units(path)
+    assert found == {"stats", "gate", "records", "config", "errors", "cli", "session", "compare"}
+
+
+def test_the_mock_imports_nothing_else_of_ours() -> None:
+    for path in (SRC / "mock").rglob("*.py"):
+        assert _imported_units(path) <= {"mock"}, path
+
+
+def test_httpx_private_names_stay_in_their_compatibility_module() -> None:
+    """Private httpx names may change in any release: one module holds them all."""
+    for path in _sources():
+        if path.name == "httpx_compat.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
-                there = _layer(node.module.split(".")[0])
-                if there is not None and there < here:
-                    upward.append(f"{path.stem} -> {node.module}")
-    assert upward == []
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            private = [n for n in names if n.startswith("httpx.") and "._" in f".{n[6:]}"]
+            assert not private, (path, private)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                assert not (
+                    node.value.id == "httpx" and node.attr.startswith("_")
+                ) or node.attr.startswith("__"), path
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert not node.value.startswith("httpx._"), path

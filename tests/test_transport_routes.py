@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import run_cli
 from hostile import good_reply, hostile_server, sse_body
+from sockserver import SocketServer
 from test_tls import _self_signed
 
 from llmbench_async.mock import MockConfig, MockProcess
@@ -76,29 +77,9 @@ def _proxy_one(client: socket.socket, seen: list[str], auth: str | None) -> None
 @contextmanager
 def proxy_server(auth: str | None = None) -> Iterator[tuple[int, list[str]]]:
     """A forward (absolute-form) and CONNECT proxy on loopback; yields (port, request lines)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
     seen: list[str] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                sock, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=_proxy_one, args=(sock, seen, auth), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1], seen
-    finally:
-        stop.set()
-        listener.close()
-        thread.join(timeout=2)
+    with SocketServer(lambda sock, _: _proxy_one(sock, seen, auth)) as server:
+        yield server.port, seen
 
 
 def _requests(path: Path) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import httpx
 from .apis import ApiSpec, BodyResult, api_spec
 from .config import RetryPolicy, Timeouts
 from .errors import BadStreamError, ErrorKind, RequestError, classify_exception, kind_for_status
+from .httpx_compat import supported_codings
 from .odd import non_sse_failure, redirect_failure
 from .outcomes import answer_problem
 from .protocol import error_message_from_body, finish_text, malformed_event_message, served_model
@@ -113,11 +114,10 @@ async def _open(
 
 def _check_codings(header: str) -> None:
     """A Content-Encoding httpx cannot decode here is a named error, not garbled SSE."""
-    from httpx._decoders import SUPPORTED_DECODERS  # the codings httpx can decode here
-
+    supported = supported_codings()
     for coding in header.lower().split(","):
         coding = coding.strip()
-        if coding and coding != "identity" and coding not in SUPPORTED_DECODERS:
+        if coding and coding != "identity" and coding not in supported:
             hint = {"br": " (install brotli)", "zstd": " (install zstandard)"}.get(coding, "")
             raise RequestError(
                 ErrorKind.PROTOCOL, f"cannot decode Content-Encoding {coding[:20]!r}{hint}"

@@ -301,26 +301,12 @@ def _from_sweep(path: Path, doc: dict[str, Any]) -> SweepData:
 
 
 def _value_from_document(run: ComparedRun, ref: MetricRef) -> float | None:
-    doc = run.document
-    key = ref.summary_key
-    if key is None:
-        if run.total == 0:
-            return None
-        if ref.metric == "error_rate":
-            failed = int((doc.get("requests") or {}).get("failed") or 0)
-            return 100.0 * failed / run.total
-        value = (doc.get("throughput") or {}).get(ref.metric)
-        return None if value is None else float(value)
-    stat = str(ref.stat)
-    if stat not in STATS:
+    if not ref.run_level and ref.stat not in STATS:
         raise ConfigError(
             f"{run.path} is a summary JSON, which holds only {', '.join(STATS)} of each "
             f"metric, not {ref}; compare the results files (-o JSONL) instead"
         )
-    stats = (doc.get("metrics") or {}).get(key)
-    if not isinstance(stats, dict) or stats.get(stat) is None:
-        return None
-    return float(stats[stat])
+    return ref.definition.of_document(run.document, ref.stat)
 
 
 def compare(

@@ -101,7 +101,7 @@ class ErrorKind(StrEnum):
     RATE_LIMITED = "rate_limited"  # 429
     HTTP_4XX = "http_4xx"  # other client errors
     HTTP_5XX = "http_5xx"  # server errors (incl. 529 overloaded)
-    # transport kinds (issue 11)
+    # answers that are not a stream at all: a redirect, a 2xx in another content type, …
     REDIRECT = "redirect"  # 3xx: not followed; the message shows the (redacted) Location
     NOT_SSE = "not_sse"  # a 2xx to a streamed request that is not text/event-stream
     # a 2xx whose answer is not what was asked (docs/outcomes.md)

@@ -94,7 +94,7 @@ class Flags:
     server_metrics: str | None = None
     scrape_interval: str = "1s"
     server_metric: list[str] | None = None
-    # workloads
+    # what is sent and when: arrival shape, batches, turns, datasets, prefixes, goodput
     burstiness: float = 1.0
     batch: int = 1
     turns: int | None = None
@@ -109,7 +109,8 @@ class Flags:
     prefix_tokens: int = 0
     prefix_groups: int = 1
     goodput: list[str] | None = None
-    # transport options (None: the API's own key header / max-tokens field)
+    # where requests go and how they are framed (None: the API's own key header and
+    # max-tokens field)
     endpoint: str | None = None
     api_key_header: str | None = None
     max_tokens_field: str | None = None
@@ -171,7 +172,6 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         verify=False if flags.insecure else (str(flags.ca_bundle) if flags.ca_bundle else True),
         output=flags.output,
         grace_s=flags.grace,
-        # transport options
         endpoint_url=None if flags.endpoint is None else flags.endpoint.strip(),
         api_key_header=_key_header(flags.api_key_header),
         max_tokens_field=cast(MaxTokensField | None, flags.max_tokens_field),  # RunConfig checks
@@ -189,7 +189,8 @@ def _key_header(name: str | None) -> str | None:
 
 
 def _workload_fields(flags: Flags) -> dict[str, Any]:
-    """Workloads branch: the RunConfig fields of the workload flags (RunConfig checks them)."""
+    """The RunConfig fields of the workload flags (batch, turns, dataset, prefixes, goodput);
+    RunConfig checks them."""
     from .datasets import resolve_dataset  # `sample:NAME` or a path
 
     if flags.dataset is not None and not resolve_dataset(flags.dataset).is_file():
@@ -223,7 +224,6 @@ def flags_to_observe(flags: Flags) -> ObserveOptions:
     )
 
 
-# transport options
 def _check_transport_flags(flags: Flags, env: Mapping[str, str]) -> None:
     """--endpoint needs a model (or a base URL to list models from); --http2 needs h2."""
     has_base = flags.base_url is not None or bool(env.get("OPENAI_BASE_URL", "").strip())

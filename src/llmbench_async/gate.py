@@ -17,15 +17,15 @@ from typing import Literal, cast
 
 from .errors import ThresholdError
 from .metrics import (
-    KIND_RATES,
     NAMES,
     PER_REQUEST,
     RETRY_CAUSES,
     RUN_LEVEL,
+    STATS,
     Metric,
     canonical_name,
     format_number,
-    lookup,
+    metric,
 )
 from .metrics import plain_number as _plain
 from .stats import Summary
@@ -58,7 +58,6 @@ RUN_LEVEL_METRICS: tuple[str, ...] = (*(m.name for m in RUN_LEVEL), "retries")
 _ALL_METRICS: tuple[str, ...] = NAMES
 _KIND: dict[str, Kind] = {"latency": "time", "ratio": "percent", "rate": "rate", "count": "rate"}
 
-STATS: tuple[str, ...] = ("mean", "min", "max", "stdev", "p50", "p90", "p95", "p99")
 _STATS_HELP = "mean, min, max, stdev, p50, p90, p95, p99 or any pNN / pNN.N"
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -82,11 +81,6 @@ class MetricRef:
         return self.metric if self.stat is None else f"{self.metric}.{self.stat}"
 
     @property
-    def summary_key(self) -> str | None:
-        """The `Summary.metrics` key of a per-request metric; None for run-level metrics."""
-        return None if self.run_level else _PER_REQUEST[self.metric]
-
-    @property
     def run_level(self) -> bool:
         """One number per run (`error_rate`, `retries.http_429`), not a distribution."""
         return self.stat is None or self.metric == "retries"
@@ -100,10 +94,8 @@ class MetricRef:
 
     @property
     def definition(self) -> Metric:
-        """The metric table's entry for this reference."""
-        metric = lookup(self.metric, per_request=not self.run_level)
-        assert metric is not None, self.metric
-        return metric
+        """The metric table's entry for this reference; KeyError for a name it does not hold."""
+        return metric(self.metric, per_request=not self.run_level)
 
     @property
     def kind(self) -> Kind:
@@ -273,51 +265,10 @@ def _scale(unit: str) -> float:
 def observe(summary: Summary, ref: MetricRef) -> float | None:
     """The value of `ref` in a run, in the metric's unit; None when the run has no such data.
 
-    Percentiles are computed exactly from the samples, so any pNN is as good as p95.
+    The metric table reads it; percentiles are computed exactly from the samples, so any
+    pNN is as good as p95.
     """
-    key = ref.summary_key
-    if key is None:
-        if summary.total == 0:
-            return None
-        if ref.metric == "error_rate":
-            return 100.0 * summary.failed / summary.total
-        if ref.metric == "retry_rate":
-            return summary.retry_rate
-        if ref.metric in KIND_RATES:
-            return summary.kind_rate(KIND_RATES[ref.metric])
-        if ref.metric == "retries":
-            cause = ref.cause
-            return float(summary.retries if cause is None else summary.retry_causes.get(cause, 0))
-        if ref.metric == "requests_per_s":
-            return summary.requests_per_s
-        if ref.metric in _WORKLOAD_RUN_LEVEL:
-            return _observe_workload(summary, ref.metric)
-        return summary.output_tokens_per_s
-    stats = summary.metrics.get(key)
-    if stats is None:
-        return None
-    q = ref.quantile
-    if q is not None:
-        exact = summary.percentile(key, q)
-        if exact is not None:
-            return exact
-        if ref.stat not in STATS:  # a Summary without samples holds only the usual percentiles
-            return None
-    return float(getattr(stats, str(ref.stat)))
-
-
-_WORKLOAD_RUN_LEVEL = ("goodput", "good_fraction", "inputs_per_s", "input_tokens_per_s")
-
-
-def _observe_workload(summary: Summary, metric: str) -> float | None:
-    """Workloads branch: goodput, the good share in %, embeddings rates."""
-    if metric == "goodput":
-        return summary.goodput_per_s
-    if metric == "good_fraction":
-        return 100.0 * summary.good_fraction
-    if metric == "inputs_per_s":
-        return summary.inputs_per_s
-    return summary.input_tokens_per_s
+    return ref.definition.of_summary(summary, ref.stat)
 
 
 def judge(summary: Summary, thresholds: Sequence[Threshold]) -> tuple[Verdict, ...]:

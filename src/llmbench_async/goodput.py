@@ -9,61 +9,19 @@ does not meet its condition, except TPOT of a one-token reply, which counts as 0
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .gate import _OPS, Threshold, ThresholdError, parse_threshold
+from .metrics import PER_REQUEST, Metric
 from .records import RequestRecord
 
 __all__ = ["GOODPUT_METRICS", "GoodputSpec", "is_good", "parse_goodput"]
 
-_NS_PER_MS = 1e6
 _OP = re.compile(r"[<>=!]+")
 
-
-def _ttft(r: RequestRecord, shift: int) -> float | None:
-    return None if r.ttft_ns is None else (r.ttft_ns + shift) / _NS_PER_MS
-
-
-def _ttfc(r: RequestRecord, shift: int) -> float | None:
-    return None if r.ttfc_ns is None else (r.ttfc_ns + shift) / _NS_PER_MS
-
-
-def _e2e(r: RequestRecord, shift: int) -> float | None:
-    return (r.e2e_ns + shift) / _NS_PER_MS
-
-
-def _tpot(r: RequestRecord, shift: int) -> float | None:
-    if r.output_tokens == 1 and r.first_token_ns is not None:
-        return 0.0
-    return None if r.tpot_ns is None else r.tpot_ns / _NS_PER_MS
-
-
-def _itl(r: RequestRecord, shift: int) -> float | None:
-    """The request's longest gap between output events (0 for a single event)."""
-    if r.first_token_ns is None:
-        return None
-    return max(r.token_gaps_ns, default=0) / _NS_PER_MS
-
-
-def _queue(r: RequestRecord, shift: int) -> float | None:
-    return r.queue_delay_ns / _NS_PER_MS
-
-
-def _rate(r: RequestRecord, shift: int) -> float | None:
-    return r.output_tokens_per_s
-
-
-# grammar name → the request's own value, in the metric's unit (ms or tok/s)
-GOODPUT_METRICS: dict[str, Callable[[RequestRecord, int], float | None]] = {
-    "ttft": _ttft,
-    "ttfc": _ttfc,
-    "e2e": _e2e,
-    "tpot": _tpot,
-    "itl": _itl,
-    "queue_delay": _queue,
-    "output_tokens_per_s": _rate,
-}
+# grammar name → its table entry, for the per-request metrics a single request has a value of
+GOODPUT_METRICS: dict[str, Metric] = {m.name: m for m in PER_REQUEST if m.record_value is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +66,10 @@ def is_good(record: RequestRecord, spec: GoodputSpec, *, from_schedule: bool = F
         return False
     shift = record.send_ns - record.scheduled_ns if from_schedule else 0
     for condition in spec.conditions:
-        value = GOODPUT_METRICS[condition.ref.metric](record, shift)
+        read = condition.ref.definition.record_value
+        if read is None:  # parse_goodput admits only GOODPUT_METRICS
+            raise KeyError(f"{condition.ref.metric} has no per-request value for --goodput")
+        value = read(record, shift)
         if value is None or not _OPS[condition.op](value, condition.limit):
             return False
     return True

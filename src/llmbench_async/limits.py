@@ -57,7 +57,7 @@ LIMITS: tuple[Limit, ...] = (
     Limit("backoff base", "retry.base_backoff", 0, DAY_S, unit="seconds"),
     Limit("--grace", "grace_s", 0, DAY_S, unit="seconds"),
     Limit("phase", "phase_s", 0, DAY_S, unit="seconds"),
-    # workloads
+    # what is sent and when: arrival shape, batches, turns, shared prefixes
     Limit("--burstiness", "burstiness", 0, 1000, low_open=True),
     Limit("--batch", "batch", 1, 10_000, unit="inputs"),
     Limit("--turns", "turns", 1, 10_000),

@@ -58,7 +58,6 @@ class LiveView:
         self.failed = 0
         self.ttft = LogSketch()
         self._next_ns = 0
-        self.redraws = 0
 
     def update(self, bar: _Bar, record: RequestRecord, in_flight: int) -> None:
         """Count one record in; refresh the bar's text when the last refresh is old enough."""
@@ -73,7 +72,6 @@ class LiveView:
         if now < self._next_ns:
             return
         self._next_ns = now + self.min_gap_ns
-        self.redraws += 1
         bar.set_postfix_str(self.text(in_flight, now), refresh=False)
 
     async def tick(self, bar: _Bar, in_flight: Callable[[], int]) -> None:
@@ -82,7 +80,6 @@ class LiveView:
             await anyio.sleep(0.5)
             now = time.perf_counter_ns()
             self._next_ns = now + self.min_gap_ns
-            self.redraws += 1
             bar.set_postfix_str(self.text(in_flight(), now), refresh=True)
 
     def text(self, in_flight: int, now_ns: int) -> str:

@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import outbound
 from .histogram import render_histogram
-from .metrics import PER_REQUEST, format_number
+from .metrics import PER_REQUEST, RUN_LEVEL, format_number
 from .report_model import CPU_WARN_PERCENT, LAG_WARN_MS, peak_text, run_warnings
 from .report_outcomes import answers_console, answers_json, answers_markdown, answers_text
 from .report_workloads import (
     workload_console,
     workload_json,
     workload_markdown,
-    workload_throughput,
 )
 from .stats import MetricStats, Summary
 
@@ -121,9 +120,7 @@ def summary_json(
         "duration_s": summary.duration_s,
         "metrics": metrics,
         "throughput": {
-            "requests_per_s": summary.requests_per_s,
-            "output_tokens_per_s": summary.output_tokens_per_s,
-            **workload_throughput(summary),
+            m.key: m.summary_value(summary, None) for m in RUN_LEVEL if m.section == "throughput"
         },
         "tokens": {
             "output": summary.total_output_tokens,

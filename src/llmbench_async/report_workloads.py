@@ -14,18 +14,7 @@ __all__ = [
     "workload_json",
     "workload_markdown",
     "workload_settings",
-    "workload_throughput",
 ]
-
-
-def workload_throughput(summary: Summary) -> dict[str, float]:
-    """The summary JSON's run-level rates of the workloads (in the metric table's units)."""
-    return {
-        "goodput": summary.goodput_per_s,
-        "good_fraction": 100.0 * summary.good_fraction,
-        "inputs_per_s": summary.inputs_per_s,
-        "input_tokens_per_s": summary.input_tokens_per_s,
-    }
 
 
 def workload_settings(config: Mapping[str, Any]) -> str:

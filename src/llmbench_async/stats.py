@@ -312,7 +312,7 @@ class SummaryBuilder:
         self._sources[r.token_source] = self._sources.get(r.token_source, 0) + 1
 
     def _add_workload(self, r: RequestRecord, shift: int) -> None:
-        """Workloads branch: goodput, inputs, and latency by turn and by prefix group."""
+        """Goodput, embedded inputs, and latency by turn and by prefix group."""
         if self._good is None or self._good(r):
             self.good += 1
         if r.inputs:

@@ -26,6 +26,7 @@ import certifi
 import httptools
 import httpx
 
+from .httpx_compat import environment_proxies, proxy_for
 from .redact import mask_userinfo, safe_excerpt
 
 _MAX_HEAD_BYTES = 256 * 1024
@@ -742,9 +743,7 @@ def proxy_map(proxy: str | None, *, trust_env: bool) -> dict[str, str | None]:
         return {"all://": proxy}
     if not trust_env:
         return {}
-    from httpx._utils import get_environment_proxies  # the exact rules of trust_env
-
-    return dict(get_environment_proxies())
+    return environment_proxies()
 
 
 def http2_available() -> bool:
@@ -790,14 +789,9 @@ def proxy_in_use(url: str, proxy: str | None, trust_env: bool) -> str | None:
     proxies = proxy_map(proxy, trust_env=trust_env)
     if not proxies:
         return None
-    from httpx._utils import URLPattern
-
-    target = httpx.URL(url)
-    for pattern in sorted(URLPattern(p) for p in proxies):
-        if pattern.matches(target):
-            chosen = proxies[pattern.pattern]
-            return None if chosen is None else mask_userinfo(chosen)
-    return None
+    pattern = proxy_for(url, proxies)
+    chosen = None if pattern is None else proxies[pattern]
+    return None if chosen is None else mask_userinfo(chosen)
 
 
 async def preconnect(client: httpx.AsyncClient, url: str, count: int, timeout: float | None) -> int:

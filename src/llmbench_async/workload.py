@@ -90,7 +90,7 @@ class Workload:
     ignore_eos: bool = False  # vLLM's ignore_eos: generate exactly max_tokens
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     max_tokens_field: str | None = None  # None: the API's own; or "max_completion_tokens"
-    # workloads
+    # embeddings batches and shared prefixes
     batch: int = 1  # embeddings: inputs per request
     prefix_tokens: int = 0  # shared prefixes: words (≈ tokens) in each prefix; 0 = none
     prefix_groups: int = 1  # shared prefixes: distinct prefixes, request i uses i % groups

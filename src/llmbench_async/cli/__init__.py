@@ -9,11 +9,11 @@ cli/mock.py      `mock-server`: the built-in mock, served until Ctrl-C
 from __future__ import annotations
 
 import sys
-import types
 from typing import Any
 
 from .._version import VERSION
 from ..errors import ConfigError, ExitCode, LlmbenchError, error
+from ..httpx_compat import skip_httpx_command_line
 
 SUBCOMMANDS = ("run", "report", "compare", "mock-server")
 _VERSION_FLAGS = ("--version", "-V")
@@ -70,24 +70,13 @@ def _with_default_command(argv: list[str]) -> list[str]:
     return ["run", *argv]
 
 
-def _skip_httpx_command_line() -> None:
-    """httpx imports its own command line (`httpx._main`, with rich, pygments and click's
-    core) whenever rich and click are installed, as typer installs them: 0.28 s of a start
-    without byte-code (about 0.1 s with it), before our first request. This process never
-    runs httpx's command line: an empty module in its place makes httpx's
-    `from ._main import main` fail with ImportError, which httpx catches (it then defines a
-    stub `httpx.main`). Only the command line does this, never `import llmbench_async`."""
-    if "httpx" not in sys.modules:
-        sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main"))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn every failure into one line and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) == 1 and args[0] in _VERSION_FLAGS:
         sys.stdout.write(f"llmbench-async {VERSION}\n")
         return ExitCode.OK
-    _skip_httpx_command_line()
+    skip_httpx_command_line()
     import typer
 
     try:

@@ -166,7 +166,7 @@ Mock = Annotated[
     ),
 ]
 
-# transport options
+# where requests go and how they are framed (panel Target)
 Endpoint = Annotated[
     str | None,
     _opt(

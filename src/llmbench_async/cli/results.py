@@ -101,7 +101,7 @@ def report_command(
 
 
 def saved_goodput(config: Mapping[str, Any]) -> Callable[[RequestRecord], bool] | None:
-    """Workloads branch: the goodput predicate of a saved run's --goodput, if it had one."""
+    """The goodput predicate of a saved run's --goodput, if it had one."""
     from ..goodput import is_good, parse_goodput
 
     conditions = config.get("goodput")

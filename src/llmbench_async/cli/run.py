@@ -63,7 +63,7 @@ def run_command(
     server_metrics: o.ServerMetrics = None,
     scrape_interval: o.ScrapeInterval = "1s",
     server_metric: o.ServerMetric = None,
-    # workloads
+    # what is sent and when: arrival shape, batches, turns, datasets, prefixes, goodput
     burstiness: w.BurstinessOption = 1.0,
     batch: w.BatchOption = 1,
     turns: w.TurnsOption = None,
@@ -78,7 +78,7 @@ def run_command(
     prefix_tokens: w.PrefixTokensOption = 0,
     prefix_groups: w.PrefixGroupsOption = 1,
     goodput: w.GoodputOption = None,
-    # transport options
+    # where requests go and how they are framed
     endpoint: o.Endpoint = None,
     api_key_header: o.ApiKeyHeader = None,
     max_tokens_field: o.MaxTokensField = None,

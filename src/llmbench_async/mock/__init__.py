@@ -12,7 +12,7 @@ Modules, in the order data flows:
   pre-encoded SSE events and whole bodies; `encode` picks the API's encoder and error shape
   (embeddings bodies live there too);
 - `http`: the HTTP/1.1 connection (parser, keep-alive, pipelining) and response heads;
-- `capacity`: FIFO admission for `capacity`, with running and waiting counts;
+- `capacity`: FIFO admission for `capacity`, with the running count;
 - `writers`: writing a plan at its instants (whole, streamed, dripped, faults mid-stream);
 - `app`: routing and the handlers; `truth`: the truth log of what the server did;
   `meter`: the server's state as Prometheus metrics in vLLM's names (``GET /metrics``);

@@ -1,7 +1,7 @@
 """Admission: at most `capacity` responses generate at once, the rest wait in FIFO order.
 
-Without a capacity every response is admitted at once; the counts are kept either way, so
-the app can report how many responses are generating and how many are waiting.
+Without a capacity every response is admitted at once; the running count is kept either
+way.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ __all__ = ["Slots"]
 
 
 class Slots:
-    """FIFO admission for `capacity` (None: unlimited), with running and waiting counts."""
+    """FIFO admission for `capacity` (None: unlimited), with the running count."""
 
     __slots__ = ("_free", "_loop", "_waiters", "running", "size")
 
@@ -24,11 +24,6 @@ class Slots:
         self._loop = loop
         self._waiters: deque[asyncio.Future[float]] = deque()
         self.running = 0  # responses holding a slot
-
-    @property
-    def waiting(self) -> int:
-        """Responses queued for a slot."""
-        return sum(1 for w in self._waiters if not w.done())
 
     async def acquire(self) -> float | None:
         """Take a slot: None if one was free, else the instant one was handed over."""
