@@ -47,7 +47,9 @@ class Exchange:
     __slots__ = (
         "activity",
         "arrived_ns",
+        "end_ns",
         "head_ns",
+        "last_piece_ns",
         "new_connection",
         "ready_ns",
         "send_ns",
@@ -65,6 +67,10 @@ class Exchange:
         # before any parsing: see `_Connection`); None through other transports
         self.head_ns: int | None = None
         self.arrived_ns: int | None = None
+        # when the response's final bytes reached this process: the read callback that
+        # completed it, or the EOF that ended a read-until-close body; None until then
+        self.end_ns: int | None = None
+        self.last_piece_ns: int | None = None  # the client's note of the last piece's instant
 
     @property
     def connect_ns(self) -> int | None:
@@ -97,6 +103,7 @@ class _Connection(asyncio.Protocol):
         "_lost",
         "_over_ssl",
         "_write_paused",
+        "made_ns",
         "response",
         "transport",
     )
@@ -112,10 +119,12 @@ class _Connection(asyncio.Protocol):
         self._over_ssl = False
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self.made_ns: int | None = None  # TCP (and TLS) set up: `connection_made`'s instant
 
     # asyncio callbacks --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.made_ns = time.perf_counter_ns()  # over TLS: after the handshake
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self._over_ssl = transport.get_extra_info("sslcontext") is not None
@@ -134,7 +143,7 @@ class _Connection(asyncio.Protocol):
     def eof_received(self) -> bool:
         self._eof = True
         if self.response is not None:
-            self.response._connection_ended()
+            self.response._connection_ended(time.perf_counter_ns())
         return not self._over_ssl  # keep a plain socket half-open, as asyncio's streams do
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -144,7 +153,7 @@ class _Connection(asyncio.Protocol):
         else:
             self._closed_exc = exc
         if self.response is not None:
-            self.response._connection_ended()
+            self.response._connection_ended(time.perf_counter_ns())
         for waiter in self._drain_waiters:
             if not waiter.done():
                 if exc is None:
@@ -307,7 +316,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
     async def _exchange(
         self, conn: _Connection, origin: _Origin, info: Exchange, payload: bytes, rest: bytes
     ) -> httpx.Response:
-        info.ready_ns = info.send_ns = time.perf_counter_ns()
+        # ready: a new connection's set-up ended in its callback; a pooled one is taken now
+        info.send_ns = now = time.perf_counter_ns()
+        info.ready_ns = conn.made_ns if info.new_connection and conn.made_ns else now
         response = _Response(self, conn, origin, info)
         try:
             conn.attach(response)
@@ -399,6 +410,7 @@ class _Response(httpx.AsyncByteStream):
         "_chunked",
         "_conn",
         "_ended_flag",
+        "_ended_ns",
         "_error",
         "_has_length",
         "_head_bytes",
@@ -448,6 +460,7 @@ class _Response(httpx.AsyncByteStream):
         self._problem: str | None = None  # a framing problem noticed inside a callback
         self._error: Exception | None = None  # a framing or sink failure, for the task
         self._ended_flag = False  # the connection ended (EOF, reset or closed)
+        self._ended_ns = 0  # when it did (the callback's instant)
         self._sink: BodySink | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.complete = False
@@ -539,6 +552,8 @@ class _Response(httpx.AsyncByteStream):
             del parts[had:]  # the pieces of a read that failed are not handed over
             self._fail(exc)
             return
+        if self.complete:  # these bytes ended the response: the end of E2E, at arrival
+            self._info.end_ns = now
         sink = self._sink
         if len(parts) > had:
             if sink is not None:
@@ -569,8 +584,10 @@ class _Response(httpx.AsyncByteStream):
         self._error = exc
         self._wake()
 
-    def _connection_ended(self) -> None:
-        self._ended_flag = True
+    def _connection_ended(self, now: int) -> None:
+        if not self._ended_flag:
+            self._ended_flag = True
+            self._ended_ns = now
         self._wake()
 
     def _wake(self) -> None:
@@ -677,6 +694,7 @@ class _Response(httpx.AsyncByteStream):
             raise httpx.ReadError(f"server closed the connection mid-response ({what})")
         self.complete = True
         self._keep_alive = False
+        self._info.end_ns = self._ended_ns  # the EOF's arrival ended the body
 
     def _finish(self) -> None:
         conn, self._conn = self._conn, None
