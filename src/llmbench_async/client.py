@@ -7,7 +7,7 @@ import email.utils
 import random
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
@@ -119,11 +119,14 @@ async def execute(
     body: bytes,
     scheduled_ns: int,
     capture: list[str] | None = None,
+    on_attempt: Callable[[RequestError | None], bool] | None = None,
 ) -> RequestRecord:
     """Send one request (with retries) and measure it; never raises for request failures.
 
     With `capture`, the reply's text pieces are appended to it (multi-turn sessions carry
-    the reply into the next turn); it holds the last attempt's reply only."""
+    the reply into the next turn); it holds the last attempt's reply only. `on_attempt` is
+    told of each attempt's outcome (None: success) before any backoff; True from it means
+    do not retry (the run is stopping, or the target is unusable)."""
     first_send_ns: int | None = None
     causes: list[str] = []
     attempt = 0
@@ -135,7 +138,8 @@ async def execute(
         if first_send_ns is None:
             first_send_ns = outcome.record.send_ns
         error = outcome.error
-        if error is None or not _should_retry(error, outcome, attempt, target.retry):
+        halt = on_attempt is not None and on_attempt(error)
+        if error is None or halt or not _should_retry(error, outcome, attempt, target.retry):
             record = outcome.record
             if attempt > 1:  # the record already counts its attempts
                 record = replace(record, first_send_ns=first_send_ns, retry_causes=tuple(causes))

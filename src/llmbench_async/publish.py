@@ -171,6 +171,7 @@ def run_info(result: RunResult) -> RunInfo:
         target_concurrency=cfg.concurrency,
         interrupted_by=result.outcome.interrupted_by,
         cancelled=result.outcome.cancelled,
+        not_sent=result.outcome.not_sent,
         problem=result.problem,
         timeseries=result.timeseries,
     )

@@ -44,6 +44,7 @@ class RunInfo:
     target_concurrency: int | None = None
     interrupted_by: str | None = None
     cancelled: int = 0
+    not_sent: int | None = None  # requests of a counted plan never sent (an early stop)
     problem: str | None = None
     timeseries: Mapping[str, Any] | None = None  # timeseries.SeriesBuilder.to_json()
 
@@ -98,6 +99,7 @@ def summary_json(
             "ramp": summary.ramp,
             "new_connections": summary.new_connections,
             "cancelled": info.cancelled,
+            "not_sent": info.not_sent,
         },
         "duration_s": summary.duration_s,
         "metrics": metrics,
@@ -164,6 +166,11 @@ def console_report(
         out.append(
             f"!! interrupted by {info.interrupted_by}: report covers the {summary.total} "
             f"requests that finished ({info.cancelled} in flight were cancelled)"
+        )
+    elif info.problem and info.not_sent:
+        out.append(
+            f"!! stopped early: report covers the {summary.total} requests that finished "
+            f"({info.cancelled} in flight were cancelled, {info.not_sent} not sent)"
         )
     out.append("")
     out.append("Summary")

@@ -29,7 +29,7 @@ from ._version import VERSION
 from .apis import api_spec
 from .client import Target, execute
 from .config import RunConfig
-from .errors import EXIT_FOR_SIGNAL, ErrorKind
+from .errors import EXIT_FOR_SIGNAL, ErrorKind, RequestError
 from .live import LiveView, live_enabled, planned_seconds
 from .pacing import ClosedLoop, LoadPlan
 from .records import RequestRecord
@@ -40,8 +40,31 @@ from .workload import Conversation, PromptItem, SyntheticInput, Workload, load_p
 RecordSink = Callable[[RequestRecord], None]
 
 _LAG_PERIOD_S = 0.01
-# failures that, before any success, mean the target is unusable: stop firing
-_FATAL_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.NOT_FOUND, ErrorKind.CONNECT, ErrorKind.TLS})
+# failures that, before any success, mean the target is unusable: stop firing, no retries
+_FATAL_KINDS = frozenset(
+    {
+        ErrorKind.AUTH,
+        ErrorKind.NOT_FOUND,
+        ErrorKind.CONNECT,
+        ErrorKind.CONNECT_TIMEOUT,
+        ErrorKind.TLS,
+    }
+)
+# failed attempts that say the target is gone (`--lost-after`): no connection, a connection
+# dropped before any response, a 5xx (a proxy whose upstream died), a key or route withdrawn.
+# Throttling (429) and timeouts say it is slow: they neither count nor clear the streak.
+_LOST_KINDS = frozenset(
+    {
+        ErrorKind.CONNECT,
+        ErrorKind.CONNECT_TIMEOUT,
+        ErrorKind.TLS,
+        ErrorKind.HTTP_5XX,
+        ErrorKind.AUTH,
+        ErrorKind.NOT_FOUND,
+    }
+)
+_LOST_BEFORE_RESPONSE = frozenset({ErrorKind.READ, ErrorKind.PROTOCOL})
+DEFAULT_LOST_AFTER = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +80,8 @@ class DriveOutcome:
     peak_in_flight: int
     cancelled: int  # in-flight requests cancelled at the stop (no record written)
     distributed: Mapping[str, Any] | None = None  # Ray runs: placement, clocks, per-actor
+    lost: str | None = None  # "target lost after N ok: ..." when `--lost-after` stopped the run
+    not_sent: int | None = None  # requests of a counted plan never sent (None: no count)
 
 
 class StopSignal:
@@ -128,6 +153,7 @@ class _Pool:
         think_time_s: float = 0.0,
         replay_history: bool = False,
         live: LiveView | None = None,
+        lost_after: int = DEFAULT_LOST_AFTER,
     ) -> None:
         self.http, self.target, self.workload, self.plan, self.sink = (
             http,
@@ -143,6 +169,11 @@ class _Pool:
         self.in_flight = 0
         self.peak = 0
         self.ok_seen = False
+        self.lost_after = lost_after  # failed attempts in a row that mean the target is gone
+        self.streak = 0  # such failed attempts since the last success
+        self.ok_attempts = 0
+        self.lost: str | None = None
+        self.begun = 0  # requests started (sent, or trying to)
         self.fatal: RequestRecord | None = None
         self.signal: str | None = None
         self.cancelled = 0
@@ -178,6 +209,32 @@ class _Pool:
         if self.live is not None:
             self.live.update(self.bar, record, self.in_flight)
 
+    def attempted(self, error: RequestError | None) -> bool:
+        """Told of every attempt's outcome; True: do not retry this request. Before any
+        success, a refused connection, TLS failure, 401/403 or 404 is not retried (the run
+        stops at its record). Later, `lost_after` target-gone failures in a row, with no
+        success between, stop the run at once: in-flight requests and backoffs are cancelled."""
+        if error is None:
+            self.ok_attempts += 1
+            self.streak = 0
+            return False
+        if not self.ok_attempts and error.kind in _FATAL_KINDS:
+            return True
+        gone = error.kind in _LOST_KINDS or (
+            error.kind in _LOST_BEFORE_RESPONSE and error.status is None
+        )
+        if not gone or not self.lost_after or self.lost is not None:
+            return self.lost is not None
+        self.streak += 1
+        if self.streak < self.lost_after:
+            return False
+        reason = f"{self.streak} attempts in a row failed, the last {error.kind}: {error.message}"
+        self.lost = reason  # the session names the ok count, over every process
+        self.stop = True
+        if self.scope is not None:
+            self.scope.cancel()  # takes effect at the other tasks' next wait, not this one's
+        return True
+
     async def one(
         self,
         index: int,
@@ -193,7 +250,10 @@ class _Pool:
             if body is None:
                 body = self.workload.body(index)
                 tags = self.workload.tags(index)
-            record = await execute(self.http, self.target, index, body, scheduled, capture)
+            self.begun += 1
+            record = await execute(
+                self.http, self.target, index, body, scheduled, capture, self.attempted
+            )
         except BaseException:
             self.cancelled += 1
             raise
@@ -307,6 +367,7 @@ class _Pool:
                 send.send_nowait((index, scheduled))
 
     def outcome(self, lag: array[float]) -> DriveOutcome:
+        total = self.plan.total
         return DriveOutcome(
             started_ns=self.started,
             ended_ns=time.perf_counter_ns(),
@@ -316,6 +377,8 @@ class _Pool:
             cpu_s=time.process_time() - self.cpu0,
             peak_in_flight=self.peak,
             cancelled=self.cancelled,
+            lost=self.lost,
+            not_sent=None if total is None else max(0, total + self.ramp_taken - self.begun),
         )
 
 
@@ -334,6 +397,7 @@ async def run_requests(
     replay_history: bool = False,
     live: LiveView | None = None,
     stop: StopSignal | None = None,
+    lost_after: int = DEFAULT_LOST_AFTER,
 ) -> DriveOutcome:
     """Send the plan's requests and hand each record to `sink`.
 
@@ -362,6 +426,7 @@ async def run_requests(
         live=live,
         think_time_s=think_time_s,
         replay_history=replay_history,
+        lost_after=lost_after,
     )
     lag = array("d")
     try:
@@ -412,6 +477,7 @@ async def drive(
         replay_history=config.replay_history,
         live=LiveView(planned_s=planned_seconds(config)) if live_enabled(progress) else None,
         stop=stop,
+        lost_after=config.lost_after,
     )
 
 

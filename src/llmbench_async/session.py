@@ -27,6 +27,7 @@ from .observe import Observer
 from .odd import redirect_failure
 from .protocol import error_message_from_body
 from .ray_backend import run_ray
+from .ready import wait_ready
 from .records import RequestRecord, ResultsWriter
 from .redact import safe_excerpt
 from .route import client_for, describe_route, route_of
@@ -127,6 +128,8 @@ async def run_async(
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
     async with client_for(config, timeout=timeout) as http:
+        if config.ready_timeout_s is not None:
+            await wait_ready(http, config, config.ready_timeout_s)
         model = config.model or await _model_from_server(http, config)
         config = replace(config, model=model)
         target = build_target(config)
@@ -161,6 +164,8 @@ async def run_async(
                     {
                         "interrupted_by": outcome.interrupted_by,
                         "cancelled": outcome.cancelled,
+                        "not_sent": outcome.not_sent,
+                        "lost": outcome.lost,
                         "duration_s": (outcome.ended_ns - t0) / 1e9,
                         "client": client_stats(outcome),
                         "server_metrics": observer.server_json(),
@@ -286,6 +291,9 @@ def auth_message(status: int) -> str:
     return f"authentication failed ({status}): check --api-key / OPENAI_API_KEY"
 
 
+_UNREACHABLE = (ErrorKind.CONNECT, ErrorKind.CONNECT_TIMEOUT, ErrorKind.TLS)
+
+
 async def _diagnose(
     http: httpx.AsyncClient,
     config: RunConfig,
@@ -293,6 +301,9 @@ async def _diagnose(
     outcome: DriveOutcome,
 ) -> str | None:
     """One line saying why the target is unusable, or None when it answered."""
+    if outcome.lost is not None and outcome.interrupted_by is None:
+        reason = safe_excerpt(outcome.lost, config.secrets)
+        return f"target lost after {summary.ok} ok: {reason}"
     fatal = outcome.fatal
     if fatal is not None and fatal.error_kind == ErrorKind.AUTH:
         return auth_message(fatal.status or 401)
@@ -306,6 +317,10 @@ async def _diagnose(
             shown = ", ".join(available[:10]) + (", ..." if len(available) > 10 else "")
             return f"model '{config.model}' not found; available: {shown}"
         return f"model '{config.model}' or {config.endpoint} not found (HTTP 404)"
+    if fatal is not None and fatal.error_kind in _UNREACHABLE:
+        hint = "; use --ca-bundle or --insecure" if fatal.error_kind == ErrorKind.TLS else ""
+        reason = safe_excerpt(fatal.error_message or "", config.secrets)
+        return f"cannot reach {config.base_url}: {reason}{hint}"
     if fatal is not None and not summary.total and outcome.interrupted_by is None:
         # every failure was a warm-up request: the run stopped before measuring anything
         reason = safe_excerpt(fatal.error_message or "", config.secrets)
@@ -351,7 +366,11 @@ def run_sweep(
             min_achieved=min_achieved,
         )
         on_level(done, result)
-        if interrupted or (stop_on_fail and judged and not done.passed):
+        if (
+            interrupted
+            or result.outcome.lost is not None
+            or (stop_on_fail and judged and not done.passed)
+        ):
             return
 
 

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import replace
+from pathlib import Path
 
 from ..config import ObserveOptions, RunConfig
 from ..flags import (
@@ -23,6 +24,7 @@ from ..flags import (
 )
 from ..gate import Threshold, judge
 from ..publish import (
+    STDOUT,
     Outputs,
     exit_code,
     is_terminal,
@@ -75,6 +77,10 @@ def _single(
         config, progress=progress, handle_signals=True, observe=observe, keep_records=False
     )
     verdicts = judge(result.summary, thresholds)
+    if result.outcome.fatal is not None and not result.summary.ok:
+        # unusable from the start (refused, DNS, TLS, 401/403, 404): the error line is the
+        # whole console output; files asked for are still written
+        outputs = _files_only(outputs)
     publish(RunReport(result.summary, run_info(result), verdicts), outputs)
     return exit_code(
         interrupted_by=result.outcome.interrupted_by,
@@ -99,7 +105,11 @@ def _sweep(
     levels = sweep_configs(config, concurrency=concurrency, rate=rates)
     judged = is_judged(levels, thresholds)
 
+    lost: list[str] = []
+
     def on_level(done: LevelResult, result: RunResult) -> None:
+        if result.outcome.lost is not None and result.problem is not None:
+            lost.append(result.problem)  # the sweep ends here
         results.append(done)
         infos.append(run_info(result))
         if not outputs.quiet:
@@ -119,9 +129,28 @@ def _sweep(
     every_level_failed = all(r.problem is not None for r in results)
     return exit_code(
         interrupted_by=results[-1].interrupted_by,
-        problem=(results[0].problem or "every level failed") if every_level_failed else None,
+        problem=lost[0]
+        if lost
+        else (results[0].problem or "every level failed")
+        if every_level_failed
+        else None,
         failure=_no_capacity(cap),
         secrets=config.secrets,
+    )
+
+
+def _files_only(outputs: Outputs) -> Outputs:
+    """`outputs` without the console report and without any report to stdout (`-`)."""
+
+    def kept(path: Path | None) -> Path | None:
+        return None if path == STDOUT else path
+
+    return replace(
+        outputs,
+        quiet=True,
+        json_path=kept(outputs.json_path),
+        markdown_path=kept(outputs.markdown_path),
+        junit_path=kept(outputs.junit_path),
     )
 
 
