@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import cli_env
@@ -121,27 +122,32 @@ class TimedServer:
     def _one(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(10)
-            data = b""
-            try:
-                while b"\r\n\r\n" not in data:
-                    more = conn.recv(65536)
-                    if not more:
-                        return  # a preconnected connection never used
-                    data += more
-            except OSError:
-                return
-            parts, close = _parts(self.shape)
-            for i, part in enumerate(parts):
-                if i:
-                    time.sleep(0.05)
-                if i == len(parts) - 1 and not close:
-                    self.final_ns.append(time.perf_counter_ns())
-                conn.sendall(part)
-            if close:
+            while self._answer(conn):
+                pass
+
+    def _answer(self, conn: socket.socket) -> bool:
+        """Answer one request on `conn`; False when the connection is done."""
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                more = conn.recv(65536)
+                if not more:
+                    return False  # a preconnected connection never used, or the end
+                data += more
+        except OSError:
+            return False
+        parts, close = _parts(self.shape)
+        for i, part in enumerate(parts):
+            if i:
                 time.sleep(0.05)
+            if i == len(parts) - 1 and not close:
                 self.final_ns.append(time.perf_counter_ns())
-                conn.shutdown(socket.SHUT_WR)
-            time.sleep(0.5)  # keep-alive: the client closes, or the test ends
+            conn.sendall(part)
+        if close:
+            time.sleep(0.05)
+            self.final_ns.append(time.perf_counter_ns())
+            conn.shutdown(socket.SHUT_WR)
+        return not close
 
     def close(self) -> None:
         self.stop.set()
@@ -149,16 +155,17 @@ class TimedServer:
         self.sock.close()
 
 
-@pytest.mark.parametrize("shape", ["stream", "whole", "gzip", "close"])
-def test_e2e_ends_at_arrival_of_final_bytes_not_at_task_resume(shape: str, tmp_path: Path) -> None:
+def _run_blocked(shape: str, tmp_path: Path, *args: str) -> tuple[list[int], list[Any], str]:
+    """The command line, blocked once after the first response's final bytes: (the server's
+    final-bytes instants, the request records in send order, stderr)."""
     server = TimedServer(shape)
     results = tmp_path / "r.jsonl"
-    args = ["--base-url", server.url, "-m", "m", "-n", "1", "-q", "-o", str(results)]
+    argv = ["--base-url", server.url, "-m", "m", "-q", "-o", str(results), *args]
     if shape == "whole":
-        args.append("--no-stream")
+        argv.append("--no-stream")
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", LAUNCH, *args],
+            [sys.executable, "-c", LAUNCH, *argv],
             capture_output=True,
             text=True,
             env=cli_env(),
@@ -170,12 +177,36 @@ def test_e2e_ends_at_arrival_of_final_bytes_not_at_task_resume(shape: str, tmp_p
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in results.read_text().splitlines()]
     t0 = lines[0]["t0_monotonic_ns"]
-    (record,) = [r for r in lines if r["type"] == "request"]
-    assert record.get("error_kind") is None, record
-    (final_ns,) = server.final_ns
-    blocked = [int(x.split()[1]) for x in proc.stderr.splitlines() if x.startswith("blocked")]
+    records = sorted((r for r in lines if r["type"] == "request"), key=lambda r: r["send_ns"])
+    for r in records:
+        assert r.get("error_kind") is None, r
+        for name in ("scheduled_ns", "send_ns", "end_ns"):
+            r[name] += t0  # on CLOCK_MONOTONIC, as the server's instants
+    return server.final_ns, records, proc.stderr
+
+
+def _blocked_at(stderr: str) -> int:
+    blocked = [int(x.split()[1]) for x in stderr.splitlines() if x.startswith("blocked-until")]
+    assert len(blocked) == 1, stderr
+    return blocked[0]
+
+
+@pytest.mark.parametrize("shape", ["stream", "whole", "gzip", "close"])
+def test_e2e_ends_at_arrival_of_final_bytes_not_at_task_resume(shape: str, tmp_path: Path) -> None:
+    final, (record,), stderr = _run_blocked(shape, tmp_path, "-n", "1")
+    (final_ns,) = final
     # the task really was late: the loop was blocked for BLOCK_S after the final bytes came
-    assert blocked and blocked[0] - final_ns >= (BLOCK_S - 0.05) * 1e9
-    end_ns = t0 + record["end_ns"]
-    late_ms = (end_ns - final_ns) / 1e6
+    assert _blocked_at(stderr) - final_ns >= (BLOCK_S - 0.05) * 1e9
+    late_ms = (record["end_ns"] - final_ns) / 1e6
     assert -1 <= late_ms < 50, f"E2E ended {late_ms:.1f} ms after the final bytes were sent"
+
+
+def test_a_late_slot_shows_as_queue_delay_not_as_a_later_schedule(tmp_path: Path) -> None:
+    """Closed loop: the slot's next request is due when the last one's final bytes arrived;
+    the client's own lateness in sending it (here the blocked loop) is its queue delay."""
+    final, (first, second), stderr = _run_blocked("stream", tmp_path, "-n", "2", "-c", "1")
+    assert second["scheduled_ns"] == first["end_ns"]
+    assert 0 <= first["end_ns"] - final[0] < 50e6
+    queue_ms = (second["send_ns"] - second["scheduled_ns"]) / 1e6
+    assert queue_ms >= (BLOCK_S - 0.05) * 1e3, queue_ms
+    assert second["send_ns"] >= _blocked_at(stderr)

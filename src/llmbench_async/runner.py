@@ -279,8 +279,9 @@ class _Pool:
             return None
         return index
 
-    async def session(self, scheduled: int) -> bool:
-        """One multi-turn session; False once the run's budget is spent."""
+    async def session(self, scheduled: int) -> int | None:
+        """One multi-turn session: when its last reply ended; None once the run's budget is
+        spent."""
         return await self.sessions.run(scheduled, self.claim, self.one)
 
     def exhausted(self, index: int, due_ns: int) -> bool:
@@ -310,16 +311,23 @@ class _Pool:
         delay = (start_ns - time.perf_counter_ns()) / 1e9
         if delay > 0:
             await anyio.sleep(delay)
+        # a slot's request is due when the slot was freed: at the start, then when the last
+        # response's final bytes arrived (its end_ns), not when this task resumed; the
+        # task's lateness is the client's own, and shows as queue delay
+        scheduled = start_ns
         if self.workload.multi_turn:
-            while not self.stop and await self.session(time.perf_counter_ns()):
-                pass
+            while not self.stop:
+                ended = await self.session(scheduled)
+                if ended is None:
+                    return
+                scheduled = ended
             return
         while not self.stop:
             index = next(self.indices)
-            scheduled = time.perf_counter_ns()
             if self.exhausted(index, scheduled):
                 return
-            await self.one(index, scheduled)
+            record = await self.one(index, scheduled)
+            scheduled = record.end_ns
 
     async def open_slot(self, queue: MemoryObjectReceiveStream[tuple[int, int]]) -> None:
         async with queue:
