@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -420,14 +421,14 @@ class _Response(httpx.AsyncByteStream):
         "_origin",
         "_parser",
         "_parts",
-        "_parts_bytes",
-        "_parts_ns",
         "_paused",
         "_problem",
         "_sink",
         "_transfer_encoding",
         "_transport",
         "_waiter",
+        "_waiting",
+        "_waiting_bytes",
         "complete",
         "headers",
         "reason",
@@ -447,9 +448,10 @@ class _Response(httpx.AsyncByteStream):
         self._info = info
         self._activity = info.activity
         self._parser = httptools.HttpResponseParser(self)
-        self._parts: list[bytes] = []  # body pieces not yet handed over
-        self._parts_bytes = 0
-        self._parts_ns = 0  # arrival of the oldest of them
+        self._parts: list[bytes] = []  # llhttp's body pieces of the read being parsed
+        # each read's body, with its arrival, waiting for the reading task
+        self._waiting: deque[tuple[bytes, int]] = deque()
+        self._waiting_bytes = 0
         self._paused = False  # reading paused while too many body bytes wait
         self._head_bytes = 0
         self._head_done = False
@@ -537,7 +539,6 @@ class _Response(httpx.AsyncByteStream):
         if self._error is not None:
             return  # failed already: the task closes the connection
         parts = self._parts
-        had = len(parts)
         head_was_done = self._head_done
         if not head_was_done:
             self._info.head_ns = self._info.arrived_ns = now
@@ -549,13 +550,14 @@ class _Response(httpx.AsyncByteStream):
             if not self._head_done and self._head_bytes > _MAX_HEAD_BYTES:
                 raise httpx.RemoteProtocolError("response head too large")
         except Exception as exc:
-            del parts[had:]  # the pieces of a read that failed are not handed over
+            parts.clear()  # the pieces of a read that failed are not handed over
             self._fail(exc)
             return
         if self.complete:  # these bytes ended the response: the end of E2E, at arrival
             self._info.end_ns = now
         sink = self._sink
-        if len(parts) > had:
+        body = bool(parts)
+        if body:
             if sink is not None:
                 self._info.arrived_ns = now
                 try:
@@ -564,18 +566,17 @@ class _Response(httpx.AsyncByteStream):
                     self._fail(exc)
                     return
             else:
-                self._keep(parts, had, now)
-        if self.complete or (self._head_done and (not head_was_done or parts)):
+                self._keep(_join(parts), now)
+        if self.complete or (self._head_done and (not head_was_done or body)):
             self._wake()
 
-    def _keep(self, parts: list[bytes], had: int, now: int) -> None:
-        """Body pieces wait for the task; reading pauses while too many bytes wait."""
-        if not had:
-            self._parts_ns = now
-        for part in parts[had:]:
-            self._parts_bytes += len(part)
+    def _keep(self, piece: bytes, now: int) -> None:
+        """A read's body waits for the task, with its arrival; reading pauses while too many
+        bytes wait."""
+        self._waiting.append((piece, now))
+        self._waiting_bytes += len(piece)
         conn = self._conn
-        if self._parts_bytes > 2 * _MAX_HEAD_BYTES and not self._paused and conn is not None:
+        if self._waiting_bytes > 2 * _MAX_HEAD_BYTES and not self._paused and conn is not None:
             self._paused = True
             if conn.transport is not None:
                 conn.transport.pause_reading()
@@ -604,22 +605,24 @@ class _Response(httpx.AsyncByteStream):
         finally:
             self._waiter = None
 
-    def _take(self) -> bytes:
-        """The waiting body pieces as one; reading resumes if it was paused."""
-        self._info.arrived_ns = self._parts_ns
-        self._parts_bytes = 0
-        if self._paused:
+    def _take(self) -> tuple[bytes, int]:
+        """The oldest waiting read's body and its arrival (also left in `arrived_ns`);
+        reading resumes, if it was paused, once nothing waits."""
+        piece, arrived = self._waiting.popleft()
+        self._info.arrived_ns = arrived
+        self._waiting_bytes -= len(piece)
+        if self._paused and not self._waiting:
             self._paused = False
             conn = self._conn
             if conn is not None and conn.transport is not None:
                 conn.transport.resume_reading()
-        return _join(self._parts)
+        return piece, arrived
 
     # the task's side ------------------------------------------------------------------------
 
     async def read_head(self) -> None:
         """Wait until the final (non-1xx) response head is parsed; body bytes that came
-        with it wait in `_parts`."""
+        with it wait in `_waiting`."""
         while not self._head_done:
             if self._error is not None:
                 raise self._error
@@ -637,11 +640,11 @@ class _Response(httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if self._conn is None:
             return
-        parts = self._parts
+        waiting = self._waiting
         try:
             while True:
-                if parts:  # `_take` sets `arrived_ns` to the oldest piece's arrival
-                    yield self._take()
+                if waiting:  # one read's body at a time; `_take` sets `arrived_ns` to its arrival
+                    yield self._take()[0]
                 elif self.complete or self._ended():
                     break
                 else:
@@ -657,9 +660,8 @@ class _Response(httpx.AsyncByteStream):
         if self._conn is None:
             return
         try:
-            if self._parts:  # pieces that came before the sink
-                arrived = self._parts_ns
-                sink(self._take(), arrived)
+            while self._waiting:  # reads that came before the sink
+                sink(*self._take())
             while True:
                 if self._error is not None:  # also when the failing piece completed the body
                     raise self._error
