@@ -169,3 +169,29 @@ def test_a_sweep_ends_at_a_lost_target(tmp_path: Path) -> None:
     _lost_line(res)
     summary = json.loads((tmp_path / "s.json").read_text())
     assert len(summary["levels"]) == 1  # the sweep stopped at the level that lost it
+
+
+def test_throttling_where_truly_nothing_succeeds_is_lost_after_the_slow_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """429s count only once nothing has succeeded for the slow window (60 s; shortened
+    here, through the Python API, so the test stays short)."""
+    from llmbench_async import RunConfig, run, runner
+
+    monkeypatch.setattr(runner, "_SLOW_WINDOW_NS", 400_000_000)
+
+    def handler(seen: Seen, number: int) -> bytes:
+        if number < 2:
+            return OK
+        return response(429, b'{"error":{"message":"quota"}}', extra="Retry-After: 0\r\n")
+
+    with RawServer(handler) as srv:
+        started = time.monotonic()
+        result = run(RunConfig(base_url=srv.url + "/v1", model="m", n=1000, concurrency=2))
+        took = time.monotonic() - started
+    assert result.outcome.lost is not None and "rate_limited" in result.outcome.lost
+    assert result.problem is not None and result.problem.startswith("target lost after 2 ok")
+    assert result.summary.ok == 2
+    assert 0.4 <= took < 10
+    sent = result.summary.total + result.outcome.cancelled
+    assert result.outcome.not_sent == 1000 - sent and sent < 500

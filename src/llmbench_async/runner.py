@@ -64,6 +64,11 @@ _LOST_KINDS = frozenset(
     }
 )
 _LOST_BEFORE_RESPONSE = frozenset({ErrorKind.READ, ErrorKind.PROTOCOL})
+# throttled or slow: these count only once nothing has succeeded for _SLOW_WINDOW_NS (since
+# the last success, or the run's start), so a target that throttles but still serves some
+# requests is never called lost, and one where truly nothing succeeds is
+_SLOW_KINDS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.TIMEOUT, ErrorKind.READ_TIMEOUT})
+_SLOW_WINDOW_NS = 60_000_000_000
 DEFAULT_LOST_AFTER = 10
 
 
@@ -173,6 +178,7 @@ class _Pool:
         self.streak = 0  # such failed attempts since the last success
         self.ok_attempts = 0
         self.lost: str | None = None
+        self.last_ok_ns = time.perf_counter_ns()  # the last success (or the run's start)
         self.begun = 0  # requests started (sent, or trying to)
         self.fatal: RequestRecord | None = None
         self.signal: str | None = None
@@ -217,12 +223,15 @@ class _Pool:
         if error is None:
             self.ok_attempts += 1
             self.streak = 0
+            self.last_ok_ns = time.perf_counter_ns()
             return False
         if not self.ok_attempts and error.kind in _FATAL_KINDS:
             return True
         gone = error.kind in _LOST_KINDS or (
             error.kind in _LOST_BEFORE_RESPONSE and error.status is None
         )
+        if error.kind in _SLOW_KINDS:
+            gone = time.perf_counter_ns() - self.last_ok_ns >= _SLOW_WINDOW_NS
         if not gone or not self.lost_after or self.lost is not None:
             return self.lost is not None
         self.streak += 1

@@ -455,7 +455,8 @@ LostAfter = Annotated[
     _opt(
         "--lost-after",
         help="Stop (exit 3) after K failed attempts in a row with no success between: "
-        "refused or reset connections, 5xx, 401/403/404. 429s and timeouts do not count. "
+        "refused or reset connections, 5xx, 401/403/404; 429s and timeouts only after 60 s "
+        "with no success. "
         "'off' or 0: never.",
         metavar="K",
         panel=LIMITS,
