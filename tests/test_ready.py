@@ -216,3 +216,12 @@ def test_ready_timeout_rejects_bad_durations(bad: str) -> None:
     res = run_cli("--base-url", "http://127.0.0.1:9/v1", "-m", "m", "--ready-timeout", bad)
     assert res.code == 2 and "--ready-timeout" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("levels", [("-c", "1,2,4"), ("--rate", "5,10")])
+def test_refused_at_the_start_of_a_sweep_is_one_line(levels: tuple[str, ...]) -> None:
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    res, took = _timed("--base-url", url, "-m", "m", "-n", "20", *levels)
+    assert res.code == 3
+    _one_line(res, f"cannot reach {url}: ")
+    assert took < 5

@@ -366,11 +366,9 @@ def run_sweep(
             min_achieved=min_achieved,
         )
         on_level(done, result)
-        if (
-            interrupted
-            or result.outcome.lost is not None
-            or (stop_on_fail and judged and not done.passed)
-        ):
+        lost = result.outcome.lost is not None
+        unusable = result.outcome.fatal is not None and not result.summary.ok
+        if interrupted or lost or unusable or (stop_on_fail and judged and not done.passed):
             return
 
 

@@ -77,7 +77,7 @@ def _single(
         config, progress=progress, handle_signals=True, observe=observe, keep_records=False
     )
     verdicts = judge(result.summary, thresholds)
-    if result.outcome.fatal is not None and not result.summary.ok:
+    if _unusable(result):
         # unusable from the start (refused, DNS, TLS, 401/403, 404): the error line is the
         # whole console output; files asked for are still written
         outputs = _files_only(outputs)
@@ -105,14 +105,16 @@ def _sweep(
     levels = sweep_configs(config, concurrency=concurrency, rate=rates)
     judged = is_judged(levels, thresholds)
 
-    lost: list[str] = []
+    lost: list[str] = []  # the line of a level that lost (or never reached) the target
 
     def on_level(done: LevelResult, result: RunResult) -> None:
-        if result.outcome.lost is not None and result.problem is not None:
+        unusable = _unusable(result)
+        if result.problem is not None and (result.outcome.lost is not None or unusable):
             lost.append(result.problem)  # the sweep ends here
+        first = not results
         results.append(done)
         infos.append(run_info(result))
-        if not outputs.quiet:
+        if not outputs.quiet and not (unusable and first):
             sys.stderr.write(_level_line(done, judged=judged))
 
     run_sweep(
@@ -125,6 +127,8 @@ def _sweep(
         observe=observe,
     )
     cap = capacity(results) if judged else None
+    if _unusable_first(results):
+        outputs = _files_only(outputs)  # the error line is the whole console output
     publish(SweepReport(results, cap, infos), outputs)
     every_level_failed = all(r.problem is not None for r in results)
     return exit_code(
@@ -137,6 +141,17 @@ def _sweep(
         failure=_no_capacity(cap),
         secrets=config.secrets,
     )
+
+
+def _unusable(result: RunResult) -> bool:
+    """Whether the run stopped on its first failures, before anything succeeded (refused,
+    DNS, connect timeout, TLS, 401/403, 404)."""
+    return result.outcome.fatal is not None and not result.summary.ok
+
+
+def _unusable_first(results: list[LevelResult]) -> bool:
+    """A sweep whose only level stopped on a target unusable from the start."""
+    return len(results) == 1 and results[0].problem is not None and results[0].summary.ok == 0
 
 
 def _files_only(outputs: Outputs) -> Outputs:
