@@ -85,7 +85,7 @@ class DriveOutcome:
     peak_in_flight: int
     cancelled: int  # in-flight requests cancelled at the stop (no record written)
     distributed: Mapping[str, Any] | None = None  # Ray runs: placement, clocks, per-actor
-    lost: str | None = None  # "target lost after N ok: ..." when `--lost-after` stopped the run
+    lost: str | None = None  # why `--lost-after` stopped the run (its reason), else None
     not_sent: int | None = None  # requests of a counted plan never sent (None: no count)
 
 
