@@ -29,8 +29,9 @@ from ._version import VERSION
 from .apis import api_spec
 from .client import Target, execute
 from .config import RunConfig
-from .errors import EXIT_FOR_SIGNAL, ErrorKind, RequestError
+from .errors import EXIT_FOR_SIGNAL, RequestError
 from .live import LiveView, live_enabled, planned_seconds
+from .lost import DEFAULT_LOST_AFTER, FATAL_KINDS, Watch
 from .pacing import ClosedLoop, LoadPlan
 from .records import RequestRecord
 from .route import preconnect_run
@@ -40,36 +41,6 @@ from .workload import Conversation, PromptItem, SyntheticInput, Workload, load_p
 RecordSink = Callable[[RequestRecord], None]
 
 _LAG_PERIOD_S = 0.01
-# failures that, before any success, mean the target is unusable: stop firing, no retries
-_FATAL_KINDS = frozenset(
-    {
-        ErrorKind.AUTH,
-        ErrorKind.NOT_FOUND,
-        ErrorKind.CONNECT,
-        ErrorKind.CONNECT_TIMEOUT,
-        ErrorKind.TLS,
-    }
-)
-# failed attempts that say the target is gone (`--lost-after`): no connection, a connection
-# dropped before any response, a 5xx (a proxy whose upstream died), a key or route withdrawn.
-# Throttling (429) and timeouts say it is slow: they neither count nor clear the streak.
-_LOST_KINDS = frozenset(
-    {
-        ErrorKind.CONNECT,
-        ErrorKind.CONNECT_TIMEOUT,
-        ErrorKind.TLS,
-        ErrorKind.HTTP_5XX,
-        ErrorKind.AUTH,
-        ErrorKind.NOT_FOUND,
-    }
-)
-_LOST_BEFORE_RESPONSE = frozenset({ErrorKind.READ, ErrorKind.PROTOCOL})
-# throttled or slow: these count only once nothing has succeeded for _SLOW_WINDOW_NS (since
-# the last success, or the run's start), so a target that throttles but still serves some
-# requests is never called lost, and one where truly nothing succeeds is
-_SLOW_KINDS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.TIMEOUT, ErrorKind.READ_TIMEOUT})
-_SLOW_WINDOW_NS = 60_000_000_000
-DEFAULT_LOST_AFTER = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +145,8 @@ class _Pool:
         self.in_flight = 0
         self.peak = 0
         self.ok_seen = False
-        self.lost_after = lost_after  # failed attempts in a row that mean the target is gone
-        self.streak = 0  # such failed attempts since the last success
-        self.ok_attempts = 0
-        self.lost: str | None = None
-        self.last_ok_ns = time.perf_counter_ns()  # the last success (or the run's start)
+        self.watch = Watch(lost_after)
+        self.lost: str | None = None  # why the run stopped for a lost target
         self.begun = 0  # requests started (sent, or trying to)
         self.fatal: RequestRecord | None = None
         self.signal: str | None = None
@@ -207,7 +175,7 @@ class _Pool:
             record = replace(record, ramp=True)
         if record.ok:
             self.ok_seen = True
-        elif not self.ok_seen and record.error_kind in _FATAL_KINDS and self.fatal is None:
+        elif not self.ok_seen and record.error_kind in FATAL_KINDS and self.fatal is None:
             self.fatal = record
             self.stop = True
         self.sink(record)
@@ -216,33 +184,15 @@ class _Pool:
             self.live.update(self.bar, record, self.in_flight)
 
     def attempted(self, error: RequestError | None) -> bool:
-        """Told of every attempt's outcome; True: do not retry this request. Before any
-        success, a refused connection, TLS failure, 401/403 or 404 is not retried (the run
-        stops at its record). Later, `lost_after` target-gone failures in a row, with no
-        success between, stop the run at once: in-flight requests and backoffs are cancelled."""
-        if error is None:
-            self.ok_attempts += 1
-            self.streak = 0
-            self.last_ok_ns = time.perf_counter_ns()
-            return False
-        if not self.ok_attempts and error.kind in _FATAL_KINDS:
-            return True
-        gone = error.kind in _LOST_KINDS or (
-            error.kind in _LOST_BEFORE_RESPONSE and error.status is None
-        )
-        if error.kind in _SLOW_KINDS:
-            gone = time.perf_counter_ns() - self.last_ok_ns >= _SLOW_WINDOW_NS
-        if not gone or not self.lost_after or self.lost is not None:
-            return self.lost is not None
-        self.streak += 1
-        if self.streak < self.lost_after:
-            return False
-        reason = f"{self.streak} attempts in a row failed, the last {error.kind}: {error.message}"
-        self.lost = reason  # the session names the ok count, over every process
-        self.stop = True
-        if self.scope is not None:
-            self.scope.cancel()  # takes effect at the other tasks' next wait, not this one's
-        return True
+        """Told of every attempt's outcome (lost.py); True: do not retry it. When the target
+        is lost, the run stops at once: requests in flight and backoffs are cancelled."""
+        halt = self.watch.attempted(error)
+        if self.watch.lost is not None and not self.stop:
+            self.lost = self.watch.lost
+            self.stop = True
+            if self.scope is not None:
+                self.scope.cancel()  # takes effect at the other tasks' next wait, not this one's
+        return halt
 
     async def one(
         self,
