@@ -1,4 +1,5 @@
-"""How far our TTFT is from the server's own truth, measured the way users run the tool.
+"""How far each of our clocks is from the server's own truth, measured the way users run
+the tool.
 
 Runs the mock server (TTFT 200 ms, ITL 10 ms, 64 tokens) with its truth log, then the
 command line exactly as a user types it, with the default flags (no warm-up; preconnect on,
@@ -8,18 +9,28 @@ as by default) unless `--flags` adds some:
 
 Every record of the results file is matched to the server's log line by response id. The
 results file's header holds its t0 on CLOCK_MONOTONIC, which the mock's log also uses, so
-instants compare across the two processes. Printed, in ms:
+instants compare across the two processes. The mock writes a stream's end ([DONE] and the
+last chunk) in the same write as its last token, so the server's end is its last-token
+instant. Errors are ours − the server's, in ms, p50 / p99 / max, over all requests, over
+the first wave (the C requests sent first: every slot's first request) and over the rest
+(steady state), one row per clock:
 
-* TTFT err: our TTFT (first token − send) − the server's (first token written − request
-  received), p50 / p99 / max, over all requests, over the first wave (the C requests sent
-  first: every slot's first request) and over the rest (steady state);
-* seen late: our first-token instant − the server's write instant (the client's own lag in
-  seeing the token, loopback included), p50 / p99;
+* TTFT: (first token − send) − (first token written − request received);
+* E2E: (end − send) − (last token written − request received): the end of a request is the
+  arrival of its final bytes;
+* headers: (headers − send) − (head written − request received);
+* token span: (last token − first token) − the server's: the sum of every ITL's error (the
+  truth log holds no per-token instants, so a per-gap error cannot be matched);
+* first token seen late / end seen late: our instant − the server's write instant (the
+  client's own lag in seeing the bytes, loopback included);
 * reached server after: server received − our send instant (our write, loopback, and the
   server's delay in reading the request: server queueing, real latency that the server-side
-  TTFT does not count), p50 / p99;
-* new connections and connect p50 (none with preconnect), requests/s, the command's CPU
-  (user + sys, workers included) and peak RSS (from wait4), and its loop lag p50 / p99.
+  TTFT does not count);
+* queue delay: our send − our scheduled instant (no server truth: the client's own delay
+  in sending a due request, connect included).
+
+A second table: new connections and connect p50 (none with preconnect), requests/s, the
+command's CPU (user + sys, workers included), peak RSS (from wait4) and loop lag p50 / p99.
 
     uv run python benchmarks/accuracy.py                       # C = 128, 512, 1000; n = 4·C
     uv run python benchmarks/accuracy.py --concurrency 512 --workers 1,2
@@ -65,6 +76,38 @@ def run_cli(base_url: str, c: int, n: int, workers: int, flags: list[str], tmp: 
     return _lines(results), json.loads(summary.read_text()), usage
 
 
+CLOCKS = (
+    "TTFT",
+    "E2E",
+    "headers",
+    "token span",
+    "first token seen late",
+    "end seen late",
+    "reached server after",
+    "queue delay",
+)
+
+
+def _errors(r: dict[str, Any], t: dict[str, Any], t0: int) -> dict[str, float]:
+    """One request's error per clock (ms): ours − the server's truth `t` (seconds)."""
+    mono = t["monotonic"]
+    send, ms = r["send_ns"], 1e6
+    out = {
+        "TTFT": (r["first_token_ns"] - send) / ms - (mono["first_token"] - mono["received"]) * 1e3,
+        "E2E": (r["end_ns"] - send) / ms - (mono["last_token"] - mono["received"]) * 1e3,
+        "token span": (r["last_token_ns"] - r["first_token_ns"]) / ms
+        - (mono["last_token"] - mono["first_token"]) * 1e3,
+        "first token seen late": (t0 + r["first_token_ns"]) / ms - mono["first_token"] * 1e3,
+        "end seen late": (t0 + r["end_ns"]) / ms - mono["last_token"] * 1e3,
+        "reached server after": mono["received"] * 1e3 - (t0 + send) / ms,
+        "queue delay": (send - r["scheduled_ns"]) / ms,
+    }
+    if r.get("headers_ns") is not None and t.get("headers_sent") is not None:
+        server = (t["headers_sent"] - t["received"]) * 1e3  # wall, anchored once: comparable
+        out["headers"] = (r["headers_ns"] - send) / ms - server
+    return out
+
+
 def measure(c: int, workers: int, n: int, flags: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -72,30 +115,28 @@ def measure(c: int, workers: int, n: int, flags: list[str]) -> dict[str, Any]:
         mock_cfg = MockConfig(ttft_ms=TTFT_MS, itl_ms=ITL_MS, tokens=TOKENS, log_path=str(log))
         with MockProcess(mock_cfg) as mock:
             lines, summary, usage = run_cli(mock.base_url, c, n, workers, flags, tmp)
-        truth = {t["id"]: t["monotonic"] for t in _lines(log) if t.get("status") == 200}
+        truth = {t["id"]: t for t in _lines(log) if t.get("status") == 200}
     t0 = lines[0]["t0_monotonic_ns"]
     records = [r for r in lines if r["type"] == "request" and not r.get("error_kind")]
     records.sort(key=lambda r: r["send_ns"])
     rows = []
     for r in records:
         t = truth.get(r.get("response_id"))
-        if t is None or r["first_token_ns"] is None:
+        if t is None or r["first_token_ns"] is None or r["last_token_ns"] is None:
             continue
-        ours = (r["first_token_ns"] - r["send_ns"]) / 1e6
-        err = ours - (t["first_token"] - t["received"]) * 1e3
-        seen_late = (t0 + r["first_token_ns"]) / 1e6 - t["first_token"] * 1e3
-        reached = t["received"] * 1e3 - (t0 + r["send_ns"]) / 1e6
-        rows.append((err, seen_late, reached))
+        rows.append(_errors(r, t, t0))
     first, rest = rows[:c], rows[c:]
+
+    def per_clock(part: list[dict[str, float]]) -> dict[str, list[float]]:
+        return {k: _stats([row[k] for row in part if k in row]) for k in CLOCKS}
+
     connect = summary["metrics"].get("connect_ms")
     return {
         "matched": len(rows),
         "failed": summary["requests"]["failed"],
-        "err": _stats([x[0] for x in rows]),
-        "first": _stats([x[0] for x in first]),
-        "steady": _stats([x[0] for x in rest]),
-        "seen_late": _stats([x[1] for x in rows]),
-        "reached": _stats([x[2] for x in rows]),
+        "all": per_clock(rows),
+        "first": per_clock(first),
+        "steady": per_clock(rest),
         "new_connections": summary["requests"]["new_connections"],
         "connect_p50": None if connect is None else connect["p50"],
         "rps": summary["throughput"]["requests_per_s"],
@@ -128,25 +169,42 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f}; extra flags: {args.flags or 'none'}; mock:")
     print(f"TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, {TOKENS} tokens; errors = ours − truth (ms)")
     print()
-    print(
-        "| workers | C | n | TTFT err p50 / p99 / max | first wave p50 / p99 / max "
-        "| steady p50 / p99 / max | seen late p50 / p99 | reached server after p50 / p99 "
-        "| new conns (connect p50 ms) | req/s | CPU s | peak RSS MB | loop lag p50 / p99 ms |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    runs = []
     for workers in (int(x) for x in args.workers.split(",")):
         for c in (int(x) for x in args.concurrency.split(",")):
             n = args.n or max(32, 4 * c)
-            d = measure(c, workers, n, flags)
-            conns = str(d["new_connections"])
-            if d["connect_p50"] is not None:
-                conns += f" ({d['connect_p50']:.2f})"
+            runs.append((workers, c, n, measure(c, workers, n, flags)))
+            _print_errors(runs[-1:], header=len(runs) == 1)
+    print()
+    print(
+        "| workers | C | n | new conns (connect p50 ms) | req/s | CPU s | peak RSS MB "
+        "| loop lag p50 / p99 ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for workers, c, n, d in runs:
+        conns = str(d["new_connections"])
+        if d["connect_p50"] is not None:
+            conns += f" ({d['connect_p50']:.2f})"
+        print(
+            f"| {workers} | {c} | {d['matched']} of {n} (failed {d['failed']}) | {conns} "
+            f"| {d['rps']:.1f} | {d['cpu_s']:.2f} | {d['rss_mb']:.0f} "
+            f"| {d['lag']['p50']:.1f} / {d['lag']['p99']:.1f} |"
+        )
+
+
+def _print_errors(runs: list[tuple[int, int, int, dict[str, Any]]], *, header: bool) -> None:
+    """One row per clock: its error over all requests, the first wave and the rest (ms)."""
+    if header:
+        print(
+            "| workers | C | clock | all p50 / p99 / max | first wave p50 / p99 / max "
+            "| rest p50 / p99 / max |"
+        )
+        print("|---|---|---|---|---|---|")
+    for workers, c, _n, d in runs:
+        for clock in CLOCKS:
             print(
-                f"| {workers} | {c} | {d['matched']} of {n} (failed {d['failed']}) "
-                f"| {_fmt(d['err'])} | {_fmt(d['first'])} | {_fmt(d['steady'])} "
-                f"| {_fmt(d['seen_late'], 2)} | {_fmt(d['reached'], 2)} | {conns} "
-                f"| {d['rps']:.1f} | {d['cpu_s']:.2f} | {d['rss_mb']:.0f} "
-                f"| {d['lag']['p50']:.1f} / {d['lag']['p99']:.1f} |",
+                f"| {workers} | {c} | {clock} | {_fmt(d['all'][clock])} "
+                f"| {_fmt(d['first'][clock])} | {_fmt(d['steady'][clock])} |",
                 flush=True,
             )
 

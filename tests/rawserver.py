@@ -47,6 +47,11 @@ class RawServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def close_listener(self) -> None:
+        """Stop listening now: later connections are refused (accepted ones go on)."""
+        assert self._server is not None
+        self._server.close_listener()
+
     def __enter__(self) -> RawServer:
         self._server = SocketServer(self._one, timeout_s=10).__enter__()
         return self

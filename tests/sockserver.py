@@ -58,6 +58,10 @@ class SocketServer:
         self._thread.join(timeout=5)
         self._listener.close()
 
+    def close_listener(self) -> None:
+        """Stop listening now: later connections are refused; accepted ones go on."""
+        self._listener.close()
+
     def _accept(self) -> None:
         while not self.stop.is_set():
             try:

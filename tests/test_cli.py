@@ -107,10 +107,12 @@ def test_unreachable_host_exits_3_with_one_line() -> None:
     assert len(lines) == 1 and lines[0].startswith("llmbench-async: error: cannot reach")
     assert "Traceback" not in res.stderr
 
+    # with --model: the same one line, before any report (the first request found it)
     res = run_cli("--base-url", f"http://127.0.0.1:{port}", "--model", "m", "-n", "2")
     assert res.code == 3
     lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and "every request failed" in lines[0] and "connect" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("llmbench-async: error: cannot reach")
+    assert "cannot connect" in lines[0] and res.stdout == ""
 
 
 def test_wrong_key_exits_3_with_one_line() -> None:

@@ -57,7 +57,9 @@ def test_ttft_itl_e2e_match_server_timing(timed_mock: MockProcess) -> None:
     assert s.output_tokens_per_s == pytest.approx(16 * 20 / s.duration_s)
     # one request: 20 tokens in ~390 ms
     assert 48.0 <= s.metrics["output_tokens_per_s"].p50 <= 52.0
-    assert s.metrics["queue_delay_ms"].max < 5  # closed loop: no waiting for a slot
+    # closed loop: no waiting for a slot (a wait would be a whole 390 ms request), only
+    # the client's own lateness from the last response's end to the next send
+    assert s.metrics["queue_delay_ms"].p50 < 5 and s.metrics["queue_delay_ms"].max < 30
 
 
 def _body(stream_usage: bool, max_tokens: int = 64) -> bytes:

@@ -70,8 +70,12 @@ def test_open_loop_keeps_its_schedule_against_a_slow_server() -> None:
 
 
 def test_closed_loop_queue_delay_is_near_zero(fast_mock: MockProcess) -> None:
+    # a slot's next request is due when its last response ended (the arrival of its final
+    # bytes): queue delay is the client's own lateness in sending it, a few ms at most on a
+    # busy machine; a wait for a slot would be a whole request (over 50 ms) or more
     result = run(RunConfig(base_url=fast_mock.base_url, n=8, concurrency=4))
-    assert result.summary.metrics["queue_delay_ms"].max < 5
+    queue = result.summary.metrics["queue_delay_ms"]
+    assert queue.p50 < 5 and queue.max < 30
 
 
 def test_duration_and_warmup(fast_mock: MockProcess) -> None:

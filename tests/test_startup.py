@@ -122,7 +122,7 @@ LAYERS = [
     {"__init__", "publish"},
     {"session"},
     {"ray_backend"},
-    {"report_compare", "report_sweep", "workers"},
+    {"ready", "report_compare", "report_sweep", "workers"},
     {"report", "runner"},
     {"compare", "flags", "live", "observe", "report_html", "sweep"},
     {"client", "datasets", "report_model", "route", "server_metrics"},
@@ -130,7 +130,7 @@ LAYERS = [
     {"goodput", "sessions"},
     {"gate", "histogram", "odd", "report_outcomes", "report_workloads", "workload"},
     {"apis", "stats"},
-    {"limits", "metrics", "protocol", "sse", "timeseries"},
+    {"limits", "lost", "metrics", "protocol", "sse", "timeseries"},
     {"errors", "outbound", "records", "transport"},
     {"_version", "httpx_compat", "mock", "outcomes", "pacing", "redact"},
 ]

@@ -89,5 +89,6 @@ def test_fatal_stop_with_workers(workers: int) -> None:
             retry=RetryPolicy(retries=0),
         )
     )
-    assert result.problem is not None and "every request failed" in result.problem
+    assert result.problem is not None and result.problem.startswith("cannot reach")
+    assert "cannot connect" in result.problem
     assert len(result.records) < 20

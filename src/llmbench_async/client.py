@@ -7,7 +7,7 @@ import email.utils
 import random
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
@@ -131,11 +131,14 @@ async def execute(
     body: bytes,
     scheduled_ns: int,
     capture: list[str] | None = None,
+    on_attempt: Callable[[RequestError | None], bool] | None = None,
 ) -> RequestRecord:
     """Send one request (with retries) and measure it; never raises for request failures.
 
     With `capture`, the reply's text pieces are appended to it (multi-turn sessions carry
-    the reply into the next turn); it holds the last attempt's reply only."""
+    the reply into the next turn); it holds the last attempt's reply only. `on_attempt` is
+    told of each attempt's outcome (None: success) before any backoff; True from it means
+    do not retry (the run is stopping, or the target is unusable)."""
     first_send_ns: int | None = None
     causes: list[str] = []
     attempt = 0
@@ -147,7 +150,8 @@ async def execute(
         if first_send_ns is None:
             first_send_ns = outcome.record.send_ns
         error = outcome.error
-        if error is None or not _should_retry(error, outcome, attempt, target.retry):
+        halt = on_attempt is not None and on_attempt(error)
+        if error is None or halt or not _should_retry(error, outcome, attempt, target.retry):
             record = outcome.record
             if attempt > 1:  # the record already counts its attempts
                 record = replace(record, first_send_ns=first_send_ns, retry_causes=tuple(causes))
@@ -386,7 +390,9 @@ async def _attempt(
                 error.status = m.status
         finally:
             dog.stop()
-    end_ns = time.perf_counter_ns()
+    # the arrival of the response's final bytes (the transport's read callback); a request
+    # that never got them (a failure, a timeout) ends now
+    end_ns = exchange.end_ns or time.perf_counter_ns()
     if dog.fired is not None:
         limit = target.timeouts.total if dog.fired is ErrorKind.TIMEOUT else target.timeouts.read
         what = "total deadline" if dog.fired is ErrorKind.TIMEOUT else "read timeout"
@@ -489,7 +495,8 @@ async def _stream(
             return failure
         content_type = resp.headers.get("content-type")
         if content_type is not None and "text/event-stream" not in content_type.lower():
-            return await _not_sse(content_type, raw_stream, m, dog, target, capture), None
+            error = await _not_sse(content_type, raw_stream, m, dog, target, exchange, capture)
+            return error, None
         events = _Events(target, m, dog, capture)
         pump = body_pump(raw_stream)
         if pump is not None:  # the lean transport: events are read in its read callback
@@ -497,9 +504,27 @@ async def _stream(
         else:
             async for raw in raw_stream:
                 # the piece's arrival in this process (the lean transport), not after parsing
-                events.feed(raw, exchange.arrived_ns or time.perf_counter_ns())
+                events.feed(raw, _arrival(exchange))
+            _ended(exchange)
         events.close()
     return None, None
+
+
+def _arrival(exchange: Exchange) -> int:
+    """When the body piece just handed over reached the process: the lean transport's
+    read-callback instant; through httpx's transports (HTTP/2, proxies), which give none,
+    the instant the task got the piece, the best there is."""
+    instant = exchange.arrived_ns or time.perf_counter_ns()
+    exchange.last_piece_ns = instant
+    return instant
+
+
+def _ended(exchange: Exchange) -> None:
+    """A body read to its end: the lean transport stamped its end at arrival; through
+    httpx's transports the end is the last piece's instant (the body's final bytes most
+    often come in it), else now."""
+    if exchange.end_ns is None:
+        exchange.end_ns = exchange.last_piece_ns or time.perf_counter_ns()
 
 
 class _Events:
@@ -636,11 +661,12 @@ async def _not_sse(
     m: _Measure,
     dog: _Watchdog,
     target: Target,
+    exchange: Exchange,
     capture: list[str] | None = None,
 ) -> RequestError | None:
     """A 2xx that is not an event stream: a whole completion despite `stream` (counted, with
     non-streamed timing), or a failure showing the Content-Type and an excerpt."""
-    body = await _read_bounded(raw_stream, DEFAULT_MAX_EVENT_BYTES, dog)
+    body = await _read_bounded(raw_stream, DEFAULT_MAX_EVENT_BYTES, dog, exchange)
     outcome = non_sse_failure(content_type, body, m.status, target.secrets, target.api.parse_body)
     if outcome.error is not None:
         return outcome.error
@@ -650,15 +676,18 @@ async def _not_sse(
     return None
 
 
-async def _read_bounded(raw_stream: AsyncIterable[bytes], limit: int, dog: _Watchdog) -> bytes:
+async def _read_bounded(
+    raw_stream: AsyncIterable[bytes], limit: int, dog: _Watchdog, exchange: Exchange
+) -> bytes:
     parts: list[bytes] = []
     size = 0
     async for raw in raw_stream:
-        dog.last_ns = time.perf_counter_ns()
+        dog.last_ns = _arrival(exchange)
         parts.append(raw)
         size += len(raw)
         if size >= limit:
-            break
+            return b"".join(parts)
+    _ended(exchange)
     return b"".join(parts)
 
 
@@ -699,8 +728,9 @@ async def _whole(
             return failure
         parts: list[bytes] = []
         async for raw in raw_stream:
-            dog.last_ns = time.perf_counter_ns()
+            dog.last_ns = _arrival(exchange)
             parts.append(raw)
+        _ended(exchange)
     parsed = target.api.parse_body(b"".join(parts))  # per-API body meaning
     if parsed.error is not None:
         message = "error body: " + safe_excerpt(parsed.error, target.secrets, 200)

@@ -136,6 +136,10 @@ class RunConfig:
     proxy_env: bool = True  # honour HTTP(S)_PROXY / ALL_PROXY / NO_PROXY (httpx's trust_env)
     http2: bool = False  # HTTP/2 through httpx's standard transport (needs the h2 extra)
     preconnect: bool = True  # open the run's connections before the clock starts
+    # stop when this many target-gone failed attempts come in a row, no success between
+    # (--lost-after; 0: never); see lost.py
+    lost_after: int = 10
+    ready_timeout_s: float | None = None  # --ready-timeout: wait this long for the target
     # Ray: auto, local, ray://host:10001 or host:port (None: no Ray)
     ray_address: str | None = None
     ray_actors: int | None = None  # actors in all (None: per node)

@@ -12,7 +12,8 @@ Two families live here, as httpx keeps its whole hierarchy in one file:
     RequestError             one request failed; `kind` is an ErrorKind (kept in the record)
     BadStreamError           the response stream broke the SSE / chunk format
 
-Exit codes: 0 ok, 1 a threshold failed (the verdict), 2 bad usage, 3 target unusable,
+Exit codes: 0 ok, 1 a threshold failed (the verdict), 2 bad usage, 3 target unusable
+(from the start, not ready within --ready-timeout, or lost mid-run: --lost-after),
 4 mock server failed, 130 SIGINT, 143 SIGTERM.
 """
 
@@ -31,7 +32,9 @@ class ExitCode(IntEnum):
     OK = 0  # the run completed and every threshold held; compare found no regression
     THRESHOLD = 1  # a --fail-if threshold failed (a sweep: no level met the SLO), or a regression
     USAGE = 2  # bad usage or unreadable files; compare --strict with differing settings
-    TARGET = 3  # the target is unusable (refused, TLS, 401/403, unknown model, all failed)
+    # the target is unusable (refused, TLS, 401/403, unknown model, all failed), not ready
+    # within --ready-timeout, or lost mid-run (--lost-after K failed attempts in a row)
+    TARGET = 3
     MOCK = 4  # the built-in mock server could not start
     SIGINT = 130  # interrupted by Ctrl-C
     SIGTERM = 143  # stopped by SIGTERM

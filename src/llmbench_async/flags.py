@@ -118,6 +118,8 @@ class Flags:
     no_proxy_env: bool = False
     http2: bool = False
     preconnect: bool = True
+    lost_after: str = "10"
+    ready_timeout: str | None = None
     min_achieved: str = "90%"
 
 
@@ -179,8 +181,23 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         proxy_env=not flags.no_proxy_env,
         http2=flags.http2,
         preconnect=flags.preconnect,
+        lost_after=parse_lost_after(flags.lost_after),
+        ready_timeout_s=None
+        if flags.ready_timeout is None
+        else parse_duration(flags.ready_timeout, "--ready-timeout"),
         **_workload_fields(flags),
     )
+
+
+def parse_lost_after(text: str) -> int:
+    """--lost-after K: failed attempts in a row that mean the target is gone; `off` or 0:
+    never stop for that."""
+    raw = text.strip().lower()
+    if raw in ("off", "0", "none", "never"):
+        return 0
+    if not raw.isdigit():
+        raise ConfigError(f"--lost-after must be a count of attempts or off (got {text!r})")
+    return int(raw)
 
 
 def _key_header(name: str | None) -> str | None:

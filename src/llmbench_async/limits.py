@@ -56,6 +56,8 @@ LIMITS: tuple[Limit, ...] = (
     Limit("--max-backoff", "retry.max_backoff", 0, DAY_S, unit="seconds"),
     Limit("backoff base", "retry.base_backoff", 0, DAY_S, unit="seconds"),
     Limit("--grace", "grace_s", 0, DAY_S, unit="seconds"),
+    Limit("--lost-after", "lost_after", 0, 1e9, unit="attempts"),
+    Limit("--ready-timeout", "ready_timeout_s", 0, DAY_S, low_open=True, unit="seconds"),
     Limit("phase", "phase_s", 0, DAY_S, unit="seconds"),
     # what is sent and when: arrival shape, batches, turns, shared prefixes
     Limit("--burstiness", "burstiness", 0, 1000, low_open=True),

@@ -205,6 +205,7 @@ def run_info(result: RunResult) -> RunInfo:
         api=cfg.api,
         interrupted_by=result.outcome.interrupted_by,
         cancelled=result.outcome.cancelled,
+        not_sent=result.outcome.not_sent,
         problem=result.problem,
         timeseries=result.timeseries,
     )

@@ -189,6 +189,8 @@ def _outcome_line(result: dict[str, Any], base: int) -> dict[str, Any]:
         "wall_s": result["wall_s"],
         "peak_in_flight": 0 if outcome is None else outcome.peak_in_flight,
         "cancelled": 0 if outcome is None else outcome.cancelled,
+        "lost": None if outcome is None else outcome.lost,
+        "not_sent": None if outcome is None else outcome.not_sent,
         "start_late_ms": result["start_late_ms"],
     }
 

@@ -47,6 +47,7 @@ class RunInfo:
     target_concurrency: int | None = None  # the in-flight cap (None: an uncapped open loop)
     interrupted_by: str | None = None
     cancelled: int = 0
+    not_sent: int | None = None  # requests of a counted plan never sent (an early stop)
     problem: str | None = None
     timeseries: Mapping[str, Any] | None = None  # timeseries.SeriesBuilder.to_json()
     load: str = ""  # the load description, e.g. "closed loop, concurrency 5 · 10 requests"
@@ -116,6 +117,7 @@ def summary_json(
             "ramp": summary.ramp,
             "new_connections": summary.new_connections,
             "cancelled": info.cancelled,
+            "not_sent": info.not_sent,
         },
         "duration_s": summary.duration_s,
         "metrics": metrics,
@@ -187,6 +189,11 @@ def console_report(
         out.append(
             f"!! interrupted by {term(info.interrupted_by, 40)}: report covers the {summary.total} "
             f"requests that finished ({info.cancelled} in flight were cancelled)"
+        )
+    elif info.problem and info.not_sent:
+        out.append(
+            f"!! stopped early: report covers the {summary.total} requests that finished "
+            f"({info.cancelled} in flight were cancelled, {info.not_sent} not sent)"
         )
     out.append("")
     out.extend(_summary_lines(summary, info))

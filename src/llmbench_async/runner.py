@@ -29,8 +29,9 @@ from ._version import VERSION
 from .apis import api_spec
 from .client import Target, execute
 from .config import RunConfig
-from .errors import EXIT_FOR_SIGNAL, ErrorKind
+from .errors import EXIT_FOR_SIGNAL, RequestError
 from .live import LiveView, live_enabled, planned_seconds
+from .lost import DEFAULT_LOST_AFTER, FATAL_KINDS, Watch
 from .outcomes import names_deployment
 from .pacing import ClosedLoop, LoadPlan
 from .records import RequestRecord
@@ -41,8 +42,6 @@ from .workload import Conversation, PromptItem, SyntheticInput, Workload, load_p
 RecordSink = Callable[[RequestRecord], None]
 
 _LAG_PERIOD_S = 0.01
-# failures that, before any success, mean the target is unusable: stop firing
-_FATAL_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.NOT_FOUND, ErrorKind.CONNECT, ErrorKind.TLS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +57,8 @@ class DriveOutcome:
     peak_in_flight: int
     cancelled: int  # in-flight requests cancelled at the stop (no record written)
     distributed: Mapping[str, Any] | None = None  # Ray runs: placement, clocks, per-actor
+    lost: str | None = None  # why `--lost-after` stopped the run (its reason), else None
+    not_sent: int | None = None  # requests of a counted plan never sent (None: no count)
 
 
 class StopSignal:
@@ -129,6 +130,7 @@ class _Pool:
         think_time_s: float = 0.0,
         replay_history: bool = False,
         live: LiveView | None = None,
+        lost_after: int = DEFAULT_LOST_AFTER,
     ) -> None:
         self.http, self.target, self.workload, self.plan, self.sink = (
             http,
@@ -144,6 +146,9 @@ class _Pool:
         self.in_flight = 0
         self.peak = 0
         self.ok_seen = False
+        self.watch = Watch(lost_after)
+        self.lost: str | None = None  # why the run stopped for a lost target
+        self.begun = 0  # requests started (sent, or trying to)
         self.fatal: RequestRecord | None = None
         self.signal: str | None = None
         self.cancelled = 0
@@ -171,13 +176,24 @@ class _Pool:
             record = replace(record, ramp=True)
         if record.ok:
             self.ok_seen = True
-        elif not self.ok_seen and record.error_kind in _FATAL_KINDS and self.fatal is None:
+        elif not self.ok_seen and record.error_kind in FATAL_KINDS and self.fatal is None:
             self.fatal = record
             self.stop = True
         self.sink(record)
         self.bar.update(1)
         if self.live is not None:
             self.live.update(self.bar, record, self.in_flight)
+
+    def attempted(self, error: RequestError | None) -> bool:
+        """Told of every attempt's outcome (lost.py); True: do not retry it. When the target
+        is lost, the run stops at once: requests in flight and backoffs are cancelled."""
+        halt = self.watch.attempted(error)
+        if self.watch.lost is not None and not self.stop:
+            self.lost = self.watch.lost
+            self.stop = True
+            if self.scope is not None:
+                self.scope.cancel()  # takes effect at the other tasks' next wait, not this one's
+        return halt
 
     async def one(
         self,
@@ -194,7 +210,10 @@ class _Pool:
             if body is None:
                 body = self.workload.body(index)
                 tags = self.workload.tags(index)
-            record = await execute(self.http, self.target, index, body, scheduled, capture)
+            self.begun += 1
+            record = await execute(
+                self.http, self.target, index, body, scheduled, capture, self.attempted
+            )
         except BaseException:
             self.cancelled += 1
             raise
@@ -220,8 +239,9 @@ class _Pool:
             return None
         return index
 
-    async def session(self, scheduled: int) -> bool:
-        """One multi-turn session; False once the run's budget is spent."""
+    async def session(self, scheduled: int) -> int | None:
+        """One multi-turn session: when its last reply ended; None once the run's budget is
+        spent."""
         return await self.sessions.run(scheduled, self.claim, self.one)
 
     def exhausted(self, index: int, due_ns: int) -> bool:
@@ -251,16 +271,23 @@ class _Pool:
         delay = (start_ns - time.perf_counter_ns()) / 1e9
         if delay > 0:
             await anyio.sleep(delay)
+        # a slot's request is due when the slot was freed: at the start, then when the last
+        # response's final bytes arrived (its end_ns), not when this task resumed; the
+        # task's lateness is the client's own, and shows as queue delay
+        scheduled = start_ns
         if self.workload.multi_turn:
-            while not self.stop and await self.session(time.perf_counter_ns()):
-                pass
+            while not self.stop:
+                ended = await self.session(scheduled)
+                if ended is None:
+                    return
+                scheduled = ended
             return
         while not self.stop:
             index = next(self.indices)
-            scheduled = time.perf_counter_ns()
             if self.exhausted(index, scheduled):
                 return
-            await self.one(index, scheduled)
+            record = await self.one(index, scheduled)
+            scheduled = record.end_ns
 
     async def open_slot(self, queue: MemoryObjectReceiveStream[tuple[int, int]]) -> None:
         async with queue:
@@ -308,6 +335,7 @@ class _Pool:
                 send.send_nowait((index, scheduled))
 
     def outcome(self, lag: array[float]) -> DriveOutcome:
+        total = self.plan.total
         return DriveOutcome(
             started_ns=self.started,
             ended_ns=time.perf_counter_ns(),
@@ -317,6 +345,8 @@ class _Pool:
             cpu_s=time.process_time() - self.cpu0,
             peak_in_flight=self.peak,
             cancelled=self.cancelled,
+            lost=self.lost,
+            not_sent=None if total is None else max(0, total + self.ramp_taken - self.begun),
         )
 
 
@@ -335,6 +365,7 @@ async def run_requests(
     replay_history: bool = False,
     live: LiveView | None = None,
     stop: StopSignal | None = None,
+    lost_after: int = DEFAULT_LOST_AFTER,
 ) -> DriveOutcome:
     """Send the plan's requests and hand each record to `sink`.
 
@@ -363,6 +394,7 @@ async def run_requests(
         live=live,
         think_time_s=think_time_s,
         replay_history=replay_history,
+        lost_after=lost_after,
     )
     lag = array("d")
     try:
@@ -413,6 +445,7 @@ async def drive(
         replay_history=config.replay_history,
         live=LiveView(planned_s=planned_seconds(config)) if live_enabled(progress) else None,
         stop=stop,
+        lost_after=config.lost_after,
     )
 
 

@@ -28,6 +28,7 @@ from .odd import redirect_failure
 from .outcomes import Expect
 from .protocol import error_message_from_body
 from .ray_backend import run_ray
+from .ready import wait_ready
 from .records import RequestRecord, ResultsWriter
 from .redact import mask_userinfo, safe_excerpt
 from .report_model import describe_target, endpoint_text
@@ -130,6 +131,8 @@ async def run_async(
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
     async with client_for(config, timeout=timeout) as http:
+        if config.ready_timeout_s is not None:
+            await wait_ready(http, config, config.ready_timeout_s)
         model = config.model or await _model_from_server(http, config)
         config = replace(config, model=model)
         target = build_target(config)
@@ -168,6 +171,8 @@ async def run_async(
                     {
                         "interrupted_by": outcome.interrupted_by,
                         "cancelled": outcome.cancelled,
+                        "not_sent": outcome.not_sent,
+                        "lost": outcome.lost,
                         "duration_s": (outcome.ended_ns - t0) / 1e9,
                         "client": client_stats(outcome),
                         "server_metrics": observer.server_json(),
@@ -295,6 +300,9 @@ def auth_message(status: int) -> str:
     return f"authentication failed ({status}): check --api-key / OPENAI_API_KEY"
 
 
+_UNREACHABLE = (ErrorKind.CONNECT, ErrorKind.CONNECT_TIMEOUT, ErrorKind.TLS)
+
+
 async def _diagnose(
     http: httpx.AsyncClient,
     config: RunConfig,
@@ -302,6 +310,9 @@ async def _diagnose(
     outcome: DriveOutcome,
 ) -> str | None:
     """One line saying why the target is unusable, or None when it answered."""
+    if outcome.lost is not None and outcome.interrupted_by is None:
+        reason = safe_excerpt(outcome.lost, config.secrets)
+        return f"target lost after {summary.ok} ok: {reason}"
     fatal = outcome.fatal
     if fatal is not None and fatal.error_kind == ErrorKind.AUTH:
         return auth_message(fatal.status or 401)
@@ -312,6 +323,10 @@ async def _diagnose(
         except Exception:
             available = []
         return _not_found(config, available)
+    if fatal is not None and fatal.error_kind in _UNREACHABLE:
+        hint = "; use --ca-bundle or --insecure" if fatal.error_kind == ErrorKind.TLS else ""
+        reason = safe_excerpt(fatal.error_message or "", config.secrets)
+        return f"cannot reach {config.base_url}: {reason}{hint}"
     if fatal is not None and not summary.total and outcome.interrupted_by is None:
         # every failure was a warm-up request: the run stopped before measuring anything
         reason = safe_excerpt(fatal.error_message or "", config.secrets)
@@ -376,7 +391,9 @@ def run_sweep(
             min_achieved=min_achieved,
         )
         on_level(done, result)
-        if interrupted or (stop_on_fail and judged and not done.passed):
+        lost = result.outcome.lost is not None
+        unusable = result.outcome.fatal is not None and not result.summary.ok
+        if interrupted or lost or unusable or (stop_on_fail and judged and not done.passed):
             return
 
 

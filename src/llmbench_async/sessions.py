@@ -49,28 +49,35 @@ class Sessions:
     def __post_init__(self) -> None:
         self._ids = count(self.first_session)
 
-    async def run(self, scheduled: int, claim: Callable[[int], int | None], send: SendTurn) -> bool:
-        """One session from `scheduled` on; False once `claim` says the budget is spent."""
+    async def run(
+        self, scheduled: int, claim: Callable[[int], int | None], send: SendTurn
+    ) -> int | None:
+        """One session from `scheduled` on: the instant its last reply ended (its final
+        bytes' arrival), or None once `claim` says the budget is spent."""
         workload = self.workload
         sid = next(self._ids)
         conv = workload.conversation(sid)
         tags = {k: v for k, v in workload.tags(sid).items() if k != "inputs"}
         history: list[dict[str, Any]] = []
+        ended = scheduled
         for turn in range(len(conv.users)):
-            if turn:
-                scheduled = time.perf_counter_ns()
             index = claim(scheduled)
             if index is None:
-                return False
+                return None
             user = workload.turn_user(sid, conv, turn)
             reply: list[str] = []
             body = workload.turn_body(conv, [*history, user])
             record = await send(index, scheduled, body, reply, session=sid, turn=turn + 1, **tags)
+            ended = record.end_ns
             if not record.ok:
-                return True
+                return ended
             replayed = conv.reply(turn) if self.replay_history else None
             text = "".join(reply) if replayed is None else replayed
             history += [user, {"role": "assistant", "content": text}]
-            if self.think_time_s > 0 and turn + 1 < len(conv.users):
-                await anyio.sleep(self.think_time_s)
-        return True
+            # the next turn is due when this reply's final bytes arrived (plus the think
+            # time), not when this task got round to it: that lateness is queue delay
+            think_ns = int(self.think_time_s * 1e9)
+            scheduled = record.end_ns + think_ns
+            if think_ns and turn + 1 < len(conv.users):
+                await anyio.sleep(max(0.0, (scheduled - time.perf_counter_ns()) / 1e9))
+        return ended

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -48,7 +49,9 @@ class Exchange:
     __slots__ = (
         "activity",
         "arrived_ns",
+        "end_ns",
         "head_ns",
+        "last_piece_ns",
         "new_connection",
         "ready_ns",
         "send_ns",
@@ -66,6 +69,10 @@ class Exchange:
         # before any parsing: see `_Connection`); None through other transports
         self.head_ns: int | None = None
         self.arrived_ns: int | None = None
+        # when the response's final bytes reached this process: the read callback that
+        # completed it, or the EOF that ended a read-until-close body; None until then
+        self.end_ns: int | None = None
+        self.last_piece_ns: int | None = None  # the client's note of the last piece's instant
 
     @property
     def connect_ns(self) -> int | None:
@@ -98,6 +105,7 @@ class _Connection(asyncio.Protocol):
         "_lost",
         "_over_ssl",
         "_write_paused",
+        "made_ns",
         "response",
         "transport",
     )
@@ -113,10 +121,12 @@ class _Connection(asyncio.Protocol):
         self._over_ssl = False
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self.made_ns: int | None = None  # TCP (and TLS) set up: `connection_made`'s instant
 
     # asyncio callbacks --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.made_ns = time.perf_counter_ns()  # over TLS: after the handshake
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self._over_ssl = transport.get_extra_info("sslcontext") is not None
@@ -135,7 +145,7 @@ class _Connection(asyncio.Protocol):
     def eof_received(self) -> bool:
         self._eof = True
         if self.response is not None:
-            self.response._connection_ended()
+            self.response._connection_ended(time.perf_counter_ns())
         return not self._over_ssl  # keep a plain socket half-open, as asyncio's streams do
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -145,7 +155,7 @@ class _Connection(asyncio.Protocol):
         else:
             self._closed_exc = exc
         if self.response is not None:
-            self.response._connection_ended()
+            self.response._connection_ended(time.perf_counter_ns())
         for waiter in self._drain_waiters:
             if not waiter.done():
                 if exc is None:
@@ -308,7 +318,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
     async def _exchange(
         self, conn: _Connection, origin: _Origin, info: Exchange, payload: bytes, rest: bytes
     ) -> httpx.Response:
-        info.ready_ns = info.send_ns = time.perf_counter_ns()
+        # ready: a new connection's set-up ended in its callback; a pooled one is taken now
+        info.send_ns = now = time.perf_counter_ns()
+        info.ready_ns = conn.made_ns if info.new_connection and conn.made_ns else now
         response = _Response(self, conn, origin, info)
         try:
             conn.attach(response)
@@ -400,6 +412,7 @@ class _Response(httpx.AsyncByteStream):
         "_chunked",
         "_conn",
         "_ended_flag",
+        "_ended_ns",
         "_error",
         "_has_length",
         "_head_bytes",
@@ -409,14 +422,14 @@ class _Response(httpx.AsyncByteStream):
         "_origin",
         "_parser",
         "_parts",
-        "_parts_bytes",
-        "_parts_ns",
         "_paused",
         "_problem",
         "_sink",
         "_transfer_encoding",
         "_transport",
         "_waiter",
+        "_waiting",
+        "_waiting_bytes",
         "complete",
         "headers",
         "reason",
@@ -436,9 +449,10 @@ class _Response(httpx.AsyncByteStream):
         self._info = info
         self._activity = info.activity
         self._parser = httptools.HttpResponseParser(self)
-        self._parts: list[bytes] = []  # body pieces not yet handed over
-        self._parts_bytes = 0
-        self._parts_ns = 0  # arrival of the oldest of them
+        self._parts: list[bytes] = []  # llhttp's body pieces of the read being parsed
+        # each read's body, with its arrival, waiting for the reading task
+        self._waiting: deque[tuple[bytes, int]] = deque()
+        self._waiting_bytes = 0
         self._paused = False  # reading paused while too many body bytes wait
         self._head_bytes = 0
         self._head_done = False
@@ -449,6 +463,7 @@ class _Response(httpx.AsyncByteStream):
         self._problem: str | None = None  # a framing problem noticed inside a callback
         self._error: Exception | None = None  # a framing or sink failure, for the task
         self._ended_flag = False  # the connection ended (EOF, reset or closed)
+        self._ended_ns = 0  # when it did (the callback's instant)
         self._sink: BodySink | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.complete = False
@@ -525,7 +540,6 @@ class _Response(httpx.AsyncByteStream):
         if self._error is not None:
             return  # failed already: the task closes the connection
         parts = self._parts
-        had = len(parts)
         head_was_done = self._head_done
         if not head_was_done:
             self._info.head_ns = self._info.arrived_ns = now
@@ -537,11 +551,14 @@ class _Response(httpx.AsyncByteStream):
             if not self._head_done and self._head_bytes > _MAX_HEAD_BYTES:
                 raise httpx.RemoteProtocolError("response head too large")
         except Exception as exc:
-            del parts[had:]  # the pieces of a read that failed are not handed over
+            parts.clear()  # the pieces of a read that failed are not handed over
             self._fail(exc)
             return
+        if self.complete:  # these bytes ended the response: the end of E2E, at arrival
+            self._info.end_ns = now
         sink = self._sink
-        if len(parts) > had:
+        body = bool(parts)
+        if body:
             if sink is not None:
                 self._info.arrived_ns = now
                 try:
@@ -550,18 +567,17 @@ class _Response(httpx.AsyncByteStream):
                     self._fail(exc)
                     return
             else:
-                self._keep(parts, had, now)
-        if self.complete or (self._head_done and (not head_was_done or parts)):
+                self._keep(_join(parts), now)
+        if self.complete or (self._head_done and (not head_was_done or body)):
             self._wake()
 
-    def _keep(self, parts: list[bytes], had: int, now: int) -> None:
-        """Body pieces wait for the task; reading pauses while too many bytes wait."""
-        if not had:
-            self._parts_ns = now
-        for part in parts[had:]:
-            self._parts_bytes += len(part)
+    def _keep(self, piece: bytes, now: int) -> None:
+        """A read's body waits for the task, with its arrival; reading pauses while too many
+        bytes wait."""
+        self._waiting.append((piece, now))
+        self._waiting_bytes += len(piece)
         conn = self._conn
-        if self._parts_bytes > 2 * _MAX_HEAD_BYTES and not self._paused and conn is not None:
+        if self._waiting_bytes > 2 * _MAX_HEAD_BYTES and not self._paused and conn is not None:
             self._paused = True
             if conn.transport is not None:
                 conn.transport.pause_reading()
@@ -570,8 +586,10 @@ class _Response(httpx.AsyncByteStream):
         self._error = exc
         self._wake()
 
-    def _connection_ended(self) -> None:
-        self._ended_flag = True
+    def _connection_ended(self, now: int) -> None:
+        if not self._ended_flag:
+            self._ended_flag = True
+            self._ended_ns = now
         self._wake()
 
     def _wake(self) -> None:
@@ -588,22 +606,24 @@ class _Response(httpx.AsyncByteStream):
         finally:
             self._waiter = None
 
-    def _take(self) -> bytes:
-        """The waiting body pieces as one; reading resumes if it was paused."""
-        self._info.arrived_ns = self._parts_ns
-        self._parts_bytes = 0
-        if self._paused:
+    def _take(self) -> tuple[bytes, int]:
+        """The oldest waiting read's body and its arrival (also left in `arrived_ns`);
+        reading resumes, if it was paused, once nothing waits."""
+        piece, arrived = self._waiting.popleft()
+        self._info.arrived_ns = arrived
+        self._waiting_bytes -= len(piece)
+        if self._paused and not self._waiting:
             self._paused = False
             conn = self._conn
             if conn is not None and conn.transport is not None:
                 conn.transport.resume_reading()
-        return _join(self._parts)
+        return piece, arrived
 
     # the task's side ------------------------------------------------------------------------
 
     async def read_head(self) -> None:
         """Wait until the final (non-1xx) response head is parsed; body bytes that came
-        with it wait in `_parts`."""
+        with it wait in `_waiting`."""
         while not self._head_done:
             if self._error is not None:
                 raise self._error
@@ -621,11 +641,11 @@ class _Response(httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if self._conn is None:
             return
-        parts = self._parts
+        waiting = self._waiting
         try:
             while True:
-                if parts:  # `_take` sets `arrived_ns` to the oldest piece's arrival
-                    yield self._take()
+                if waiting:  # one read's body at a time; `_take` sets `arrived_ns` to its arrival
+                    yield self._take()[0]
                 elif self.complete or self._ended():
                     break
                 else:
@@ -641,9 +661,8 @@ class _Response(httpx.AsyncByteStream):
         if self._conn is None:
             return
         try:
-            if self._parts:  # pieces that came before the sink
-                arrived = self._parts_ns
-                sink(self._take(), arrived)
+            while self._waiting:  # reads that came before the sink
+                sink(*self._take())
             while True:
                 if self._error is not None:  # also when the failing piece completed the body
                     raise self._error
@@ -678,6 +697,7 @@ class _Response(httpx.AsyncByteStream):
             raise httpx.ReadError(f"server closed the connection mid-response ({what})")
         self.complete = True
         self._keep_alive = False
+        self._info.end_ns = self._ended_ns  # the EOF's arrival ended the body
 
     def _finish(self) -> None:
         conn, self._conn = self._conn, None

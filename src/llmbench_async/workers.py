@@ -182,6 +182,9 @@ def merge_outcomes(
     lag: list[float] = []
     for o in outcomes:
         lag.extend(o["loop_lag_ms"])
+    # each process detects a lost target on its own share (they all see the same target)
+    lost = [o["lost"] for o in outcomes if o.get("lost")]
+    unsent = [o.get("not_sent") for o in outcomes]
     return DriveOutcome(
         started_ns=started,
         ended_ns=time.perf_counter_ns(),
@@ -191,6 +194,8 @@ def merge_outcomes(
         cpu_s=parent_cpu + sum(o["cpu_s"] for o in outcomes),
         peak_in_flight=sum(o["peak_in_flight"] for o in outcomes),
         cancelled=sum(o["cancelled"] for o in outcomes),
+        lost=lost[0] if lost else None,
+        not_sent=None if None in unsent or not unsent else sum(int(x or 0) for x in unsent),
     )
 
 
@@ -215,6 +220,8 @@ async def _worker(job: dict[str, Any]) -> None:
         "cpu_s": outcome.cpu_s,
         "peak_in_flight": outcome.peak_in_flight,
         "cancelled": outcome.cancelled,
+        "lost": outcome.lost,
+        "not_sent": outcome.not_sent,
     }
     out.write(json.dumps(final).encode() + b"\n")
     out.flush()

@@ -460,6 +460,28 @@ Retries = Annotated[
 MaxBackoff = Annotated[
     float, _opt("--max-backoff", help="Cap on any wait between attempts (seconds).", panel=LIMITS)
 ]
+LostAfter = Annotated[
+    str,
+    _opt(
+        "--lost-after",
+        help="Stop (exit 3) after K failed attempts in a row with no success between: "
+        "refused or reset connections, 5xx, 401/403/404; 429s and timeouts only after 60 s "
+        "with no success. "
+        "'off' or 0: never.",
+        metavar="K",
+        panel=LIMITS,
+    ),
+]
+ReadyTimeout = Annotated[
+    str | None,
+    _opt(
+        "--ready-timeout",
+        help="Wait up to this long for the target to answer (e.g. 30s; a bare number is "
+        "seconds) before the run starts; exit 3 if it never does.",
+        metavar="DURATION",
+        panel=TARGET,
+    ),
+]
 Grace = Annotated[
     float,
     _opt("--grace", help="On Ctrl-C, time in-flight requests may finish (seconds).", panel=LIMITS),

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import replace
+from pathlib import Path
 
 from ..config import ObserveOptions, RunConfig
 from ..errors import ExitCode, OutputError, error
@@ -24,6 +25,7 @@ from ..flags import (
 )
 from ..gate import Threshold, judge
 from ..publish import (
+    STDOUT,
     Outputs,
     exit_code,
     is_terminal,
@@ -79,6 +81,10 @@ def _single(
         config, progress=progress, handle_signals=True, observe=observe, keep_records=False
     )
     verdicts = judge(result.summary, thresholds)
+    if _unusable(result):
+        # unusable from the start (refused, DNS, TLS, 401/403, 404): the error line is the
+        # whole console output; files asked for are still written
+        outputs = _files_only(outputs)
     written = _published(RunReport(result.summary, run_info(result), verdicts), outputs)
     code = exit_code(
         interrupted_by=result.outcome.interrupted_by,
@@ -105,11 +111,17 @@ def _sweep(
     levels = sweep_configs(config, concurrency=concurrency, rate=rates)
     judged = is_judged(levels, thresholds)
 
+    lost: list[str] = []  # the line of a level that lost (or never reached) the target
+
     def on_level(done: LevelResult, result: RunResult) -> None:
+        unusable = _unusable(result)
+        if result.problem is not None and (result.outcome.lost is not None or unusable):
+            lost.append(result.problem)  # the sweep ends here
+        first = not results
         results.append(done)
         infos.append(run_info(result))
         output_failures.append(result.output_failure)
-        if not outputs.quiet:
+        if not outputs.quiet and not (unusable and first):
             sys.stderr.write(_level_line(done, judged=judged))
 
     run_sweep(
@@ -122,11 +134,17 @@ def _sweep(
         observe=observe,
     )
     cap = capacity(results) if judged else None
+    if _unusable_first(results):
+        outputs = _files_only(outputs)  # the error line is the whole console output
     written = _published(SweepReport(results, cap, infos), outputs)
     every_level_failed = all(r.problem is not None for r in results)
     code = exit_code(
         interrupted_by=results[-1].interrupted_by,
-        problem=(results[0].problem or "every level failed") if every_level_failed else None,
+        problem=lost[0]
+        if lost
+        else (results[0].problem or "every level failed")
+        if every_level_failed
+        else None,
         failure=_no_capacity(cap),
         secrets=config.secrets,
     )
@@ -150,6 +168,32 @@ def _with_output_failure(code: int, failure: str | None, secrets: tuple[str, ...
         return code
     error(failure, secrets)
     return int(ExitCode.USAGE) if code in (ExitCode.OK, ExitCode.THRESHOLD) else code
+
+
+def _unusable(result: RunResult) -> bool:
+    """Whether the run stopped on its first failures, before anything succeeded (refused,
+    DNS, connect timeout, TLS, 401/403, 404)."""
+    return result.outcome.fatal is not None and not result.summary.ok
+
+
+def _unusable_first(results: list[LevelResult]) -> bool:
+    """A sweep whose only level stopped on a target unusable from the start."""
+    return len(results) == 1 and results[0].problem is not None and results[0].summary.ok == 0
+
+
+def _files_only(outputs: Outputs) -> Outputs:
+    """`outputs` without the console report and without any report to stdout (`-`)."""
+
+    def kept(path: Path | None) -> Path | None:
+        return None if path == STDOUT else path
+
+    return replace(
+        outputs,
+        quiet=True,
+        json_path=kept(outputs.json_path),
+        markdown_path=kept(outputs.markdown_path),
+        junit_path=kept(outputs.junit_path),
+    )
 
 
 def _no_capacity(cap: Capacity | None) -> str | None:

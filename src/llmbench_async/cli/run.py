@@ -86,6 +86,8 @@ def run_command(
     no_proxy_env: o.NoProxyEnv = False,
     http2: o.Http2 = False,
     preconnect: o.Preconnect = True,
+    lost_after: o.LostAfter = "10",
+    ready_timeout: o.ReadyTimeout = None,
     min_achieved: o.MinAchieved = "90%",
 ) -> None:
     """Run a benchmark (the default command)."""

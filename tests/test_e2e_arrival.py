@@ -1,0 +1,212 @@
+"""The end of a request (E2E) is when its final bytes reached the process, not when the
+request's task got round to noticing.
+
+A raw-socket server notes (perf_counter_ns, CLOCK_MONOTONIC like the client's clock) the
+instant just before it writes a response's final bytes. The real command line runs with
+its event loop blocked for 0.3 s by a synchronous sleep right after the read callback that
+received those bytes: the read callback has stamped the arrival, but the request's task
+resumes 0.3 s late. E2E must end at the arrival, for every way a body is read: an event
+stream read by the sink in the read callback, a whole (Content-Length) body, a gzip stream
+read through the iterator, and a body that ends when the server closes the connection.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import cli_env
+
+BLOCK_S = 0.3
+
+# the command line, with the loop blocked after the read that completed a response
+LAUNCH = f"""
+import sys, time
+from llmbench_async import transport
+
+original = transport._Connection.data_received
+done = []  # the loop is blocked once, after the read that ended the response
+
+def late(self, data):
+    original(self, data)
+    response = self.response
+    ended = response is not None and (response.complete or response._ended_flag)
+    if ended and not done:
+        done.append(1)
+        time.sleep({BLOCK_S})
+        sys.stderr.write(f"blocked-until {{time.perf_counter_ns()}}\\n")
+
+original_end = transport._Response._connection_ended
+
+def late_end(self, now):
+    original_end(self, now)
+    if not done:
+        done.append(1)
+        time.sleep({BLOCK_S})
+        sys.stderr.write(f"blocked-until {{time.perf_counter_ns()}}\\n")
+
+transport._Connection.data_received = late
+transport._Response._connection_ended = late_end
+from llmbench_async.cli import main
+sys.argv[0] = "llmbench-async"
+main()
+"""
+
+EVENT = b'{"id":"r","model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}'
+LAST = (
+    b'{"id":"r","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],'
+    b'"usage":{"prompt_tokens":3,"completion_tokens":1}}'
+)
+WHOLE = (
+    b'{"id":"r","object":"chat.completion","model":"m","choices":[{"index":0,'
+    b'"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],'
+    b'"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}'
+)
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def _parts(shape: str) -> tuple[list[bytes], bool]:
+    """The writes of one response, and whether the server closes the connection after."""
+    sse_head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+    if shape == "stream":
+        head = sse_head + b"transfer-encoding: chunked\r\n\r\n"
+        final = _chunk(b"data: " + LAST + b"\n\ndata: [DONE]\n\n") + b"0\r\n\r\n"
+        return [head + _chunk(b"data: " + EVENT + b"\n\n"), final], False
+    if shape == "whole":
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        head += b"content-length: %d\r\n\r\n" % len(WHOLE)
+        return [head + WHOLE[:40], WHOLE[40:]], False
+    if shape == "gzip":
+        body = gzip.compress(b"data: " + EVENT + b"\n\ndata: " + LAST + b"\n\ndata: [DONE]\n\n")
+        head = sse_head + b"content-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n"
+        return [head + _chunk(body[:30]), _chunk(body[30:]) + b"0\r\n\r\n"], False
+    # read until close: no length, no chunking; the end is the server's FIN
+    head = sse_head + b"connection: close\r\n\r\n"
+    body = b"data: " + EVENT + b"\n\ndata: " + LAST + b"\n\ndata: [DONE]\n\n"
+    return [head + body], True
+
+
+class TimedServer:
+    """Serves each request in `parts` writes 50 ms apart; `final_ns` holds the instant just
+    before each response's last write (or its close, for a read-until-close body)."""
+
+    def __init__(self, shape: str) -> None:
+        self.shape = shape
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        self.final_ns: list[int] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            while self._answer(conn):
+                pass
+
+    def _answer(self, conn: socket.socket) -> bool:
+        """Answer one request on `conn`; False when the connection is done."""
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                more = conn.recv(65536)
+                if not more:
+                    return False  # a preconnected connection never used, or the end
+                data += more
+        except OSError:
+            return False
+        parts, close = _parts(self.shape)
+        for i, part in enumerate(parts):
+            if i:
+                time.sleep(0.05)
+            if i == len(parts) - 1 and not close:
+                self.final_ns.append(time.perf_counter_ns())
+            conn.sendall(part)
+        if close:
+            time.sleep(0.05)
+            self.final_ns.append(time.perf_counter_ns())
+            conn.shutdown(socket.SHUT_WR)
+        return not close
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def _run_blocked(shape: str, tmp_path: Path, *args: str) -> tuple[list[int], list[Any], str]:
+    """The command line, blocked once after the first response's final bytes: (the server's
+    final-bytes instants, the request records in send order, stderr)."""
+    server = TimedServer(shape)
+    results = tmp_path / "r.jsonl"
+    argv = ["--base-url", server.url, "-m", "m", "-q", "-o", str(results), *args]
+    if shape == "whole":
+        argv.append("--no-stream")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", LAUNCH, *argv],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        server.close()
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    t0 = lines[0]["t0_monotonic_ns"]
+    records = sorted((r for r in lines if r["type"] == "request"), key=lambda r: r["send_ns"])
+    for r in records:
+        assert r.get("error_kind") is None, r
+        for name in ("scheduled_ns", "send_ns", "end_ns"):
+            r[name] += t0  # on CLOCK_MONOTONIC, as the server's instants
+    return server.final_ns, records, proc.stderr
+
+
+def _blocked_at(stderr: str) -> int:
+    blocked = [int(x.split()[1]) for x in stderr.splitlines() if x.startswith("blocked-until")]
+    assert len(blocked) == 1, stderr
+    return blocked[0]
+
+
+@pytest.mark.parametrize("shape", ["stream", "whole", "gzip", "close"])
+def test_e2e_ends_at_arrival_of_final_bytes_not_at_task_resume(shape: str, tmp_path: Path) -> None:
+    final, (record,), stderr = _run_blocked(shape, tmp_path, "-n", "1")
+    (final_ns,) = final
+    # the task really was late: the loop was blocked for BLOCK_S after the final bytes came
+    assert _blocked_at(stderr) - final_ns >= (BLOCK_S - 0.05) * 1e9
+    late_ms = (record["end_ns"] - final_ns) / 1e6
+    assert -1 <= late_ms < 50, f"E2E ended {late_ms:.1f} ms after the final bytes were sent"
+
+
+def test_a_late_slot_shows_as_queue_delay_not_as_a_later_schedule(tmp_path: Path) -> None:
+    """Closed loop: the slot's next request is due when the last one's final bytes arrived;
+    the client's own lateness in sending it (here the blocked loop) is its queue delay."""
+    final, (first, second), stderr = _run_blocked("stream", tmp_path, "-n", "2", "-c", "1")
+    assert second["scheduled_ns"] == first["end_ns"]
+    assert 0 <= first["end_ns"] - final[0] < 50e6
+    queue_ms = (second["send_ns"] - second["scheduled_ns"]) / 1e6
+    assert queue_ms >= (BLOCK_S - 0.05) * 1e3, queue_ms
+    assert second["send_ns"] >= _blocked_at(stderr)
