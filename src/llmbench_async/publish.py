@@ -226,6 +226,7 @@ def results_info(results: ResultsFile, path: Path, window_s: float = 1.0) -> Run
             f"the report covers the {len(results.records)} requests it saved"
         )
     client = footer.get("client") if footer is not None else None
+    not_sent = footer.get("not_sent") if footer is not None else None
     return RunInfo(
         tool_version=saved.tool_version,
         endpoint=saved.endpoint,
@@ -239,6 +240,7 @@ def results_info(results: ResultsFile, path: Path, window_s: float = 1.0) -> Run
         api=saved.api,
         interrupted_by=footer.get("interrupted_by") if footer is not None else None,
         cancelled=int(footer.get("cancelled") or 0) if footer is not None else 0,
+        not_sent=not_sent if type(not_sent) is int else None,
         problem=problem,
         timeseries=timeseries_from_records(results.records, window_s=window_s).to_json(
             server=footer.get("server_metrics") if footer is not None else None
