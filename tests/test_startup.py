@@ -126,8 +126,10 @@ LAYERS = [
     {"runner"},
     {"client", "workload", "route", "live", "server_metrics"},
     {"config", "transport", "odd"},
-    {"pacing", "protocol", "sse", "histogram", "stats", "timeseries", "limits"},
-    {"records", "errors", "_version", "metrics"},
+    {"pacing", "protocol", "sse", "histogram", "stats", "timeseries"},
+    {"records", "_version", "metrics"},
+    {"inbound", "headers"},
+    {"limits", "errors"},
     {"redact"},
 ]
 

@@ -23,6 +23,7 @@ from .inbound import check_file, loads
 from .limits import MAX_RESULTS_FILE_BYTES, MAX_RESULTS_LINE_BYTES, MAX_SUMMARY_FILE_BYTES
 from .metrics import MIN_REQUESTS
 from .records import read_results
+from .redact import mask_url
 from .stats import Summary, summarize
 
 __all__ = [
@@ -284,7 +285,7 @@ def endpoint_of(config: Mapping[str, Any]) -> str:
     if not base_url:
         return "?"
     api: Api = "completions" if config.get("api") == "completions" else "chat"
-    return RunConfig(base_url=str(base_url), api=api).endpoint
+    return mask_url(RunConfig(base_url=str(base_url), api=api).endpoint)
 
 
 def _from_summary(path: Path, doc: dict[str, Any]) -> ComparedRun:

@@ -89,8 +89,9 @@ def metrics_url(spec: str, base_url: str) -> str:
         return urlunsplit((parts.scheme, parts.netloc, "/metrics", "", ""))
     parts = urlsplit(spec.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--server-metrics must be auto or an http(s) URL (got {spec!r})")
-    return spec.strip()
+        shown = _shown_url(spec.strip())[:200]
+        raise ConfigError(f"--server-metrics must be auto or an http(s) URL (got {shown!r})")
+    return check_url(spec, "--server-metrics")
 
 
 @dataclass(frozen=True, slots=True)

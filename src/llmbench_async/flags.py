@@ -290,6 +290,8 @@ def _check_open_loop_flags(flags: Flags) -> None:
 
 
 def _base_url(flags: Flags, env: Mapping[str, str]) -> str:
+    if flags.base_url is not None and not flags.base_url.strip():
+        raise ConfigError("--base-url is empty; give an http(s) URL")
     if flags.base_url:
         return normalize_base_url(flags.base_url, "--base-url")
     return normalize_base_url(env_or(env, "OPENAI_BASE_URL", DEFAULT_BASE_URL), "OPENAI_BASE_URL")

@@ -286,14 +286,31 @@ def loads(data: bytes | str, where: str, sep: str = ": ") -> Any:
         if "depth" in reason or "recursion" in reason:
             reason = f"nested deeper than {MAX_JSON_DEPTH} levels"
         raise InboundError(f"{where}{sep}not valid JSON ({reason})") from None
-    check_json(value, where)
+    if check_json(value, where):  # orjson reads an integer past 64 bits as a float
+        _check_integers(data, where)
     return value
 
 
-def check_json(value: Any, where: str) -> None:
+def _check_integers(data: bytes | str, where: str) -> None:
+    """An InboundError when the text holds an integer beyond ±2**63 (a float is fine)."""
+    import json
+
+    def parse_int(text: str) -> int:
+        if len(text.lstrip("-")) > 19 or abs(int(text)) >= 2**63:
+            raise InboundError(f"{where}: an integer beyond 64 bits ({text[:24]}...)")
+        return int(text)
+
+    try:
+        json.loads(data, parse_int=parse_int)
+    except RecursionError:
+        raise InboundError(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+
+
+def check_json(value: Any, where: str) -> bool:
     """An InboundError when `value` (parsed elsewhere) nests too deep or holds a non-finite
-    number."""
+    number; True when it holds a float of 2**63 or more (maybe an integer that big)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
+    big = False
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict):
@@ -301,12 +318,17 @@ def check_json(value: Any, where: str) -> None:
         elif isinstance(item, list):
             children = item
         else:
-            if isinstance(item, float) and not math.isfinite(item):
-                raise InboundError(f"{where}: a number that is not finite")
+            if isinstance(item, float):
+                if not math.isfinite(item):
+                    raise InboundError(f"{where}: a number that is not finite")
+                big = big or abs(item) >= 2**63
+            elif isinstance(item, int) and abs(item) >= 2**63:
+                raise InboundError(f"{where}: an integer beyond 64 bits")
             continue
         if depth > MAX_JSON_DEPTH:
             raise InboundError(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
         stack.extend((child, depth + 1) for child in children)
+    return big
 
 
 def refuse_constant(name: str) -> Any:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 
 import anyio
 
+from .redact import mask_url
 from .timeseries import LogSketch
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def live_enabled(progress: bool) -> bool:
 
 def print_header(config: RunConfig, stream: TextIO) -> None:
     """Target, model and load shape, before the first request is sent."""
-    stream.write(f"llmbench-async → {config.endpoint}\n")
+    stream.write(f"llmbench-async → {mask_url(config.endpoint)}\n")
     stream.write(f"model {config.model} · {config.load_description()}\n")
     stream.flush()
 

@@ -64,7 +64,7 @@ class RunResult:
     @property
     def endpoint_label(self) -> str:
         """The endpoint as the report shows it, with the route when it is not plain."""
-        endpoint = self.config.endpoint
+        endpoint = mask_url(self.config.endpoint)
         return endpoint if self.route is None else f"{endpoint} ({self.route})"
 
     @property
@@ -273,7 +273,7 @@ async def discover_model(http: httpx.AsyncClient, config: RunConfig) -> str:
         )
     ids = _model_ids(resp.body)
     if not ids:
-        raise TargetError(f"{url} listed no models; pass --model")
+        raise TargetError(f"{shown} listed no models; pass --model")
     return ids[0]
 
 
