@@ -16,7 +16,9 @@ import gzip
 import json
 import os
 import socket
+import struct
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,9 +78,21 @@ Writer = Callable[[socket.socket, bytes], None]  # (connection, request head) ->
 
 
 @functools.cache
-def gzip_bomb() -> bytes:
-    """1 GiB of zeros as gzip (64 members of 16 MiB each): about 1 MB on the wire."""
-    return gzip.compress(b"\0" * (1 << 24), 9) * 64
+def gzip_bomb(size_log2: int = 30) -> bytes:
+    """2**size_log2 bytes of zeros as ONE gzip member (about 1 MB on the wire for 1 GiB):
+    16 MiB of zeros deflated once, its block repeated (each block is flushed, so each is
+    the same bytes), then the gzip trailer."""
+    zeros = b"\0" * (1 << 24)
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = comp.compress(zeros) + comp.flush(zlib.Z_FULL_FLUSH)
+    block = comp.compress(zeros) + comp.flush(zlib.Z_FULL_FLUSH)
+    count = 1 << (size_log2 - 24)
+    crc = 0
+    for _ in range(count):
+        crc = zlib.crc32(zeros, crc)
+    body = first + block * (count - 2) + comp.compress(zeros) + comp.flush()
+    head = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    return head + body + struct.pack("<II", crc, (1 << size_log2) & 0xFFFFFFFF)
 
 
 def whole(status: int, body: bytes, ctype: str, extra: str = "") -> bytes:

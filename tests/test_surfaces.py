@@ -34,7 +34,9 @@ from surfaces import (
 
 from llmbench_async.cli import SUBCOMMANDS, _command
 
-MEMORY_LIMIT = 1 << 30  # address space of each CLI run
+MEMORY_LIMIT = 1 << 30  # address space of each CLI run (a blow-up fails fast)
+MAX_RSS_MIB = 400  # and its peak resident memory, measured by GNU time
+TIME = "/usr/bin/time"
 CASE_TIMEOUT = 45.0  # seconds for one case, whatever the server does
 
 
@@ -59,7 +61,17 @@ def _check(case: Case, tmp: Path) -> str | None:
         started = time.monotonic()
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", "llmbench_async", *argv],
+                [
+                    TIME,
+                    "-f",
+                    "%M",
+                    "-o",
+                    str(tmp / "peak_rss_kib"),
+                    sys.executable,
+                    "-m",
+                    "llmbench_async",
+                    *argv,
+                ],
                 capture_output=True,
                 text=True,
                 errors="replace",
@@ -72,7 +84,10 @@ def _check(case: Case, tmp: Path) -> str | None:
         except subprocess.TimeoutExpired:
             return f"no end within {CASE_TIMEOUT:g} s"
         took = time.monotonic() - started
-    where = f"{case.surface}/{case.hostile} (exit {proc.returncode}, {took:.1f} s)"
+    peak = int((tmp / "peak_rss_kib").read_text().split()[-1]) >> 10
+    where = f"{case.surface}/{case.hostile} (exit {proc.returncode}, {took:.1f} s, {peak} MiB)"
+    if peak > MAX_RSS_MIB:
+        return f"{where}: peak memory over {MAX_RSS_MIB} MiB"
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     if "Traceback" in proc.stderr or "MemoryError" in proc.stderr:
         return f"{where}: a traceback: {proc.stderr[-600:]}"
@@ -130,6 +145,17 @@ def http_cases() -> list[Case]:
                     one_line=False,
                 )
             )
+    bomb = http_catalogue("text/event-stream")["gzip_bomb"]  # eight bombs at once
+    cases.append(
+        Case(
+            "stream",
+            "gzip_bomb -c 8",
+            lambda url, tmp: [*run_args(url, "-m", "m"), "-c", "8", "-n", "8"],
+            frozenset({3}),
+            replies={"stream": bomb},
+            one_line=False,
+        )
+    )
     return cases
 
 
