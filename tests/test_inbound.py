@@ -1,0 +1,202 @@
+"""The inbound boundary's pieces: bounded decoding, strict JSON, file checks, the proxy
+environment, the one secret set, header validation and the default-endpoint key rule."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+from surfaces import gzip_bomb
+
+from llmbench_async.config import DEFAULT_API_KEY, RunConfig
+from llmbench_async.errors import ConfigError
+from llmbench_async.flags import Flags, flags_to_config
+from llmbench_async.inbound import (
+    BodyError,
+    check_env_proxies,
+    check_file,
+    decoded,
+    loads,
+)
+from llmbench_async.limits import DECODE_PIECE, MAX_JSON_DEPTH
+from llmbench_async.redact import mask_url, scrub, secret_forms, url_secrets
+
+
+async def _pieces(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+def _decode(data: bytes, coding: str | None, cap: int) -> list[bytes]:
+    async def main() -> list[bytes]:
+        return [p async for p in decoded(_pieces(data), coding, cap)]
+
+    return anyio.run(main)
+
+
+@pytest.mark.parametrize(
+    ("coding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda d: zlib.compress(d)[2:-4]),  # raw deflate, as some servers send
+        ("identity", lambda d: d),
+        ("gzip, identity", gzip.compress),
+    ],
+)
+def test_decoding_gives_the_body_back(coding: str, encode: object) -> None:
+    body = os.urandom(50_000) + b"\0" * 500_000
+    assert callable(encode)
+    assert b"".join(_decode(encode(body), coding, 1 << 20)) == body
+
+
+def test_two_gzip_members_decode_as_one_body() -> None:
+    data = gzip.compress(b"a" * 1000) + gzip.compress(b"b" * 1000)
+    assert b"".join(_decode(data, "gzip", 1 << 20)) == b"a" * 1000 + b"b" * 1000
+
+
+def test_a_bomb_stops_at_the_cap_in_small_pieces() -> None:
+    seen: list[int] = []
+
+    async def main() -> None:
+        async for piece in decoded(_pieces(gzip_bomb(26), 65536), "gzip", 8 << 20, "body"):
+            seen.append(len(piece))
+
+    with pytest.raises(BodyError, match="body over 8 MiB"):
+        anyio.run(main)
+    assert max(seen) <= DECODE_PIECE and sum(seen) <= 8 << 20
+
+
+def test_unknown_and_broken_codings_are_named() -> None:
+    with pytest.raises(BodyError, match="cannot decode Content-Encoding 'zstd'"):
+        _decode(b"x", "zstd", 100)
+    with pytest.raises(BodyError, match="malformed compressed body"):
+        _decode(b"not gzip at all", "gzip", 100)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1), "nested deeper"),
+        (b"[" * 100_000, "not valid JSON"),
+        (b'{"a": NaN}', "not valid JSON"),
+        (b'{"a": Infinity}', "not valid JSON"),
+        (b'{"a": 1e999}', "not valid JSON"),
+        (b'{"a": 1' + b"0" * 30 + b"}", "beyond 64 bits"),
+        (b'{"a": -1' + b"0" * 5000 + b"}", "not valid JSON"),  # 5001 digits: infinite
+        (b"\xff\xfe", "not valid JSON"),
+    ],
+)
+def test_strict_json(text: bytes, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        loads(text, "where")
+    assert loads(b'{"a": [1, 2.5, 1e30, 9223372036854775807]}', "w")["a"][3] == 2**63 - 1
+
+
+def test_files_are_checked_before_reading(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    sparse = tmp_path / "sparse"
+    with sparse.open("wb") as fh:
+        fh.truncate(2 << 30)
+    for path, message in (
+        (tmp_path, "is a directory"),
+        (Path("/dev/zero"), "not a regular file"),
+        (fifo, "not a regular file"),
+        (sparse, "is 2048 MiB; at most 1 MiB"),
+        (tmp_path / "nope", "No such file"),
+    ):
+        with pytest.raises(ConfigError, match=message) as info:
+            check_file(path, "--flag", 1 << 20)
+        assert str(info.value).startswith("--flag: ")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["socks5://h:1", "ftp://h", "http://h:99999", "http://u:pw@h:bad", "http://h/\x01", "http://"],
+)
+def test_env_proxies_are_checked_and_masked(value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_env_proxies({"https_proxy": value})
+    assert "https_proxy" in str(info.value) and "pw" not in str(info.value)
+    check_env_proxies({"HTTP_PROXY": "http://u:p@proxy:3128", "NO_PROXY": "x"})  # fine
+
+
+def test_url_secrets_and_masks() -> None:
+    url = "https://u:p%40ss@h/v1?api-version=2024&sig=AbC%2Bdef%3D&api-key=KEY123456&x=1"
+    found = url_secrets(url)
+    assert {"p%40ss", "p@ss", "AbC%2Bdef%3D", "AbC+def=", "KEY123456"} <= set(found)
+    assert base64.b64encode(b"u:p@ss").decode() in found
+    shown = mask_url(url)
+    assert shown == "https://***@h/v1?api-version=2024&sig=***&api-key=***&x=1"
+
+
+def test_secret_forms_cover_basic_and_bearer() -> None:
+    forms = secret_forms(["Basic " + base64.b64encode(b"user:hunter2-long").decode()])
+    assert "hunter2-long" in forms
+    assert "Bearer sk-abc" not in scrub("Bearer sk-abcdefghijkl", secret_forms(["sk-abcdefghijkl"]))
+
+
+def test_config_secrets_hold_every_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://pu:ProxyPass-123456@proxy:1")
+    config = RunConfig(
+        base_url="http://h/v1?sig=SasSignature-0987",
+        api_key="sk-key-1234567890",
+        headers={"X-Custom-Token": "tok-abcdefgh", "X-Team": "infra"},
+        endpoint_url="http://h/v1/chat?code=OAuthCode-5555",
+    )
+    secrets = config.secrets
+    for secret in (
+        "sk-key-1234567890",
+        "tok-abcdefgh",
+        "SasSignature-0987",
+        "OAuthCode-5555",
+        "ProxyPass-123456",
+        base64.b64encode(b"pu:ProxyPass-123456").decode(),
+    ):
+        assert secret in secrets
+    assert "infra" not in secrets
+    public = config.to_public_dict()
+    assert "SasSignature" not in str(public) and "OAuthCode" not in str(public)
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "key"),
+    [
+        (Flags(), {"OPENAI_API_KEY": "sk-env"}, DEFAULT_API_KEY),  # the built-in endpoint
+        (Flags(base_url="http://h"), {"OPENAI_API_KEY": "sk-env"}, "sk-env"),
+        (Flags(endpoint="http://h/x", model="m"), {"OPENAI_API_KEY": "sk-env"}, "sk-env"),
+        (Flags(), {"OPENAI_API_KEY": "sk-env", "OPENAI_BASE_URL": "http://h"}, "sk-env"),
+        (Flags(api_key="sk-flag"), {"OPENAI_API_KEY": "sk-env"}, "sk-flag"),
+    ],
+)
+def test_the_env_key_goes_only_to_a_chosen_endpoint(
+    flags: Flags, env: dict[str, str], key: str
+) -> None:
+    assert flags_to_config(flags, env).api_key == key
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"api_key": "sk-x\r\nX-Injected: 1"}, "API key .* control character"),
+        ({"api_key": "sk-x\x00"}, "control character"),
+        ({"api_key_header": "Host"}, "frames the request"),
+        ({"api_key_header": "content-length"}, "frames the request"),
+        ({"api_key_header": "Proxy-Authorization"}, "frames the request"),
+        ({"api_key_header": "Bad Name"}, "bad header name"),
+        ({"headers": {"X-A": "a\r\nX-B: b"}}, "control character"),
+        ({"headers": {"Keep-Alive": "1"}}, "frames the request"),
+        ({"headers": {"Upgrade": "h2c"}}, "frames the request"),
+    ],
+)
+def test_headers_are_validated_from_every_source(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        RunConfig(**fields)  # type: ignore[arg-type]
+    assert "X-Injected" not in str(info.value)
