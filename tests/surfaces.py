@@ -77,12 +77,15 @@ ENDPOINTS = ("stream", "whole", "error_body", "models", "metrics", "proxy")
 Writer = Callable[[socket.socket, bytes], None]  # (connection, request head) -> writes
 
 
+SSE_EVENT = b'data: {"id":"r","choices":[{"index":0,"delta":{"content":"x"}}]}\n\n'
+
+
 @functools.cache
-def gzip_bomb(size_log2: int = 30) -> bytes:
-    """2**size_log2 bytes of zeros as ONE gzip member (about 1 MB on the wire for 1 GiB):
-    16 MiB of zeros deflated once, its block repeated (each block is flushed, so each is
-    the same bytes), then the gzip trailer."""
-    zeros = b"\0" * (1 << 24)
+def gzip_bomb(size_log2: int = 30, unit: bytes = b"\0") -> bytes:
+    """2**size_log2 bytes of `unit` repeated as ONE gzip member (about 1 MB on the wire for
+    1 GiB of zeros): 16 MiB deflated once, its block repeated (each block is flushed, so
+    each is the same bytes), then the gzip trailer."""
+    zeros = (unit * ((1 << 24) // len(unit) + 1))[: 1 << 24]
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
     first = comp.compress(zeros) + comp.flush(zlib.Z_FULL_FLUSH)
     block = comp.compress(zeros) + comp.flush(zlib.Z_FULL_FLUSH)
