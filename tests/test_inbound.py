@@ -6,13 +6,16 @@ from __future__ import annotations
 import base64
 import gzip
 import os
+import socket
+import subprocess
+import sys
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
-from surfaces import gzip_bomb
+from surfaces import OK_SSE, Server, gzip_bomb, whole
 
 from llmbench_async.config import DEFAULT_API_KEY, RunConfig
 from llmbench_async.errors import ConfigError
@@ -200,3 +203,102 @@ def test_headers_are_validated_from_every_source(fields: dict[str, object], mess
     with pytest.raises(ConfigError, match=message) as info:
         RunConfig(**fields)  # type: ignore[arg-type]
     assert "X-Injected" not in str(info.value)
+
+
+# --- every request takes the run's route -------------------------------------------------
+def _recording_server(seen: list[bytes]) -> Server:
+    """A server that records each request head and answers it well (as a proxy, too)."""
+
+    def answer(conn: socket.socket, head: bytes) -> None:
+        seen.append(head)
+        target = head.split(b" ")[1]
+        if b"/metrics" in target:
+            conn.sendall(whole(200, b"vllm:num_requests_running 1\n", "text/plain"))
+        elif b"/models" in target:
+            conn.sendall(whole(200, b'{"data":[{"id":"m"}]}', "application/json"))
+        else:
+            conn.sendall(whole(200, OK_SSE, "text/event-stream"))
+
+    return Server({route: answer for route in ("proxy", "metrics", "models", "stream")})
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llmbench_async", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **(env or {})},
+    )
+
+
+METRICS = ("--server-metrics", "auto", "--scrape-interval", "0.1", "-n", "3", "--retries", "0")
+
+
+def test_the_scrape_goes_through_the_proxy() -> None:
+    seen: list[bytes] = []
+    with _recording_server(seen) as proxy:
+        # the target's port is closed: only the proxy can reach "it"
+        out = _run(
+            "run",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "-m",
+            "m",
+            "--proxy",
+            proxy.url,
+            "--api-key",
+            "sk-route-key-123456",
+            *METRICS,
+        )
+    assert out.returncode == 0, out.stderr
+    targets = [h.split(b" ")[1] for h in seen]
+    assert b"http://127.0.0.1:9/metrics" in targets
+    assert all(t.startswith(b"http://127.0.0.1:9/") for t in targets)
+
+
+def test_no_proxy_env_covers_the_scrape() -> None:
+    proxied: list[bytes] = []
+    direct: list[bytes] = []
+    with _recording_server(proxied) as proxy, _recording_server(direct) as target:
+        env = {"HTTP_PROXY": proxy.url, "ALL_PROXY": proxy.url}
+        out = _run(
+            "run",
+            "--base-url",
+            target.url,
+            "-m",
+            "m",
+            "--no-proxy-env",
+            "--api-key",
+            "sk-route-key-123456",
+            *METRICS,
+            env=env,
+        )
+    assert out.returncode == 0, out.stderr
+    assert proxied == []
+    assert any(h.startswith(b"GET /metrics") for h in direct)
+
+
+def test_the_key_goes_only_to_the_targets_own_origin() -> None:
+    at_target: list[bytes] = []
+    elsewhere: list[bytes] = []
+    with _recording_server(at_target) as target, _recording_server(elsewhere) as other:
+        for spec in ("auto", other.url + "/metrics"):
+            out = _run(
+                "run",
+                "--base-url",
+                target.url,
+                "-m",
+                "m",
+                "--api-key",
+                "sk-route-key-123456",
+                *METRICS[2:],
+                "--server-metrics",
+                spec,
+            )
+            assert out.returncode == 0, out.stderr
+    scrapes_here = [h for h in at_target if h.startswith(b"GET /metrics")]
+    scrapes_there = [h for h in elsewhere if h.startswith(b"GET /metrics")]
+    assert scrapes_here and scrapes_there
+    assert all(b"sk-route-key-123456" in h for h in scrapes_here)
+    assert not any(b"sk-route-key" in h for h in scrapes_there)
