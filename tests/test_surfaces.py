@@ -95,13 +95,19 @@ def _check(case: Case, tmp: Path) -> str | None:
         return f"{where}: expected exit {sorted(case.codes)}; stderr: {proc.stderr[-400:]}"
     if proc.returncode == 2 and case.one_line and len(lines) != 1:
         return f"{where}: {len(lines)} lines on stderr: {proc.stderr[-400:]}"
-    written = [p.read_text(errors="replace") for p in tmp.rglob("*") if p.is_file()]
+    written = [p.read_text(errors="replace") for p in _outputs_written(tmp)]
     for text in (proc.stdout, proc.stderr, *written):
         for secret in ALL_SECRETS:
             if secret in text:
                 at = max(0, text.index(secret) - 80)
                 return f"{where}: a secret shown: ...{text[at : at + 200]}"
     return None
+
+
+def _outputs_written(tmp: Path) -> list[Path]:
+    """The files the run wrote (not the hostile inputs: a sparse file, a FIFO, ...)."""
+    names = ("out.jsonl", "summary.json")
+    return [p for p in tmp.rglob("*") if p.name in names and p.is_file()]
 
 
 # --- the cases ---------------------------------------------------------------------------
@@ -217,8 +223,12 @@ def file_cases() -> list[Case]:
     cases = []
     for surface, kind, argv, content_codes in table:
         hostiles = [*_FILE_HOSTILE, *_CONTENT_HOSTILE]
-        if kind == "results":
+        if surface == "report results":
             hostiles.append("huge_error")
+        elif surface.startswith("compare"):  # the same reader as `report`: a sample
+            hostiles = ["directory", "dev_zero", "huge_sparse", "nan", "wrong_types"]
+        elif kind in ("key", "ca"):
+            hostiles = [*_FILE_HOSTILE, "deep_json", "binary"]
         for hostile in hostiles:
             name = "f.jsonl" if kind in ("dataset", "prompt", "results") else "f.txt"
 

@@ -26,6 +26,7 @@ import certifi
 import httptools
 import httpx
 
+from .errors import ConfigError
 from .redact import mask_userinfo, safe_excerpt
 
 _MAX_HEAD_BYTES = 256 * 1024
@@ -364,7 +365,11 @@ def ssl_context(verify: bool | str, *, http2: bool) -> ssl.SSLContext:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     elif isinstance(verify, str):
-        ctx = ssl.create_default_context(cafile=verify)
+        try:
+            ctx = ssl.create_default_context(cafile=verify)
+        except (ssl.SSLError, OSError, ValueError) as exc:  # not a PEM bundle
+            reason = safe_excerpt(str(getattr(exc, "reason", None) or exc), (), 120)
+            raise ConfigError(f"--ca-bundle: cannot load {verify}: {reason}") from None
     else:
         ctx = ssl.create_default_context(cafile=certifi.where())
     ctx.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])

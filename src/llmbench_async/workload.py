@@ -299,6 +299,8 @@ def prompt_item(obj: dict[str, Any], where: str) -> PromptItem:
         )
     prompt = obj.get("prompt")
     messages = obj.get("messages")
+    if isinstance(prompt, str) and len(prompt.encode("utf-8", "surrogatepass")) > MAX_PROMPT_BYTES:
+        raise ConfigError(f"{where}: prompt is longer than 8 MiB")
     if isinstance(prompt, str) and prompt:
         return PromptItem(text=prompt, max_tokens=max_tokens)
     if isinstance(messages, list) and messages and all(_is_message(m) for m in messages):
