@@ -77,7 +77,7 @@ class _ZlibDecoder:
         self._first = True
 
     def feed(self, data: bytes) -> Iterator[bytes]:
-        while data:
+        while True:
             try:
                 piece = self._obj.decompress(data, DECODE_PIECE)
             except zlib.error:
@@ -86,7 +86,7 @@ class _ZlibDecoder:
                 self._obj = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate
                 self._first = False
                 continue
-            self._first = False
+            self._first = self._first and not data
             if piece:
                 yield piece
             data = self._obj.unconsumed_tail
@@ -96,6 +96,8 @@ class _ZlibDecoder:
                     return
                 self._obj = zlib.decompressobj(self._wbits)  # the next gzip member
                 data = rest
+            elif not data and len(piece) < DECODE_PIECE:
+                return  # all input taken, no output held back
 
     def flush(self) -> Iterator[bytes]:
         yield from self.feed(b"")
