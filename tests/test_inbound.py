@@ -302,3 +302,67 @@ def test_the_key_goes_only_to_the_targets_own_origin() -> None:
     assert scrapes_here and scrapes_there
     assert all(b"sk-route-key-123456" in h for h in scrapes_here)
     assert not any(b"sk-route-key" in h for h in scrapes_there)
+
+
+# --- results files read strictly --------------------------------------------------------
+_HEAD = '{"type":"header","config":{"model":"m","n":2}}'
+_REC = '{"type":"request","index":%d,"scheduled_ns":0,"send_ns":1,"end_ns":9}'
+
+
+def _results(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "run.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_corrupt_middle_line_is_named_and_a_cut_last_line_is_not(tmp_path: Path) -> None:
+    from llmbench_async.records import read_results
+
+    warnings: list[str] = []
+    path = _results(tmp_path, _HEAD, _REC % 0, '{"type": "req', _REC % 1, '{"type":"requ')
+    saved = read_results(path, warnings.append)
+    assert [r.index for r in saved.records] == [0, 1]
+    assert len(warnings) == 1 and "skipped 1 corrupt line (first: line 3" in warnings[0]
+    warnings.clear()
+    read_results(_results(tmp_path, _HEAD, _REC % 0, '{"type":"requ'), warnings.append)
+    assert warnings == []
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"type":"request","index":"0","scheduled_ns":0,"send_ns":1,"end_ns":9}', "'index'"),
+        ('{"type":"request","index":0,"scheduled_ns":0,"send_ns":1,"end_ns":1e30}', "'end_ns'"),
+        ('{"type":"request","index":0,"scheduled_ns":0,"send_ns":1}', "'end_ns'"),
+        (
+            '{"type":"request","index":0,"scheduled_ns":0,"send_ns":1,"end_ns":9,"warmup":1}',
+            "'warmup'",
+        ),
+        (
+            '{"type":"request","index":0,"scheduled_ns":0,"send_ns":1,"end_ns":9,'
+            '"token_gaps_ns":[1,"x"]}',
+            "'token_gaps_ns'",
+        ),
+        ('{"type":"header","config":{"goodput":[1]}}', "'config.goodput'"),
+        ('{"type":"header","config":{"concurrency":"8"}}', "'config.concurrency'"),
+        ('{"type":"header","config":[]}', "'config'"),
+        ('{"type":"footer","server_metrics":{"url":5}}', "'server_metrics.url'"),
+    ],
+)
+def test_mistyped_fields_name_file_line_and_field(tmp_path: Path, line: str, message: str) -> None:
+    from llmbench_async.records import read_results
+
+    path = _results(tmp_path, _HEAD, line, _REC % 5)
+    with pytest.raises(ConfigError, match=message) as info:
+        read_results(path)
+    assert str(info.value).startswith(f"{path} line 2: field ")
+
+
+def test_a_long_error_message_is_cut_on_reading(tmp_path: Path) -> None:
+    from llmbench_async.limits import MAX_FIELD_CHARS
+    from llmbench_async.records import read_results
+
+    line = _REC % 0
+    line = line[:-1] + ',"error_kind":"read","error_message":"' + "E" * 1_000_000 + '"}'
+    saved = read_results(_results(tmp_path, _HEAD, line))
+    assert len(saved.records[0].error_message or "") == MAX_FIELD_CHARS

@@ -273,10 +273,13 @@ def read_results(path: Path, warn: Callable[[str], None] | None = None) -> Resul
         where = f"{path} line {number}"
         if kind == "header":
             header = _mapping_fields(obj, where, ("config", "route", "environment"))
+            check_saved_config(header.get("config") or {}, where)
         elif kind == "request":
             records.append(record_from_json(check_record(obj, where)))
         elif kind == "footer":
             footer = _mapping_fields(obj, where, ("server_metrics",))
+            if footer.get("server_metrics") is not None:
+                check_saved_scrape(footer["server_metrics"], where)
     return ResultsFile(header=header, records=records, footer=footer)
 
 
@@ -339,7 +342,9 @@ def check_record(obj: dict[str, Any], where: str) -> dict[str, Any]:
         if value is None and name not in _INTS:
             continue
         if not _is_int(value):
-            raise ConfigError(f"{where}: field {name!r} must be an integer (got {_kind(value)})")
+            raise ConfigError(
+                f"{where}: field {name!r} must be a whole number within ±2**62 (got {_kind(value)})"
+            )
     for name in _BOOLS:
         if obj.get(name) is not None and not isinstance(obj[name], bool):
             raise ConfigError(f"{where}: field {name!r} must be true or false")
@@ -369,6 +374,82 @@ def _is_int(value: Any) -> bool:
 
 def _kind(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return "a number out of range"
+        return f"the number {value!r:.24}"
     names = {str: "text", list: "a list", dict: "an object", bool: "a boolean"}
     return names.get(type(value), "null")
+
+
+_NUMBER = (int, float)
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(
+        ("n", "concurrency", "max_concurrency", "seed", "warmup_requests", "workers", "batch",
+         "turns", "prefix_tokens", "prefix_groups", "max_tokens", "ray_actors", "ray_per_node"),
+        (int,),
+    ),
+    **dict.fromkeys(
+        ("rate", "duration_s", "warmup_s", "ramp_up_s", "phase_s", "grace_s", "burstiness",
+         "think_time_s"),
+        _NUMBER,
+    ),
+    **dict.fromkeys(
+        ("base_url", "api_key", "model", "api", "arrival", "prompt", "latency_from",
+         "endpoint_url", "api_key_header", "max_tokens_field", "proxy", "dataset",
+         "dataset_format", "prompt_file", "output", "ray_address"),
+        (str,),
+    ),
+    **dict.fromkeys(
+        ("stream", "ignore_eos", "sample_prompts", "replay_history", "proxy_env", "http2",
+         "preconnect"),
+        (bool,),
+    ),
+    **dict.fromkeys(("extra_body", "headers", "timeouts", "retry"), (dict,)),
+    **dict.fromkeys(
+        ("goodput", "input_tokens", "input_token_range", "output_token_range"), (list,)
+    ),
+    "verify": (bool, str),
+}  # fmt: skip
+
+
+def check_saved_config(config: Mapping[str, Any], where: str) -> None:
+    """The saved run's settings of the types the reports read (a field absent or null is
+    fine: older files lack newer fields); a ConfigError naming the field otherwise."""
+    for name, value in config.items():
+        kinds = _CONFIG_TYPES.get(name)
+        if value is None or kinds is None:
+            continue
+        wrong = not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool))
+        if not wrong and isinstance(value, _NUMBER) and not isinstance(value, bool):
+            wrong = abs(value) > _INT_RANGE
+        if not wrong and name == "goodput":
+            wrong = not all(isinstance(item, str) for item in value)
+        elif not wrong and isinstance(value, list):
+            wrong = not all(item is None or _is_int(item) for item in value)
+        if wrong:
+            raise ConfigError(f"{where}: field 'config.{name}' has the wrong type ({_kind(value)})")
+
+
+def check_saved_scrape(doc: Mapping[str, Any], where: str) -> None:
+    """A saved `timeseries.server` document of the shape the reports draw: a ConfigError
+    naming the field otherwise."""
+    shape: dict[str, tuple[type, ...]] = {
+        "url": (str,), "interval_s": _NUMBER, "scrapes": (int,), "failures": (int,),
+        "first_error": (str, type(None)), "metrics": (dict,),
+    }  # fmt: skip
+    for name, kinds in shape.items():
+        if not isinstance(doc.get(name), kinds) or isinstance(doc.get(name), bool):
+            raise ConfigError(f"{where}: field 'server_metrics.{name}' is missing or mistyped")
+    for key, series in doc["metrics"].items():
+        field = f"server_metrics.metrics.{str(key)[:40]}"
+        if not isinstance(series, dict) or not all(
+            isinstance(series.get(n), str) for n in ("label", "kind", "source")
+        ):
+            raise ConfigError(f"{where}: field {field!r} is missing or mistyped")
+        t_s, value = series.get("t_s"), series.get("value")
+        if not (isinstance(t_s, list) and isinstance(value, list) and len(t_s) == len(value)):
+            raise ConfigError(f"{where}: field {field!r}: t_s and value must be lists alike")
+        if not all(_is_finite(v) for v in (*t_s, *value)):
+            raise ConfigError(f"{where}: field {field!r} holds a value that is not a number")
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, _NUMBER) and not isinstance(value, bool) and abs(value) < 1e300
