@@ -19,7 +19,13 @@ from .headers import (
     is_secret_header,
     parse_header,
 )
-from .limits import MAX_PROMPT_FILE_BYTES, check_numbers, check_observe_numbers
+from .inbound import check_file
+from .limits import (
+    MAX_CA_BUNDLE_BYTES,
+    MAX_PROMPT_FILE_BYTES,
+    check_numbers,
+    check_observe_numbers,
+)
 from .pacing import Arrival, LoadPlan, LoadShape, Ramp, make_shape
 from .redact import MASK, mask_url, mask_userinfo, redact_secret, secret_forms, url_secrets
 
@@ -239,14 +245,10 @@ class RunConfig:
         ):
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be more than 0 seconds (got {value})")
-        if self.prompt_file is not None and not self.prompt_file.is_file():
-            raise ConfigError(f"--prompt-file: cannot read {self.prompt_file}: no such file")
-        size = 0 if self.prompt_file is None else self.prompt_file.stat().st_size
-        if size > MAX_PROMPT_FILE_BYTES:
-            shown = f"{size / 2**20:.0f} MiB"
-            raise ConfigError(f"--prompt-file: {self.prompt_file} is {shown}; at most 256 MiB")
-        if isinstance(self.verify, str) and not Path(self.verify).is_file():
-            raise ConfigError(f"--ca-bundle: cannot read {self.verify}")
+        if self.prompt_file is not None:
+            check_file(self.prompt_file, "--prompt-file", MAX_PROMPT_FILE_BYTES)
+        if isinstance(self.verify, str):
+            check_file(Path(self.verify), "--ca-bundle", MAX_CA_BUNDLE_BYTES)
         if self.prompt_file is not None and self.input_tokens is not None:
             raise ConfigError("--prompt-file and --input-tokens exclude each other")
         if self.model is not None and not self.model.strip():
