@@ -24,6 +24,7 @@ from surfaces import (
     OPTION_SURFACES,
     PROXY_PASS,
     PROXY_USER,
+    QUERY_SECRET,
     Case,
     Server,
     http_catalogue,
@@ -307,6 +308,8 @@ def flag_cases() -> list[Case]:
         "",
         "socks5://h:1",
         "h" * 5000,
+        "http://h:99999/v1?sig=" + QUERY_SECRET,  # the error shows the URL, not the secret
+        "ftp://u:" + PROXY_PASS + "@h/?token=" + QUERY_SECRET,
     )
     for flag in ("--base-url", "--endpoint", "--proxy", "--server-metrics"):
         for url in bad_urls:

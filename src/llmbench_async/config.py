@@ -513,10 +513,10 @@ def check_url(url: str, flag: str, *, credentials: bool = False) -> str:
 def _shown_url(text: str) -> str:
     """A URL for an error message: everything before its last `@` (credentials, even in a
     malformed URL such as `user:pass@host`) shown as `***`, the scheme kept."""
-    if "@" not in text:
-        return text
-    scheme = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", text)
-    return (scheme.group(0) if scheme else "") + MASK + "@" + text.rsplit("@", 1)[1]
+    if "@" in text:
+        scheme = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", text)
+        text = (scheme.group(0) if scheme else "") + MASK + "@" + text.rsplit("@", 1)[1]
+    return mask_url(text)  # and credential-like query values
 
 
 def normalize_base_url(url: str, flag: str = "--base-url") -> str:
