@@ -216,7 +216,7 @@ def load_run(path: Path) -> ComparedRun:
 def load(path: Path) -> ComparedRun | SweepData:
     """Read a JSONL results file, a summary JSON or a sweep summary JSON (told apart by
     content); ConfigError if it is none of them."""
-    check_file(path, str(path), MAX_RESULTS_FILE_BYTES)
+    check_file(path, "", MAX_RESULTS_FILE_BYTES)
     try:
         with path.open("rb") as fh:
             first = fh.readline(MAX_RESULTS_LINE_BYTES)
@@ -242,7 +242,7 @@ def load(path: Path) -> ComparedRun | SweepData:
 def read_summary(path: Path) -> Any:
     """A summary or sweep JSON through the inbound boundary (a regular file of at most
     64 MiB, strict JSON); None when it is not JSON at all."""
-    check_file(path, str(path), MAX_SUMMARY_FILE_BYTES)
+    check_file(path, "", MAX_SUMMARY_FILE_BYTES)
     try:
         return loads(path.read_bytes(), str(path))
     except ConfigError as exc:

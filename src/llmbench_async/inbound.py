@@ -345,18 +345,19 @@ def check_file(path: Path, flag: str, cap: int) -> int:
     """The size of a regular file of at most `cap` bytes; an InboundError naming the file
     for one that is missing, unreadable, a directory, a device, a FIFO or too big. Nothing
     is read (a FIFO or /dev/zero is never opened)."""
+    said = f"{flag}: " if flag else ""  # "" for a command's argument (report, compare)
     try:
         info = os.stat(path)
     except OSError as exc:
-        raise InboundError(f"{flag}: cannot read {path}: {exc.strerror or exc}") from None
+        raise InboundError(f"{said}cannot read {path}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(info.st_mode):
-        raise InboundError(f"{flag}: {path} is a directory, not a file")
+        raise InboundError(f"{said}{path} is a directory, not a file")
     if not stat.S_ISREG(info.st_mode):
-        raise InboundError(f"{flag}: {path} is not a regular file (a device, FIFO or socket)")
+        raise InboundError(f"{said}{path} is not a regular file (a device, FIFO or socket)")
     if info.st_size > cap:
-        raise InboundError(f"{flag}: {path} is {_size(info.st_size)}; at most {_size(cap)}")
+        raise InboundError(f"{said}{path} is {_size(info.st_size)}; at most {_size(cap)}")
     if not os.access(path, os.R_OK):
-        raise InboundError(f"{flag}: cannot read {path}: permission denied")
+        raise InboundError(f"{said}cannot read {path}: permission denied")
     return info.st_size
 
 

@@ -286,7 +286,7 @@ def read_results(path: Path, warn: Callable[[str], None] | None = None) -> Resul
 def _iter_lines(path: Path, warn: Callable[[str], None]) -> Iterator[tuple[int, dict[str, Any]]]:
     from .inbound import check_file, lines, loads
 
-    check_file(path, str(path), MAX_RESULTS_FILE_BYTES)
+    check_file(path, "", MAX_RESULTS_FILE_BYTES)
     bad: list[tuple[int, str]] = []
     pending: tuple[int, str] | None = None  # a bad line: corrupt unless it is the last
     with path.open("rb") as fh:
