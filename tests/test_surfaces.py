@@ -332,6 +332,9 @@ def flag_cases() -> list[Case]:
     for var in ("HTTP_PROXY", "https_proxy", "ALL_PROXY"):
         for url in ("socks5://h:1", "ftp://h", "http://h:99999", "http://h:bad", "http://h\x01"):
             cases.append(_usage(var, f"env {url!r}", env={var: url}))
+    for value in ("http://[::1", "[::1]:x", "a\x01b"):  # NO_PROXY as httpx refuses it
+        env = {"NO_PROXY": value, "HTTP_PROXY": "http://127.0.0.1:9"}
+        cases.append(_usage("NO_PROXY", f"env {value!r}", env=env))
     cases.append(
         Case(
             "mock-server --auth-key",

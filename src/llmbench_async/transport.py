@@ -781,13 +781,24 @@ def make_client(
         default = httpx.AsyncHTTPTransport(verify=ctx, http2=True, limits=limits)
     else:
         default = LeanTransport(verify=verify)
-    mounts: Mapping[str, httpx.AsyncBaseTransport | None] = {
-        pattern: None
-        if target is None
-        else httpx.AsyncHTTPTransport(verify=ctx, http2=http2, proxy=target, limits=limits)
-        for pattern, target in proxies.items()
-    }
-    return httpx.AsyncClient(transport=default, mounts=mounts, trust_env=False, **kwargs)
+    try:
+        mounts: Mapping[str, httpx.AsyncBaseTransport | None] = {
+            pattern: None
+            if target is None
+            else httpx.AsyncHTTPTransport(verify=ctx, http2=http2, proxy=target, limits=limits)
+            for pattern, target in proxies.items()
+        }
+        return httpx.AsyncClient(transport=default, mounts=mounts, trust_env=False, **kwargs)
+    except (httpx.InvalidURL, ValueError) as exc:  # a NO_PROXY or proxy URL httpx refuses
+        raise _bad_proxy_settings(exc) from None
+
+
+def _bad_proxy_settings(exc: Exception) -> ConfigError:
+    reason = safe_excerpt(mask_userinfo(str(exc)), (), 120)
+    return ConfigError(
+        f"the proxy settings (--proxy, or HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) are "
+        f"not usable: {reason}; fix them or pass --no-proxy-env"
+    )
 
 
 def proxy_in_use(url: str, proxy: str | None, trust_env: bool) -> str | None:
@@ -795,6 +806,13 @@ def proxy_in_use(url: str, proxy: str | None, trust_env: bool) -> str | None:
     proxies = proxy_map(proxy, trust_env=trust_env)
     if not proxies:
         return None
+    try:
+        return _proxy_for(url, proxies)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise _bad_proxy_settings(exc) from None
+
+
+def _proxy_for(url: str, proxies: dict[str, str | None]) -> str | None:
     from httpx._utils import URLPattern
 
     target = httpx.URL(url)
