@@ -152,6 +152,23 @@ def http_cases() -> list[Case]:
                     one_line=False,
                 )
             )
+    for api in ("completions", "responses", "messages", "embeddings"):  # every API's path
+        ctype = "application/json" if api == "embeddings" else "text/event-stream"
+        route = "whole" if api == "embeddings" else "stream"
+        for hostile in ("gzip_bomb", "secret_echo_gzip"):
+            cases.append(
+                Case(
+                    f"stream --api {api}",
+                    hostile,
+                    lambda url, tmp, api=api: [
+                        *run_args(url, "-m", "m", "--api", api),
+                        *_outputs(tmp),
+                    ],
+                    frozenset({3}),
+                    replies={route: http_catalogue(ctype)[hostile]},
+                    one_line=False,
+                )
+            )
     bomb = http_catalogue("text/event-stream")["gzip_bomb"]  # eight bombs at once
     cases.append(
         Case(
@@ -377,7 +394,7 @@ def _run_all(cases: list[Case], tmp_path: Path) -> list[str]:
 
 def test_hostile_servers_on_every_http_surface(tmp_path: Path) -> None:
     cases = http_cases()
-    assert {c.surface for c in cases} == set(ENDPOINTS)
+    assert {c.surface.split(" ")[0] for c in cases} == set(ENDPOINTS)
     assert _run_all(cases, tmp_path) == []
 
 
