@@ -366,3 +366,13 @@ def test_a_long_error_message_is_cut_on_reading(tmp_path: Path) -> None:
     line = line[:-1] + ',"error_kind":"read","error_message":"' + "E" * 1_000_000 + '"}'
     saved = read_results(_results(tmp_path, _HEAD, line))
     assert len(saved.records[0].error_message or "") == MAX_FIELD_CHARS
+
+
+@pytest.mark.parametrize("count", ["1" + "0" * 30, "-5", "NaN", "1e400", "2.5", '"7"'])
+def test_a_servers_absurd_token_count_is_no_reading(count: str) -> None:
+    from llmbench_async.protocol import parse_chunk
+
+    data = '{"choices":[],"usage":{"completion_tokens":%s,"prompt_tokens":%s}}' % (count, count)
+    chunk = parse_chunk(data.encode())
+    assert chunk.completion_tokens is None and chunk.prompt_tokens is None
+    assert parse_chunk(b'{"choices":[],"usage":{"completion_tokens":7}}').completion_tokens == 7
