@@ -372,7 +372,8 @@ def test_a_long_error_message_is_cut_on_reading(tmp_path: Path) -> None:
 def test_a_servers_absurd_token_count_is_no_reading(count: str) -> None:
     from llmbench_async.protocol import parse_chunk
 
-    data = '{"choices":[],"usage":{"completion_tokens":%s,"prompt_tokens":%s}}' % (count, count)
+    usage = f'"completion_tokens":{count},"prompt_tokens":{count}'
+    data = '{"choices":[],"usage":{' + usage + "}}"
     chunk = parse_chunk(data.encode())
     assert chunk.completion_tokens is None and chunk.prompt_tokens is None
     assert parse_chunk(b'{"choices":[],"usage":{"completion_tokens":7}}').completion_tokens == 7
