@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import BadStreamError
-from .protocol import Chunk, parse_chunk, parse_completion_body, served_model, usage_counts
+from .protocol import (
+    Chunk,
+    parse_chunk,
+    parse_completion_body,
+    served_model,
+    token_count,
+    usage_counts,
+)
 
 __all__ = ["ANTHROPIC_VERSION", "ApiSpec", "BodyResult", "Message", "api_spec"]
 
@@ -297,7 +304,7 @@ class MessagesApi(ApiSpec):
                 False,
                 None,
                 reason if type(reason) is str else None,
-                out if type(out) is int else None,
+                token_count(out),
                 _anthropic_input(usage),
                 None,
                 None,
@@ -331,7 +338,7 @@ class MessagesApi(ApiSpec):
         usage = obj.get("usage")
         out = usage.get("output_tokens") if type(usage) is dict else None
         rid = obj.get("id") if type(obj.get("id")) is str else None
-        out_tokens = out if type(out) is int else None
+        out_tokens = token_count(out)
         reason = obj.get("stop_reason")
         return BodyResult(
             rid,
@@ -376,7 +383,7 @@ class EmbeddingsApi(ApiSpec):
         check_embeddings(data)
         usage = obj.get("usage")
         prompt = usage.get("prompt_tokens") if type(usage) is dict else None
-        prompt = prompt if type(prompt) is int else None
+        prompt = token_count(prompt)
         model = served_model(obj.get("model"))
         return BodyResult(None, bool(data), len(data), None, prompt, None, None, "", None, model)
 
@@ -473,12 +480,12 @@ def _responses_usage(usage: Any) -> tuple[int | None, int | None, int | None]:
 
 def _anthropic_input(usage: Any) -> int | None:
     """All input tokens of an Anthropic usage object: fresh + cache writes + cache reads."""
-    if type(usage) is not dict or type(usage.get("input_tokens")) is not int:
+    if type(usage) is not dict or token_count(usage.get("input_tokens")) is None:
         return None
     total: int = usage["input_tokens"]
     for key in ("cache_creation_input_tokens", "cache_read_input_tokens"):
-        value = usage.get(key)
-        if type(value) is int:
+        value = token_count(usage.get(key))
+        if value is not None:
             total += value
     return total
 

@@ -17,7 +17,8 @@ import httpx
 from .apis import ApiSpec, BodyResult, api_spec
 from .config import RetryPolicy, Timeouts
 from .errors import BadStreamError, ErrorKind, RequestError, classify_exception, kind_for_status
-from .httpx_compat import supported_codings
+from .inbound import BodyError, decoded, decoders_for, read_body, read_prefix
+from .limits import MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES, MAX_STREAM_BYTES
 from .odd import non_sse_failure, redirect_failure
 from .outcomes import answer_problem
 from .protocol import error_message_from_body, finish_text, malformed_event_message, served_model
@@ -26,7 +27,6 @@ from .redact import safe_excerpt
 from .sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
 from .transport import EXCHANGE_KEY, Exchange, body_pump, transport_for
 
-_ERROR_BODY_LIMIT = 64 * 1024
 MESSAGE_LIMIT = 500  # characters of an error message kept on a record
 _NO_RETRY_KINDS = frozenset(
     {
@@ -105,7 +105,8 @@ async def _open(
         coding = resp.headers.get("content-encoding")
         if coding is not None and coding.strip().lower() not in ("", "identity"):
             _check_codings(coding)
-            yield resp, resp.aiter_bytes()
+            # decoded through the inbound boundary: bounded pieces, capped decoded size
+            yield resp, _request_errors(decoded(stream, coding, MAX_STREAM_BYTES, "response"))
         else:
             yield resp, stream
     finally:
@@ -113,15 +114,21 @@ async def _open(
 
 
 def _check_codings(header: str) -> None:
-    """A Content-Encoding httpx cannot decode here is a named error, not garbled SSE."""
-    supported = supported_codings()
-    for coding in header.lower().split(","):
-        coding = coding.strip()
-        if coding and coding != "identity" and coding not in supported:
-            hint = {"br": " (install brotli)", "zstd": " (install zstandard)"}.get(coding, "")
-            raise RequestError(
-                ErrorKind.PROTOCOL, f"cannot decode Content-Encoding {coding[:20]!r}{hint}"
-            )
+    """A Content-Encoding we cannot decode with a bounded output is a named error, not
+    garbled SSE."""
+    try:
+        decoders_for(header)
+    except BodyError as exc:
+        raise RequestError(ErrorKind.PROTOCOL, str(exc)) from None
+
+
+async def _request_errors(pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A body over its cap, or one that does not decompress, fails the request."""
+    try:
+        async for piece in pieces:
+            yield piece
+    except BodyError as exc:
+        raise RequestError(ErrorKind.BAD_STREAM, str(exc)) from None
 
 
 async def execute(
@@ -312,6 +319,10 @@ class _Watchdog:
             self._scope.cancel()
         else:
             self._arm(now)
+
+    def touch(self) -> None:
+        """Bytes came now (for bodies read as an async iterator)."""
+        self.last_ns = time.perf_counter_ns()
 
     def stop(self) -> None:
         if self._handle is not None:
@@ -535,7 +546,7 @@ class _Events:
     (`transport.body_pump`), with no task switch per piece; other transports' bodies are
     iterated and fed the same way."""
 
-    __slots__ = ("_capture", "_decoder", "_dog", "_last", "_m", "_parse", "_target")
+    __slots__ = ("_capture", "_decoder", "_dog", "_last", "_left", "_m", "_parse", "_target")
 
     def __init__(
         self, target: Target, m: _Measure, dog: _Watchdog, capture: list[str] | None
@@ -547,10 +558,15 @@ class _Events:
         self._decoder = SSEDecoder()
         self._parse = target.api.parse_event  # per-API event meaning
         self._last: int | None = None
+        self._left = MAX_STREAM_BYTES  # the stream's cap (each event: the decoder's)
 
     def feed(self, raw: bytes, now: int) -> None:
         """One body piece that reached the process at `now` (perf_counter_ns)."""
         self._dog.last_ns = now
+        self._left -= len(raw)
+        if self._left < 0:
+            message = f"stream over {MAX_STREAM_BYTES >> 20} MiB"
+            raise RequestError(ErrorKind.BAD_STREAM, message, self._m.status)
         m = self._m
         target = self._target
         parse_chunk = self._parse
@@ -726,12 +742,18 @@ async def _whole(
         failure = await _headers_received(resp, raw_stream, m, dog, target, exchange)
         if failure is not None:
             return failure
-        parts: list[bytes] = []
-        async for raw in raw_stream:
+
+        def arrived() -> None:
             dog.last_ns = _arrival(exchange)
-            parts.append(raw)
+
+        try:
+            whole = await read_body(
+                raw_stream, MAX_RESPONSE_BYTES, "response body", on_piece=arrived
+            )
+        except BodyError as exc:
+            return RequestError(ErrorKind.BAD_STREAM, str(exc), m.status), None
         _ended(exchange)
-    parsed = target.api.parse_body(b"".join(parts))  # per-API body meaning
+    parsed = target.api.parse_body(whole)  # per-API body meaning
     if parsed.error is not None:
         message = "error body: " + safe_excerpt(parsed.error, target.secrets, 200)
         return RequestError(ErrorKind.BAD_STREAM, message, m.status), None
@@ -760,13 +782,7 @@ async def _http_error(
     resp: httpx.Response, raw_stream: AsyncIterable[bytes], target: Target
 ) -> RequestError:
     """Read (a bounded part of) an error body and classify the status."""
-    parts: list[bytes] = []
-    size = 0
-    async for raw in raw_stream:
-        parts.append(raw)
-        size += len(raw)
-        if size >= _ERROR_BODY_LIMIT:
-            break
+    body = await read_prefix(raw_stream, MAX_ERROR_BODY_BYTES)
     status = resp.status_code
-    detail = error_message_from_body(b"".join(parts), secrets=target.secrets)
+    detail = error_message_from_body(body, secrets=target.secrets)
     return RequestError(kind_for_status(status), f"HTTP {status}: {detail}", status)

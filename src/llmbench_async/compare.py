@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from .errors import ConfigError, ExitCode
 from .gate import STATS, MetricRef, ThresholdError, observe, parse_metric_ref
+from .inbound import check_file, loads
+from .limits import MAX_RESULTS_FILE_BYTES, MAX_RESULTS_LINE_BYTES, MAX_SUMMARY_FILE_BYTES
 from .metrics import MIN_REQUESTS
 from .records import read_results
 from .report_model import SavedRun
@@ -212,35 +214,47 @@ def load_run(path: Path) -> ComparedRun:
 def load(path: Path) -> ComparedRun | SweepData:
     """Read a JSONL results file, a summary JSON or a sweep summary JSON (told apart by
     content); ConfigError if it is none of them."""
+    check_file(path, "", MAX_RESULTS_FILE_BYTES)
     try:
-        with path.open(encoding="utf-8") as fh:
-            first = fh.readline()
+        with path.open("rb") as fh:
+            first = fh.readline(MAX_RESULTS_LINE_BYTES)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(
-            f"{path} is not text; expected a results file or a summary JSON"
-        ) from None
     if _is_header(first):
         return _from_results(path)
+    doc = read_summary(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError):
-        doc = None
-    if isinstance(doc, dict) and isinstance(doc.get("metrics"), dict) and "requests" in doc:
-        return _from_summary(path, doc)
-    if isinstance(doc, dict) and doc.get("schema") == SWEEP_SCHEMA:
-        return _from_sweep(path, doc)
+        if isinstance(doc, dict) and isinstance(doc.get("metrics"), dict) and "requests" in doc:
+            return _from_summary(path, doc)
+        if isinstance(doc, dict) and doc.get("schema") == SWEEP_SCHEMA:
+            return _from_sweep(path, doc)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        reason = str(exc).split("\n")[0][:120]
+        raise ConfigError(f"{path}: not a valid summary JSON ({reason})") from None
     raise ConfigError(
         f"{path} is neither a results file (-o, JSONL) nor a summary JSON (--json) "
         "of llmbench-async"
     )
 
 
-def _is_header(line: str) -> bool:
+def read_summary(path: Path) -> Any:
+    """A summary or sweep JSON through the inbound boundary (a regular file of at most
+    64 MiB, strict JSON); None when it is not JSON at all."""
+    check_file(path, "", MAX_SUMMARY_FILE_BYTES)
     try:
-        obj = json.loads(line)
-    except ValueError:
+        return loads(path.read_bytes(), str(path))
+    except ConfigError as exc:
+        if "nested deeper" in str(exc) or "not finite" in str(exc):
+            raise
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _is_header(line: bytes) -> bool:
+    try:
+        obj = loads(line, "line 1")
+    except ConfigError:
         return False
     return isinstance(obj, dict) and obj.get("type") == "header"
 

@@ -11,9 +11,35 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 from .goodput import parse_goodput
-from .limits import MAX_PROMPT_FILE_BYTES, check_numbers, check_observe_numbers
+from .headers import (
+    FRAMING_HEADERS,
+    MAX_HEADER_BYTES,
+    MAX_HEADERS,
+    check_headers,
+    check_key,
+    is_secret_header,
+    parse_header,
+)
+from .inbound import check_file
+from .limits import (
+    MAX_CA_BUNDLE_BYTES,
+    MAX_PROMPT_FILE_BYTES,
+    check_numbers,
+    check_observe_numbers,
+)
 from .pacing import Arrival, LoadPlan, LoadShape, Ramp, make_shape
-from .redact import MASK, mask_userinfo, redact_secret
+from .redact import MASK, mask_url, mask_userinfo, redact_secret, secret_forms, url_secrets
+
+__all__ = [
+    "FRAMING_HEADERS",
+    "MAX_HEADERS",
+    "MAX_HEADER_BYTES",
+    "ConfigError",
+    "RunConfig",
+    "check_headers",
+    "is_secret_header",
+    "parse_header",
+]
 
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
@@ -69,8 +95,9 @@ def metrics_url(spec: str, base_url: str) -> str:
         return urlunsplit((parts.scheme, parts.netloc, "/metrics", "", ""))
     parts = urlsplit(spec.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--server-metrics must be auto or an http(s) URL (got {spec!r})")
-    return spec.strip()
+        shown = _shown_url(spec.strip())[:200]
+        raise ConfigError(f"--server-metrics must be auto or an http(s) URL (got {shown!r})")
+    return check_url(spec, "--server-metrics")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,14 +225,10 @@ class RunConfig:
             )
 
     def _check_request(self) -> None:
-        if self.prompt_file is not None and not self.prompt_file.is_file():
-            raise ConfigError(f"--prompt-file: cannot read {self.prompt_file}: no such file")
-        size = 0 if self.prompt_file is None else self.prompt_file.stat().st_size
-        if size > MAX_PROMPT_FILE_BYTES:
-            shown = f"{size / 2**20:.0f} MiB"
-            raise ConfigError(f"--prompt-file: {self.prompt_file} is {shown}; at most 256 MiB")
-        if isinstance(self.verify, str) and not Path(self.verify).is_file():
-            raise ConfigError(f"--ca-bundle: cannot read {self.verify}")
+        if self.prompt_file is not None:
+            check_file(self.prompt_file, "--prompt-file", MAX_PROMPT_FILE_BYTES)
+        if isinstance(self.verify, str):
+            check_file(Path(self.verify), "--ca-bundle", MAX_CA_BUNDLE_BYTES)
         if self.prompt_file is not None and self.input_tokens is not None:
             raise ConfigError("--prompt-file and --input-tokens exclude each other")
         if self.model is not None and not self.model.strip():
@@ -263,11 +286,7 @@ class RunConfig:
             check_url(self.endpoint_url, "--endpoint")
         if self.proxy is not None:
             check_url(self.proxy, "--proxy", credentials=True)
-        name = self.api_key_header
-        if name is not None and (
-            not name or any(c in name for c in ":\r\n \t") or not name.isascii()
-        ):
-            raise ConfigError(f"--api-key-header: bad header name {name!r}")
+        check_key(self.api_key, self.api_key_header)
         if self.max_tokens_field not in (None, "max_tokens", "max_completion_tokens"):
             raise ConfigError(
                 "--max-tokens-field must be max_tokens or max_completion_tokens "
@@ -334,13 +353,17 @@ class RunConfig:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every value never to be printed or saved: the key and secret-looking headers."""
+        """The one secret set: every value never to be printed or saved, with its encoded
+        forms (`redact.secret_forms`): the key, secret-looking headers, credentials and
+        credential-like query values of the base URL and the endpoint, and the proxy's
+        credentials (--proxy, or the environment's proxies when they are honoured)."""
         found = [self.api_key]
         found += [v for k, v in self.headers.items() if self.is_secret_header(k)]
-        if self.proxy:  # the proxy's credentials
-            parts = urlsplit(self.proxy)
-            found += [parts.password or "", parts.username or ""]
-        return tuple(s for s in found if s)
+        for url in (self.base_url, self.endpoint_url or "", self.proxy or ""):
+            found += url_secrets(url)
+        if self.proxy_env and self.proxy is None:
+            found += env_proxy_secrets()
+        return secret_forms(found)
 
     def load_description(self) -> str:
         """One line saying the load shape, e.g. `closed loop, concurrency 5 · 10 requests`."""
@@ -373,11 +396,25 @@ class RunConfig:
         """The config as JSON-ready data, with the API key redacted."""
         data = _json_ready(self)
         data["api_key"] = redact_secret(self.api_key)
+        data["base_url"] = mask_url(self.base_url)
+        if self.endpoint_url is not None:
+            data["endpoint_url"] = mask_url(self.endpoint_url)
         data["proxy"] = None if self.proxy is None else mask_userinfo(self.proxy)
         data["headers"] = {
             k: redact_secret(v) if self.is_secret_header(k) else v for k, v in self.headers.items()
         }
         return data
+
+
+def env_proxy_secrets() -> list[str]:
+    """The credentials of the environment's proxy URLs (HTTP(S)_PROXY, ALL_PROXY)."""
+    import os
+
+    found: list[str] = []
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        for key in (name, name.lower()):
+            found += url_secrets(os.environ.get(key, ""))
+    return found
 
 
 def _json_ready(config: RunConfig) -> dict[str, Any]:
@@ -446,10 +483,10 @@ def check_url(url: str, flag: str, *, credentials: bool = False) -> str:
 def _shown_url(text: str) -> str:
     """A URL for an error message: everything before its last `@` (credentials, even in a
     malformed URL such as `user:pass@host`) shown as `***`, the scheme kept."""
-    if "@" not in text:
-        return text
-    scheme = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", text)
-    return (scheme.group(0) if scheme else "") + MASK + "@" + text.rsplit("@", 1)[1]
+    if "@" in text:
+        scheme = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", text)
+        text = (scheme.group(0) if scheme else "") + MASK + "@" + text.rsplit("@", 1)[1]
+    return mask_url(text)  # and credential-like query values
 
 
 def normalize_base_url(url: str, flag: str = "--base-url") -> str:
@@ -462,28 +499,6 @@ def normalize_base_url(url: str, flag: str = "--base-url") -> str:
         path += "/v1"
     query = f"?{parts.query}" if parts.query else ""
     return f"{parts.scheme}://{parts.netloc}{path}{query}"
-
-
-_SECRET_HINTS = ("auth", "key", "token", "secret", "password", "cookie", "signature")
-
-
-def is_secret_header(name: str) -> bool:
-    """Whether a header's value must be treated like the API key."""
-    lower = name.lower()
-    return any(hint in lower for hint in _SECRET_HINTS)
-
-
-def parse_header(text: str) -> tuple[str, str]:
-    """`'Name: value'` → (name, value), or a ConfigError naming the expected form."""
-    name, sep, value = text.partition(":")
-    name = name.strip()
-    if not sep or not name or any(c in name for c in " \t\r\n") or not name.isascii():
-        raise ConfigError(f"--header must look like 'Name: value' (got {text!r})")
-    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
-        raise ConfigError(f"--header {name}: the value holds a control character")
-    if any(ord(c) > 255 for c in value):
-        raise ConfigError(f"--header {name}: the value must be Latin-1 text")
-    return name, value.strip()
 
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -537,32 +552,6 @@ def env_or(env: Mapping[str, str], name: str, default: str) -> str:
     """The environment variable's value when set and non-empty, else the default."""
     value = env.get(name, "").strip()
     return value or default
-
-
-# the headers that frame the HTTP message: the transport sets them, nobody else
-FRAMING_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
-MAX_HEADERS = 100
-MAX_HEADER_BYTES = 64 * 1024
-
-
-def check_headers(headers: Mapping[str, str]) -> None:
-    """-H rules: at most 100 headers and 64 KiB, valid names, each name once (case does
-    not matter), no framing header."""
-    if len(headers) > MAX_HEADERS:
-        raise ConfigError(f"--header given {len(headers)} times; at most {MAX_HEADERS}")
-    size = sum(len(k) + len(v) + 4 for k, v in headers.items())
-    if size > MAX_HEADER_BYTES:
-        raise ConfigError(f"--header: {size} bytes of headers; at most 64 KiB")
-    seen: set[str] = set()
-    for name in headers:
-        if not name or any(c in name for c in ":\r\n \t") or not name.isascii():
-            raise ConfigError(f"--header: bad header name {name!r}")
-        lower = name.lower()
-        if lower in FRAMING_HEADERS:
-            raise ConfigError(f"--header {name}: this header frames the request; it cannot be set")
-        if lower in seen:
-            raise ConfigError(f"--header {name} given twice (header names ignore case)")
-        seen.add(lower)
 
 
 # --extra-body keys the tool sets itself, and the flag that sets each

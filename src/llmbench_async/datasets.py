@@ -23,6 +23,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .config import DATASET_FORMATS
 from .errors import ConfigError
+from .inbound import check_file, check_json, refuse_constant
+from .limits import MAX_DATASET_FILE_BYTES, MAX_JSON_DEPTH
 from .workload import Conversation, PromptItem, prompt_item
 
 if TYPE_CHECKING:
@@ -169,6 +171,7 @@ def detect_format(path: Path) -> str:
 
 def iter_objects(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, value) of each top-level JSON value of a JSONL file or JSON array."""
+    check_file(path, "--dataset", MAX_DATASET_FILE_BYTES)
     try:
         fh = path.open(encoding="utf-8")
     except OSError as exc:
@@ -188,13 +191,19 @@ class _ObjectStream:
         self._line = 1  # the line number at `_line_pos`
         self._line_pos = 0
         self._eof = False
-        self._decode = json.JSONDecoder().raw_decode
+        # strict: NaN and Infinity refused (the depth is checked on each value)
+        self._decode = json.JSONDecoder(parse_constant=refuse_constant).raw_decode
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         while self._skip():
             start = self._line_at(self._pos)
             try:
                 value, end = self._decode(self._buf, self._pos)
+                check_json(value, f"{self._where} line {start}")
+            except RecursionError:
+                raise ConfigError(
+                    f"{self._where} line {start}: JSON nested deeper than {MAX_JSON_DEPTH} levels"
+                ) from None
             except json.JSONDecodeError as exc:
                 if self._incomplete(exc):
                     self._fill()
@@ -203,6 +212,8 @@ class _ObjectStream:
                 where = f"line {line}" if line == start else f"line {start} (at line {line})"
                 reason = f"not valid JSON ({exc.msg})"
                 raise ConfigError(f"{self._where} {where}: {reason}") from None
+            except ValueError as exc:  # NaN or Infinity
+                raise ConfigError(f"{self._where} line {start}: {exc}") from None
             self._pos = end
             yield start, value
 

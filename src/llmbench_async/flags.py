@@ -8,7 +8,6 @@ is checked once, by `RunConfig`. Tests call it directly.
 from __future__ import annotations
 
 import ipaddress
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -36,6 +35,14 @@ from .config import (
     parse_warmup,
 )
 from .errors import ConfigError
+from .inbound import check_env_proxies, check_file, loads
+from .limits import (
+    MAX_BODY_BYTES,
+    MAX_CA_BUNDLE_BYTES,
+    MAX_DATASET_FILE_BYTES,
+    MAX_KEY_FILE_BYTES,
+    MAX_PROMPT_FILE_BYTES,
+)
 from .pacing import Arrival
 from .workload import parse_input_tokens
 
@@ -133,13 +140,13 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
     duration_s = None if flags.duration is None else parse_duration(flags.duration, "--duration")
     warm_n, warm_s = (0, 0.0) if flags.warmup is None else parse_warmup(flags.warmup)
     ramp_s = 0.0 if flags.ramp_up is None else parse_duration(flags.ramp_up, "--ramp-up")
-    key = _read_key_file(flags.api_key_file) if flags.api_key_file is not None else flags.api_key
     _check_transport_flags(flags, env)
     base_url = _base_url(flags, env)
+    key = _api_key(flags, env)
     target = base_url if flags.endpoint is None else flags.endpoint.strip()
     return RunConfig(
         base_url=base_url,
-        api_key=key or env_or(env, "OPENAI_API_KEY", DEFAULT_API_KEY),
+        api_key=key,
         model=flags.model,
         accept_models=tuple(m.strip() for m in flags.accept_model or ()),
         api=cast(Api, flags.api),  # RunConfig checks every choice
@@ -200,6 +207,29 @@ def parse_lost_after(text: str) -> int:
     return int(raw)
 
 
+def chose_endpoint(flags: Flags, env: Mapping[str, str]) -> bool:
+    """Whether the user chose where requests go (--base-url, --endpoint, OPENAI_BASE_URL)
+    rather than leaving the built-in default endpoint."""
+    return (
+        bool(flags.base_url)
+        or flags.endpoint is not None
+        or bool(env.get("OPENAI_BASE_URL", "").strip())
+    )
+
+
+def _api_key(flags: Flags, env: Mapping[str, str]) -> str:
+    """--api-key-file, else --api-key, else OPENAI_API_KEY, but the environment's key only
+    for an endpoint the user chose: the built-in default endpoint gets the built-in key
+    unless a key is given on the command line."""
+    if flags.api_key_file is not None:
+        return _read_key_file(flags.api_key_file)
+    if flags.api_key:
+        return flags.api_key
+    if not chose_endpoint(flags, env):
+        return DEFAULT_API_KEY
+    return env_or(env, "OPENAI_API_KEY", DEFAULT_API_KEY)
+
+
 def _key_header(name: str | None) -> str | None:
     """--api-key-header: None (not given) leaves the API's own; `none` in any case: no key."""
     return "none" if name is not None and name.lower() == "none" else name
@@ -210,8 +240,8 @@ def _workload_fields(flags: Flags) -> dict[str, Any]:
     RunConfig checks them."""
     from .datasets import resolve_dataset  # `sample:NAME` or a path
 
-    if flags.dataset is not None and not resolve_dataset(flags.dataset).is_file():
-        raise ConfigError(f"--dataset: cannot read {flags.dataset}: no such file")
+    if flags.dataset is not None:
+        check_file(resolve_dataset(flags.dataset), "--dataset", MAX_DATASET_FILE_BYTES)
     think = flags.think_time
     return {
         "burstiness": flags.burstiness,
@@ -244,6 +274,12 @@ def flags_to_observe(flags: Flags) -> ObserveOptions:
 def _check_transport_flags(flags: Flags, env: Mapping[str, str]) -> None:
     """--endpoint needs a model (or a base URL to list models from); --http2 needs h2."""
     has_base = flags.base_url is not None or bool(env.get("OPENAI_BASE_URL", "").strip())
+    if flags.proxy is None and not flags.no_proxy_env:
+        check_env_proxies(env)
+    if flags.ca_bundle is not None:
+        check_file(flags.ca_bundle, "--ca-bundle", MAX_CA_BUNDLE_BYTES)
+    if flags.prompt_file is not None:
+        check_file(flags.prompt_file, "--prompt-file", MAX_PROMPT_FILE_BYTES)
     if flags.endpoint is not None and flags.model is None and not has_base:
         raise ConfigError("--endpoint needs --model (or a --base-url that lists models)")
     if flags.http2:
@@ -275,6 +311,8 @@ def _check_open_loop_flags(flags: Flags) -> None:
 
 
 def _base_url(flags: Flags, env: Mapping[str, str]) -> str:
+    if flags.base_url is not None and not flags.base_url.strip():
+        raise ConfigError("--base-url is empty; give an http(s) URL")
     if flags.base_url:
         return normalize_base_url(flags.base_url, "--base-url")
     return normalize_base_url(env_or(env, "OPENAI_BASE_URL", DEFAULT_BASE_URL), "OPENAI_BASE_URL")
@@ -302,6 +340,7 @@ def parse_min_achieved(text: str) -> float:
 
 
 def _read_key_file(path: Path) -> str:
+    check_file(path, "--api-key-file", MAX_KEY_FILE_BYTES)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -323,10 +362,9 @@ def _input_tokens(spec: str | None) -> tuple[int, int] | None:
 def _parse_extra_body(text: str | None) -> dict[str, Any]:
     if text is None:
         return {}
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--extra-body is not valid JSON: {exc.msg}") from None
+    if len(text) > MAX_BODY_BYTES:
+        raise ConfigError("--extra-body is longer than 16 MiB")
+    body = loads(text.encode("utf-8", "surrogatepass"), "--extra-body", sep=" is ")
     if not isinstance(body, dict):
         raise ConfigError("--extra-body must be a JSON object")
     return body

@@ -16,6 +16,26 @@ MIB = 1024 * 1024
 MAX_PROMPT_FILE_BYTES = 256 * MIB  # a prompt file, read line by line
 MAX_PROMPT_BYTES = 8 * MIB  # one prompt (one line of a prompt file, or --prompt)
 MAX_BODY_BYTES = 16 * MIB  # one request body, as sent
+MAX_TOKENS_HIGH = 10_000_000  # --max-tokens, and a prompt file's or dataset's max_tokens
+
+# The inbound caps, one per surface (docs/security.md lists them). Sizes of HTTP bodies
+# count DECODED bytes: decompression stops at the cap, whatever the compressed size.
+KIB = 1024
+GIB = 1024 * MIB
+DECODE_PIECE = 64 * KIB  # most bytes one decompression step may produce
+MAX_STREAM_BYTES = 256 * MIB  # one streamed (SSE) response, decoded; events: 4 MiB each
+MAX_RESPONSE_BYTES = 16 * MIB  # one whole (non-streamed) response body, decoded
+MAX_ERROR_BODY_BYTES = 64 * KIB  # what is read of an error body (the rest is not read)
+MAX_MODELS_BYTES = 8 * MIB  # GET /models
+MAX_METRICS_BYTES = 8 * MIB  # one /metrics scrape
+MAX_JSON_DEPTH = 64  # nesting of any JSON read: files, flags, bodies
+MAX_RESULTS_FILE_BYTES = GIB  # a results file (-o) read by report / compare
+MAX_RESULTS_LINE_BYTES = 4 * MIB  # one line of it
+MAX_SUMMARY_FILE_BYTES = 64 * MIB  # a summary or sweep JSON (--json) read by compare
+MAX_DATASET_FILE_BYTES = 8 * GIB  # --dataset (streamed and sampled, never held whole)
+MAX_KEY_FILE_BYTES = 64 * KIB  # --api-key-file
+MAX_CA_BUNDLE_BYTES = 16 * MIB  # --ca-bundle
+MAX_FIELD_CHARS = 4096  # a text field of a saved record (error messages) kept on reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +68,7 @@ LIMITS: tuple[Limit, ...] = (
     Limit("--warmup", "warmup_s", 0, DAY_S, unit="seconds"),
     Limit("--workers", "workers", 1, 1024),
     Limit("--seed", "seed", 0, 2**63 - 1),
-    Limit("--max-tokens", "max_tokens", 1, 1e7, unit="tokens"),
+    Limit("--max-tokens", "max_tokens", 1, MAX_TOKENS_HIGH, unit="tokens"),
     Limit("--timeout", "timeouts.total", 0, DAY_S, low_open=True, unit="seconds"),
     Limit("--connect-timeout", "timeouts.connect", 0, DAY_S, low_open=True, unit="seconds"),
     Limit("--read-timeout", "timeouts.read", 0, DAY_S, low_open=True, unit="seconds"),

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import anyio
 
 from .config import ObserveOptions, metrics_url
+from .redact import secret_forms, url_secrets
 from .timeseries import SeriesBuilder
 
 if TYPE_CHECKING:
@@ -33,17 +35,25 @@ class Observer:
         self.series = SeriesBuilder(t0_ns, window_s=options.window_s)
         self.scraper: Scraper | None = None
         if options.server_metrics is not None:
-            from .server_metrics import Scraper  # prometheus-client: only when scraping
+            from .server_metrics import Route, Scraper  # prometheus-client: only then
 
-            auto = options.server_metrics.strip().lower() == "auto"
+            url = metrics_url(options.server_metrics, config.endpoint)
+            same = _origin(url) == _origin(config.endpoint)
+            route = Route(
+                # TLS as for the target on its own origin; routes as for every request
+                verify=config.verify if same else True,
+                proxy=config.proxy,
+                trust_env=config.proxy_env,
+                # the target's own credentials go only to the target's own origin
+                headers=dict(auth or {}) if same else {},
+                secrets=(*config.secrets, *secret_forms(url_secrets(url))),
+            )
             self.scraper = Scraper(
-                metrics_url(options.server_metrics, config.base_url),
+                url,
                 t0_ns=t0_ns,
                 interval_s=options.scrape_interval_s,
                 extra=options.server_metric_names,
-                # the target's own credentials go only to the target's own origin
-                headers=auth if auto else None,
-                verify=config.verify if auto else True,
+                route=route,
             )
 
     def add(self, record: RequestRecord) -> None:
@@ -69,3 +79,11 @@ class Observer:
     def to_json(self) -> dict[str, Any]:
         """The summary JSON's `timeseries` document."""
         return self.series.to_json(server=self.server_json())
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port

@@ -301,11 +301,15 @@ def usage_counts(
     prompt = usage.get(input_key)
     details = usage.get(details_key)
     reasoning = details.get("reasoning_tokens") if type(details) is dict else None
-    return (
-        out if type(out) is int else None,
-        prompt if type(prompt) is int else None,
-        reasoning if type(reasoning) is int else None,
-    )
+    return token_count(out), token_count(prompt), token_count(reasoning)
+
+
+MAX_COUNT = 1_000_000_000  # a token count beyond this (or below 0) is not a reading
+
+
+def token_count(value: Any) -> int | None:
+    """A server's token count: a whole number from 0 to MAX_COUNT, else None (absent)."""
+    return value if type(value) is int and 0 <= value <= MAX_COUNT else None
 
 
 def _error_text(error: Any, limit: int = _ERROR_CHARS) -> str:

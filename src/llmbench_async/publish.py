@@ -249,11 +249,11 @@ def results_info(results: ResultsFile, path: Path, window_s: float = 1.0) -> Run
 
 
 def is_summary_json(path: Path) -> bool:
-    import json
+    from .compare import read_summary
 
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        doc = read_summary(path)
+    except ConfigError:
         return False
     return isinstance(doc, dict) and "metrics" in doc and "requests" in doc
 

@@ -9,13 +9,15 @@ instants, so both forms yield the same numbers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any, Literal
 
-from .redact import scrub
+from .errors import ConfigError
+from .limits import MAX_FIELD_CHARS, MAX_RESULTS_FILE_BYTES, MAX_RESULTS_LINE_BYTES
+from .redact import one_line, scrub
 
 TokenSource = Literal["usage", "chunks", "none"]
 
@@ -291,31 +293,196 @@ class ResultsFile:
     footer: dict[str, Any] | None
 
 
-def read_results(path: Path) -> ResultsFile:
-    """Read a JSONL results file; a truncated last line (crash mid-write) is ignored."""
+def read_results(path: Path, warn: Callable[[str], None] | None = None) -> ResultsFile:
+    """Read a JSONL results file through the inbound boundary: a regular file of at most
+    1 GiB, lines of at most 4 MiB, strict JSON, each record's fields typed (a wrong type is
+    one ConfigError naming the file, line and field). A truncated last line (crash
+    mid-write) is ignored; a corrupt line before it is skipped with one warning line."""
     header: dict[str, Any] = {}
     footer: dict[str, Any] | None = None
     records: list[RequestRecord] = []
-    for obj in _iter_lines(path):
+    for number, obj in _iter_lines(path, warn or _warn):
         kind = obj.get("type")
+        where = f"{path} line {number}"
         if kind == "header":
-            header = obj
+            header = _mapping_fields(obj, where, ("config", "route", "environment"))
+            check_saved_config(header.get("config") or {}, where)
         elif kind == "request":
-            records.append(record_from_json(obj))
+            records.append(record_from_json(check_record(obj, where)))
         elif kind == "footer":
-            footer = obj
+            footer = _mapping_fields(obj, where, ("server_metrics",))
+            if footer.get("server_metrics") is not None:
+                check_saved_scrape(footer["server_metrics"], where)
     return ResultsFile(header=header, records=records, footer=footer)
 
 
-def _iter_lines(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for raw in fh:
-            raw = raw.strip()
-            if not raw:
+def _iter_lines(path: Path, warn: Callable[[str], None]) -> Iterator[tuple[int, dict[str, Any]]]:
+    from .inbound import check_file, lines, loads
+
+    check_file(path, "", MAX_RESULTS_FILE_BYTES)
+    bad: list[tuple[int, str]] = []
+    pending: tuple[int, str] | None = None  # a bad line: corrupt unless it is the last
+    with path.open("rb") as fh:
+        for number, raw in lines(fh, str(path), MAX_RESULTS_LINE_BYTES, MAX_RESULTS_FILE_BYTES):
+            if not raw.strip():
                 continue
+            if pending is not None:
+                bad.append(pending)
+                pending = None
             try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError:
+                obj = loads(raw, f"line {number}")
+            except ConfigError as exc:
+                pending = (number, str(exc))
                 continue
             if isinstance(obj, dict):
-                yield obj
+                yield number, obj
+            else:
+                bad.append((number, f"line {number}: not a JSON object"))
+    if bad:
+        plural = "s" if len(bad) > 1 else ""
+        warn(f"{path}: skipped {len(bad)} corrupt line{plural} (first: {bad[0][1][:120]})")
+
+
+def _warn(message: str) -> None:
+    import sys
+
+    sys.stderr.write(f"llmbench-async: warning: {one_line(message)}\n")
+
+
+def _mapping_fields(obj: dict[str, Any], where: str, names: tuple[str, ...]) -> dict[str, Any]:
+    for name in names:
+        if obj.get(name) is not None and not isinstance(obj[name], dict):
+            raise ConfigError(f"{where}: field {name!r} must be an object")
+    return obj
+
+
+_INTS = ("index", "scheduled_ns", "send_ns", "end_ns")  # required
+_OPT_INTS = (
+    "headers_ns", "first_token_ns", "last_token_ns", "first_content_ns", "output_events",
+    "output_tokens", "input_tokens", "reasoning_tokens", "status", "attempts", "first_send_ns",
+    "session", "turn", "group", "inputs", "ready_ns", "connect_ns",
+)  # fmt: skip
+_BOOLS = ("warmup", "ramp", "new_connection")
+_INT_RANGE = 2**62  # instants (ns) and counts beyond this are not a run's
+
+
+def check_record(obj: dict[str, Any], where: str) -> dict[str, Any]:
+    """A request line's fields of the types `record_from_json` expects, integers within
+    ±2**62, text fields cut to `MAX_FIELD_CHARS`; a ConfigError naming `where` and the
+    field otherwise."""
+    for name in (*_INTS, *_OPT_INTS):
+        value = obj.get(name)
+        if value is None and name not in _INTS:
+            continue
+        if not _is_int(value):
+            raise ConfigError(
+                f"{where}: field {name!r} must be a whole number within ±2**62 (got {_kind(value)})"
+            )
+    for name in _BOOLS:
+        if obj.get(name) is not None and not isinstance(obj[name], bool):
+            raise ConfigError(f"{where}: field {name!r} must be true or false")
+    gaps = obj.get("token_gaps_ns")
+    if gaps is not None and not (isinstance(gaps, list) and all(_is_int(g) for g in gaps)):
+        raise ConfigError(f"{where}: field 'token_gaps_ns' must be a list of integers")
+    causes = obj.get("retry_causes")
+    if causes is not None and not (
+        isinstance(causes, list) and all(isinstance(c, str) for c in causes)
+    ):
+        raise ConfigError(f"{where}: field 'retry_causes' must be a list of strings")
+    if obj.get("extra") is not None and not isinstance(obj["extra"], dict):
+        raise ConfigError(f"{where}: field 'extra' must be an object")
+    for name, value in obj.items():
+        if isinstance(value, str):  # error messages and other texts: a bounded excerpt
+            obj[name] = value[:MAX_FIELD_CHARS]
+    return obj
+
+
+def _is_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):  # an older writer's 12.0
+        return value.is_integer() and abs(value) <= _INT_RANGE
+    return isinstance(value, int) and abs(value) <= _INT_RANGE
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"the number {value!r:.24}"
+    names = {str: "text", list: "a list", dict: "an object", bool: "a boolean"}
+    return names.get(type(value), "null")
+
+
+_NUMBER = (int, float)
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(
+        ("n", "concurrency", "max_concurrency", "seed", "warmup_requests", "workers", "batch",
+         "turns", "prefix_tokens", "prefix_groups", "max_tokens", "ray_actors", "ray_per_node"),
+        (int,),
+    ),
+    **dict.fromkeys(
+        ("rate", "duration_s", "warmup_s", "ramp_up_s", "phase_s", "grace_s", "burstiness",
+         "think_time_s"),
+        _NUMBER,
+    ),
+    **dict.fromkeys(
+        ("base_url", "api_key", "model", "api", "arrival", "prompt", "latency_from",
+         "endpoint_url", "api_key_header", "max_tokens_field", "proxy", "dataset",
+         "dataset_format", "prompt_file", "output", "ray_address"),
+        (str,),
+    ),
+    **dict.fromkeys(
+        ("stream", "ignore_eos", "sample_prompts", "replay_history", "proxy_env", "http2",
+         "preconnect"),
+        (bool,),
+    ),
+    **dict.fromkeys(("extra_body", "headers", "timeouts", "retry"), (dict,)),
+    **dict.fromkeys(
+        ("goodput", "input_tokens", "input_token_range", "output_token_range"), (list,)
+    ),
+    "verify": (bool, str),
+}  # fmt: skip
+
+
+def check_saved_config(config: Mapping[str, Any], where: str) -> None:
+    """The saved run's settings of the types the reports read (a field absent or null is
+    fine: older files lack newer fields); a ConfigError naming the field otherwise."""
+    for name, value in config.items():
+        kinds = _CONFIG_TYPES.get(name)
+        if value is None or kinds is None:
+            continue
+        wrong = not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool))
+        if not wrong and isinstance(value, _NUMBER) and not isinstance(value, bool):
+            wrong = abs(value) > _INT_RANGE
+        if not wrong and name == "goodput":
+            wrong = not all(isinstance(item, str) for item in value)
+        elif not wrong and isinstance(value, list):
+            wrong = not all(item is None or _is_int(item) for item in value)
+        if wrong:
+            raise ConfigError(f"{where}: field 'config.{name}' has the wrong type ({_kind(value)})")
+
+
+def check_saved_scrape(doc: Mapping[str, Any], where: str) -> None:
+    """A saved `timeseries.server` document of the shape the reports draw: a ConfigError
+    naming the field otherwise."""
+    shape: dict[str, tuple[type, ...]] = {
+        "url": (str,), "interval_s": _NUMBER, "scrapes": (int,), "failures": (int,),
+        "first_error": (str, type(None)), "metrics": (dict,),
+    }  # fmt: skip
+    for name, kinds in shape.items():
+        if not isinstance(doc.get(name), kinds) or isinstance(doc.get(name), bool):
+            raise ConfigError(f"{where}: field 'server_metrics.{name}' is missing or mistyped")
+    for key, series in doc["metrics"].items():
+        field = f"server_metrics.metrics.{str(key)[:40]}"
+        if not isinstance(series, dict) or not all(
+            isinstance(series.get(n), str) for n in ("label", "kind", "source")
+        ):
+            raise ConfigError(f"{where}: field {field!r} is missing or mistyped")
+        t_s, value = series.get("t_s"), series.get("value")
+        if not (isinstance(t_s, list) and isinstance(value, list) and len(t_s) == len(value)):
+            raise ConfigError(f"{where}: field {field!r}: t_s and value must be lists alike")
+        if not all(_is_finite(v) for v in (*t_s, *value)):
+            raise ConfigError(f"{where}: field {field!r} holds a value that is not a number")
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, _NUMBER) and not isinstance(value, bool) and abs(value) < 1e300

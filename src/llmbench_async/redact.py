@@ -9,18 +9,25 @@ by a cut made elsewhere, a suffix, a middle piece).
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Iterable
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 __all__ = [
     "MASK",
     "MIN_PIECE",
     "cut",
+    "is_secret_name",
+    "mask_url",
     "mask_userinfo",
     "one_line",
     "redact_secret",
     "safe_excerpt",
     "scrub",
+    "secret_forms",
+    "url_secrets",
 ]
 
 MIN_PIECE = 8  # a run of this many characters of a secret is treated as the secret
@@ -131,3 +138,85 @@ def safe_excerpt(text: str, secrets: Iterable[str] = (), limit: int = 300) -> st
     """The one way to show a server-provided or exception string: redact the secrets first,
     then flatten it to one printable line, then cut it to `limit` characters."""
     return cut(one_line(scrub(text, tuple(secrets))), limit)
+
+
+# a header or query parameter whose value is a credential: these words in its name, or
+# one of the short names that carry one (Azure SAS `sig`, OAuth `code`, ...)
+_SECRET_WORDS = ("auth", "key", "token", "secret", "passw", "cookie", "signature", "credential")
+_SECRET_NAMES = frozenset({"sig", "code", "pass", "pwd", "session", "sid", "jwt", "access"})
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a header or query parameter named `name` carries a credential."""
+    lower = name.strip().lower()
+    return lower in _SECRET_NAMES or any(word in lower for word in _SECRET_WORDS)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials a URL carries: its user name and password, the `Basic` form of
+    both, and the values of credential-like query parameters (as written and decoded)."""
+    try:
+        parts = urlsplit(url.strip())
+        user, password = parts.username, parts.password
+    except ValueError:
+        return []
+    found = [v for v in (user, password) if v]
+    found += [unquote(v) for v in found]
+    if user or password:
+        found.append(basic_form(unquote(user or ""), unquote(password or "")))
+    for name, value in parse_qsl(parts.query, keep_blank_values=False):
+        if is_secret_name(name):
+            found.append(value)
+    for piece in parts.query.split("&"):
+        name, _, raw = piece.partition("=")
+        if raw and is_secret_name(unquote(name)):
+            found.append(raw)
+    return [s for s in dict.fromkeys(found) if s]
+
+
+def basic_form(user: str, password: str) -> str:
+    """The `Authorization: Basic` token of a user name and password."""
+    return base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Every secret with its encoded forms: percent-encoded, JSON-escaped, and for a
+    `Basic` credential its decoded user:password (and the password alone)."""
+    found: list[str] = []
+    for secret in secrets:
+        if not secret:
+            continue
+        found += [secret, quote(secret, safe=""), json.dumps(secret)[1:-1]]
+        scheme, _, token = secret.partition(" ")
+        if scheme.lower() == "basic" and token:
+            found += _basic_parts(token.strip())
+        elif scheme.lower() == "bearer" and token:
+            found.append(token.strip())
+    return tuple(s for s in dict.fromkeys(found) if s)
+
+
+def _basic_parts(token: str) -> list[str]:
+    try:
+        text = base64.b64decode(token, validate=True).decode("utf-8")
+    except ValueError:
+        return [token]
+    user, _, password = text.partition(":")
+    return [token, text, password, user]
+
+
+def mask_url(url: str) -> str:
+    """A URL to show: its credentials (`user:pass@`) and the values of credential-like
+    query parameters as `***`."""
+    text = mask_userinfo(url)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return text
+    if not parts.query:
+        return text
+    pieces = []
+    for piece in parts.query.split("&"):
+        name, sep, value = piece.partition("=")
+        secret = sep and value and is_secret_name(unquote(name))
+        pieces.append(f"{name}={MASK}" if secret else piece)
+    return urlunsplit(parts._replace(query="&".join(pieces)))

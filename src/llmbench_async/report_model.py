@@ -10,12 +10,11 @@ A saved run is described by data: the results header and the summary JSON carry 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .redact import MASK, mask_userinfo
+from .redact import mask_url
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -61,20 +60,9 @@ def endpoint_text(config: RunConfig) -> str:
     return public_url(config.endpoint)
 
 
-# query parameters whose values are credentials (`?api-key=`, Azure SAS `?sig=`, `?token=`)
-_SECRET_PARAM = re.compile(r"(?i)key|sig|token|secret|pass|pwd|auth|credential")
-
-
 def public_url(url: str) -> str:
     """`url` as shown and saved: user info and credential-like query values as `***`."""
-    base, sep, query = mask_userinfo(url).partition("?")
-    if not sep:
-        return base
-    parts = []
-    for item in query.split("&"):
-        name, eq, _value = item.partition("=")
-        parts.append(f"{name}={MASK}" if eq and _SECRET_PARAM.search(name) else item)
-    return f"{base}?{'&'.join(parts)}"
+    return mask_url(url)
 
 
 def in_flight_cap(rate: object, concurrency: object, max_concurrency: object) -> int | None:

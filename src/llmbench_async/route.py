@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from typing import Any
 
 import httpx
 
 from .config import RunConfig
 from .errors import TargetError
+from .inbound import check_env_proxies
 from .transport import make_client, preconnect, proxy_in_use
 
 
 def client_for(config: RunConfig, **kwargs: Any) -> httpx.AsyncClient:
-    """The run's HTTP client: the lean pool, with proxy and HTTP/2 mounts as configured."""
+    """The run's HTTP client: the lean pool, with proxy and HTTP/2 mounts as configured
+    (the environment's proxy URLs checked first: the Python API skips the flags' check)."""
+    if config.proxy is None and config.proxy_env:
+        check_env_proxies(os.environ)
     try:
         return make_client(
             verify=config.verify,

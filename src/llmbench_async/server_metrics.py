@@ -9,6 +9,7 @@ stderr and never fails the run.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 import time
@@ -23,10 +24,15 @@ import httpx
 
 from . import outbound
 from .config import metrics_url
+from .inbound import BodyError, get_bounded
+from .limits import MAX_METRICS_BYTES
+from .redact import safe_excerpt
+from .transport import make_client  # the run's routing rules, proxies included
 
 __all__ = [
     "KNOWN_METRICS",
     "KnownMetric",
+    "Route",
     "Scraper",
     "metrics_url",
     "parse_metrics",
@@ -34,7 +40,7 @@ __all__ = [
 
 Kind = Literal["gauge", "rate"]
 MAX_POINTS = 1200  # per metric; beyond it every other point is dropped (bounded memory)
-_MAX_BODY = 8 * 1024 * 1024
+MAX_VALUE = 1e300  # a sample beyond this is dropped (sums and rates stay finite)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +99,23 @@ KNOWN_METRICS: tuple[KnownMetric, ...] = (
 
 
 def shown_url(url: str) -> str:
-    """The URL without any user:password part (never printed)."""
+    """The URL without any user:password part or query (never printed)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How the scrape travels: the run's own rules (--proxy, --no-proxy-env, TLS), and the
+    headers it may carry (the target's credentials only on the target's own origin)."""
+
+    verify: bool | str = True
+    proxy: str | None = None
+    trust_env: bool = True
+    headers: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +159,11 @@ def parse_metrics(text: str, wanted: frozenset[str] | None = None) -> Sample:
         text = _select(text, wanted)
     for family in text_string_to_metric_families(text):
         for s in family.samples:
+            value = float(s.value)
+            if not math.isfinite(value) or abs(value) > MAX_VALUE:
+                continue  # NaN, ±Inf or an absurd figure: not a reading we can plot
             total, count = values.get(s.name, (0.0, 0))
-            values[s.name] = (total + float(s.value), count + 1)
+            values[s.name] = (total + value, count + 1)
             types[s.name] = family.type
     return Sample(values, types)
 
@@ -191,8 +212,7 @@ class Scraper:
         t0_ns: int,
         interval_s: float = 1.0,
         extra: Sequence[str] = (),
-        headers: Mapping[str, str] | None = None,
-        verify: bool | str = True,
+        route: Route | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
         if not interval_s > 0:
@@ -204,8 +224,7 @@ class Scraper:
         self.wanted = frozenset(
             [*known_names(), *self.extra, *(f"{name}_total" for name in self.extra)]
         )
-        self.headers = dict(headers or {})
-        self.verify = verify  # TLS: as for the target (--insecure, --ca-bundle) on its origin
+        self.route = route or Route()
         self._warn = warn or _stderr_warning
         self.series: dict[str, _Series] = {}
         self.scrapes = 0
@@ -216,9 +235,13 @@ class Scraper:
     async def run(self) -> None:
         """Scrape now and every `interval_s` until cancelled (a late scrape is skipped)."""
         timeout = httpx.Timeout(min(self.interval_s, 5.0) + 1.0)
+        route = self.route
         # plain http needs no CA bundle (loading one takes a noticeable fraction of a second)
-        verify = self.verify if urlsplit(self.url).scheme == "https" else False
-        async with httpx.AsyncClient(timeout=timeout, headers=self.headers, verify=verify) as http:
+        verify = route.verify if urlsplit(self.url).scheme == "https" else False
+        http = make_client(
+            verify=verify, proxy=route.proxy, trust_env=route.trust_env, timeout=timeout
+        )
+        async with http:
             next_at = time.perf_counter()
             while True:
                 await self.scrape_once(http)
@@ -233,14 +256,15 @@ class Scraper:
         t = (time.perf_counter_ns() - self.t0_ns) / 1e9
         try:
             with anyio.fail_after(min(self.interval_s, 5.0) + 1.0):
-                resp = await http.get(self.url)
-            if resp.status_code != 200:
-                raise _ScrapeError(f"HTTP {resp.status_code}")
-            if len(resp.content) > _MAX_BODY:
-                raise _ScrapeError(f"response over {_MAX_BODY // (1024 * 1024)} MiB")
-            sample = await anyio.to_thread.run_sync(parse_metrics, resp.text, self.wanted)
+                resp = await get_bounded(
+                    http, self.url, MAX_METRICS_BYTES, "/metrics", self.route.headers
+                )
+            if resp.status != 200:
+                raise _ScrapeError(f"HTTP {resp.status}")
+            text = resp.body.decode("utf-8", "replace")
+            sample = await anyio.to_thread.run_sync(parse_metrics, text, self.wanted)
         except Exception as exc:
-            self._failed(_reason(exc))
+            self._failed(safe_excerpt(_reason(exc), self.route.secrets, 200))
             return
         self.scrapes += 1
         self.keep(t, sample)
@@ -313,7 +337,7 @@ def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split())[:200]
     if isinstance(exc, httpx.HTTPError):
         return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    if isinstance(exc, _ScrapeError):
+    if isinstance(exc, _ScrapeError | BodyError):
         return text
     return f"malformed metrics ({text or type(exc).__name__})"
 

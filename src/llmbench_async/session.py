@@ -19,9 +19,11 @@ import httpx
 from ._version import VERSION
 from .client import Target
 from .config import ObserveOptions, RunConfig
-from .errors import ErrorKind, TargetError, classify_exception
+from .errors import ConfigError, ErrorKind, TargetError, classify_exception
 from .gate import Threshold, judge
 from .goodput import is_good, parse_goodput
+from .inbound import BodyError, get_bounded, loads
+from .limits import MAX_MODELS_BYTES
 from .live import live_enabled, print_header
 from .observe import Observer
 from .odd import redirect_failure
@@ -30,7 +32,7 @@ from .protocol import error_message_from_body
 from .ray_backend import run_ray
 from .ready import wait_ready
 from .records import RequestRecord, ResultsWriter
-from .redact import mask_userinfo, safe_excerpt
+from .redact import mask_url, safe_excerpt
 from .report_model import describe_target, endpoint_text
 from .route import client_for, describe_route, route_of
 from .runner import (
@@ -204,7 +206,7 @@ async def _model_from_server(http: httpx.AsyncClient, config: RunConfig) -> str:
     with anyio.move_on_after(min(limits, default=60.0)) as scope:
         model = await discover_model(http, config)
     if scope.cancelled_caught or model is None:
-        raise TargetError(f"{config.models_url} did not answer; pass --model")
+        raise TargetError(f"{mask_url(config.models_url)} did not answer; pass --model")
     return model
 
 
@@ -263,33 +265,36 @@ def _header(config: RunConfig, started_at: str, t0_ns: int) -> dict[str, Any]:
 async def discover_model(http: httpx.AsyncClient, config: RunConfig) -> str:
     """The first model id from GET /models, or a TargetError that says what to do."""
     url = config.models_url
+    shown = mask_url(url)
     try:
-        resp = await http.get(url, headers=auth_headers(config))
+        resp = await get_bounded(http, url, MAX_MODELS_BYTES, "/models", auth_headers(config))
+    except BodyError as exc:
+        raise TargetError(f"could not list models at {shown}: {exc}; pass --model") from None
     except Exception as exc:
         err = classify_exception(exc)
         hint = "; use --ca-bundle or --insecure" if err.kind is ErrorKind.TLS else ""
         reason = safe_excerpt(err.message, config.secrets)
-        raise TargetError(f"cannot reach {config.base_url}: {reason}{hint}") from None
-    if resp.status_code in (401, 403):
-        raise TargetError(auth_message(resp.status_code))
-    if 300 <= resp.status_code < 400:
-        err = redirect_failure(resp.status_code, resp.headers.get("location"), url, config.secrets)
-        raise TargetError(f"could not list models at {url}: {err.message}; or pass --model")
-    if resp.status_code != 200:
-        detail = error_message_from_body(resp.content, secrets=config.secrets)
+        raise TargetError(f"cannot reach {mask_url(config.base_url)}: {reason}{hint}") from None
+    if resp.status in (401, 403):
+        raise TargetError(auth_message(resp.status))
+    if 300 <= resp.status < 400:
+        err = redirect_failure(resp.status, resp.headers.get("location"), url, config.secrets)
+        raise TargetError(f"could not list models at {shown}: {err.message}; or pass --model")
+    if resp.status != 200:
+        detail = error_message_from_body(resp.body, secrets=config.secrets)
         raise TargetError(
-            f"could not list models at {url} (HTTP {resp.status_code}: {detail}); pass --model"
+            f"could not list models at {shown} (HTTP {resp.status}: {detail}); pass --model"
         )
-    ids = _model_ids(resp)
+    ids = _model_ids(resp.body)
     if not ids:
-        raise TargetError(f"{url} listed no models; pass --model")
+        raise TargetError(f"{shown} listed no models; pass --model")
     return ids[0]
 
 
-def _model_ids(resp: httpx.Response) -> list[str]:
+def _model_ids(body: bytes) -> list[str]:
     try:
-        data = resp.json().get("data")
-    except (ValueError, AttributeError):
+        data = loads(body, "/models").get("data")
+    except (ConfigError, AttributeError):
         return []
     if not isinstance(data, list):
         return []
@@ -318,8 +323,10 @@ async def _diagnose(
         return auth_message(fatal.status or 401)
     if fatal is not None and fatal.error_kind == ErrorKind.NOT_FOUND:
         try:
-            resp = await http.get(config.models_url, headers=auth_headers(config))
-            available = _model_ids(resp) if resp.status_code == 200 else []
+            resp = await get_bounded(
+                http, config.models_url, MAX_MODELS_BYTES, "/models", auth_headers(config)
+            )
+            available = _model_ids(resp.body) if resp.status == 200 else []
         except Exception:
             available = []
         return _not_found(config, available)
@@ -343,8 +350,8 @@ async def _diagnose(
 def _not_found(config: RunConfig, available: list[str]) -> str:
     """Why a request got 404: the model is not served, or (when /models lists it) the URL is
     not the API's; the URL shown with its query and any password masked."""
-    url = safe_excerpt(mask_userinfo(config.endpoint), config.secrets, 200)
-    models_url = safe_excerpt(mask_userinfo(config.models_url), config.secrets, 200)
+    url = safe_excerpt(mask_url(config.endpoint), config.secrets, 200)
+    models_url = safe_excerpt(mask_url(config.models_url), config.secrets, 200)
     model = safe_excerpt(str(config.model), config.secrets, 200)
     if config.model is not None and config.model in available:
         return (

@@ -27,6 +27,7 @@ import certifi
 import httptools
 import httpx
 
+from .errors import ConfigError
 from .httpx_compat import environment_proxies, proxy_for
 from .redact import mask_userinfo, safe_excerpt
 
@@ -377,7 +378,11 @@ def ssl_context(verify: bool | str, *, http2: bool) -> ssl.SSLContext:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     elif isinstance(verify, str):
-        ctx = ssl.create_default_context(cafile=verify)
+        try:
+            ctx = ssl.create_default_context(cafile=verify)
+        except (ssl.SSLError, OSError, ValueError) as exc:  # not a PEM bundle
+            reason = safe_excerpt(str(getattr(exc, "reason", None) or exc), (), 120)
+            raise ConfigError(f"--ca-bundle: cannot load {verify}: {reason}") from None
     else:
         ctx = ssl.create_default_context(cafile=certifi.where())
     ctx.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
@@ -795,13 +800,24 @@ def make_client(
         default = httpx.AsyncHTTPTransport(verify=ctx, http2=True, limits=limits)
     else:
         default = LeanTransport(verify=verify)
-    mounts: Mapping[str, httpx.AsyncBaseTransport | None] = {
-        pattern: None
-        if target is None
-        else httpx.AsyncHTTPTransport(verify=ctx, http2=http2, proxy=target, limits=limits)
-        for pattern, target in proxies.items()
-    }
-    return httpx.AsyncClient(transport=default, mounts=mounts, trust_env=False, **kwargs)
+    try:
+        mounts: Mapping[str, httpx.AsyncBaseTransport | None] = {
+            pattern: None
+            if target is None
+            else httpx.AsyncHTTPTransport(verify=ctx, http2=http2, proxy=target, limits=limits)
+            for pattern, target in proxies.items()
+        }
+        return httpx.AsyncClient(transport=default, mounts=mounts, trust_env=False, **kwargs)
+    except (httpx.InvalidURL, ValueError) as exc:  # a NO_PROXY or proxy URL httpx refuses
+        raise _bad_proxy_settings(exc) from None
+
+
+def _bad_proxy_settings(exc: Exception) -> ConfigError:
+    reason = safe_excerpt(mask_userinfo(str(exc)), (), 120)
+    return ConfigError(
+        f"the proxy settings (--proxy, or HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) are "
+        f"not usable: {reason}; fix them or pass --no-proxy-env"
+    )
 
 
 def proxy_in_use(url: str, proxy: str | None, trust_env: bool) -> str | None:
@@ -809,7 +825,10 @@ def proxy_in_use(url: str, proxy: str | None, trust_env: bool) -> str | None:
     proxies = proxy_map(proxy, trust_env=trust_env)
     if not proxies:
         return None
-    pattern = proxy_for(url, proxies)
+    try:
+        pattern = proxy_for(url, proxies)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise _bad_proxy_settings(exc) from None
     chosen = None if pattern is None else proxies[pattern]
     return None if chosen is None else mask_userinfo(chosen)
 

@@ -17,7 +17,14 @@ from typing import Any
 
 from .apis import Message, api_spec, flatten
 from .errors import ConfigError
-from .limits import MAX_BODY_BYTES, MAX_INPUT_TOKENS, MAX_PROMPT_BYTES, MAX_PROMPT_FILE_BYTES
+from .inbound import check_file, loads
+from .limits import (
+    MAX_BODY_BYTES,
+    MAX_INPUT_TOKENS,
+    MAX_PROMPT_BYTES,
+    MAX_PROMPT_FILE_BYTES,
+    MAX_TOKENS_HIGH,
+)
 
 # Common English words, each one token (with its leading space) in the BPE vocabularies of
 # GPT-4 (cl100k_base), GPT-4o (o200k_base) and Llama 3, so N words ≈ N input tokens.
@@ -238,10 +245,7 @@ def load_prompt_file(path: Path) -> tuple[PromptItem, ...]:
     jsonl = path.suffix.lower() == ".jsonl"
     items: list[PromptItem] = []
     try:
-        if path.stat().st_size > MAX_PROMPT_FILE_BYTES:
-            raise ConfigError(
-                f"--prompt-file: {path} is {path.stat().st_size / 2**20:.0f} MiB; at most 256 MiB"
-            )
+        check_file(path, "--prompt-file", MAX_PROMPT_FILE_BYTES)
         with path.open("rb") as fh:
             for no, line in _lines(path, fh):
                 items.append(_jsonl_item(path, no, line) if jsonl else PromptItem(text=line))
@@ -275,10 +279,7 @@ def _lines(path: Path, fh: Any) -> Iterator[tuple[int, str]]:
 
 def _jsonl_item(path: Path, no: int, line: str) -> PromptItem:
     where = f"--prompt-file: {path} line {no}"
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{where}: not valid JSON ({exc.msg})") from None
+    obj = loads(line.encode("utf-8", "surrogatepass"), where)
     if not isinstance(obj, dict):
         raise ConfigError(f'{where}: expected an object with "prompt" or "messages"')
     return prompt_item(obj, where)
@@ -289,11 +290,17 @@ def prompt_item(obj: dict[str, Any], where: str) -> PromptItem:
     `messages`, optional `max_tokens`; one-line ConfigErrors naming `where`."""
     max_tokens = obj.get("max_tokens")
     if max_tokens is not None and (
-        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+        isinstance(max_tokens, bool)
+        or not isinstance(max_tokens, int)
+        or not 1 <= max_tokens <= MAX_TOKENS_HIGH
     ):
-        raise ConfigError(f"{where}: max_tokens must be a whole number >= 1")
+        raise ConfigError(
+            f"{where}: max_tokens must be a whole number from 1 to {MAX_TOKENS_HIGH:,}"
+        )
     prompt = obj.get("prompt")
     messages = obj.get("messages")
+    if isinstance(prompt, str) and len(prompt.encode("utf-8", "surrogatepass")) > MAX_PROMPT_BYTES:
+        raise ConfigError(f"{where}: prompt is longer than 8 MiB")
     if isinstance(prompt, str) and prompt:
         return PromptItem(text=prompt, max_tokens=max_tokens)
     if isinstance(messages, list) and messages and all(_is_message(m) for m in messages):

@@ -113,8 +113,10 @@ ApiKey = Annotated[
     str | None,
     _opt(
         "--api-key",
-        help="API key sent as a Bearer token. Default: $OPENAI_API_KEY, else sk-xxx. "
-        "Never printed or saved.",
+        help="API key sent as a Bearer token. Default: $OPENAI_API_KEY, else sk-xxx; "
+        "$OPENAI_API_KEY goes only to an endpoint you chose (--base-url, --endpoint or "
+        "$OPENAI_BASE_URL): the built-in default endpoint gets sk-xxx unless --api-key or "
+        "--api-key-file is given. Never printed or saved.",
         panel=TARGET,
         show_default=False,
     ),
@@ -540,7 +542,8 @@ ServerMetrics = Annotated[
         "--server-metrics",
         metavar="URL|auto",
         help="Scrape the server's Prometheus metrics during the run: a URL, or auto "
-        "(<origin of --base-url>/metrics). Default: off.",
+        "(<origin of the target>/metrics). The scrape takes the run's route (--proxy, "
+        "--no-proxy-env) and carries the key only to the target's own origin. Default: off.",
         panel=OBSERVE,
         show_default=False,
     ),

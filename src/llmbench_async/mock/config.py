@@ -88,6 +88,8 @@ class MockConfig:
                 raise ValueError(
                     f"{name} must be an HTTP error status 400..599, got {getattr(self, name)}"
                 )
+        if self.auth_key is not None and any(ord(c) < 32 or ord(c) == 127 for c in self.auth_key):
+            raise ValueError("auth_key must not hold control characters (CR, LF, NUL...)")
         if self.retry_after_header not in RETRY_AFTER_HEADERS:
             choices = ", ".join(RETRY_AFTER_HEADERS)
             raise ValueError(
