@@ -63,7 +63,8 @@ def test_turns_carry_the_real_reply_and_wait_for_the_previous_turn(tmp_path: Pat
     by_turn = result.summary.by_turn
     assert sorted(by_turn) == [1, 2, 3]
     assert all(stats["ttft_ms"].count == 2 for stats in by_turn.values())
-    assert all(28 <= stats["ttft_ms"].p50 <= 60 for stats in by_turn.values())
+    # never early; late only by scheduling noise (a loaded machine)
+    assert all(28 <= stats["ttft_ms"].p50 <= 200 for stats in by_turn.values())
 
 
 def _words(text: str) -> int:
