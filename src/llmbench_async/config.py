@@ -13,6 +13,7 @@ from .errors import ConfigError
 from .limits import MAX_PROMPT_FILE_BYTES, check_numbers, check_observe_numbers
 from .pacing import Arrival, LoadPlan, LoadShape, Ramp, make_shape
 from .redact import MASK, mask_userinfo, redact_secret
+from .units import parse_duration
 
 DEFAULT_BASE_URL = "https://litellm.ai-sandbox.azure.to2cz.cz"
 DEFAULT_API_KEY = "sk-xxx"
@@ -186,8 +187,8 @@ class RunConfig:
             raise ConfigError(f"--grace must be 0 or more (got {self.grace_s})")
         if self.max_concurrency is not None and self.rate is None:
             raise ConfigError(
-                "--max-concurrency caps an open loop (--rate); "
-                "use -c/--concurrency for a closed loop"
+                "--max-concurrency caps an open loop (--rate); for a closed loop of N "
+                "requests in flight (what vLLM's --max-concurrency does without a rate) use -c N"
             )
         if self.seed is not None and not (
             (self.rate is not None and self.arrival in ("poisson", "gamma"))
@@ -514,29 +515,6 @@ def parse_header(text: str) -> tuple[str, str]:
     if any(ord(c) > 255 for c in value):
         raise ConfigError(f"--header {name}: the value must be Latin-1 text")
     return name, value.strip()
-
-
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str, flag: str) -> float:
-    """`90`, `90s`, `1.5m`, `2h`, `500ms` → seconds (> 0)."""
-    raw = text.strip().lower()
-    for unit in ("ms", "s", "m", "h"):
-        if raw.endswith(unit):
-            number, scale = raw[: -len(unit)], _DURATION_UNITS[unit]
-            break
-    else:
-        number, scale = raw, 1.0
-    try:
-        seconds = float(number) * scale
-    except ValueError:
-        raise ConfigError(
-            f"{flag} must be a duration like 60s, 2m or 500ms (got {text!r})"
-        ) from None
-    if not 0 < seconds < float("inf"):
-        raise ConfigError(f"{flag} must be finite and more than 0 (got {text!r})")
-    return seconds
 
 
 def parse_warmup(text: str) -> tuple[int, float]:

@@ -204,7 +204,7 @@ Http2 = Annotated[
     bool,
     _opt(
         "--http2",
-        help="Offer HTTP/2 (needs the extra: pip install 'llmbench-async[http2]').",
+        help="Offer HTTP/2 (needs the h2 package: the http2 extra).",
         panel=TARGET,
     ),
 ]
@@ -282,7 +282,8 @@ Duration = Annotated[
     str | None,
     _opt(
         "--duration",
-        help="Keep sending for this long (e.g. 60s, 2m) instead of --n requests.",
+        help="Keep sending for this long (e.g. 60s, 2m; a bare number is seconds) instead of "
+        "--n requests.",
         panel=LOAD,
         show_default=False,
     ),
@@ -291,7 +292,8 @@ Warmup = Annotated[
     str | None,
     _opt(
         "--warmup",
-        help="Warm-up first: a duration (10s) or a request count (20). Kept in -o, marked, "
+        help="Warm-up first: a duration (10s, 1m) or a request count (a bare number: 20). "
+        "Kept in -o, marked, "
         "left out of the statistics.",
         panel=LOAD,
         show_default=False,
@@ -301,9 +303,10 @@ RampUp = Annotated[
     str | None,
     _opt(
         "--ramp-up",
-        help="Ramp up linearly over this long (e.g. 30s) first: closed loop, concurrency "
-        "climbs from 1 to -c; open loop, the rate climbs from 1 req/s to --rate. Ramp "
-        "requests are extra, kept in -o marked 'ramp', left out of the statistics.",
+        help="Ramp up linearly over this long (e.g. 30s; a bare number is seconds) first: "
+        "closed loop, concurrency climbs from 1 to -c; open loop, the rate climbs from "
+        "1 req/s to --rate. Ramp requests are extra, kept in -o marked 'ramp', left out "
+        "of the statistics.",
         panel=LOAD,
         show_default=False,
     ),
@@ -434,25 +437,26 @@ Stream = Annotated[
 ]
 
 # -- Limits & retries ---------------------------------------------------------------------
+_SECONDS = " (e.g. 30s, 500ms, 2m; a bare number is seconds)"
 Timeout = Annotated[
-    float, _opt("--timeout", help="Total deadline per request attempt (seconds).", panel=LIMITS)
+    str, _opt("--timeout", help="Total deadline per request attempt" + _SECONDS, panel=LIMITS)
 ]
 ConnectTimeout = Annotated[
-    float, _opt("--connect-timeout", help="TCP + TLS connect timeout (seconds).", panel=LIMITS)
+    str, _opt("--connect-timeout", help="TCP + TLS connect timeout" + _SECONDS, panel=LIMITS)
 ]
 ReadTimeout = Annotated[
-    float,
-    _opt("--read-timeout", help="Longest silence between received chunks (seconds).", panel=LIMITS),
+    str,
+    _opt("--read-timeout", help="Longest silence between received chunks" + _SECONDS, panel=LIMITS),
 ]
 Retries = Annotated[
     int, _opt("--retries", help="Extra attempts on retryable failures.", panel=LIMITS)
 ]
 MaxBackoff = Annotated[
-    float, _opt("--max-backoff", help="Cap on any wait between attempts (seconds).", panel=LIMITS)
+    str, _opt("--max-backoff", help="Cap on any wait between attempts" + _SECONDS, panel=LIMITS)
 ]
 Grace = Annotated[
-    float,
-    _opt("--grace", help="On Ctrl-C, time in-flight requests may finish (seconds).", panel=LIMITS),
+    str,
+    _opt("--grace", help="On Ctrl-C, time in-flight requests may finish" + _SECONDS, panel=LIMITS),
 ]
 
 # -- Outputs (shared by run and report) ---------------------------------------------------
@@ -517,7 +521,7 @@ ScrapeInterval = Annotated[
     str,
     _opt(
         "--scrape-interval",
-        help="Time between scrapes of --server-metrics (seconds).",
+        help="Time between scrapes of --server-metrics (e.g. 2s, 500ms; a bare number is seconds).",
         panel=OBSERVE,
     ),
 ]

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
-from ..config import parse_duration
 from ..errors import ConfigError, ExitCode, error
+from ..units import parse_duration
 from .options import OUTPUTS, FailIfOption, HtmlOption, JsonOption, JunitOption, WindowOption
 
 if TYPE_CHECKING:
