@@ -231,7 +231,9 @@ def _check_transport_flags(flags: Flags, env: Mapping[str, str]) -> None:
         from .transport import http2_available
 
         if not http2_available():
-            raise ConfigError("--http2 needs the h2 package: pip install 'llmbench-async[http2]'")
+            from .extras import missing_extra
+
+            raise ConfigError(missing_extra("--http2", "h2", "http2"))
 
 
 # flags whose value --mock replaces: with --mock they would be silently ignored

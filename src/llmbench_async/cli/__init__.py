@@ -74,12 +74,13 @@ def _with_default_command(argv: list[str]) -> list[str]:
     return ["run", *argv]
 
 
-def _unknown_option(exc: Any) -> str:
-    """An unknown option: another tool's flag named with ours, else click's own suggestion."""
+def _unknown_option(exc: Any) -> str | None:
+    """For an unknown option that is another tool's flag: its line naming ours."""
     from .habits import foreign_hint
 
-    hint = foreign_hint(str(exc.option_name))
-    return hint if hint is not None else " ".join(exc.format_message().split())
+    if type(exc).__name__ != "NoSuchOption":  # typer's vendored click or click itself
+        return None
+    return foreign_hint(str(getattr(exc, "option_name", "")))
 
 
 def _skip_httpx_command_line() -> None:
@@ -101,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.OK
     _skip_httpx_command_line()
     import typer
-    from click.exceptions import NoSuchOption
 
     try:
         name, *rest = _with_default_command(args)
@@ -120,12 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     except LlmbenchError as exc:
         error(str(exc))
         return exc.exit_code
-    except NoSuchOption as exc:
-        error(_unknown_option(exc))
-        return ExitCode.USAGE
     except typer.TyperException as exc:
         # usage errors (exit code 2) and the like, squeezed to one line
-        error(" ".join(exc.format_message().split()))
+        error(_unknown_option(exc) or " ".join(exc.format_message().split()))
         return int(getattr(exc, "exit_code", ExitCode.USAGE))
     return result if isinstance(result, int) else ExitCode.OK
 
