@@ -14,11 +14,11 @@ METAVARS: dict[str, str] = {
     "--api-key": "KEY",
     "--api-key-file": "PATH",
     "--model": "NAME",
-    "--api": "chat|completions|responses|messages|embeddings",
+    "--api": "API",
     "--ca-bundle": "PATH",
     "--endpoint": "URL",
     "--api-key-header": "HEADER",
-    "--max-tokens-field": "max_tokens|max_completion_tokens",
+    "--max-tokens-field": "FIELD",
     "--proxy": "URL",
     # run: load and scale
     "--n": "N",

@@ -24,7 +24,8 @@ LIMITS = "Limits & retries"
 OUTPUTS = "Outputs"
 OBSERVE = "Observe"
 GATE = "CI gate"
-PANELS = (TARGET, LOAD, SCALE, WORKLOAD, LIMITS, OUTPUTS, OBSERVE, GATE)
+# the most used first: what to hit, how hard, what to write, what fails the build
+PANELS = (TARGET, LOAD, OUTPUTS, GATE, WORKLOAD, LIMITS, OBSERVE, SCALE)
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage, 3 target unusable, "
