@@ -93,6 +93,18 @@ def test_url_argument_conflicts(args: tuple[str, ...], message: str) -> None:
     assert "sekrit" not in res.stderr
 
 
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_host_and_port_without_a_scheme_get_a_hint(where: str) -> None:
+    args = (
+        ("localhost:8000/v1", "-n", "1") if where == "first" else ("-n", "1", "localhost:8000/v1")
+    )
+    res = run_cli(*args)
+    assert res.code == 2
+    assert _one_error(res.stderr) == (
+        "a target URL needs its scheme: http://localhost:8000/v1 or https://localhost:8000/v1"
+    )
+
+
 def test_a_word_that_is_no_url_is_still_no_command() -> None:
     res = run_cli("rn", "-n", "1")
     assert res.code == 2 and _one_error(res.stderr) == "no such command 'rn'; did you mean 'run'?"

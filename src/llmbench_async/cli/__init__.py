@@ -65,7 +65,7 @@ def _with_default_command(argv: list[str]) -> list[str]:
     sub-command is a usage error with a suggestion."""
     if argv and argv[0] in SUBCOMMANDS:
         return argv
-    if argv and not argv[0].startswith("-") and "://" not in argv[0]:
+    if argv and not argv[0].startswith("-") and ":" not in argv[0]:  # a URL goes to run
         import difflib  # only for a mistyped command
 
         close = difflib.get_close_matches(argv[0], SUBCOMMANDS, n=1, cutoff=0.5)

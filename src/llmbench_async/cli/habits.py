@@ -153,6 +153,8 @@ def apply_habits(args: list[str], params: Iterable[Any]) -> list[str]:
                 i += 1
         elif _is_url(arg):
             urls.append(arg)
+        elif re.fullmatch(r"[\w.-]+:\d+(/\S*)?", arg):
+            raise ConfigError(f"a target URL needs its scheme: http://{arg} or https://{arg}")
         else:
             out.append(arg)
     if len(urls) > 1:
