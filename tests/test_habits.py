@@ -237,6 +237,7 @@ def test_help_names_values_and_units() -> None:
         (".cache/uv/archive-v0/AbC123/pyvenv.cfg", "uvx", "uvx --with h2 llmbench-async ..."),
         ("pipx/venvs/llmbench-async/pipx_metadata.json", "pipx", "pipx inject llmbench-async h2"),
         ("proj/.venv/pyvenv.cfg", "uv-project", "uv add 'llmbench-async[http2]'"),
+        ("proj/.venv/pyvenv.cfg", "uv-checkout", "uv sync --extra http2"),
         ("venv/pyvenv.cfg", "pip", "pip install 'llmbench-async[http2]' (or pip install h2)"),
     ],
 )  # fmt: skip
@@ -246,8 +247,9 @@ def test_install_route(tmp_path: Path, layout: str, route: str, command: str) ->
     marker = tmp_path / layout
     marker.parent.mkdir(parents=True)
     marker.write_text("")
-    if route == "uv-project":
-        (tmp_path / "proj" / "pyproject.toml").write_text("[project]\n")
+    if route in ("uv-project", "uv-checkout"):
+        name = "llmbench-async" if route == "uv-checkout" else "my-service"
+        (tmp_path / "proj" / "pyproject.toml").write_text(f'[project]\nname = "{name}"\n')
         (tmp_path / "proj" / "uv.lock").write_text("")
     prefix = str(marker.parent)
     assert install_route(prefix) == route

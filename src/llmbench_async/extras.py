@@ -14,8 +14,8 @@ DIST = "llmbench-async"
 
 
 def install_route(prefix: str | None = None) -> str:
-    """`uv-tool`, `uvx`, `pipx`, `uv-project` or `pip`: how the environment at `prefix`
-    (default: this interpreter's) was made."""
+    """`uv-tool`, `uvx`, `pipx`, `uv-project`, `uv-checkout` (of this tool) or `pip`: how
+    the environment at `prefix` (default: this interpreter's) was made."""
     path = Path(sys.prefix if prefix is None else prefix)
     parts = [p.lower() for p in path.parts]
     joined = "/".join(parts)
@@ -27,8 +27,17 @@ def install_route(prefix: str | None = None) -> str:
         return "pipx"
     project = path.parent
     if (project / "uv.lock").is_file() and (project / "pyproject.toml").is_file():
-        return "uv-project"
+        return "uv-checkout" if _is_this_project(project / "pyproject.toml") else "uv-project"
     return "pip"
+
+
+def _is_this_project(pyproject: Path) -> bool:
+    """Whether a uv project is a checkout of llmbench-async itself (not one that uses it)."""
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return f'name = "{DIST}"' in text
 
 
 def install_command(package: str, extra: str, prefix: str | None = None) -> str:
@@ -40,6 +49,8 @@ def install_command(package: str, extra: str, prefix: str | None = None) -> str:
         return f"uvx --with {package} {DIST} ..."
     if route == "pipx":
         return f"pipx inject {DIST} {package}"
+    if route == "uv-checkout":
+        return f"uv sync --extra {extra}"
     if route == "uv-project":
         return f"uv add '{DIST}[{extra}]'"
     return f"pip install '{DIST}[{extra}]' (or pip install {package})"
