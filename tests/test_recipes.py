@@ -244,8 +244,13 @@ def test_gitlab_template_job_runs(installed: UserRepo, wheel: Path) -> None:
             LLMBENCH_BASELINE="perf/gitlab-baseline.json",
         )
         assert first.code == 0, first.text
-        assert "baseline perf/gitlab-baseline.json not found: comparison skipped" in first.stdout
+        assert (
+            "llmbench-async: no baseline at perf/gitlab-baseline.json yet: saved this run "
+            "(llmbench/summary.json) as the baseline"
+        ) in first.stderr
         out = installed.root / "llmbench"
+        saved = (installed.root / "perf" / "gitlab-baseline.json").read_bytes()
+        assert saved == (out / "summary.json").read_bytes()
         assert json.loads((out / "summary.json").read_text())["requests"]["ok"] == 20
         (installed.root / "perf").mkdir(exist_ok=True)
         shutil.copy(out / "summary.json", installed.root / "perf" / "gitlab-baseline.json")
