@@ -77,7 +77,7 @@ def compare_args(baseline: str, out: Path) -> list[str]:
     args = [TOOL, "compare", baseline, str(out / "summary.json")]
     for tolerance in _input("max-regression", "10%").split():
         args += ["--max-regression", tolerance]
-    return [*args, "--markdown", str(out / "compare.md")]
+    return [*args, "--init-baseline", "--markdown", str(out / "compare.md")]
 
 
 def metric_outputs(summary_path: Path) -> dict[str, str]:
@@ -140,9 +140,8 @@ def main() -> int:
     }
     final = code
     baseline = _input("baseline")
-    if baseline and not Path(baseline).is_file():
-        _notice("warning", f"baseline {baseline} not found: comparison skipped")
-    elif baseline and (out / "summary.json").is_file():
+    if baseline and (out / "summary.json").is_file():
+        # the first run (no baseline yet) saves this run as the baseline, in one line, exit 0
         cmp_args = compare_args(baseline, out)
         print("+ " + shown(cmp_args), flush=True)
         compared = subprocess.call(cmp_args)

@@ -167,16 +167,20 @@ def test_action_runs_writes_files_outputs_and_summary(runner: Runner) -> None:
         (first,) = runner.run_steps(_inputs(base, baseline="perf/base.json"), only="run")
         assert first.code == 0, first.text
         outputs: dict[str, Any] = runner.outputs()
-        assert "::warning title=llmbench-async::baseline perf/base.json not found" in first.stdout
+        assert (
+            "llmbench-async: no baseline at perf/base.json yet: saved this run "
+            "(out/llm/summary.json) as the baseline"
+        ) in first.stderr
         for name in ("summary.json", "results.jsonl", "junit.xml", "summary.md"):
             assert (out / name).is_file(), name
         assert outputs["exit-code"] == "0" and outputs["run-exit-code"] == "0"
-        assert "compare-exit-code" not in outputs
+        assert outputs["compare-exit-code"] == "0"
+        saved = (runner.workspace / "perf" / "base.json").read_bytes()
+        assert saved == (out / "summary.json").read_bytes()
         assert outputs["summary"] == "out/llm/summary.json"
         assert 25 <= _metric(outputs, "ttft-p50-ms") <= _metric(outputs, "ttft-p99-ms") < 800
         assert _metric(outputs, "error-rate") == 0 and _metric(outputs, "requests-per-s") > 0
         assert "ttft.p95<800ms" in runner.summary() and "a comment" not in first.stdout
-        (runner.workspace / "perf").mkdir()
         (out / "summary.json").rename(runner.workspace / "perf" / "base.json")
     with mock_server(tool, port, *slow, *auth, env=runner.env) as base:
         given = _inputs(base, baseline="perf/base.json", **{"max-regression": "10% e2e.p99=50%"})

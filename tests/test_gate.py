@@ -95,7 +95,8 @@ SUMMARY = summarize(RECORDS)
             100.0,
         ),
         ("error_rate<1%", "error_rate<1%", "error_rate", None, "<", 1.0),
-        ("error_rate<=0.5", "error_rate<=0.5", "error_rate", None, "<=", 0.5),
+        ("error_rate<=0.5%", "error_rate<=0.5%", "error_rate", None, "<=", 0.5),
+        ("error_rate<=0", "error_rate<=0", "error_rate", None, "<=", 0.0),
         ("requests_per_s>=2", "requests_per_s>=2", "requests_per_s", None, ">=", 2.0),
     ],
 )
@@ -179,7 +180,7 @@ def test_parse_valid(
         ),
         (
             "error_rate<5ms",
-            "unit 'ms' does not fit error_rate (a percentage); use % (a bare number means %)",
+            "unit 'ms' does not fit error_rate (a percentage); use %, e.g. 1%",
         ),
         (
             "requests_per_s>=2s",

@@ -96,7 +96,7 @@ def test_ray_without_the_extra_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     assert result.code == 2
     assert result.stderr == (
-        "llmbench-async: error: --ray needs Ray: pip install 'llmbench-async[ray]'\n"
+        "llmbench-async: error: --ray needs the ray package: uv sync --extra ray\n"
     )
 
 

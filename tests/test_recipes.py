@@ -136,6 +136,35 @@ def test_install_route_pipx(user_repo: UserRepo) -> None:
     assert "Requests:         4 ok, 0 failed (4 total)" in res.stdout
 
 
+def test_missing_extra_names_the_install_route(installed: UserRepo, user_repo: UserRepo) -> None:
+    """The wheel installed without extras: --http2 needs h2, and the one-line error gives the
+    command for the route the tool was installed by (uv tool, uvx, a uv project)."""
+    tool = bash("llmbench-async --mock -n 1 --http2", installed.root, installed.env)
+    assert tool.code == 2, tool.text
+    assert tool.stderr.strip() == (
+        "llmbench-async: error: --http2 needs the h2 package: "
+        "uv tool install --with h2 llmbench-async"
+    )
+    wheel = '"$(ls dist/llmbench_async-*.whl)"'
+    uvx = bash(
+        f"uvx --from {wheel} llmbench-async --mock -n 1 --http2", user_repo.root, user_repo.env
+    )
+    assert uvx.code == 2, uvx.text
+    assert uvx.stderr.strip().endswith(
+        "--http2 needs the h2 package: uvx --with h2 llmbench-async ..."
+    )
+    project = bash(
+        f"uv init -q --bare --name my-service && uv add -q --dev {wheel} && "
+        "uv run llmbench-async --mock -n 1 --ray local",
+        user_repo.root,
+        user_repo.env,
+    )
+    assert project.code == 2, project.text
+    assert project.stderr.strip().endswith(
+        "--ray needs the ray package: uv add 'llmbench-async[ray]'"
+    )
+
+
 def _artefacts(root: Path) -> dict[str, object]:
     out = root / "llmbench"
     summary = json.loads((out / "summary.json").read_text())
@@ -159,8 +188,17 @@ def test_ci_recipes_pass_fail_and_compare(installed: UserRepo) -> None:
         got = _artefacts(repo.root)
         assert (got["ok"], got["requests"], got["tests"], got["failures"]) == (50, 50, 4, 0)
         assert "ttft.p95<800ms" in str(got["markdown"])
+        first = repo.run("compare")  # the pipeline's first run: no baseline yet
+        assert first.code == 0, first.text
+        assert first.stderr.splitlines() == [
+            "llmbench-async: no baseline at perf/baseline.json yet: saved this run "
+            "(llmbench/summary.json) as the baseline"
+        ]
+        baseline = repo.root / "perf" / "baseline.json"
+        assert baseline.read_bytes() == (repo.root / "llmbench" / "summary.json").read_bytes()
+        baseline.unlink()
         assert repo.run("refresh-baseline").code == 0
-        assert (repo.root / "perf" / "baseline.json").is_file()
+        assert baseline.is_file()
         same = repo.run("compare")
         assert same.code == 0, same.text  # the baseline is this very run
     # the same endpoint, slowed down: thresholds still hold, the comparison fails
@@ -211,8 +249,13 @@ def test_gitlab_template_job_runs(installed: UserRepo, wheel: Path) -> None:
             LLMBENCH_BASELINE="perf/gitlab-baseline.json",
         )
         assert first.code == 0, first.text
-        assert "baseline perf/gitlab-baseline.json not found: comparison skipped" in first.stdout
+        assert (
+            "llmbench-async: no baseline at perf/gitlab-baseline.json yet: saved this run "
+            "(llmbench/summary.json) as the baseline"
+        ) in first.stderr
         out = installed.root / "llmbench"
+        saved = (installed.root / "perf" / "gitlab-baseline.json").read_bytes()
+        assert saved == (out / "summary.json").read_bytes()
         assert json.loads((out / "summary.json").read_text())["requests"]["ok"] == 20
         (installed.root / "perf").mkdir(exist_ok=True)
         shutil.copy(out / "summary.json", installed.root / "perf" / "gitlab-baseline.json")

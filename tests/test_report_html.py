@@ -100,6 +100,51 @@ def _check_charts(page: Page, at_least: int) -> list[str]:
     return [title for title, _, _ in inks]
 
 
+# per histogram: the widths (CSS px) of the runs of bar-coloured pixels along a row just
+# above the x axis, i.e. the bars as drawn
+_BAR_WIDTHS = """() => window.llmbenchCharts.filter(c => c.title.includes('histogram')).map(c => {
+  const canvas = c.box.querySelector('canvas'), u = c.chart, dpr = devicePixelRatio;
+  const [r, g, b] = [1, 3, 5].map(i => parseInt(c.colors[0].slice(i, i + 2), 16));
+  const y = Math.round(u.bbox.top + u.bbox.height - 2 * dpr);
+  const row = canvas.getContext('2d').getImageData(0, y, canvas.width, 1).data;
+  const runs = [];
+  let run = 0;
+  for (let x = Math.floor(u.bbox.left); x <= u.bbox.left + u.bbox.width + 1; x++) {
+    const i = 4 * x;
+    const hit = row[i + 3] > 200 && Math.abs(row[i] - r) + Math.abs(row[i + 1] - g)
+      + Math.abs(row[i + 2] - b) < 60;
+    if (hit) { run++; } else if (run) { runs.push(run / dpr); run = 0; }
+  }
+  return [c.title, runs];
+})"""
+
+
+def _legend_values(page: Page) -> list[list[str]]:
+    return [
+        [v.inner_text() for v in box.locator(".u-legend .u-value").all()]
+        for box in page.locator(".chart").all()
+    ]
+
+
+def _check_legends_and_bars(page: Page) -> None:
+    """Legends never read `--`: blank before the cursor is on a chart, values on hover; and
+    every histogram bar is wider than 3 px."""
+    before = _legend_values(page)
+    assert before and all(v == "" for values in before for v in values), before
+    for box in page.locator(".chart").all():
+        over = box.locator(".u-over")
+        over.scroll_into_view_if_needed()
+        size = over.bounding_box()
+        assert size is not None
+        over.hover(position={"x": size["width"] * 0.5, "y": size["height"] * 0.5})
+        values = [v.inner_text() for v in box.locator(".u-legend .u-value").all()]
+        assert values and all(v and "--" not in v for v in values), values
+    widths = page.evaluate(_BAR_WIDTHS)
+    assert widths, "no histogram"
+    for title, runs in widths:
+        assert runs and min(runs) > 3, (title, runs)
+
+
 def _cells(page: Page, prefix: str) -> list[tuple[str, str, str]]:
     return [
         tuple(row)
@@ -172,6 +217,7 @@ def test_run_report_in_chromium(
     assert page.inner_text("[data-key=model]") == doc["target"]["model"]
     warm = doc["timeseries"]["marks"]
     assert warm and warm[0]["label"] == "warm-up" and 0.8 < warm[0]["end_s"] < 1.3
+    _check_legends_and_bars(page)
     _save_screenshot(page, "report.png")
     page.close()
 

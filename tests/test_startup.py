@@ -133,9 +133,9 @@ LAYERS = [
     {"metrics", "sessions", "timeseries"},
     {"odd", "records", "workload"},
     {"apis", "inbound"},
-    {"headers", "limits", "lost", "protocol", "sse", "transport"},
+    {"headers", "limits", "lost", "protocol", "sse", "transport", "units"},
     {"errors", "outbound"},
-    {"_version", "httpx_compat", "mock", "outcomes", "pacing", "redact"},
+    {"_version", "extras", "httpx_compat", "mock", "outcomes", "pacing", "redact"},
 ]
 PACKAGE = "llmbench_async"
 

@@ -29,6 +29,7 @@ from .limits import (
 )
 from .pacing import Arrival, LoadPlan, LoadShape, Ramp, make_shape
 from .redact import MASK, mask_url, mask_userinfo, redact_secret, secret_forms, url_secrets
+from .units import parse_duration
 
 __all__ = [
     "FRAMING_HEADERS",
@@ -204,8 +205,8 @@ class RunConfig:
             )
         if self.max_concurrency is not None and self.rate is None:
             raise ConfigError(
-                "--max-concurrency caps an open loop (--rate); "
-                "use -c/--concurrency for a closed loop"
+                "--max-concurrency caps an open loop (--rate); for a closed loop of N "
+                "requests in flight (what vLLM's --max-concurrency does without a rate) use -c N"
             )
         if self.seed is not None and not (
             (self.rate is not None and self.arrival in ("poisson", "gamma"))
@@ -499,29 +500,6 @@ def normalize_base_url(url: str, flag: str = "--base-url") -> str:
         path += "/v1"
     query = f"?{parts.query}" if parts.query else ""
     return f"{parts.scheme}://{parts.netloc}{path}{query}"
-
-
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str, flag: str) -> float:
-    """`90`, `90s`, `1.5m`, `2h`, `500ms` → seconds (> 0)."""
-    raw = text.strip().lower()
-    for unit in ("ms", "s", "m", "h"):
-        if raw.endswith(unit):
-            number, scale = raw[: -len(unit)], _DURATION_UNITS[unit]
-            break
-    else:
-        number, scale = raw, 1.0
-    try:
-        seconds = float(number) * scale
-    except ValueError:
-        raise ConfigError(
-            f"{flag} must be a duration like 60s, 2m or 500ms (got {text!r})"
-        ) from None
-    if not 0 < seconds < float("inf"):
-        raise ConfigError(f"{flag} must be finite and more than 0 (got {text!r})")
-    return seconds
 
 
 def parse_warmup(text: str) -> tuple[int, float]:

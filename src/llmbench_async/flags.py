@@ -29,7 +29,6 @@ from .config import (
     Timeouts,
     env_or,
     normalize_base_url,
-    parse_duration,
     parse_header,
     parse_levels,
     parse_warmup,
@@ -44,6 +43,7 @@ from .limits import (
     MAX_PROMPT_FILE_BYTES,
 )
 from .pacing import Arrival
+from .units import parse_duration, parse_time
 from .workload import parse_input_tokens
 
 
@@ -80,17 +80,17 @@ class Flags:
     extra_body: str | None = None
     stream: bool = True
     api: str = "chat"
-    timeout: float = 300.0
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
+    timeout: str | float = 300.0  # a duration: 30s, 500ms; bare = seconds
+    connect_timeout: str | float = 10.0  # a duration: 30s, 500ms; bare = seconds
+    read_timeout: str | float = 60.0  # a duration: 30s, 500ms; bare = seconds
     retries: int = 3
-    max_backoff: float = 30.0
+    max_backoff: str | float = 30.0  # a duration: 30s, 500ms; bare = seconds
     insecure: bool = False
     ca_bundle: Path | None = None
     output: Path | None = None
     json_path: Path | None = None
     quiet: bool = False
-    grace: float = 2.0
+    grace: str | float = 2.0  # a duration: 30s, 500ms; bare = seconds
     mock: bool = False
     fail_if: list[str] | None = None
     junit: Path | None = None
@@ -139,7 +139,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
     _check_open_loop_flags(flags)
     duration_s = None if flags.duration is None else parse_duration(flags.duration, "--duration")
     warm_n, warm_s = (0, 0.0) if flags.warmup is None else parse_warmup(flags.warmup)
-    ramp_s = 0.0 if flags.ramp_up is None else parse_duration(flags.ramp_up, "--ramp-up")
+    ramp_s = 0.0 if flags.ramp_up is None else parse_time(flags.ramp_up, "--ramp-up")
     _check_transport_flags(flags, env)
     base_url = _base_url(flags, env)
     key = _api_key(flags, env)
@@ -175,12 +175,16 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         max_tokens=flags.max_tokens,
         stream=flags.stream,
         timeouts=Timeouts(
-            total=flags.timeout, connect=flags.connect_timeout, read=flags.read_timeout
+            total=parse_time(flags.timeout, "--timeout"),
+            connect=parse_time(flags.connect_timeout, "--connect-timeout"),
+            read=parse_time(flags.read_timeout, "--read-timeout"),
         ),
-        retry=RetryPolicy(retries=flags.retries, max_backoff=flags.max_backoff),
+        retry=RetryPolicy(
+            retries=flags.retries, max_backoff=parse_time(flags.max_backoff, "--max-backoff")
+        ),
         verify=False if flags.insecure else (str(flags.ca_bundle) if flags.ca_bundle else True),
         output=flags.output,
-        grace_s=flags.grace,
+        grace_s=parse_time(flags.grace, "--grace"),
         endpoint_url=None if flags.endpoint is None else flags.endpoint.strip(),
         api_key_header=_key_header(flags.api_key_header),
         max_tokens_field=cast(MaxTokensField | None, flags.max_tokens_field),  # RunConfig checks
@@ -247,9 +251,7 @@ def _workload_fields(flags: Flags) -> dict[str, Any]:
         "burstiness": flags.burstiness,
         "batch": flags.batch,
         "turns": flags.turns,
-        "think_time_s": 0.0
-        if think in (None, "0", "0s", "0ms")
-        else parse_duration(str(think), "--think-time"),
+        "think_time_s": 0.0 if think is None else parse_time(think, "--think-time"),
         "replay_history": flags.replay_history,
         "dataset": flags.dataset,
         "dataset_format": flags.dataset_format,
@@ -286,7 +288,23 @@ def _check_transport_flags(flags: Flags, env: Mapping[str, str]) -> None:
         from .transport import http2_available
 
         if not http2_available():
-            raise ConfigError("--http2 needs the h2 package: pip install 'llmbench-async[http2]'")
+            from .extras import missing_extra
+
+            raise ConfigError(missing_extra("--http2", "h2", "http2"))
+
+
+# flags whose value --mock replaces: with --mock they would be silently ignored
+MOCK_OVERRIDES = (("base_url", "--base-url"), ("endpoint", "--endpoint"))
+
+
+def check_mock_flags(flags: Flags) -> None:
+    """--mock names the target itself: a flag naming another one is an error, not ignored."""
+    for field, flag in MOCK_OVERRIDES:
+        if flags.mock and getattr(flags, field) is not None:
+            raise ConfigError(
+                f"--mock benchmarks the built-in mock server, so {flag} would be ignored: "
+                f"give one of them"
+            )
 
 
 def sweep_values(flags: Flags) -> tuple[list[int], list[float] | None]:

@@ -2,8 +2,9 @@
 against a `Summary`. Pure functions: nothing here does I/O or knows about HTTP.
 
 Grammar: `METRIC.STAT OP VALUE[UNIT]` for per-request metrics, `METRIC OP VALUE[UNIT]` for
-run-level ones. A number without a unit is in the metric's own unit (ms for times, % for
-error_rate, per second for rates).
+run-level ones. A number without a unit is in the metric's own unit (ms for times, per
+second for rates); a share (error_rate, retry_rate, good_fraction) needs its `%`, since
+k6 writes 1 % as 0.01: a bare number other than 0 is refused with a hint.
 """
 
 from __future__ import annotations
@@ -230,6 +231,8 @@ def parse_threshold(text: str) -> Threshold:
     if unit not in ("", "ms", "s", "%"):
         raise ThresholdError(expr, f"unknown unit {unit!r}; expected ms, s, % or none")
     _check_unit(expr, ref, unit)
+    if ref.kind == "percent" and not unit and number != 0:
+        raise ThresholdError(expr, _share_hint(ref, number))
     return Threshold(ref=ref, op=op, limit=number * _scale(unit), unit=unit)
 
 
@@ -249,12 +252,19 @@ def _check_unit(expr: str, ref: MetricRef, unit: str) -> None:
     if kind == "percent" and unit != "%":
         raise ThresholdError(
             expr,
-            f"unit {unit!r} does not fit {ref} (a percentage); use % (a bare number means %)",
+            f"unit {unit!r} does not fit {ref} (a percentage); use %, e.g. 1%",
         )
     if kind == "rate":
         raise ThresholdError(
             expr, f"unit {unit!r} does not fit {ref} ({ref.unit}); write a bare number"
         )
+
+
+def _share_hint(ref: MetricRef, number: float) -> str:
+    """A bare number for a share is refused: k6 writes 1 % as 0.01, others as 1."""
+    n = _plain(number)
+    meant = f"k6's {n} is {_plain(number * 100)}%, else {n}%" if number <= 1 else f"{n}%"
+    return f"{ref} is a share: a bare number is ambiguous; write 1% for a share ({meant})"
 
 
 def _scale(unit: str) -> float:

@@ -51,7 +51,6 @@ BATCH_S = 0.05  # a batch leaves at least this often while records come in
 BACKPRESSURE_BATCHES = 64  # batches an actor may have unread by the driver before it waits
 CLOCK_PROBES = 5  # round trips per actor for the clock offset
 PLACEMENT_TIMEOUT_S = 120.0
-INSTALL_HINT = "--ray needs Ray: pip install 'llmbench-async[ray]'"
 
 
 def import_ray() -> Any:
@@ -64,7 +63,9 @@ def import_ray() -> Any:
     try:
         return importlib.import_module("ray")
     except ImportError:
-        raise ConfigError(INSTALL_HINT) from None
+        from .extras import missing_extra
+
+        raise ConfigError(missing_extra("--ray", "ray", "ray")) from None
 
 
 class LoadActor:

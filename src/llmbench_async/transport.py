@@ -792,7 +792,9 @@ def make_client(
     origin under `http2`) mounted on httpx's standard transport."""
     proxies = proxy_map(proxy, trust_env=trust_env)
     if http2 and not http2_available():
-        raise RuntimeError("--http2 needs the h2 package: pip install 'llmbench-async[http2]'")
+        from .extras import missing_extra
+
+        raise RuntimeError(missing_extra("--http2", "h2", "http2"))
     ctx = ssl_context(verify, http2=http2)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     default: httpx.AsyncBaseTransport

@@ -53,7 +53,11 @@ def _command(name: str) -> Any:
         from .mock import mock_server_command
 
         app.command("mock-server")(mock_server_command)
-    return get_command(app)
+    from .metavars import apply_metavars
+
+    command = get_command(app)
+    apply_metavars(command)
+    return command
 
 
 def _with_default_command(argv: list[str]) -> list[str]:
@@ -61,13 +65,22 @@ def _with_default_command(argv: list[str]) -> list[str]:
     sub-command is a usage error with a suggestion."""
     if argv and argv[0] in SUBCOMMANDS:
         return argv
-    if argv and not argv[0].startswith("-"):
+    if argv and not argv[0].startswith("-") and ":" not in argv[0]:  # a URL goes to run
         import difflib  # only for a mistyped command
 
         close = difflib.get_close_matches(argv[0], SUBCOMMANDS, n=1, cutoff=0.5)
         hint = f"did you mean '{close[0]}'?" if close else f"commands: {', '.join(SUBCOMMANDS)}"
         raise ConfigError(f"no such command '{argv[0]}'; {hint}")
     return ["run", *argv]
+
+
+def _unknown_option(exc: Any) -> str | None:
+    """For an unknown option that is another tool's flag: its line naming ours."""
+    from .habits import foreign_hint
+
+    if type(exc).__name__ != "NoSuchOption":  # typer's vendored click or click itself
+        return None
+    return foreign_hint(str(getattr(exc, "option_name", "")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         name, *rest = _with_default_command(args)
         command = _command(name)
         if name == "run":
+            from .habits import apply_habits
             from .options import fill_optional_values
 
-            rest = fill_optional_values(rest, command.params)
+            rest = fill_optional_values(apply_habits(rest, command.params), command.params)
         result = command.main(args=rest, prog_name=f"llmbench-async {name}", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -97,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.TyperException as exc:
         # usage errors (exit code 2) and the like, squeezed to one line
-        error(" ".join(exc.format_message().split()))
+        error(_unknown_option(exc) or " ".join(exc.format_message().split()))
         return int(getattr(exc, "exit_code", ExitCode.USAGE))
     return result if isinstance(result, int) else ExitCode.OK
 

@@ -10,6 +10,8 @@ import typer
 
 from ..errors import ConfigError, MockServerError
 
+# flags that take a duration whose bare number is milliseconds
+_MS_FIELDS = ("ttft_ms", "itl_ms", "jitter_ms", "embedding_ms", "stall_ms")
 # MockConfig fields whose flag is not simply `--` + the name with dashes
 _FLAGS = {"models": "--model", "log_path": "--log"}
 
@@ -26,13 +28,14 @@ def _as_flags(message: str) -> str:
 
 _Host = Annotated[str, typer.Option("--host", help="Address to listen on.")]
 _Port = Annotated[int, typer.Option("--port", help="Port to listen on (0 = any free).")]
-_TtftMs = Annotated[float, typer.Option("--ttft-ms", help="Request received → first token (ms).")]
-_ItlMs = Annotated[float, typer.Option("--itl-ms", help="Gap between tokens (ms).")]
+_MS = " (e.g. 200ms, 0.5s; a bare number is milliseconds)"
+_TtftMs = Annotated[str, typer.Option("--ttft-ms", help="Request received → first token" + _MS)]
+_ItlMs = Annotated[str, typer.Option("--itl-ms", help="Gap between tokens" + _MS)]
 _Tokens = Annotated[
     int, typer.Option("--tokens", help="Output tokens per response (capped by max_tokens).")
 ]
 _JitterMs = Annotated[
-    float, typer.Option("--jitter-ms", help="Uniform ± jitter on TTFT and each gap (ms).")
+    str, typer.Option("--jitter-ms", help="Uniform ± jitter on TTFT and each gap" + _MS)
 ]
 _Model = Annotated[
     list[str] | None,
@@ -78,10 +81,10 @@ _Gzip = Annotated[
     ),
 ]
 _EmbeddingMs = Annotated[
-    float | None,
+    str | None,
     typer.Option(
         "--embedding-ms",
-        help="Embeddings: request received → response written (ms). Default: --ttft-ms.",
+        help="Embeddings: request received → response written" + _MS + ". Default: --ttft-ms.",
     ),
 ]
 _EmbeddingDims = Annotated[
@@ -161,10 +164,10 @@ _ErrorEventRate = Annotated[
     ),
 ]
 _StallMs = Annotated[
-    float,
+    str,
     typer.Option(
         "--stall-ms",
-        help="Every stream pauses this long after half its tokens (ms).",
+        help="Every stream pauses this long after half its tokens" + _MS + ".",
     ),
 ]
 _SlowDrip = Annotated[
@@ -175,11 +178,11 @@ _SlowDrip = Annotated[
     ),
 ]
 _HugeLineBytes = Annotated[
-    int,
+    str,
     typer.Option(
         "--huge-line-bytes",
         help="Each stream's middle token is one event whose data line is this many bytes "
-        "(0 = off, else at least 1024).",
+        "(e.g. 1MiB, 64KB; a bare number is bytes; 0 = off, else at least 1024).",
     ),
 ]
 _NoDone = Annotated[
@@ -202,10 +205,10 @@ _Endless = Annotated[
 def mock_server_command(
     host: _Host = "127.0.0.1",
     port: _Port = 8000,
-    ttft_ms: _TtftMs = 200.0,
-    itl_ms: _ItlMs = 10.0,
+    ttft_ms: _TtftMs = "200",
+    itl_ms: _ItlMs = "10",
     tokens: _Tokens = 64,
-    jitter_ms: _JitterMs = 0.0,
+    jitter_ms: _JitterMs = "0",
     model: _Model = None,
     log: _Log = None,
     seed: _Seed = None,
@@ -224,9 +227,9 @@ def mock_server_command(
     disconnect_rate: _DisconnectRate = 0.0,
     malformed_rate: _MalformedRate = 0.0,
     error_event_rate: _ErrorEventRate = 0.0,
-    stall_ms: _StallMs = 0.0,
+    stall_ms: _StallMs = "0",
     slow_drip: _SlowDrip = False,
-    huge_line_bytes: _HugeLineBytes = 0,
+    huge_line_bytes: _HugeLineBytes = "0",
     no_done: _NoDone = False,
     no_usage: _NoUsage = False,
     endless: _Endless = False,
@@ -242,8 +245,13 @@ def _mock_config(flags: dict[str, Any]) -> Any:
     """The `MockConfig` for the command's flags (one usage error naming the flag if not)."""
     # imported here, not at the top: only `mock-server` (and --mock) loads the mock
     from ..mock import MockConfig
+    from ..units import parse_size, parse_time
 
     model, log = flags.pop("model"), flags.pop("log")
+    for name in _MS_FIELDS:
+        if flags[name] is not None:
+            flags[name] = parse_time(flags[name], "--" + name.replace("_", "-"), unit="ms")
+    flags["huge_line_bytes"] = parse_size(flags["huge_line_bytes"], "--huge-line-bytes")
     flags["retry_after_header"] = flags["retry_after_header"].lower()
     try:
         return MockConfig(

@@ -24,7 +24,8 @@ LIMITS = "Limits & retries"
 OUTPUTS = "Outputs"
 OBSERVE = "Observe"
 GATE = "CI gate"
-PANELS = (TARGET, LOAD, SCALE, WORKLOAD, LIMITS, OUTPUTS, OBSERVE, GATE)
+# the most used first: what to hit, how hard, what to write, what fails the build
+PANELS = (TARGET, LOAD, OUTPUTS, GATE, WORKLOAD, LIMITS, OBSERVE, SCALE)
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage, 3 target unusable, "
@@ -216,7 +217,7 @@ Http2 = Annotated[
     bool,
     _opt(
         "--http2",
-        help="Offer HTTP/2 (needs the extra: pip install 'llmbench-async[http2]').",
+        help="Offer HTTP/2 (needs the h2 package: the http2 extra).",
         panel=TARGET,
     ),
 ]
@@ -294,7 +295,8 @@ Duration = Annotated[
     str | None,
     _opt(
         "--duration",
-        help="Keep sending for this long (e.g. 60s, 2m) instead of --n requests.",
+        help="Keep sending for this long (e.g. 60s, 2m; a bare number is seconds) instead of "
+        "--n requests.",
         panel=LOAD,
         show_default=False,
     ),
@@ -303,7 +305,8 @@ Warmup = Annotated[
     str | None,
     _opt(
         "--warmup",
-        help="Warm-up first: a duration (10s) or a request count (20). Kept in -o, marked, "
+        help="Warm-up first: a duration (10s, 1m) or a request count (a bare number: 20). "
+        "Kept in -o, marked, "
         "left out of the statistics.",
         panel=LOAD,
         show_default=False,
@@ -313,9 +316,10 @@ RampUp = Annotated[
     str | None,
     _opt(
         "--ramp-up",
-        help="Ramp up linearly over this long (e.g. 30s) first: closed loop, concurrency "
-        "climbs from 1 to -c; open loop, the rate climbs from 1 req/s to --rate. Ramp "
-        "requests are extra, kept in -o marked 'ramp', left out of the statistics.",
+        help="Ramp up linearly over this long (e.g. 30s; a bare number is seconds) first: "
+        "closed loop, concurrency climbs from 1 to -c; open loop, the rate climbs from "
+        "1 req/s to --rate. Ramp requests are extra, kept in -o marked 'ramp', left out "
+        "of the statistics.",
         panel=LOAD,
         show_default=False,
     ),
@@ -446,21 +450,22 @@ Stream = Annotated[
 ]
 
 # -- Limits & retries ---------------------------------------------------------------------
+_SECONDS = " (e.g. 30s, 500ms, 2m; a bare number is seconds)"
 Timeout = Annotated[
-    float, _opt("--timeout", help="Total deadline per request attempt (seconds).", panel=LIMITS)
+    str, _opt("--timeout", help="Total deadline per request attempt" + _SECONDS, panel=LIMITS)
 ]
 ConnectTimeout = Annotated[
-    float, _opt("--connect-timeout", help="TCP + TLS connect timeout (seconds).", panel=LIMITS)
+    str, _opt("--connect-timeout", help="TCP + TLS connect timeout" + _SECONDS, panel=LIMITS)
 ]
 ReadTimeout = Annotated[
-    float,
-    _opt("--read-timeout", help="Longest silence between received chunks (seconds).", panel=LIMITS),
+    str,
+    _opt("--read-timeout", help="Longest silence between received chunks" + _SECONDS, panel=LIMITS),
 ]
 Retries = Annotated[
     int, _opt("--retries", help="Extra attempts on retryable failures.", panel=LIMITS)
 ]
 MaxBackoff = Annotated[
-    float, _opt("--max-backoff", help="Cap on any wait between attempts (seconds).", panel=LIMITS)
+    str, _opt("--max-backoff", help="Cap on any wait between attempts" + _SECONDS, panel=LIMITS)
 ]
 LostAfter = Annotated[
     str,
@@ -485,8 +490,8 @@ ReadyTimeout = Annotated[
     ),
 ]
 Grace = Annotated[
-    float,
-    _opt("--grace", help="On Ctrl-C, time in-flight requests may finish (seconds).", panel=LIMITS),
+    str,
+    _opt("--grace", help="On Ctrl-C, time in-flight requests may finish" + _SECONDS, panel=LIMITS),
 ]
 
 # -- Outputs (shared by run and report) ---------------------------------------------------
@@ -552,7 +557,7 @@ ScrapeInterval = Annotated[
     str,
     _opt(
         "--scrape-interval",
-        help="Time between scrapes of --server-metrics (seconds).",
+        help="Time between scrapes of --server-metrics (e.g. 2s, 500ms; a bare number is seconds).",
         panel=OBSERVE,
     ),
 ]

@@ -17,6 +17,7 @@ from ..config import ObserveOptions, RunConfig
 from ..errors import ExitCode, OutputError, error
 from ..flags import (
     Flags,
+    check_mock_flags,
     flags_to_config,
     flags_to_observe,
     is_sweep,
@@ -43,6 +44,7 @@ from ..sweep import Capacity, LevelResult, capacity, is_judged, sweep_configs
 
 def run_flags(flags: Flags) -> int:
     """The whole path of one `run`: returns the exit code."""
+    check_mock_flags(flags)
     thresholds = parse_fail_if(flags.fail_if)
     min_achieved = parse_min_achieved(flags.min_achieved)
     outputs = Outputs(

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
-from ..config import parse_duration
 from ..errors import ConfigError, ExitCode, error
+from ..units import parse_duration
 from .options import OUTPUTS, FailIfOption, HtmlOption, JsonOption, JunitOption, WindowOption
 
 if TYPE_CHECKING:
@@ -157,6 +157,14 @@ def compare_command(
         ),
     ] = False,
     html: HtmlOption = None,
+    init_baseline: Annotated[
+        bool,
+        typer.Option(
+            "--init-baseline",
+            help="A pipeline's first run: when BASE does not exist yet, save NEW as BASE, "
+            "say so in one line and exit 0 (nothing to compare yet).",
+        ),
+    ] = False,
 ) -> None:
     """Compare two runs (or two sweeps, level by level): key metrics side by side, the
     change, regressions, and any setting in which the runs differ."""
@@ -167,6 +175,13 @@ def compare_command(
     tolerances = parse_tolerances(max_regression or ())
     outputs = Outputs(markdown_path=markdown, html_path=html, quiet=quiet)
     outputs.check_dirs()
+    if not base.exists():
+        if not init_baseline:
+            raise ConfigError(
+                f"cannot read {base}: no such file (a first run? --init-baseline saves NEW "
+                "as the baseline)"
+            )
+        raise typer.Exit(_save_baseline(base, new, markdown))
     done = _compared(base, new, tolerances, strict=strict)
     if html is not None and done.single is None:
         raise ConfigError("compare --html draws two single runs; compare sweeps without it")
@@ -181,6 +196,26 @@ def compare_command(
         listed = "; ".join(prefix + _regression_text(row) for prefix, row in done.regressions)
         error(f"NEW is worse than BASE beyond tolerance: {listed}")
     raise typer.Exit(done.code)
+
+
+def _save_baseline(base: Path, new: Path, markdown: Path | None) -> int:
+    """`--init-baseline` with no BASE yet: NEW (checked to be a run) becomes BASE."""
+    from ..compare import load
+    from ..publish import append_step_summary, write_text
+
+    load(new)  # a NEW that is no run of ours is the usual one-line error
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+        base.write_bytes(new.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"--init-baseline: cannot write {base}: {exc.strerror or exc}") from None
+    line = f"no baseline at {base} yet: saved this run ({new}) as the baseline"
+    sys.stderr.write(f"llmbench-async: {line}\n")
+    text = f"### llmbench-async compare: no baseline yet\n\n{line}.\n"
+    if markdown is not None:
+        write_text(markdown, text)
+    append_step_summary(text)
+    return ExitCode.OK
 
 
 class _Compared(NamedTuple):

@@ -14,8 +14,10 @@ from . import workload_options as w
 
 def run_command(
     base_url: o.BaseUrl = None,
-    api_key: o.ApiKey = None,
     model: o.Model = None,
+    mock: o.Mock = False,
+    api: o.ApiChoice = "chat",
+    api_key: o.ApiKey = None,
     accept_model: o.AcceptModel = None,
     api_key_file: o.ApiKeyFile = None,
     n: o.Count = None,
@@ -41,19 +43,17 @@ def run_command(
     header: o.Header = None,
     extra_body: o.ExtraBody = None,
     stream: o.Stream = True,
-    api: o.ApiChoice = "chat",
-    timeout: o.Timeout = 300.0,
-    connect_timeout: o.ConnectTimeout = 10.0,
-    read_timeout: o.ReadTimeout = 60.0,
+    timeout: o.Timeout = "300s",
+    connect_timeout: o.ConnectTimeout = "10s",
+    read_timeout: o.ReadTimeout = "60s",
     retries: o.Retries = 3,
-    max_backoff: o.MaxBackoff = 30.0,
+    max_backoff: o.MaxBackoff = "30s",
     insecure: o.Insecure = False,
     ca_bundle: o.CaBundle = None,
     output: o.Output = None,
     json_path: o.JsonOption = None,
     quiet: o.Quiet = False,
-    grace: o.Grace = 2.0,
-    mock: o.Mock = False,
+    grace: o.Grace = "2s",
     fail_if: o.FailIfOption = None,
     junit: o.JunitOption = None,
     markdown: o.MarkdownOption = None,
@@ -90,7 +90,8 @@ def run_command(
     ready_timeout: o.ReadyTimeout = None,
     min_achieved: o.MinAchieved = "90%",
 ) -> None:
-    """Run a benchmark (the default command)."""
+    """Run a benchmark (the default command). The target is --base-url, --mock, or a URL
+    given as an argument: `llmbench-async http://localhost:8000/v1 -n 10`."""
     flags = Flags(**locals())  # every parameter, by name
     from .pipeline import run_flags  # the whole run path: loaded only when a run starts
 

@@ -57,7 +57,8 @@ ThinkTimeOption = Annotated[
     str | None,
     typer.Option(
         "--think-time",
-        help="Multi-turn: pause between a reply and the next turn (e.g. 500ms, 2s). Default 0.",
+        help="Multi-turn: pause between a reply and the next turn (e.g. 500ms, 2s; a bare "
+        "number is seconds). Default 0.",
         show_default=False,
         rich_help_panel=_PANEL,
     ),

@@ -37,7 +37,8 @@
     box.appendChild(h);
     parent.appendChild(box);
     var width = Math.max(320, box.clientWidth - 16);
-    var o = Object.assign({ width: width, height: 240, series: [{}].concat(series),
+    var xSeries = { label: opts.xLabel, value: opts.xValue || legendValue };
+    var o = Object.assign({ width: width, height: 240, series: [xSeries].concat(series),
       axes: axes(opts.xLabel, opts.yLabel), scales: { x: { time: false } } }, opts.extra || {});
     var colors = series.map(function (s) { return s.stroke; });
     var points = xy.slice(1).reduce(function (n, ys) {
@@ -47,10 +48,44 @@
     drawn.push({ title: title, chart: u, box: box, colors: colors, points: points });
   }
 
+  // legend values: blank until the cursor is on the chart (the legend is then only a key),
+  // the value under the cursor on hover, "no data" where a series has none
+  function legendValue(u, raw, seriesIdx, idx) {
+    if (idx === null || idx === undefined) { return ""; }
+    if (raw === null || raw === undefined) { return "no data"; }
+    return fmt(raw);
+  }
+
+  function fmt(x) {
+    return Math.abs(x) >= 1000 || Number.isInteger(x) ? x.toLocaleString("en", { maximumFractionDigits: 0 })
+      : String(+x.toPrecision(4));
+  }
+
   function line(label, i, extra) {
     // points: uPlot's default, drawn when the data is sparse (a one-window run still shows)
     return Object.assign({ label: label, stroke: palette[i % palette.length], width: 1.5,
-      spanGaps: true }, extra || {});
+      spanGaps: true, value: legendValue }, extra || {});
+  }
+
+  // a histogram: one equal-width bar per bucket (x = the bucket's index), whatever the
+  // buckets' widths in ms (the last one runs to the maximum), labelled by their bounds
+  function histogram(prefix, title, hist) {
+    var edges = hist.edges, n = edges.length;
+    var index = edges.map(function (e, i) { return i; });
+    var lower = function (i) { return i === 0 ? null : edges[i - 1]; };
+    var bucket = function (i) {
+      return (lower(i) === null ? "≤ " : fmt(lower(i)) + "–") + fmt(edges[i]) + " ms";
+    };
+    var both = axes("ms (bucket upper bound)", "requests");
+    both[0] = Object.assign(both[0], { space: 48, incrs: [1, 2, 4, 5, 10, 20, 50], values: function (u, splits) {
+      return splits.map(function (s) { return Number.isInteger(s) && s >= 0 && s < n ? fmt(edges[s]) : ""; });
+    } });
+    var extra = { axes: both, scales: { x: { time: false, range: [-0.5, n - 0.5] } } };
+    var opts = { xLabel: "ms (bucket upper bound)", yLabel: "requests", extra: extra,
+      xValue: function (u, raw, s, idx) { return idx === null || idx === undefined ? "" : bucket(idx); } };
+    var bars = uPlot.paths.bars({ size: [0.85, Infinity], align: 0 });
+    chart(prefix, title, opts, [line("requests", 0, { paths: bars, fill: palette[0], points: { show: false } })],
+      [index, hist.counts]);
   }
 
   function distributions(run, prefix) {
@@ -58,9 +93,7 @@
     metrics.forEach(function (m) {
       var d = run.dist[m[0]];
       if (!d) { return; }
-      var bars = uPlot.paths.bars({ size: [0.9, 80], align: 1 });
-      chart(prefix, m[1] + " histogram (ms)", { xLabel: "ms (bucket upper bound)", yLabel: "requests" },
-        [line("requests", 0, { paths: bars, fill: palette[0] + "88" })], [d.hist.edges, d.hist.counts]);
+      histogram(prefix, m[1] + " histogram (ms)", d.hist);
       chart(prefix, m[1] + " CDF", { xLabel: "ms", yLabel: "fraction ≤ x" },
         [line(run.name, 0)], [d.cdf.x, d.cdf.q]);
     });

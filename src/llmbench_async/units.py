@@ -1,0 +1,84 @@
+"""One grammar for every duration and size a flag takes.
+
+Durations: a number with `ms`, `s`, `m` or `h` (`500ms`, `30s`, `1.5m`, `2h`); a bare number
+is in the flag's documented unit (seconds for `--timeout`, milliseconds for the mock's
+`--ttft-ms`). Sizes: a number with `B`, `KB`/`MB`/`GB` (powers of 1000) or `KiB`/`MiB`/`GiB`
+(powers of 1024; `K`, `M`, `G` alone too); a bare number is bytes.
+
+The parsers only read the text: the range of each value (finite, not negative, not huge) is
+checked by the flag's own limit (`limits.py` for the `run` flags, `MockConfig` for the mock's).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from .errors import ConfigError
+
+SECONDS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+BYTES: dict[str, int] = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "k": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+}
+_UNIT_NAMES = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours"}
+# a number (sign, decimals, exponent; inf and nan pass, for the limit to refuse by name)
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|[+-]?(?:inf(?:inity)?|nan)"
+_QUANTITY = re.compile(rf"\s*({_NUMBER})\s*([a-z]*)\s*")
+
+
+def _split(text: str) -> tuple[float, str] | None:
+    match = _QUANTITY.fullmatch(text.lower())
+    if match is None:
+        return None
+    return float(match.group(1)), match.group(2)
+
+
+def parse_time(value: str | float, flag: str, unit: str = "s") -> float:
+    """A duration in `unit` (`s` or `ms`): `30s`, `500ms`, `2m`, `1h`, or a bare number
+    already in `unit`. Numbers given as numbers (the Python API) pass as they are."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    parsed = _split(str(value))
+    if parsed is None or (parsed[1] and parsed[1] not in SECONDS):
+        raise ConfigError(
+            f"{flag} must be a duration like 30s, 500ms or 2m; a bare number is "
+            f"{_UNIT_NAMES[unit]} (got {str(value)!r})"
+        )
+    number, written = parsed
+    if not written:
+        return number
+    return number * SECONDS[written] / SECONDS[unit]
+
+
+def parse_duration(text: str, flag: str) -> float:
+    """`90`, `90s`, `1.5m`, `2h`, `500ms` → seconds, finite and more than 0."""
+    seconds = parse_time(text, flag)
+    if not 0 < seconds < math.inf:
+        raise ConfigError(f"{flag} must be finite and more than 0 (got {text!r})")
+    return seconds
+
+
+def parse_size(value: str | int, flag: str) -> int:
+    """A size in bytes: `4096`, `64KiB`, `1MiB`, `2MB`. Whole bytes only."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    parsed = _split(str(value))
+    if parsed is None or (parsed[1] and parsed[1] not in BYTES):
+        raise ConfigError(
+            f"{flag} must be a size like 4096, 64KiB or 1MiB; a bare number is bytes "
+            f"(got {str(value)!r})"
+        )
+    number, written = parsed
+    size = number * BYTES[written or "b"]
+    if not math.isfinite(size) or size != int(size) or abs(size) > 2**62:
+        raise ConfigError(f"{flag} must be a whole number of bytes (got {str(value)!r})")
+    return int(size)
