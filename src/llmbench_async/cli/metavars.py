@@ -14,6 +14,7 @@ METAVARS: dict[str, str] = {
     "--api-key": "KEY",
     "--api-key-file": "PATH",
     "--model": "NAME",
+    "--accept-model": "NAME|any",
     "--api": "API",
     "--ca-bundle": "PATH",
     "--endpoint": "URL",
