@@ -11,7 +11,8 @@ import time
 
 import httpx
 
-from llmbench_async.transport import EXCHANGE_KEY, Exchange, LeanTransport
+from llmbench_async.wire.connection import EXCHANGE_KEY, Exchange
+from llmbench_async.wire.transport import LeanTransport
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 EVENT = b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n'

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from llmbench_async import RequestRecord, RunConfig, run
-from llmbench_async.client import Target, execute
 from llmbench_async.config import RetryPolicy, Timeouts
 from llmbench_async.mock import MockConfig, MockProcess
-from llmbench_async.transport import make_client
+from llmbench_async.wire.client import Target, execute
+from llmbench_async.wire.transport import make_client
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +190,7 @@ def test_non_streaming(fast_mock: MockProcess) -> None:
 
 
 def test_parse_retry_after_variants() -> None:
-    from llmbench_async.client import parse_retry_after
+    from llmbench_async.wire.retry import parse_retry_after
 
     def h(**kv: str) -> httpx.Headers:
         return httpx.Headers({k.replace("_", "-"): v for k, v in kv.items()})

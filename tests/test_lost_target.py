@@ -174,7 +174,8 @@ def test_throttling_where_truly_nothing_succeeds_is_lost_after_the_slow_window(
 ) -> None:
     """429s count only once nothing has succeeded for the slow window (60 s; shortened
     here, through the Python API, so the test stays short)."""
-    from llmbench_async import RunConfig, lost, run
+    from llmbench_async import RunConfig, run
+    from llmbench_async.loadgen import lost
 
     monkeypatch.setattr(lost, "SLOW_WINDOW_NS", 400_000_000)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from .._version import VERSION
 from ..errors import ConfigError, ExitCode, LlmbenchError, error
-from ..httpx_compat import skip_httpx_command_line
+from ..wire.httpx_compat import skip_httpx_command_line
 
 SUBCOMMANDS = ("run", "report", "compare", "mock-server")
 _VERSION_FLAGS = ("--version", "-V")
