@@ -15,7 +15,7 @@ import pytest
 from conftest import run_cli
 
 from llmbench_async.config import RunConfig
-from llmbench_async.loadgen.runner import build_workload, run_requests
+from llmbench_async.loadgen.runner import DriveOptions, build_workload, run_requests
 from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.pacing import LoadPlan
 from llmbench_async.records import RequestRecord
@@ -164,7 +164,7 @@ def test_windows_show_queueing_after_the_knee(capacity_mock: MockProcess) -> Non
                 # any Pacer drives the open loop; no cap on requests in flight
                 LoadPlan(shape=RisingRate(10, 110, 4.0), count=None, duration_s=4.0),  # type: ignore[arg-type]
                 records.append,
-                handle_signals=False,
+                DriveOptions(handle_signals=False),
             )
             return started
 

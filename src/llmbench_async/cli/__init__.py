@@ -25,7 +25,8 @@ def _command(name: str) -> Any:
     import typer
     from typer.main import get_command
 
-    from .options import EXIT_CODES_HELP, PanelCommand
+    from .layout import PanelCommand
+    from .options import EXIT_CODES_HELP
 
     app = typer.Typer(
         add_completion=False,
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         command = _command(name)
         if name == "run":
             from .habits import apply_habits
-            from .options import fill_optional_values
+            from .layout import fill_optional_values
 
             rest = fill_optional_values(apply_habits(rest, command.params), command.params)
         result = command.main(args=rest, prog_name=f"llmbench-async {name}", standalone_mode=False)

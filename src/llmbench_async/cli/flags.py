@@ -177,17 +177,8 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         headers=dict(parse_header(h) for h in flags.header or ()),
         max_tokens=flags.max_tokens,
         stream=flags.stream,
-        timeouts=Timeouts(
-            total=parse_time(flags.timeout, "--timeout"),
-            connect=parse_time(flags.connect_timeout, "--connect-timeout"),
-            read=parse_time(flags.read_timeout, "--read-timeout"),
-        ),
-        retry=RetryPolicy(
-            retries=flags.retries, max_backoff=parse_time(flags.max_backoff, "--max-backoff")
-        ),
         verify=False if flags.insecure else (str(flags.ca_bundle) if flags.ca_bundle else True),
         output=flags.output,
-        grace_s=parse_time(flags.grace, "--grace"),
         endpoint_url=None if flags.endpoint is None else flags.endpoint.strip(),
         api_key_header=_key_header(flags.api_key_header),
         max_tokens_field=cast(MaxTokensField | None, flags.max_tokens_field),  # RunConfig checks
@@ -195,12 +186,29 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         proxy_env=not flags.no_proxy_env,
         http2=flags.http2,
         preconnect=flags.preconnect,
-        lost_after=parse_lost_after(flags.lost_after),
-        ready_timeout_s=None
-        if flags.ready_timeout is None
-        else parse_duration(flags.ready_timeout, "--ready-timeout"),
+        **_limits_fields(flags),
         **_workload_fields(flags),
     )
+
+
+def _limits_fields(flags: Flags) -> dict[str, Any]:
+    """The RunConfig fields of the Limits & retries panel: timeouts, retries, the grace
+    period, the lost-target count and the ready check."""
+    return {
+        "timeouts": Timeouts(
+            total=parse_time(flags.timeout, "--timeout"),
+            connect=parse_time(flags.connect_timeout, "--connect-timeout"),
+            read=parse_time(flags.read_timeout, "--read-timeout"),
+        ),
+        "retry": RetryPolicy(
+            retries=flags.retries, max_backoff=parse_time(flags.max_backoff, "--max-backoff")
+        ),
+        "grace_s": parse_time(flags.grace, "--grace"),
+        "lost_after": parse_lost_after(flags.lost_after),
+        "ready_timeout_s": None
+        if flags.ready_timeout is None
+        else parse_duration(flags.ready_timeout, "--ready-timeout"),
+    }
 
 
 def parse_lost_after(text: str) -> int:

@@ -14,7 +14,8 @@ import typer
 
 from ..errors import ConfigError, ExitCode, error
 from ..units import parse_duration
-from .options import OUTPUTS, FailIfOption, HtmlOption, JsonOption, JunitOption, WindowOption
+from .layout import OUTPUTS
+from .options import FailIfOption, HtmlOption, JsonOption, JunitOption, WindowOption
 
 if TYPE_CHECKING:
     from ..records import RequestRecord

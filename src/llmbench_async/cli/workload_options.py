@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .options import GATE, LOAD, WORKLOAD
+from .layout import GATE, LOAD, WORKLOAD
 
 __all__ = [
     "BatchOption",

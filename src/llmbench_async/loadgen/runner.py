@@ -77,6 +77,24 @@ class StopSignal:
         return self.name
 
 
+@dataclass(frozen=True, slots=True)
+class DriveOptions:
+    """How requests are driven, besides what (the target and workload) and when (the plan):
+    the terminal's progress bar and live view, signals and the grace period for requests in
+    flight, the first request's index (a worker's share), multi-turn pacing, an outside stop,
+    and when the target counts as lost."""
+
+    progress: bool = False
+    grace_s: float = 2.0
+    handle_signals: bool = True
+    first_index: int = 0
+    think_time_s: float = 0.0
+    replay_history: bool = False
+    live: LiveView | None = None
+    stop: StopSignal | None = None
+    lost_after: int = DEFAULT_LOST_AFTER
+
+
 class Bar(Protocol):
     """A progress bar: tqdm's, or none."""
 
@@ -121,14 +139,9 @@ class _Pool:
         workload: Workload,
         plan: LoadPlan,
         sink: RecordSink,
-        *,
-        progress: bool,
-        first_index: int,
-        think_time_s: float = 0.0,
-        replay_history: bool = False,
-        live: LiveView | None = None,
-        lost_after: int = DEFAULT_LOST_AFTER,
+        options: DriveOptions,
     ) -> None:
+        first_index = options.first_index
         self.http, self.target, self.workload, self.plan, self.sink = (
             http,
             target,
@@ -143,20 +156,22 @@ class _Pool:
         self.in_flight = 0
         self.peak = 0
         self.ok_seen = False
-        self.watch = Watch(lost_after)
+        self.watch = Watch(options.lost_after)
         self.lost: str | None = None  # why the run stopped for a lost target
         self.begun = 0  # requests started (sent, or trying to)
         self.fatal: RequestRecord | None = None
         self.signal: str | None = None
         self.cancelled = 0
-        self.live = live
+        self.live = options.live
         self.scope: anyio.CancelScope | None = None
         self.indices = count(first_index)
         # multi-turn sessions draw indices through `claim`
-        self.sessions = Sessions(workload, first_index, think_time_s, replay_history)
+        self.sessions = Sessions(
+            workload, first_index, options.think_time_s, options.replay_history
+        )
         self.end_index = None if plan.total is None else first_index + plan.total
         self.warm_end_index = first_index + plan.warmup_requests
-        self.bar = progress_bar(plan.total, enabled=progress)
+        self.bar = progress_bar(plan.total, enabled=options.progress)
         self.cpu0 = time.process_time()
         self.started = time.perf_counter_ns()
         self.warm_end_ns = self.started + int(plan.warmup_s * 1e9)
@@ -353,18 +368,10 @@ async def run_requests(
     workload: Workload,
     plan: LoadPlan,
     sink: RecordSink,
-    *,
-    progress: bool = False,
-    grace_s: float = 2.0,
-    handle_signals: bool = True,
-    first_index: int = 0,
-    think_time_s: float = 0.0,
-    replay_history: bool = False,
-    live: LiveView | None = None,
-    stop: StopSignal | None = None,
-    lost_after: int = DEFAULT_LOST_AFTER,
+    options: DriveOptions | None = None,
 ) -> DriveOutcome:
-    """Send the plan's requests and hand each record to `sink`.
+    """Send the plan's requests to the target and hand each record to `sink`; `options`
+    (DriveOptions) say how, besides.
 
     Closed loop: C slots, each sending its next request when its last one ended. Open loop:
     requests are due at the pacer's offsets and wait for one of `plan.max_in_flight` slots
@@ -380,26 +387,16 @@ async def run_requests(
     k has ended (plus `think_time_s`), carrying the server's reply (or the dataset's, with
     `replay_history`); a failed turn ends its session.
     """
-    pool = _Pool(
-        http,
-        target,
-        workload,
-        plan,
-        sink,
-        progress=progress,
-        first_index=first_index,
-        live=live,
-        think_time_s=think_time_s,
-        replay_history=replay_history,
-        lost_after=lost_after,
-    )
+    options = DriveOptions() if options is None else options
+    live, grace_s, stop = options.live, options.grace_s, options.stop
+    pool = _Pool(http, target, workload, plan, sink, options)
     lag = array("d")
     try:
         async with anyio.create_task_group() as outer:
             outer.start_soon(lag_probe, lag)
             if live is not None:
                 outer.start_soon(live.tick, pool.bar, lambda: pool.in_flight)
-            if handle_signals and threading.current_thread() is threading.main_thread():
+            if options.handle_signals and threading.current_thread() is threading.main_thread():
                 outer.start_soon(_watch_signals, pool, grace_s, outer)
             if stop is not None:
                 outer.start_soon(_watch_stop, pool, grace_s, outer, stop)
@@ -428,22 +425,20 @@ async def drive(
     `prompts`: the prompt file already read (None: read it here). The run's connections
     are opened first (`--preconnect`), before the clock starts."""
     await preconnect_run(http, config)
-    return await run_requests(
-        http,
-        target or build_target(config),
-        build_workload(config, prompts),
-        config.plan,
-        sink,
+    live = LiveView(planned_s=planned_seconds(config)) if live_enabled(progress) else None
+    options = DriveOptions(
         progress=progress,
         grace_s=config.grace_s,
         handle_signals=handle_signals,
         first_index=first_index,
         think_time_s=config.think_time_s,
         replay_history=config.replay_history,
-        live=LiveView(planned_s=planned_seconds(config)) if live_enabled(progress) else None,
+        live=live,
         stop=stop,
         lost_after=config.lost_after,
     )
+    plan, workload = config.plan, build_workload(config, prompts)
+    return await run_requests(http, target or build_target(config), workload, plan, sink, options)
 
 
 def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = None) -> Workload:

@@ -124,23 +124,7 @@ def parse_chunk(data: bytes) -> Chunk:
     finish_reason = None
     choices = obj.get("choices")
     if type(choices) is list:
-        for choice in choices:
-            if type(choice) is not dict:
-                continue
-            delta = choice.get("delta")
-            if type(delta) is dict:  # chat.completion.chunk
-                text = delta.get("content")
-                if text and type(text) is str:
-                    output = content = True
-                elif not output and _delta_has_other_output(delta):
-                    output = True
-            else:  # text_completion
-                text = choice.get("text")
-                if text and type(text) is str:
-                    output = content = True
-            reason = choice.get("finish_reason")
-            if reason and finish_reason is None and type(reason) is str:
-                finish_reason = reason
+        output, content, finish_reason = _choices_meaning(choices)
     elif obj.get("object") == "error" or obj.get("type") == "error" or _is_flat_error(obj):
         # vLLM's older shape, Anthropic's {"type":"error"}, or a flat {"message","code"}
         inner = obj.get("error")
@@ -172,6 +156,31 @@ def parse_chunk(data: bytes) -> Chunk:
         _error_text(error, _LONG_CHARS) if error else None,
         model,
     )
+
+
+def _choices_meaning(choices: list[Any]) -> tuple[bool, bool, str | None]:
+    """Whether the choices carry output, whether it is content (not only reasoning or tool
+    calls), and the first finish reason, for chat chunks and text completions alike."""
+    output = content = False
+    finish_reason = None
+    for choice in choices:
+        if type(choice) is not dict:
+            continue
+        delta = choice.get("delta")
+        if type(delta) is dict:  # chat.completion.chunk
+            text = delta.get("content")
+            if text and type(text) is str:
+                output = content = True
+            elif not output and _delta_has_other_output(delta):
+                output = True
+        else:  # text_completion
+            text = choice.get("text")
+            if text and type(text) is str:
+                output = content = True
+        reason = choice.get("finish_reason")
+        if reason and finish_reason is None and type(reason) is str:
+            finish_reason = reason
+    return output, content, finish_reason
 
 
 def _is_flat_error(obj: dict[str, Any]) -> bool:

@@ -52,6 +52,45 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """Consume the next bytes of the stream; return the data of the events they complete."""
+        lines = self._complete_lines(chunk)
+        if not lines:
+            return []
+        events: list[bytes] = []
+        data = self._data
+        size = self._data_len
+        limit = self._max + 1  # size counts one separator too many
+        for line in lines:
+            if not line:
+                if data:
+                    if self._error_event:
+                        self.errors.append(b"\n".join(data))
+                    else:
+                        events.append(b"\n".join(data))  # a single item is returned as is
+                    data.clear()
+                    size = 0
+                self._error_event = False
+                continue
+            if line.startswith(b"data: "):
+                value = line[6:]
+            elif line.startswith(b"data:"):
+                value = line[5:]
+            elif line == b"data":  # a field without colon has an empty value
+                value = b""
+            elif line.startswith(b"event:"):
+                self._error_event = line[6:].strip() == b"error"
+                continue
+            else:  # comment (":..."), id, retry or an unknown field
+                continue
+            data.append(value)
+            size += len(value) + 1
+            if size > limit:
+                self._too_large()
+        self._data_len = size
+        return events
+
+    def _complete_lines(self, chunk: bytes) -> list[bytes]:
+        """The lines `chunk` completes, after any kept partial line, CRLF or CR endings made
+        LF and the BOM dropped; the last, unfinished line is kept for the next piece."""
         if not chunk:
             return []
         if self._skip_lf:
@@ -93,38 +132,7 @@ class SSEDecoder:
             self._tail_len = len(last)
             if self._tail_len > self._max:
                 self._too_large()
-        events: list[bytes] = []
-        data = self._data
-        size = self._data_len
-        limit = self._max + 1  # size counts one separator too many
-        for line in lines:
-            if not line:
-                if data:
-                    if self._error_event:
-                        self.errors.append(b"\n".join(data))
-                    else:
-                        events.append(b"\n".join(data))  # a single item is returned as is
-                    data.clear()
-                    size = 0
-                self._error_event = False
-                continue
-            if line.startswith(b"data: "):
-                value = line[6:]
-            elif line.startswith(b"data:"):
-                value = line[5:]
-            elif line == b"data":  # a field without colon has an empty value
-                value = b""
-            elif line.startswith(b"event:"):
-                self._error_event = line[6:].strip() == b"error"
-                continue
-            else:  # comment (":..."), id, retry or an unknown field
-                continue
-            data.append(value)
-            size += len(value) + 1
-            if size > limit:
-                self._too_large()
-        self._data_len = size
-        return events
+        return lines
 
     def close(self) -> list[bytes]:
         """End of stream: return the pending event if it has data (lenient), then reset."""
