@@ -1,9 +1,14 @@
 """The command line: sub-commands, `--version`, "did you mean", one-line errors, exit codes.
 
-cli/options.py   every option, grouped into help panels
+cli/options.py   every option, in its help panel (cli/layout.py: the panels and help layout)
+cli/flags.py     the flags as plain data, and flags → RunConfig (no typer)
 cli/run.py       `run` (the default command): flags → RunConfig → run → publish → exit
+cli/pipeline.py  the run's path, start to exit code
 cli/results.py   `report` and `compare`: saved runs re-rendered, judged, compared
 cli/mock.py      `mock-server`: the built-in mock, served until Ctrl-C
+
+The top wing: it may import every wing below it (report, session, loadgen, watch, results,
+wire), the ground and the mock; nothing of the package imports it.
 """
 
 from __future__ import annotations
