@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from llmbench_async import MockConfig, MockProcess
-from llmbench_async.stats import percentile
+from llmbench_async.results.stats import percentile
 
 TTFT_MS, ITL_MS, TOKENS = 200.0, 10.0, 64
 

@@ -42,11 +42,12 @@ import anyio
 import httpx
 
 from llmbench_async.config import RunConfig
+from llmbench_async.loadgen.runner import build_workload, run_requests
 from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.pacing import ClosedLoop, LoadPlan
 from llmbench_async.records import RequestRecord
-from llmbench_async.runner import auth_headers, build_target, build_workload, run_requests
-from llmbench_async.transport import make_client
+from llmbench_async.wire.assemble import auth_headers, build_target
+from llmbench_async.wire.transport import make_client
 
 TOKENS = 130
 MODEL = "mock-model"
@@ -114,7 +115,7 @@ async def _orjson(base_url: str, c: int) -> AsyncIterator[Run]:
     """The llmbench path with orjson's decoder for SSE data (the A/B for adding orjson)."""
     import orjson
 
-    from llmbench_async import protocol
+    from llmbench_async.wire import protocol
 
     protocol._decode = orjson.loads
     async with _llmbench(base_url, c) as run:

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from llmbench_async.config import RunConfig
 from llmbench_async.mock import MockConfig, MockProcess
-from llmbench_async.observe import ObserveOptions
-from llmbench_async.session import run
+from llmbench_async.session.run import run
+from llmbench_async.watch.observe import ObserveOptions
 
 _METRICS = (
     "".join(
@@ -100,8 +100,8 @@ def cpu_per_1000(config: RunConfig, mode: str, url: str) -> float:
 
 def live_update_us() -> float:
     """CPU microseconds per record spent by `LiveView.update` (tallies + throttled redraw)."""
-    from llmbench_async.live import LiveView
     from llmbench_async.records import RequestRecord
+    from llmbench_async.watch.live import LiveView
 
     class Bar:
         def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
@@ -123,7 +123,7 @@ def scrape_ms(url: str, scrapes: int = 100) -> float:
     import anyio
     import httpx
 
-    from llmbench_async.server_metrics import Scraper
+    from llmbench_async.watch.server_metrics import Scraper
 
     async def go() -> float:
         scraper = Scraper(url, t0_ns=time.perf_counter_ns(), interval_s=1.0)

@@ -14,7 +14,7 @@ from array import array
 
 import anyio
 
-from llmbench_async.runner import lag_probe
+from llmbench_async.loadgen.runner import lag_probe
 
 
 async def _for(seconds: float, probe: bool) -> float:

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from llmbench_async import MockConfig, MockProcess, RetryPolicy, RunConfig, run
-from llmbench_async.stats import percentile
+from llmbench_async.results.stats import percentile
 
 TTFT_MS = 200.0
 _IN_NETNS = "LLMBENCH_BENCH_NETNS"

@@ -82,7 +82,7 @@ StartMock = Callable[..., MockProcess]
 
 # the slowest modules first: a parallel run (pytest-xdist, `--dist loadscope` hands out whole
 # modules in this order) then never waits on one of them alone at its end
-SLOWEST_FIRST = ("test_ray_backend.py", "test_recipes.py", "test_report_html.py")
+SLOWEST_FIRST = ("test_ray_backend.py", "test_recipes.py", "test_html.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -22,10 +22,10 @@ import pytest
 from conftest import start_cli
 
 from llmbench_async import RunConfig, run
+from llmbench_async.loadgen.ray_backend import import_ray
 from llmbench_async.mock import MockConfig, MockProcess
-from llmbench_async.ray_backend import import_ray
 from llmbench_async.records import read_results
-from llmbench_async.stats import summarize
+from llmbench_async.results.stats import summarize
 
 ray = import_ray()  # sets Ray's environment first (no `uv run` in its workers)
 from ray.cluster_utils import Cluster  # noqa: E402

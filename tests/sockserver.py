@@ -1,7 +1,7 @@
 """The one raw-socket test server: a loopback listener whose accept loop hands each
 connection to a behaviour, a plain function run in its own thread. The hostile servers
 (`hostile.py`, `rawserver.py`), the scripted timing server (`scripted_server.py`) and the
-proxy of `test_transport_routes.py` are behaviours on it, so each writes exactly the bytes
+proxy of `test_route.py` are behaviours on it, so each writes exactly the bytes
 its test needs and none of them owns an accept loop.
 
 It runs in a thread of the test process, so the instants a behaviour takes are on the

@@ -10,9 +10,9 @@ import pytest
 from scripted_server import Received, Reply, scripted, sse
 
 from llmbench_async import RunConfig, run
-from llmbench_async.apis import ANTHROPIC_VERSION, api_spec
+from llmbench_async.cli.flags import Flags, flags_to_config
 from llmbench_async.errors import BadStreamError
-from llmbench_async.flags import Flags, flags_to_config
+from llmbench_async.wire.apis import ANTHROPIC_VERSION, api_spec
 
 GAP = 0.05  # seconds between scripted events
 NEAR = 25e6  # ns: the client sees an event within this of its write (half a gap)

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from llmbench_async.compare import (
+from llmbench_async.config import ConfigError
+from llmbench_async.records import RequestRecord, ResultsWriter
+from llmbench_async.report.compare import comparison_report
+from llmbench_async.report.summary import RunInfo, summary_json
+from llmbench_async.results.compare import (
     KEY_METRICS,
     MIN_REQUESTS,
     SAME_PERCENT,
@@ -21,12 +25,8 @@ from llmbench_async.compare import (
     load_run,
     parse_tolerances,
 )
-from llmbench_async.config import ConfigError
-from llmbench_async.gate import MetricRef
-from llmbench_async.records import RequestRecord, ResultsWriter
-from llmbench_async.report import RunInfo, summary_json
-from llmbench_async.report_compare import comparison_report
-from llmbench_async.stats import summarize
+from llmbench_async.results.gate import MetricRef
+from llmbench_async.results.stats import summarize
 
 MS = 1_000_000
 

@@ -13,7 +13,7 @@ from conftest import run_cli
 from llmbench_async import MockProcess, RunConfig, run
 from llmbench_async.mock import MockConfig
 from llmbench_async.records import RequestRecord
-from llmbench_async.stats import summarize
+from llmbench_async.results.stats import summarize
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:

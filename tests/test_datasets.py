@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from llmbench_async import datasets
 from llmbench_async.config import ConfigError
-from llmbench_async.datasets import (
+from llmbench_async.loadgen import datasets
+from llmbench_async.loadgen.datasets import (
     DatasetSpec,
     detect_format,
     estimate_tokens,
     iter_objects,
     load_dataset,
 )
-from llmbench_async.workload import Conversation, PromptItem
+from llmbench_async.loadgen.workload import Conversation, PromptItem
 
 DATA = Path(__file__).parent / "data"
 SHAREGPT = DATA / "sharegpt.json"

@@ -30,9 +30,9 @@ BLOCK_S = 0.3
 # the command line, with the loop blocked after the read that completed a response
 LAUNCH = f"""
 import sys, time
-from llmbench_async import transport
+from llmbench_async.wire import connection
 
-original = transport._Connection.data_received
+original = connection.Connection.data_received
 done = []  # the loop is blocked once, after the read that ended the response
 
 def late(self, data):
@@ -44,7 +44,7 @@ def late(self, data):
         time.sleep({BLOCK_S})
         sys.stderr.write(f"blocked-until {{time.perf_counter_ns()}}\\n")
 
-original_end = transport._Response._connection_ended
+original_end = connection.Response._connection_ended
 
 def late_end(self, now):
     original_end(self, now)
@@ -53,8 +53,8 @@ def late_end(self, now):
         time.sleep({BLOCK_S})
         sys.stderr.write(f"blocked-until {{time.perf_counter_ns()}}\\n")
 
-transport._Connection.data_received = late
-transport._Response._connection_ended = late_end
+connection.Connection.data_received = late
+connection.Response._connection_ended = late_end
 from llmbench_async.cli import main
 sys.argv[0] = "llmbench-async"
 main()

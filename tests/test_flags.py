@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from llmbench_async.cli.flags import Flags, auto_workers, flags_to_config, is_loopback, is_sweep
 from llmbench_async.config import ConfigError, RunConfig
-from llmbench_async.flags import Flags, auto_workers, flags_to_config, is_loopback, is_sweep
 from llmbench_async.pacing import ClosedLoop, ConstantRate, PoissonRate
 
 

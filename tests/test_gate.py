@@ -6,7 +6,9 @@ import pytest
 
 from llmbench_async import RunConfig, check, run
 from llmbench_async.config import ConfigError
-from llmbench_async.gate import (
+from llmbench_async.mock import MockProcess
+from llmbench_async.records import RequestRecord
+from llmbench_async.results.gate import (
     MetricRef,
     Threshold,
     ThresholdError,
@@ -15,9 +17,7 @@ from llmbench_async.gate import (
     parse_metric_ref,
     parse_threshold,
 )
-from llmbench_async.mock import MockProcess
-from llmbench_async.records import RequestRecord
-from llmbench_async.stats import percentile, summarize
+from llmbench_async.results.stats import percentile, summarize
 
 MS = 1_000_000
 

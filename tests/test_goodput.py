@@ -11,10 +11,10 @@ from conftest import StartMock, run_cli
 
 from llmbench_async import RunConfig, run
 from llmbench_async.config import RetryPolicy
-from llmbench_async.gate import ThresholdError, check
-from llmbench_async.goodput import is_good, parse_goodput
 from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.records import RequestRecord
+from llmbench_async.results.gate import ThresholdError, check
+from llmbench_async.results.goodput import is_good, parse_goodput
 
 
 def test_parse_goodput_reuses_the_threshold_grammar() -> None:

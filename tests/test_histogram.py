@@ -1,4 +1,4 @@
-"""histogram.py: shapes, widths and counts."""
+"""report/histogram.py: shapes, widths and counts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from llmbench_async.histogram import render_histogram
+from llmbench_async.report.histogram import render_histogram
 
 LINE = re.compile(r"^  +(>\s)?(-?\d+(?:\.\d+)?)( \w+)? +\[(\d+)\] \|(■*)$")
 

@@ -17,9 +17,9 @@ import anyio
 import pytest
 from surfaces import OK_SSE, Server, gzip_bomb, whole
 
+from llmbench_async.cli.flags import Flags, flags_to_config
 from llmbench_async.config import DEFAULT_API_KEY, RunConfig
 from llmbench_async.errors import ConfigError
-from llmbench_async.flags import Flags, flags_to_config
 from llmbench_async.inbound import (
     BodyError,
     check_env_proxies,
@@ -370,7 +370,7 @@ def test_a_long_error_message_is_cut_on_reading(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("count", ["1" + "0" * 30, "-5", "NaN", "1e400", "2.5", '"7"'])
 def test_a_servers_absurd_token_count_is_no_reading(count: str) -> None:
-    from llmbench_async.protocol import parse_chunk
+    from llmbench_async.wire.protocol import parse_chunk
 
     usage = f'"completion_tokens":{count},"prompt_tokens":{count}'
     data = '{"choices":[],"usage":{' + usage + "}}"

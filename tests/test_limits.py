@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmbench_async.cli.flags import Flags, flags_to_config
 from llmbench_async.config import RetryPolicy, RunConfig, Timeouts
 from llmbench_async.errors import ConfigError
-from llmbench_async.flags import Flags, flags_to_config
 from llmbench_async.limits import LIMITS
 
 NUMBERS = st.one_of(

@@ -16,9 +16,9 @@ import time
 from conftest import CLI, cli_env, run_cli
 
 from llmbench_async.config import RunConfig
-from llmbench_async.live import LiveView, planned_seconds
 from llmbench_async.mock import MockProcess
 from llmbench_async.records import RequestRecord
+from llmbench_async.watch.live import LiveView, planned_seconds
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -13,9 +13,7 @@ from conftest import StartMock, run_cli
 from test_gate import MS, _failed, _rec  # the same known records
 
 from llmbench_async.cli.results import saved_goodput
-from llmbench_async.compare import ComparedRun, compare, parse_tolerances
 from llmbench_async.errors import ExitCode
-from llmbench_async.gate import MetricRef, check, observe, parse_metric_ref
 from llmbench_async.metrics import (
     METRICS,
     PER_REQUEST,
@@ -28,8 +26,10 @@ from llmbench_async.metrics import (
 )
 from llmbench_async.metrics import metric as metric_named
 from llmbench_async.records import RequestRecord, read_results
-from llmbench_async.report import RunInfo, console_report, summary_json
-from llmbench_async.stats import Summary, summarize
+from llmbench_async.report.summary import RunInfo, console_report, summary_json
+from llmbench_async.results.compare import ComparedRun, compare, parse_tolerances
+from llmbench_async.results.gate import MetricRef, check, observe, parse_metric_ref
+from llmbench_async.results.stats import Summary, summarize
 
 
 def _records(n: int, ttft_ms: int) -> list[RequestRecord]:

@@ -63,7 +63,7 @@ def test_open_loop_keeps_its_schedule_against_a_slow_server() -> None:
     assert queue.max > 500  # the last arrivals waited for a slot
     assert result.outcome.peak_in_flight == 2
     # latency from schedule includes that wait; latency from send does not
-    from llmbench_async.stats import summarize
+    from llmbench_async.results.stats import summarize
 
     corrected = summarize(result.records, latency_from="schedule")
     assert corrected.metrics["e2e_ms"].max > result.summary.metrics["e2e_ms"].max + 400

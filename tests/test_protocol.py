@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmbench_async.errors import BadStreamError
-from llmbench_async.protocol import (
+from llmbench_async.wire.protocol import (
     Chunk,
     CompletionBody,
     error_message_from_body,
@@ -521,7 +521,7 @@ def test_error_message_from_body_never_raises(body: bytes) -> None:
 
 
 def test_safe_excerpt_redacts_before_it_cuts() -> None:
-    from llmbench_async.protocol import safe_excerpt
+    from llmbench_async.wire.protocol import safe_excerpt
 
     secret = "sk-abcdefghijklmnopqrstuvwxyz0123456789"
     # the secret straddles the cut: cutting first would leave its first characters visible
@@ -533,7 +533,7 @@ def test_safe_excerpt_redacts_before_it_cuts() -> None:
 
 
 def test_malformed_event_message_redacts_before_the_excerpt() -> None:
-    from llmbench_async.protocol import malformed_event_message
+    from llmbench_async.wire.protocol import malformed_event_message
 
     secret = "sk-abcdefghijklmnopqrstuvwxyz0123456789"
     message = malformed_event_message(b"{not json " + secret.encode(), (secret,))

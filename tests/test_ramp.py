@@ -13,8 +13,8 @@ import pytest
 from conftest import run_cli
 
 from llmbench_async import MockProcess, RunConfig
+from llmbench_async.cli.flags import Flags, flags_to_config
 from llmbench_async.errors import ConfigError
-from llmbench_async.flags import Flags, flags_to_config
 from llmbench_async.pacing import ConstantRate, LoadPlan, PoissonRate, Ramp
 
 

@@ -19,7 +19,7 @@ from conftest import run_cli
 
 from llmbench_async import RunConfig
 from llmbench_async.config import ConfigError
-from llmbench_async.ray_backend import actor_count
+from llmbench_async.loadgen.ray_backend import actor_count
 
 HERE = Path(__file__).parent
 CASES = (

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmbench_async.client import MESSAGE_LIMIT
 from llmbench_async.errors import BadStreamError, RequestError, classify_exception
-from llmbench_async.protocol import error_message_from_body, parse_chunk, parse_completion_body
 from llmbench_async.records import RequestRecord, ResultsWriter
 from llmbench_async.redact import MIN_PIECE, safe_excerpt, scrub
+from llmbench_async.wire.client import MESSAGE_LIMIT
+from llmbench_async.wire.protocol import error_message_from_body, parse_chunk, parse_completion_body
 
 KEY_CHARS = string.ascii_letters + string.digits + "-_"
 FILLER = string.ascii_letters + string.digits + " -_.:,/%\\\"'{}[]\n\t"
@@ -72,7 +72,7 @@ def test_safe_excerpt_never_keeps_a_piece_of_the_key(echo: tuple[str, str], limi
 @given(echoes())
 def test_every_error_path_redacts(echo: tuple[str, str]) -> None:
     """Each function that turns a server's bytes or an exception into a message, then the
-    client's final excerpt of it (as client.py stores it in the record)."""
+    client's final excerpt of it (as wire/client.py stores it in the record)."""
     key, message = echo
     secrets = (key,)
 

@@ -19,7 +19,7 @@ import pytest
 from conftest import run_cli
 
 from llmbench_async.mock import MockConfig, MockProcess
-from llmbench_async.server_metrics import Scraper, metrics_url, parse_metrics, shown_url
+from llmbench_async.watch.server_metrics import Scraper, metrics_url, parse_metrics, shown_url
 
 
 class _Handler(BaseHTTPRequestHandler):

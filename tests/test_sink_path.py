@@ -1,4 +1,4 @@
-"""The lean transport's sink path (`transport.body_pump`): a streamed body is decoded inside
+"""The lean transport's sink path (`connection.body_pump`): a streamed body is decoded inside
 the read callback. Through real sockets, it records what the iterator path records (forced
 here by hiding the pump), fails the same way on a malformed event or a cut connection, still
 ends in a read timeout when the server stalls, and closes a cancelled request's connection."""
@@ -20,11 +20,12 @@ import pytest
 from hostile import Reply, chunked, good_reply, hostile_server, sse_body
 
 from llmbench_async import RequestRecord
-from llmbench_async import client as client_module
-from llmbench_async.client import Target, execute
 from llmbench_async.config import RetryPolicy, Timeouts
 from llmbench_async.mock import MockProcess
-from llmbench_async.transport import body_pump, lean_transport_of, make_client
+from llmbench_async.wire import client as client_module
+from llmbench_async.wire.client import Target, execute
+from llmbench_async.wire.connection import body_pump
+from llmbench_async.wire.transport import lean_transport_of, make_client
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 EVENT = b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'

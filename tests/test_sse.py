@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmbench_async.errors import BadStreamError
-from llmbench_async.sse import SSEDecoder
+from llmbench_async.wire.sse import SSEDecoder
 
 BOM = b"\xef\xbb\xbf"
 

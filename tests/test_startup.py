@@ -21,9 +21,9 @@ HEAVY = (
     "prometheus_client",
     "ray",
     "llmbench_async.mock.server",
-    "llmbench_async.session",
-    "llmbench_async.report_html",
-    "llmbench_async.ray_backend",
+    "llmbench_async.session.run",
+    "llmbench_async.report.html",
+    "llmbench_async.loadgen.ray_backend",
 )
 
 
@@ -59,7 +59,7 @@ def test_only_the_mock_commands_load_the_mock() -> None:
 def test_a_quiet_run_loads_neither_the_mock_nor_tqdm(instant_mock_url: str) -> None:
     argv = ["--base-url", instant_mock_url, "--model", "mock-model", "-n", "2", "-q"]
     loaded = _modules_after(argv)
-    assert "httpx" in loaded and "llmbench_async.session" in loaded  # it did run
+    assert "httpx" in loaded and "llmbench_async.session.run" in loaded  # it did run
     assert not [m for m in loaded if m == "tqdm" or m.startswith("llmbench_async.mock")]
     with_mock = _modules_after(["--mock", "--model", "mock-model", "-n", "1", "-q"])
     assert "llmbench_async.mock.process" in with_mock
@@ -113,30 +113,14 @@ def test_a_mistyped_command_gets_a_suggestion() -> None:
     assert out.stderr == "llmbench-async: error: no such command 'reprot'; did you mean 'report'?\n"
 
 
-# the pipeline, top to bottom: a module imports only modules of the layers below its own,
-# never one of its own layer or above (`cli/` and `mock/` count as one module each; every
-# import counts: absolute or relative, at the top or inside a function or TYPE_CHECKING)
-LAYERS = [
-    {"__main__"},
-    {"cli"},
-    {"__init__", "publish"},
-    {"session"},
-    {"ray_backend"},
-    {"ready", "report_compare", "report_sweep", "workers"},
-    {"report", "runner"},
-    {"compare", "flags", "live", "observe", "report_html", "sweep"},
-    {"client", "datasets", "report_model", "route", "server_metrics"},
-    {"config"},
-    {"goodput"},
-    {"gate", "histogram", "report_outcomes", "report_workloads"},
-    {"stats"},
-    {"metrics", "sessions", "timeseries"},
-    {"odd", "records", "workload"},
-    {"apis", "inbound"},
-    {"headers", "limits", "lost", "protocol", "sse", "transport", "units"},
-    {"errors", "outbound"},
-    {"_version", "extras", "httpx_compat", "mock", "outcomes", "pacing", "redact"},
-]
+# The wings, top to bottom: each sub-package of the package is a wing, and a wing imports
+# only the wings below it, never its own level or above. The modules at the package root are
+# the ground, which imports no wing; `__init__` (the public API) and `__main__` may import
+# anything. `mock/` imports nothing else of ours, and any wing may start it. Every import
+# counts: absolute or relative, at the top or inside a function or TYPE_CHECKING.
+WINGS = ["cli", "report", "session", "loadgen", "watch", "results", "wire"]
+FACADE = {"__init__", "__main__"}
+MAX_ROOT_MODULES = 15
 PACKAGE = "llmbench_async"
 
 
@@ -171,42 +155,69 @@ def _sources() -> list[Path]:
     return [p for p in SRC.rglob("*.py") if "vendor" not in p.relative_to(SRC).parts]
 
 
-def test_the_layers_list_every_module_once() -> None:
-    listed = [unit for layer in LAYERS for unit in layer]
-    assert len(listed) == len(set(listed))
-    assert set(listed) == {_unit(p) for p in _sources()}
+def _folders() -> set[str]:
+    return {p.name for p in SRC.iterdir() if (p / "__init__.py").is_file()}
 
 
-def test_no_module_imports_its_own_layer_or_above() -> None:
-    layer = {unit: i for i, units in enumerate(LAYERS) for unit in units}
+def _ground() -> set[str]:
+    return {p.stem for p in SRC.glob("*.py")} - FACADE
+
+
+def test_the_wings_are_the_folders() -> None:
+    assert len(WINGS) == len(set(WINGS))
+    assert set(WINGS) == _folders() - {"mock"}
+    assert len(list(SRC.glob("*.py"))) <= MAX_ROOT_MODULES
+
+
+def test_a_wing_imports_only_the_wings_below_it() -> None:
+    level = {wing: i for i, wing in enumerate(WINGS)}
     wrong = []
     for path in _sources():
         unit = _unit(path)
+        if unit not in level:
+            continue
         for there in _imported_units(path) - {unit}:
-            if layer[there] <= layer[unit]:
+            if there in level and level[there] <= level[unit]:
                 wrong.append(f"{path.relative_to(SRC)} -> {there}")
     assert wrong == []
+
+
+def test_the_ground_imports_no_wing_and_has_no_cycle() -> None:
+    ground = _ground()
+    graph = {unit: _imported_units(SRC / f"{unit}.py") - {unit} for unit in ground}
+    assert {u: sorted(deps - ground) for u, deps in graph.items() if deps - ground} == {}
+    done: set[str] = set()
+
+    def visit(unit: str, stack: tuple[str, ...]) -> None:
+        assert unit not in stack, f"import cycle: {' -> '.join((*stack, unit))}"
+        if unit not in done:
+            for there in graph[unit]:
+                visit(there, (*stack, unit))
+            done.add(unit)
+
+    for unit in sorted(ground):
+        visit(unit, ())
 
 
 def test_the_import_reader_sees_every_form() -> None:
     """The layer test would pass vacuously if the reader missed a form of import."""
     path = SRC / "cli" / "probe.py"
     code = (
-        "import llmbench_async.stats\n"
-        "from llmbench_async.gate import judge\n"
+        "import llmbench_async.results.stats\n"
+        "from llmbench_async.results.gate import judge\n"
         "from llmbench_async import records\n"
         "from ..config import RunConfig\n"
         "from .. import errors\n"
         "from . import options\n"
         "def f() -> None:\n"
-        "    from ..session import run\n"
+        "    from ..session.run import run\n"
         "if TYPE_CHECKING:\n"
-        "    from ..compare import Comparison\n"
+        "    from ..results.compare import Comparison\n"
         "import httpx, llmbench_async\n"
     )
     with unittest.mock.patch.object(Path, "read_text", return_value=code):
         found = _imported_units(path)
-    assert found == {"stats", "gate", "records", "config", "errors", "cli", "session", "compare"}
+    assert found == {"results", "records", "config", "errors", "cli", "session"}
 
 
 def test_the_mock_imports_nothing_else_of_ours() -> None:
@@ -217,7 +228,7 @@ def test_the_mock_imports_nothing_else_of_ours() -> None:
 def test_httpx_private_names_stay_in_their_compatibility_module() -> None:
     """Private httpx names may change in any release: one module holds them all."""
     for path in _sources():
-        if path.name == "httpx_compat.py":
+        if path == SRC / "wire" / "httpx_compat.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             names: list[str] = []

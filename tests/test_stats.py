@@ -1,4 +1,4 @@
-"""stats.py against hand-computed numbers."""
+"""results/stats.py against hand-computed numbers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmbench_async.records import RequestRecord, TokenSource
-from llmbench_async.stats import (
+from llmbench_async.results.stats import (
     METRIC_KEYS,
     ErrorGroup,
     MetricStats,

@@ -15,19 +15,20 @@ import pytest
 from conftest import run_cli
 
 from llmbench_async.config import RunConfig
+from llmbench_async.loadgen.runner import DriveOptions, build_workload, run_requests
 from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.pacing import LoadPlan
 from llmbench_async.records import RequestRecord
-from llmbench_async.runner import build_target, build_workload, run_requests
-from llmbench_async.stats import percentile
-from llmbench_async.timeseries import (
+from llmbench_async.results.stats import percentile
+from llmbench_async.watch.timeseries import (
     MAX_WINDOWS,
     TIMESERIES_SCHEMA,
     LogSketch,
     SeriesBuilder,
     timeseries_from_records,
 )
-from llmbench_async.transport import make_client
+from llmbench_async.wire.assemble import build_target
+from llmbench_async.wire.transport import make_client
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -163,7 +164,7 @@ def test_windows_show_queueing_after_the_knee(capacity_mock: MockProcess) -> Non
                 # any Pacer drives the open loop; no cap on requests in flight
                 LoadPlan(shape=RisingRate(10, 110, 4.0), count=None, duration_s=4.0),  # type: ignore[arg-type]
                 records.append,
-                handle_signals=False,
+                DriveOptions(handle_signals=False),
             )
             return started
 

@@ -9,10 +9,10 @@ import anyio
 import pytest
 
 from llmbench_async import MockProcess, RetryPolicy, RunConfig, run
+from llmbench_async.loadgen.workers import worker_configs
 from llmbench_async.records import read_results
-from llmbench_async.session import run_async
-from llmbench_async.stats import summarize
-from llmbench_async.workers import worker_configs
+from llmbench_async.results.stats import summarize
+from llmbench_async.session.run import run_async
 
 
 def split_load(n: int, concurrency: int, workers: int) -> list[tuple[int | None, int]]:
@@ -57,8 +57,8 @@ def test_two_workers_merge_exactly(fast_mock: MockProcess, tmp_path: Path) -> No
 
 
 def test_lag_warning_when_the_loop_is_blocked(fast_mock: MockProcess) -> None:
-    from llmbench_async.publish import run_info
-    from llmbench_async.report import console_report
+    from llmbench_async.report.publish import run_info
+    from llmbench_async.report.summary import console_report
 
     async def blocked() -> object:
         async def hog() -> None:

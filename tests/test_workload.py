@@ -9,7 +9,7 @@ import pytest
 
 from llmbench_async import MockProcess, RunConfig, run
 from llmbench_async.config import ConfigError, parse_header
-from llmbench_async.workload import (
+from llmbench_async.loadgen.workload import (
     PromptItem,
     SyntheticInput,
     Workload,

@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING, Any
 from ._version import VERSION as __version__
 
 if TYPE_CHECKING:
-    from .compare import (
+    from .config import RetryPolicy, RunConfig, Timeouts, normalize_base_url
+    from .errors import ConfigError, ExitCode, LlmbenchError, TargetError, ThresholdError
+    from .mock import MockConfig, MockProcess
+    from .records import RequestRecord, read_results
+    from .results.compare import (
         Comparison,
         SweepComparison,
         compare,
@@ -21,22 +25,18 @@ if TYPE_CHECKING:
         load_run,
         parse_tolerances,
     )
-    from .config import RetryPolicy, RunConfig, Timeouts, normalize_base_url
-    from .errors import ConfigError, ExitCode, LlmbenchError, TargetError, ThresholdError
-    from .gate import Threshold, Verdict, check, parse_threshold
-    from .mock import MockConfig, MockProcess
-    from .records import RequestRecord, read_results
-    from .session import RunResult, run, run_async
-    from .stats import MetricStats, Summary, summarize
+    from .results.gate import Threshold, Verdict, check, parse_threshold
+    from .results.stats import MetricStats, Summary, summarize
+    from .session.run import RunResult, run, run_async
 
 _WHERE = {
-    "Comparison": "compare",
-    "SweepComparison": "compare",
-    "compare": "compare",
-    "compare_sweeps": "compare",
-    "load": "compare",
-    "load_run": "compare",
-    "parse_tolerances": "compare",
+    "Comparison": "results.compare",
+    "SweepComparison": "results.compare",
+    "compare": "results.compare",
+    "compare_sweeps": "results.compare",
+    "load": "results.compare",
+    "load_run": "results.compare",
+    "parse_tolerances": "results.compare",
     "RetryPolicy": "config",
     "RunConfig": "config",
     "Timeouts": "config",
@@ -46,20 +46,20 @@ _WHERE = {
     "LlmbenchError": "errors",
     "TargetError": "errors",
     "ThresholdError": "errors",
-    "Threshold": "gate",
-    "Verdict": "gate",
-    "check": "gate",
-    "parse_threshold": "gate",
+    "Threshold": "results.gate",
+    "Verdict": "results.gate",
+    "check": "results.gate",
+    "parse_threshold": "results.gate",
     "MockConfig": "mock",
     "MockProcess": "mock",
     "RequestRecord": "records",
     "read_results": "records",
-    "RunResult": "session",
-    "run": "session",
-    "run_async": "session",
-    "MetricStats": "stats",
-    "Summary": "stats",
-    "summarize": "stats",
+    "RunResult": "session.run",
+    "run": "session.run",
+    "run_async": "session.run",
+    "MetricStats": "results.stats",
+    "Summary": "results.stats",
+    "summarize": "results.stats",
 }
 
 

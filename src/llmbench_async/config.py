@@ -10,17 +10,16 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
-from .goodput import parse_goodput
-from .headers import (
+from .inbound import (
     FRAMING_HEADERS,
     MAX_HEADER_BYTES,
     MAX_HEADERS,
+    check_file,
     check_headers,
     check_key,
     is_secret_header,
     parse_header,
 )
-from .inbound import check_file
 from .limits import (
     MAX_CA_BUNDLE_BYTES,
     MAX_PROMPT_FILE_BYTES,
@@ -47,6 +46,14 @@ DEFAULT_API_KEY = "sk-xxx"
 DEFAULT_PROMPT = "Write a short poem about the sea."
 
 Api = Literal["chat", "completions", "responses", "messages", "embeddings"]
+# each API's path under the base URL (wire/apis.py's API objects take theirs from here)
+API_PATHS: dict[str, str] = {
+    "chat": "chat/completions",
+    "completions": "completions",
+    "responses": "responses",
+    "messages": "messages",
+    "embeddings": "embeddings",
+}
 DATASET_FORMATS = ("sharegpt", "openai-jsonl", "conversations")
 LatencyFrom = Literal["send", "schedule"]
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]  # the body field for --max-tokens
@@ -165,7 +172,7 @@ class RunConfig:
     http2: bool = False  # HTTP/2 through httpx's standard transport (needs the h2 extra)
     preconnect: bool = True  # open the run's connections before the clock starts
     # stop when this many target-gone failed attempts come in a row, no success between
-    # (--lost-after; 0: never); see lost.py
+    # (--lost-after; 0: never); see loadgen/lost.py
     lost_after: int = 10
     ready_timeout_s: float | None = None  # --ready-timeout: wait this long for the target
     # Ray: auto, local, ray://host:10001 or host:port (None: no Ray)
@@ -266,8 +273,6 @@ class RunConfig:
                     f"--min-{flag}-tokens ({low}) exceeds --max-{flag}-tokens ({high})"
                 )
         self._check_prefix()
-        if self.goodput:
-            parse_goodput(self.goodput)
 
     def _check_prefix(self) -> None:
         if self.prefix_groups > 1 and not self.prefix_tokens:
@@ -389,9 +394,7 @@ class RunConfig:
         """The URL requests are sent to: --endpoint as given, else base URL + the API's path."""
         if self.endpoint_url is not None:
             return self.endpoint_url
-        from .apis import api_spec  # the path comes from the API object
-
-        return self.url_for(api_spec(self.api).path)
+        return self.url_for(API_PATHS[self.api])
 
     def to_public_dict(self) -> dict[str, Any]:
         """The config as JSON-ready data, with the API key redacted."""

@@ -6,7 +6,7 @@ per-request metrics, from one request (`--goodput`).
 stats (which keys to collect), report (rows, labels, the summary JSON's throughput), gate
 (the `--fail-if` grammar, units, directions and values), compare (directions, units, values
 of saved runs), goodput (each request's value) and the sweep, Markdown and JUnit output
-derive from this table. Adding a metric is one entry here plus its computation in stats.py.
+derive from this table. Adding a metric is one entry here plus its computation in results/stats.py.
 A name the table does not hold is an error (`metric()` raises KeyError), never a default.
 """
 

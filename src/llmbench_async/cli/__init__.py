@@ -1,9 +1,14 @@
 """The command line: sub-commands, `--version`, "did you mean", one-line errors, exit codes.
 
-cli/options.py   every option, grouped into help panels
+cli/options.py   every option, in its help panel (cli/layout.py: the panels and help layout)
+cli/flags.py     the flags as plain data, and flags → RunConfig (no typer)
 cli/run.py       `run` (the default command): flags → RunConfig → run → publish → exit
+cli/pipeline.py  the run's path, start to exit code
 cli/results.py   `report` and `compare`: saved runs re-rendered, judged, compared
 cli/mock.py      `mock-server`: the built-in mock, served until Ctrl-C
+
+The top wing: it may import every wing below it (report, session, loadgen, watch, results,
+wire), the ground and the mock; nothing of the package imports it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 from .._version import VERSION
 from ..errors import ConfigError, ExitCode, LlmbenchError, error
-from ..httpx_compat import skip_httpx_command_line
+from ..wire.httpx_compat import skip_httpx_command_line
 
 SUBCOMMANDS = ("run", "report", "compare", "mock-server")
 _VERSION_FLAGS = ("--version", "-V")
@@ -25,7 +30,8 @@ def _command(name: str) -> Any:
     import typer
     from typer.main import get_command
 
-    from .options import EXIT_CODES_HELP, PanelCommand
+    from .layout import PanelCommand
+    from .options import EXIT_CODES_HELP
 
     app = typer.Typer(
         add_completion=False,
@@ -97,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         command = _command(name)
         if name == "run":
             from .habits import apply_habits
-            from .options import fill_optional_values
+            from .layout import fill_optional_values
 
             rest = fill_optional_values(apply_habits(rest, command.params), command.params)
         result = command.main(args=rest, prog_name=f"llmbench-async {name}", standalone_mode=False)

@@ -1,31 +1,16 @@
-"""The command-line options, declared once, grouped into help panels; and the help layout.
-
-Typer draws panels only through rich, which costs start-up time, so `PanelCommand` groups
-the plain help by each option's `rich_help_panel` itself.
-"""
+"""The command-line options, declared once, each in its help panel (the panels and the
+help layout: layout.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
 
 from ..config import DEFAULT_BASE_URL, DEFAULT_PROMPT
 from ..metrics import NAMES, PER_REQUEST, RUN_LEVEL
-
-TARGET = "Target"
-LOAD = "Load"
-SCALE = "Scale"
-WORKLOAD = "Workload"
-LIMITS = "Limits & retries"
-OUTPUTS = "Outputs"
-OBSERVE = "Observe"
-GATE = "CI gate"
-# the most used first: what to hit, how hard, what to write, what fails the build
-PANELS = (TARGET, LOAD, OUTPUTS, GATE, WORKLOAD, LIMITS, OBSERVE, SCALE)
+from .layout import GATE, LIMITS, LOAD, OBSERVE, OUTPUTS, SCALE, TARGET, WORKLOAD
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage, 3 target unusable, "
@@ -39,60 +24,6 @@ FAIL_IF_HELP = (
     f"{', '.join(_PER_REQUEST_NAMES)}; stats mean, min, max, stdev, pNN; run-level "
     f"{', '.join(f'{m.name} ({m.unit})' for m in RUN_LEVEL)} (no stat)."
 )
-
-
-class PanelCommand(TyperCommand):
-    """A command whose plain-text help lists its options panel by panel."""
-
-    def format_options(self, ctx: Any, formatter: Any) -> None:
-        groups: dict[str, list[tuple[str, str]]] = {}
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is None:
-                continue
-            if param.param_type_name == "argument":
-                panel = "Arguments"
-            else:
-                panel = getattr(param, "rich_help_panel", None) or "Other options"
-            groups.setdefault(panel, []).append(record)
-        order = ["Arguments", *PANELS]
-        for panel in sorted(groups, key=lambda p: order.index(p) if p in order else len(order)):
-            with formatter.section(panel):
-                formatter.write_dl(groups[panel])
-
-
-# options whose value may be left out, and what a bare one means (typer has no such option)
-OPTIONAL_VALUES = {"--ray": "auto"}
-
-
-def fill_optional_values(args: list[str], params: Iterable[Any]) -> list[str]:
-    """`args` with the value of each bare optional-value option written in: `--ray` last or
-    before another option becomes `--ray auto`. The values of options that take one are
-    passed over, so `--prompt --ray` keeps its prompt."""
-    takes_value = {
-        name
-        for p in params
-        if p.param_type_name == "option" and not p.is_flag and not p.count
-        for name in p.opts
-    }
-    out: list[str] = []
-    i = 0
-    while i < len(args):
-        arg, following = args[i], args[i + 1] if i + 1 < len(args) else None
-        out.append(arg)
-        i += 1
-        if arg == "--":
-            break
-        if arg in OPTIONAL_VALUES and (following is None or _is_option(following)):
-            out.append(OPTIONAL_VALUES[arg])
-        elif arg in takes_value and following is not None:
-            out.append(following)
-            i += 1
-    return out + args[i:]
-
-
-def _is_option(arg: str) -> bool:
-    return arg.startswith("-") and arg != "-"
 
 
 def _opt(*names: str, help: str, panel: str, show_default: bool = True, **kw: Any) -> Any:
@@ -604,4 +535,4 @@ MinAchieved = Annotated[
     ),
 ]
 
-__all__ = ["DEFAULT_PROMPT", "PANELS", "PanelCommand"]
+__all__ = ["DEFAULT_PROMPT"]

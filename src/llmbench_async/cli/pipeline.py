@@ -15,17 +15,7 @@ from pathlib import Path
 
 from ..config import ObserveOptions, RunConfig
 from ..errors import ExitCode, OutputError, error
-from ..flags import (
-    Flags,
-    check_mock_flags,
-    flags_to_config,
-    flags_to_observe,
-    is_sweep,
-    parse_min_achieved,
-    sweep_values,
-)
-from ..gate import Threshold, judge
-from ..publish import (
+from ..report.publish import (
     STDOUT,
     Outputs,
     exit_code,
@@ -35,11 +25,21 @@ from ..publish import (
     run_info,
     threshold_failure,
 )
-from ..report import RunInfo, RunReport
-from ..report_model import MOCK_ENDPOINT
-from ..report_sweep import SweepReport
-from ..session import RunResult, run, run_sweep
-from ..sweep import Capacity, LevelResult, capacity, is_judged, sweep_configs
+from ..report.summary import RunInfo, RunReport
+from ..report.sweep import SweepReport
+from ..results.facts import MOCK_ENDPOINT
+from ..results.gate import Threshold, judge
+from ..results.sweep import Capacity, LevelResult, capacity, is_judged, sweep_configs
+from ..session.run import RunResult, run, run_sweep
+from .flags import (
+    Flags,
+    check_mock_flags,
+    flags_to_config,
+    flags_to_observe,
+    is_sweep,
+    parse_min_achieved,
+    sweep_values,
+)
 
 
 def run_flags(flags: Flags) -> int:

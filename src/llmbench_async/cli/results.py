@@ -14,12 +14,13 @@ import typer
 
 from ..errors import ConfigError, ExitCode, error
 from ..units import parse_duration
-from .options import OUTPUTS, FailIfOption, HtmlOption, JsonOption, JunitOption, WindowOption
+from .layout import OUTPUTS
+from .options import FailIfOption, HtmlOption, JsonOption, JunitOption, WindowOption
 
 if TYPE_CHECKING:
-    from ..compare import Comparison, Row, SettingDiff, Tolerances
     from ..records import RequestRecord
-    from ..report_compare import ComparisonReport, SweepComparisonReport
+    from ..report.compare import ComparisonReport, SweepComparisonReport
+    from ..results.compare import Comparison, Row, SettingDiff, Tolerances
 
 REPORT_EPILOG = "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage or unreadable file."
 COMPARE_EPILOG = (
@@ -55,9 +56,9 @@ def report_command(
     window: WindowOption = "1s",
 ) -> None:
     """Re-render the report of a saved run from its results file (no network)."""
-    from ..gate import judge
     from ..outcomes import Expect
-    from ..publish import (
+    from ..records import read_results
+    from ..report.publish import (
         Outputs,
         exit_code,
         is_summary_json,
@@ -66,9 +67,9 @@ def report_command(
         results_info,
         threshold_failure,
     )
-    from ..records import read_results
-    from ..report import RunReport
-    from ..stats import summarize
+    from ..report.summary import RunReport
+    from ..results.gate import judge
+    from ..results.stats import summarize
 
     thresholds = parse_fail_if(fail_if)
     outputs = Outputs(
@@ -102,7 +103,7 @@ def report_command(
 
 def saved_goodput(config: Mapping[str, Any]) -> Callable[[RequestRecord], bool] | None:
     """The goodput predicate of a saved run's --goodput, if it had one."""
-    from ..goodput import is_good, parse_goodput
+    from ..results.goodput import is_good, parse_goodput
 
     conditions = config.get("goodput")
     if not conditions:
@@ -168,9 +169,9 @@ def compare_command(
 ) -> None:
     """Compare two runs (or two sweeps, level by level): key metrics side by side, the
     change, regressions, and any setting in which the runs differ."""
-    from ..compare import parse_tolerances
     from ..outbound import terminal
-    from ..publish import Outputs, publish
+    from ..report.publish import Outputs, publish
+    from ..results.compare import parse_tolerances
 
     tolerances = parse_tolerances(max_regression or ())
     outputs = Outputs(markdown_path=markdown, html_path=html, quiet=quiet)
@@ -200,8 +201,8 @@ def compare_command(
 
 def _save_baseline(base: Path, new: Path, markdown: Path | None) -> int:
     """`--init-baseline` with no BASE yet: NEW (checked to be a run) becomes BASE."""
-    from ..compare import load
-    from ..publish import append_step_summary, write_text
+    from ..report.publish import append_step_summary, write_text
+    from ..results.compare import load
 
     load(new)  # a NEW that is no run of ours is the usual one-line error
     try:
@@ -231,8 +232,8 @@ class _Compared(NamedTuple):
 
 def _compared(base: Path, new: Path, tolerances: Tolerances, *, strict: bool) -> _Compared:
     """Two runs, or two sweeps level by level; a sweep against a single run is an error."""
-    from ..compare import ComparedRun, SweepData, compare, compare_sweeps, load
-    from ..report_compare import ComparisonReport, SweepComparisonReport
+    from ..report.compare import ComparisonReport, SweepComparisonReport
+    from ..results.compare import ComparedRun, SweepData, compare, compare_sweeps, load
 
     base_side, new_side = load(base), load(new)
     if isinstance(base_side, SweepData) and isinstance(new_side, SweepData):

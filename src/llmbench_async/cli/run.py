@@ -7,9 +7,9 @@ from __future__ import annotations
 import typer
 
 from ..config import DEFAULT_PROMPT
-from ..flags import Flags
 from . import options as o
 from . import workload_options as w
+from .flags import Flags
 
 
 def run_command(

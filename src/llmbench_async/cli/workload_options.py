@@ -1,5 +1,5 @@
 """The workload `run` options (datasets, multi-turn, shared prefixes, gamma
-arrivals, goodput, embeddings batches), declared like cli/options.py's; flags.py turns
+arrivals, goodput, embeddings batches), declared like cli/options.py's; cli/flags.py turns
 them into RunConfig fields and RunConfig checks them."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .options import GATE, LOAD, WORKLOAD
+from .layout import GATE, LOAD, WORKLOAD
 
 __all__ = [
     "BatchOption",

@@ -1,0 +1,135 @@
+"""Report sections of the workloads: goodput, embeddings throughput, latency by turn and by
+shared-prefix group. They read a `Summary` only; report/summary.py places them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..metrics import format_number
+from ..results.stats import MetricStats, Summary
+
+__all__ = [
+    "workload_console",
+    "workload_json",
+    "workload_markdown",
+    "workload_settings",
+]
+
+
+def workload_settings(config: Mapping[str, Any]) -> str:
+    """The settings line's workload part: ` · batch 16 · 3 turns · dataset x.json …`."""
+    parts = []
+    if (config.get("batch") or 1) > 1:
+        parts.append(f"batch {config['batch']}")
+    if config.get("dataset"):
+        name = str(config["dataset"]).rsplit("/", 1)[-1]
+        fmt = config.get("dataset_format")
+        parts.append(f"dataset {name}" + (f" ({fmt})" if fmt else ""))
+    if (config.get("turns") or 1) > 1:
+        parts.append(f"{config['turns']} turns")
+    if config.get("think_time_s"):
+        parts.append(f"think {config['think_time_s']:g} s")
+    if config.get("replay_history"):
+        parts.append("replayed history")
+    if config.get("prefix_tokens"):
+        parts.append(f"prefix {config['prefix_tokens']} tokens × {config.get('prefix_groups', 1)}")
+    return "".join(f" · {p}" for p in parts)
+
+
+def workload_json(summary: Summary, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary JSON's `goodput`, `embeddings`, `by_turn` and `by_group` keys."""
+    goodput = None
+    if config.get("goodput"):
+        goodput = {
+            "conditions": list(config.get("goodput") or ()),
+            "good": summary.good,
+            "per_s": summary.goodput_per_s,
+            "fraction": summary.good_fraction,
+        }
+    embeddings = None
+    if summary.total_inputs:
+        embeddings = {
+            "inputs": summary.total_inputs,
+            "inputs_per_s": summary.inputs_per_s,
+            "input_tokens_per_s": summary.input_tokens_per_s,
+            # the server's input tokens per input (each request embeds a batch of inputs)
+            "input_tokens_per_input": summary.total_input_tokens / summary.total_inputs,
+        }
+    return {
+        "goodput": goodput,
+        "embeddings": embeddings,
+        "by_turn": _by_json(summary.by_turn),
+        "by_group": _by_json(summary.by_group),
+    }
+
+
+def _by_json(by: Mapping[int, Mapping[str, MetricStats]]) -> dict[str, Any]:
+    return {str(k): {m: s.to_json() for m, s in v.items()} for k, v in by.items()}
+
+
+def workload_console(summary: Summary, config: Mapping[str, Any]) -> list[str]:
+    """Lines for the console's Summary block and, when there are any, the breakdowns."""
+    lines: list[str] = []
+    if config.get("goodput"):
+        conditions = ",".join(config.get("goodput") or ())
+        lines.append(
+            f"  Goodput:          {summary.goodput_per_s:.2f} good req/s, "
+            f"{100 * summary.good_fraction:.1f}% good ({summary.good} met {conditions})"
+        )
+    if summary.total_inputs:
+        lines.append(
+            f"  Embeddings:       {summary.inputs_per_s:.1f} inputs/s, "
+            f"{summary.input_tokens_per_s:.1f} input tokens/s ({summary.total_inputs} inputs)"
+        )
+    for title, by, label in (
+        ("By turn", summary.by_turn, "turn"),
+        ("By prefix group", summary.by_group, "group"),
+    ):
+        if by:
+            lines += ["", f"{title} (ms)", *_by_table(by, label)]
+    return lines
+
+
+def _by_table(by: Mapping[int, Mapping[str, MetricStats]], label: str) -> list[str]:
+    head = f"  {label:>6} {'count':>7} {'TTFT p50':>10} {'TTFT p90':>10} {'E2E p50':>10}"
+    rows = [head]
+    for key, stats in by.items():
+        ttft, e2e = stats.get("ttft_ms"), stats.get("e2e_ms")
+        count = e2e.count if e2e is not None else 0
+        rows.append(
+            f"  {key:>6} {count:>7} {_n(ttft, 'p50'):>10} {_n(ttft, 'p90'):>10} "
+            f"{_n(e2e, 'p50'):>10}"
+        )
+    return rows
+
+
+def _n(stats: MetricStats | None, name: str) -> str:
+    return "–" if stats is None else format_number(getattr(stats, name))
+
+
+def workload_markdown(summary: Summary, config: Mapping[str, Any]) -> list[str]:
+    """Markdown lines: goodput and embeddings figures, then the breakdown tables."""
+    out: list[str] = []
+    if config.get("goodput"):
+        out.append(
+            f"**Goodput** {summary.goodput_per_s:.2f} good req/s · "
+            f"{100 * summary.good_fraction:.1f}% good"
+        )
+    if summary.total_inputs:
+        out.append(
+            f"**Embeddings** {summary.inputs_per_s:.1f} inputs/s · "
+            f"{summary.input_tokens_per_s:.1f} input tok/s"
+        )
+    for title, by in (("turn", summary.by_turn), ("prefix group", summary.by_group)):
+        if not by:
+            continue
+        out += ["", f"| {title} | count | TTFT p50 (ms) | TTFT p90 (ms) | E2E p50 (ms) |"]
+        out.append("|---:|---:|---:|---:|---:|")
+        for key, stats in by.items():
+            ttft, e2e = stats.get("ttft_ms"), stats.get("e2e_ms")
+            count = e2e.count if e2e is not None else 0
+            out.append(
+                f"| {key} | {count} | {_n(ttft, 'p50')} | {_n(ttft, 'p90')} | {_n(e2e, 'p50')} |"
+            )
+    return [*out, ""] if out else []

@@ -1,0 +1,410 @@
+"""One benchmark session end to end: resolve the model, run the load (here through the
+runner, or over worker processes), write the results file, summarise, diagnose; and
+`run_sweep`, one session per load level."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import anyio
+import httpx
+
+from .._version import VERSION
+from ..config import ObserveOptions, RunConfig
+from ..errors import ConfigError, ErrorKind, TargetError, classify_exception
+from ..inbound import BodyError, get_bounded, loads
+from ..limits import MAX_MODELS_BYTES
+from ..loadgen.ray_backend import run_ray
+from ..loadgen.ready import wait_ready
+from ..loadgen.runner import DriveOutcome, RecordSink, drive
+from ..loadgen.workers import run_workers
+from ..loadgen.workload import PromptItem, load_prompts
+from ..outcomes import Expect
+from ..records import RequestRecord, ResultsWriter
+from ..redact import mask_url, safe_excerpt
+from ..results.facts import describe_target, endpoint_text
+from ..results.gate import Threshold, judge
+from ..results.goodput import is_good, parse_goodput
+from ..results.stats import Summary, SummaryBuilder, lag_summary
+from ..results.sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
+from ..watch.live import live_enabled, print_header
+from ..watch.observe import Observer
+from ..wire.assemble import auth_headers, build_target, key_headers
+from ..wire.client import Target
+from ..wire.diagnosis import redirect_failure
+from ..wire.protocol import error_message_from_body
+from ..wire.route import client_for, describe_route, route_of
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What a run produced: its summary, every record, and how the run itself went."""
+
+    config: RunConfig
+    model: str
+    summary: Summary
+    records: list[RequestRecord] = field(repr=False)  # empty when not kept
+    outcome: DriveOutcome
+    started_at: str  # ISO 8601 wall-clock start (UTC)
+    problem: str | None  # one line saying why the target looked unusable, else None
+    route: str | None = None  # e.g. "via proxy http://***@proxy:3128 · HTTP/2"; None: direct
+    timeseries: dict[str, Any] | None = field(default=None, repr=False)  # Observer.to_json()
+    output_failure: str | None = None  # one line: the results file (-o) could not be written
+
+    @property
+    def endpoint_label(self) -> str:
+        """The endpoint as the report shows it, with the route when it is not plain."""
+        endpoint = endpoint_text(self.config)
+        return endpoint if self.route is None else f"{endpoint} ({self.route})"
+
+    @property
+    def client_stats(self) -> dict[str, Any]:
+        """Self-check figures: event-loop lag, CPU share and achieved concurrency."""
+        return client_stats(self.outcome)
+
+
+def client_stats(outcome: DriveOutcome) -> dict[str, Any]:
+    """Event-loop lag p50/p99/max (ms), CPU (% of one core, summed over processes), peak
+    requests in flight."""
+    wall = max(1e-9, (outcome.ended_ns - outcome.started_ns) / 1e9)
+    ray = {"ray": dict(outcome.distributed)} if outcome.distributed is not None else {}
+    return {
+        "loop_lag_ms": lag_summary(outcome.loop_lag_ms),
+        "cpu_percent": 100.0 * outcome.cpu_s / wall,
+        "peak_in_flight": outcome.peak_in_flight,
+        **ray,
+    }
+
+
+def run(
+    config: RunConfig,
+    *,
+    progress: bool = False,
+    handle_signals: bool = False,
+    keep_records: bool = True,
+    observe: ObserveOptions | None = None,
+) -> RunResult:
+    """Run a benchmark synchronously (the public Python API)."""
+    result: RunResult = anyio.run(
+        functools.partial(
+            run_async,
+            config,
+            progress=progress,
+            handle_signals=handle_signals,
+            keep_records=keep_records,
+            observe=observe,
+        )
+    )
+    return result
+
+
+async def run_async(
+    config: RunConfig,
+    *,
+    progress: bool = False,
+    handle_signals: bool = False,
+    keep_records: bool = True,
+    observe: ObserveOptions | None = None,
+) -> RunResult:
+    """Run a benchmark inside an existing event loop. With `keep_records=False` the records
+    only feed the summary and the results file, so memory stays small for huge runs.
+    `observe` says what else to watch (time-series window, the server's metrics)."""
+    prompts = _read_inputs(config)
+    # total and read limits are enforced per request by the client's watchdog
+    timeout = httpx.Timeout(None, connect=config.timeouts.connect)
+    async with client_for(config, timeout=timeout) as http:
+        if config.ready_timeout_s is not None:
+            await wait_ready(http, config, config.ready_timeout_s)
+        model = config.model or await _model_from_server(http, config)
+        config = replace(config, model=model)
+        target = build_target(config)
+        started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        t0 = time.perf_counter_ns()
+        records: list[RequestRecord] = []
+        builder = SummaryBuilder(
+            latency_from=config.latency_from,
+            good=good_predicate(config),
+            expect=Expect(config.model, config.max_tokens, config.ignore_eos, config.api),
+        )
+        observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config))
+        if live_enabled(progress):
+            print_header(config, sys.stderr)
+        writer = (
+            ResultsWriter(config.output, _header(config, started_at, t0), t0, config.secrets)
+            if config.output
+            else None
+        )
+
+        def sink(record: RequestRecord) -> None:
+            builder.add(record)
+            observer.add(record)
+            if keep_records:
+                records.append(record)
+            if writer is not None:
+                writer.write(record)
+
+        try:
+            async with observer.scraping():
+                outcome = await _dispatch(
+                    http, config, sink, progress, handle_signals, prompts, target
+                )
+            if writer is not None:
+                writer.write_footer(_footer(outcome, t0, observer))
+        finally:
+            if writer is not None:
+                writer.close()
+        summary = builder.summary()
+        problem = await _diagnose(http, config, summary, outcome)
+    return RunResult(
+        config=config,
+        model=model,
+        summary=summary,
+        records=records,
+        outcome=outcome,
+        started_at=started_at,
+        problem=problem,
+        route=describe_route(config, target.protocols),
+        timeseries=observer.to_json(),
+        output_failure=writer.failure if writer is not None else None,
+    )
+
+
+def _read_inputs(config: RunConfig) -> tuple[PromptItem, ...] | None:
+    """Read before any request, so that a bad prompt file, dataset or --goodput is a usage
+    error, not a failed run: the plain prompts (None when the workload makes its own)."""
+    good_predicate(config)
+    if config.dataset is not None:
+        from ..loadgen.datasets import dataset_spec, load_dataset
+
+        load_dataset(dataset_spec(config))
+    plain = config.input_tokens is None and config.dataset is None
+    return load_prompts(config) if plain else None
+
+
+def _footer(outcome: DriveOutcome, t0: int, observer: Observer) -> dict[str, Any]:
+    """The results file's last line: how the run ended, the client's health, the scrapes."""
+    return {
+        "interrupted_by": outcome.interrupted_by,
+        "cancelled": outcome.cancelled,
+        "not_sent": outcome.not_sent,
+        "lost": outcome.lost,
+        "duration_s": (outcome.ended_ns - t0) / 1e9,
+        "client": client_stats(outcome),
+        "server_metrics": observer.server_json(),
+    }
+
+
+async def _model_from_server(http: httpx.AsyncClient, config: RunConfig) -> str:
+    """The first model id of GET /models, within the run's read (or total) time limit."""
+    limits = [t for t in (config.timeouts.read, config.timeouts.total) if t is not None]
+    model: str | None = None
+    with anyio.move_on_after(min(limits, default=60.0)) as scope:
+        model = await discover_model(http, config)
+    if scope.cancelled_caught or model is None:
+        raise TargetError(f"{mask_url(config.models_url)} did not answer; pass --model")
+    return model
+
+
+async def _dispatch(
+    http: httpx.AsyncClient,
+    config: RunConfig,
+    sink: RecordSink,
+    progress: bool,
+    handle_signals: bool,
+    prompts: tuple[PromptItem, ...] | None,
+    target: Target,
+) -> DriveOutcome:
+    """Drive the load where the config says: N Ray actors, N worker processes, or here."""
+    if config.ray_address is not None:
+        return await run_ray(config, sink, progress=progress, handle_signals=handle_signals)
+    if config.workers > 1:
+        return await run_workers(config, sink, progress=progress, handle_signals=handle_signals)
+    return await drive(
+        http,
+        config,
+        sink,
+        progress=progress,
+        handle_signals=handle_signals,
+        prompts=prompts,
+        target=target,
+    )
+
+
+def good_predicate(config: RunConfig) -> Callable[[RequestRecord], bool] | None:
+    """Whether a record counts toward goodput (None without --goodput)."""
+    if not config.goodput:
+        return None
+    spec = parse_goodput(config.goodput)
+    return functools.partial(is_good, spec=spec, from_schedule=config.latency_from == "schedule")
+
+
+def _header(config: RunConfig, started_at: str, t0_ns: int) -> dict[str, Any]:
+    return {
+        "tool": "llmbench-async",
+        "version": VERSION,
+        "started_at": started_at,
+        # the file's instants are ns after this perf_counter_ns reading, which on Linux is
+        # CLOCK_MONOTONIC: add it to line up records with a server's monotonic log
+        "t0_monotonic_ns": t0_ns,
+        "config": config.to_public_dict(),
+        **describe_target(config),  # what ran, as data (results/facts.py: SavedRun reads it)
+        "route": route_of(config),
+        "environment": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "httpx": httpx.__version__,
+        },
+    }
+
+
+async def discover_model(http: httpx.AsyncClient, config: RunConfig) -> str:
+    """The first model id from GET /models, or a TargetError that says what to do."""
+    url = config.models_url
+    shown = mask_url(url)
+    try:
+        resp = await get_bounded(http, url, MAX_MODELS_BYTES, "/models", auth_headers(config))
+    except BodyError as exc:
+        raise TargetError(f"could not list models at {shown}: {exc}; pass --model") from None
+    except Exception as exc:
+        err = classify_exception(exc)
+        hint = "; use --ca-bundle or --insecure" if err.kind is ErrorKind.TLS else ""
+        reason = safe_excerpt(err.message, config.secrets)
+        raise TargetError(f"cannot reach {mask_url(config.base_url)}: {reason}{hint}") from None
+    if resp.status in (401, 403):
+        raise TargetError(auth_message(resp.status))
+    if 300 <= resp.status < 400:
+        err = redirect_failure(resp.status, resp.headers.get("location"), url, config.secrets)
+        raise TargetError(f"could not list models at {shown}: {err.message}; or pass --model")
+    if resp.status != 200:
+        detail = error_message_from_body(resp.body, secrets=config.secrets)
+        raise TargetError(
+            f"could not list models at {shown} (HTTP {resp.status}: {detail}); pass --model"
+        )
+    ids = _model_ids(resp.body)
+    if not ids:
+        raise TargetError(f"{shown} listed no models; pass --model")
+    return ids[0]
+
+
+def _model_ids(body: bytes) -> list[str]:
+    try:
+        data = loads(body, "/models").get("data")
+    except (ConfigError, AttributeError):
+        return []
+    if not isinstance(data, list):
+        return []
+    return [str(m["id"]) for m in data if isinstance(m, dict) and m.get("id")]
+
+
+def auth_message(status: int) -> str:
+    return f"authentication failed ({status}): check --api-key / OPENAI_API_KEY"
+
+
+_UNREACHABLE = (ErrorKind.CONNECT, ErrorKind.CONNECT_TIMEOUT, ErrorKind.TLS)
+
+
+async def _diagnose(
+    http: httpx.AsyncClient,
+    config: RunConfig,
+    summary: Summary,
+    outcome: DriveOutcome,
+) -> str | None:
+    """One line saying why the target is unusable, or None when it answered."""
+    if outcome.lost is not None and outcome.interrupted_by is None:
+        reason = safe_excerpt(outcome.lost, config.secrets)
+        return f"target lost after {summary.ok} ok: {reason}"
+    fatal = outcome.fatal
+    if fatal is not None and fatal.error_kind == ErrorKind.AUTH:
+        return auth_message(fatal.status or 401)
+    if fatal is not None and fatal.error_kind == ErrorKind.NOT_FOUND:
+        try:
+            resp = await get_bounded(
+                http, config.models_url, MAX_MODELS_BYTES, "/models", auth_headers(config)
+            )
+            available = _model_ids(resp.body) if resp.status == 200 else []
+        except Exception:
+            available = []
+        return _not_found(config, available)
+    if fatal is not None and fatal.error_kind in _UNREACHABLE:
+        hint = "; use --ca-bundle or --insecure" if fatal.error_kind == ErrorKind.TLS else ""
+        reason = safe_excerpt(fatal.error_message or "", config.secrets)
+        during = "" if summary.total else " during the warm-up"
+        return f"cannot reach {config.base_url}{during}: {reason}{hint}"
+    if fatal is not None and not summary.total and outcome.interrupted_by is None:
+        # every failure was a warm-up request: the run stopped before measuring anything
+        reason = safe_excerpt(fatal.error_message or "", config.secrets)
+        return f"the target failed during the warm-up; {fatal.error_kind}: {reason}"
+    if summary.total and not summary.ok and outcome.interrupted_by is None:
+        top = summary.errors[0]  # the most frequent kind, with its first message
+        hint = "; use --ca-bundle or --insecure" if top.kind == ErrorKind.TLS else ""
+        first = safe_excerpt(top.first_message, config.secrets)
+        return f"every request failed; {top.kind} ({top.count}): {first}{hint}"
+    return None
+
+
+def _not_found(config: RunConfig, available: list[str]) -> str:
+    """Why a request got 404: the model is not served, or (when /models lists it) the URL is
+    not the API's; the URL shown with its query and any password masked."""
+    url = safe_excerpt(mask_url(config.endpoint), config.secrets, 200)
+    models_url = safe_excerpt(mask_url(config.models_url), config.secrets, 200)
+    model = safe_excerpt(str(config.model), config.secrets, 200)
+    if config.model is not None and config.model in available:
+        return (
+            f"{url} returned 404 (HTTP 404), though {models_url} lists model "
+            f"'{model}': the server has no --api {config.api} at that path; "
+            "check --api or give the full URL with --endpoint"
+        )
+    if available:
+        shown = ", ".join(safe_excerpt(m, config.secrets, 100) for m in available[:10])
+        shown += ", ..." if len(available) > 10 else ""
+        return f"model '{model}' not found; available: {shown}"
+    return f"model '{model}' or {url} not found (HTTP 404)"
+
+
+def run_sweep(
+    levels: Sequence[Level],
+    thresholds: Sequence[Threshold],
+    *,
+    progress: bool,
+    stop_on_fail: bool,
+    min_achieved: float = DEFAULT_MIN_ACHIEVED,
+    on_level: Callable[[LevelResult, RunResult], None],
+    observe: ObserveOptions | None = None,
+) -> None:
+    """Run each level in turn and judge it (by the thresholds and, in a rate sweep, by the
+    rate it achieved against `min_achieved`); stop early on a signal, or at the first failing
+    level with `stop_on_fail`. `on_level` receives every level as it ends."""
+    judged = is_judged(levels, thresholds)
+    for level in levels:
+        result = run(
+            level.config,
+            progress=progress,
+            handle_signals=True,
+            keep_records=False,
+            observe=observe,
+        )
+        interrupted = result.outcome.interrupted_by
+        done = LevelResult(
+            level,
+            result.summary,
+            judge(result.summary, thresholds),
+            result.problem,
+            interrupted,
+            peak_in_flight=result.outcome.peak_in_flight,
+            min_achieved=min_achieved,
+        )
+        on_level(done, result)
+        lost = result.outcome.lost is not None
+        unusable = result.outcome.fatal is not None and not result.summary.ok
+        if interrupted or lost or unusable or (stop_on_fail and judged and not done.passed):
+            return
+
+
+__all__ = ["RunResult", "TargetError", "run", "run_async", "run_sweep"]

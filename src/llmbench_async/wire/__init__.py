@@ -1,0 +1,7 @@
+"""The wire: one request on the network and its answer, and nothing about load.
+
+Holds the transport (our HTTP/1.1 connection on httptools, its pool and the proxy map),
+the route (which transport serves a URL), the client (one request: send, stream, time
+stamps at arrival, retries), the SSE parser, the per-API protocol objects and the reading of
+odd answers (diagnosis). May import only the ground (the modules at the package root).
+"""
