@@ -30,7 +30,7 @@ __all__ = ["install"]
 
 # Python's socket module has no name for it; 35 on Linux (asm-generic/socket.h)
 SO_TIMESTAMPNS: int = getattr(socket, "SO_TIMESTAMPNS", 35)
-_TIMESPEC = struct.Struct("@qq")  # struct timespec on 64-bit Linux: tv_sec, tv_nsec
+_TIMESPEC = struct.Struct("@ll")  # struct timespec: tv_sec, tv_nsec (C longs)
 _ANC_SIZE = socket.CMSG_SPACE(_TIMESPEC.size)
 _MAX_BEHIND_NS = 60 * 1_000_000_000  # a stamp older than this is a clock step: not trusted
 _NEEDED = ("_sock", "_read_ready_cb", "_conn_lost", "_fatal_error", "_read_ready__on_eof")
@@ -66,7 +66,7 @@ def arrival(ancillary: list[tuple[int, int, bytes]], now_ns: int, real_ns: int) 
     how long before `real_ns` (time_ns, read together with it) the kernel stamped the last
     segment; `now_ns` when there is no usable stamp."""
     for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
             sec, nsec = _TIMESPEC.unpack_from(data)
             behind: int = real_ns - (sec * 1_000_000_000 + nsec)
             if 0 < behind < _MAX_BEHIND_NS:
