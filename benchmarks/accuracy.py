@@ -15,17 +15,21 @@ instant. Errors are ours − the server's, in ms, p50 / p99 / max, over all requ
 the first wave (the C requests sent first: every slot's first request) and over the rest
 (steady state), one row per clock:
 
-* TTFT: (first token − send) − (first token written − request received);
-* E2E: (end − send) − (last token written − request received): the end of a request is the
+* TTFT: (first token − send) − (first token written − request arrived);
+* E2E: (end − send) − (last token written − request arrived): the end of a request is the
   arrival of its final bytes;
-* headers: (headers − send) − (head written − request received);
+* headers: (headers − send) − (head written − request arrived);
 * token span: (last token − first token) − the server's: the sum of every ITL's error (the
   truth log holds no per-token instants, so a per-gap error cannot be matched);
 * first token seen late / end seen late: our instant − the server's write instant (the
   client's own lag in seeing the bytes, loopback included);
-* reached server after: server received − our send instant (our write, loopback, and the
-  server's delay in reading the request: server queueing, real latency that the server-side
-  TTFT does not count);
+* reached server after: the request's arrival at the server − our send instant (our write
+  and loopback). The arrival is the kernel's receive timestamp of the request at the mock
+  (SO_TIMESTAMPNS), or, in an old truth log without it, when the mock's loop read it;
+* server read it after: when the mock's loop read the request − its kernel arrival: the
+  mock's own lateness. The mock's schedule starts when it read the request, so this delay is
+  real latency that the client rightly sees; the truth of TTFT, E2E and headers starts at
+  the kernel arrival so that it is not counted as the client's error;
 * queue delay: our send − our scheduled instant (no server truth: the client's own delay
   in sending a due request, connect included).
 
@@ -84,6 +88,7 @@ CLOCKS = (
     "first token seen late",
     "end seen late",
     "reached server after",
+    "server read it after",
     "queue delay",
 )
 
@@ -92,17 +97,23 @@ def _errors(r: dict[str, Any], t: dict[str, Any], t0: int) -> dict[str, float]:
     """One request's error per clock (ms): ours − the server's truth `t` (seconds)."""
     mono = t["monotonic"]
     send, ms = r["send_ns"], 1e6
+    # the request reached the server when the kernel stamped it; the mock's loop may read it
+    # later (its own lateness, real latency for the client: not the client's error)
+    came = mono.get("arrived") or mono["received"]
     out = {
-        "TTFT": (r["first_token_ns"] - send) / ms - (mono["first_token"] - mono["received"]) * 1e3,
-        "E2E": (r["end_ns"] - send) / ms - (mono["last_token"] - mono["received"]) * 1e3,
+        "TTFT": (r["first_token_ns"] - send) / ms - (mono["first_token"] - came) * 1e3,
+        "E2E": (r["end_ns"] - send) / ms - (mono["last_token"] - came) * 1e3,
         "token span": (r["last_token_ns"] - r["first_token_ns"]) / ms
         - (mono["last_token"] - mono["first_token"]) * 1e3,
         "first token seen late": (t0 + r["first_token_ns"]) / ms - mono["first_token"] * 1e3,
         "end seen late": (t0 + r["end_ns"]) / ms - mono["last_token"] * 1e3,
-        "reached server after": mono["received"] * 1e3 - (t0 + send) / ms,
+        "reached server after": came * 1e3 - (t0 + send) / ms,
+        "server read it after": (mono["received"] - came) * 1e3,
         "queue delay": (send - r["scheduled_ns"]) / ms,
     }
-    if r.get("headers_ns") is not None and t.get("headers_sent") is not None:
+    if r.get("headers_ns") is not None and mono.get("headers_sent") is not None:
+        out["headers"] = (r["headers_ns"] - send) / ms - (mono["headers_sent"] - came) * 1e3
+    elif r.get("headers_ns") is not None and t.get("headers_sent") is not None:
         server = (t["headers_sent"] - t["received"]) * 1e3  # wall, anchored once: comparable
         out["headers"] = (r["headers_ns"] - send) / ms - server
     return out

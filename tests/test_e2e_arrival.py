@@ -32,11 +32,11 @@ LAUNCH = f"""
 import sys, time
 from llmbench_async.wire import connection
 
-original = connection.Connection.data_received
+original = connection.Connection.received
 done = []  # the loop is blocked once, after the read that ended the response
 
-def late(self, data):
-    original(self, data)
+def late(self, data, now):
+    original(self, data, now)
     response = self.response
     ended = response is not None and (response.complete or response._ended_flag)
     if ended and not done:
@@ -53,8 +53,31 @@ def late_end(self, now):
         time.sleep({BLOCK_S})
         sys.stderr.write(f"blocked-until {{time.perf_counter_ns()}}\\n")
 
-connection.Connection.data_received = late
+connection.Connection.received = late
 connection.Response._connection_ended = late_end
+from llmbench_async.cli import main
+sys.argv[0] = "llmbench-async"
+main()
+"""
+
+# the command line, with the loop blocked right after the response's first read, so that its
+# final bytes (sent 50 ms later) reach the machine while the loop cannot read them
+LAUNCH_BUSY = f"""
+import sys, time
+from llmbench_async.wire import connection
+
+original = connection.Connection.received
+done = []
+
+def busy(self, data, now):
+    original(self, data, now)
+    response = self.response
+    if response is not None and not response.complete and not done:
+        done.append(1)
+        time.sleep({BLOCK_S})
+        sys.stderr.write(f"blocked-until {{time.perf_counter_ns()}}\\n")
+
+connection.Connection.received = busy
 from llmbench_async.cli import main
 sys.argv[0] = "llmbench-async"
 main()
@@ -155,9 +178,11 @@ class TimedServer:
         self.sock.close()
 
 
-def _run_blocked(shape: str, tmp_path: Path, *args: str) -> tuple[list[int], list[Any], str]:
-    """The command line, blocked once after the first response's final bytes: (the server's
-    final-bytes instants, the request records in send order, stderr)."""
+def _run_blocked(
+    shape: str, tmp_path: Path, *args: str, launch: str = LAUNCH
+) -> tuple[list[int], list[Any], str]:
+    """The command line, blocked once after the first response's final bytes (or as `launch`
+    says): (the server's final-bytes instants, the request records in send order, stderr)."""
     server = TimedServer(shape)
     results = tmp_path / "r.jsonl"
     argv = ["--base-url", server.url, "-m", "m", "-q", "-o", str(results), *args]
@@ -165,7 +190,7 @@ def _run_blocked(shape: str, tmp_path: Path, *args: str) -> tuple[list[int], lis
         argv.append("--no-stream")
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", LAUNCH, *argv],
+            [sys.executable, "-c", launch, *argv],
             capture_output=True,
             text=True,
             env=cli_env(),
@@ -210,3 +235,56 @@ def test_a_late_slot_shows_as_queue_delay_not_as_a_later_schedule(tmp_path: Path
     queue_ms = (second["send_ns"] - second["scheduled_ns"]) / 1e6
     assert queue_ms >= (BLOCK_S - 0.05) * 1e3, queue_ms
     assert second["send_ns"] >= _blocked_at(stderr)
+
+
+@pytest.mark.parametrize("shape", ["stream", "whole", "gzip"])
+def test_e2e_ends_at_kernel_arrival_when_the_loop_was_busy(shape: str, tmp_path: Path) -> None:
+    """The final bytes reach the machine while the client's loop is blocked (by the read
+    before them): the read callback runs about 0.25 s after they came, but the end is the
+    kernel's receive timestamp of that read, not the callback's instant."""
+    final, (record,), stderr = _run_blocked(shape, tmp_path, "-n", "1", launch=LAUNCH_BUSY)
+    (final_ns,) = final
+    blocked_until = _blocked_at(stderr)
+    # the final bytes were sent while the loop was blocked, well before it could read them
+    assert blocked_until - final_ns >= (BLOCK_S - 0.1) * 1e9
+    late_ms = (record["end_ns"] - final_ns) / 1e6
+    assert -1 <= late_ms < 50, f"E2E ended {late_ms:.1f} ms after the final bytes were sent"
+    assert record["end_ns"] < blocked_until
+
+
+def _read_whole(conn: socket.socket) -> bytes:
+    """One Content-Length response from `conn`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+    while len(body) < length:
+        body += conn.recv(65536)
+    return body
+
+
+def test_mock_truth_has_the_kernel_arrival_of_each_request(start_mock: Any, tmp_path: Path) -> None:
+    """The mock's truth log carries when each request reached its socket (the kernel's
+    receive timestamp), at or before its loop read it and after the client sent it."""
+    log = tmp_path / "truth.jsonl"
+    mock = start_mock(ttft_ms=1.0, itl_ms=1.0, tokens=2, log_path=str(log))
+    body = b'{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":2}'
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+    port = int(mock.base_url.rsplit(":", 1)[1].split("/")[0])
+    sent: list[int] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        for _ in range(3):
+            sent.append(time.perf_counter_ns())
+            conn.sendall(head + b"content-length: %d\r\n\r\n%b" % (len(body), body))
+            _read_whole(conn)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(log.read_text().splitlines()) < 3:
+        time.sleep(0.02)
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert len(lines) == 3
+    for send_ns, line in zip(sent, lines, strict=True):
+        mono = line["monotonic"]
+        assert mono["arrived"] is not None, line
+        assert send_ns / 1e9 <= mono["arrived"] <= mono["received"], (send_ns, mono)
+        assert mono["received"] - mono["arrived"] < 1.0

@@ -207,6 +207,7 @@ class App:
             path=req.path,
             status=status,
             received=req.received,
+            arrived=req.arrived,
             headers_sent=marks.headers,
             first_token=marks.first,
             last_token=marks.last,

@@ -11,6 +11,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from ..wire.rxstamp import install as install_kernel_stamps
+
 __all__ = ["JSON", "SSE", "Connection", "Handler", "Request", "response_head"]
 
 _REASONS: Final = {
@@ -86,6 +88,10 @@ class Request:
     error: tuple[int, str] | None = None
     key: bytes | None = None  # the API key: `Authorization: Bearer K`, `api-key` or `x-api-key`
     version: bytes | None = None  # the `anthropic-version` header
+    # the kernel's receive timestamp of the read that completed the request (monotonic
+    # seconds, as `received`), where the socket gives one: before `received` by as long as
+    # the request waited in the socket for this loop
+    arrived: float | None = None
 
 
 def _tokens(value: bytes) -> set[bytes]:
@@ -142,6 +148,7 @@ class Connection(asyncio.Protocol):
         self._closed = False
         self.paused = False
         self._drain: asyncio.Future[None] | None = None
+        self._arrived: float | None = None  # the kernel's stamp of the read being parsed
 
     # -- asyncio.Protocol
 
@@ -149,6 +156,7 @@ class Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self._app.connections.add(self)
+        install_kernel_stamps(transport, self._stamped)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -164,6 +172,10 @@ class Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.paused = False
         self._wake()
+
+    def _stamped(self, data: bytes, arrived_ns: int) -> None:
+        self._arrived = arrived_ns / 1e9
+        self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
         if self._broken:
@@ -255,6 +267,7 @@ class Connection(asyncio.Protocol):
                     None,
                     parsed.key,
                     parsed.version,
+                    self._arrived,
                 )
             )
             self._head, self._need, self._continue = None, 0, False

@@ -60,6 +60,7 @@ class TruthLog:
         path: str,
         status: int,
         received: float,
+        arrived: float | None = None,
         headers_sent: float | None,
         first_token: float | None,
         last_token: float | None,
@@ -81,8 +82,12 @@ class TruthLog:
             "path": path,
             # the same instants on CLOCK_MONOTONIC (time.monotonic), which on Linux is the
             # clock of the client's time.perf_counter_ns: comparable across processes
+            # `arrived`: the kernel's receive timestamp of the request, where there is one
+            # (`received` is when this loop read it; the schedule starts there)
             "monotonic": {
                 "received": received,
+                "arrived": arrived,
+                "headers_sent": headers_sent,
                 "first_token": first_token,
                 "last_token": last_token,
             },

@@ -18,6 +18,7 @@ import httptools
 import httpx
 
 from ..redact import safe_excerpt
+from .rxstamp import install as install_kernel_stamps
 
 MAX_HEAD_BYTES = 256 * 1024
 Origin = tuple[str, str, int]
@@ -119,9 +120,15 @@ class Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self._over_ssl = transport.get_extra_info("sslcontext") is not None
+        if not self._over_ssl:  # reads then go to `received` with the kernel's arrival
+            install_kernel_stamps(transport, self.received)
 
     def data_received(self, data: bytes) -> None:
-        now = time.perf_counter_ns()
+        self.received(data, time.perf_counter_ns())
+
+    def received(self, data: bytes, now: int) -> None:
+        """One socket read's bytes, which reached the process at `now` (the kernel's receive
+        timestamp where `rxstamp` could install it, else the read callback's instant)."""
         response = self.response
         if response is not None and not response.complete:
             response._received(data, now)
