@@ -177,6 +177,38 @@ def test_a_snapshot_prefix_or_no_name_is_the_same_model(served: str | None, tmp:
     assert doc["answers"]["served_models"] == ({served: 2} if served else {})
 
 
+def _changing_model(api: str, later: str) -> bytes:
+    """A stream of `api` whose first event names gpt-4o and whose final one names `later`."""
+    if api == "responses":
+        made = {"id": "r", "model": "gpt-4o", "status": "in_progress"}
+        done = {"id": "r", "model": later, "status": "completed"}
+        return _stream(
+            [
+                {"type": "response.created", "response": made},
+                {"type": "response.output_text.delta", "delta": "hi"},
+                {"type": "response.completed", "response": done},
+            ]
+        )
+    first = {"id": "c", "model": "gpt-4o", "choices": [{"index": 0, "text": "hi"}]}
+    last = {"id": "c", "model": later, "choices": [{"index": 0, "finish_reason": "stop"}]}
+    if api == "chat":
+        first["choices"] = [{"index": 0, "delta": {"content": "hi"}}]
+    return _stream([first, last, b"[DONE]"])
+
+
+@pytest.mark.parametrize("api", ["chat", "completions", "responses"])
+def test_a_model_that_changes_mid_stream_is_judged_by_the_other_name(api: str, tmp: Path) -> None:
+    """The first event names the model asked for, a later one another: wrong_model; a later
+    snapshot of the same name is still the same model."""
+    with _server(
+        lambda _s, n: _changing_model(api, "evil" if n % 2 else "gpt-4o-2024-08-06")
+    ) as url:
+        _result, doc = _run(url, tmp, "-m", "gpt-4o", "--api", api, n=4)
+    assert doc["errors"] == {"wrong_model": 2}, doc["error_details"]
+    assert doc["requests"]["ok"] == 2
+    assert doc["answers"]["served_models"]["evil"] == 2
+
+
 @pytest.mark.parametrize("served", ["gpt-4o-mini", "gpt-4", "gpt-4o-2024-08-06-mini"])
 def test_a_different_name_is_another_model(served: str, tmp: Path) -> None:
     with _server(lambda _s, _n: _chat(model=served)) as url:

@@ -20,7 +20,7 @@ from .errors import BadStreamError, ErrorKind, RequestError, classify_exception,
 from .inbound import BodyError, decoded, decoders_for, read_body, read_prefix
 from .limits import MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES, MAX_STREAM_BYTES
 from .odd import non_sse_failure, redirect_failure
-from .outcomes import answer_problem
+from .outcomes import answer_problem, model_matches
 from .protocol import error_message_from_body, finish_text, malformed_event_message, served_model
 from .records import RequestRecord, TokenSource
 from .redact import safe_excerpt
@@ -598,8 +598,8 @@ class _Events:
                     self._capture.append(target.api.event_text(data))
             if m.response_id is None and chunk.response_id:
                 m.response_id = chunk.response_id
-            if m.model is None and chunk.model is not None:
-                m.model = served_model(chunk.model)
+            if chunk.model is not None:
+                _note_model(m, chunk.model, target)
             if chunk.finish_reason is not None:
                 m.finish_reason = finish_text(chunk.finish_reason)
             if chunk.completion_tokens is not None:
@@ -640,12 +640,22 @@ class _Events:
             chunk = self._parse(data)
             if chunk.finish_reason is not None:
                 m.finish_reason = finish_text(chunk.finish_reason)
-            if m.model is None and chunk.model is not None:
-                m.model = served_model(chunk.model)
+            if chunk.model is not None:
+                _note_model(m, chunk.model, self._target)
             m.done = m.done or chunk.done
         if self._decoder.errors:
             raise _stream_error(_error_event_text(self._decoder.errors[0]), m, self._target)
         m.last_ns = self._last
+
+
+def _note_model(m: _Measure, value: object, target: Target) -> None:
+    """The model a stream names: the first name, unless a later event names a model other
+    than the one asked for (a stream whose model changes mid-way is judged by that one)."""
+    name = served_model(value)
+    if name is None or name == m.model:
+        return
+    if m.model is None or not model_matches(target.model, name, target.accept_models):
+        m.model = name
 
 
 def _terminal_or_blank(data: bytes, m: _Measure) -> bool:
