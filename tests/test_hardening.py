@@ -5,6 +5,7 @@ secret."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -111,6 +112,41 @@ def test_server_echoes_of_the_key_never_leak(tmp_path: Path) -> None:
     assert res.code in (1, 3), res
     assert "Traceback" not in res.stderr
     assert (tmp_path / "r.jsonl").exists()
+    assert_no_secret(res, tmp_path)
+
+
+def _encoded_echo(key: str, shape: int) -> str:
+    """The key as a server may echo it re-encoded: base64 alone or after a prefix of each
+    length mod 3 (its alignments), URL-safe base64, upper or lower case."""
+    framed = ("", "u:", "ab:", "Bearer ")[shape % 4] + key + ("", "zz")[shape % 2]
+    if shape < 4:
+        return base64.b64encode(framed.encode()).decode()
+    if shape < 6:
+        return base64.urlsafe_b64encode(b"\xff\xfe" + framed.encode()).decode()
+    return framed.upper() if shape == 6 else framed.lower()
+
+
+@pytest.mark.parametrize("shape", range(8))
+def test_re_encoded_echoes_of_the_key_never_leak(shape: int, tmp_path: Path) -> None:
+    """Base64 in any alignment (a `Basic` header the server built itself), URL-safe base64
+    and a change of case are the key as well."""
+
+    def handler(seen: Seen, number: int) -> bytes:
+        echo = _encoded_echo(KEY, shape)
+        if seen.method == "GET":
+            return response(200, json.dumps({"data": [{"id": "m"}, {"id": echo}]}).encode())
+        return response(400, json.dumps({"error": {"message": "bad key " + echo}}).encode())
+
+    with RawServer(handler) as srv:
+        res = cli_in(
+            tmp_path,
+            *("--base-url", srv.url, "--api-key", KEY, "--model", "m"),
+            *("-n", "2", "--retries", "0", *OUT_FLAGS, "--html", "r.html"),
+        )
+    assert res.code == 3, res
+    one_error_line(res)
+    for text in (res.stderr, *(p.read_text() for p in tmp_path.iterdir() if p.is_file())):
+        assert _encoded_echo(KEY, shape)[8:16] not in text
     assert_no_secret(res, tmp_path)
 
 

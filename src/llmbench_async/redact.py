@@ -187,12 +187,29 @@ def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
         if not secret:
             continue
         found += [secret, quote(secret, safe=""), json.dumps(secret)[1:-1]]
+        found += [secret.upper(), secret.lower(), *base64_cores(secret)]
         scheme, _, token = secret.partition(" ")
         if scheme.lower() == "basic" and token:
             found += _basic_parts(token.strip())
         elif scheme.lower() == "bearer" and token:
             found.append(token.strip())
     return tuple(s for s in dict.fromkeys(found) if s)
+
+
+def base64_cores(secret: str) -> list[str]:
+    """The part of the secret's base64 that does not depend on what it is encoded with,
+    for each of its 3 alignments (`user:KEY`, `KEY` alone, ...), standard and URL-safe: a
+    server that echoes the key base64-encoded in any frame shows one of them."""
+    raw = secret.encode()
+    cores: list[str] = []
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii")
+        start = 4 if shift else 0  # the first group mixes in the bytes before the secret
+        end = (shift + len(raw)) // 3 * 4  # the last whole group holds only the secret
+        core = encoded[start:end]
+        if len(core) >= MIN_PIECE:
+            cores += [core, core.replace("+", "-").replace("/", "_")]
+    return cores
 
 
 def _basic_parts(token: str) -> list[str]:
