@@ -364,9 +364,14 @@ def _read_key_file(path: Path) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         reason = str(getattr(exc, "strerror", None) or exc)
         raise ConfigError(f"--api-key-file: cannot read {path}: {reason}") from None
-    key = text.strip().splitlines()[0].strip() if text.strip() else ""
+    key = text.strip()
     if not key:
         raise ConfigError(f"--api-key-file: {path} is empty")
+    if len(key.splitlines()) > 1:  # a line break inside the key is a header injection
+        raise ConfigError(
+            f"--api-key-file: {path} holds more than one line; the key must be alone on "
+            "its line (it is not shown)"
+        )
     return key
 
 
