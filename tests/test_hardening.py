@@ -13,6 +13,7 @@ import random
 import string
 import time
 import urllib.parse
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -409,3 +410,54 @@ def test_dash_writes_to_stdout(flag: str, instant_mock_url: str, tmp_path: Path)
         assert doc["requests"]["ok"] == 2
     else:
         assert res.stdout.lstrip().startswith(("#", "|", "**"))
+
+
+# ------------------------------------------------------------------ lone surrogates
+_LONE = "\\udfff\\ud800"  # JSON escapes of lone surrogates: valid JSON, not writable UTF-8
+
+
+def _surrogate_reply(where: str) -> bytes:
+    chunk = {"id": "r", "model": "m", "choices": [{"index": 0, "delta": {"content": "x"}}]}
+    text = json.dumps(chunk)
+    if where == "error body":
+        return response(400, ('{"error":{"message":"bad ' + _LONE + '"}}').encode())
+    if where == "error event":
+        return sse([('{"error":{"message":"boom ' + _LONE + '"}}').encode()])
+    if where == "malformed event":
+        return sse([('{"choices": "' + _LONE).encode()])
+    field = {"response id": '"id": "r', "model": '"model": "m', "finish reason": '"content": "x'}
+    text = text.replace(field[where], field[where] + _LONE)
+    return sse([text.encode(), b'{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'])
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["error body", "error event", "malformed event", "response id", "model", "finish reason"],
+)
+def test_lone_surrogates_from_a_server_reach_no_output_unwritable(
+    where: str, tmp_path: Path
+) -> None:
+    """`\\udfff` is valid JSON but cannot be written as UTF-8: every output is still
+    written, one line on failure, and the results file reads back whole."""
+
+    def handler(seen: Seen, number: int) -> bytes:
+        if seen.method == "GET":
+            return response(200, b'{"data":[{"id":"m"}]}')
+        return _surrogate_reply(where)
+
+    with RawServer(handler) as srv:
+        res = cli_in(
+            tmp_path,
+            *("--base-url", srv.url, "--model", "m", "-n", "2", "--retries", "0"),
+            *OUT_FLAGS,
+            *("--html", "r.html"),
+        )
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.code in (0, 3), res
+    if res.code:
+        one_error_line(res)
+    json.loads((tmp_path / "s.json").read_text())
+    ET.parse(tmp_path / "j.xml")
+    assert (tmp_path / "m.md").exists() and (tmp_path / "r.html").exists()
+    again = run_cli("report", str(tmp_path / "r.jsonl"))
+    assert again.code == 0 and again.stderr == "", again.stderr

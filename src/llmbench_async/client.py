@@ -21,7 +21,13 @@ from .inbound import BodyError, decoded, decoders_for, read_body, read_prefix
 from .limits import MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES, MAX_STREAM_BYTES
 from .odd import non_sse_failure, redirect_failure
 from .outcomes import answer_problem, model_matches
-from .protocol import error_message_from_body, finish_text, malformed_event_message, served_model
+from .protocol import (
+    error_message_from_body,
+    finish_text,
+    malformed_event_message,
+    response_id_text,
+    served_model,
+)
 from .records import RequestRecord, TokenSource
 from .redact import safe_excerpt
 from .sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
@@ -481,7 +487,7 @@ def _record(
             None if error is None else safe_excerpt(error.message, target.secrets, MESSAGE_LIMIT)
         ),
         attempts=attempt,
-        response_id=m.response_id,
+        response_id=response_id_text(m.response_id),
         ready_ns=exchange.ready_ns,
         connect_ns=exchange.connect_ns,
         new_connection=exchange.new_connection,

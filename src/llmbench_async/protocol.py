@@ -24,6 +24,7 @@ __all__ = [
     "malformed_event_message",
     "parse_chunk",
     "parse_completion_body",
+    "response_id_text",
     "safe_excerpt",
     "served_model",
 ]
@@ -89,6 +90,12 @@ _REASON_CHARS = 64  # a finish reason longer than this is cut
 
 def served_model(value: Any) -> str | None:
     """A model name from a response, bounded and printable; None when absent or not text."""
+    return _bounded(value, _MODEL_CHARS)
+
+
+def response_id_text(value: Any) -> str | None:
+    """A response id from a response, bounded and printable (no lone surrogate, which no
+    strict JSON reader takes back); None when absent or not text."""
     return _bounded(value, _MODEL_CHARS)
 
 

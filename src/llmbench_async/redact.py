@@ -36,7 +36,10 @@ ELLIPSIS = "..."
 
 # one decoded character: a JSON \uXXXX escape, a JSON \/ or \\ escape, a %XX escape, or a char
 _UNIT = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\\/\"])|%([0-9a-fA-F]{2})|.", re.S)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# control and bidi characters, and lone surrogates (a JSON `\\udfff` no UTF-8 sink can write)
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")  # to the last `@`
 
 
@@ -119,8 +122,9 @@ def mask_userinfo(text: str) -> str:
 
 
 def one_line(text: str) -> str:
-    """Whitespace squeezed to single spaces; control and bidi characters shown as `?`, so a
-    server cannot move the cursor, colour the terminal or reorder the line."""
+    """Whitespace squeezed to single spaces; control and bidi characters (and lone
+    surrogates) shown as `?`, so a server cannot move the cursor, colour the terminal,
+    reorder the line or make a UTF-8 write fail."""
     return _CONTROL.sub("?", " ".join(text.split()))
 
 
