@@ -183,7 +183,7 @@ def http_cases() -> list[Case]:
     return cases
 
 
-_FILE_HOSTILE = ("missing", "directory", "dev_zero", "fifo", "huge_sparse")
+_FILE_HOSTILE = ("missing", "directory", "dev_zero", "fifo", "huge_sparse", "unreadable")
 _CONTENT_HOSTILE = ("deep_json", "nan", "huge_int", "wrong_types", "binary", "long_line")
 _TWO = frozenset({2})
 
