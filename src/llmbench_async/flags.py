@@ -419,7 +419,10 @@ def auto_workers(concurrency: int, *, loopback: bool, cpus: int | None = None) -
 
 def is_loopback(url: str) -> bool:
     """Whether the URL's host is this machine: localhost, 127.0.0.0/8 or ::1."""
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:  # not a URL: check_url names the problem
+        return False
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:

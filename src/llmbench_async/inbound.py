@@ -403,7 +403,10 @@ def _check_proxy(name: str, value: str, schemes: tuple[str, ...]) -> None:
         value = "http://" + value  # httpx reads a bare host:port as http
     if any(ord(c) < 33 or ord(c) == 127 for c in value):
         raise InboundError(f"{name} must not hold spaces or control characters")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed IPv6 bracket, ...
+        raise InboundError(f"{name} is not a valid proxy URL (got {shown!r})") from None
     if parts.scheme.lower() not in schemes:
         raise InboundError(
             f"{name}: proxy scheme {parts.scheme!r} is not supported "
