@@ -631,3 +631,38 @@ def test_hostile_finish_reasons_and_names_stay_bounded(tmp: Path) -> None:
     assert "\x1b" not in result.stdout
     served = next(x for x in result.stdout.splitlines() if x.startswith("  Served by:"))
     assert served.endswith(", and 41 more (41)") and len(served) < 300
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ("failed", "the answer ended with finish reason 'failed'"),
+        ("cancelled", "the answer ended with finish reason 'cancelled'"),
+        ("in_progress", "the stream ended with its final event but no finish reason"),
+        ("queued", "the stream ended with its final event but no finish reason"),
+    ],
+)
+def test_a_responses_completed_event_whose_response_did_not_finish_is_incomplete(
+    status: str, message: str, tmp: Path
+) -> None:
+    """`response.completed` carries the response: its own `status` is what happened."""
+    made = {"id": "r", "model": "gpt-4o", "status": "in_progress"}
+    events: list[bytes | dict[str, Any]] = [
+        {"type": "response.created", "response": made},
+        {"type": "response.output_text.delta", "delta": "hi"},
+        {"type": "response.completed", "response": {**made, "status": status}},
+    ]
+    with _server(lambda _s, _n: _stream(events)) as url:
+        result, doc = _run(url, tmp, "-m", "gpt-4o", "--api", "responses", n=2)
+    assert result.code == 3, result.stderr
+    assert doc["errors"] == {"incomplete": 2}
+    assert doc["error_details"][0]["first_message"] == message
+
+
+@pytest.mark.parametrize("finish", ["cancelled", "canceled", "failed", "Error", "ABORT"])
+def test_a_finish_reason_saying_the_server_gave_up_is_incomplete(finish: str, tmp: Path) -> None:
+    with _server(lambda _s, n: _chat(finish=finish if n % 2 else "stop")) as url:
+        result, doc = _run(url, tmp, "-m", "gpt-4o", n=4)
+    assert result.code == 0, result.stderr  # half succeeded
+    assert doc["errors"] == {"incomplete": 2}
+    assert doc["answers"]["finish_reasons"] == {"stop": 2, finish: 2}

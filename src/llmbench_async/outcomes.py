@@ -28,7 +28,8 @@ __all__ = [
 # finish reasons that mean "stopped at the token limit", per API
 LENGTH_REASONS = frozenset({"length", "max_tokens", "incomplete:max_output_tokens"})
 # finish reasons that say the server gave up on the answer: not a success (vLLM, SGLang)
-FAILED_REASONS = frozenset({"abort", "error"})
+# finish reasons that say the server gave up on the answer (compared ignoring case)
+FAILED_REASONS = frozenset({"abort", "error", "failed", "cancelled", "canceled"})
 # `--accept-model any`: any served model is accepted
 ANY_MODEL = "any"
 
