@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from conftest import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -135,8 +136,6 @@ def test_each_limit_refuses_just_beyond_its_maximum(limit: Any) -> None:
 def test_a_vanishing_rate_is_refused_before_its_gaps_overflow_the_clock(rate: str) -> None:
     """Through the CLI: a rate whose gaps do not fit the arrival clock (1/1e-320 is
     infinite) is one line, exit 2, not an OverflowError mid-run."""
-    from conftest import run_cli
-
     res = run_cli("--mock", "-n", "1", "--rate", rate)
     assert res.code == 2, res.stderr
     assert res.stderr.count("\n") == 1 and "--rate must be at least 1e-06" in res.stderr
