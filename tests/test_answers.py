@@ -666,3 +666,19 @@ def test_a_finish_reason_saying_the_server_gave_up_is_incomplete(finish: str, tm
     assert result.code == 0, result.stderr  # half succeeded
     assert doc["errors"] == {"incomplete": 2}
     assert doc["answers"]["finish_reasons"] == {"stop": 2, finish: 2}
+
+
+@pytest.mark.parametrize(
+    "name", ["a\x1b[31mb\x07", "m" * 1000, "line\nbreak", "bidi\u202eevil"], ids=repr
+)
+def test_a_long_or_unprintable_name_echoed_exactly_is_the_same_model(name: str, tmp: Path) -> None:
+    """The served name is kept bounded and printable; the name asked for is compared in the
+    same form, so a server echoing it exactly is not `wrong_model`."""
+    with _server(lambda _s, _n: _chat(model=name), models=(name,)) as url:
+        result, doc = _run(url, tmp, "-m", name, n=2)
+    assert result.code == 0, result.stderr
+    assert doc["requests"]["ok"] == 2 and doc["errors"] == {}
+    with _server(lambda _s, _n: _chat(model=name + "x"), models=(name,)) as url:
+        _result, doc = _run(url, tmp, "-m", name, n=2)
+    if len(name) < 200:  # past the bound, names that differ only there cannot be told apart
+        assert doc["errors"] == {"wrong_model": 2}

@@ -430,7 +430,10 @@ def _answer_error(m: _Measure, target: Target) -> RequestError | None:
     reason = m.finish_reason
     if not target.api.streams:  # embeddings: only the model is checked
         reason = reason or "n/a"
-    problem = answer_problem(reason, m.model, target.model, target.accept_models)
+    # the name asked for, bounded as a served name is, so a long or unprintable name that
+    # the server echoes exactly is the same model
+    asked = served_model(target.model)
+    problem = answer_problem(reason, m.model, asked, target.accept_models)
     if problem is None:
         return None
     kind, message = problem
@@ -660,7 +663,7 @@ def _note_model(m: _Measure, value: object, target: Target) -> None:
     name = served_model(value)
     if name is None or name == m.model:
         return
-    if m.model is None or not model_matches(target.model, name, target.accept_models):
+    if m.model is None or not model_matches(served_model(target.model), name, target.accept_models):
         m.model = name
 
 
