@@ -682,3 +682,30 @@ def test_a_long_or_unprintable_name_echoed_exactly_is_the_same_model(name: str, 
         _result, doc = _run(url, tmp, "-m", name, n=2)
     if len(name) < 200:  # past the bound, names that differ only there cannot be told apart
         assert doc["errors"] == {"wrong_model": 2}
+
+
+def test_hostile_names_in_a_results_file_are_shown_inert_by_report(tmp: Path) -> None:
+    """A results file edited (or written by another tool) with escape sequences in the
+    served model and finish reason: `report` reads them back as the client keeps them,
+    bounded and printable, so no escape reaches the terminal or the Markdown."""
+    results = tmp / "run.jsonl"
+    with _server(lambda _s, _n: _chat()) as url:
+        made, _doc = _run(url, tmp, "-m", "gpt-4o", "-o", str(results), n=2)
+    assert made.code == 0, made.stderr
+    lines = []
+    for line in results.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("type") == "request":
+            record["model"] = "\x1b]0;title\x07<img onerror=x>\n# Heading"
+            record["finish_reason"] = "\x1b[2J" + "r" * 500
+            record["response_id"] = "\x1b[31m" + "i" * 5000
+        lines.append(json.dumps(record))
+    results.write_text("\n".join(lines) + "\n")
+    markdown = tmp / "r.md"
+    res = run_cli("report", str(results), "--markdown", str(markdown))
+    assert res.code == 0, res.stderr
+    shown = res.stdout + res.stderr + markdown.read_text()
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "<img" not in markdown.read_text()
+    assert not any(line.startswith("# Heading") for line in shown.splitlines())
+    assert "r" * 100 not in shown  # a finish reason is kept as at most 64 characters
