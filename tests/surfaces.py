@@ -267,6 +267,8 @@ def write_file(path: Path, kind: str, hostile: str) -> Path:
         return path
     if hostile == "dev_zero":
         return Path("/dev/zero")
+    if hostile == "unreadable":  # looks like a regular file; reading it fails with EIO
+        return Path("/proc/self/mem")
     if hostile == "fifo":
         os.mkfifo(path)
         return path

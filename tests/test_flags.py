@@ -65,7 +65,7 @@ def test_parsed_values() -> None:
 
 def test_api_key_file(tmp_path: Path) -> None:
     key = tmp_path / "key"
-    key.write_text("sk-from-file-0001\nignored\n")
+    key.write_text("sk-from-file-0001\r\n")
     assert flags_to_config(Flags(api_key_file=key), {}).api_key == "sk-from-file-0001"
     key.write_text("\n")
     with pytest.raises(ConfigError, match="is empty"):

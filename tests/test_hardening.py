@@ -5,6 +5,7 @@ secret."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -12,6 +13,7 @@ import random
 import string
 import time
 import urllib.parse
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -111,6 +113,41 @@ def test_server_echoes_of_the_key_never_leak(tmp_path: Path) -> None:
     assert res.code in (1, 3), res
     assert "Traceback" not in res.stderr
     assert (tmp_path / "r.jsonl").exists()
+    assert_no_secret(res, tmp_path)
+
+
+def _encoded_echo(key: str, shape: int) -> str:
+    """The key as a server may echo it re-encoded: base64 alone or after a prefix of each
+    length mod 3 (its alignments), URL-safe base64, upper or lower case."""
+    framed = ("", "u:", "ab:", "Bearer ")[shape % 4] + key + ("", "zz")[shape % 2]
+    if shape < 4:
+        return base64.b64encode(framed.encode()).decode()
+    if shape < 6:
+        return base64.urlsafe_b64encode(b"\xff\xfe" + framed.encode()).decode()
+    return framed.upper() if shape == 6 else framed.lower()
+
+
+@pytest.mark.parametrize("shape", range(8))
+def test_re_encoded_echoes_of_the_key_never_leak(shape: int, tmp_path: Path) -> None:
+    """Base64 in any alignment (a `Basic` header the server built itself), URL-safe base64
+    and a change of case are the key as well."""
+
+    def handler(seen: Seen, number: int) -> bytes:
+        echo = _encoded_echo(KEY, shape)
+        if seen.method == "GET":
+            return response(200, json.dumps({"data": [{"id": "m"}, {"id": echo}]}).encode())
+        return response(400, json.dumps({"error": {"message": "bad key " + echo}}).encode())
+
+    with RawServer(handler) as srv:
+        res = cli_in(
+            tmp_path,
+            *("--base-url", srv.url, "--api-key", KEY, "--model", "m"),
+            *("-n", "2", "--retries", "0", *OUT_FLAGS, "--html", "r.html"),
+        )
+    assert res.code == 3, res
+    one_error_line(res)
+    for text in (res.stderr, *(p.read_text() for p in tmp_path.iterdir() if p.is_file())):
+        assert _encoded_echo(KEY, shape)[8:16] not in text
     assert_no_secret(res, tmp_path)
 
 
@@ -373,3 +410,54 @@ def test_dash_writes_to_stdout(flag: str, instant_mock_url: str, tmp_path: Path)
         assert doc["requests"]["ok"] == 2
     else:
         assert res.stdout.lstrip().startswith(("#", "|", "**"))
+
+
+# ------------------------------------------------------------------ lone surrogates
+_LONE = "\\udfff\\ud800"  # JSON escapes of lone surrogates: valid JSON, not writable UTF-8
+
+
+def _surrogate_reply(where: str) -> bytes:
+    chunk = {"id": "r", "model": "m", "choices": [{"index": 0, "delta": {"content": "x"}}]}
+    text = json.dumps(chunk)
+    if where == "error body":
+        return response(400, ('{"error":{"message":"bad ' + _LONE + '"}}').encode())
+    if where == "error event":
+        return sse([('{"error":{"message":"boom ' + _LONE + '"}}').encode()])
+    if where == "malformed event":
+        return sse([('{"choices": "' + _LONE).encode()])
+    field = {"response id": '"id": "r', "model": '"model": "m', "finish reason": '"content": "x'}
+    text = text.replace(field[where], field[where] + _LONE)
+    return sse([text.encode(), b'{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'])
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["error body", "error event", "malformed event", "response id", "model", "finish reason"],
+)
+def test_lone_surrogates_from_a_server_reach_no_output_unwritable(
+    where: str, tmp_path: Path
+) -> None:
+    """`\\udfff` is valid JSON but cannot be written as UTF-8: every output is still
+    written, one line on failure, and the results file reads back whole."""
+
+    def handler(seen: Seen, number: int) -> bytes:
+        if seen.method == "GET":
+            return response(200, b'{"data":[{"id":"m"}]}')
+        return _surrogate_reply(where)
+
+    with RawServer(handler) as srv:
+        res = cli_in(
+            tmp_path,
+            *("--base-url", srv.url, "--model", "m", "-n", "2", "--retries", "0"),
+            *OUT_FLAGS,
+            *("--html", "r.html"),
+        )
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.code in (0, 3), res
+    if res.code:
+        one_error_line(res)
+    json.loads((tmp_path / "s.json").read_text())
+    ET.parse(tmp_path / "j.xml")
+    assert (tmp_path / "m.md").exists() and (tmp_path / "r.html").exists()
+    again = run_cli("report", str(tmp_path / "r.jsonl"))
+    assert again.code == 0 and again.stderr == "", again.stderr

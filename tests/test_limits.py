@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from conftest import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -129,3 +130,12 @@ def test_each_limit_refuses_just_beyond_its_maximum(limit: Any) -> None:
             replace(config, **{top: replace(getattr(config, top), **{sub: value})})
         else:
             replace(config, **{top: value})
+
+
+@pytest.mark.parametrize("rate", ["1e-320", "1e-300", "1e-7", "4,1e-300"])
+def test_a_vanishing_rate_is_refused_before_its_gaps_overflow_the_clock(rate: str) -> None:
+    """Through the CLI: a rate whose gaps do not fit the arrival clock (1/1e-320 is
+    infinite) is one line, exit 2, not an OverflowError mid-run."""
+    res = run_cli("--mock", "-n", "1", "--rate", rate)
+    assert res.code == 2, res.stderr
+    assert res.stderr.count("\n") == 1 and "--rate must be at least 1e-06" in res.stderr

@@ -194,3 +194,44 @@ def test_throttling_where_truly_nothing_succeeds_is_lost_after_the_slow_window(
     assert 0.4 <= took < 10
     sent = result.summary.total + result.outcome.cancelled
     assert result.outcome.not_sent == 1000 - sent and sent < 500
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_target_that_accepts_and_never_answers_is_lost_one_timeout_after_the_window(
+    monkeypatch: pytest.MonkeyPatch, concurrency: int
+) -> None:
+    """A target that accepts connections and then stays silent: each attempt waits its read
+    timeout. Once nothing has succeeded for the slow window (60 s; shortened here, through
+    the Python API), the next timeout ends the run, so at -c 1 it is not held K timeouts
+    long (10 min at the defaults)."""
+    from llmbench_async import RunConfig, run
+    from llmbench_async.loadgen import lost
+    from llmbench_async.config import RetryPolicy, Timeouts
+
+    monkeypatch.setattr(lost, "SLOW_WINDOW_NS", 1_000_000_000)
+
+    def handler(seen: Seen, number: int) -> bytes:
+        if number < 2:
+            return OK
+        time.sleep(3)  # silent well past the read timeout, then closes
+        return b""
+
+    with RawServer(handler) as srv:
+        started = time.monotonic()
+        config = RunConfig(
+            base_url=srv.url + "/v1",
+            model="m",
+            n=1000,
+            concurrency=concurrency,
+            timeouts=Timeouts(read=0.4),
+            retry=RetryPolicy(retries=0),
+        )
+        result = run(config)
+        took = time.monotonic() - started
+    assert result.outcome.lost is not None and "read_timeout" in result.outcome.lost
+    assert result.outcome.lost.startswith("nothing succeeded for")
+    assert result.problem is not None and result.problem.startswith("target lost after 2 ok")
+    assert result.summary.ok == 2
+    # the window (1 s) and one more read timeout (0.4 s), not ten of them (4 s and more)
+    assert 1.0 <= took < 3.5, took
+    assert result.outcome.not_sent is not None and result.outcome.not_sent > 900

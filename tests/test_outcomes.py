@@ -177,6 +177,38 @@ def test_a_snapshot_prefix_or_no_name_is_the_same_model(served: str | None, tmp:
     assert doc["answers"]["served_models"] == ({served: 2} if served else {})
 
 
+def _changing_model(api: str, later: str) -> bytes:
+    """A stream of `api` whose first event names gpt-4o and whose final one names `later`."""
+    if api == "responses":
+        made = {"id": "r", "model": "gpt-4o", "status": "in_progress"}
+        done = {"id": "r", "model": later, "status": "completed"}
+        return _stream(
+            [
+                {"type": "response.created", "response": made},
+                {"type": "response.output_text.delta", "delta": "hi"},
+                {"type": "response.completed", "response": done},
+            ]
+        )
+    first = {"id": "c", "model": "gpt-4o", "choices": [{"index": 0, "text": "hi"}]}
+    last = {"id": "c", "model": later, "choices": [{"index": 0, "finish_reason": "stop"}]}
+    if api == "chat":
+        first["choices"] = [{"index": 0, "delta": {"content": "hi"}}]
+    return _stream([first, last, b"[DONE]"])
+
+
+@pytest.mark.parametrize("api", ["chat", "completions", "responses"])
+def test_a_model_that_changes_mid_stream_is_judged_by_the_other_name(api: str, tmp: Path) -> None:
+    """The first event names the model asked for, a later one another: wrong_model; a later
+    snapshot of the same name is still the same model."""
+    with _server(
+        lambda _s, n: _changing_model(api, "evil" if n % 2 else "gpt-4o-2024-08-06")
+    ) as url:
+        _result, doc = _run(url, tmp, "-m", "gpt-4o", "--api", api, n=4)
+    assert doc["errors"] == {"wrong_model": 2}, doc["error_details"]
+    assert doc["requests"]["ok"] == 2
+    assert doc["answers"]["served_models"]["evil"] == 2
+
+
 @pytest.mark.parametrize("served", ["gpt-4o-mini", "gpt-4", "gpt-4o-2024-08-06-mini"])
 def test_a_different_name_is_another_model(served: str, tmp: Path) -> None:
     with _server(lambda _s, _n: _chat(model=served)) as url:
@@ -599,3 +631,81 @@ def test_hostile_finish_reasons_and_names_stay_bounded(tmp: Path) -> None:
     assert "\x1b" not in result.stdout
     served = next(x for x in result.stdout.splitlines() if x.startswith("  Served by:"))
     assert served.endswith(", and 41 more (41)") and len(served) < 300
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ("failed", "the answer ended with finish reason 'failed'"),
+        ("cancelled", "the answer ended with finish reason 'cancelled'"),
+        ("in_progress", "the stream ended with its final event but no finish reason"),
+        ("queued", "the stream ended with its final event but no finish reason"),
+    ],
+)
+def test_a_responses_completed_event_whose_response_did_not_finish_is_incomplete(
+    status: str, message: str, tmp: Path
+) -> None:
+    """`response.completed` carries the response: its own `status` is what happened."""
+    made = {"id": "r", "model": "gpt-4o", "status": "in_progress"}
+    events: list[bytes | dict[str, Any]] = [
+        {"type": "response.created", "response": made},
+        {"type": "response.output_text.delta", "delta": "hi"},
+        {"type": "response.completed", "response": {**made, "status": status}},
+    ]
+    with _server(lambda _s, _n: _stream(events)) as url:
+        result, doc = _run(url, tmp, "-m", "gpt-4o", "--api", "responses", n=2)
+    assert result.code == 3, result.stderr
+    assert doc["errors"] == {"incomplete": 2}
+    assert doc["error_details"][0]["first_message"] == message
+
+
+@pytest.mark.parametrize("finish", ["cancelled", "canceled", "failed", "Error", "ABORT"])
+def test_a_finish_reason_saying_the_server_gave_up_is_incomplete(finish: str, tmp: Path) -> None:
+    with _server(lambda _s, n: _chat(finish=finish if n % 2 else "stop")) as url:
+        result, doc = _run(url, tmp, "-m", "gpt-4o", n=4)
+    assert result.code == 0, result.stderr  # half succeeded
+    assert doc["errors"] == {"incomplete": 2}
+    assert doc["answers"]["finish_reasons"] == {"stop": 2, finish: 2}
+
+
+@pytest.mark.parametrize(
+    "name", ["a\x1b[31mb\x07", "m" * 1000, "line\nbreak", "bidi\u202eevil"], ids=repr
+)
+def test_a_long_or_unprintable_name_echoed_exactly_is_the_same_model(name: str, tmp: Path) -> None:
+    """The served name is kept bounded and printable; the name asked for is compared in the
+    same form, so a server echoing it exactly is not `wrong_model`."""
+    with _server(lambda _s, _n: _chat(model=name), models=(name,)) as url:
+        result, doc = _run(url, tmp, "-m", name, n=2)
+    assert result.code == 0, result.stderr
+    assert doc["requests"]["ok"] == 2 and doc["errors"] == {}
+    with _server(lambda _s, _n: _chat(model=name + "x"), models=(name,)) as url:
+        _result, doc = _run(url, tmp, "-m", name, n=2)
+    if len(name) < 200:  # past the bound, names that differ only there cannot be told apart
+        assert doc["errors"] == {"wrong_model": 2}
+
+
+def test_hostile_names_in_a_results_file_are_shown_inert_by_report(tmp: Path) -> None:
+    """A results file edited (or written by another tool) with escape sequences in the
+    served model and finish reason: `report` reads them back as the client keeps them,
+    bounded and printable, so no escape reaches the terminal or the Markdown."""
+    results = tmp / "run.jsonl"
+    with _server(lambda _s, _n: _chat()) as url:
+        made, _doc = _run(url, tmp, "-m", "gpt-4o", "-o", str(results), n=2)
+    assert made.code == 0, made.stderr
+    lines = []
+    for line in results.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("type") == "request":
+            record["model"] = "\x1b]0;title\x07<img onerror=x>\n# Heading"
+            record["finish_reason"] = "\x1b[2J" + "r" * 500
+            record["response_id"] = "\x1b[31m" + "i" * 5000
+        lines.append(json.dumps(record))
+    results.write_text("\n".join(lines) + "\n")
+    markdown = tmp / "r.md"
+    res = run_cli("report", str(results), "--markdown", str(markdown))
+    assert res.code == 0, res.stderr
+    shown = res.stdout + res.stderr + markdown.read_text()
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "<img" not in markdown.read_text()
+    assert not any(line.startswith("# Heading") for line in shown.splitlines())
+    assert "r" * 100 not in shown  # a finish reason is kept as at most 64 characters

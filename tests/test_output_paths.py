@@ -169,3 +169,53 @@ def test_report_and_compare_check_their_outputs_first(
         "llmbench-async: error: cannot write /dev/full: No space left on device"
     ]
     assert "compare: no --max-regression given" in full.stdout
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("-o", "--json"), ("--json", "--markdown"), ("--html", "--junit"), ("-o", "--html")],
+)
+def test_two_outputs_naming_one_file_are_refused_before_the_run(
+    first: str, second: str, tmp_path: Path
+) -> None:
+    """The second would overwrite the first (the results file by a summary): one line,
+    exit 2, no request sent. The same file named two ways (`./x`) is still one file."""
+    server, seen = _counting()
+    with server:
+        res = run_cli(
+            *("--base-url", server.url + "/v1", "-m", "m", "-n", "1"),
+            *(first, str(tmp_path / "out.txt"), second, str(tmp_path / "." / "out.txt")),
+        )
+    assert res.code == ExitCode.USAGE, res.stderr
+    assert res.stderr.count("\n") == 1 and "both name" in res.stderr
+    assert seen == []
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_an_output_never_overwrites_an_input(tmp_path: Path) -> None:
+    """`report RUN --json RUN`, `compare A B --markdown B`, `run --dataset F -o F`: one line,
+    exit 2, and the input is left as it was."""
+    results = tmp_path / "run.jsonl"
+    made = run_cli("--mock", "-n", "2", "-q", "-o", str(results))
+    assert made.code == 0, made.stderr
+    before = results.read_bytes()
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(before)
+    cases = [
+        ["report", str(results), "--json", str(results)],
+        ["report", str(results), "--html", str(results)],
+        ["compare", str(other), str(results), "--markdown", str(results)],
+        ["compare", str(results), str(other), "--html", str(results)],
+        ["--mock", "-n", "1", "--dataset", str(results), "-o", str(results)],
+        ["--mock", "-n", "1", "--prompt-file", str(results), "--json", str(results)],
+    ]
+    for argv in cases:
+        res = run_cli(*argv)
+        assert res.code == ExitCode.USAGE, (argv, res.stderr)
+        assert res.stderr.count("\n") == 1 and "both name" in res.stderr, res.stderr
+        assert results.read_bytes() == before, argv
+
+
+def test_dev_null_may_take_every_output(tmp_path: Path) -> None:
+    res = run_cli("--mock", "-n", "1", "-q", "-o", "/dev/null", "--json", "/dev/null")
+    assert res.code == 0, res.stderr

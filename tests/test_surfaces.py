@@ -183,7 +183,7 @@ def http_cases() -> list[Case]:
     return cases
 
 
-_FILE_HOSTILE = ("missing", "directory", "dev_zero", "fifo", "huge_sparse")
+_FILE_HOSTILE = ("missing", "directory", "dev_zero", "fifo", "huge_sparse", "unreadable")
 _CONTENT_HOSTILE = ("deep_json", "nan", "huge_int", "wrong_types", "binary", "long_line")
 _TWO = frozenset({2})
 
@@ -327,6 +327,8 @@ def flag_cases() -> list[Case]:
         "h" * 5000,
         "http://h:99999/v1?sig=" + QUERY_SECRET,  # the error shows the URL, not the secret
         "ftp://u:" + PROXY_PASS + "@h/?token=" + QUERY_SECRET,
+        "http://[::1/v1",  # an unclosed IPv6 bracket: urlsplit raises
+        "http://u:" + PROXY_PASS + "@[::1/v1",
     )
     for flag in ("--base-url", "--endpoint", "--proxy", "--server-metrics"):
         for url in bad_urls:
@@ -347,7 +349,10 @@ def flag_cases() -> list[Case]:
         )
     )
     for var in ("HTTP_PROXY", "https_proxy", "ALL_PROXY"):
-        for url in ("socks5://h:1", "ftp://h", "http://h:99999", "http://h:bad", "http://h\x01"):
+        for url in (
+            *("socks5://h:1", "ftp://h", "http://h:99999", "http://h:bad", "http://h\x01"),
+            *("http://[::1", f"http://u:{PROXY_PASS}@[::1"),
+        ):
             cases.append(_usage(var, f"env {url!r}", env={var: url}))
     for value in ("http://[::1", "[::1]:x", "a\x01b"):  # NO_PROXY as httpx refuses it
         env = {"NO_PROXY": value, "HTTP_PROXY": "http://127.0.0.1:9"}

@@ -101,9 +101,12 @@ def metrics_url(spec: str, base_url: str) -> str:
     if spec.strip().lower() == "auto":
         parts = urlsplit(base_url)
         return urlunsplit((parts.scheme, parts.netloc, "/metrics", "", ""))
-    parts = urlsplit(spec.strip())
+    shown = _shown_url(spec.strip())[:200]
+    try:
+        parts = urlsplit(spec.strip())
+    except ValueError:  # an unclosed IPv6 bracket, ...
+        raise ConfigError(f"--server-metrics is not a valid URL (got {shown!r})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = _shown_url(spec.strip())[:200]
         raise ConfigError(f"--server-metrics must be auto or an http(s) URL (got {shown!r})")
     return check_url(spec, "--server-metrics")
 
@@ -464,7 +467,11 @@ def check_url(url: str, flag: str, *, credentials: bool = False) -> str:
     password, stripped; else a ConfigError naming `flag`. Credentials are never shown
     (`http://***@host`): a proxy URL may carry them, no other URL may."""
     text = url.strip()
-    if "@" in urlsplit(text).netloc and not credentials:
+    try:
+        netloc = urlsplit(text).netloc
+    except ValueError:  # an unclosed IPv6 bracket, ...
+        raise ConfigError(f"{flag} is not a valid URL (got {_shown_url(text)!r})") from None
+    if "@" in netloc and not credentials:
         raise ConfigError(
             f"{flag} must not hold credentials (got {_shown_url(text)!r}); "
             "pass the key with --api-key or a header with -H 'Authorization: ...'"

@@ -412,7 +412,10 @@ def _check_proxy(name: str, value: str, schemes: tuple[str, ...]) -> None:
         value = "http://" + value  # httpx reads a bare host:port as http
     if any(ord(c) < 33 or ord(c) == 127 for c in value):
         raise InboundError(f"{name} must not hold spaces or control characters")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed IPv6 bracket, ...
+        raise InboundError(f"{name} is not a valid proxy URL (got {shown!r})") from None
     if parts.scheme.lower() not in schemes:
         raise InboundError(
             f"{name}: proxy scheme {parts.scheme!r} is not supported "
@@ -449,7 +452,7 @@ FRAMING_HEADERS = frozenset(
 MAX_HEADERS = 100
 MAX_HEADER_BYTES = 64 * 1024
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # tab is allowed
 
 
 def is_secret_header(name: str) -> bool:
@@ -462,7 +465,9 @@ def check_header_name(name: str, flag: str) -> None:
     """A ConfigError unless `name` is an HTTP token that frames nothing and is no proxy
     header (`Proxy-*` belongs to the route, `--proxy`)."""
     if not _TOKEN.fullmatch(name):
-        raise ConfigError(f"{flag}: bad header name {name[:60]!r} (an HTTP token)")
+        lead = _TOKEN.match(name)
+        shown = f"starting {lead.group(0)[:60]!r} " if lead else ""
+        raise ConfigError(f"{flag}: bad header name {shown}(must be an HTTP token; not shown)")
     lower = name.lower()
     if lower in FRAMING_HEADERS or lower.startswith("proxy-"):
         raise ConfigError(f"{flag} {name}: this header frames the request; it cannot be set")
@@ -493,8 +498,13 @@ def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     name = name.strip()
     if not sep or not name or not _TOKEN.fullmatch(name):
-        shown = text if not is_secret_name(name) else f"{name[:60]}: ***"
-        raise ConfigError(f"--header must look like 'Name: value' (got {shown[:200]!r})")
+        # only the leading name is shown: the rest may be a credential or a control character
+        lead = _TOKEN.match(text.strip()) if sep else None  # no `:`: maybe a bare token
+        shown = f", starting {lead.group(0)[:60]!r}" if lead else ""
+        raise ConfigError(
+            f"--header must look like 'Name: value' (got one that does not{shown}; "
+            "the rest is not shown)"
+        )
     check_value(name, value, "--header")
     return name, value.strip()
 

@@ -60,7 +60,8 @@ class Limit:
 LIMITS: tuple[Limit, ...] = (
     Limit("-n/--n", "n", 1, 1e9),
     Limit("-c/--concurrency", "concurrency", 1, 100_000),
-    Limit("--rate", "rate", 0, 1e6, low_open=True, unit="requests/s"),
+    # at least one request in 11.6 days: a smaller rate overflows the arrival clock
+    Limit("--rate", "rate", 1e-6, 1e6, unit="requests/s"),
     Limit("--max-concurrency", "max_concurrency", 1, 1e9),
     Limit("--duration", "duration_s", 0, WEEK_S, low_open=True, unit="seconds"),
     Limit("--ramp-up", "ramp_up_s", 0, DAY_S, unit="seconds"),

@@ -28,7 +28,8 @@ __all__ = [
 # finish reasons that mean "stopped at the token limit", per API
 LENGTH_REASONS = frozenset({"length", "max_tokens", "incomplete:max_output_tokens"})
 # finish reasons that say the server gave up on the answer: not a success (vLLM, SGLang)
-FAILED_REASONS = frozenset({"abort", "error"})
+# finish reasons that say the server gave up on the answer (compared ignoring case)
+FAILED_REASONS = frozenset({"abort", "error", "failed", "cancelled", "canceled"})
 # `--accept-model any`: any served model is accepted
 ANY_MODEL = "any"
 
@@ -168,3 +169,34 @@ def notices(
             Notice("empty_output", empty, f"{empty} of {ok} ok requests returned no output tokens")
         )
     return tuple(out)
+
+
+# names from a server, kept bounded and printable wherever they are read (live or saved)
+_MODEL_CHARS = 200  # a served model name longer than this is cut
+_REASON_CHARS = 64  # a finish reason longer than this is cut
+
+
+def served_model(value: Any) -> str | None:
+    """A model name from a response, bounded and printable; None when absent or not text."""
+    return _bounded(value, _MODEL_CHARS)
+
+
+def response_id_text(value: Any) -> str | None:
+    """A response id from a response, bounded and printable (no lone surrogate, which no
+    strict JSON reader takes back); None when absent or not text."""
+    return _bounded(value, _MODEL_CHARS)
+
+
+def finish_text(value: Any) -> str | None:
+    """A finish reason from a response, bounded and printable; None when absent or not text."""
+    return _bounded(value, _REASON_CHARS)
+
+
+def _bounded(value: Any, limit: int) -> str | None:
+    """A name from outside kept as at most `limit` printable characters (others as `?`)."""
+    if type(value) is not str or not value:
+        return None
+    if len(value) <= limit and value.isprintable():
+        return value
+    text = "".join(c if c.isprintable() else "?" for c in value[:limit])
+    return text + ("…" if len(value) > limit else "")

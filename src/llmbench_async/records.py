@@ -17,6 +17,7 @@ from typing import IO, Any, Literal
 
 from .errors import ConfigError
 from .limits import MAX_FIELD_CHARS, MAX_RESULTS_FILE_BYTES, MAX_RESULTS_LINE_BYTES
+from .outcomes import finish_text, response_id_text, served_model
 from .redact import one_line, scrub
 
 TokenSource = Literal["usage", "chunks", "none"]
@@ -202,7 +203,7 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         error_message=line.get("error_message"),
         attempts=int(line.get("attempts") or 1),
         first_send_ns=_opt_int(line.get("first_send_ns")),
-        response_id=line.get("response_id"),
+        response_id=response_id_text(line.get("response_id")),
         warmup=bool(line.get("warmup", False)),
         session=_opt_int(line.get("session")),
         turn=_opt_int(line.get("turn")),
@@ -214,8 +215,9 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         connect_ns=_opt_int(line.get("connect_ns")),
         new_connection=_opt_bool(line.get("new_connection")),
         note=line.get("note"),
-        finish_reason=_opt_str(line.get("finish_reason")),
-        model=_opt_str(line.get("model")),
+        # names from a server, read back as the client keeps them: bounded and printable
+        finish_reason=finish_text(_opt_str(line.get("finish_reason"))),
+        model=served_model(_opt_str(line.get("model"))),
         extra=dict(line.get("extra") or {}),
     )
 

@@ -36,7 +36,10 @@ ELLIPSIS = "..."
 
 # one decoded character: a JSON \uXXXX escape, a JSON \/ or \\ escape, a %XX escape, or a char
 _UNIT = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\\/\"])|%([0-9a-fA-F]{2})|.", re.S)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# control and bidi characters, and lone surrogates (a JSON `\\udfff` no UTF-8 sink can write)
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")  # to the last `@`
 
 
@@ -119,8 +122,9 @@ def mask_userinfo(text: str) -> str:
 
 
 def one_line(text: str) -> str:
-    """Whitespace squeezed to single spaces; control and bidi characters shown as `?`, so a
-    server cannot move the cursor, colour the terminal or reorder the line."""
+    """Whitespace squeezed to single spaces; control and bidi characters (and lone
+    surrogates) shown as `?`, so a server cannot move the cursor, colour the terminal,
+    reorder the line or make a UTF-8 write fail."""
     return _CONTROL.sub("?", " ".join(text.split()))
 
 
@@ -187,12 +191,29 @@ def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
         if not secret:
             continue
         found += [secret, quote(secret, safe=""), json.dumps(secret)[1:-1]]
+        found += [secret.upper(), secret.lower(), *base64_cores(secret)]
         scheme, _, token = secret.partition(" ")
         if scheme.lower() == "basic" and token:
             found += _basic_parts(token.strip())
         elif scheme.lower() == "bearer" and token:
             found.append(token.strip())
     return tuple(s for s in dict.fromkeys(found) if s)
+
+
+def base64_cores(secret: str) -> list[str]:
+    """The part of the secret's base64 that does not depend on what it is encoded with,
+    for each of its 3 alignments (`user:KEY`, `KEY` alone, ...), standard and URL-safe: a
+    server that echoes the key base64-encoded in any frame shows one of them."""
+    raw = secret.encode()
+    cores: list[str] = []
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii")
+        start = 4 if shift else 0  # the first group mixes in the bytes before the secret
+        end = (shift + len(raw)) // 3 * 4  # the last whole group holds only the secret
+        core = encoded[start:end]
+        if len(core) >= MIN_PIECE:
+            cores += [core, core.replace("+", "-").replace("/", "_")]
+    return cores
 
 
 def _basic_parts(token: str) -> list[str]:

@@ -375,9 +375,14 @@ def _read_key_file(path: Path) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         reason = str(getattr(exc, "strerror", None) or exc)
         raise ConfigError(f"--api-key-file: cannot read {path}: {reason}") from None
-    key = text.strip().splitlines()[0].strip() if text.strip() else ""
+    key = text.strip()
     if not key:
         raise ConfigError(f"--api-key-file: {path} is empty")
+    if len(key.splitlines()) > 1:  # a line break inside the key is a header injection
+        raise ConfigError(
+            f"--api-key-file: {path} holds more than one line; the key must be alone on "
+            "its line (it is not shown)"
+        )
     return key
 
 
@@ -425,7 +430,10 @@ def auto_workers(concurrency: int, *, loopback: bool, cpus: int | None = None) -
 
 def is_loopback(url: str) -> bool:
     """Whether the URL's host is this machine: localhost, 127.0.0.0/8 or ::1."""
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:  # not a URL: check_url names the problem
+        return False
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:

@@ -54,7 +54,13 @@ def run_flags(flags: Flags) -> int:
         quiet=flags.quiet,
         html_path=flags.html,
     )
-    replace(outputs, results_path=flags.output).check_dirs()
+    inputs = [
+        ("--dataset", flags.dataset),
+        ("--prompt-file", flags.prompt_file),
+        ("--api-key-file", flags.api_key_file),
+        ("--ca-bundle", flags.ca_bundle),
+    ]
+    replace(outputs, results_path=flags.output).check_dirs(inputs)
     observe = flags_to_observe(flags)
     with ExitStack() as stack:
         if flags.mock:

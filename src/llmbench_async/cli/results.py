@@ -75,7 +75,7 @@ def report_command(
     outputs = Outputs(
         json_path=json_path, markdown_path=markdown, junit_path=junit, quiet=quiet, html_path=html
     )
-    outputs.check_dirs()
+    outputs.check_dirs(inputs=[("RESULTS", results)])
     window_s = parse_duration(window, "--window")
     try:
         saved = read_results(results)
@@ -175,7 +175,7 @@ def compare_command(
 
     tolerances = parse_tolerances(max_regression or ())
     outputs = Outputs(markdown_path=markdown, html_path=html, quiet=quiet)
-    outputs.check_dirs()
+    outputs.check_dirs(inputs=[("BASE", base), ("NEW", new)])
     if not base.exists():
         if not init_baseline:
             raise ConfigError(

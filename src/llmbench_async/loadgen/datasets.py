@@ -251,6 +251,11 @@ class _ObjectStream:
             chunk = self._fh.read(_CHUNK_CHARS)
         except UnicodeDecodeError:
             raise ConfigError(f"{self._where} near line {self._line}: not UTF-8 text") from None
+        except OSError as exc:  # a read error mid-file (EIO: /proc/self/mem, a bad disk)
+            reason = exc.strerror or exc
+            raise ConfigError(
+                f"{self._where} near line {self._line}: cannot read: {reason}"
+            ) from None
         if not chunk:
             self._eof = True
         self._buf += chunk

@@ -45,6 +45,8 @@ _GONE_BEFORE_RESPONSE = frozenset({ErrorKind.READ, ErrorKind.PROTOCOL})
 # neither count nor clear the streak
 _SLOW_KINDS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.TIMEOUT, ErrorKind.READ_TIMEOUT})
 SLOW_WINDOW_NS = 60_000_000_000
+# a timeout after the window ends the run at once: each one already waited its timeout
+_TIMEOUT_KINDS = frozenset({ErrorKind.TIMEOUT, ErrorKind.READ_TIMEOUT})
 
 
 class Watch:
@@ -79,6 +81,15 @@ class Watch:
             )
         if not gone or not self.lost_after:
             return False
+        if error.kind in _TIMEOUT_KINDS:
+            # an attempt that waited its whole timeout, when nothing has succeeded for the
+            # window: the target holds connections but serves nothing; at -c 1 ten such
+            # attempts would hold the run ten timeouts long (10 min at the defaults)
+            silent_s = (time.perf_counter_ns() - self.last_ok_ns) // 1_000_000_000
+            self.lost = (
+                f"nothing succeeded for {silent_s} s, the last {error.kind}: {error.message}"
+            )
+            return True
         self.streak += 1
         if self.streak < self.lost_after:
             return False

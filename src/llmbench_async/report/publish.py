@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
@@ -54,8 +54,9 @@ class Outputs:
         goes to stderr."""
         return STDOUT in (self.json_path, self.markdown_path, self.junit_path)
 
-    def check_dirs(self) -> None:
-        """Fail before the run, not after it, when an output file cannot be created."""
+    def check_dirs(self, inputs: Iterable[tuple[str, Path | None]] = ()) -> None:
+        """Fail before the run, not after it, when an output file cannot be created, or
+        would overwrite another output or one of the command's `inputs` (flag, path)."""
         dashes = [
             flag
             for flag, path in (
@@ -69,6 +70,8 @@ class Outputs:
             raise ConfigError(f"{' and '.join(dashes)} both ask for stdout ('-'); give one a file")
         if self.results_path == STDOUT:
             raise ConfigError("-o/--output needs a file name; '-' (stdout) is not supported")
+        # one file per output, and none an input: it would overwrite it
+        taken = {path.resolve(): flag for flag, path in inputs if path is not None}
         for flag, path in (
             ("--output", self.results_path),
             ("--json", self.json_path),
@@ -78,6 +81,9 @@ class Outputs:
         ):
             if path is not None and path != STDOUT:
                 check_output_path(path, flag)
+                same = taken.setdefault(path.resolve(), flag)
+                if same != flag and not path.resolve().is_char_device():  # /dev/null twice
+                    raise ConfigError(f"{same} and {flag} both name {path}; give each its own file")
 
 
 def check_output_path(path: Path, flag: str) -> None:

@@ -204,7 +204,10 @@ class ResponsesApi(ApiSpec):
         model = response.get("model") if type(response.get("model")) is str else None
         if kind in ("response.completed", "response.incomplete"):
             out, prompt, reasoning = _responses_usage(response.get("usage"))
-            finish = responses_finish(kind.rpartition(".")[2], response)
+            finish: str | None = responses_finish(kind.rpartition(".")[2], response)
+            said = response.get("status")
+            if said in _NOT_FINISHED:  # a final event whose response says it did not finish
+                finish = said if said in ("failed", "cancelled") else None
             # the API's final event: `done`, after its finish reason and usage are taken
             return Chunk(True, False, False, rid, finish, out, prompt, reasoning, None, model)
         if kind == "response.failed":
@@ -462,6 +465,10 @@ def _excerpt(data: bytes) -> str:
 
 def _list(value: Any) -> list[Any]:
     return value if type(value) is list else []
+
+
+# a Responses status that is no finish, whatever event carries it
+_NOT_FINISHED = frozenset({"failed", "cancelled", "in_progress", "queued"})
 
 
 def responses_finish(status: Any, response: Mapping[str, Any]) -> str:

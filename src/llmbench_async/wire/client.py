@@ -15,14 +15,14 @@ from ..config import RetryPolicy, Timeouts
 from ..errors import BadStreamError, ErrorKind, RequestError, classify_exception, kind_for_status
 from ..inbound import BodyError, decoded, decoders_for, read_body, read_prefix
 from ..limits import MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES, MAX_STREAM_BYTES
-from ..outcomes import answer_problem
+from ..outcomes import answer_problem, model_matches
 from ..records import RequestRecord, TokenSource
 from ..redact import safe_excerpt
 from .apis import ApiSpec, BodyResult, api_spec
 from .connection import EXCHANGE_KEY, Exchange, body_pump
 from .diagnosis import non_sse_failure, redirect_failure
 from .events import Measure, StreamEvents, Watchdog, arrival, ended
-from .protocol import error_message_from_body, finish_text
+from .protocol import error_message_from_body, finish_text, response_id_text, served_model
 from .retry import backoff, parse_retry_after, retry_cause, should_retry
 from .sse import DEFAULT_MAX_EVENT_BYTES
 from .transport import transport_for
@@ -222,7 +222,13 @@ def _answer_error(m: Measure, target: Target) -> RequestError | None:
     reason = m.finish_reason
     if not target.api.streams:  # embeddings: only the model is checked
         reason = reason or "n/a"
-    problem = answer_problem(reason, m.model, target.model, target.accept_models)
+    # the name asked for, bounded as a served name is, so a long or unprintable name that
+    # the server echoes exactly is the same model
+    asked = served_model(target.model)
+    # an answer whose model changes mid-way is judged by a name that is not the one asked for
+    other = (n for n in m.models if not model_matches(asked, n, target.accept_models))
+    m.model = next(other, m.model)
+    problem = answer_problem(reason, m.model, asked, target.accept_models)
     if problem is None:
         return None
     kind, message = problem
@@ -279,7 +285,7 @@ def _record(
             None if error is None else safe_excerpt(error.message, target.secrets, MESSAGE_LIMIT)
         ),
         attempts=attempt,
-        response_id=m.response_id,
+        response_id=response_id_text(m.response_id),
         ready_ns=exchange.ready_ns,
         connect_ns=exchange.connect_ns,
         new_connection=exchange.new_connection,

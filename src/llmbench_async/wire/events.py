@@ -74,6 +74,9 @@ class Watchdog:
             self._handle = None
 
 
+_MAX_MODELS = 8  # names kept past the first: enough to judge, bounded
+
+
 class Measure:
     """Mutable per-attempt measurements, frozen into a RequestRecord at the end."""
 
@@ -87,6 +90,7 @@ class Measure:
         "headers_ns",
         "last_ns",
         "model",
+        "models",
         "note",
         "output_events",
         "prompt_tokens",
@@ -110,9 +114,21 @@ class Measure:
         self.response_id: str | None = None
         self.finish_reason: str | None = None
         self.model: str | None = None
+        self.models: list[str] = []  # every other name the answer gave (a few at most)
         self.status: int | None = None
         self.done = False
         self.note: str | None = None
+
+    def note_model(self, value: object) -> None:
+        """A model the answer names: the first is `model`; a later, different one is kept
+        too, so an answer whose model changes mid-way is judged by every name it gave."""
+        name = served_model(value)
+        if name is None or name == self.model or name in self.models:
+            return
+        if self.model is None:
+            self.model = name
+        elif len(self.models) < _MAX_MODELS:
+            self.models.append(name)
 
 
 def arrival(exchange: Exchange) -> int:
@@ -208,8 +224,8 @@ class StreamEvents:
                     self._capture.append(self._api.event_text(data))
             if m.response_id is None and chunk.response_id:
                 m.response_id = chunk.response_id
-            if m.model is None and chunk.model is not None:
-                m.model = served_model(chunk.model)
+            if chunk.model is not None:
+                m.note_model(chunk.model)
             if chunk.finish_reason is not None:
                 m.finish_reason = finish_text(chunk.finish_reason)
             if chunk.completion_tokens is not None:
@@ -250,8 +266,8 @@ class StreamEvents:
             chunk = self._parse(data)
             if chunk.finish_reason is not None:
                 m.finish_reason = finish_text(chunk.finish_reason)
-            if m.model is None and chunk.model is not None:
-                m.model = served_model(chunk.model)
+            if chunk.model is not None:
+                m.note_model(chunk.model)
             m.done = m.done or chunk.done
         if self._decoder.errors:
             raise stream_error(error_event_text(self._decoder.errors[0]), m, self._secrets)

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from ..errors import BadStreamError
+from ..outcomes import finish_text, response_id_text, served_model
 from ..redact import safe_excerpt
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "malformed_event_message",
     "parse_chunk",
     "parse_completion_body",
+    "response_id_text",
     "safe_excerpt",
     "served_model",
 ]
@@ -81,30 +83,6 @@ class CompletionBody:
     error: str | None
     finish_reason: str | None = None  # the first choice's finish_reason
     model: str | None = None  # the model the body names
-
-
-_MODEL_CHARS = 200  # a served model name longer than this is cut
-_REASON_CHARS = 64  # a finish reason longer than this is cut
-
-
-def served_model(value: Any) -> str | None:
-    """A model name from a response, bounded and printable; None when absent or not text."""
-    return _bounded(value, _MODEL_CHARS)
-
-
-def finish_text(value: Any) -> str | None:
-    """A finish reason from a response, bounded and printable; None when absent or not text."""
-    return _bounded(value, _REASON_CHARS)
-
-
-def _bounded(value: Any, limit: int) -> str | None:
-    """A name from outside kept as at most `limit` printable characters (others as `?`)."""
-    if type(value) is not str or not value:
-        return None
-    if len(value) <= limit and value.isprintable():
-        return value
-    text = "".join(c if c.isprintable() else "?" for c in value[:limit])
-    return text + ("…" if len(value) > limit else "")
 
 
 def parse_chunk(data: bytes) -> Chunk:
