@@ -205,8 +205,8 @@ def test_a_target_that_accepts_and_never_answers_is_lost_one_timeout_after_the_w
     the Python API), the next timeout ends the run, so at -c 1 it is not held K timeouts
     long (10 min at the defaults)."""
     from llmbench_async import RunConfig, run
-    from llmbench_async.loadgen import lost
     from llmbench_async.config import RetryPolicy, Timeouts
+    from llmbench_async.loadgen import lost
 
     monkeypatch.setattr(lost, "SLOW_WINDOW_NS", 1_000_000_000)
 
