@@ -305,7 +305,8 @@ def sweep_html(sweep: Mapping[str, Any]) -> str:
     parts = [
         _header(first, "llmbench-async sweep"),
         f'<p class="meta">capacity under SLO: <b data-key="capacity">{_esc(cap)}</b></p>',
-        _sweep_table(points),
+        f'<p class="meta" data-key="slo">{_esc(sweep.get("slo") or "")}</p>',
+        _sweep_table(points, judged=sweep.get("capacity") is not None),
         '<div class="grid" id="sweep-charts"></div>',
     ]
     for i, doc in enumerate(levels):
@@ -322,15 +323,21 @@ def sweep_html(sweep: Mapping[str, Any]) -> str:
     return _page("llmbench-async sweep", "\n".join(parts), payload)
 
 
-def _sweep_table(points: Sequence[Mapping[str, Any]]) -> str:
+def _sweep_table(points: Sequence[Mapping[str, Any]], *, judged: bool) -> str:
+    """The levels' table; its SLO column only when the levels were judged (as the console)."""
     rows = "".join(
         f"<tr><td>{_esc(p['label'])}</td>{_cell(p['rps'], 'rps')}{_cell(p['ttft_p99'], 'ttft_p99')}"
         f"{_cell(p['e2e_p99'], 'e2e_p99')}"
-        f'<td class="{"pass" if p["passed"] else "fail"}">{"pass" if p["passed"] else "FAIL"}</td>'
-        "</tr>"
+        + (
+            f'<td class="{"pass" if p["passed"] else "fail"}">{"pass" if p["passed"] else "FAIL"}</td>'
+            if judged
+            else ""
+        )
+        + "</tr>"
         for p in points
     )
-    head = "<tr><th>level</th><th>req/s</th><th>TTFT p99 (ms)</th><th>E2E p99 (ms)</th><th></th>"
+    head = "<tr><th>level</th><th>req/s</th><th>TTFT p99 (ms)</th><th>E2E p99 (ms)</th>"
+    head += "<th>SLO</th>" if judged else ""
     return f'<table id="sweep">{head}</tr>{rows}</table>'
 
 

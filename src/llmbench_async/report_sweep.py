@@ -93,6 +93,8 @@ def sweep_console(
             s = capacity.value.summary
             line += f"; {s.requests_per_s:.2f} req/s, {s.output_tokens_per_s:.1f} output tok/s"
         lines.append(line)
+        slo = sweep_slo(results)
+        lines += [] if slo is None else [slo]
     return "\n".join(lines) + "\n"
 
 
@@ -128,6 +130,18 @@ def level_json(r: LevelResult) -> dict[str, Any]:
         "passed": r.passed,
         "failures": r.failure_reasons(),
     }
+
+
+def sweep_slo(results: Sequence[LevelResult]) -> str | None:
+    """The SLO every level was judged on, as one line (`SLO: ttft.p95<800ms; achieved ≥ 90 %
+    of arrivals`): the --fail-if thresholds, and a rate sweep's --min-achieved; None when the
+    levels had neither."""
+    if not results:
+        return None
+    parts = [str(v.threshold) for v in results[0].verdicts]
+    if results[0].load.kind == "rate":
+        parts.append(f"achieved ≥ {results[0].min_achieved * 100:g} % of arrivals")
+    return "SLO: " + "; ".join(parts) if parts else None
 
 
 def sweep_settings(results: Sequence[LevelResult], infos: Sequence[RunInfo]) -> tuple[str, str]:
@@ -172,6 +186,7 @@ def sweep_json(
         "settings": settings,
         "warnings": [outbound.json_text(w) for w in sweep_warnings(results, infos)],
         "capacity_text": capacity_text(cap, judged=capacity is not None),
+        "slo": sweep_slo(results) if capacity is not None else None,
         "levels": levels,
         "capacity": cap,
         # kept for readers of the first sweep format: the capacity's label and throughput
@@ -220,6 +235,8 @@ def sweep_markdown(
     if capacity is not None:
         out.append("")
         out.append(capacity.text())
+        slo = sweep_slo(results)
+        out += [] if slo is None else ["", outbound.markdown(slo, 2000)]
     return "\n".join(out) + "\n"
 
 
@@ -251,6 +268,8 @@ def sweep_junit(
         ]
         if capacity is not None:
             out.append(capacity.text())
+            slo = sweep_slo(results)
+            out += [] if slo is None else [xml(slo, 2000)]
         out += [f"warning: {xml(w)}" for w in sweep_warnings(results, infos)]
         ET.SubElement(suite, "system-out").text = "\n".join(out)
     ET.indent(root)

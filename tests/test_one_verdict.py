@@ -1,0 +1,54 @@
+"""One verdict in every output, for the cases a first pass missed: a rate sweep's cap on
+requests in flight and the SLO its levels were judged on, stated by the console, JSON,
+Markdown, JUnit, HTML and the step summary alike; an unjudged sweep claims no verdict in any
+of them. Through the CLI, against the built-in mock."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from conftest import output_flags, output_paths, run_cli
+
+
+def _html_text(path: Path) -> str:
+    return re.sub(r"<[^>]+>", " ", path.read_text()).replace("&lt;", "<")
+
+
+def _md_text(text: str) -> str:
+    return text.replace("\\", "").replace("&lt;", "<")
+
+
+def test_rate_sweep_states_its_cap_and_slo_everywhere(tmp_path: Path, instant_mock_url: str) -> None:
+    paths = output_paths(tmp_path)
+    step = tmp_path / "step.md"
+    res = run_cli(
+        "--base-url", instant_mock_url, "--rate", "20,40", "--max-concurrency", "3", "-n", "4",
+        "--fail-if", "e2e.p99<30s", *output_flags(paths), env={"GITHUB_STEP_SUMMARY": str(step)},
+    )  # fmt: skip
+    assert res.code == 0, res.stderr
+    load = "sweep rate=20, rate=40 · at most 3 in flight · 4 requests per level"
+    slo = "SLO: e2e.p99<30s; achieved ≥ 90 % of arrivals"
+    doc = json.loads(paths["json"].read_text())
+    assert doc["load"] == load and doc["slo"] == slo
+    system_out = ET.fromstring(paths["xml"].read_bytes()).findtext(".//system-out") or ""
+    page = _html_text(paths["html"])
+    for text in (res.stdout, system_out, page, _md_text(paths["md"].read_text())):
+        assert load in text and slo in text, text
+    assert load in _md_text(step.read_text()) and slo in _md_text(step.read_text())
+
+
+def test_unjudged_sweep_claims_no_verdict_in_any_output(
+    tmp_path: Path, instant_mock_url: str
+) -> None:
+    paths = output_paths(tmp_path)
+    res = run_cli("--base-url", instant_mock_url, "-c", "1,2", "-n", "2", *output_flags(paths))
+    assert res.code == 0, res.stderr
+    doc = json.loads(paths["json"].read_text())
+    assert doc["capacity"] is None and doc["slo"] is None
+    table = re.search(r'<table id="sweep">.*?</table>', paths["html"].read_text(), re.S)
+    assert table is not None
+    for text in (res.stdout, paths["md"].read_text(), table.group(0)):
+        assert "SLO" not in text and "pass" not in text, text
