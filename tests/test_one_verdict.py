@@ -21,7 +21,9 @@ def _md_text(text: str) -> str:
     return text.replace("\\", "").replace("&lt;", "<")
 
 
-def test_rate_sweep_states_its_cap_and_slo_everywhere(tmp_path: Path, instant_mock_url: str) -> None:
+def test_rate_sweep_states_its_cap_and_slo_everywhere(
+    tmp_path: Path, instant_mock_url: str
+) -> None:
     paths = output_paths(tmp_path)
     step = tmp_path / "step.md"
     res = run_cli(

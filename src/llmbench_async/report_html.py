@@ -323,16 +323,16 @@ def sweep_html(sweep: Mapping[str, Any]) -> str:
     return _page("llmbench-async sweep", "\n".join(parts), payload)
 
 
+def _verdict_cell(passed: bool) -> str:
+    return '<td class="pass">pass</td>' if passed else '<td class="fail">FAIL</td>'
+
+
 def _sweep_table(points: Sequence[Mapping[str, Any]], *, judged: bool) -> str:
     """The levels' table; its SLO column only when the levels were judged (as the console)."""
     rows = "".join(
         f"<tr><td>{_esc(p['label'])}</td>{_cell(p['rps'], 'rps')}{_cell(p['ttft_p99'], 'ttft_p99')}"
         f"{_cell(p['e2e_p99'], 'e2e_p99')}"
-        + (
-            f'<td class="{"pass" if p["passed"] else "fail"}">{"pass" if p["passed"] else "FAIL"}</td>'
-            if judged
-            else ""
-        )
+        + (_verdict_cell(bool(p["passed"])) if judged else "")
         + "</tr>"
         for p in points
     )
