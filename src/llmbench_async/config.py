@@ -471,7 +471,10 @@ def check_url(url: str, flag: str, *, credentials: bool = False) -> str:
     parts = urlsplit(text)
     shown = _shown_url(text)
     if parts.scheme not in ("http", "https"):
-        raise ConfigError(f"{flag} must start with http:// or https:// (got {shown!r})")
+        hint = ""
+        if flag == "--endpoint" and text.startswith("/"):  # vLLM's --endpoint is a path
+            hint = "; for a path like vLLM's --endpoint /v1/completions, use --api completions"
+        raise ConfigError(f"{flag} must start with http:// or https:// (got {shown!r}){hint}")
     if not parts.hostname:
         raise ConfigError(f"{flag} has no host (got {shown!r})")
     try:

@@ -1,0 +1,36 @@
+"""More habits from vLLM bench serve, guidellm and oha: each is one line naming our flag
+(exit 2), through the CLI. vLLM's --endpoint is a path; ours is a URL, and a path given
+to it says which --api to use."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_cli
+
+URL = "http://127.0.0.1:9/v1"  # never contacted: the flags are refused first
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0].removeprefix("llmbench-async: error: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--num-warmups", "2"], "--num-warmups is vLLM's flag; here use --warmup N"),
+        (["--save-detailed"], "--save-detailed is vLLM's flag; here use -o FILE"),
+        (["--sharegpt-output-len", "9"], "is vLLM's flag; here use --max-tokens N"),
+        (["--tokenizer", "gpt2"], "--tokenizer is vLLM's flag; here use nothing (no tokenizer"),
+        (["--processor", "gpt2"], "--processor is guidellm's flag; here use nothing (no tokenizer"),
+        (["--disable-keepalive"], "--disable-keepalive is oha's flag; here use --no-preconnect"),
+        (["--latency-correction"], "is oha's flag; here use --latency-from schedule"),
+        (["--endpoint", "/v1/completions", "-m", "x"], "use --api completions"),
+    ],
+)  # fmt: skip
+def test_other_tools_flags_name_ours(args: list[str], said: str) -> None:
+    res = run_cli("--base-url", URL, *args)
+    assert res.code == 2
+    assert said in _one_line(res.stderr)
