@@ -34,3 +34,10 @@ def test_other_tools_flags_name_ours(args: list[str], said: str) -> None:
     res = run_cli("--base-url", URL, *args)
     assert res.code == 2
     assert said in _one_line(res.stderr)
+
+
+def test_a_unit_on_a_retry_count_names_what_the_metric_counts() -> None:
+    res = run_cli("--base-url", URL, "--fail-if", "retries.http_429<1%")
+    assert res.code == 2
+    line = _one_line(res.stderr)
+    assert "does not fit retries.http_429 (a count); write a bare number" in line, line
