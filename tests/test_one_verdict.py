@@ -54,3 +54,35 @@ def test_unjudged_sweep_claims_no_verdict_in_any_output(
     assert table is not None
     for text in (res.stdout, paths["md"].read_text(), table.group(0)):
         assert "SLO" not in text and "pass" not in text, text
+
+
+def test_compare_html_states_the_verdict_the_console_prints(
+    tmp_path: Path, instant_mock_url: str
+) -> None:
+    runs = []
+    for name, conc in (("base", "1"), ("new", "2")):
+        path = tmp_path / f"{name}.json"
+        res = run_cli(
+            "--base-url", instant_mock_url, "-c", conc, "-n", "4", "-q", "--json", str(path)
+        )
+        assert res.code == 0, res.stderr
+        runs.append(str(path))
+    html, md = tmp_path / "c.html", tmp_path / "c.md"
+    res = run_cli(
+        "compare",
+        *runs,
+        "--max-regression",
+        "e2e.p50=0%",
+        "--html",
+        str(html),
+        "--markdown",
+        str(md),
+    )
+    verdict = res.stdout.strip().splitlines()[-1].removeprefix("compare: ")
+    assert verdict and verdict in _md_text(md.read_text())
+    page = _html_text(html)
+    assert verdict in page, page
+    row = re.search(r"<td>e2e\.p50</td>.*?</tr>", html.read_text(), re.S)
+    assert row is not None
+    verdict_cell = re.findall(r"<td>([^<]*)</td>", row.group(0))[-1]
+    assert verdict_cell.startswith(("ok (within 0%)", "REGRESSION: worse by more than 0%")), row

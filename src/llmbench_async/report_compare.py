@@ -320,8 +320,9 @@ def comparison_html(comparison: Comparison) -> str:
             "base": row.base,
             "new": row.new,
             "change": change_text(row),
-            "verdict": "REGRESSION" if row.regressed else ("ok" if row.tolerance else ""),
+            "verdict": _row_verdict(row),  # as the console and Markdown word it
         }
         for row in comparison.rows
     ]
-    return compare_html(sides, rows, comparison_warnings(comparison))
+    tally = _comparison_tally(comparison)
+    return compare_html(sides, rows, comparison_warnings(comparison), verdict=tally)

@@ -345,10 +345,13 @@ def compare_html(
     sides: Sequence[tuple[str, Mapping[str, Any], Summary | None]],
     rows: Sequence[Mapping[str, Any]],
     warnings: Sequence[str] = (),
+    *,
+    verdict: str = "",
 ) -> str:
     """BASE and NEW overlaid: `sides` is (name, summary JSON document, Summary or None) for
     each; `rows` the comparison table (metric, base, new, change, verdict); `warnings` the
-    comparison's (settings that differ, too few samples), as the console prints them."""
+    comparison's (settings that differ, too few samples) and `verdict` its outcome, as the
+    console prints them."""
     head = "<tr><th>metric</th><th>BASE</th><th>NEW</th><th>change</th><th>verdict</th></tr>"
     body_rows = "".join(
         f"<tr><td>{_esc(r['metric'])}</td>{_cell(r['base'], 'base')}{_cell(r['new'], 'new')}"
@@ -364,6 +367,8 @@ def compare_html(
             f"started {_esc(doc.get('started_at', '?'))}</p>"
         )
     parts.append(_warnings({"warnings": warnings}))
+    if verdict:
+        parts.append(f'<p class="meta">compare: <b data-key="verdict">{_esc(verdict)}</b></p>')
     parts += [
         f'<table id="comparison">{head}{body_rows}</table>',
         '<div class="grid" id="compare-charts"></div>',
