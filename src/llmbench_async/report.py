@@ -338,6 +338,8 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         headline = f"❌ {threshold_tally(verdicts)}"
     else:
         headline = f"✅ {threshold_tally(verdicts)}"
+    if info.problem and not failed:  # the run ended on a problem (exit 3): no green tick
+        headline = f"❌ {headline.removeprefix('✅ ')}; the run ended on a problem"
     out = [f"### llmbench-async: {headline}", ""]
     settings = outbound.markdown(info.settings, 2000)
     out.append(f"{_md(info.model)} → {_md(info.endpoint)} · {settings}")

@@ -96,7 +96,8 @@ def report_command(
         expect=Expect.from_config(saved_config),
     )
     verdicts = judge(summary, thresholds)
-    publish(RunReport(summary, results_info(saved, results, window_s), verdicts), outputs)
+    info = results_info(saved, results, window_s, ok=summary.ok)
+    publish(RunReport(summary, info, verdicts), outputs)
     raise typer.Exit(exit_code(failure=threshold_failure(verdicts)))
 
 
