@@ -86,3 +86,23 @@ def test_compare_html_states_the_verdict_the_console_prints(
     assert row is not None
     verdict_cell = re.findall(r"<td>([^<]*)</td>", row.group(0))[-1]
     assert verdict_cell.startswith(("ok (within 0%)", "REGRESSION: worse by more than 0%")), row
+
+
+def test_run_html_states_each_threshold_limit_and_the_tally(
+    tmp_path: Path, instant_mock_url: str
+) -> None:
+    paths = output_paths(tmp_path)
+    res = run_cli(
+        "--base-url", instant_mock_url, "-n", "4", "--fail-if", "ttft.p95<0.001ms",
+        "--fail-if", "error_rate<1%", *output_flags(paths),
+    )  # fmt: skip
+    assert res.code == 1
+    tally = "1 of 2 thresholds failed"
+    assert tally in res.stdout and tally in paths["md"].read_text()
+    table = re.search(r'<table id="thresholds">.*?</table>', paths["html"].read_text(), re.S)
+    assert table is not None
+    cells = [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in table.group(0).split("<tr>")]
+    picked = [[row[i] for i in (0, 2, 3, 4)] for row in cells[2:4]]
+    assert picked[0] == ["ttft.p95&lt;0.001ms", "ms", "&lt; 0.001", "FAIL"]
+    assert picked[1] == ["error_rate&lt;1%", "%", "&lt; 1", "pass"]
+    assert tally in _html_text(paths["html"])

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import outbound
 from .histogram import render_histogram
 from .metrics import PER_REQUEST, RUN_LEVEL, format_number
-from .report_model import CPU_WARN_PERCENT, LAG_WARN_MS, peak_text, run_warnings
+from .report_model import CPU_WARN_PERCENT, LAG_WARN_MS, peak_text, run_warnings, tally_text
 from .report_outcomes import answers_console, answers_json, answers_markdown, answers_text
 from .report_workloads import (
     workload_console,
@@ -307,11 +307,7 @@ def _thresholds_table(
 
 def threshold_tally(verdicts: Sequence[Verdict]) -> str:
     """`all 3 thresholds passed` or `1 of 3 thresholds failed`."""
-    failed = sum(not v.passed for v in verdicts)
-    noun = "threshold" if len(verdicts) == 1 else "thresholds"
-    if not failed:
-        return f"all {len(verdicts)} {noun} passed" if len(verdicts) > 1 else f"1 {noun} passed"
-    return f"{failed} of {len(verdicts)} {noun} failed"
+    return tally_text(sum(not v.passed for v in verdicts), len(verdicts))
 
 
 _GREEN = "32"

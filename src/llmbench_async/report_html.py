@@ -16,7 +16,7 @@ from typing import Any
 
 from . import outbound
 from .metrics import format_number
-from .report_model import peak_text
+from .report_model import peak_text, tally_text
 from .stats import Summary, percentile
 
 __all__ = [
@@ -169,11 +169,19 @@ def _thresholds(doc: Mapping[str, Any]) -> str:
         return '<p class="note">No thresholds given (--fail-if).</p>'
     rows = "".join(
         f"<tr><td>{_esc(v['expression'])}</td>{_cell(v.get('observed'), 'observed')}"
+        f"<td>{_esc(v.get('unit', ''))}</td>"
+        f"<td>{_esc(v.get('op', ''))} {_esc(_limit(v.get('limit')))}</td>"
         f'<td class="{"pass" if v["passed"] else "fail"}">{"pass" if v["passed"] else "FAIL"}'
         "</td></tr>"
         for v in verdicts
     )
-    return _table("thresholds", ("threshold", "observed", ""), rows)
+    failed = sum(not v["passed"] for v in verdicts)
+    tally = f'<p class="meta" data-key="tally">{_esc(tally_text(failed, len(verdicts)))}</p>'
+    return _table("thresholds", ("threshold", "observed", "unit", "limit", ""), rows) + tally
+
+
+def _limit(value: object) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else "?"
 
 
 def _errors(doc: Mapping[str, Any]) -> str:
