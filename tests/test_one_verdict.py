@@ -40,6 +40,11 @@ def test_rate_sweep_states_its_cap_and_slo_everywhere(
     for text in (res.stdout, system_out, page, _md_text(paths["md"].read_text())):
         assert load in text and slo in text, text
     assert load in _md_text(step.read_text()) and slo in _md_text(step.read_text())
+    # the chart marks a lower bound as such, not as a capacity found
+    data = re.search(r'id="llmbench-data">(.*?)</script>', paths["html"].read_text(), re.S)
+    assert data is not None
+    sweep = json.loads(data.group(1).replace("<\\/", "</"))["sweep"]
+    assert sweep["capacity"] == "rate=40" and sweep["capacity_bound"] == "lower"
 
 
 def test_unjudged_sweep_claims_no_verdict_in_any_output(

@@ -325,7 +325,11 @@ def sweep_html(sweep: Mapping[str, Any]) -> str:
         ]
     payload = {
         "kind": "sweep",
-        "sweep": {"levels": points, "capacity": None if capacity is None else capacity["label"]},
+        "sweep": {
+            "levels": points,
+            "capacity": None if capacity is None else capacity["label"],
+            "capacity_bound": None if capacity is None else capacity.get("bound"),
+        },
         "runs": [{"name": d["level"]["label"], "timeseries": d.get("timeseries")} for d in levels],
     }
     return _page("llmbench-async sweep", "\n".join(parts), payload)
