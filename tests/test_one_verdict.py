@@ -111,3 +111,16 @@ def test_run_html_states_each_threshold_limit_and_the_tally(
     assert picked[0] == ["ttft.p95&lt;0.001ms", "ms", "&lt; 0.001", "FAIL"]
     assert picked[1] == ["error_rate&lt;1%", "%", "&lt; 1", "pass"]
     assert tally in _html_text(paths["html"])
+
+
+def test_report_of_a_sweeps_output_name_points_at_its_level_files(
+    tmp_path: Path, instant_mock_url: str
+) -> None:
+    results = tmp_path / "r.jsonl"
+    res = run_cli("--base-url", instant_mock_url, "-c", "1,2", "-n", "2", "-q", "-o", str(results))
+    assert res.code == 0, res.stderr
+    report = run_cli("report", str(results))
+    assert report.code == 2
+    line = report.stderr.strip()
+    assert "\n" not in line and f"cannot read {results}: No such file or directory" in line
+    assert f"(a sweep writes one file per level: {tmp_path / 'r.c1.jsonl'}, " in line, line
