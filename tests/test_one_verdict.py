@@ -124,3 +124,21 @@ def test_report_of_a_sweeps_output_name_points_at_its_level_files(
     line = report.stderr.strip()
     assert "\n" not in line and f"cannot read {results}: No such file or directory" in line
     assert f"(a sweep writes one file per level: {tmp_path / 'r.c1.jsonl'}, " in line, line
+
+
+def test_sweep_compare_markdown_counts_its_shared_levels(
+    tmp_path: Path, instant_mock_url: str
+) -> None:
+    sides = []
+    for name, levels in (("base", "1,2"), ("new", "2,4")):
+        path = tmp_path / f"{name}.json"
+        args = ("-c", levels, "-n", "2", "-q", "--json", str(path))
+        res = run_cli("--base-url", instant_mock_url, *args)
+        assert res.code == 0, res.stderr
+        sides.append(str(path))
+    md = tmp_path / "c.md"
+    res = run_cli("compare", *sides, "--markdown", str(md))
+    assert res.code == 0, res.stderr
+    text = md.read_text()
+    assert text.startswith("## llmbench-async compare: sweeps, 1 shared level\n"), text
+    assert "level c=1 is only in BASE" in text and "level c=1 is only in BASE" in res.stdout
