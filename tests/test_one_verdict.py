@@ -142,3 +142,17 @@ def test_sweep_compare_markdown_counts_its_shared_levels(
     text = md.read_text()
     assert text.startswith("## llmbench-async compare: sweeps, 1 shared level\n"), text
     assert "level c=1 is only in BASE" in text and "level c=1 is only in BASE" in res.stdout
+
+
+def test_run_html_names_the_served_models_and_finish_reasons_as_the_console(
+    tmp_path: Path, instant_mock_url: str
+) -> None:
+    paths = output_paths(tmp_path)
+    res = run_cli("--base-url", instant_mock_url, "-n", "3", *output_flags(paths))
+    assert res.code == 0, res.stderr
+    served = re.search(r"Served by:\s+(.+)", res.stdout)
+    reasons = re.search(r"Finish reasons:\s+(.+)", res.stdout)
+    assert served is not None and reasons is not None, res.stdout
+    line = f"Served by: {served.group(1)} · Finish reasons: {reasons.group(1)}"
+    assert f'data-key="answers">{line}<' in paths["html"].read_text()
+    assert f"**Served by:** {served.group(1)}" in paths["md"].read_text()

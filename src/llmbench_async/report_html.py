@@ -17,6 +17,7 @@ from typing import Any
 from . import outbound
 from .metrics import format_number
 from .report_model import peak_text, tally_text
+from .report_outcomes import answers_line
 from .stats import Summary, percentile
 
 __all__ = [
@@ -252,9 +253,11 @@ def _page(title: str, body: str, payload: Mapping[str, Any]) -> str:
 
 
 def _run_sections(doc: Mapping[str, Any]) -> str:
+    answers = answers_line(doc.get("answers") or {})
     return "\n".join(
         [
             _cards(doc),
+            f'<p class="meta" data-key="answers">{_esc(answers)}</p>' if answers else "",
             "<h2>Latency</h2>",
             _metrics_table(doc),
             "<h2>Thresholds</h2>",
