@@ -41,3 +41,25 @@ def test_a_unit_on_a_retry_count_names_what_the_metric_counts() -> None:
     assert res.code == 2
     line = _one_line(res.stderr)
     assert "does not fit retries.http_429 (a count); write a bare number" in line, line
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--rate", "50/1s"], "a rate is per second: vegeta's 50/1s is --rate 50"),
+        (["--rate=5/s"], "a rate is per second"),
+        (["--warmup", "1.5", "--duration", "5s"], "--warmup: a bare number is a request count"),
+        (["--warmup", "-3"], "--warmup: a bare number is a request count"),
+    ],
+)
+def test_rate_and_warmup_grammar_say_what_was_meant(args: list[str], said: str) -> None:
+    res = run_cli("--base-url", URL, "-m", "m", *args)
+    assert res.code == 2
+    assert said in _one_line(res.stderr)
+
+
+def test_a_whole_warmup_count_and_a_warmup_time_still_work(instant_mock_url: str) -> None:
+    for warmup in ("1", "200ms"):
+        extra = ["--duration", "1s"] if warmup.endswith("s") else ["-n", "2"]
+        res = run_cli("--base-url", instant_mock_url, "--warmup", warmup, "-q", *extra)
+        assert res.code == 0, res.stderr

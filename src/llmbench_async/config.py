@@ -510,7 +510,14 @@ def parse_warmup(text: str) -> tuple[int, float]:
     raw = text.strip()
     if raw.isdigit():
         return int(raw), 0.0
-    return 0, parse_duration(raw, "--warmup")
+    try:
+        float(raw)
+    except ValueError:
+        return 0, parse_duration(raw, "--warmup")
+    raise ConfigError(  # a bare number is a request count, never seconds
+        f"--warmup: a bare number is a request count, a whole number (got {raw!r}); "
+        "a time takes its unit, e.g. 10s"
+    )
 
 
 def parse_levels(text: str, flag: str, kind: type[int] | type[float]) -> list[float]:
@@ -520,8 +527,10 @@ def parse_levels(text: str, flag: str, kind: type[int] | type[float]) -> list[fl
         try:
             value = kind(part.strip())
         except ValueError:
+            # vegeta writes a rate as 50/1s; ours is per second
+            hint = "; a rate is per second: vegeta's 50/1s is --rate 50" if "/" in part else ""
             raise ConfigError(
-                f"{flag} must be a number or a list like 1,4,16 (got {text!r})"
+                f"{flag} must be a number or a list like 1,4,16 (got {text!r}){hint}"
             ) from None
         if not 0 < value < float("inf"):
             raise ConfigError(f"{flag} values must be finite and more than 0 (got {text!r})")
