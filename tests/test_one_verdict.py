@@ -156,3 +156,14 @@ def test_run_html_names_the_served_models_and_finish_reasons_as_the_console(
     line = f"Served by: {served.group(1)} · Finish reasons: {reasons.group(1)}"
     assert f'data-key="answers">{line}<' in paths["html"].read_text()
     assert f"**Served by:** {served.group(1)}" in paths["md"].read_text()
+
+
+def test_two_outputs_to_one_file_are_refused_before_the_run(tmp_path: Path) -> None:
+    same = tmp_path / "out.json"
+    for first, second in (("-o", "--json"), ("--json", "--markdown"), ("--junit", "--html")):
+        res = run_cli("--base-url", "http://127.0.0.1:9/v1", "-m", "m", first, str(same), second,
+                      str(tmp_path / "." / "out.json"))  # fmt: skip
+        assert res.code == 2
+        line = res.stderr.strip()
+        assert "\n" not in line and "both write" in line and "give each a file" in line
+        assert not same.exists()

@@ -69,6 +69,7 @@ class Outputs:
             raise ConfigError(f"{' and '.join(dashes)} both ask for stdout ('-'); give one a file")
         if self.results_path == STDOUT:
             raise ConfigError("-o/--output needs a file name; '-' (stdout) is not supported")
+        seen: dict[Path, str] = {}
         for flag, path in (
             ("--output", self.results_path),
             ("--json", self.json_path),
@@ -78,6 +79,9 @@ class Outputs:
         ):
             if path is not None and path != STDOUT:
                 check_output_path(path, flag)
+                same = seen.setdefault(path.resolve(), flag)  # one file would overwrite another
+                if same != flag:
+                    raise ConfigError(f"{same} and {flag} both write {path}; give each a file")
 
 
 def check_output_path(path: Path, flag: str) -> None:
