@@ -167,3 +167,15 @@ def test_two_outputs_to_one_file_are_refused_before_the_run(tmp_path: Path) -> N
         line = res.stderr.strip()
         assert "\n" not in line and "both write" in line and "give each a file" in line
         assert not same.exists()
+
+
+def test_embeddings_markdown_claims_no_output_rate(tmp_path: Path, instant_mock_url: str) -> None:
+    paths = output_paths(tmp_path)
+    res = run_cli(
+        "--base-url", instant_mock_url, "--api", "embeddings", "--batch", "2", "-n", "2",
+        *output_flags(paths),
+    )  # fmt: skip
+    assert res.code == 0, res.stderr
+    assert "Output tokens/s" not in res.stdout
+    md = paths["md"].read_text()
+    assert "2 ok, 0 failed" in md and "output tok/s" not in md, md

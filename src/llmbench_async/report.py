@@ -352,10 +352,13 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
     for warning in report_warnings(summary, info):
         out.append(f"> ⚠️ {_md(warning)}")
         out.append("")
-    out.append(
+    line = (
         f"**{summary.ok} ok, {summary.failed} failed** · {summary.duration_s:.3f} s · "
-        f"{summary.requests_per_s:.2f} req/s · {summary.output_tokens_per_s:.1f} output tok/s"
+        f"{summary.requests_per_s:.2f} req/s"
     )
+    if not summary.total_inputs or summary.total_output_tokens:  # embeddings: no output
+        line += f" · {summary.output_tokens_per_s:.1f} output tok/s"
+    out.append(line)
     out.append("")
     if summary.retries:
         out.append(
