@@ -63,3 +63,10 @@ def test_a_whole_warmup_count_and_a_warmup_time_still_work(instant_mock_url: str
         extra = ["--duration", "1s"] if warmup.endswith("s") else ["-n", "2"]
         res = run_cli("--base-url", instant_mock_url, "--warmup", warmup, "-q", *extra)
         assert res.code == 0, res.stderr
+
+
+def test_the_model_list_url_as_the_argument_is_its_base_url(instant_mock_url: str) -> None:
+    for url in (f"{instant_mock_url}/models", f"{instant_mock_url}/models/"):
+        res = run_cli(url, "-n", "1", "-q", "--json", "-")
+        assert res.code == 0, res.stderr
+        assert f'"endpoint": "{instant_mock_url}/chat/completions"' in res.stdout

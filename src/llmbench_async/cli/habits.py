@@ -203,6 +203,8 @@ def url_flags(url: str, args: list[str]) -> list[str]:
             raise ConfigError(f"the target URL {_shown(url)} and {flag} both name the target")
     parts = urlsplit(url)
     path = parts.path.rstrip("/")
+    if path.endswith("/models") and not parts.query:  # the model list's URL (curl's habit)
+        return ["--base-url", f"{parts.scheme}://{parts.netloc}{path.removesuffix('/models')}"]
     for api, api_path in _API_PATHS:
         if not path.endswith(api_path):
             continue
