@@ -70,3 +70,21 @@ def test_the_model_list_url_as_the_argument_is_its_base_url(instant_mock_url: st
         res = run_cli(url, "-n", "1", "-q", "--json", "-")
         assert res.code == 0, res.stderr
         assert f'"endpoint": "{instant_mock_url}/chat/completions"' in res.stdout
+
+
+@pytest.mark.parametrize("api_path", ["/chat/completions", "/embeddings/", "/responses"])
+def test_an_api_path_in_the_base_url_names_the_base(api_path: str) -> None:
+    for env, args in (
+        ({}, ["--base-url", f"{URL}{api_path}"]),
+        ({"OPENAI_BASE_URL": f"{URL}{api_path}"}, []),
+    ):
+        res = run_cli(*args, "-m", "m", "-n", "1", env=env)
+        assert res.code == 2, res.stderr
+        line = _one_line(res.stderr)
+        assert "is the base URL, not an API's path" in line and f"give {URL} and --api" in line
+
+
+def test_the_model_list_url_as_base_url_is_its_base(instant_mock_url: str) -> None:
+    res = run_cli("--base-url", f"{instant_mock_url}/models", "-n", "1", "-q", "--json", "-")
+    assert res.code == 0, res.stderr
+    assert f'"endpoint": "{instant_mock_url}/chat/completions"' in res.stdout
