@@ -493,12 +493,25 @@ def _shown_url(text: str) -> str:
     return mask_url(text)  # and credential-like query values
 
 
+# an API's path at the end of a base URL (…/v1/chat/completions): the request URL, not the base
+_API_PATH_END = re.compile(r"/v1(/chat/completions|/completions|/responses|/messages|/embeddings)$")
+
+
 def normalize_base_url(url: str, flag: str = "--base-url") -> str:
     """Accept `http(s)://host[:port][/prefix][/v1][/][?query]` and return it with its path
     ending in `/v1` (the query, e.g. Azure's api-version, is kept)."""
     text = check_url(url, flag)
     parts = urlsplit(text)
-    path = parts.path.rstrip("/")
+    path = parts.path.rstrip("/").removesuffix("/models")  # the model list's URL: its base
+    api_path = re.search(
+        r"/v1(/chat/completions|/completions|/responses|/messages|/embeddings)$", path
+    )
+    if api_path is not None:  # an API's path would become …/chat/completions/v1
+        base = _shown_url(f"{parts.scheme}://{parts.netloc}{path[: api_path.start(1)]}")
+        raise ConfigError(
+            f"{flag} is the base URL, not an API's path (got {_shown_url(text)!r}): give "
+            f"{base} and --api, or the whole URL as the first argument"
+        )
     if not path.endswith("/v1"):
         path += "/v1"
     query = f"?{parts.query}" if parts.query else ""

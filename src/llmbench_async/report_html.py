@@ -191,7 +191,7 @@ def _errors(doc: Mapping[str, Any]) -> str:
         return '<p class="note">No request failed.</p>'
     rows = "".join(
         f"<tr><td>{_esc(d['kind'])}</td>{_cell(d['count'], 'errors.' + d['kind'])}"
-        f"<td style='text-align:left'>{_esc(d.get('first_message', ''))}</td></tr>"
+        f"<td class='msg'>{_esc(d.get('first_message', ''))}</td></tr>"
         for d in details
     )
     return _table("errors", ("kind", "count", "first message"), rows)
