@@ -88,3 +88,11 @@ def test_the_model_list_url_as_base_url_is_its_base(instant_mock_url: str) -> No
     res = run_cli("--base-url", f"{instant_mock_url}/models", "-n", "1", "-q", "--json", "-")
     assert res.code == 0, res.stderr
     assert f'"endpoint": "{instant_mock_url}/chat/completions"' in res.stdout
+
+
+def test_k6_and_vegeta_compound_durations_say_their_seconds() -> None:
+    for text, said in (("1m30s", "k6's 1m30s is 90s"), ("1h30m", "k6's 1h30m is 5400s")):
+        res = run_cli("--base-url", URL, "-m", "m", "--timeout", text)
+        assert res.code == 2
+        line = _one_line(res.stderr)
+        assert line.startswith("--timeout must be a duration like 30s") and said in line, line
