@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conftest import output_flags, output_paths, run_cli
+from conftest import CLI, cli_env, output_flags, output_paths, run_cli
 
 
 def _html_text(path: Path) -> str:
@@ -179,3 +182,35 @@ def test_embeddings_markdown_claims_no_output_rate(tmp_path: Path, instant_mock_
     assert "Output tokens/s" not in res.stdout
     md = paths["md"].read_text()
     assert "2 ok, 0 failed" in md and "output tok/s" not in md, md
+
+
+def test_an_interrupted_sweep_says_so_in_every_output(tmp_path: Path) -> None:
+    paths = output_paths(tmp_path)
+    step = tmp_path / "step.md"
+    cmd = [
+        *CLI,
+        "--mock",
+        "-c",
+        "1,2",
+        "-n",
+        "50",
+        "--fail-if",
+        "ttft.p95<5s",
+        *output_flags(paths),
+    ]
+    env = cli_env({"GITHUB_STEP_SUMMARY": str(step)})
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    ) as proc:
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    said = re.compile(r"c=1: interrupted by SIGINT: the figures cover the \d+ requests that "
+                      r"finished; no later level ran")  # fmt: skip
+    doc = json.loads(paths["json"].read_text())
+    assert any(said.fullmatch(w) for w in doc["warnings"]), doc["warnings"]
+    system_out = ET.fromstring(paths["xml"].read_bytes()).findtext(".//system-out") or ""
+    for text in (out, system_out, _html_text(paths["html"]), _md_text(paths["md"].read_text()),
+                 _md_text(step.read_text())):  # fmt: skip
+        assert said.search(text), text

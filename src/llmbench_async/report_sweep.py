@@ -158,11 +158,17 @@ def sweep_settings(results: Sequence[LevelResult], infos: Sequence[RunInfo]) -> 
 def sweep_warnings(results: Sequence[LevelResult], infos: Sequence[RunInfo]) -> list[str]:
     """Every level's warnings, each prefixed with its level (a warning that two levels share
     is stated for each: its counts are the level's own)."""
-    lines = (
+    lines = [
         f"{r.level.label}: {warning}"
         for r, info in zip(results, infos, strict=True)
         for warning in report_warnings(r.summary, info)
-    )
+    ]
+    lines += [  # an interrupted level ends the sweep: say so, as the run's outputs do
+        f"{r.level.label}: interrupted by {r.interrupted_by}: the figures cover the "
+        f"{r.summary.total} requests that finished; no later level ran"
+        for r in results
+        if r.interrupted_by
+    ]
     return list(dict.fromkeys(lines))
 
 
