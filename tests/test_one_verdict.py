@@ -33,7 +33,7 @@ def test_rate_sweep_states_its_cap_and_slo_everywhere(
         "--base-url", instant_mock_url, "--rate", "20,40", "--max-concurrency", "3", "-n", "4",
         "--fail-if", "e2e.p99<30s", *output_flags(paths), env={"GITHUB_STEP_SUMMARY": str(step)},
     )  # fmt: skip
-    assert res.code == 0, res.stderr
+    assert res.code in (0, 1), res.stderr  # 1: a level fell behind its rate (a loaded machine)
     load = "sweep rate=20, rate=40 · at most 3 in flight · 4 requests per level"
     slo = "SLO: e2e.p99<30s; achieved ≥ 90 % of arrivals"
     doc = json.loads(paths["json"].read_text())
@@ -47,7 +47,9 @@ def test_rate_sweep_states_its_cap_and_slo_everywhere(
     data = re.search(r'id="llmbench-data">(.*?)</script>', paths["html"].read_text(), re.S)
     assert data is not None
     sweep = json.loads(data.group(1).replace("<\\/", "</"))["sweep"]
-    assert sweep["capacity"] == "rate=40" and sweep["capacity_bound"] == "lower"
+    cap = doc["capacity"]  # a lower bound unless a level fell behind on a loaded machine
+    assert sweep["capacity"] == cap["label"] and sweep["capacity_bound"] == cap["bound"]
+    assert cap["bound"] == "lower" or any(lvl["level"]["passed"] is False for lvl in doc["levels"])
 
 
 def test_unjudged_sweep_claims_no_verdict_in_any_output(
