@@ -481,7 +481,10 @@ def check_url(url: str, flag: str, *, credentials: bool = False) -> str:
     parts = urlsplit(text)
     shown = _shown_url(text)
     if parts.scheme not in ("http", "https"):
-        raise ConfigError(f"{flag} must start with http:// or https:// (got {shown!r})")
+        hint = ""
+        if flag == "--endpoint" and text.startswith("/"):  # vLLM's --endpoint is a path
+            hint = "; for a path like vLLM's --endpoint /v1/completions, use --api completions"
+        raise ConfigError(f"{flag} must start with http:// or https:// (got {shown!r}){hint}")
     if not parts.hostname:
         raise ConfigError(f"{flag} has no host (got {shown!r})")
     try:
@@ -500,12 +503,25 @@ def _shown_url(text: str) -> str:
     return mask_url(text)  # and credential-like query values
 
 
+# an API's path at the end of a base URL (…/v1/chat/completions): the request URL, not the base
+_API_PATH_END = re.compile(r"/v1(/chat/completions|/completions|/responses|/messages|/embeddings)$")
+
+
 def normalize_base_url(url: str, flag: str = "--base-url") -> str:
     """Accept `http(s)://host[:port][/prefix][/v1][/][?query]` and return it with its path
     ending in `/v1` (the query, e.g. Azure's api-version, is kept)."""
     text = check_url(url, flag)
     parts = urlsplit(text)
-    path = parts.path.rstrip("/")
+    path = parts.path.rstrip("/").removesuffix("/models")  # the model list's URL: its base
+    api_path = re.search(
+        r"/v1(/chat/completions|/completions|/responses|/messages|/embeddings)$", path
+    )
+    if api_path is not None:  # an API's path would become …/chat/completions/v1
+        base = _shown_url(f"{parts.scheme}://{parts.netloc}{path[: api_path.start(1)]}")
+        raise ConfigError(
+            f"{flag} is the base URL, not an API's path (got {_shown_url(text)!r}): give "
+            f"{base} and --api, or the whole URL as the first argument"
+        )
     if not path.endswith("/v1"):
         path += "/v1"
     query = f"?{parts.query}" if parts.query else ""
@@ -517,7 +533,14 @@ def parse_warmup(text: str) -> tuple[int, float]:
     raw = text.strip()
     if raw.isdigit():
         return int(raw), 0.0
-    return 0, parse_duration(raw, "--warmup")
+    try:
+        float(raw)
+    except ValueError:
+        return 0, parse_duration(raw, "--warmup")
+    raise ConfigError(  # a bare number is a request count, never seconds
+        f"--warmup: a bare number is a request count, a whole number (got {raw!r}); "
+        "a time takes its unit, e.g. 10s"
+    )
 
 
 def parse_levels(text: str, flag: str, kind: type[int] | type[float]) -> list[float]:
@@ -527,8 +550,10 @@ def parse_levels(text: str, flag: str, kind: type[int] | type[float]) -> list[fl
         try:
             value = kind(part.strip())
         except ValueError:
+            # vegeta writes a rate as 50/1s; ours is per second
+            hint = "; a rate is per second: vegeta's 50/1s is --rate 50" if "/" in part else ""
             raise ConfigError(
-                f"{flag} must be a number or a list like 1,4,16 (got {text!r})"
+                f"{flag} must be a number or a list like 1,4,16 (got {text!r}){hint}"
             ) from None
         if not 0 < value < float("inf"):
             raise ConfigError(f"{flag} values must be finite and more than 0 (got {text!r})")

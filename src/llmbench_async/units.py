@@ -42,6 +42,10 @@ def _split(text: str) -> tuple[float, str] | None:
     return float(match.group(1)), match.group(2)
 
 
+# Go's compound form (k6, vegeta: `1m30s`) is refused with its value in seconds
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
 def parse_time(value: str | float, flag: str, unit: str = "s") -> float:
     """A duration in `unit` (`s` or `ms`): `30s`, `500ms`, `2m`, `1h`, or a bare number
     already in `unit`. Numbers given as numbers (the Python API) pass as they are."""
@@ -49,9 +53,12 @@ def parse_time(value: str | float, flag: str, unit: str = "s") -> float:
         return float(value)
     parsed = _split(str(value))
     if parsed is None or (parsed[1] and parsed[1] not in SECONDS):
+        parts = _PART.findall(str(value).lower())
+        total = sum(float(n) * SECONDS[u] for n, u in parts)
+        hint = f"; k6's {str(value).strip()} is {total:g}s" if len(parts) > 1 else ""
         raise ConfigError(
             f"{flag} must be a duration like 30s, 500ms or 2m; a bare number is "
-            f"{_UNIT_NAMES[unit]} (got {str(value)!r})"
+            f"{_UNIT_NAMES[unit]} (got {str(value)!r}){hint}"
         )
     number, written = parsed
     if not written:

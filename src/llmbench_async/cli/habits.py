@@ -50,6 +50,10 @@ FOREIGN_FLAGS: tuple[Foreign, ...] = (
     Foreign("--port", "vLLM", "--base-url http://HOST:PORT/v1"),
     Foreign("--percentile-metrics", "vLLM", "--json FILE", "every percentile is reported"),
     Foreign("--metric-percentiles", "vLLM", "--fail-if METRIC.pNN<VALUE", "any pNN is exact"),
+    Foreign("--num-warmups", "vLLM", "--warmup N", "kept in -o, left out of the statistics"),
+    Foreign("--save-detailed", "vLLM", "-o FILE", "one JSON line per request"),
+    Foreign("--sharegpt-output-len", "vLLM", "--max-tokens N"),
+    Foreign("--tokenizer", "vLLM", "nothing", "no tokenizer: tokens come from the server's usage"),
     # guidellm
     Foreign("--target", "guidellm", "--base-url URL (or the URL as the first argument)"),
     Foreign(
@@ -66,6 +70,9 @@ FOREIGN_FLAGS: tuple[Foreign, ...] = (
         "--input-tokens N --max-tokens N (prompt_tokens/output_tokens) or --dataset FILE",
     ),
     Foreign("--output-path", "guidellm", "--json FILE"),
+    Foreign(
+        "--processor", "guidellm", "nothing", "no tokenizer: tokens come from the server's usage"
+    ),
     # k6
     Foreign("--vus", "k6", "-c N"),
     Foreign("-u", "k6", "-c N"),
@@ -89,6 +96,8 @@ FOREIGN_FLAGS: tuple[Foreign, ...] = (
     Foreign("-h2", "hey", "--http2"),
     Foreign("--no-tui", "oha", "-q", "no live screen: -q prints no progress bar"),
     Foreign("-disable-keepalive", "hey", "--no-preconnect", "connections are always kept alive"),
+    Foreign("--disable-keepalive", "oha", "--no-preconnect", "connections are always kept alive"),
+    Foreign("--latency-correction", "oha", "--latency-from schedule", "with --rate"),
     # vegeta (single-dash long flags)
     Foreign("-rate", "vegeta", "--rate RATE", "per second: vegeta's 50/1s is --rate 50"),
     Foreign("-duration", "vegeta", "--duration DURATION"),
@@ -194,6 +203,8 @@ def url_flags(url: str, args: list[str]) -> list[str]:
             raise ConfigError(f"the target URL {_shown(url)} and {flag} both name the target")
     parts = urlsplit(url)
     path = parts.path.rstrip("/")
+    if path.endswith("/models") and not parts.query:  # the model list's URL (curl's habit)
+        return ["--base-url", f"{parts.scheme}://{parts.netloc}{path.removesuffix('/models')}"]
     for api, api_path in _API_PATHS:
         if not path.endswith(api_path):
             continue

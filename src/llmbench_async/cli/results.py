@@ -5,6 +5,7 @@ Each command imports what it runs in its body, so that its `--help` stays fast."
 from __future__ import annotations
 
 import functools
+import glob
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -77,6 +78,8 @@ def report_command(
     )
     outputs.check_dirs(inputs=[("RESULTS", results)])
     window_s = parse_duration(window, "--window")
+    if hint := _levels(results):
+        raise ConfigError(f"cannot read {results}: No such file or directory {hint}")
     try:
         saved = read_results(results)
     except OSError as exc:
@@ -97,8 +100,18 @@ def report_command(
         expect=Expect.from_config(saved_config),
     )
     verdicts = judge(summary, thresholds)
-    publish(RunReport(summary, results_info(saved, results, window_s), verdicts), outputs)
+    info = results_info(saved, results, window_s, ok=summary.ok)
+    publish(RunReport(summary, info, verdicts), outputs)
     raise typer.Exit(exit_code(failure=threshold_failure(verdicts)))
+
+
+def _levels(results: Path) -> str:
+    """A hint when a sweep's -o wrote one file per level (`r.jsonl` → `r.c4.jsonl`)."""
+    if results.exists():
+        return ""
+    found = sorted(results.parent.glob(f"{glob.escape(results.stem)}.*{results.suffix}"))
+    names = ", ".join(str(p) for p in found[:6]) + (", ..." if len(found) > 6 else "")
+    return f"(a sweep writes one file per level: {names})" if found else ""
 
 
 def saved_goodput(config: Mapping[str, Any]) -> Callable[[RequestRecord], bool] | None:

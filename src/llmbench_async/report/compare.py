@@ -174,7 +174,9 @@ def sweep_comparison_report(comparison: SweepComparison, *, color: bool = False)
 def sweep_comparison_markdown(comparison: SweepComparison) -> str:
     """Two sweeps, level by level, in Markdown."""
     md = outbound.markdown
-    out = [f"## llmbench-async compare: sweeps, {len(comparison.levels)} shared levels", ""]
+    shared = len(comparison.levels)
+    noun = "level" if shared == 1 else "levels"
+    out = [f"## llmbench-async compare: sweeps, {shared} shared {noun}", ""]
     out.extend(f"- ⚠️ level {md(label)} is only in BASE" for label in comparison.only_base)
     out.extend(f"- ⚠️ level {md(label)} is only in NEW" for label in comparison.only_new)
     for label, level in comparison.levels:
@@ -320,8 +322,9 @@ def comparison_html(comparison: Comparison) -> str:
             "base": row.base,
             "new": row.new,
             "change": change_text(row),
-            "verdict": "REGRESSION" if row.regressed else ("ok" if row.tolerance else ""),
+            "verdict": _row_verdict(row),  # as the console and Markdown word it
         }
         for row in comparison.rows
     ]
-    return compare_html(sides, rows, comparison_warnings(comparison))
+    tally = _comparison_tally(comparison)
+    return compare_html(sides, rows, comparison_warnings(comparison), verdict=tally)

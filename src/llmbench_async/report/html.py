@@ -16,8 +16,9 @@ from typing import Any
 
 from .. import outbound
 from ..metrics import format_number
-from ..results.facts import peak_text
+from ..results.facts import peak_text, tally_text
 from ..results.stats import Summary, percentile
+from .outcomes import answers_line
 
 __all__ = [
     "UPLOT_VERSION",
@@ -169,11 +170,19 @@ def _thresholds(doc: Mapping[str, Any]) -> str:
         return '<p class="note">No thresholds given (--fail-if).</p>'
     rows = "".join(
         f"<tr><td>{_esc(v['expression'])}</td>{_cell(v.get('observed'), 'observed')}"
+        f"<td>{_esc(v.get('unit', ''))}</td>"
+        f"<td>{_esc(v.get('op', ''))} {_esc(_limit(v.get('limit')))}</td>"
         f'<td class="{"pass" if v["passed"] else "fail"}">{"pass" if v["passed"] else "FAIL"}'
         "</td></tr>"
         for v in verdicts
     )
-    return _table("thresholds", ("threshold", "observed", ""), rows)
+    failed = sum(not v["passed"] for v in verdicts)
+    tally = f'<p class="meta" data-key="tally">{_esc(tally_text(failed, len(verdicts)))}</p>'
+    return _table("thresholds", ("threshold", "observed", "unit", "limit", ""), rows) + tally
+
+
+def _limit(value: object) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else "?"
 
 
 def _errors(doc: Mapping[str, Any]) -> str:
@@ -182,7 +191,7 @@ def _errors(doc: Mapping[str, Any]) -> str:
         return '<p class="note">No request failed.</p>'
     rows = "".join(
         f"<tr><td>{_esc(d['kind'])}</td>{_cell(d['count'], 'errors.' + d['kind'])}"
-        f"<td style='text-align:left'>{_esc(d.get('first_message', ''))}</td></tr>"
+        f"<td class='msg'>{_esc(d.get('first_message', ''))}</td></tr>"
         for d in details
     )
     return _table("errors", ("kind", "count", "first message"), rows)
@@ -244,9 +253,11 @@ def _page(title: str, body: str, payload: Mapping[str, Any]) -> str:
 
 
 def _run_sections(doc: Mapping[str, Any]) -> str:
+    answers = answers_line(doc.get("answers") or {})
     return "\n".join(
         [
             _cards(doc),
+            f'<p class="meta" data-key="answers">{_esc(answers)}</p>' if answers else "",
             "<h2>Latency</h2>",
             _metrics_table(doc),
             "<h2>Thresholds</h2>",
@@ -305,7 +316,8 @@ def sweep_html(sweep: Mapping[str, Any]) -> str:
     parts = [
         _header(first, "llmbench-async sweep"),
         f'<p class="meta">capacity under SLO: <b data-key="capacity">{_esc(cap)}</b></p>',
-        _sweep_table(points),
+        f'<p class="meta" data-key="slo">{_esc(sweep.get("slo") or "")}</p>',
+        _sweep_table(points, judged=sweep.get("capacity") is not None),
         '<div class="grid" id="sweep-charts"></div>',
     ]
     for i, doc in enumerate(levels):
@@ -316,21 +328,31 @@ def sweep_html(sweep: Mapping[str, Any]) -> str:
         ]
     payload = {
         "kind": "sweep",
-        "sweep": {"levels": points, "capacity": None if capacity is None else capacity["label"]},
+        "sweep": {
+            "levels": points,
+            "capacity": None if capacity is None else capacity["label"],
+            "capacity_bound": None if capacity is None else capacity.get("bound"),
+        },
         "runs": [{"name": d["level"]["label"], "timeseries": d.get("timeseries")} for d in levels],
     }
     return _page("llmbench-async sweep", "\n".join(parts), payload)
 
 
-def _sweep_table(points: Sequence[Mapping[str, Any]]) -> str:
+def _verdict_cell(passed: bool) -> str:
+    return '<td class="pass">pass</td>' if passed else '<td class="fail">FAIL</td>'
+
+
+def _sweep_table(points: Sequence[Mapping[str, Any]], *, judged: bool) -> str:
+    """The levels' table; its SLO column only when the levels were judged (as the console)."""
     rows = "".join(
         f"<tr><td>{_esc(p['label'])}</td>{_cell(p['rps'], 'rps')}{_cell(p['ttft_p99'], 'ttft_p99')}"
         f"{_cell(p['e2e_p99'], 'e2e_p99')}"
-        f'<td class="{"pass" if p["passed"] else "fail"}">{"pass" if p["passed"] else "FAIL"}</td>'
-        "</tr>"
+        + (_verdict_cell(bool(p["passed"])) if judged else "")
+        + "</tr>"
         for p in points
     )
-    head = "<tr><th>level</th><th>req/s</th><th>TTFT p99 (ms)</th><th>E2E p99 (ms)</th><th></th>"
+    head = "<tr><th>level</th><th>req/s</th><th>TTFT p99 (ms)</th><th>E2E p99 (ms)</th>"
+    head += "<th>SLO</th>" if judged else ""
     return f'<table id="sweep">{head}</tr>{rows}</table>'
 
 
@@ -338,10 +360,13 @@ def compare_html(
     sides: Sequence[tuple[str, Mapping[str, Any], Summary | None]],
     rows: Sequence[Mapping[str, Any]],
     warnings: Sequence[str] = (),
+    *,
+    verdict: str = "",
 ) -> str:
     """BASE and NEW overlaid: `sides` is (name, summary JSON document, Summary or None) for
     each; `rows` the comparison table (metric, base, new, change, verdict); `warnings` the
-    comparison's (settings that differ, too few samples), as the console prints them."""
+    comparison's (settings that differ, too few samples) and `verdict` its outcome, as the
+    console prints them."""
     head = "<tr><th>metric</th><th>BASE</th><th>NEW</th><th>change</th><th>verdict</th></tr>"
     body_rows = "".join(
         f"<tr><td>{_esc(r['metric'])}</td>{_cell(r['base'], 'base')}{_cell(r['new'], 'new')}"
@@ -357,6 +382,8 @@ def compare_html(
             f"started {_esc(doc.get('started_at', '?'))}</p>"
         )
     parts.append(_warnings({"warnings": warnings}))
+    if verdict:
+        parts.append(f'<p class="meta">compare: <b data-key="verdict">{_esc(verdict)}</b></p>')
     parts += [
         f'<table id="comparison">{head}{body_rows}</table>',
         '<div class="grid" id="compare-charts"></div>',

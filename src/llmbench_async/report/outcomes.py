@@ -9,7 +9,7 @@ from typing import Any
 from ..metrics import KIND_RATES
 from ..results.stats import Summary
 
-__all__ = ["answers_console", "answers_json", "answers_markdown", "answers_text"]
+__all__ = ["answers_console", "answers_json", "answers_line", "answers_markdown", "answers_text"]
 
 
 _SHOWN = 10  # names listed on one line; the JSON has them all
@@ -68,3 +68,14 @@ def answers_markdown(summary: Summary, escape: Callable[[str], str]) -> list[str
 def answers_text(summary: Summary) -> list[str]:
     """Plain lines (JUnit's system-out): served models."""
     return [f"served by: {_counts(summary.served_models)}"] if summary.served_models else []
+
+
+def answers_line(answers: Mapping[str, Any]) -> str:
+    """`Served by: m 6 · Finish reasons: stop 8` from the summary JSON's `answers` (the HTML's
+    line, worded as the console and Markdown word it); "" when neither was recorded."""
+    parts = []
+    for key, label in (("served_models", "Served by"), ("finish_reasons", "Finish reasons")):
+        counts = answers.get(key)
+        if isinstance(counts, Mapping) and counts:
+            parts.append(f"{label}: {_counts({str(k): int(v) for k, v in counts.items()})}")
+    return " · ".join(parts)

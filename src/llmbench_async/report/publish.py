@@ -217,9 +217,12 @@ def run_info(result: RunResult) -> RunInfo:
     )
 
 
-def results_info(results: ResultsFile, path: Path, window_s: float = 1.0) -> RunInfo:
+def results_info(
+    results: ResultsFile, path: Path, window_s: float = 1.0, ok: int | None = None
+) -> RunInfo:
     """Build the report's RunInfo from a saved results file (header and footer lines); the
-    time series is recomputed from its records."""
+    time series is recomputed from its records. A run that lost its target (the footer's
+    `lost`) says so as the run did, with `ok` the successes counted from the records."""
     from ..watch.timeseries import timeseries_from_records
 
     saved = SavedRun.from_header(results.header)
@@ -231,6 +234,8 @@ def results_info(results: ResultsFile, path: Path, window_s: float = 1.0) -> Run
             f"{path} has no footer line: the run did not end normally (crash or kill); "
             f"the report covers the {len(results.records)} requests it saved"
         )
+    elif isinstance(lost := footer.get("lost"), str) and footer.get("interrupted_by") is None:
+        problem = f"target lost after {'?' if ok is None else ok} ok: {lost}"
     client = footer.get("client") if footer is not None else None
     not_sent = footer.get("not_sent") if footer is not None else None
     return RunInfo(

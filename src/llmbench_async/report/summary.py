@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import outbound
 from ..metrics import PER_REQUEST, RUN_LEVEL, format_number
-from ..results.facts import CPU_WARN_PERCENT, LAG_WARN_MS, peak_text, run_warnings
+from ..results.facts import CPU_WARN_PERCENT, LAG_WARN_MS, peak_text, run_warnings, tally_text
 from ..results.stats import MetricStats, Summary
 from .histogram import render_histogram
 from .outcomes import answers_console, answers_json, answers_markdown, answers_text
@@ -307,11 +307,7 @@ def _thresholds_table(
 
 def threshold_tally(verdicts: Sequence[Verdict]) -> str:
     """`all 3 thresholds passed` or `1 of 3 thresholds failed`."""
-    failed = sum(not v.passed for v in verdicts)
-    noun = "threshold" if len(verdicts) == 1 else "thresholds"
-    if not failed:
-        return f"all {len(verdicts)} {noun} passed" if len(verdicts) > 1 else f"1 {noun} passed"
-    return f"{failed} of {len(verdicts)} {noun} failed"
+    return tally_text(sum(not v.passed for v in verdicts), len(verdicts))
 
 
 _GREEN = "32"
@@ -338,6 +334,8 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         headline = f"❌ {threshold_tally(verdicts)}"
     else:
         headline = f"✅ {threshold_tally(verdicts)}"
+    if info.problem and not failed:  # the run ended on a problem (exit 3): no green tick
+        headline = f"❌ {headline.removeprefix('✅ ')}; the run ended on a problem"
     out = [f"### llmbench-async: {headline}", ""]
     settings = outbound.markdown(info.settings, 2000)
     out.append(f"{_md(info.model)} → {_md(info.endpoint)} · {settings}")
@@ -354,10 +352,13 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
     for warning in report_warnings(summary, info):
         out.append(f"> ⚠️ {_md(warning)}")
         out.append("")
-    out.append(
+    line = (
         f"**{summary.ok} ok, {summary.failed} failed** · {summary.duration_s:.3f} s · "
-        f"{summary.requests_per_s:.2f} req/s · {summary.output_tokens_per_s:.1f} output tok/s"
+        f"{summary.requests_per_s:.2f} req/s"
     )
+    if not summary.total_inputs or summary.total_output_tokens:  # embeddings: no output
+        line += f" · {summary.output_tokens_per_s:.1f} output tok/s"
+    out.append(line)
     out.append("")
     if summary.retries:
         out.append(

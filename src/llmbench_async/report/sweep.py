@@ -93,6 +93,8 @@ def sweep_console(
             s = capacity.value.summary
             line += f"; {s.requests_per_s:.2f} req/s, {s.output_tokens_per_s:.1f} output tok/s"
         lines.append(line)
+        slo = sweep_slo(results)
+        lines += [] if slo is None else [slo]
     return "\n".join(lines) + "\n"
 
 
@@ -130,6 +132,18 @@ def level_json(r: LevelResult) -> dict[str, Any]:
     }
 
 
+def sweep_slo(results: Sequence[LevelResult]) -> str | None:
+    """The SLO every level was judged on, as one line (`SLO: ttft.p95<800ms; achieved ≥ 90 %
+    of arrivals`): the --fail-if thresholds, and a rate sweep's --min-achieved; None when the
+    levels had neither."""
+    if not results:
+        return None
+    parts = [str(v.threshold) for v in results[0].verdicts]
+    if results[0].load.kind == "rate":
+        parts.append(f"achieved ≥ {results[0].min_achieved * 100:g} % of arrivals")
+    return "SLO: " + "; ".join(parts) if parts else None
+
+
 def sweep_settings(results: Sequence[LevelResult], infos: Sequence[RunInfo]) -> tuple[str, str]:
     """The sweep's load (`sweep c=1, c=2, c=4 · 8 requests per level`) and its settings line
     (that load, then the settings every level shares)."""
@@ -144,11 +158,17 @@ def sweep_settings(results: Sequence[LevelResult], infos: Sequence[RunInfo]) -> 
 def sweep_warnings(results: Sequence[LevelResult], infos: Sequence[RunInfo]) -> list[str]:
     """Every level's warnings, each prefixed with its level (a warning that two levels share
     is stated for each: its counts are the level's own)."""
-    lines = (
+    lines = [
         f"{r.level.label}: {warning}"
         for r, info in zip(results, infos, strict=True)
         for warning in report_warnings(r.summary, info)
-    )
+    ]
+    lines += [  # an interrupted level ends the sweep: say so, as the run's outputs do
+        f"{r.level.label}: interrupted by {r.interrupted_by}: the figures cover the "
+        f"{r.summary.total} requests that finished; no later level ran"
+        for r in results
+        if r.interrupted_by
+    ]
     return list(dict.fromkeys(lines))
 
 
@@ -172,6 +192,7 @@ def sweep_json(
         "settings": settings,
         "warnings": [outbound.json_text(w) for w in sweep_warnings(results, infos)],
         "capacity_text": capacity_text(cap, judged=capacity is not None),
+        "slo": sweep_slo(results) if capacity is not None else None,
         "levels": levels,
         "capacity": cap,
         # kept for readers of the first sweep format: the capacity's label and throughput
@@ -220,6 +241,8 @@ def sweep_markdown(
     if capacity is not None:
         out.append("")
         out.append(capacity.text())
+        slo = sweep_slo(results)
+        out += [] if slo is None else ["", outbound.markdown(slo, 2000)]
     return "\n".join(out) + "\n"
 
 
@@ -251,6 +274,8 @@ def sweep_junit(
         ]
         if capacity is not None:
             out.append(capacity.text())
+            slo = sweep_slo(results)
+            out += [] if slo is None else [xml(slo, 2000)]
         out += [f"warning: {xml(w)}" for w in sweep_warnings(results, infos)]
         ET.SubElement(suite, "system-out").text = "\n".join(out)
     ET.indent(root)

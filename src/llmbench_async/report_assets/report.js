@@ -181,20 +181,30 @@
       .sort(function (a, b) { return a.rps - b.rps; });
     if (!pts.length) { return; }
     var cap = sweep.capacity;
+    // a lower bound (every level passed) is not a capacity found: say so, as the page does
+    var capText = sweep.capacity_bound === "lower" ? "capacity \u2265 " + cap + " (not reached)" : "capacity under SLO";
+    // left of the point when the text would leave the plot; uPlot may leave textAlign right
+    function label(u, text, x, y) {
+      var right = u.bbox.left + u.bbox.width, w = u.ctx.measureText(text).width;
+      var flip = x + 6 * devicePixelRatio + w > right;
+      u.ctx.textAlign = flip ? "right" : "left";
+      u.ctx.fillText(text, flip ? x - 6 * devicePixelRatio : x + 6 * devicePixelRatio, y);
+    }
     var hooks = { hooks: { draw: [function (u) {
       pts.forEach(function (p) {
         var cx = u.valToPos(p.rps, "x", true), cy = u.valToPos(p.ttft_p99 || 0, "y", true);
         u.ctx.save();
         u.ctx.fillStyle = v("--muted");
         u.ctx.font = (11 * devicePixelRatio) + "px sans-serif";
-        u.ctx.fillText(p.label, cx + 6, cy - 6);
+        u.ctx.textBaseline = "alphabetic";
+        label(u, p.label, cx, cy - 6 * devicePixelRatio);
         if (cap !== null && p.label === cap) {
           u.ctx.strokeStyle = v("--ok");
           u.ctx.lineWidth = 2 * devicePixelRatio;
           u.ctx.setLineDash([6, 4]);
           u.ctx.beginPath(); u.ctx.moveTo(cx, u.bbox.top); u.ctx.lineTo(cx, u.bbox.top + u.bbox.height); u.ctx.stroke();
           u.ctx.fillStyle = v("--ok");
-          u.ctx.fillText("capacity under SLO", cx + 6, u.bbox.top + 14 * devicePixelRatio);
+          label(u, capText, cx, u.bbox.top + 14 * devicePixelRatio);
         }
         u.ctx.restore();
       });

@@ -109,11 +109,22 @@ def warning_text(warning: object) -> str:
     return str(warning)
 
 
+def tally_text(failed: int, total: int) -> str:
+    """`all 3 thresholds passed` or `1 of 3 thresholds failed`, as every output words it."""
+    noun = "threshold" if total == 1 else "thresholds"
+    if not failed:
+        return f"all {total} {noun} passed" if total > 1 else f"1 {noun} passed"
+    return f"{failed} of {total} {noun} failed"
+
+
 def sweep_load(labels: Sequence[str], level_load: str) -> str:
     """The load of a whole sweep, `sweep c=1, c=2, c=4 · 8 requests per level`, from its
     levels' labels and one level's load description (whose limits every level shares)."""
-    _shape, sep, limits = level_load.partition(" · ")
+    shape, sep, limits = level_load.partition(" · ")
     text = f"sweep {', '.join(labels)}"
+    cap = shape.rpartition(", ")[2]  # an open loop's cap on requests in flight, if any
+    if cap.startswith("at most ") and cap.endswith(" in flight"):
+        text += f" · {cap}"
     return text + (f" · {limits} per level" if sep else "")
 
 

@@ -256,7 +256,8 @@ def _check_unit(expr: str, ref: MetricRef, unit: str) -> None:
         )
     if kind == "rate":
         raise ThresholdError(
-            expr, f"unit {unit!r} does not fit {ref} ({ref.unit}); write a bare number"
+            expr,
+            f"unit {unit!r} does not fit {ref} ({ref.unit or 'a count'}); write a bare number",
         )
 
 

@@ -336,7 +336,8 @@ async def _diagnose(
         hint = "; use --ca-bundle or --insecure" if fatal.error_kind == ErrorKind.TLS else ""
         reason = safe_excerpt(fatal.error_message or "", config.secrets)
         during = "" if summary.total else " during the warm-up"
-        return f"cannot reach {config.base_url}{during}: {reason}{hint}"
+        shown = mask_url(config.endpoint_url or config.base_url)  # where the requests went
+        return f"cannot reach {shown}{during}: {reason}{hint}"
     if fatal is not None and not summary.total and outcome.interrupted_by is None:
         # every failure was a warm-up request: the run stopped before measuring anything
         reason = safe_excerpt(fatal.error_message or "", config.secrets)
