@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import run_cli
 from playwright.sync_api import BrowserContext
 from rawserver import RawServer, Seen, response, sse
-from test_report_html import _open, browser  # noqa: F401  (the chromium fixture)
+from test_html import _open, browser  # noqa: F401  (the chromium fixture)
 
 LONG = "E" * 600
 OK = sse(
