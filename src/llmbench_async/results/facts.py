@@ -57,12 +57,7 @@ def endpoint_text(config: RunConfig) -> str:
     credentials masked."""
     if config.target_name is not None:
         return config.target_name
-    return public_url(config.endpoint)
-
-
-def public_url(url: str) -> str:
-    """`url` as shown and saved: user info and credential-like query values as `***`."""
-    return mask_url(url)
+    return mask_url(config.endpoint)
 
 
 def in_flight_cap(rate: object, concurrency: object, max_concurrency: object) -> int | None:
@@ -205,16 +200,16 @@ def legacy_endpoint(cfg: Mapping[str, Any]) -> str:
     from ..wire.apis import api_spec
 
     if cfg.get("endpoint_url"):
-        return public_url(str(cfg["endpoint_url"]))
+        return mask_url(str(cfg["endpoint_url"]))
     base_url = cfg.get("base_url")
     if not base_url:
         return "?"
     try:
         path = api_spec(str(cfg.get("api") or "chat")).path
     except ValueError:
-        return public_url(str(base_url))
+        return mask_url(str(base_url))
     base, sep, query = str(base_url).partition("?")
-    return public_url(f"{base}/{path}" + (sep + query if sep else ""))
+    return mask_url(f"{base}/{path}" + (sep + query if sep else ""))
 
 
 _LOAD_FIELDS = (

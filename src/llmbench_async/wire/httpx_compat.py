@@ -3,7 +3,7 @@
 httpx has no public API for these, and its private modules may change in any release: that
 is why `pyproject.toml` holds httpx below the next minor version (`httpx>=0.28,<0.29`).
 Raising that bound means checking each function here against the new release (the tests of
-content codings, proxies from the environment and the start-up modules cover them).
+proxies from the environment and of the start-up modules cover them).
 
 Each import is inside its function, so importing this module imports no httpx: the command
 line calls `skip_httpx_command_line` before httpx is loaded.
@@ -19,17 +19,7 @@ __all__ = [
     "environment_proxies",
     "proxy_for",
     "skip_httpx_command_line",
-    "supported_codings",
 ]
-
-
-def supported_codings() -> frozenset[str]:
-    """The Content-Encodings httpx can decode in this environment (`httpx._decoders`):
-    gzip and deflate always, br with brotli installed, zstd with zstandard. A response in
-    any other coding is refused by name instead of being parsed as garbled SSE."""
-    from httpx._decoders import SUPPORTED_DECODERS
-
-    return frozenset(SUPPORTED_DECODERS)
 
 
 def environment_proxies() -> dict[str, str | None]:
