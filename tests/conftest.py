@@ -7,6 +7,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -53,6 +54,17 @@ def run_cli(
         stdin=subprocess.DEVNULL,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_cli_peak(*args: str, **run: Any) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run the real command line under GNU time: the finished process (`run` goes to
+    `subprocess.run`) and the command's own peak RSS in MiB. GNU time is its parent, so no
+    process of the test session counts: a child forked from the pytest worker would report
+    the worker's shared pages as its own peak."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak = Path(tmp) / "peak_rss_kib"
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(peak), *CLI, *args], **run)
+        return proc, int(peak.read_text().split()[-1]) >> 10
 
 
 def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CLI, cli_env, run_cli
+from conftest import cli_env, run_cli, run_cli_peak
 
 from llmbench_async.mock import MockConfig, MockProcess
 
@@ -143,25 +142,19 @@ def test_huge_lines_keep_memory_flat(tmp_path: Path) -> None:
         summary = tmp_path / f"s{size}.json"
         with MockProcess(cfg) as mock:
             args = ("--base-url", mock.base_url, "--json", str(summary), "-n", "40", "-c", "10")
-            code, peak_mb = _peak_of_cli(*args, "-q")
+            proc, peak_mb = run_cli_peak(*args, "-q", **_QUIET)
+            code = proc.returncode
         assert code == 3 and json.loads(summary.read_text())["errors"] == {"bad_stream": 40}
         peaks.append(peak_mb)
     assert peaks[0] < 250, peaks  # the command's own peak RSS, in MiB
     assert peaks[1] < peaks[0] + 30, peaks  # 4x the line, the same memory: flat
 
 
-def _peak_of_cli(*args: str) -> tuple[int, float]:
-    """Run the command line to its end under GNU time: its exit code and its own peak RSS in
-    MiB. (The rusage of a child forked from the test process would count the pytest worker's
-    own pages, which the fork shares, so the measuring parent is GNU time.)"""
-    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
-        proc = subprocess.run(
-            ["/usr/bin/time", "-f", "%M", "-o", rss.name, *CLI, *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=cli_env(),
-            timeout=60,
-        )
-        peak_kib = int(rss.read().split()[-1])
-    return proc.returncode, peak_kib / 1024
+# the command line run quiet and bounded: its output is not read
+_QUIET: dict[str, Any] = {
+    "stdin": subprocess.DEVNULL,
+    "stdout": subprocess.DEVNULL,
+    "stderr": subprocess.DEVNULL,
+    "env": cli_env(),
+    "timeout": 60,
+}

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from conftest import run_cli_peak
 from surfaces import (
     ALL_SECRETS,
     ENDPOINTS,
@@ -37,7 +38,6 @@ from llmbench_async.cli import SUBCOMMANDS, _command
 
 MEMORY_LIMIT = 1 << 30  # address space of each CLI run (a blow-up fails fast)
 MAX_RSS_MIB = 400  # and its peak resident memory, measured by GNU time
-TIME = "/usr/bin/time"
 CASE_TIMEOUT = 45.0  # seconds for one case, whatever the server does
 
 
@@ -61,18 +61,8 @@ def _check(case: Case, tmp: Path) -> str | None:
         host = server.url.removeprefix("http://")
         started = time.monotonic()
         try:
-            proc = subprocess.run(
-                [
-                    TIME,
-                    "-f",
-                    "%M",
-                    "-o",
-                    str(tmp / "peak_rss_kib"),
-                    sys.executable,
-                    "-m",
-                    "llmbench_async",
-                    *argv,
-                ],
+            proc, peak = run_cli_peak(
+                *argv,
                 capture_output=True,
                 text=True,
                 errors="replace",
@@ -85,7 +75,6 @@ def _check(case: Case, tmp: Path) -> str | None:
         except subprocess.TimeoutExpired:
             return f"no end within {CASE_TIMEOUT:g} s"
         took = time.monotonic() - started
-    peak = int((tmp / "peak_rss_kib").read_text().split()[-1]) >> 10
     where = f"{case.surface}/{case.hostile} (exit {proc.returncode}, {took:.1f} s, {peak} MiB)"
     if peak > MAX_RSS_MIB:
         return f"{where}: peak memory over {MAX_RSS_MIB} MiB"
