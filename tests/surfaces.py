@@ -17,12 +17,13 @@ import json
 import os
 import socket
 import struct
-import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from sockserver import SocketServer, read_request
 
 # the secrets a case must never show: the key, a query credential, a proxy password
 SECRET = "sk-surface-SECRET-0123456789abcdef"
@@ -154,38 +155,24 @@ GOOD: dict[str, Writer] = {
 class Server:
     """A loopback server answering each request by its route: `models`, `metrics`, or a
     POST (`stream` or `whole` by the body's `stream` field; `proxy` for an absolute
-    target); `replies` overrides a route with a hostile writer."""
+    target); `replies` overrides a route with a hostile writer. A behaviour on the one
+    test socket server (`sockserver.py`)."""
 
     replies: dict[str, Writer] = field(default_factory=dict)
-    _sock: socket.socket | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
+    _server: SocketServer | None = None
 
     @property
     def url(self) -> str:
-        assert self._sock is not None
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        assert self._server is not None
+        return self._server.url
 
     def __enter__(self) -> Server:
-        self._sock = socket.create_server(("127.0.0.1", 0), backlog=64)
-        self._sock.settimeout(0.1)
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._server = SocketServer(self._one).__enter__()
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self._stop.set()
-        if self._sock is not None:
-            self._sock.close()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                assert self._sock is not None
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+        if self._server is not None:
+            self._server.__exit__(None, None, None)
 
     def _route(self, head: bytes, body: bytes) -> str:
         line = head.split(b"\r\n", 1)[0]
@@ -198,33 +185,18 @@ class Server:
             return "models"
         return "stream" if b'"stream":true' in body.replace(b" ", b"") else "whole"
 
-    def _one(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(30)
-            try:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(body) < length:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    body += chunk
-                route = self._route(head, body)
-                writer = self.replies.get(route) or GOOD.get(route) or GOOD["stream"]
-                writer(conn, head)
-                conn.shutdown(socket.SHUT_WR)
-            except (OSError, ValueError):
+    def _one(self, conn: socket.socket, _number: int) -> None:
+        try:
+            request = read_request(conn, bytearray())
+            if request is None:
                 return
+            head, body = request
+            route = self._route(head, body)
+            writer = self.replies.get(route) or GOOD.get(route) or GOOD["stream"]
+            writer(conn, head)
+            conn.shutdown(socket.SHUT_WR)
+        except ValueError:  # not HTTP (a bad Content-Length): nothing to answer
+            return
 
 
 # --- the catalogue ---------------------------------------------------------------------
