@@ -17,13 +17,13 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import cli_env
+from sockserver import SocketServer, read_request
 
 BLOCK_S = 0.3
 
@@ -122,43 +122,22 @@ def _parts(shape: str) -> tuple[list[bytes], bool]:
 
 class TimedServer:
     """Serves each request in `parts` writes 50 ms apart; `final_ns` holds the instant just
-    before each response's last write (or its close, for a read-until-close body)."""
+    before each response's last write (or its close, for a read-until-close body). A
+    behaviour on the one test socket server."""
 
     def __init__(self, shape: str) -> None:
         self.shape = shape
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
         self.final_ns: list[int] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self._server = SocketServer(self._one, timeout_s=10).__enter__()
+        self.url = self._server.url + "/v1"
 
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(10)
-            while self._answer(conn):
-                pass
+    def _one(self, conn: socket.socket, _number: int) -> None:
+        buf = bytearray()  # a preconnected connection never used ends at its first read
+        while read_request(conn, buf) is not None and self._answer(conn):
+            pass
 
     def _answer(self, conn: socket.socket) -> bool:
         """Answer one request on `conn`; False when the connection is done."""
-        data = b""
-        try:
-            while b"\r\n\r\n" not in data:
-                more = conn.recv(65536)
-                if not more:
-                    return False  # a preconnected connection never used, or the end
-                data += more
-        except OSError:
-            return False
         parts, close = _parts(self.shape)
         for i, part in enumerate(parts):
             if i:
@@ -173,9 +152,7 @@ class TimedServer:
         return not close
 
     def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.sock.close()
+        self._server.__exit__(None, None, None)
 
 
 def _run_blocked(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import CliResult, run_cli
 from rawserver import RawServer, Seen, response, sse
+from sockserver import SocketServer
 
 OK = sse(
     [
@@ -100,26 +101,15 @@ class PlainSpeaker:
     fails (wrong version number), as when https:// is used for an http:// port."""
 
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.url = f"https://127.0.0.1:{self.sock.getsockname()[1]}/v1"
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self._server = SocketServer(self._answer).__enter__()
+        self.url = "https://" + self._server.url.removeprefix("http://") + "/v1"
 
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    @staticmethod
+    def _answer(conn: socket.socket, _number: int) -> None:
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 
     def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.sock.close()
+        self._server.__exit__(None, None, None)
 
 
 @pytest.mark.parametrize("model", [True, False], ids=["with-m", "without-m"])
