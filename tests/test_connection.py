@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 
 import httpx
+from sockserver import SocketServer, read_request
 
 from llmbench_async.wire.connection import EXCHANGE_KEY, Exchange
 from llmbench_async.wire.transport import LeanTransport
@@ -22,32 +22,27 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-class TimedServer:
-    """Answers one request: the head, then one event 0.1 s later, then the end 0.1 s after
-    that; `sent_ns` holds perf_counter_ns() just before each of the three writes (the
-    client may see the bytes before `sendall` returns here)."""
+class PacedServer:
+    """Answers a request with `parts`, one write every 0.1 s; `sent_ns` holds
+    perf_counter_ns() just before each write (the client may see the bytes before `sendall`
+    returns here). A behaviour on the one test socket server."""
 
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1/chat/completions"
+    def __init__(self, *parts: bytes) -> None:
+        self.parts = parts
         self.sent_ns: list[int] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self._server = SocketServer(self._answer).__enter__()
+        self.url = self._server.url + "/v1/chat/completions"
 
-    def _serve(self) -> None:
-        conn, _ = self.sock.accept()
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += conn.recv(65536)
-            for part in (HEAD, _chunk(EVENT), b"0\r\n\r\n"):
-                self.sent_ns.append(time.perf_counter_ns())
-                conn.sendall(part)
-                time.sleep(0.1)
+    def _answer(self, conn: socket.socket, _number: int) -> None:
+        if read_request(conn, bytearray()) is None:
+            return
+        for part in self.parts:
+            self.sent_ns.append(time.perf_counter_ns())
+            conn.sendall(part)
+            time.sleep(0.1)
 
     def close(self) -> None:
-        self.thread.join(5)
-        self.sock.close()
+        self._server.__exit__(None, None, None)
 
 
 async def _exchange(url: str) -> tuple[Exchange, list[int], int]:
@@ -76,7 +71,7 @@ async def _exchange(url: str) -> tuple[Exchange, list[int], int]:
 
 
 def test_body_pieces_carry_their_arrival_not_the_read() -> None:
-    server = TimedServer()
+    server = PacedServer(HEAD, _chunk(EVENT), b"0\r\n\r\n")  # the head, an event, the end
     try:
         info, arrivals, read_at = asyncio.run(_exchange(server.url))
     finally:
@@ -89,38 +84,11 @@ def test_body_pieces_carry_their_arrival_not_the_read() -> None:
     assert all(a >= arrivals[0] for a in arrivals)
 
 
-class TwoEventServer:
-    """Answers one request: the head, then two events 0.1 s apart, then the end 0.1 s
-    later; `sent_ns` holds perf_counter_ns() just before each of the four writes."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1/chat/completions"
-        self.sent_ns: list[int] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        conn, _ = self.sock.accept()
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += conn.recv(65536)
-            for part in (HEAD, _chunk(EVENT), _chunk(EVENT), b"0\r\n\r\n"):
-                self.sent_ns.append(time.perf_counter_ns())
-                conn.sendall(part)
-                time.sleep(0.1)
-
-    def close(self) -> None:
-        self.thread.join(5)
-        self.sock.close()
-
-
 def test_reads_that_waited_together_keep_their_own_arrivals() -> None:
     """The task reads late, after both events and the end came: the iterator hands over
     one read at a time, each with its own arrival, not the oldest one's for all; the
     response's end is the arrival of its last bytes."""
-    server = TwoEventServer()
+    server = PacedServer(HEAD, _chunk(EVENT), _chunk(EVENT), b"0\r\n\r\n")
     try:
         info, arrivals, read_at = asyncio.run(_exchange(server.url))
     finally:
