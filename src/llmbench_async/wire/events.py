@@ -122,6 +122,8 @@ class Measure:
     def note_model(self, value: object) -> None:
         """A model the answer names: the first is `model`; a later, different one is kept
         too, so an answer whose model changes mid-way is judged by every name it gave."""
+        if value == self.model:  # every chunk of a stream names it: no work per event
+            return
         name = served_model(value)
         if name is None or name == self.model or name in self.models:
             return
