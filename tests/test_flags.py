@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from llmbench_async.cli.flags import Flags, auto_workers, flags_to_config, is_loopback, is_sweep
+from llmbench_async.cli.flags import Flags, flags_to_config, is_sweep
+from llmbench_async.cli.parse import auto_workers
 from llmbench_async.config import ConfigError, RunConfig
 from llmbench_async.pacing import ClosedLoop, ConstantRate, PoissonRate
 
@@ -120,18 +121,6 @@ def test_sweeps() -> None:
 
 def test_workers_auto_is_capped_by_the_concurrency() -> None:
     assert flags_to_config(Flags(workers="auto", concurrency="1"), {}).workers == 1
-
-
-def test_auto_workers_leaves_a_core_for_a_server_on_this_host() -> None:
-    assert auto_workers(512, loopback=True, cpus=2) == 1
-    assert auto_workers(512, loopback=False, cpus=2) == 2
-    assert auto_workers(512, loopback=True, cpus=8) == 7
-    assert auto_workers(3, loopback=False, cpus=8) == 3
-    assert auto_workers(512, loopback=True, cpus=1) == 1
-    for url in ("http://127.0.0.1:8000/v1", "http://localhost/v1", "http://[::1]:9/v1"):
-        assert is_loopback(url)
-    for url in ("https://api.openai.com/v1", "http://10.0.0.5:8000/v1"):
-        assert not is_loopback(url)
 
 
 def test_workers_auto_on_a_loopback_target_keeps_a_core_free() -> None:

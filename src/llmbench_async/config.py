@@ -28,7 +28,6 @@ from .limits import (
 )
 from .pacing import Arrival, LoadPlan, LoadShape, Ramp, make_shape
 from .redact import MASK, mask_url, mask_userinfo, redact_secret, secret_forms, url_secrets
-from .units import parse_duration
 
 __all__ = [
     "FRAMING_HEADERS",
@@ -526,39 +525,6 @@ def normalize_base_url(url: str, flag: str = "--base-url") -> str:
         path += "/v1"
     query = f"?{parts.query}" if parts.query else ""
     return f"{parts.scheme}://{parts.netloc}{path}{query}"
-
-
-def parse_warmup(text: str) -> tuple[int, float]:
-    """`--warmup 20` (requests) or `--warmup 10s` (time) → (requests, seconds)."""
-    raw = text.strip()
-    if raw.isdigit():
-        return int(raw), 0.0
-    try:
-        float(raw)
-    except ValueError:
-        return 0, parse_duration(raw, "--warmup")
-    raise ConfigError(  # a bare number is a request count, never seconds
-        f"--warmup: a bare number is a request count, a whole number (got {raw!r}); "
-        "a time takes its unit, e.g. 10s"
-    )
-
-
-def parse_levels(text: str, flag: str, kind: type[int] | type[float]) -> list[float]:
-    """`4` or `1,4,16` → the levels of a sweep (each > 0)."""
-    levels: list[float] = []
-    for part in text.split(","):
-        try:
-            value = kind(part.strip())
-        except ValueError:
-            # vegeta writes a rate as 50/1s; ours is per second
-            hint = "; a rate is per second: vegeta's 50/1s is --rate 50" if "/" in part else ""
-            raise ConfigError(
-                f"{flag} must be a number or a list like 1,4,16 (got {text!r}){hint}"
-            ) from None
-        if not 0 < value < float("inf"):
-            raise ConfigError(f"{flag} values must be finite and more than 0 (got {text!r})")
-        levels.append(value)
-    return levels
 
 
 def env_or(env: Mapping[str, str], name: str, default: str) -> str:

@@ -7,19 +7,14 @@ is checked once, by `RunConfig`. Tests call it directly.
 
 from __future__ import annotations
 
-import ipaddress
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from ..config import (
     DEFAULT_API_KEY,
     DEFAULT_BASE_URL,
-    DEFAULT_PROMPT,
     Api,
     LatencyFrom,
     MaxTokensField,
@@ -30,105 +25,37 @@ from ..config import (
     env_or,
     normalize_base_url,
     parse_header,
-    parse_levels,
-    parse_warmup,
 )
 from ..errors import ConfigError
-from ..inbound import check_env_proxies, check_file, loads
+from ..inbound import check_env_proxies, check_file
 from ..limits import (
-    MAX_BODY_BYTES,
     MAX_CA_BUNDLE_BYTES,
     MAX_DATASET_FILE_BYTES,
-    MAX_KEY_FILE_BYTES,
     MAX_PROMPT_FILE_BYTES,
 )
-from ..loadgen.workload import parse_input_tokens
 from ..pacing import Arrival
 from ..results.goodput import parse_goodput
 from ..units import parse_duration, parse_time
+from .options import RunOptions
+from .parse import (
+    is_loopback,
+    parse_extra_body,
+    parse_input_range,
+    parse_levels,
+    parse_lost_after,
+    parse_warmup,
+    parse_workers,
+    read_key_file,
+)
+from .workload_options import WorkloadOptions
 
 
-@dataclass(frozen=True, slots=True)
-class Flags:
-    """Every `run` flag as given on the command line (strings where the CLI takes text)."""
-
-    base_url: str | None = None
-    api_key: str | None = None
-    model: str | None = None
-    accept_model: list[str] | None = None
-    api_key_file: Path | None = None
-    n: int | None = None
-    concurrency: str | None = None  # None: 1 (closed loop); not allowed with --rate
-    rate: str | None = None
-    arrival: str | None = None  # None: poisson; only with --rate
-    seed: int | None = None
-    max_concurrency: int | None = None
-    duration: str | None = None
-    warmup: str | None = None
-    ramp_up: str | None = None
-    latency_from: str = "send"
-    workers: str = "1"
-    ray: str | None = None
-    ray_actors: int | None = None
-    ray_per_node: int | None = None
-    prompt: str = DEFAULT_PROMPT
-    prompt_file: Path | None = None
-    sample_prompts: bool = False
-    input_tokens: str | None = None
-    max_tokens: int = 128
-    ignore_eos: bool = False
-    header: list[str] | None = None
-    extra_body: str | None = None
-    stream: bool = True
-    api: str = "chat"
-    timeout: str | float = 300.0  # a duration: 30s, 500ms; bare = seconds
-    connect_timeout: str | float = 10.0  # a duration: 30s, 500ms; bare = seconds
-    read_timeout: str | float = 60.0  # a duration: 30s, 500ms; bare = seconds
-    retries: int = 3
-    max_backoff: str | float = 30.0  # a duration: 30s, 500ms; bare = seconds
-    insecure: bool = False
-    ca_bundle: Path | None = None
-    output: Path | None = None
-    json_path: Path | None = None
-    quiet: bool = False
-    grace: str | float = 2.0  # a duration: 30s, 500ms; bare = seconds
-    mock: bool = False
-    fail_if: list[str] | None = None
-    junit: Path | None = None
-    markdown: Path | None = None
-    stop_on_fail: bool = False
-    html: Path | None = None
-    window: str = "1s"
-    server_metrics: str | None = None
-    scrape_interval: str = "1s"
-    server_metric: list[str] | None = None
-    # what is sent and when: arrival shape, batches, turns, datasets, prefixes, goodput
-    burstiness: float = 1.0
-    batch: int = 1
-    turns: int | None = None
-    think_time: str | None = None
-    replay_history: bool = False
-    dataset: Path | None = None
-    dataset_format: str | None = None
-    min_input_tokens: int | None = None
-    max_input_tokens: int | None = None
-    min_output_tokens: int | None = None
-    max_output_tokens: int | None = None
-    prefix_tokens: int = 0
-    prefix_groups: int = 1
-    goodput: list[str] | None = None
-    # where requests go and how they are framed (None: the API's own key header and
-    # max-tokens field)
-    endpoint: str | None = None
-    api_key_header: str | None = None
-    max_tokens_field: str | None = None
-    proxy: str | None = None
-    no_proxy_env: bool = False
-    http2: bool = False
-    preconnect: bool = True
-    lost_after: str = "10"
-    ready_timeout: str | None = None
-    min_achieved: str = "90%"
+@dataclass(frozen=True)
+class Flags(WorkloadOptions, RunOptions):
+    """Every `run` flag as given on the command line (strings where the CLI takes text).
+    Each is declared once, with its type, default and help: `RunOptions` (options.py) and
+    `WorkloadOptions` (workload_options.py); the `run` command's signature is this
+    class's fields (run.py)."""
 
 
 def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunConfig:
@@ -163,7 +90,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         warmup_requests=warm_n,
         warmup_s=warm_s,
         ramp_up_s=ramp_s,
-        workers=_parse_workers(flags.workers, max(concurrency), loopback=is_loopback(target)),
+        workers=parse_workers(flags.workers, max(concurrency), loopback=is_loopback(target)),
         latency_from=cast(LatencyFrom, flags.latency_from),
         ray_address=flags.ray,
         ray_actors=flags.ray_actors,
@@ -171,9 +98,9 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         prompt=flags.prompt,
         prompt_file=flags.prompt_file,
         sample_prompts=flags.sample_prompts,
-        input_tokens=_input_tokens(flags.input_tokens),
+        input_tokens=parse_input_range(flags.input_tokens),
         ignore_eos=flags.ignore_eos,
-        extra_body=_parse_extra_body(flags.extra_body),
+        extra_body=parse_extra_body(flags.extra_body),
         headers=dict(parse_header(h) for h in flags.header or ()),
         max_tokens=flags.max_tokens,
         stream=flags.stream,
@@ -211,17 +138,6 @@ def _limits_fields(flags: Flags) -> dict[str, Any]:
     }
 
 
-def parse_lost_after(text: str) -> int:
-    """--lost-after K: failed attempts in a row that mean the target is gone; `off` or 0:
-    never stop for that."""
-    raw = text.strip().lower()
-    if raw in ("off", "0", "none", "never"):
-        return 0
-    if not raw.isdigit():
-        raise ConfigError(f"--lost-after must be a count of attempts or off (got {text!r})")
-    return int(raw)
-
-
 def chose_endpoint(flags: Flags, env: Mapping[str, str]) -> bool:
     """Whether the user chose where requests go (--base-url, --endpoint, OPENAI_BASE_URL)
     rather than leaving the built-in default endpoint."""
@@ -237,7 +153,7 @@ def _api_key(flags: Flags, env: Mapping[str, str]) -> str:
     for an endpoint the user chose: the built-in default endpoint gets the built-in key
     unless a key is given on the command line."""
     if flags.api_key_file is not None:
-        return _read_key_file(flags.api_key_file)
+        return read_key_file(flags.api_key_file)
     if flags.api_key:
         return flags.api_key
     if not chose_endpoint(flags, env):
@@ -351,92 +267,3 @@ def is_sweep(flags: Flags) -> bool:
     """Whether the flags ask for several load levels."""
     concurrency, rates = sweep_values(flags)
     return len(concurrency) > 1 or (rates is not None and len(rates) > 1)
-
-
-def parse_min_achieved(text: str) -> float:
-    """`--min-achieved`: `90%`, `90` or `0.9` → 0.9, the share of its offered rate a sweep's
-    rate level must achieve."""
-    body = text.strip().removesuffix("%").strip()
-    try:
-        value = float(body)
-    except ValueError:
-        value = math.nan
-    if text.strip().endswith("%") or value > 1:
-        value /= 100
-    if not 0 <= value <= 1:
-        raise ConfigError(f"--min-achieved must be a percentage from 0% to 100% (got {text!r})")
-    return value
-
-
-def _read_key_file(path: Path) -> str:
-    check_file(path, "--api-key-file", MAX_KEY_FILE_BYTES)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = str(getattr(exc, "strerror", None) or exc)
-        raise ConfigError(f"--api-key-file: cannot read {path}: {reason}") from None
-    key = text.strip()
-    if not key:
-        raise ConfigError(f"--api-key-file: {path} is empty")
-    if len(key.splitlines()) > 1:  # a line break inside the key is a header injection
-        raise ConfigError(
-            f"--api-key-file: {path} holds more than one line; the key must be alone on "
-            "its line (it is not shown)"
-        )
-    return key
-
-
-def _input_tokens(spec: str | None) -> tuple[int, int] | None:
-    if spec is None:
-        return None
-    synthetic = parse_input_tokens(spec)
-    return synthetic.mean, synthetic.stdev
-
-
-def _parse_extra_body(text: str | None) -> dict[str, Any]:
-    if text is None:
-        return {}
-    if len(text) > MAX_BODY_BYTES:
-        raise ConfigError("--extra-body is longer than 16 MiB")
-    body = loads(text.encode("utf-8", "surrogatepass"), "--extra-body", sep=" is ")
-    if not isinstance(body, dict):
-        raise ConfigError("--extra-body must be a JSON object")
-    return body
-
-
-def _parse_workers(text: str, concurrency: int, *, loopback: bool) -> int:
-    if text.strip().lower() == "auto":
-        return auto_workers(concurrency, loopback=loopback)
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"--workers must be a number or auto (got {text!r})") from None
-    return value  # RunConfig checks its range
-
-
-def auto_workers(concurrency: int, *, loopback: bool, cpus: int | None = None) -> int:
-    """`--workers auto`: one process per usable CPU, no more than the concurrency. When the
-    target is on this host (a loopback address), one CPU is left for the server: on 2 cores
-    with the server beside it, 2 processes measured a worse TTFT than 1 (12.8 vs 2.6 ms)."""
-    if cpus is None:
-        try:
-            cpus = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not Linux
-            cpus = os.cpu_count() or 1
-    if loopback:
-        cpus -= 1
-    return max(1, min(cpus, concurrency))
-
-
-def is_loopback(url: str) -> bool:
-    """Whether the URL's host is this machine: localhost, 127.0.0.0/8 or ::1."""
-    try:
-        host = (urlsplit(url).hostname or "").lower()
-    except ValueError:  # not a URL: check_url names the problem
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -20,7 +20,6 @@ from ..report.publish import (
     Outputs,
     exit_code,
     is_terminal,
-    parse_fail_if,
     publish,
     run_info,
     threshold_failure,
@@ -37,9 +36,9 @@ from .flags import (
     flags_to_config,
     flags_to_observe,
     is_sweep,
-    parse_min_achieved,
     sweep_values,
 )
+from .parse import parse_fail_if, parse_min_achieved
 
 
 def run_flags(flags: Flags) -> int:

@@ -63,7 +63,6 @@ def report_command(
         Outputs,
         exit_code,
         is_summary_json,
-        parse_fail_if,
         publish,
         results_info,
         threshold_failure,
@@ -71,6 +70,7 @@ def report_command(
     from ..report.summary import RunReport
     from ..results.gate import judge
     from ..results.stats import summarize
+    from .parse import parse_fail_if
 
     thresholds = parse_fail_if(fail_if)
     outputs = Outputs(

@@ -1,9 +1,11 @@
-"""The workload `run` options (datasets, multi-turn, shared prefixes, gamma
-arrivals, goodput, embeddings batches), declared like cli/options.py's; cli/flags.py turns
-them into RunConfig fields and RunConfig checks them."""
+"""The workload `run` options (datasets, multi-turn, shared prefixes, gamma arrivals,
+goodput, embeddings batches), each declared once as a field of `WorkloadOptions`: type,
+default, help and panel. cli/flags.py turns them into RunConfig fields (parsers:
+cli/parse.py) and RunConfig checks them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,85 +13,7 @@ import typer
 
 from .layout import GATE, LOAD, WORKLOAD
 
-__all__ = [
-    "BatchOption",
-    "BurstinessOption",
-    "DatasetFormatOption",
-    "DatasetOption",
-    "GoodputOption",
-    "MaxInputOption",
-    "MaxOutputOption",
-    "MinInputOption",
-    "MinOutputOption",
-    "PrefixGroupsOption",
-    "PrefixTokensOption",
-    "ReplayHistoryOption",
-    "ThinkTimeOption",
-    "TurnsOption",
-]
-
 _PANEL = WORKLOAD
-
-BurstinessOption = Annotated[
-    float,
-    typer.Option(
-        "--burstiness",
-        help="--arrival gamma: gamma shape B. 1 = Poisson; below 1 burstier, above 1 "
-        "smoother (gap CV = 1/sqrt(B)). Same mean rate.",
-        rich_help_panel=LOAD,
-    ),
-]
-BatchOption = Annotated[
-    int,
-    typer.Option("--batch", help="--api embeddings: inputs per request.", rich_help_panel=_PANEL),
-]
-TurnsOption = Annotated[
-    int | None,
-    typer.Option(
-        "--turns",
-        help="Multi-turn: turns per session (each carries the earlier turns and replies). "
-        "Default 1, or each dataset conversation's own turns (capped by --turns).",
-        show_default=False,
-        rich_help_panel=_PANEL,
-    ),
-]
-ThinkTimeOption = Annotated[
-    str | None,
-    typer.Option(
-        "--think-time",
-        help="Multi-turn: pause between a reply and the next turn (e.g. 500ms, 2s; a bare "
-        "number is seconds). Default 0.",
-        show_default=False,
-        rich_help_panel=_PANEL,
-    ),
-]
-ReplayHistoryOption = Annotated[
-    bool,
-    typer.Option(
-        "--replay-history",
-        help="Multi-turn: carry the dataset's assistant replies instead of the server's.",
-        rich_help_panel=_PANEL,
-    ),
-]
-DatasetOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--dataset",
-        help="Prompts or conversations from a local file (streamed, seeded sample), or "
-        "sample:sharegpt, sample:openai-jsonl, sample:conversations (shipped with the tool).",
-        show_default=False,
-        rich_help_panel=_PANEL,
-    ),
-]
-DatasetFormatOption = Annotated[
-    str | None,
-    typer.Option(
-        "--dataset-format",
-        help="sharegpt, openai-jsonl or conversations. Default: detected from the file.",
-        show_default=False,
-        rich_help_panel=_PANEL,
-    ),
-]
 
 
 def _length_option(flag: str, what: str) -> Any:
@@ -101,42 +25,111 @@ def _length_option(flag: str, what: str) -> Any:
     )
 
 
-MinInputOption = Annotated[
-    int | None, _length_option("--min-input-tokens", "skip prompts shorter than this")
-]
-MaxInputOption = Annotated[
-    int | None, _length_option("--max-input-tokens", "skip prompts longer than this")
-]
-MinOutputOption = Annotated[
-    int | None, _length_option("--min-output-tokens", "skip entries whose reply is shorter")
-]
-MaxOutputOption = Annotated[
-    int | None, _length_option("--max-output-tokens", "skip entries whose reply is longer")
-]
-PrefixTokensOption = Annotated[
-    int,
-    typer.Option(
-        "--prefix-tokens",
-        help="Shared prefixes: every prompt starts with one of --prefix-groups fixed "
-        "prefixes of about this many tokens (part of --input-tokens). 0 = none.",
-        rich_help_panel=_PANEL,
-    ),
-]
-PrefixGroupsOption = Annotated[
-    int,
-    typer.Option(
-        "--prefix-groups",
-        help="Shared prefixes: how many distinct prefixes (request i uses i mod G).",
-        rich_help_panel=_PANEL,
-    ),
-]
-GoodputOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--goodput",
-        help="Per-request SLO, e.g. 'ttft<200ms,tpot<50ms': report good requests/s and "
-        "the good share (metrics goodput and good_fraction in --fail-if).",
-        show_default=False,
-        rich_help_panel=GATE,
-    ),
-]
+@dataclass(frozen=True)
+class WorkloadOptions:
+    """The workload options, each declared once: type, default, help and panel."""
+
+    # -- Load
+    burstiness: Annotated[
+        float,
+        typer.Option(
+            "--burstiness",
+            help="--arrival gamma: gamma shape B. 1 = Poisson; below 1 burstier, above 1 "
+            "smoother (gap CV = 1/sqrt(B)). Same mean rate.",
+            rich_help_panel=LOAD,
+        ),
+    ] = 1.0
+    # -- Gate
+    goodput: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--goodput",
+            help="Per-request SLO, e.g. 'ttft<200ms,tpot<50ms': report good requests/s and "
+            "the good share (metrics goodput and good_fraction in --fail-if).",
+            show_default=False,
+            rich_help_panel=GATE,
+        ),
+    ] = None
+    # -- Workload
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch", help="--api embeddings: inputs per request.", rich_help_panel=_PANEL
+        ),
+    ] = 1
+    turns: Annotated[
+        int | None,
+        typer.Option(
+            "--turns",
+            help="Multi-turn: turns per session (each carries the earlier turns and replies). "
+            "Default 1, or each dataset conversation's own turns (capped by --turns).",
+            show_default=False,
+            rich_help_panel=_PANEL,
+        ),
+    ] = None
+    think_time: Annotated[
+        str | None,
+        typer.Option(
+            "--think-time",
+            help="Multi-turn: pause between a reply and the next turn (e.g. 500ms, 2s; a bare "
+            "number is seconds). Default 0.",
+            show_default=False,
+            rich_help_panel=_PANEL,
+        ),
+    ] = None
+    replay_history: Annotated[
+        bool,
+        typer.Option(
+            "--replay-history",
+            help="Multi-turn: carry the dataset's assistant replies instead of the server's.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = False
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            "--dataset",
+            help="Prompts or conversations from a local file (streamed, seeded sample), or "
+            "sample:sharegpt, sample:openai-jsonl, sample:conversations (shipped with the tool).",
+            show_default=False,
+            rich_help_panel=_PANEL,
+        ),
+    ] = None
+    dataset_format: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset-format",
+            help="sharegpt, openai-jsonl or conversations. Default: detected from the file.",
+            show_default=False,
+            rich_help_panel=_PANEL,
+        ),
+    ] = None
+    min_input_tokens: Annotated[
+        int | None, _length_option("--min-input-tokens", "skip prompts shorter than this")
+    ] = None
+    max_input_tokens: Annotated[
+        int | None, _length_option("--max-input-tokens", "skip prompts longer than this")
+    ] = None
+    min_output_tokens: Annotated[
+        int | None, _length_option("--min-output-tokens", "skip entries whose reply is shorter")
+    ] = None
+    max_output_tokens: Annotated[
+        int | None, _length_option("--max-output-tokens", "skip entries whose reply is longer")
+    ] = None
+    prefix_tokens: Annotated[
+        int,
+        typer.Option(
+            "--prefix-tokens",
+            help="Shared prefixes: every prompt starts with one of --prefix-groups fixed "
+            "prefixes of about this many tokens (part of --input-tokens). 0 = none.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = 0
+    prefix_groups: Annotated[
+        int,
+        typer.Option(
+            "--prefix-groups",
+            help="Shared prefixes: how many distinct prefixes (request i uses i mod G).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = 1

@@ -20,12 +20,11 @@ from ..errors import (
     ConfigError,
     ExitCode,
     OutputError,
-    ThresholdError,
     error,
 )
 from ..redact import scrub
 from ..results.facts import SavedRun, describe_target
-from ..results.gate import Threshold, Verdict, parse_thresholds
+from ..results.gate import Verdict
 from .summary import RunInfo, threshold_tally
 from .workloads import workload_settings
 
@@ -184,13 +183,6 @@ def threshold_failure(verdicts: Sequence[Verdict]) -> str | None:
         for v in failed
     )
     return f"{threshold_tally(verdicts)}: {details}"
-
-
-def parse_fail_if(texts: Sequence[str] | None) -> tuple[Threshold, ...]:
-    try:
-        return parse_thresholds(texts or ())
-    except ThresholdError as exc:
-        raise ConfigError(f"--fail-if {exc.expression!r}: {exc.reason}") from None
 
 
 def run_info(result: RunResult) -> RunInfo:
