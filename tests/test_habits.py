@@ -12,7 +12,6 @@ import pytest
 from conftest import run_cli
 
 from llmbench_async.cli.habits import FOREIGN_FLAGS
-from llmbench_async.extras import install_command, install_route
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "coming-from.md"
 
@@ -227,33 +226,6 @@ def test_help_names_values_and_units() -> None:
     for command in ("report", "compare", "mock-server"):
         res = run_cli(command, "--help")
         assert res.code == 0 and not re.search(r"<(str|int|float|path)>", res.stdout), command
-
-
-@pytest.mark.parametrize(
-    ("layout", "route", "command"),
-    [
-        ("tools/llmbench-async/uv-receipt.toml", "uv-tool",
-         "uv tool install --with h2 llmbench-async"),
-        (".cache/uv/archive-v0/AbC123/pyvenv.cfg", "uvx", "uvx --with h2 llmbench-async ..."),
-        ("pipx/venvs/llmbench-async/pipx_metadata.json", "pipx", "pipx inject llmbench-async h2"),
-        ("proj/.venv/pyvenv.cfg", "uv-project", "uv add 'llmbench-async[http2]'"),
-        ("proj/.venv/pyvenv.cfg", "uv-checkout", "uv sync --extra http2"),
-        ("venv/pyvenv.cfg", "pip", "pip install 'llmbench-async[http2]' (or pip install h2)"),
-    ],
-)  # fmt: skip
-def test_install_route(tmp_path: Path, layout: str, route: str, command: str) -> None:
-    """Environments laid out as each installer leaves them (the real routes run in
-    test_recipes.py's test_missing_extra_names_the_install_route)."""
-    marker = tmp_path / layout
-    marker.parent.mkdir(parents=True)
-    marker.write_text("")
-    if route in ("uv-project", "uv-checkout"):
-        name = "llmbench-async" if route == "uv-checkout" else "my-service"
-        (tmp_path / "proj" / "pyproject.toml").write_text(f'[project]\nname = "{name}"\n')
-        (tmp_path / "proj" / "uv.lock").write_text("")
-    prefix = str(marker.parent)
-    assert install_route(prefix) == route
-    assert install_command("h2", "http2", prefix) == command
 
 
 def test_compare_first_run_saves_the_baseline(instant_mock_url: str, tmp_path: Path) -> None:

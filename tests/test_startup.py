@@ -6,11 +6,8 @@ import ast
 import json
 import subprocess
 import sys
-import tomllib
 import unittest.mock
 from pathlib import Path
-
-from llmbench_async import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "llmbench_async"
@@ -91,16 +88,6 @@ def test_public_api_names_resolve() -> None:
 
     for name in llmbench_async.__all__:
         assert getattr(llmbench_async, name) is not None
-
-
-def test_version_matches_pyproject() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert __version__ == project["version"]
-    out = subprocess.run(
-        [sys.executable, "-m", "llmbench_async", "--version"], capture_output=True, text=True
-    )
-    assert out.returncode == 0
-    assert out.stdout == f"llmbench-async {project['version']}\n"
 
 
 def test_a_mistyped_command_gets_a_suggestion() -> None:

@@ -80,6 +80,11 @@ def report_command(
     window_s = parse_duration(window, "--window")
     if hint := _levels(results):
         raise ConfigError(f"cannot read {results}: No such file or directory {hint}")
+    if is_summary_json(results):  # before reading it as lines: no "corrupt lines" warning
+        raise ConfigError(
+            f"{results} is a summary JSON (--json); `report` needs the per-request JSONL "
+            "written by `run -o`"
+        )
     try:
         saved = read_results(results)
     except OSError as exc:
@@ -87,9 +92,9 @@ def report_command(
     except UnicodeDecodeError:
         raise ConfigError(f"{results} is not a results file (not text)") from None
     if not saved.header:
-        what = "a summary JSON (--json)" if is_summary_json(results) else "not a results file"
         raise ConfigError(
-            f"{results} is {what}; `report` needs the per-request JSONL written by `run -o`"
+            f"{results} is not a results file; `report` needs the per-request JSONL written "
+            "by `run -o`"
         )
     saved_config = saved.header.get("config") or {}
     latency_from = saved_config.get("latency_from", "send")

@@ -1,0 +1,84 @@
+"""cli/workload_options.py: every workload flag reaches the run (no flag is declared and
+then ignored), and each flag's rule about the others is one line naming it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmbench_async.cli.flags import Flags, flags_to_config
+from llmbench_async.cli.workload_options import WorkloadOptions
+from llmbench_async.errors import ConfigError
+
+SAMPLE = "sample:sharegpt"
+
+# each workload flag with a value that differs from its default, the flags it needs, and
+# the RunConfig field (with its value) it must set
+REACHES: dict[str, tuple[dict[str, Any], str, Any]] = {
+    "burstiness": ({"burstiness": 0.5, "rate": "2", "arrival": "gamma"}, "burstiness", 0.5),
+    "batch": ({"batch": 4, "api": "embeddings"}, "batch", 4),
+    "turns": ({"turns": 3}, "turns", 3),
+    "think_time": ({"think_time": "250ms", "turns": 2}, "think_time_s", 0.25),
+    "replay_history": ({"replay_history": True, "dataset": Path(SAMPLE)}, "replay_history", True),
+    "dataset": ({"dataset": Path(SAMPLE)}, "dataset", Path(SAMPLE)),
+    "dataset_format": (
+        {"dataset_format": "sharegpt", "dataset": Path(SAMPLE)},
+        "dataset_format",
+        "sharegpt",
+    ),
+    "min_input_tokens": (
+        {"min_input_tokens": 5, "dataset": Path(SAMPLE)},
+        "input_token_range",
+        (5, None),
+    ),
+    "max_input_tokens": (
+        {"max_input_tokens": 50, "dataset": Path(SAMPLE)},
+        "input_token_range",
+        (None, 50),
+    ),
+    "min_output_tokens": (
+        {"min_output_tokens": 5, "dataset": Path(SAMPLE)},
+        "output_token_range",
+        (5, None),
+    ),
+    "max_output_tokens": (
+        {"max_output_tokens": 50, "dataset": Path(SAMPLE)},
+        "output_token_range",
+        (None, 50),
+    ),
+    "prefix_tokens": ({"prefix_tokens": 64}, "prefix_tokens", 64),
+    "prefix_groups": ({"prefix_groups": 3, "prefix_tokens": 64}, "prefix_groups", 3),
+    "goodput": ({"goodput": ["ttft<200ms"]}, "goodput", ("ttft<200ms",)),
+}
+
+
+def test_the_table_covers_every_workload_flag() -> None:
+    assert sorted(REACHES) == sorted(f.name for f in dataclasses.fields(WorkloadOptions))
+
+
+@pytest.mark.parametrize("name", sorted(REACHES))
+def test_each_workload_flag_reaches_the_run(name: str) -> None:
+    given, field, value = REACHES[name]
+    config = flags_to_config(Flags(base_url="http://127.0.0.1:9", **given), env={})
+    assert getattr(config, field) == value
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"burstiness": 0.5}, "--burstiness needs --arrival gamma"),
+        ({"batch": 4}, "--batch applies to --api embeddings only"),
+        ({"turns": 2, "api": "embeddings"}, "--turns does not apply to --api embeddings"),
+        ({"dataset_format": "csv"}, "--dataset-format must be one of"),
+        ({"dataset": Path(SAMPLE), "input_tokens": "128"}, "--dataset excludes"),
+        ({"goodput": ["speed>fast"]}, "--goodput"),
+        ({"min_input_tokens": 5}, "filter a --dataset"),
+    ],
+)
+def test_each_conflict_is_one_line_naming_the_flag(given: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        flags_to_config(Flags(base_url="http://127.0.0.1:9", **given), env={})
+    assert "\n" not in str(caught.value)
