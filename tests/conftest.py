@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from llmbench_async.mock import MockConfig, MockProcess
@@ -167,3 +168,36 @@ def output_flags(paths: dict[str, Path]) -> list[str]:
         "--json", str(paths["json"]), "--markdown", str(paths["md"]),
         "--junit", str(paths["xml"]), "--html", str(paths["html"]),
     ]  # fmt: skip
+
+
+# the mock server's own tests (test_mock_*.py)
+
+
+@pytest.fixture(scope="module")
+def fast() -> Iterator[MockProcess]:
+    """A server that answers without delays."""
+    config = MockConfig(ttft_ms=0, itl_ms=0, tokens=8, models=("mock-model", "other"))
+    with MockProcess(config) as mock:
+        yield mock
+
+
+@pytest.fixture(scope="module")
+def timed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MockProcess, Path]]:
+    """ttft 200 ms, itl 10 ms, 10 tokens, with a truth log."""
+    log = tmp_path_factory.mktemp("timed") / "truth.jsonl"
+    with MockProcess(MockConfig(ttft_ms=200, itl_ms=10, tokens=10, log_path=str(log))) as mock:
+        yield mock, log
+
+
+@pytest.fixture
+def client(fast: MockProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=fast.base_url, timeout=10) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def keyed() -> Iterator[MockProcess]:
+    """An instant server that wants the key `sekret`, serving gpt-4o and mock-model."""
+    config = MockConfig(ttft_ms=0, itl_ms=0, tokens=6, auth_key="sekret", models=("gpt-4o", "m"))
+    with MockProcess(config) as mock:
+        yield mock

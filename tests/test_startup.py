@@ -240,3 +240,17 @@ def test_httpx_private_names_stay_in_their_compatibility_module() -> None:
                 ) or node.attr.startswith("__"), path
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 assert not node.value.startswith("httpx._"), path
+
+
+def test_each_source_module_has_a_test_module_named_after_it() -> None:
+    """tests/ mirrors the package: `wing/module.py` is tested in tests/test_module.py, or in
+    tests/test_wing_module.py when two modules share the name (cli/run.py, session/run.py)."""
+    tests = ROOT / "tests"
+    missing = []
+    for path in sorted(SRC.rglob("*.py")):
+        if path.stem in FACADE:
+            continue
+        names = {path.stem.lstrip("_"), f"{path.parent.name}_{path.stem}"}
+        if not any((tests / f"test_{name}.py").is_file() for name in names):
+            missing.append(str(path.relative_to(SRC)))
+    assert missing == []
