@@ -131,8 +131,11 @@ def test_sink_and_iterator_record_the_same_stream(
         assert a.first_token_ns is not None and a.headers_ns is not None
         assert a.first_token_ns - a.send_ns >= 45e6
         assert len(a.token_gaps_ns) == 7 and all(g >= 0 for g in a.token_gaps_ns)
-        assert sum(a.token_gaps_ns) >= 30e6  # 7 gaps of 5 ms, whatever the coalescing
         assert a.last_token_ns == a.first_token_ns + sum(a.token_gaps_ns)
+        # the last token is due 50 + 7 × 5 ms after the server read the request, and is never
+        # written early (a busy server may write the first one late and catch up, so the
+        # gaps alone may add up to less than 35 ms)
+        assert a.last_token_ns - a.send_ns >= 84e6
 
 
 def _then(*steps: bytes | float | Callable[[socket.socket], None]) -> Reply:
