@@ -99,9 +99,12 @@ class Flags:
     stop_on_fail: bool = False
     html: Path | None = None
     window: str = "1s"
-    server_metrics: str | None = None
+    server_metrics: list[str] | None = None
     scrape_interval: str = "1s"
     server_metric: list[str] | None = None
+    prometheus_port: int | None = None
+    prometheus_host: str = "127.0.0.1"
+    prometheus_linger: str = "15s"
     # what is sent and when: arrival shape, batches, turns, datasets, prefixes, goodput
     burstiness: float = 1.0
     batch: int = 1
@@ -278,9 +281,12 @@ def flags_to_observe(flags: Flags) -> ObserveOptions:
     """What the run watches besides its requests (checked by `ObserveOptions`)."""
     return ObserveOptions(
         window_s=parse_duration(flags.window, "--window"),
-        server_metrics=flags.server_metrics,
+        server_metrics=tuple(flags.server_metrics or ()),
         scrape_interval_s=parse_duration(flags.scrape_interval, "--scrape-interval"),
         server_metric_names=tuple(n.strip() for n in flags.server_metric or () if n.strip()),
+        prometheus_port=flags.prometheus_port,
+        prometheus_host=flags.prometheus_host,
+        prometheus_linger_s=parse_time(flags.prometheus_linger, "--prometheus-linger"),
     )
 
 

@@ -63,6 +63,9 @@ def run_command(
     server_metrics: o.ServerMetrics = None,
     scrape_interval: o.ScrapeInterval = "1s",
     server_metric: o.ServerMetric = None,
+    prometheus_port: o.PrometheusPort = None,
+    prometheus_host: o.PrometheusHost = "127.0.0.1",
+    prometheus_linger: o.PrometheusLinger = "15s",
     # what is sent and when: arrival shape, batches, turns, datasets, prefixes, goodput
     burstiness: w.BurstinessOption = 1.0,
     batch: w.BatchOption = 1,
