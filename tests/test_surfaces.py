@@ -325,6 +325,9 @@ def flag_cases() -> list[Case]:
                 continue  # a proxy URL may carry credentials
             cases.append(_usage(flag, f"url {url[:20]!r}", flag, url))
     cases.append(_usage("--ray", "address", "--ray", "a b"))
+    for host in ("a b", "h\x01", "[::1", "x" * 300):
+        flags = ("--prometheus-port", "0", "--prometheus-host", host)
+        cases.append(_usage("--prometheus-host", f"address {host[:12]!r}", *flags))
     cases.append(  # NUL cannot be in an argument or the environment, but can be in a file
         Case(
             "--api-key-file",
