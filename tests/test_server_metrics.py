@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import socket
 import threading
 import time
@@ -400,6 +401,7 @@ def test_a_second_url_beside_the_engine(fast_mock: MockProcess, tmp_path: Path) 
             "--base-url", fast_mock.base_url, "--rate", "20", "--duration", "1s",
             "--server-metrics", "auto", "--server-metrics", f"{dcgm.url}/metrics?token={secret}",
             "--scrape-interval", "0.1", "--json", str(summary), "-o", str(out),
+            "--html", str(tmp_path / "r.html"),
         )  # fmt: skip
     assert res.code == 0, res.stderr
     doc = json.loads(summary.read_text())["timeseries"]["server"]
@@ -414,9 +416,14 @@ def test_a_second_url_beside_the_engine(fast_mock: MockProcess, tmp_path: Path) 
     assert power == [300.0 + 2 * i for i in range(1, len(power) + 1)]
     assert set(m["gpu_util"]["value"]) == {40.0}  # the mean
     assert set(m["gpu_memory_used_mib"]["value"]) == {4000.0}
+    # the page names both sources
+    note = re.search(
+        r'<p class="note" id="server-note">([^<]*)</p>', html := (tmp_path / "r.html").read_text()
+    )
+    assert note is not None and engine in note.group(1) and exporter in note.group(1)
     # the query (a token) went to the exporter, and is shown nowhere
     assert all(secret.encode() in h for h in heads)
-    for text in (res.stdout, res.stderr, summary.read_text(), out.read_text()):
+    for text in (res.stdout, res.stderr, summary.read_text(), out.read_text(), html):
         assert secret not in text
 
 
