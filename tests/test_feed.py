@@ -5,7 +5,10 @@ in use, a free port asked for with 0, the linger after the run, bad flags."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -65,6 +68,18 @@ def footer_written(path: Path) -> bool:
     return path.exists() and '"type":"footer"' in path.read_text().replace(" ", "")
 
 
+def final_scrape(proc: subprocess.Popen[str], port: int, within_s: float = 15) -> Samples | None:
+    """Scrape until the lingering process exits: the last answer is the one that read the
+    final values (a scrape before the linger began does not end it, the next one does)."""
+    last = None
+    deadline = time.monotonic() + within_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        got = scrape(port)
+        last = got if got is not None else last
+        time.sleep(0.1)
+    return last
+
+
 @pytest.fixture
 def slow_mock(start_mock: StartMock) -> Iterator[str]:
     # ~0.1 s a request, one in five refused (400): both outcomes, several in flight
@@ -89,14 +104,17 @@ def test_feed_during_a_run_agrees_with_the_records(slow_mock: str, tmp_path: Pat
                 during.append(got)
             time.sleep(0.05)
         assert footer_written(out), "the run did not end"
-        final = scrape(port)  # the first scrape after the run ends the linger
+        ended = time.monotonic()
+        final = final_scrape(proc, port)  # the first scrape after the run ends the linger
         code = proc.wait(timeout=10)
+        lingered = time.monotonic() - ended
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert code == 0, proc.stderr.read() if proc.stderr else ""
     assert final is not None and len(during) >= 5
+    assert lingered < 12, lingered  # ended by that scrape, not by the 20 s linger
     rows = records(out)
     header = json.loads(out.read_text().splitlines()[0])
     run_id = header["prometheus_run_id"]
@@ -218,3 +236,103 @@ def test_bucket_edges_are_inclusive_and_labels_are_bounded() -> None:
     itl = [pick(samples, "llmbench_itl_seconds_bucket", le=repr(e))[0] for e in ITL_BUCKETS_S]
     assert itl[0] == 1.0 and itl[1] == 2.0  # 1 ms exactly, and 1 ms + 1 ns
     assert pick(samples, "llmbench_requests_total", outcome="http_5xx") == [1.0]
+
+
+def _run_then_final_scrape(
+    *args: str, out: Path, port: int, done: Path | None = None
+) -> tuple[int, Samples, str]:
+    """Start a run with the feed on `port` lingering, wait for the footer of its results
+    file `done` (default `out`: a sweep writes one file per level), then take the final
+    scrape (which ends the linger): (exit code, samples, stderr)."""
+    done = out if done is None else done
+    proc = start_cli(
+        *args, "-o", str(out), "--prometheus-port", str(port), "--prometheus-linger", "20s", "-q"
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not footer_written(done) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        final = final_scrape(proc, port)
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert final is not None
+    return code, final, proc.stderr.read() if proc.stderr else ""
+
+
+def test_workers_feed_every_record_without_an_in_flight_gauge(
+    instant_mock_url: str, tmp_path: Path
+) -> None:
+    out, port = tmp_path / "r.jsonl", free_port()
+    code, final, err = _run_then_final_scrape(
+        "--base-url", instant_mock_url, "-n", "30", "-c", "4", "--workers", "2",
+        out=out, port=port,
+    )  # fmt: skip
+    assert code == 0, err
+    assert sum(pick(final, "llmbench_requests_total")) == len(records(out)) == 30
+    assert sum(pick(final, "llmbench_ttft_seconds_count")) == 30
+    assert pick(final, "llmbench_requests_in_flight") == []
+
+
+def test_a_sweep_is_one_run_id_whose_counts_add_up(instant_mock_url: str, tmp_path: Path) -> None:
+    out, port = tmp_path / "r.jsonl", free_port()
+    code, final, err = _run_then_final_scrape(
+        "--base-url", instant_mock_url, "-n", "5", "-c", "1,2",
+        out=out, port=port, done=tmp_path / "r.c2.jsonl",
+    )  # fmt: skip
+    assert code == 0, err
+    totals = {
+        dict(ls)["run_id"]: v for (n, ls), v in final.items() if n == "llmbench_requests_total"
+    }
+    assert len(totals) == 1 and list(totals.values()) == [10.0]  # two levels of 5
+
+
+def test_ctrl_c_ends_the_linger(instant_mock_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    port = str(free_port())
+    proc = start_cli("--base-url", instant_mock_url, "-n", "3", "-o", str(out),
+                     "--prometheus-port", port, "--prometheus-linger", "60s", "-q")  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not footer_written(out) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the report is out; the linger has begun
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=10)  # not 60 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = proc.stderr.read() if proc.stderr else ""
+    assert code == 0 and "Traceback" not in err, err  # the run's own result stands
+
+
+def test_python_api_serves_the_feed_from_observe_options(instant_mock_url: str) -> None:
+    from llmbench_async.config import ObserveOptions, RunConfig
+    from llmbench_async.session.run import run
+
+    port = free_port()
+    seen: list[Samples] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            got = scrape(port)
+            if got is not None:
+                seen.append(got)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    try:
+        config = RunConfig(base_url=instant_mock_url, model="mock-model", n=20, concurrency=2)
+        options = ObserveOptions(prometheus_port=port, prometheus_linger_s=5.0)
+        result = run(config, observe=options)
+    finally:
+        stop.set()
+        thread.join()
+    assert result.summary.ok == 20
+    # the linger ended at the first scrape after the run, which read all 20
+    assert seen and max(sum(pick(s, "llmbench_requests_total")) for s in seen) == 20
