@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import StartMock, run_cli, start_cli
+from conftest import StartMock, run_cli, start_cli, wait_for_records
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmbench_async.records import RequestRecord
@@ -336,3 +336,19 @@ def test_python_api_serves_the_feed_from_observe_options(instant_mock_url: str) 
     assert result.summary.ok == 20
     # the linger ended at the first scrape after the run, which read all 20
     assert seen and max(sum(pick(s, "llmbench_requests_total")) for s in seen) == 20
+
+
+def test_a_run_stopped_by_ctrl_c_does_not_linger(slow_mock: str, tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    proc = start_cli("--base-url", slow_mock, "--duration", "60s", "-c", "2", "-o", str(out),
+                     "--prometheus-port", str(free_port()), "--prometheus-linger", "60s",
+                     "--grace", "1s", "-q")  # fmt: skip
+    try:
+        wait_for_records(out, 3)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=15)  # grace and report, not the 60 s linger
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 130

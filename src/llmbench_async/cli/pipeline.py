@@ -81,7 +81,9 @@ def run_flags(flags: Flags) -> int:
             code = _sweep(flags, config, thresholds, outputs, progress, min_achieved, observe, feed)
         else:
             code = _single(config, thresholds, outputs, progress, observe, feed)
-        if served is not None:  # the report is out: a last scrape may read the final values
+        # the report is out: a last scrape may read the final values (not after a signal:
+        # the user asked to stop)
+        if served is not None and code not in (ExitCode.SIGINT, ExitCode.SIGTERM):
             served.linger(observe.prometheus_linger_s)
         return code
 
