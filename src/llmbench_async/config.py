@@ -16,6 +16,7 @@ from .inbound import (
     MAX_HEADERS,
     check_file,
     check_headers,
+    check_host,
     check_key,
     is_secret_header,
     parse_header,
@@ -81,9 +82,8 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class ObserveOptions:
-    """What a run watches besides its requests: --window, --server-metrics (one or more),
-    --scrape-interval and --server-metric, and the live Prometheus feed (--prometheus-port,
-    --prometheus-host, --prometheus-linger). Every rule checked here, once."""
+    """What a run watches besides its requests (--window, --server-metrics, --scrape-interval,
+    --server-metric) and the live feed (--prometheus-*). Every rule checked here, once."""
 
     window_s: float = 1.0  # time-series window (coarsened for long runs)
     # Prometheus URLs to scrape, each a URL or "auto" (<origin>/metrics): the engine's,
@@ -114,25 +114,6 @@ class ObserveOptions:
         if specs is None:
             return ()
         return tuple(dict.fromkeys((specs,) if isinstance(specs, str) else specs))
-
-
-def check_host(host: str, flag: str) -> None:
-    """A host name or IP address to listen on: a ConfigError naming `flag` otherwise."""
-    import ipaddress
-
-    text = host.strip()
-    try:
-        ipaddress.ip_address(text)
-        return
-    except ValueError:
-        pass
-    labels = text.rstrip(".").split(".")
-    if not text or len(text) > 253 or not all(_HOST_LABEL.fullmatch(x) for x in labels):
-        shown = "".join(c if c.isprintable() else "?" for c in text[:60])
-        raise ConfigError(f"{flag} must be a host name or an IP address (got {shown!r})")
-
-
-_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def metrics_url(spec: str, base_url: str) -> str:

@@ -152,9 +152,7 @@ async def run_async(
         observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config), feed)
         if live_enabled(progress):
             print_header(config, sys.stderr)
-        header = _header(config, started_at, t0)
-        if feed is not None:
-            header["prometheus_run_id"] = feed.run_id  # the feed's run_id label
+        header = _header(config, started_at, t0, None if feed is None else feed.run_id)
         writer = ResultsWriter(config.output, header, t0, config.secrets) if config.output else None
 
         def sink(record: RequestRecord) -> None:
@@ -263,8 +261,13 @@ def good_predicate(config: RunConfig) -> Callable[[RequestRecord], bool] | None:
     return functools.partial(is_good, spec=spec, from_schedule=config.latency_from == "schedule")
 
 
-def _header(config: RunConfig, started_at: str, t0_ns: int) -> dict[str, Any]:
+def _header(
+    config: RunConfig, started_at: str, t0_ns: int, run_id: str | None = None
+) -> dict[str, Any]:
+    """The results file's first line; `run_id`: the live feed's `run_id` label, if any."""
+    feed = {} if run_id is None else {"prometheus_run_id": run_id}
     return {
+        **feed,
         "tool": "llmbench-async",
         "version": VERSION,
         "started_at": started_at,
