@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from socketserver import ThreadingMixIn
+from socketserver import TCPServer, ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
@@ -122,7 +122,8 @@ class LiveFeed:
         self._by_model: dict[str, _ModelCounts] = {}
         self._in_flight: Callable[[], int] | None = None
         self._ended = False  # the run is over: a scrape now reads the final values
-        self.final_read = threading.Event()  # set once a scrape has read the final values
+        self._final_collected = False  # a scrape has collected them (its answer may be going)
+        self.final_read = threading.Event()  # set once such an answer has been written
 
     def begin(self, model: str | None, *, from_schedule: bool = False) -> None:
         """A run (or a sweep's level) starts: the model its records are labelled with."""
@@ -209,8 +210,6 @@ class LiveFeed:
         if ended:
             self._final_collected = True
 
-    _final_collected = False
-
     def served(self) -> None:
         """A scrape's response has been written: the final values are out once one was."""
         if self._final_collected:
@@ -284,6 +283,13 @@ class _Handler(WSGIRequestHandler):
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's reverse lookup of the address (`getfqdn`), which can
+        wait on DNS for seconds: the feed needs no server name."""
+        TCPServer.server_bind(self)
+        self.server_name, self.server_port = "llmbench-async", self.server_address[1]
+        self.setup_environ()
 
 
 class _Server6(_Server):
