@@ -158,6 +158,21 @@ def http_cases() -> list[Case]:
                     one_line=False,
                 )
             )
+    for hostile in ("gzip_bomb", "endless", "nan", "secret_echo_gzip"):  # a second URL
+        cases.append(
+            Case(
+                "metrics second URL",
+                hostile,
+                lambda url, tmp: [
+                    *run_args(url, "-m", "m", "--server-metrics", "auto"),
+                    *("--server-metrics", url + "/exporter/metrics?token=" + QUERY_SECRET),
+                    *_outputs(tmp),
+                ],
+                frozenset({0}),
+                replies={"metrics": http_catalogue("text/plain")[hostile]},
+                one_line=False,
+            )
+        )
     bomb = http_catalogue("text/event-stream")["gzip_bomb"]  # eight bombs at once
     cases.append(
         Case(
