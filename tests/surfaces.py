@@ -42,6 +42,7 @@ OPTION_SURFACES: dict[tuple[str, str], str] = {
     ("run", "--proxy"): "url",
     ("run", "--server-metrics"): "url",
     ("run", "--ray"): "address",
+    ("run", "--prometheus-host"): "address",
     ("run", "--api-key"): "header",
     ("run", "--api-key-header"): "header",
     ("run", "--header"): "header",

@@ -377,3 +377,20 @@ def test_a_servers_absurd_token_count_is_no_reading(count: str) -> None:
     chunk = parse_chunk(data.encode())
     assert chunk.completion_tokens is None and chunk.prompt_tokens is None
     assert parse_chunk(b'{"choices":[],"usage":{"completion_tokens":7}}').completion_tokens == 7
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0", "::1", "::", "localhost", "gpu-box.lan"])
+def test_listening_hosts_accepted(host: str) -> None:
+    from llmbench_async.inbound import check_host
+
+    check_host(host, "--prometheus-host")
+
+
+@pytest.mark.parametrize(
+    "host", ["", "a b", "h\x01", "[::1]", "-x", "x" * 64, "a." * 130, "http://h", "h:80"]
+)
+def test_listening_hosts_refused(host: str) -> None:
+    from llmbench_async.inbound import check_host
+
+    with pytest.raises(ConfigError, match="--prometheus-host"):
+        check_host(host, "--prometheus-host")

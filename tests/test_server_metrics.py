@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import anyio
 import httpx
 import pytest
 from conftest import run_cli
+from surfaces import Server, Writer, whole
 
 from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.watch.server_metrics import Scraper, metrics_url, parse_metrics, shown_url
@@ -292,3 +294,180 @@ def test_scrape_survives_an_http_client_error() -> None:
     assert len(warnings) == 1 and scraper.failures >= 1
     assert isinstance(scraper.first_error, str) and scraper.first_error
     assert httpx is not None
+
+
+# --- llama.cpp's names, a second URL (an exporter beside the engine), strict parsing ---
+def _llamacpp_page(n: int) -> bytes:
+    """llama-server's /metrics as it writes it (HELP, TYPE, one sample each, C++'s
+    six-digit doubles), its values following the scrape count `n`."""
+    items = [
+        ("counter", "prompt_tokens_total", 50 * n),
+        ("counter", "prompt_tokens_cached_total", 10 * n),
+        ("counter", "prompt_seconds_total", 0.5 * n),
+        ("counter", "tokens_predicted_total", 100 * n),
+        ("counter", "tokens_predicted_seconds_total", 1.25 * n),
+        ("counter", "n_decode_total", 20 * n),
+        ("counter", "n_tokens_max", 4096),
+        ("gauge", "prompt_tokens_seconds", 812.5),
+        ("gauge", "predicted_tokens_seconds", 40.1),
+        ("gauge", "requests_processing", n),
+        ("gauge", "requests_deferred", 2 * n),
+        ("gauge", "n_busy_slots_per_decode", 1.5),
+    ]
+    lines = []
+    for kind, name, value in items:
+        lines += [
+            f"# HELP llamacpp:{name} {name.replace('_', ' ')}",
+            f"# TYPE llamacpp:{name} {kind}",
+            f"llamacpp:{name} {float(value):.6g}",
+        ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _counting(page: Callable[[int], bytes]) -> tuple[Writer, list[bytes]]:
+    """A /metrics writer serving `page(n)` on its n-th scrape, and the request heads seen."""
+    heads: list[bytes] = []
+
+    def write(conn: socket.socket, head: bytes) -> None:
+        heads.append(head)
+        conn.sendall(whole(200, page(len(heads)), "text/plain; version=0.0.4"))
+
+    return write, heads
+
+
+def test_llamacpp_names_through_auto(tmp_path: Path) -> None:
+    writer, heads = _counting(_llamacpp_page)
+    summary = tmp_path / "s.json"
+    with Server({"metrics": writer}) as server:  # llama-server: /v1 and /metrics
+        res = run_cli(
+            "--base-url", server.url + "/v1", "-m", "m", "--rate", "20", "--duration", "1.5s",
+            "--server-metrics", "auto", "--scrape-interval", "0.1", "--json", str(summary), "-q",
+        )  # fmt: skip
+    assert res.code == 0, res.stderr
+    assert res.stderr == ""  # every name known: no warning
+    server_doc = json.loads(summary.read_text())["timeseries"]["server"]
+    m = server_doc["metrics"]
+    assert server_doc["failures"] == 0 and server_doc["scrapes"] == len(heads) >= 5
+    sources = {key: s["source"] for key, s in m.items()}
+    assert sources == {
+        "running": "llamacpp:requests_processing",
+        "waiting": "llamacpp:requests_deferred",
+        "prompt_tokens_per_s": "llamacpp:prompt_tokens_total",
+        "generation_tokens_per_s": "llamacpp:tokens_predicted_total",
+        "cached_prompt_tokens_per_s": "llamacpp:prompt_tokens_cached_total",
+        "busy_slots_per_decode": "llamacpp:n_busy_slots_per_decode",
+        "decodes_per_s": "llamacpp:n_decode_total",
+    }
+    running = m["running"]["value"]
+    assert running == [float(i) for i in range(1, len(running) + 1)]
+    assert m["waiting"]["value"] == [2 * v for v in running]
+    assert set(m["busy_slots_per_decode"]["value"]) == {1.5}
+    gaps = [b - a for a, b in itertools.pairwise(m["running"]["t_s"])]
+    for key, per_scrape in (
+        ("generation_tokens_per_s", 100),
+        ("prompt_tokens_per_s", 50),
+        ("cached_prompt_tokens_per_s", 10),
+        ("decodes_per_s", 20),
+    ):
+        rates = m[key]["value"]
+        assert len(rates) == len(gaps)
+        # the rates integrate back to what the counter gained between the first and last
+        total = sum(r * dt for r, dt in zip(rates, gaps, strict=True))
+        assert total == pytest.approx(per_scrape * len(gaps), rel=1e-3), key
+
+
+def _dcgm_page(n: int) -> bytes:
+    """NVIDIA DCGM exporter's names: two GPUs."""
+    return (
+        "# HELP DCGM_FI_DEV_POWER_USAGE Power draw (in W).\n"
+        "# TYPE DCGM_FI_DEV_POWER_USAGE gauge\n"
+        f'DCGM_FI_DEV_POWER_USAGE{{gpu="0",UUID="GPU-a",modelName="H100"}} {100 + n}\n'
+        f'DCGM_FI_DEV_POWER_USAGE{{gpu="1",UUID="GPU-b",modelName="H100"}} {200 + n}\n'
+        "# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n"
+        'DCGM_FI_DEV_GPU_UTIL{gpu="0"} 30\n'
+        'DCGM_FI_DEV_GPU_UTIL{gpu="1"} 50\n'
+        "# TYPE DCGM_FI_DEV_FB_USED gauge\n"
+        'DCGM_FI_DEV_FB_USED{gpu="0"} 1000\nDCGM_FI_DEV_FB_USED{gpu="1"} 3000\n'
+    ).encode()
+
+
+def test_a_second_url_beside_the_engine(fast_mock: MockProcess, tmp_path: Path) -> None:
+    writer, heads = _counting(_dcgm_page)
+    summary, out = tmp_path / "s.json", tmp_path / "r.jsonl"
+    secret = "QTOKEN-dcgm-0123456789"
+    with Server({"metrics": writer}) as dcgm:
+        exporter = dcgm.url + "/metrics"
+        res = run_cli(
+            "--base-url", fast_mock.base_url, "--rate", "20", "--duration", "1s",
+            "--server-metrics", "auto", "--server-metrics", f"{dcgm.url}/metrics?token={secret}",
+            "--scrape-interval", "0.1", "--json", str(summary), "-o", str(out),
+            "--html", str(tmp_path / "r.html"),
+        )  # fmt: skip
+    assert res.code == 0, res.stderr
+    doc = json.loads(summary.read_text())["timeseries"]["server"]
+    engine = fast_mock.base_url.removesuffix("/v1") + "/metrics"
+    assert [s["url"] for s in doc["sources"]] == [engine, exporter]
+    assert doc["url"] == engine and doc["failures"] == 0
+    assert doc["scrapes"] == sum(s["scrapes"] for s in doc["sources"])
+    assert doc["sources"][1]["scrapes"] == len(heads) >= 4
+    m = doc["metrics"]
+    assert m["running"]["url"] == engine and m["gpu_power_w"]["url"] == exporter
+    power = m["gpu_power_w"]["value"]  # summed over the GPUs
+    assert power == [300.0 + 2 * i for i in range(1, len(power) + 1)]
+    assert set(m["gpu_util"]["value"]) == {40.0}  # the mean
+    assert set(m["gpu_memory_used_mib"]["value"]) == {4000.0}
+    # the page names both sources
+    note = re.search(
+        r'<p class="note" id="server-note">([^<]*)</p>', html := (tmp_path / "r.html").read_text()
+    )
+    assert note is not None and engine in note.group(1) and exporter in note.group(1)
+    # the query (a token) went to the exporter, and is shown nowhere
+    assert all(secret.encode() in h for h in heads)
+    for text in (res.stdout, res.stderr, summary.read_text(), out.read_text(), html):
+        assert secret not in text
+
+
+def test_the_same_metric_on_two_urls_keeps_both(prom: str) -> None:
+    from llmbench_async.watch.server_metrics import merged_json
+
+    a, _ = _scrape_for(prom + "/metrics", 0.35, interval_s=0.1)
+    b, _ = _scrape_for(prom + "/metrics", 0.35, interval_s=0.1)
+    doc = merged_json([a, b])
+    assert doc["metrics"]["running"]["source"] == doc["metrics"]["running@2"]["source"]
+    assert doc["scrapes"] == a.scrapes + b.scrapes and len(doc["sources"]) == 2
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "x 1 2 3",
+        "x{a=b} 1",
+        'x{a="b" 1',
+        "x 1z",
+        "x",
+        '{a="b"} 1',
+        'x{a="b"}} 1',
+        "9x 1",
+    ],
+)
+def test_every_sample_line_is_checked(line: str) -> None:
+    good = "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running 1\n"
+    wanted = frozenset({"vllm:num_requests_running"})
+    assert parse_metrics(good, wanted).values["vllm:num_requests_running"] == (1.0, 1)
+    with pytest.raises(ValueError):
+        parse_metrics(good + line + "\n", wanted)  # a line we would not keep, still checked
+
+
+def test_exposition_edge_forms_parse() -> None:
+    text = (
+        'a{x="q\\"uote\\\\",y="new\\nline",} 1.5e+06 1700000000000\n'
+        "b +Inf\nc NaN\nd -0.5\n  \n# a comment\n"
+    )
+    sample = parse_metrics(text, frozenset({"a", "b", "c", "d"}))
+    assert sample.values == {"a": (1.5e6, 1), "d": (-0.5, 1)}  # non-finite values dropped
+
+
+def test_too_many_urls_is_exit_2() -> None:
+    args = [a for i in range(9) for a in ("--server-metrics", f"http://127.0.0.1:{i + 1}/m")]
+    res = run_cli("--mock", "-n", "1", *args)
+    assert res.code == 2 and res.stderr.count("\n") == 1, res.stderr

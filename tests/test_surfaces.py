@@ -158,6 +158,21 @@ def http_cases() -> list[Case]:
                     one_line=False,
                 )
             )
+    for hostile in ("gzip_bomb", "endless", "nan", "secret_echo_gzip"):  # a second URL
+        cases.append(
+            Case(
+                "metrics second URL",
+                hostile,
+                lambda url, tmp: [
+                    *run_args(url, "-m", "m", "--server-metrics", "auto"),
+                    *("--server-metrics", url + "/exporter/metrics?token=" + QUERY_SECRET),
+                    *_outputs(tmp),
+                ],
+                frozenset({0}),
+                replies={"metrics": http_catalogue("text/plain")[hostile]},
+                one_line=False,
+            )
+        )
     bomb = http_catalogue("text/event-stream")["gzip_bomb"]  # eight bombs at once
     cases.append(
         Case(
@@ -325,6 +340,9 @@ def flag_cases() -> list[Case]:
                 continue  # a proxy URL may carry credentials
             cases.append(_usage(flag, f"url {url[:20]!r}", flag, url))
     cases.append(_usage("--ray", "address", "--ray", "a b"))
+    for host in ("a b", "h\x01", "[::1", "x" * 300):
+        flags = ("--prometheus-port", "0", "--prometheus-host", host)
+        cases.append(_usage("--prometheus-host", f"address {host[:12]!r}", *flags))
     cases.append(  # NUL cannot be in an argument or the environment, but can be in a file
         Case(
             "--api-key-file",

@@ -16,6 +16,7 @@ from .inbound import (
     MAX_HEADERS,
     check_file,
     check_headers,
+    check_host,
     check_key,
     is_secret_header,
     parse_header,
@@ -23,6 +24,7 @@ from .inbound import (
 from .limits import (
     MAX_CA_BUNDLE_BYTES,
     MAX_PROMPT_FILE_BYTES,
+    MAX_SCRAPE_URLS,
     check_numbers,
     check_observe_numbers,
 )
@@ -79,20 +81,38 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class ObserveOptions:
-    """What a run watches besides its requests: --window, --server-metrics,
-    --scrape-interval and --server-metric (every rule checked here, once)."""
+    """What a run watches besides its requests (--window, --server-metrics, --scrape-interval,
+    --server-metric) and the live feed (--prometheus-*). Every rule checked here, once."""
 
     window_s: float = 1.0  # time-series window (coarsened for long runs)
-    server_metrics: str | None = None  # a Prometheus URL, "auto" (<origin>/metrics) or None
+    # Prometheus URLs to scrape, each a URL or "auto" (<origin>/metrics): the engine's,
+    # then any exporter beside it (DCGM, node); one URL as a plain string is accepted too
+    server_metrics: tuple[str, ...] | str | None = None
     scrape_interval_s: float = 1.0
     server_metric_names: tuple[str, ...] = ()  # extra metric names to keep
+    prometheus_port: int | None = None  # serve our own metrics here while the run goes
+    prometheus_host: str = "127.0.0.1"
+    prometheus_linger_s: float = 15.0  # after the run: until one scrape, at most this long
 
     def __post_init__(self) -> None:
         check_observe_numbers(self)
-        if self.server_metrics is not None:
-            metrics_url(self.server_metrics, "http://localhost/v1")
-        if self.server_metric_names and self.server_metrics is None:
+        urls = self.metrics_specs
+        if len(urls) > MAX_SCRAPE_URLS:
+            raise ConfigError(f"--server-metrics: at most {MAX_SCRAPE_URLS} URLs")
+        for spec in urls:
+            metrics_url(spec, "http://localhost/v1")
+        if self.server_metric_names and not urls:
             raise ConfigError("--server-metric needs --server-metrics URL|auto")
+        if self.prometheus_port is not None:
+            check_host(self.prometheus_host, "--prometheus-host")
+
+    @property
+    def metrics_specs(self) -> tuple[str, ...]:
+        """The --server-metrics values, in order, each once."""
+        specs = self.server_metrics
+        if specs is None:
+            return ()
+        return tuple(dict.fromkeys((specs,) if isinstance(specs, str) else specs))
 
 
 def metrics_url(spec: str, base_url: str) -> str:

@@ -525,3 +525,25 @@ def check_headers(headers: Mapping[str, str]) -> None:
         if lower in seen:
             raise ConfigError(f"--header {name} given twice (header names ignore case)")
         seen.add(lower)
+
+
+# --- a listening address ---------------------------------------------------------------
+
+
+def check_host(host: str, flag: str) -> None:
+    """A host name or IP address to listen on: a ConfigError naming `flag` otherwise."""
+    import ipaddress
+
+    text = host.strip()
+    try:
+        ipaddress.ip_address(text)
+        return
+    except ValueError:
+        pass
+    labels = text.rstrip(".").split(".")
+    if not text or len(text) > 253 or not all(_HOST_LABEL.fullmatch(x) for x in labels):
+        shown = "".join(c if c.isprintable() else "?" for c in text[:60])
+        raise ConfigError(f"{flag} must be a host name or an IP address (got {shown!r})")
+
+
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")

@@ -90,11 +90,14 @@ LIMITS: tuple[Limit, ...] = (
 )
 # --min/--max-input-tokens and --min/--max-output-tokens (dataset filters), each
 MAX_FILTER_TOKENS = 10_000_000
-# --window and --scrape-interval (ObserveOptions)
+# --window, --scrape-interval and the live feed (ObserveOptions)
 OBSERVE_LIMITS: tuple[Limit, ...] = (
     Limit("--window", "window_s", 0, DAY_S, low_open=True, unit="seconds"),
     Limit("--scrape-interval", "scrape_interval_s", 0, DAY_S, low_open=True, unit="seconds"),
+    Limit("--prometheus-port", "prometheus_port", 0, 65535),
+    Limit("--prometheus-linger", "prometheus_linger_s", 0, DAY_S, unit="seconds"),
 )
+MAX_SCRAPE_URLS = 8  # --server-metrics URLs in one run
 # --input-tokens MEAN:STDEV, each; 1,000,000 one-token words stay under MAX_BODY_BYTES
 MAX_INPUT_TOKENS = 1_000_000
 

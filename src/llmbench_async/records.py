@@ -473,6 +473,11 @@ def check_saved_scrape(doc: Mapping[str, Any], where: str) -> None:
     for name, kinds in shape.items():
         if not isinstance(doc.get(name), kinds) or isinstance(doc.get(name), bool):
             raise ConfigError(f"{where}: field 'server_metrics.{name}' is missing or mistyped")
+    sources = doc.get("sources", [])  # several URLs (absent from older files)
+    if not isinstance(sources, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("url"), str) for s in sources
+    ):
+        raise ConfigError(f"{where}: field 'server_metrics.sources' is mistyped")
     for key, series in doc["metrics"].items():
         field = f"server_metrics.metrics.{str(key)[:40]}"
         if not isinstance(series, dict) or not all(

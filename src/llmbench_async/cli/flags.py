@@ -194,9 +194,12 @@ def flags_to_observe(flags: Flags) -> ObserveOptions:
     """What the run watches besides its requests (checked by `ObserveOptions`)."""
     return ObserveOptions(
         window_s=parse_duration(flags.window, "--window"),
-        server_metrics=flags.server_metrics,
+        server_metrics=tuple(flags.server_metrics or ()),
         scrape_interval_s=parse_duration(flags.scrape_interval, "--scrape-interval"),
         server_metric_names=tuple(n.strip() for n in flags.server_metric or () if n.strip()),
+        prometheus_port=flags.prometheus_port,
+        prometheus_host=flags.prometheus_host,
+        prometheus_linger_s=parse_time(flags.prometheus_linger, "--prometheus-linger"),
     )
 
 

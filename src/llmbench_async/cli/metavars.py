@@ -72,6 +72,9 @@ METAVARS: dict[str, str] = {
     "--junit": "PATH",
     "--window": "DURATION",
     "--scrape-interval": "DURATION",
+    "--prometheus-port": "PORT",
+    "--prometheus-host": "ADDRESS",
+    "--prometheus-linger": "DURATION",
     "--fail-if": "EXPR",
     "--min-achieved": "PERCENT",
     # mock-server

@@ -488,12 +488,14 @@ class RunOptions:
     # -- Observe
     window: WindowOption = "1s"
     server_metrics: Annotated[
-        str | None,
+        list[str] | None,
         _opt(
             "--server-metrics",
             metavar="URL|auto",
-            help="Scrape the server's Prometheus metrics during the run: a URL, or auto "
-            "(<origin of the target>/metrics). The scrape takes the run's route (--proxy, "
+            help="Scrape Prometheus metrics during the run: a URL, or auto (<origin of the "
+            "target>/metrics). Repeatable: the engine's, then an exporter beside it (DCGM for "
+            "GPU power and utilisation, node exporter), at most 8. vLLM, SGLang, TGI, llama.cpp "
+            "and DCGM names are known. Each scrape takes the run's route (--proxy, "
             "--no-proxy-env) and carries the key only to the target's own origin. Default: off.",
             panel=OBSERVE,
             show_default=False,
@@ -560,3 +562,32 @@ class RunOptions:
             show_default=False,
         ),
     ] = None
+    prometheus_port: Annotated[
+        int | None,
+        _opt(
+            "--prometheus-port",
+            help="Serve this run's own metrics for Prometheus at http://HOST:PORT/metrics while "
+            "it runs: requests by outcome, in flight, TTFT, ITL and E2E histograms, labelled "
+            "by run id and model (docs/observability.md). 0: a free port, printed. A port in "
+            "use is an error (exit 2). Default: off.",
+            panel=OBSERVE,
+            show_default=False,
+        ),
+    ] = None
+    prometheus_host: Annotated[
+        str,
+        _opt(
+            "--prometheus-host",
+            help="Address the --prometheus-port feed listens on (0.0.0.0: every interface).",
+            panel=OBSERVE,
+        ),
+    ] = "127.0.0.1"
+    prometheus_linger: Annotated[
+        str,
+        _opt(
+            "--prometheus-linger",
+            help="After the run, keep the --prometheus-port feed up until one scrape has read "
+            "the final values, at most this long (e.g. 15s; 0: stop at once; Ctrl-C ends it).",
+            panel=OBSERVE,
+        ),
+    ] = "15s"

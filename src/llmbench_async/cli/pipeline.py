@@ -30,6 +30,7 @@ from ..results.facts import MOCK_ENDPOINT
 from ..results.gate import Threshold, judge
 from ..results.sweep import Capacity, LevelResult, capacity, is_judged, sweep_configs
 from ..session.run import RunResult, run, run_sweep
+from ..watch.feed import LiveFeed, serving
 from .flags import (
     Flags,
     check_mock_flags,
@@ -72,9 +73,18 @@ def run_flags(flags: Flags) -> int:
             config = replace(config, target_name=MOCK_ENDPOINT)
         outputs = replace(outputs, secrets=config.secrets)
         progress = not outputs.quiet and is_terminal(sys.stderr) and is_terminal(sys.stdout)
+        # the live feed's port is taken before any request: one in use is a usage error
+        served = stack.enter_context(serving(observe, announce=not outputs.quiet))
+        feed = None if served is None else served.feed
         if is_sweep(flags):
-            return _sweep(flags, config, thresholds, outputs, progress, min_achieved, observe)
-        return _single(config, thresholds, outputs, progress, observe)
+            code = _sweep(flags, config, thresholds, outputs, progress, min_achieved, observe, feed)
+        else:
+            code = _single(config, thresholds, outputs, progress, observe, feed)
+        # the report is out: a last scrape may read the final values (not after a signal:
+        # the user asked to stop)
+        if served is not None and code not in (ExitCode.SIGINT, ExitCode.SIGTERM):
+            served.linger(observe.prometheus_linger_s)
+        return code
 
 
 def _single(
@@ -83,9 +93,15 @@ def _single(
     outputs: Outputs,
     progress: bool,
     observe: ObserveOptions,
+    feed: LiveFeed | None,
 ) -> int:
     result = run(
-        config, progress=progress, handle_signals=True, observe=observe, keep_records=False
+        config,
+        progress=progress,
+        handle_signals=True,
+        observe=observe,
+        keep_records=False,
+        feed=feed,
     )
     verdicts = judge(result.summary, thresholds)
     if _unusable(result):
@@ -110,6 +126,7 @@ def _sweep(
     progress: bool,
     min_achieved: float,
     observe: ObserveOptions,
+    feed: LiveFeed | None,
 ) -> int:
     concurrency, rates = sweep_values(flags)
     results: list[LevelResult] = []
@@ -139,6 +156,7 @@ def _sweep(
         min_achieved=min_achieved,
         on_level=on_level,
         observe=observe,
+        feed=feed,
     )
     cap = capacity(results) if judged else None
     if _unusable_first(results):

@@ -93,6 +93,9 @@ class DriveOptions:
     live: LiveView | None = None
     stop: StopSignal | None = None
     lost_after: int = DEFAULT_LOST_AFTER
+    # told how to read the count of requests in flight while the run goes (the live
+    # Prometheus feed reads it at each scrape), and None when the run is over
+    in_flight_to: Callable[[Callable[[], int] | None], None] | None = None
 
 
 class Bar(Protocol):
@@ -391,6 +394,8 @@ async def run_requests(
     live, grace_s, stop = options.live, options.grace_s, options.stop
     pool = _Pool(http, target, workload, plan, sink, options)
     lag = array("d")
+    if options.in_flight_to is not None:
+        options.in_flight_to(lambda: pool.in_flight)
     try:
         async with anyio.create_task_group() as outer:
             outer.start_soon(lag_probe, lag)
@@ -406,6 +411,8 @@ async def run_requests(
             outer.cancel_scope.cancel()
     finally:
         pool.bar.close()
+        if options.in_flight_to is not None:
+            options.in_flight_to(None)
     return pool.outcome(lag)
 
 
@@ -420,10 +427,12 @@ async def drive(
     prompts: tuple[PromptItem, ...] | None = None,
     target: Target | None = None,
     stop: StopSignal | None = None,
+    in_flight_to: Callable[[Callable[[], int] | None], None] | None = None,
 ) -> DriveOutcome:
     """Run `config`'s load in this process (a single-process run, or one worker's share);
     `prompts`: the prompt file already read (None: read it here). The run's connections
-    are opened first (`--preconnect`), before the clock starts."""
+    are opened first (`--preconnect`), before the clock starts. `in_flight_to` is handed
+    a reader of the requests in flight (DriveOptions)."""
     await preconnect_run(http, config)
     live = LiveView(planned_s=planned_seconds(config)) if live_enabled(progress) else None
     options = DriveOptions(
@@ -436,6 +445,7 @@ async def drive(
         live=live,
         stop=stop,
         lost_after=config.lost_after,
+        in_flight_to=in_flight_to,
     )
     plan, workload = config.plan, build_workload(config, prompts)
     return await run_requests(http, target or build_target(config), workload, plan, sink, options)

@@ -223,8 +223,11 @@ def _server_note(doc: Mapping[str, Any]) -> str:
     server = (doc.get("timeseries") or {}).get("server")
     if not server:
         return ""
+    sources = server.get("sources")
+    urls = [str(s.get("url")) for s in sources if isinstance(s, dict)] if sources else []
+    shown = ", ".join(_esc(u) for u in urls) if len(urls) > 1 else _esc(server["url"])
     text = (
-        f"Server metrics from {_esc(server['url'])} every {server['interval_s']:g} s: "
+        f"Server metrics from {shown} every {server['interval_s']:g} s: "
         f"{server['scrapes']} scrapes, {server['failures']} failed"
     )
     if server.get("first_error"):

@@ -10,6 +10,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,6 +35,7 @@ from ..results.gate import Threshold, judge
 from ..results.goodput import is_good, parse_goodput
 from ..results.stats import Summary, SummaryBuilder, lag_summary
 from ..results.sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
+from ..watch.feed import LiveFeed, serving
 from ..watch.live import live_enabled, print_header
 from ..watch.observe import Observer
 from ..wire.assemble import auth_headers, build_target, key_headers
@@ -90,18 +92,30 @@ def run(
     handle_signals: bool = False,
     keep_records: bool = True,
     observe: ObserveOptions | None = None,
+    feed: LiveFeed | None = None,
 ) -> RunResult:
-    """Run a benchmark synchronously (the public Python API)."""
-    result: RunResult = anyio.run(
-        functools.partial(
-            run_async,
-            config,
-            progress=progress,
-            handle_signals=handle_signals,
-            keep_records=keep_records,
-            observe=observe,
+    """Run a benchmark synchronously (the public Python API). With
+    `observe.prometheus_port` and no `feed`, the run serves its own live feed, lingering
+    after the run as `observe.prometheus_linger_s` says."""
+    options = observe or ObserveOptions()
+    with ExitStack() as stack:
+        served = None
+        if feed is None and options.prometheus_port is not None:
+            served = stack.enter_context(serving(options))
+            feed = None if served is None else served.feed
+        result: RunResult = anyio.run(
+            functools.partial(
+                run_async,
+                config,
+                progress=progress,
+                handle_signals=handle_signals,
+                keep_records=keep_records,
+                observe=observe,
+                feed=feed,
+            )
         )
-    )
+        if served is not None:
+            served.linger(options.prometheus_linger_s)
     return result
 
 
@@ -112,10 +126,12 @@ async def run_async(
     handle_signals: bool = False,
     keep_records: bool = True,
     observe: ObserveOptions | None = None,
+    feed: LiveFeed | None = None,
 ) -> RunResult:
     """Run a benchmark inside an existing event loop. With `keep_records=False` the records
     only feed the summary and the results file, so memory stays small for huge runs.
-    `observe` says what else to watch (time-series window, the server's metrics)."""
+    `observe` says what else to watch (time-series window, the server's metrics); `feed`
+    (watch/feed.py) is told of each record as it completes."""
     prompts = _read_inputs(config)
     # total and read limits are enforced per request by the client's watchdog
     timeout = httpx.Timeout(None, connect=config.timeouts.connect)
@@ -133,14 +149,11 @@ async def run_async(
             good=good_predicate(config),
             expect=Expect(config.model, config.max_tokens, config.ignore_eos, config.api),
         )
-        observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config))
+        observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config), feed)
         if live_enabled(progress):
             print_header(config, sys.stderr)
-        writer = (
-            ResultsWriter(config.output, _header(config, started_at, t0), t0, config.secrets)
-            if config.output
-            else None
-        )
+        header = _header(config, started_at, t0, None if feed is None else feed.run_id)
+        writer = ResultsWriter(config.output, header, t0, config.secrets) if config.output else None
 
         def sink(record: RequestRecord) -> None:
             builder.add(record)
@@ -153,7 +166,7 @@ async def run_async(
         try:
             async with observer.scraping():
                 outcome = await _dispatch(
-                    http, config, sink, progress, handle_signals, prompts, target
+                    http, config, sink, progress, handle_signals, prompts, target, feed
                 )
             if writer is not None:
                 writer.write_footer(_footer(outcome, t0, observer))
@@ -220,8 +233,10 @@ async def _dispatch(
     handle_signals: bool,
     prompts: tuple[PromptItem, ...] | None,
     target: Target,
+    feed: LiveFeed | None = None,
 ) -> DriveOutcome:
-    """Drive the load where the config says: N Ray actors, N worker processes, or here."""
+    """Drive the load where the config says: N Ray actors, N worker processes, or here
+    (only here is the count of requests in flight known, for the live feed)."""
     if config.ray_address is not None:
         return await run_ray(config, sink, progress=progress, handle_signals=handle_signals)
     if config.workers > 1:
@@ -234,6 +249,7 @@ async def _dispatch(
         handle_signals=handle_signals,
         prompts=prompts,
         target=target,
+        in_flight_to=None if feed is None else feed.attach_in_flight,
     )
 
 
@@ -245,8 +261,13 @@ def good_predicate(config: RunConfig) -> Callable[[RequestRecord], bool] | None:
     return functools.partial(is_good, spec=spec, from_schedule=config.latency_from == "schedule")
 
 
-def _header(config: RunConfig, started_at: str, t0_ns: int) -> dict[str, Any]:
+def _header(
+    config: RunConfig, started_at: str, t0_ns: int, run_id: str | None = None
+) -> dict[str, Any]:
+    """The results file's first line; `run_id`: the live feed's `run_id` label, if any."""
+    feed = {} if run_id is None else {"prometheus_run_id": run_id}
     return {
+        **feed,
         "tool": "llmbench-async",
         "version": VERSION,
         "started_at": started_at,
@@ -378,10 +399,32 @@ def run_sweep(
     min_achieved: float = DEFAULT_MIN_ACHIEVED,
     on_level: Callable[[LevelResult, RunResult], None],
     observe: ObserveOptions | None = None,
+    feed: LiveFeed | None = None,
 ) -> None:
     """Run each level in turn and judge it (by the thresholds and, in a rate sweep, by the
     rate it achieved against `min_achieved`); stop early on a signal, or at the first failing
     level with `stop_on_fail`. `on_level` receives every level as it ends."""
+    options = observe or ObserveOptions()
+    with ExitStack() as stack:
+        served = None
+        if feed is None and options.prometheus_port is not None:
+            served = stack.enter_context(serving(options))  # one feed for every level
+            feed = None if served is None else served.feed
+        _levels(levels, thresholds, progress, stop_on_fail, min_achieved, on_level, observe, feed)
+        if served is not None:
+            served.linger(options.prometheus_linger_s)
+
+
+def _levels(
+    levels: Sequence[Level],
+    thresholds: Sequence[Threshold],
+    progress: bool,
+    stop_on_fail: bool,
+    min_achieved: float,
+    on_level: Callable[[LevelResult, RunResult], None],
+    observe: ObserveOptions | None,
+    feed: LiveFeed | None,
+) -> None:
     judged = is_judged(levels, thresholds)
     for level in levels:
         result = run(
@@ -390,6 +433,7 @@ def run_sweep(
             handle_signals=True,
             keep_records=False,
             observe=observe,
+            feed=feed,
         )
         interrupted = result.outcome.interrupted_by
         done = LevelResult(

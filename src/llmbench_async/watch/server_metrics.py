@@ -34,6 +34,7 @@ __all__ = [
     "KnownMetric",
     "Route",
     "Scraper",
+    "merged_json",
     "metrics_url",
     "parse_metrics",
 ]
@@ -59,19 +60,34 @@ KNOWN_METRICS: tuple[KnownMetric, ...] = (
         "running",
         "requests running",
         "gauge",
-        ("vllm:num_requests_running", "sglang:num_running_reqs", "tgi_batch_current_size"),
+        (
+            "vllm:num_requests_running",
+            "sglang:num_running_reqs",
+            "tgi_batch_current_size",
+            "llamacpp:requests_processing",
+        ),
     ),
     KnownMetric(
         "waiting",
         "requests waiting",
         "gauge",
-        ("vllm:num_requests_waiting", "sglang:num_queue_reqs", "tgi_queue_size"),
+        (
+            "vllm:num_requests_waiting",
+            "sglang:num_queue_reqs",
+            "tgi_queue_size",
+            "llamacpp:requests_deferred",
+        ),
     ),
     KnownMetric(
         "kv_cache_usage",
         "KV-cache use (0-1)",
         "gauge",
-        ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "sglang:token_usage"),
+        (
+            "vllm:kv_cache_usage_perc",
+            "vllm:gpu_cache_usage_perc",
+            "sglang:token_usage",
+            "llamacpp:kv_cache_usage_ratio",  # older llama-server builds only
+        ),
         combine="mean",
     ),
     KnownMetric(
@@ -82,6 +98,7 @@ KNOWN_METRICS: tuple[KnownMetric, ...] = (
             "vllm:prompt_tokens_total",
             "sglang:prompt_tokens_total",
             "tgi_request_input_length_sum",
+            "llamacpp:prompt_tokens_total",  # llama.cpp: cached prompt tokens excluded
         ),
     ),
     KnownMetric(
@@ -92,9 +109,38 @@ KNOWN_METRICS: tuple[KnownMetric, ...] = (
             "vllm:generation_tokens_total",
             "sglang:generation_tokens_total",
             "tgi_request_generated_tokens_sum",
+            "llamacpp:tokens_predicted_total",
         ),
     ),
+    KnownMetric(
+        "cached_prompt_tokens_per_s",
+        "prompt tokens from cache/s",
+        "rate",
+        ("vllm:prefix_cache_hits_total", "llamacpp:prompt_tokens_cached_total"),
+    ),
     KnownMetric("preemptions_per_s", "preemptions/s", "rate", ("vllm:num_preemptions_total",)),
+    KnownMetric(
+        "busy_slots_per_decode",
+        "busy slots per decode",
+        "gauge",
+        ("llamacpp:n_busy_slots_per_decode",),
+    ),
+    KnownMetric("decodes_per_s", "decode calls/s", "rate", ("llamacpp:n_decode_total",)),
+    # an exporter beside the engine: NVIDIA DCGM (one sample per GPU)
+    KnownMetric("gpu_power_w", "GPU power (W, all GPUs)", "gauge", ("DCGM_FI_DEV_POWER_USAGE",)),
+    KnownMetric(
+        "gpu_util",
+        "GPU utilisation (%, mean)",
+        "gauge",
+        ("DCGM_FI_DEV_GPU_UTIL",),
+        combine="mean",
+    ),
+    KnownMetric(
+        "gpu_memory_used_mib",
+        "GPU memory used (MiB, all GPUs)",
+        "gauge",
+        ("DCGM_FI_DEV_FB_USED",),
+    ),
 )
 
 
@@ -127,22 +173,31 @@ class Sample:
     types: Mapping[str, str]
 
 
-_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=[ \t]*"(?:[^"\\\n]|\\.)*"'
+_VALUE = r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[Ii]nf|NaN|nan)"
+# one sample line of the text exposition format: name, labels, value, optional timestamp
+_SAMPLE = re.compile(
+    rf"({_NAME})"
+    rf"(?:\{{[ \t]*(?:{_LABEL}[ \t]*(?:,[ \t]*{_LABEL}[ \t]*)*,?[ \t]*)?\}})?"
+    rf"[ \t]+{_VALUE}(?:[ \t]+-?\d+)?[ \t]*"
+)
 
 
 def _select(text: str, wanted: frozenset[str]) -> str:
     """The comment lines and the sample lines of `wanted` metrics: a real server's page is
-    mostly histograms we do not keep, and the parser then reads a fraction of it. A sample
-    line whose name is not a metric name still raises ValueError (the page is malformed)."""
+    mostly histograms we do not keep, and the parser then reads a fraction of it. Every
+    sample line is checked against the format (name, labels, value, timestamp), wanted or
+    not: a page with one line that is not Prometheus text is malformed (ValueError)."""
     kept = []
     for line in text.splitlines():
-        if not line or line.startswith("#"):
+        if not line.strip() or line.lstrip().startswith("#"):
             kept.append(line)
             continue
-        name = _NAME.match(line)
-        if name is None or line[name.end() : name.end() + 1] not in ("{", " ", "\t", ""):
+        sample = _SAMPLE.fullmatch(line.strip())
+        if sample is None:
             raise ValueError(f"not a metric line: {line[:80]!r}")
-        if name.group() in wanted:
+        if sample.group(1) in wanted:
             kept.append(line)
     return "\n".join(kept) + "\n"
 
@@ -289,8 +344,8 @@ class Scraper:
         if not found and not self._missing_warned:
             self._missing_warned = True
             self._warn(
-                f"server metrics: {shown_url(self.url)} has none of the known LLM-server "
-                "metrics (vLLM, SGLang, TGI) nor any --server-metric asked for"
+                f"server metrics: {shown_url(self.url)} has none of the known metrics "
+                "(vLLM, SGLang, TGI, llama.cpp, DCGM) nor any --server-metric asked for"
             )
 
     def _series(self, key: str, label: str, kind: Kind, source: str) -> _Series:
@@ -318,6 +373,31 @@ class Scraper:
             "first_error": self.first_error,
             "metrics": {key: s.to_json() for key, s in self.series.items()},
         }
+
+
+def merged_json(scrapers: Sequence[Scraper]) -> dict[str, Any]:
+    """One `timeseries.server` document for every scraped URL: the first URL's fields where
+    the shape has one value (`url`, `interval_s`), scrape and failure counts summed, the
+    first failure, `sources` (each URL's own counts), and every series; a key found on two
+    URLs is kept for each, the later one as `KEY@N` (N: the URL's 1-based place)."""
+    docs = [scraper.to_json() for scraper in scrapers]
+    first = docs[0]
+    metrics: dict[str, Any] = {}
+    sources = []
+    for place, doc in enumerate(docs, start=1):
+        sources.append({k: doc[k] for k in ("url", "scrapes", "failures", "first_error")})
+        for key, series in doc["metrics"].items():
+            metrics[key if key not in metrics else f"{key}@{place}"] = dict(series, url=doc["url"])
+    errors = [f"{d['url']}: {d['first_error']}" for d in docs if d["first_error"] is not None]
+    return {
+        "url": first["url"],
+        "interval_s": first["interval_s"],
+        "scrapes": sum(d["scrapes"] for d in docs),
+        "failures": sum(d["failures"] for d in docs),
+        "first_error": first["first_error"] if len(docs) == 1 else next(iter(errors), None),
+        "sources": sources,
+        "metrics": metrics,
+    }
 
 
 def _user_sample(name: str, sample: Sample) -> str | None:
