@@ -97,6 +97,7 @@ class Flags:
     junit: Path | None = None
     markdown: Path | None = None
     stop_on_fail: bool = False
+    calibrate: bool = False
     html: Path | None = None
     window: str = "1s"
     server_metrics: str | None = None
@@ -186,6 +187,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         proxy_env=not flags.no_proxy_env,
         http2=flags.http2,
         preconnect=flags.preconnect,
+        calibrate=flags.calibrate,
         **_limits_fields(flags),
         **_workload_fields(flags),
     )

@@ -58,6 +58,7 @@ def run_command(
     junit: o.JunitOption = None,
     markdown: o.MarkdownOption = None,
     stop_on_fail: o.StopOnFail = False,
+    calibrate: o.Calibrate = False,
     html: o.HtmlOption = None,
     window: o.WindowOption = "1s",
     server_metrics: o.ServerMetrics = None,
