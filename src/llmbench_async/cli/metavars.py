@@ -74,7 +74,7 @@ METAVARS: dict[str, str] = {
     "--scrape-interval": "DURATION",
     "--fail-if": "EXPR",
     "--min-achieved": "PERCENT",
-    # mock-server
+    # mock-server (and calibrate: the timing the mock answers with)
     "--host": "ADDRESS",
     "--port": "PORT",
     "--ttft-ms": "DURATION",
