@@ -81,6 +81,15 @@ def test_each_clock_is_ours_minus_the_truth_from_the_kernel_arrival() -> None:
     assert err["headers"] == pytest.approx(1 - (5 - 3), abs=1e-6)
 
 
+def test_latency_from_schedule_counts_the_queue_delay_as_error() -> None:
+    r = _record("a", 0, 107, 206)
+    t = _truth("a", 1000.003, 1000.005, 1000.105, 1000.205)
+    plain, scheduled = clock_errors(r, t), clock_errors(r, t, from_schedule=True)
+    assert scheduled["ttft"] == pytest.approx(plain["ttft"] + 2.0, abs=1e-6)
+    assert scheduled["e2e"] == pytest.approx(plain["e2e"] + 2.0, abs=1e-6)
+    assert scheduled["reached_server"] == pytest.approx(plain["reached_server"])
+
+
 def test_a_log_without_kernel_arrival_starts_at_the_read_and_offsets_line_up_files() -> None:
     t = _truth("a", 1000.003, 1000.005, 1000.105, 1000.205)
     t["monotonic"]["arrived"] = None

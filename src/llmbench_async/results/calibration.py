@@ -126,15 +126,21 @@ def _seconds(value: object) -> float | None:
 
 
 def clock_errors(
-    r: RequestRecord, truth: Mapping[str, Any], offset_ns: int = 0
+    r: RequestRecord,
+    truth: Mapping[str, Any],
+    offset_ns: int = 0,
+    *,
+    from_schedule: bool = False,
 ) -> dict[str, float]:
     """One request's error per clock, in ms: ours − the mock's truth (its log line). Clocks
-    that either side lacks are left out."""
+    that either side lacks are left out. `from_schedule` (--latency-from schedule): our
+    latencies start at the scheduled instant, so their error holds the queue delay."""
     mono = truth.get("monotonic")
     mono = mono if isinstance(mono, Mapping) else {}
     got = {k: _seconds(mono.get(k)) for k in ("arrived", "received", "first_token", "last_token")}
     came = got["arrived"] or got["received"]  # the kernel's arrival, else the loop's read
-    send, ms = r.send_ns, 1e6
+    ms = 1e6
+    send = r.scheduled_ns if from_schedule else r.send_ns
     out: dict[str, float] = {"queue_delay": r.queue_delay_ns / ms}
     if came is None:
         return out
@@ -148,7 +154,7 @@ def clock_errors(
     if r.first_token_ns is not None and r.last_token_ns is not None and None not in (first, last):
         ours = (r.last_token_ns - r.first_token_ns) / ms
         out["token_span"] = ours - (float(last or 0) - float(first or 0)) * 1e3
-    out["reached_server"] = came * 1e3 - (offset_ns + send) / ms
+    out["reached_server"] = came * 1e3 - (offset_ns + r.send_ns) / ms
     if got["received"] is not None:
         out["server_read"] = (got["received"] - came) * 1e3
     headers = _seconds(mono.get("headers_sent"))
@@ -251,6 +257,7 @@ def measure(
     workers: int = 1,
     cpus: int = 1,
     offset_ns: int = 0,
+    from_schedule: bool = False,
 ) -> ClientError:
     """The client's error over every measured, successful record that matches a truth line;
     `client` is the calibration run's self-check (`loop_lag_ms`, `cpu_percent`)."""
@@ -264,7 +271,7 @@ def measure(
             unmatched += 1
             continue
         matched += 1
-        for clock, value in clock_errors(r, line, offset_ns).items():
+        for clock, value in clock_errors(r, line, offset_ns, from_schedule=from_schedule).items():
             columns[clock].append(value)
     samples = {k: tuple(sorted(v)) for k, v in columns.items() if v}
     lag = client.get("loop_lag_ms")

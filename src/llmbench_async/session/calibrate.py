@@ -98,6 +98,7 @@ def calibrate(
         result.client_stats,
         workers=config.workers,
         cpus=usable_cpus() if cpus is None else cpus,
+        from_schedule=config.latency_from == "schedule",
     )
     return Calibration(replace(result, records=[]), error)
 
