@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..errors import MockServerError
+from ..loadgen.workers import worker_configs
 from ..results.calibration import ClientError, Replay, measure, read_truth, replay_of_summary
 from ..results.calibration import replay_requests as _replay_requests
 from ..results.facts import MOCK_ENDPOINT
@@ -91,13 +92,19 @@ def calibrate(
         if result.outcome.interrupted_by is not None:
             return Calibration(result, None)
         truth = read_truth(log) if log.exists() else {}
+    # the processes that ran (no more than the slots or requests), and how many could
+    workers = len(worker_configs(config)) if config.workers > 1 else 1
+    cap = config.concurrency if config.rate is None else (config.max_concurrency or 0)
+    room = min(
+        x for x in (usable_cpus() if cpus is None else cpus, cap or 1 << 30, config.n or 1 << 30)
+    )
     error = measure(
         result.records,
         truth,
         replay,
         result.client_stats,
-        workers=config.workers,
-        cpus=usable_cpus() if cpus is None else cpus,
+        workers=workers,
+        cpus=max(1, room),
         from_schedule=config.latency_from == "schedule",
     )
     return Calibration(replace(result, records=[]), error)
