@@ -60,6 +60,11 @@ def test_every_output_of_a_run_report_carries_the_client_error() -> None:
     assert "Client error (ours" in report.console(width=100, color=False)
     assert "| TTFT | 0.200 | 9.31 | 9.50 |" in report.markdown()
     assert "client error: client error TTFT p99 9.5 ms" in report.junit()
+    html = report.html()
+    assert '<table id="client-error">' in html
+    assert 'data-key="client_error.clocks.ttft.max" data-value="9.5"' in html
+    assert 'data-key="client_error.verdict">client error TTFT p99 9.5 ms' in html
     plain = RunReport(summarize([record]), info)
     assert plain.json()["client_error"] is None
     assert "Client error" not in plain.console(width=100, color=False)
+    assert "client-error" not in plain.html()
