@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..config import ObserveOptions, RunConfig
-from ..errors import ConfigError, ExitCode, OutputError, error
+from ..errors import ConfigError, ExitCode, LlmbenchError, OutputError, error
 from ..metrics import CLIENT_ERROR_PREFIX
 from ..report.publish import (
     STDOUT,
@@ -92,8 +92,12 @@ def _single(
         config, progress=progress, handle_signals=True, observe=observe, keep_records=False
     )
     summary, interrupted_by = result.summary, result.outcome.interrupted_by
+    calibration_failure: LlmbenchError | None = None
     if config.calibrate and interrupted_by is None and not _unusable(result):
-        summary, interrupted_by = _calibrated(result, outputs.quiet)
+        try:
+            summary, interrupted_by = _calibrated(result, outputs.quiet)
+        except LlmbenchError as exc:  # the mock did not start: the run is still reported
+            calibration_failure = exc
     verdicts = judge(summary, thresholds)
     if _unusable(result):
         # unusable from the start (refused, DNS, TLS, 401/403, 404): the error line is the
@@ -106,6 +110,9 @@ def _single(
         failure=threshold_failure(verdicts),
         secrets=config.secrets,
     )
+    if calibration_failure is not None and code in (ExitCode.OK, ExitCode.THRESHOLD):
+        error(f"--calibrate: {calibration_failure}", config.secrets)
+        code = calibration_failure.exit_code
     return _with_output_failure(code, result.output_failure or written, config.secrets)
 
 

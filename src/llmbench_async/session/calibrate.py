@@ -88,7 +88,7 @@ def calibrate(
                     replayed, progress=progress, handle_signals=handle_signals, keep_records=True
                 )
         except RuntimeError as exc:  # the mock did not start
-            raise MockServerError(f"calibration: {str(exc).splitlines()[0]}") from None
+            raise MockServerError(f"the calibration's {str(exc).splitlines()[0]}") from None
         if result.outcome.interrupted_by is not None:
             return Calibration(result, None)
         truth = read_truth(log) if log.exists() else {}
