@@ -13,32 +13,34 @@ import typer
 from ..errors import ConfigError
 from . import options as o
 from .flags import Flags
-from .layout import GATE
 
 if TYPE_CHECKING:
     from ..results.calibration import Replay
 
 _MS = " (e.g. 200ms, 0.5s; a bare number is milliseconds)"
+MOCK_TIMING = "Mock timing"  # a help panel of its own, after the shared ones
 TtftMs = Annotated[
     str,
     typer.Option(
         "--ttft-ms",
-        help="The mock's TTFT: request arrived → first token" + _MS + ".",
-        rich_help_panel=GATE,
+        help="The mock's TTFT: request arrived → first token, 0 to 60s" + _MS + ".",
+        rich_help_panel=MOCK_TIMING,
     ),
 ]
 ItlMs = Annotated[
     str,
     typer.Option(
-        "--itl-ms", help="The mock's gap between tokens" + _MS + ".", rich_help_panel=GATE
+        "--itl-ms",
+        help="The mock's gap between tokens, 0 to 10s" + _MS + ".",
+        rich_help_panel=MOCK_TIMING,
     ),
 ]
 Tokens = Annotated[
     int,
     typer.Option(
         "--tokens",
-        help="Output tokens per response (capped by --max-tokens).",
-        rich_help_panel=GATE,
+        help="Output tokens per response, 1 to 4096 (capped by --max-tokens).",
+        rich_help_panel=MOCK_TIMING,
     ),
 ]
 _MAX_TTFT_MS = 60_000.0
