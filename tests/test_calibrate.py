@@ -6,11 +6,13 @@ stamping a request's send instant and writing it), and is small without it."""
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import StartMock, run_cli
+from conftest import StartMock, run_cli, start_cli
 
 from llmbench_async.config import RunConfig
 from llmbench_async.session.calibrate import CALIBRATION_KEY, replay_config
@@ -109,6 +111,56 @@ def test_run_calibrate_replays_the_targets_own_shape(tmp_path: Path, start_mock:
     assert doc["requests"]["total"] == 9  # the run's own figures are the target's
     assert doc["thresholds"][0]["metric"] == "client_error.ttft.p99"
     assert "Client error (ours" in md.read_text()
+
+
+def test_run_calibrate_reports_a_late_client_and_fails_its_gate(start_mock: StartMock) -> None:
+    target = start_mock(ttft_ms=20, itl_ms=2, tokens=4)
+    res = run_cli(
+        "--base-url",
+        target.base_url,
+        "-m",
+        "mock-model",
+        "-c",
+        "2",
+        "-n",
+        "4",
+        "--calibrate",
+        "--fail-if",
+        "client_error.e2e.p50<5ms",
+        "--json",
+        "-",
+        env={"LLMBENCH_ASYNC_TEST_CLIENT_DELAY_MS": f"{DELAY_MS:g}"},
+        timeout=90,
+    )
+    assert res.code == 1, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["requests"]["ok"] == 4  # the run itself is reported in full
+    assert doc["client_error"]["clocks"]["e2e"]["p50"] >= DELAY_MS - 0.5
+    assert doc["client_error"]["fine"] is False
+    assert "1 of 1 threshold failed: client_error.e2e.p50<5ms" in res.stderr
+
+
+def test_ctrl_c_during_the_calibration_reports_the_run_and_exits_130(
+    tmp_path: Path, start_mock: StartMock
+) -> None:
+    target = start_mock(ttft_ms=10, itl_ms=150, tokens=20)  # each request takes ~3 s
+    out = tmp_path / "run.json"
+    args = ["--base-url", target.base_url, "-m", "mock-model", "-c", "2", "-n", "2"]
+    proc = start_cli(*args, "--calibrate", "--json", str(out))
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # the line that says the calibration starts
+        assert "calibrating: 2 requests" in line, line
+        time.sleep(0.5)  # inside the calibration's first (and only) wave
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130, err
+    assert "--calibrate: interrupted by SIGINT" in err
+    doc = json.loads(out.read_text())
+    assert doc["requests"]["ok"] == 2 and doc["client_error"] is None
 
 
 @pytest.mark.parametrize(

@@ -152,8 +152,14 @@ def _calibrated(result: RunResult, quiet: bool) -> tuple[Summary, str | None]:
             "target's shape from; not calibrated\n"
         )
         return result.summary, None
+    interrupted_by = calibration.result.outcome.interrupted_by
+    if interrupted_by is not None:
+        sys.stderr.write(
+            f"llmbench-async: warning: --calibrate: interrupted by {interrupted_by}; "
+            "the run is reported without its calibration\n"
+        )
     summary = replace(result.summary, client_error=calibration.client_error)
-    return summary, calibration.result.outcome.interrupted_by
+    return summary, interrupted_by
 
 
 def calibrate_flags(flags: Flags, replay: Replay) -> int:
