@@ -140,10 +140,11 @@ def test_run_calibrate_reports_a_late_client_and_fails_its_gate(start_mock: Star
     assert "1 of 1 threshold failed: client_error.e2e.p50<5ms" in res.stderr
 
 
+@pytest.mark.parametrize("after_s", [0.0, 0.8])  # as its mock starts; inside its wave
 def test_ctrl_c_during_the_calibration_reports_the_run_and_exits_130(
-    tmp_path: Path, start_mock: StartMock
+    tmp_path: Path, start_mock: StartMock, after_s: float
 ) -> None:
-    target = start_mock(ttft_ms=10, itl_ms=150, tokens=20)  # each request takes ~3 s
+    target = start_mock(ttft_ms=10, itl_ms=100, tokens=20)  # each request takes ~2 s
     out = tmp_path / "run.json"
     args = ["--base-url", target.base_url, "-m", "mock-model", "-c", "2", "-n", "2"]
     proc = start_cli(*args, "--calibrate", "--json", str(out))
@@ -151,7 +152,7 @@ def test_ctrl_c_during_the_calibration_reports_the_run_and_exits_130(
         assert proc.stderr is not None
         line = proc.stderr.readline()  # the line that says the calibration starts
         assert "calibrating: 2 requests" in line, line
-        time.sleep(0.5)  # inside the calibration's first (and only) wave
+        time.sleep(after_s)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:

@@ -145,21 +145,26 @@ def _calibrated(result: RunResult, quiet: bool) -> tuple[Summary, str | None]:
     interrupted the calibration, if one did."""
     target = result.config.endpoint_url or result.config.base_url
     cpus = max(1, usable_cpus() - (1 if is_loopback(target) else 0))
-    calibration = after_run(result, quiet=quiet, cpus=cpus)
-    if calibration is None:
+    interrupted_by: str | None
+    try:
+        calibration = after_run(result, quiet=quiet, cpus=cpus)
+    except KeyboardInterrupt:  # before the calibration's load began (its mock starting)
+        calibration, interrupted_by = None, "SIGINT"
+    else:
+        interrupted_by = None if calibration is None else calibration.result.outcome.interrupted_by
+    if calibration is None and interrupted_by is None:
         sys.stderr.write(
             "llmbench-async: warning: --calibrate: no successful request to take the "
             "target's shape from; not calibrated\n"
         )
         return result.summary, None
-    interrupted_by = calibration.result.outcome.interrupted_by
     if interrupted_by is not None:
         sys.stderr.write(
             f"llmbench-async: warning: --calibrate: interrupted by {interrupted_by}; "
             "the run is reported without its calibration\n"
         )
-    summary = replace(result.summary, client_error=calibration.client_error)
-    return summary, interrupted_by
+    measured = None if calibration is None else calibration.client_error
+    return replace(result.summary, client_error=measured), interrupted_by
 
 
 def calibrate_flags(flags: Flags, replay: Replay) -> int:

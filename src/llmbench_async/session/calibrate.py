@@ -81,14 +81,18 @@ def calibrate(
             log_path=str(log),
             seed=0,
         )
+        mock = MockProcess(mock_config)
         try:
-            with MockProcess(mock_config) as mock:
-                replayed = replay_config(config, mock.base_url)
-                result = run(
-                    replayed, progress=progress, handle_signals=handle_signals, keep_records=True
-                )
-        except RuntimeError as exc:  # the mock did not start
-            raise MockServerError(f"the calibration's {str(exc).splitlines()[0]}") from None
+            try:
+                mock.start()
+            except RuntimeError as exc:  # the mock did not start
+                raise MockServerError(f"the calibration's {str(exc).splitlines()[0]}") from None
+            replayed = replay_config(config, mock.base_url)
+            result = run(
+                replayed, progress=progress, handle_signals=handle_signals, keep_records=True
+            )
+        finally:  # stopped even when Ctrl-C came while it was starting
+            mock.__exit__(None, None, None)
         if result.outcome.interrupted_by is not None:
             return Calibration(result, None)
         truth = read_truth(log) if log.exists() else {}
