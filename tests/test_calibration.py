@@ -191,6 +191,8 @@ def test_replay_takes_the_targets_medians_capped() -> None:
     slow = [replace(r, first_token_ns=10_000 * MS, end_ns=10_030 * MS) for r in recs]
     capped = replay_of_summary(summarize(slow), max_tokens=2)
     assert capped is not None and capped.ttft_ms == MAX_TTFT_MS and capped.tokens == 2
+    whole = [replace(r, first_token_ns=None, last_token_ns=None, token_gaps_ns=()) for r in recs]
+    assert replay_of_summary(summarize(whole), max_tokens=128) == Replay(60.0, 0.0, 4, "target")
     failed = [replace(r, error_kind="timeout") for r in recs]
     assert replay_of_summary(summarize(failed), max_tokens=128) is None
 

@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..metrics import CLIENT_ERROR_CLOCKS
 from ..records import RequestRecord
 from .facts import CPU_WARN_PERCENT, LAG_WARN_MS
-from .stats import percentile
+from .stats import Summary, percentile
 
 __all__ = [
     "CLOCKS",
@@ -89,13 +89,16 @@ class Replay:
         }
 
 
-def replay_of_summary(summary: Any, max_tokens: int) -> Replay | None:
+def replay_of_summary(summary: Summary, max_tokens: int) -> Replay | None:
     """The shape the target showed: its TTFT p50, ITL p50 (per gap) and output tokens per
-    successful request, each capped (MAX_*); None when nothing succeeded."""
-    if not summary.ok or summary.percentile("e2e_ms", 50) is None:
+    successful request, each capped (MAX_*); without a TTFT (no streaming) its E2E p50 as
+    the TTFT, the whole answer at once. None when nothing succeeded."""
+    e2e = summary.percentile("e2e_ms", 50)
+    if not summary.ok or e2e is None:
         return None
-    ttft = summary.percentile("ttft_ms", 50) or 0.0
-    itl = summary.percentile("itl_ms", 50) or 0.0
+    ttft = summary.percentile("ttft_ms", 50)
+    itl = (summary.percentile("itl_ms", 50) or 0.0) if ttft is not None else 0.0
+    ttft = e2e if ttft is None else ttft
     tokens = round(summary.total_output_tokens / summary.ok) if summary.total_output_tokens else 1
     return Replay(
         ttft_ms=round(min(max(ttft, 0.0), MAX_TTFT_MS), 1),
