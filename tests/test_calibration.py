@@ -153,6 +153,22 @@ def test_measure_matches_by_response_id_and_judges_by_one_percent() -> None:
     json.dumps(doc, allow_nan=False)  # plain finite JSON
 
 
+def test_first_wave_and_the_rest_apart_in_a_closed_loop() -> None:
+    records, truth = [], {}
+    for i in range(12):
+        late = 30.0 if i < 4 else 0.0  # the first wave (C = 4) seen 30 ms late
+        rid = f"r{i}"
+        records.append(_record(rid, i * 10.0, i * 10.0 + 100 + late, i * 10.0 + 200 + late))
+        s = 1000 + i / 100
+        truth[rid] = _truth(rid, s, s, s + 0.1, s + 0.2)
+    err = measure(reversed(records), truth, Replay(100, 1, 101), {}, first_wave=4)
+    waves = err.to_json()["waves"]
+    assert waves["first_wave"]["ttft"]["count"] == 4 and waves["rest"]["e2e"]["count"] == 8
+    assert waves["first_wave"]["ttft"]["p50"] == pytest.approx(30.0, abs=1e-6)
+    assert waves["rest"]["ttft"]["max"] == pytest.approx(0.0, abs=1e-6)
+    assert measure(records, truth, Replay(100, 1, 101), {}).to_json()["waves"] is None
+
+
 def test_verdict_without_a_ttft_uses_the_e2e_and_says_when_nothing_matched() -> None:
     assert _client_error(0.5, ttft_ms=0.0).fine  # 0.5 ms of a 100 ms E2E
     nothing = measure([], {}, Replay(10, 1, 4), {})

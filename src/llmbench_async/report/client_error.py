@@ -5,7 +5,7 @@ p99 and max, the calibration's loop lag and CPU, and the one-line verdict."""
 from __future__ import annotations
 
 from ..metrics import format_number
-from ..results.calibration import CLOCKS, ClientError
+from ..results.calibration import CLOCKS, WAVES, ClientError
 
 __all__ = ["client_error_console", "client_error_markdown"]
 
@@ -30,6 +30,18 @@ def _self_check(err: ClientError) -> str:
     )
 
 
+def _waves(err: ClientError) -> str | None:
+    """`first wave (8): TTFT p99 …, E2E p99 … · the rest (32): …`; None when not split."""
+    parts = []
+    for wave, name in zip(WAVES, ("first wave", "the rest"), strict=True):
+        stats = [(c, err.value(f"{c}:{wave}", "p99")) for c in ("ttft", "e2e")]
+        known = [f"{CLOCKS[c]} p99 {format_number(v)}" for c, v in stats if v is not None]
+        count = len(err.samples.get(f"e2e:{wave}") or err.samples.get(f"ttft:{wave}") or ())
+        if known:
+            parts.append(f"{name} ({count}): {', '.join(known)} ms")
+    return " · ".join(parts) or None
+
+
 def client_error_console(err: ClientError) -> list[str]:
     """The console block: heading, one row per clock, self-check and the verdict."""
     label_w = max(len(label) for label in CLOCKS.values())
@@ -39,6 +51,9 @@ def client_error_console(err: ClientError) -> list[str]:
             continue
         cells = "".join(f"{format_number(err.value(clock, c) or 0.0):>10}" for c in _COLUMNS)
         out.append(f"  {label:<{label_w}}{cells}")
+    waves = _waves(err)
+    if waves is not None:
+        out.append(f"  {waves}")
     out.append(f"  {_self_check(err)}")
     out.append(f"{'Verdict' if err.fine else '!! Verdict'}: {err.verdict}")
     return out
@@ -55,5 +70,6 @@ def client_error_markdown(err: ClientError) -> list[str]:
             cells = " | ".join(format_number(err.value(clock, c) or 0.0) for c in _COLUMNS)
             out.append(f"| {label} | {cells} |")
     out.append("")
-    out.append(_self_check(err))
+    waves = _waves(err)
+    out.append(_self_check(err) + ("" if waves is None else f"; {waves}"))
     return out

@@ -46,6 +46,10 @@ DETAIL_CLOCKS: dict[str, str] = {
     "server_read": "mock read it after",  # the mock's own lateness (not ours)
 }
 STATS = ("count", "mean", "p50", "p90", "p99", "max")
+# the clocks split by wave (a closed loop): the first C requests sent, and the rest
+WAVES = ("first_wave", "rest")
+_WAVE_CLOCKS = ("ttft", "e2e")
+_WAVE_KEYS = tuple(f"{clock}:{wave}" for clock in _WAVE_CLOCKS for wave in WAVES)
 SHARE = 0.01  # the verdict: the client's p99 error is at most 1 % of the latency replayed
 # what a calibration replays against the mock at most: a slow target's shape is replayed
 # at these caps, so a calibration ends in seconds (docs/calibrate.md)
@@ -235,6 +239,14 @@ class ClientError:
             out[stat] = self.value(clock, stat) or 0.0
         return out
 
+    def _waves(self) -> dict[str, Any] | None:
+        """`{"first_wave": {"ttft": stats, "e2e": stats}, "rest": {...}}`; None unsplit."""
+        if not any(self.samples.get(k) for k in _WAVE_KEYS):
+            return None
+        return {
+            wave: {clock: self.stats(f"{clock}:{wave}") for clock in _WAVE_CLOCKS} for wave in WAVES
+        }
+
     def to_json(self) -> dict[str, Any]:
         """The summary JSON's `client_error` object (docs/calibrate.md)."""
         return {
@@ -242,6 +254,7 @@ class ClientError:
             "requests": {"matched": self.matched, "unmatched": self.unmatched},
             "clocks": {clock: self.stats(clock) for clock in CLOCKS},
             "detail": {clock: self.stats(clock) for clock in DETAIL_CLOCKS},
+            "waves": self._waves(),
             "loop_lag_ms": dict(self.loop_lag_ms),
             "cpu_percent": self.cpu_percent,
             "workers": self.workers,
@@ -261,21 +274,28 @@ def measure(
     cpus: int = 1,
     offset_ns: int = 0,
     from_schedule: bool = False,
+    first_wave: int = 0,
 ) -> ClientError:
     """The client's error over every measured, successful record that matches a truth line;
-    `client` is the calibration run's self-check (`loop_lag_ms`, `cpu_percent`)."""
-    columns: dict[str, list[float]] = {k: [] for k in (*CLOCKS, *DETAIL_CLOCKS)}
+    `client` is the calibration run's self-check (`loop_lag_ms`, `cpu_percent`). With
+    `first_wave` (a closed loop's C), TTFT and E2E also apart for the first C sent and the
+    rest (`WAVES`): the wave boundary is where a loaded client is latest."""
+    columns: dict[str, list[float]] = {k: [] for k in (*CLOCKS, *DETAIL_CLOCKS, *_WAVE_KEYS)}
     matched = unmatched = 0
-    for r in records:
+    for r in sorted(records, key=lambda r: r.send_ns):
         if not r.ok or r.warmup or r.ramp:
             continue
         line = truth.get(r.response_id or "")
         if line is None:
             unmatched += 1
             continue
+        errors = clock_errors(r, line, offset_ns, from_schedule=from_schedule)
+        wave = "first_wave" if matched < first_wave else "rest"
         matched += 1
-        for clock, value in clock_errors(r, line, offset_ns, from_schedule=from_schedule).items():
+        for clock, value in errors.items():
             columns[clock].append(value)
+            if first_wave and clock in _WAVE_CLOCKS:
+                columns[f"{clock}:{wave}"].append(value)
     samples = {k: tuple(sorted(v)) for k, v in columns.items() if v}
     lag = client.get("loop_lag_ms")
     lag = {k: float(v) for k, v in lag.items()} if isinstance(lag, Mapping) else {}

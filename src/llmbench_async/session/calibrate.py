@@ -110,6 +110,7 @@ def calibrate(
         workers=workers,
         cpus=max(1, room),
         from_schedule=config.latency_from == "schedule",
+        first_wave=config.concurrency if config.rate is None else 0,
     )
     return Calibration(replace(result, records=[]), error)
 
