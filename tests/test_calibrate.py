@@ -65,6 +65,8 @@ def test_without_a_delay_the_error_is_small(tmp_path: Path) -> None:
     for clock in ("ttft", "e2e", "token_span"):
         assert abs(err["clocks"][clock]["p50"]) < SMALL_MS, err["clocks"][clock]
     assert err["replayed"] == {"ttft_ms": 30.0, "itl_ms": 3.0, "tokens": 6, "from": "flags"}
+    assert err["waves"]["first_wave"]["ttft"]["count"] == 4  # -c 4: the first 4 sent
+    assert err["waves"]["rest"]["e2e"]["count"] == 12
     assert doc["target"]["endpoint"] == "mock" and "Client error (ours" in res.stdout
 
 
@@ -78,6 +80,7 @@ def test_calibrate_replays_an_open_loop_over_worker_processes(tmp_path: Path) ->
     assert err["workers"] == 2 and err["requests"]["matched"] == 12
     assert abs(err["clocks"]["ttft"]["p50"]) < SMALL_MS
     assert doc["config"]["rate"] == 40 and doc["config"]["api"] == "completions"
+    assert err["waves"] is None  # an open loop has no waves
 
 
 def test_run_calibrate_replays_the_targets_own_shape(tmp_path: Path, start_mock: StartMock) -> None:
