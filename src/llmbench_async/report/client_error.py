@@ -12,6 +12,12 @@ __all__ = ["client_error_console", "client_error_markdown"]
 _COLUMNS = ("p50", "p99", "max")
 
 
+def _cell(err: ClientError, clock: str, stat: str) -> str:
+    """One statistic in ms; a rounding-size negative (−0.0001) shows as 0."""
+    value = err.value(clock, stat) or 0.0
+    return format_number(0.0 if abs(value) < 0.0005 else value)
+
+
 def _heading(err: ClientError) -> str:
     matched = f"{err.matched} requests matched"
     if err.unmatched:
@@ -49,7 +55,7 @@ def client_error_console(err: ClientError) -> list[str]:
     for clock, label in CLOCKS.items():
         if not err.samples.get(clock):
             continue
-        cells = "".join(f"{format_number(err.value(clock, c) or 0.0):>10}" for c in _COLUMNS)
+        cells = "".join(f"{_cell(err, clock, c):>10}" for c in _COLUMNS)
         out.append(f"  {label:<{label_w}}{cells}")
     waves = _waves(err)
     if waves is not None:
@@ -67,7 +73,7 @@ def client_error_markdown(err: ClientError) -> list[str]:
     out.append("|---|" + "---:|" * len(_COLUMNS))
     for clock, label in CLOCKS.items():
         if err.samples.get(clock):
-            cells = " | ".join(format_number(err.value(clock, c) or 0.0) for c in _COLUMNS)
+            cells = " | ".join(_cell(err, clock, c) for c in _COLUMNS)
             out.append(f"| {label} | {cells} |")
     out.append("")
     waves = _waves(err)
