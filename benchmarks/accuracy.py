@@ -54,6 +54,8 @@ from pathlib import Path
 from typing import Any
 
 from llmbench_async import MockConfig, MockProcess
+from llmbench_async.records import record_from_json
+from llmbench_async.results.calibration import clock_errors
 from llmbench_async.results.stats import percentile
 
 TTFT_MS, ITL_MS, TOKENS = 200.0, 10.0, 64
@@ -93,30 +95,24 @@ CLOCKS = (
 )
 
 
+# the package's names of the clocks (results/calibration.py) → this table's
+_LABELS = {
+    "ttft": "TTFT",
+    "e2e": "E2E",
+    "headers": "headers",
+    "token_span": "token span",
+    "first_token_late": "first token seen late",
+    "end_late": "end seen late",
+    "reached_server": "reached server after",
+    "server_read": "server read it after",
+    "queue_delay": "queue delay",
+}
+
+
 def _errors(r: dict[str, Any], t: dict[str, Any], t0: int) -> dict[str, float]:
-    """One request's error per clock (ms): ours − the server's truth `t` (seconds)."""
-    mono = t["monotonic"]
-    send, ms = r["send_ns"], 1e6
-    # the request reached the server when the kernel stamped it; the mock's loop may read it
-    # later (its own lateness, real latency for the client: not the client's error)
-    came = mono.get("arrived") or mono["received"]
-    out = {
-        "TTFT": (r["first_token_ns"] - send) / ms - (mono["first_token"] - came) * 1e3,
-        "E2E": (r["end_ns"] - send) / ms - (mono["last_token"] - came) * 1e3,
-        "token span": (r["last_token_ns"] - r["first_token_ns"]) / ms
-        - (mono["last_token"] - mono["first_token"]) * 1e3,
-        "first token seen late": (t0 + r["first_token_ns"]) / ms - mono["first_token"] * 1e3,
-        "end seen late": (t0 + r["end_ns"]) / ms - mono["last_token"] * 1e3,
-        "reached server after": came * 1e3 - (t0 + send) / ms,
-        "server read it after": (mono["received"] - came) * 1e3,
-        "queue delay": (send - r["scheduled_ns"]) / ms,
-    }
-    if r.get("headers_ns") is not None and mono.get("headers_sent") is not None:
-        out["headers"] = (r["headers_ns"] - send) / ms - (mono["headers_sent"] - came) * 1e3
-    elif r.get("headers_ns") is not None and t.get("headers_sent") is not None:
-        server = (t["headers_sent"] - t["received"]) * 1e3  # wall, anchored once: comparable
-        out["headers"] = (r["headers_ns"] - send) / ms - server
-    return out
+    """One request's error per clock (ms): ours − the server's truth `t`, by the math that
+    `calibrate` uses (results/calibration.py)."""
+    return {_LABELS[k]: v for k, v in clock_errors(record_from_json(r), t, t0).items()}
 
 
 def measure(c: int, workers: int, n: int, flags: list[str]) -> dict[str, Any]:

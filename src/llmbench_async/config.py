@@ -193,6 +193,9 @@ class RunConfig:
     proxy_env: bool = True  # honour HTTP(S)_PROXY / ALL_PROXY / NO_PROXY (httpx's trust_env)
     http2: bool = False  # HTTP/2 through httpx's standard transport (needs the h2 extra)
     preconnect: bool = True  # open the run's connections before the clock starts
+    # --calibrate: after the run, the same load against the built-in mock measures the
+    # client's own error on each clock (session/calibrate.py)
+    calibrate: bool = False
     # stop when this many target-gone failed attempts come in a row, no success between
     # (--lost-after; 0: never); see loadgen/lost.py
     lost_after: int = 10
@@ -337,6 +340,11 @@ class RunConfig:
                 raise ConfigError(f"{flag} must be at least 1 (got {value})")
         if self.ray_actors is not None and self.ray_per_node is not None:
             raise ConfigError("--ray-actors and --ray-per-node exclude each other")
+        if self.calibrate and address is not None:
+            raise ConfigError(
+                "--calibrate replays the load on this machine and cannot calibrate --ray's "
+                "nodes; calibrate with --workers instead"
+            )
 
     def url_for(self, suffix: str) -> str:
         """`base_url` + `/suffix`, keeping the base URL's query string (e.g. api-version)."""

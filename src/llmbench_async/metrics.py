@@ -400,6 +400,39 @@ RUN_LEVEL: tuple[Metric, ...] = (
     ),
 )
 
+# the client's own error on each clock, measured by a calibration against the built-in mock
+# (`--calibrate`, `calibrate`; docs/calibrate.md): grammar `client_error.CLOCK.STAT`, summary
+# JSON `client_error.clocks.CLOCK.STAT`; results/calibration.py computes them
+CLIENT_ERROR_CLOCKS: dict[str, str] = {
+    "ttft": "TTFT",
+    "token_span": "ITL (token span)",
+    "e2e": "E2E",
+    "queue_delay": "Queue delay",
+    "headers": "Headers",
+}
+CLIENT_ERROR_PREFIX = "client_error"
+
+
+def _client_error(clock: str, label: str) -> Metric:
+    def of_summary(summary: SummaryView, stat: str | None) -> float | None:
+        err = getattr(summary, "client_error", None)  # a Summary of a calibrated run
+        return None if err is None else err.value(clock, stat)
+
+    def of_document(document: Mapping[str, Any], stat: str | None) -> float | None:
+        return _number(_at(document, CLIENT_ERROR_PREFIX, "clocks", clock, str(stat)))
+
+    name = f"{CLIENT_ERROR_PREFIX}.{clock}"
+    text = f"the error the client adds to {label}: ours − the mock's truth (--calibrate)"
+    return Metric(
+        name, name, f"Client error {label} (ms)", "ms", "latency", False, True, (), text,
+        of_summary, of_document,
+    )  # fmt: skip
+
+
+CLIENT_ERROR: tuple[Metric, ...] = tuple(
+    _client_error(clock, label) for clock, label in CLIENT_ERROR_CLOCKS.items()
+)
+
 METRICS: tuple[Metric, ...] = PER_REQUEST + RUN_LEVEL
 # a count in the gate grammar only (`retries<10`, `retries.http_429<1`): the summary JSON
 # has it as `retries` and `retry_causes`; the rate is the table's `retry_rate`
@@ -455,7 +488,7 @@ def lookup(name: str, *, per_request: bool) -> Metric | None:
     """The metric a grammar name stands for: with a STAT, the per-request one."""
     if name == RETRIES.name and not per_request:
         return RETRIES
-    for metric in PER_REQUEST if per_request else RUN_LEVEL:
+    for metric in PER_REQUEST + CLIENT_ERROR if per_request else RUN_LEVEL:
         if metric.name == name:
             return metric
     return None

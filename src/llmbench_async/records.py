@@ -434,7 +434,7 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     ),
     **dict.fromkeys(
         ("stream", "ignore_eos", "sample_prompts", "replay_history", "proxy_env", "http2",
-         "preconnect"),
+         "preconnect", "calibrate"),
         (bool,),
     ),
     **dict.fromkeys(("extra_body", "headers", "timeouts", "retry"), (dict,)),

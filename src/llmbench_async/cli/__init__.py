@@ -6,6 +6,7 @@ cli/run.py       `run` (the default command): flags → RunConfig → run → pu
 cli/pipeline.py  the run's path, start to exit code
 cli/results.py   `report` and `compare`: saved runs re-rendered, judged, compared
 cli/mock.py      `mock-server`: the built-in mock, served until Ctrl-C
+cli/calibrate.py `calibrate`: the client's own error on each clock, against the mock
 
 The top wing: it may import every wing below it (report, session, loadgen, watch, results,
 wire), the ground and the mock; nothing of the package imports it.
@@ -20,7 +21,7 @@ from .._version import VERSION
 from ..errors import ConfigError, ExitCode, LlmbenchError, error
 from ..wire.httpx_compat import skip_httpx_command_line
 
-SUBCOMMANDS = ("run", "report", "compare", "mock-server")
+SUBCOMMANDS = ("run", "report", "compare", "mock-server", "calibrate")
 _VERSION_FLAGS = ("--version", "-V")
 
 
@@ -44,7 +45,8 @@ def _command(name: str) -> Any:
 
         epilog = (
             "Other commands: `llmbench-async report --help`, `llmbench-async compare --help`, "
-            f"`llmbench-async mock-server --help`; `llmbench-async --version`. {EXIT_CODES_HELP}"
+            "`llmbench-async mock-server --help`, `llmbench-async calibrate --help`; "
+            f"`llmbench-async --version`. {EXIT_CODES_HELP}"
         )
         app.command("run", cls=PanelCommand, epilog=epilog)(run_command)
     elif name == "report":
@@ -55,6 +57,10 @@ def _command(name: str) -> Any:
         from .results import COMPARE_EPILOG, compare_command
 
         app.command("compare", epilog=COMPARE_EPILOG)(compare_command)
+    elif name == "calibrate":
+        from .calibrate import calibrate_command
+
+        app.command("calibrate", cls=PanelCommand, epilog=EXIT_CODES_HELP)(calibrate_command)
     else:
         from .mock import mock_server_command
 

@@ -113,6 +113,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         proxy_env=not flags.no_proxy_env,
         http2=flags.http2,
         preconnect=flags.preconnect,
+        calibrate=flags.calibrate,
         **_limits_fields(flags),
         **_workload_fields(flags),
     )

@@ -77,7 +77,7 @@ METAVARS: dict[str, str] = {
     "--prometheus-linger": "DURATION",
     "--fail-if": "EXPR",
     "--min-achieved": "PERCENT",
-    # mock-server
+    # mock-server (and calibrate: the timing the mock answers with)
     "--host": "ADDRESS",
     "--port": "PORT",
     "--ttft-ms": "DURATION",

@@ -26,7 +26,9 @@ FAIL_IF_HELP = (
     "'ttft.p95<800ms', 'e2e.p99<=5s', 'error_rate<1%', 'retry_rate<5%', "
     "'retries.http_429<1', 'requests_per_s>=2'. Metrics "
     f"{', '.join(_PER_REQUEST_NAMES)}; stats mean, min, max, stdev, pNN; run-level "
-    f"{', '.join(f'{m.name} ({m.unit})' for m in RUN_LEVEL)} (no stat)."
+    f"{', '.join(f'{m.name} ({m.unit})' for m in RUN_LEVEL)} (no stat); with --calibrate "
+    "the client's own error, client_error.CLOCK.STAT (ttft, token_span, e2e, queue_delay, "
+    "headers), e.g. 'client_error.ttft.p99<5ms'."
 )
 
 
@@ -591,3 +593,14 @@ class RunOptions:
             panel=OBSERVE,
         ),
     ] = "15s"
+    calibrate: Annotated[
+        bool,
+        _opt(
+            "--calibrate",
+            help="After the run, replay the same load (at most 4 waves, or about 10 s of "
+            "arrivals) against the built-in mock on this machine, answering with the target's "
+            "median TTFT, ITL and token count, and report the error the client adds to each "
+            "clock (the JSON's client_error; docs/calibrate.md). Default: off.",
+            panel=GATE,
+        ),
+    ] = False

@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..config import ObserveOptions, RunConfig
-from ..errors import ExitCode, OutputError, error
+from ..errors import ConfigError, ExitCode, LlmbenchError, OutputError, error
+from ..metrics import CLIENT_ERROR_PREFIX
 from ..report.publish import (
     STDOUT,
     Outputs,
@@ -26,9 +27,12 @@ from ..report.publish import (
 )
 from ..report.summary import RunInfo, RunReport
 from ..report.sweep import SweepReport
+from ..results.calibration import Replay
 from ..results.facts import MOCK_ENDPOINT
 from ..results.gate import Threshold, judge
+from ..results.stats import Summary
 from ..results.sweep import Capacity, LevelResult, capacity, is_judged, sweep_configs
+from ..session.calibrate import after_run, calibrate, usable_cpus
 from ..session.run import RunResult, run, run_sweep
 from ..watch.feed import LiveFeed, serving
 from .flags import (
@@ -39,21 +43,19 @@ from .flags import (
     is_sweep,
     sweep_values,
 )
-from .parse import parse_fail_if, parse_min_achieved
+from .parse import is_loopback, parse_fail_if, parse_min_achieved
+
+# where `calibrate` points its config until the mock's port is known (never contacted)
+_MOCK_PLACEHOLDER = "http://127.0.0.1:9/v1"
 
 
 def run_flags(flags: Flags) -> int:
     """The whole path of one `run`: returns the exit code."""
     check_mock_flags(flags)
     thresholds = parse_fail_if(flags.fail_if)
+    _check_calibration(flags, thresholds)
     min_achieved = parse_min_achieved(flags.min_achieved)
-    outputs = Outputs(
-        json_path=flags.json_path,
-        markdown_path=flags.markdown,
-        junit_path=flags.junit,
-        quiet=flags.quiet,
-        html_path=flags.html,
-    )
+    outputs = _outputs(flags)
     inputs = [
         ("--dataset", flags.dataset),
         ("--prompt-file", flags.prompt_file),
@@ -103,19 +105,103 @@ def _single(
         keep_records=False,
         feed=feed,
     )
-    verdicts = judge(result.summary, thresholds)
+    summary, interrupted_by = result.summary, result.outcome.interrupted_by
+    calibration_failure: LlmbenchError | None = None
+    if config.calibrate and interrupted_by is None and not _unusable(result):
+        try:
+            summary, interrupted_by = _calibrated(result, outputs.quiet)
+        except LlmbenchError as exc:  # the mock did not start: the run is still reported
+            calibration_failure = exc
+    verdicts = judge(summary, thresholds)
     if _unusable(result):
         # unusable from the start (refused, DNS, TLS, 401/403, 404): the error line is the
         # whole console output; files asked for are still written
         outputs = _files_only(outputs)
-    written = _published(RunReport(result.summary, run_info(result), verdicts), outputs)
+    written = _published(RunReport(summary, run_info(result), verdicts), outputs)
     code = exit_code(
-        interrupted_by=result.outcome.interrupted_by,
+        interrupted_by=interrupted_by,
         problem=result.problem,
         failure=threshold_failure(verdicts),
         secrets=config.secrets,
     )
+    if calibration_failure is not None and code in (ExitCode.OK, ExitCode.THRESHOLD):
+        error(f"--calibrate: {calibration_failure}", config.secrets)
+        code = calibration_failure.exit_code
     return _with_output_failure(code, result.output_failure or written, config.secrets)
+
+
+def _outputs(flags: Flags) -> Outputs:
+    return Outputs(
+        json_path=flags.json_path,
+        markdown_path=flags.markdown,
+        junit_path=flags.junit,
+        quiet=flags.quiet,
+        html_path=flags.html,
+    )
+
+
+def _check_calibration(flags: Flags, thresholds: Sequence[Threshold]) -> None:
+    """A client_error threshold needs a calibration; a calibration takes one load level."""
+    wants = [t for t in thresholds if t.ref.metric.startswith(CLIENT_ERROR_PREFIX + ".")]
+    if wants and not flags.calibrate:
+        raise ConfigError(
+            f"--fail-if {str(wants[0])!r}: {CLIENT_ERROR_PREFIX} is measured by a calibration; "
+            "add --calibrate (or use `llmbench-async calibrate`)"
+        )
+    if flags.calibrate and is_sweep(flags):
+        raise ConfigError(
+            "--calibrate replays one load level, not a sweep; calibrate each level apart"
+        )
+
+
+def _calibrated(result: RunResult, quiet: bool) -> tuple[Summary, str | None]:
+    """--calibrate after the run: its summary with the client's error, and the signal that
+    interrupted the calibration, if one did."""
+    target = result.config.endpoint_url or result.config.base_url
+    cpus = max(1, usable_cpus() - (1 if is_loopback(target) else 0))
+    interrupted_by: str | None
+    try:
+        calibration = after_run(result, quiet=quiet, cpus=cpus)
+    except KeyboardInterrupt:  # before the calibration's load began (its mock starting)
+        calibration, interrupted_by = None, "SIGINT"
+    else:
+        interrupted_by = None if calibration is None else calibration.result.outcome.interrupted_by
+    if calibration is None and interrupted_by is None:
+        sys.stderr.write(
+            "llmbench-async: warning: --calibrate: no successful request to take the "
+            "target's shape from; not calibrated\n"
+        )
+        return result.summary, None
+    if interrupted_by is not None:
+        sys.stderr.write(
+            f"llmbench-async: warning: --calibrate: interrupted by {interrupted_by}; "
+            "the run is reported without its calibration\n"
+        )
+    measured = None if calibration is None else calibration.client_error
+    return replace(result.summary, client_error=measured), interrupted_by
+
+
+def calibrate_flags(flags: Flags, replay: Replay) -> int:
+    """The whole path of `calibrate`: the load against the mock, its report with the
+    client's error, the gate; returns the exit code."""
+    if is_sweep(flags):
+        raise ConfigError("calibrate takes one load level (one -c or --rate value), not a sweep")
+    thresholds = parse_fail_if(flags.fail_if)
+    outputs = _outputs(flags)
+    replace(outputs, results_path=flags.output).check_dirs()
+    config = flags_to_config(replace(flags, base_url=_MOCK_PLACEHOLDER), {})
+    progress = not outputs.quiet and is_terminal(sys.stderr) and is_terminal(sys.stdout)
+    calibration = calibrate(config, replay, progress=progress)
+    result = calibration.result
+    summary = replace(result.summary, client_error=calibration.client_error)
+    verdicts = judge(summary, thresholds)
+    written = _published(RunReport(summary, run_info(result), verdicts), outputs)
+    code = exit_code(
+        interrupted_by=result.outcome.interrupted_by,
+        problem=result.problem,
+        failure=threshold_failure(verdicts),
+    )
+    return _with_output_failure(code, result.output_failure or written, ())
 
 
 def _sweep(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import typer
@@ -24,22 +25,26 @@ def run_command(**given: Any) -> None:
     raise typer.Exit(run_flags(flags))
 
 
-def _signature() -> inspect.Signature:
-    """`run_command`'s parameters for typer: one per field of `Flags`, annotated with the
-    field's declared option, defaulting to its declared default."""
+def flag_parameters(names: Iterable[str] | None = None) -> list[inspect.Parameter]:
+    """Typer parameters for the fields of `Flags` (all, or those `names`, in that order),
+    each annotated with the field's declared option and defaulting to its default."""
     hints = typing.get_type_hints(Flags, include_extras=True)
-    return inspect.Signature(
-        [
-            inspect.Parameter(
-                f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name]
-            )
-            for f in dataclasses.fields(Flags)
-        ]
-    )
+    fields = {f.name: f for f in dataclasses.fields(Flags)}
+    return [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=fields[name].default,
+            annotation=hints[name],
+        )
+        for name in (fields if names is None else names)
+    ]
 
 
-run_command.__signature__ = _signature()  # type: ignore[attr-defined]
-run_command.__annotations__ = {
-    name: p.annotation
-    for name, p in run_command.__signature__.parameters.items()  # type: ignore[attr-defined]
-}
+def give_signature(command: Callable[..., None], params: list[inspect.Parameter]) -> None:
+    """Make `command` (taking **kwargs) show typer these parameters."""
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+
+
+give_signature(run_command, flag_parameters())

@@ -219,6 +219,26 @@ def _self_check(doc: Mapping[str, Any]) -> str:
     return f'<table id="client">{body}</table>'
 
 
+def _client_error(doc: Mapping[str, Any]) -> str:
+    """A calibrated run (--calibrate, `calibrate`): the verdict and each clock's error."""
+    err = doc.get("client_error")
+    if not isinstance(err, Mapping):
+        return ""
+    rows = ""
+    for clock, stats in (err.get("clocks") or {}).items():
+        if not stats:
+            continue
+        cells = "".join(
+            _cell(stats.get(s), f"client_error.clocks.{clock}.{s}") for s in ("p50", "p99", "max")
+        )
+        rows += f"<tr><td>{_esc(clock)}</td>{cells}</tr>"
+    verdict = f'<p class="note" data-key="client_error.verdict">{_esc(err.get("verdict"))}</p>'
+    table = _table(
+        "client-error", ("clock (ms, ours − the mock's truth)", "p50", "p99", "max"), rows
+    )
+    return f"<h2>Client error</h2>\n{verdict}\n{table}"
+
+
 def _server_note(doc: Mapping[str, Any]) -> str:
     server = (doc.get("timeseries") or {}).get("server")
     if not server:
@@ -269,6 +289,7 @@ def _run_sections(doc: Mapping[str, Any]) -> str:
             _errors(doc),
             "<h2>Client self-check</h2>",
             _self_check(doc),
+            _client_error(doc),
         ]
     )
 

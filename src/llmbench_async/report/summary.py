@@ -15,6 +15,7 @@ from .. import outbound
 from ..metrics import PER_REQUEST, RUN_LEVEL, format_number
 from ..results.facts import CPU_WARN_PERCENT, LAG_WARN_MS, peak_text, run_warnings, tally_text
 from ..results.stats import MetricStats, Summary
+from .client_error import client_error_console, client_error_markdown
 from .histogram import render_histogram
 from .outcomes import answers_console, answers_json, answers_markdown, answers_text
 from .workloads import (
@@ -141,6 +142,8 @@ def summary_json(
         "problem": None if info.problem is None else outbound.json_text(info.problem),
         "timeseries": dict(info.timeseries) if info.timeseries is not None else None,
         "thresholds": [_threshold_json(v) for v in verdicts],
+        # --calibrate / `calibrate`: the client's own error on each clock (docs/calibrate.md)
+        "client_error": None if summary.client_error is None else summary.client_error.to_json(),
         **workload_json(summary, info.config),
         **answers_json(summary),
     }
@@ -211,6 +214,9 @@ def console_report(
     if info.client is not None:
         out.append("")
         out.extend(_self_check(info))
+    if summary.client_error is not None:
+        out.append("")
+        out.extend(client_error_console(summary.client_error))
     if info.problem:
         out.append("")
         out.append(f"!! {outbound.terminal(info.problem)}")
@@ -370,6 +376,9 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
     out.extend(workload_markdown(summary, info.config))
     out.extend(answers_markdown(summary, _md))
     out.extend(_md_stats(summary))
+    if summary.client_error is not None:
+        out.append("")
+        out.extend(client_error_markdown(summary.client_error))
     if verdicts:
         out.append("")
         out.append("| result | threshold | observed | limit |")
@@ -478,6 +487,8 @@ def _junit_system_out(summary: Summary, info: RunInfo) -> str:
     if info.problem:
         out.append(xml(info.problem))
     out.extend(xml(line) for line in answers_text(summary))
+    if summary.client_error is not None:
+        out.append(f"client error: {summary.client_error.verdict}")
     out.extend(f"warning: {xml(w)}" for w in report_warnings(summary, info))
     return "\n".join(out)
 

@@ -18,6 +18,8 @@ from typing import Literal, cast
 
 from ..errors import ThresholdError
 from ..metrics import (
+    CLIENT_ERROR_CLOCKS,
+    CLIENT_ERROR_PREFIX,
     NAMES,
     PER_REQUEST,
     RETRY_CAUSES,
@@ -166,6 +168,8 @@ def parse_metric_ref(text: str, expression: str | None = None) -> MetricRef:
     stat = stat.strip()
     if not name:
         raise ThresholdError(expr, f"missing metric; {_SHAPE}")
+    if name == CLIENT_ERROR_PREFIX:
+        return _client_error_ref(stat, expr)
     name = canonical_name(name) or name
     if name not in _ALL_METRICS:
         close = difflib.get_close_matches(name, _ALL_METRICS, n=1)
@@ -191,6 +195,27 @@ def parse_metric_ref(text: str, expression: str | None = None) -> MetricRef:
             f"{name} is a run-level metric and takes no statistic; "
             f"write e.g. {name}{'<1%' if name == 'error_rate' else '>=2'}",
         )
+    return _stat_ref(name, stat, expr)
+
+
+def _client_error_ref(rest: str, expr: str) -> MetricRef:
+    """`client_error.CLOCK.STAT`: a statistic of the error the client adds to one clock,
+    measured by a calibration (--calibrate; docs/calibrate.md)."""
+    clock, _dot, stat = rest.partition(".")
+    if clock not in CLIENT_ERROR_CLOCKS:
+        close = difflib.get_close_matches(clock, CLIENT_ERROR_CLOCKS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ThresholdError(
+            expr,
+            f"unknown clock {clock!r} for {CLIENT_ERROR_PREFIX}{hint}; expected "
+            f"{CLIENT_ERROR_PREFIX}.CLOCK.STAT with CLOCK one of "
+            f"{', '.join(CLIENT_ERROR_CLOCKS)}, e.g. client_error.ttft.p99<5ms",
+        )
+    return _stat_ref(f"{CLIENT_ERROR_PREFIX}.{clock}", stat, expr)
+
+
+def _stat_ref(name: str, stat: str, expr: str) -> MetricRef:
+    """A per-request metric with its STAT: mean, min, max, stdev or pNN."""
     if stat in STATS[:4]:
         return MetricRef(name, stat)
     match = _PERCENTILE.fullmatch(stat)

@@ -11,10 +11,14 @@ import operator
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..metrics import SUMMARY_KEYS
 from ..outcomes import LENGTH_REASONS, Expect, Notice, notices
 from ..records import RequestRecord
+
+if TYPE_CHECKING:
+    from .calibration import ClientError
 
 __all__ = [
     "METRIC_KEYS",
@@ -118,6 +122,8 @@ class Summary:
     finish_reasons: Mapping[str, int] = field(default_factory=dict)
     served_models: Mapping[str, int] = field(default_factory=dict)
     warnings: tuple[Notice, ...] = ()
+    # the client's own error on each clock, from --calibrate or `calibrate` (None: not asked)
+    client_error: ClientError | None = field(default=None, repr=False)
 
     def kind_count(self, kind: str) -> int:
         """Failed requests of one error kind (0 when none)."""

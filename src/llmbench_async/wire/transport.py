@@ -17,6 +17,8 @@ Proxies and HTTP/2 go through httpx's standard transport, mounted by `make_clien
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import ssl
 import time
 from collections.abc import Mapping
@@ -36,6 +38,21 @@ from .connection import (
     StaleConnection,
 )
 from .httpx_compat import environment_proxies, proxy_for
+
+
+def _injected_delay(text: str | None) -> float:
+    """LLMBENCH_ASYNC_TEST_CLIENT_DELAY_MS, in seconds: a test hook that makes this client
+    late on purpose (docs/calibrate.md); 0 unset or not a number from 0 to 10000."""
+    try:
+        ms = float(text or 0)
+    except ValueError:
+        return 0.0
+    return ms / 1000 if math.isfinite(ms) and 0 < ms <= 10_000 else 0.0
+
+
+# blocks the event loop this long between a request's send stamp and its write, as an
+# overloaded client would: a calibration must report at least this much error
+_CLIENT_DELAY_S = _injected_delay(os.environ.get("LLMBENCH_ASYNC_TEST_CLIENT_DELAY_MS"))
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -133,6 +150,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
         # ready: a new connection's set-up ended in its callback; a pooled one is taken now
         info.send_ns = now = time.perf_counter_ns()
         info.ready_ns = conn.made_ns if info.new_connection and conn.made_ns else now
+        if _CLIENT_DELAY_S:
+            time.sleep(_CLIENT_DELAY_S)  # the test hook above: the loop is blocked on purpose
         response = Response(self._release, conn, origin, info)
         try:
             conn.attach(response)
