@@ -16,6 +16,7 @@ from .inbound import (
     MAX_HEADERS,
     check_file,
     check_headers,
+    check_header_name,
     check_key,
     is_secret_header,
     parse_header,
@@ -173,6 +174,9 @@ class RunConfig:
     proxy: str | None = field(default=None, repr=False)  # proxy URL for every request
     proxy_env: bool = True  # honour HTTP(S)_PROXY / ALL_PROXY / NO_PROXY (httpx's trust_env)
     http2: bool = False  # HTTP/2 through httpx's standard transport (needs the h2 extra)
+    # the header of each request's unique id ("none": no id sent; wire/tracing.py)
+    request_id_header: str = "X-Request-Id"
+    traceparent: bool = False  # a W3C traceparent per request (one trace a request)
     preconnect: bool = True  # open the run's connections before the clock starts
     # stop when this many target-gone failed attempts come in a row, no success between
     # (--lost-after; 0: never); see loadgen/lost.py
@@ -296,11 +300,27 @@ class RunConfig:
         if self.proxy is not None:
             check_url(self.proxy, "--proxy", credentials=True)
         check_key(self.api_key, self.api_key_header)
+        self._check_identity_headers()
         if self.max_tokens_field not in (None, "max_tokens", "max_completion_tokens"):
             raise ConfigError(
                 "--max-tokens-field must be max_tokens or max_completion_tokens "
                 f"(got {self.max_tokens_field!r})"
             )
+
+    def _check_identity_headers(self) -> None:
+        """--request-id-header is an HTTP token that no --header or key header also sets;
+        --traceparent's header is not set by --header too (each request's own would clash)."""
+        given = {name.lower() for name in self.headers}
+        name = self.request_id_header
+        if name != "none":
+            check_header_name(name, "--request-id-header")
+            if name.lower() in given or name.lower() == (self.api_key_header or "").lower():
+                raise ConfigError(
+                    f"--request-id-header {name}: that header is set by --header or "
+                    "--api-key-header too; pass --request-id-header none to send your own"
+                )
+        if self.traceparent and "traceparent" in given:
+            raise ConfigError("--traceparent and --header traceparent: pass one of them")
 
     def _check_ray(self) -> None:
         address = self.ray_address

@@ -125,6 +125,8 @@ class Flags:
     proxy: str | None = None
     no_proxy_env: bool = False
     http2: bool = False
+    request_id_header: str = "X-Request-Id"
+    traceparent: bool = False
     preconnect: bool = True
     lost_after: str = "10"
     ready_timeout: str | None = None
@@ -185,6 +187,8 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         proxy=flags.proxy,
         proxy_env=not flags.no_proxy_env,
         http2=flags.http2,
+        request_id_header=_key_header(flags.request_id_header),
+        traceparent=flags.traceparent,
         preconnect=flags.preconnect,
         **_limits_fields(flags),
         **_workload_fields(flags),

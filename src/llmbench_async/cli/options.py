@@ -144,6 +144,24 @@ Proxy = Annotated[
 NoProxyEnv = Annotated[
     bool, _opt("--no-proxy-env", help="Ignore the *_PROXY environment variables.", panel=TARGET)
 ]
+RequestIdHeader = Annotated[
+    str,
+    _opt(
+        "--request-id-header",
+        help="Header carrying each request's unique id (32 hex digits, the same on its "
+        "retries; recorded as request_id), or none to send no id. Default: X-Request-Id.",
+        panel=TARGET,
+    ),
+]
+Traceparent = Annotated[
+    bool,
+    _opt(
+        "--traceparent",
+        help="Send a W3C traceparent header with each request: one trace a request, a new "
+        "span an attempt (the trace id recorded as trace_id). Default: off.",
+        panel=TARGET,
+    ),
+]
 Http2 = Annotated[
     bool,
     _opt(

@@ -85,6 +85,8 @@ def run_command(
     proxy: o.Proxy = None,
     no_proxy_env: o.NoProxyEnv = False,
     http2: o.Http2 = False,
+    request_id_header: o.RequestIdHeader = "X-Request-Id",
+    traceparent: o.Traceparent = False,
     preconnect: o.Preconnect = True,
     lost_after: o.LostAfter = "10",
     ready_timeout: o.ReadyTimeout = None,
