@@ -187,7 +187,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         proxy=flags.proxy,
         proxy_env=not flags.no_proxy_env,
         http2=flags.http2,
-        request_id_header=_key_header(flags.request_id_header),
+        request_id_header=_key_header(flags.request_id_header) or "none",
         traceparent=flags.traceparent,
         preconnect=flags.preconnect,
         **_limits_fields(flags),
