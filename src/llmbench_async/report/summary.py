@@ -17,6 +17,7 @@ from ..results.facts import CPU_WARN_PERCENT, LAG_WARN_MS, peak_text, run_warnin
 from ..results.stats import MetricStats, Summary
 from .histogram import render_histogram
 from .outcomes import answers_console, answers_json, answers_markdown, answers_text
+from .server import server_console, server_json
 from .workloads import (
     workload_console,
     workload_json,
@@ -143,6 +144,7 @@ def summary_json(
         "thresholds": [_threshold_json(v) for v in verdicts],
         **workload_json(summary, info.config),
         **answers_json(summary),
+        **server_json(summary),
     }
 
 
@@ -199,6 +201,7 @@ def console_report(
     out.extend(_summary_lines(summary, info))
     out.extend(workload_console(summary, info.config))
     out.extend(answers_console(summary))
+    out.extend(server_console(summary))
     out.append("")
     out.extend(_stats_table(summary.metrics))
     for key, title in (("e2e_ms", "E2E latency (ms)"), ("ttft_ms", "Time to first token (ms)")):
