@@ -132,7 +132,8 @@ HOSTILE = [
 @pytest.mark.parametrize("timings", HOSTILE, ids=range(len(HOSTILE)))
 def test_hostile_timings_are_not_readings(timings: Any) -> None:
     usage = {**USAGE, "prompt_tokens_details": {"cached_tokens": -3}}
-    with scripted(_chat({"timings": timings, "metrics": {"queue_time_ms": float("inf")}}, usage)) as server:  # fmt: skip
+    extra = {"timings": timings, "metrics": {"queue_time_ms": float("inf")}}
+    with scripted(_chat(extra, usage)) as server:
         result = run(RunConfig(base_url=server.base_url, model="m", n=1))
     assert result.summary.ok == 1, result.summary.errors
     record = result.records[0]
@@ -157,7 +158,7 @@ def _messages(got: Received) -> Reply:
     usage = {"input_tokens": 4, "cache_read_input_tokens": 30, "output_tokens": 1}
     start = {"type": "message_start", "message": {"id": "msg_1", "model": "m", "usage": usage}}
     delta = {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "hi"}}
-    stop = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}}  # fmt: skip
+    stop = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": usage}
     return Reply([
         (0.0, sse(start)), (0.0, sse(delta)), (0.0, sse(stop)),
         (0.0, sse({"type": "message_stop"})),
