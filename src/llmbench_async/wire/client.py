@@ -317,6 +317,10 @@ def _record(
         model=m.model,
         request_id=identity.request_id,
         trace_id=identity.trace_id,
+        dns_ns=None if exchange.phases is None else exchange.phases[0],
+        tcp_ns=None if exchange.phases is None else exchange.phases[1],
+        tls_ns=None if exchange.phases is None else exchange.phases[2],
+        preconnected=exchange.preconnected,
         cached_tokens=None if m.server is None else m.server.cached_tokens,
         server_timing=None if m.server is None else m.server.timing,
     )
