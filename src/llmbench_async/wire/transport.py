@@ -174,6 +174,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self._idle.clear()
 
 
+_NUMERIC = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+
+
 async def dial(
     loop: asyncio.AbstractEventLoop,
     conn: Connection,
@@ -185,7 +188,10 @@ async def dial(
     connect to each address in turn until one answers, then the TLS handshake (https), which
     ends when asyncio calls `connection_made`. Returns their durations (ns)."""
     start = time.perf_counter_ns()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    try:  # an address literal resolves at once, in the loop (as asyncio's own connect does)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=_NUMERIC)
+    except socket.gaierror:  # a name: the resolver, in the loop's thread pool
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     resolved = time.perf_counter_ns()
     sock: socket.socket | None = None
     failure: OSError = OSError(f"{host} resolved to no address")
