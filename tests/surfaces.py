@@ -44,6 +44,7 @@ OPTION_SURFACES: dict[tuple[str, str], str] = {
     ("run", "--ray"): "address",
     ("run", "--api-key"): "header",
     ("run", "--api-key-header"): "header",
+    ("run", "--request-id-header"): "header",
     ("run", "--header"): "header",
     ("run", "--api-key-file"): "path",
     ("run", "--prompt-file"): "path",
