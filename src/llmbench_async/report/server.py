@@ -84,10 +84,10 @@ def server_console(summary: Summary) -> list[str]:
             f"  Cache hits:       {rate:.1f} % of prompt tokens ({server.cached_tokens} of "
             f"{server.cache_prompt_tokens}, {server.cache_reports} requests said)"
         )
-    for kind, phases in (("new", server.new_phases), ("preconnected", server.preconnect_phases)):
-        text = _phase_text(phases)
-        if text:
-            lines.append(f"  Set-up ({kind}):  {text}".replace("(new):  ", "(new):         "))
+    kinds = (("new", server.new_phases), ("preconnected", server.preconnect_phases))
+    shown = [f"{kind}: {text}" for kind, phases in kinds if (text := _phase_text(phases))]
+    if shown:
+        lines.append(f"  Set-up phases:    {'; '.join(shown)}")
     return lines
 
 
