@@ -144,6 +144,9 @@ def test_identity_header_clashes_are_usage_errors() -> None:
     for args in (
         ("--request-id-header", "Bad Name"),
         ("--request-id-header", "Content-Length"),
+        ("--request-id-header", "content-type"),
+        ("--request-id-header", "Authorization"),
+        ("--request-id-header", "traceparent"),
         ("--request-id-header", "X-Id", "--header", "x-id: mine"),
         ("--traceparent", "--header", "traceparent: 00-x"),
     ):

@@ -112,6 +112,13 @@ def metrics_url(spec: str, base_url: str) -> str:
     return check_url(spec, "--server-metrics")
 
 
+# headers every request carries already (wire/assemble.py, the APIs' key headers)
+_OWN_HEADERS = frozenset(
+    {"content-type", "accept", "accept-encoding", "user-agent", "authorization", "x-api-key",
+     "anthropic-version", "traceparent"}
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class RunConfig:
     """One benchmark run: target, workload, load shape, limits and outputs."""
@@ -318,6 +325,11 @@ class RunConfig:
                 raise ConfigError(
                     f"--request-id-header {name}: that header is set by --header or "
                     "--api-key-header too; pass --request-id-header none to send your own"
+                )
+            if name.lower() in _OWN_HEADERS:
+                raise ConfigError(
+                    f"--request-id-header {name}: every request already sends that header; "
+                    "name another (the default is X-Request-Id)"
                 )
         if self.traceparent and "traceparent" in given:
             raise ConfigError("--traceparent and --header traceparent: pass one of them")
