@@ -15,8 +15,8 @@ from .inbound import (
     MAX_HEADER_BYTES,
     MAX_HEADERS,
     check_file,
-    check_header_name,
     check_headers,
+    check_identity_headers,
     check_key,
     is_secret_header,
     parse_header,
@@ -110,13 +110,6 @@ def metrics_url(spec: str, base_url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"--server-metrics must be auto or an http(s) URL (got {shown!r})")
     return check_url(spec, "--server-metrics")
-
-
-# headers every request carries already (wire/assemble.py, the APIs' key headers)
-_OWN_HEADERS = frozenset(
-    {"content-type", "accept", "accept-encoding", "user-agent", "authorization", "x-api-key",
-     "anthropic-version", "traceparent"}
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,32 +300,14 @@ class RunConfig:
         if self.proxy is not None:
             check_url(self.proxy, "--proxy", credentials=True)
         check_key(self.api_key, self.api_key_header)
-        self._check_identity_headers()
+        check_identity_headers(
+            self.request_id_header, self.traceparent, self.headers, self.api_key_header
+        )
         if self.max_tokens_field not in (None, "max_tokens", "max_completion_tokens"):
             raise ConfigError(
                 "--max-tokens-field must be max_tokens or max_completion_tokens "
                 f"(got {self.max_tokens_field!r})"
             )
-
-    def _check_identity_headers(self) -> None:
-        """--request-id-header is an HTTP token that no --header or key header also sets;
-        --traceparent's header is not set by --header too (each request's own would clash)."""
-        given = {name.lower() for name in self.headers}
-        name = self.request_id_header
-        if name != "none":
-            check_header_name(name, "--request-id-header")
-            if name.lower() in given or name.lower() == (self.api_key_header or "").lower():
-                raise ConfigError(
-                    f"--request-id-header {name}: that header is set by --header or "
-                    "--api-key-header too; pass --request-id-header none to send your own"
-                )
-            if name.lower() in _OWN_HEADERS:
-                raise ConfigError(
-                    f"--request-id-header {name}: every request already sends that header; "
-                    "name another (the default is X-Request-Id)"
-                )
-        if self.traceparent and "traceparent" in given:
-            raise ConfigError("--traceparent and --header traceparent: pass one of them")
 
     def _check_ray(self) -> None:
         address = self.ray_address
