@@ -334,10 +334,7 @@ def plan_completion(
     if stream and not config.static_body and not drip:
         mid = _mid_stream(config, rng, mid.offsets, reasoning + n // 2)
     prompt = _prompt_tokens(body, api)
-    timings, cached = None, 0
-    if config.server_timings and api in ("chat", "completions") and not endless:
-        cached = _PREFIX_CACHE.hit(body, api, prompt)
-        timings = server_timings(mid.offsets, prompt, cached)
+    timings, cached = _timings(config, body, api, prompt, None if endless else mid.offsets)
     return Plan(
         rid=new_rid(api),
         api=api,
@@ -364,6 +361,21 @@ def plan_completion(
         error_event=mid.error_event,
         faults=faults + mid.names,
     )
+
+
+def _timings(
+    config: MockConfig,
+    body: dict[str, Any],
+    api: Api,
+    prompt: int,
+    offsets: tuple[float, ...] | None,
+) -> tuple[dict[str, Any] | None, int]:
+    """--server-timings: llama.cpp's `timings` and the cached prompt tokens (chat and
+    completions with an end; None and 0 otherwise)."""
+    if not config.server_timings or api not in ("chat", "completions") or offsets is None:
+        return None, 0
+    cached = _PREFIX_CACHE.hit(body, api, prompt)
+    return server_timings(offsets, prompt, cached), cached
 
 
 class _PrefixCache:
