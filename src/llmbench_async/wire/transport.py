@@ -133,9 +133,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
         # ready: a new connection's set-up ended in its callback; a pooled one is taken now
         info.send_ns = now = time.perf_counter_ns()
         info.ready_ns = conn.made_ns if info.new_connection and conn.made_ns else now
-        if conn.phases is not None:  # the connection's first request: its set-up phases
-            info.phases, conn.phases = conn.phases, None
-            info.preconnected = not info.new_connection
+        # the connection's first request takes its set-up phases (a stale pooled connection
+        # given up for another leaves none behind on this request)
+        info.phases, conn.phases = conn.phases, None
+        info.preconnected = info.phases is not None and not info.new_connection
         response = Response(self._release, conn, origin, info)
         try:
             conn.attach(response)
