@@ -76,3 +76,23 @@ def test_a_hostile_saved_timing_is_one_line_exit_2(tmp_path: Path, timing: Any) 
     assert res.code == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "server_timing" in lines[0] and "Traceback" not in res.stderr
+
+
+def test_a_saved_source_name_is_escaped_for_each_sink(tmp_path: Path) -> None:
+    line = {
+        "type": "request", "index": 0, "scheduled_ns": 0, "send_ns": 0, "end_ns": 9_000_000,
+        "first_token_ns": 2_000_000, "last_token_ns": 8_000_000, "output_tokens": 3,
+        "status": 200, "finish_reason": "stop",
+        "server_timing": {"source": "\x1b[31mevil|<b>x", "prefill_ms": 1.5},
+    }  # fmt: skip
+    path = tmp_path / "odd.jsonl"
+    path.write_text(json.dumps({"type": "header", "config": {}}) + "\n" + json.dumps(line) + "\n")
+    md, doc = tmp_path / "m.md", tmp_path / "s.json"
+    res = run_cli("report", str(path), "--markdown", str(md), "--json", str(doc))
+    assert res.code == 0, res.stderr
+    assert "Server timing:    prefill 1.50, network+client 7.50" in res.stdout
+    assert "\x1b" not in res.stdout
+    text = md.read_text()
+    assert "**Server timing:** prefill 1.50, network+client 7.50" in text
+    assert "<b>" not in text and "\x1b" not in text
+    assert "\x1b" not in doc.read_text()  # the JSON writer escapes control characters

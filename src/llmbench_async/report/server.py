@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .. import outbound
 from ..metrics import format_number
 from ..results.serverside import NOT_REPORTED, PHASES
 from ..results.stats import MetricStats, Summary
 
-__all__ = ["server_console", "server_json"]
+__all__ = ["server_console", "server_json", "server_markdown"]
 
 # the split's parts: (name in the JSON, metric key, console label)
 _PARTS = (
@@ -35,7 +36,8 @@ def server_json(summary: Summary) -> dict[str, Any]:
     timing = {
         "reported": server.timed,
         "of_ok": summary.ok,
-        "sources": dict(server.sources),
+        # a saved file's source names are outside text: escaped for the sink
+        "sources": {outbound.json_text(name, 40): n for name, n in server.sources.items()},
         "note": None if server.timed else NOT_REPORTED,
         "mean_split_ms": split or None,
         "cache_hit_rate": server.cache_hit_rate,
@@ -74,7 +76,7 @@ def server_console(summary: Summary) -> list[str]:
                 for _, key, label in _PARTS
                 if key in summary.metrics
             )
-            said = ", ".join(f"{name} {n}" for name, n in server.sources.items())
+            said = ", ".join(f"{outbound.terminal(k, 40)} {n}" for k, n in server.sources.items())
             lines.append(f"  Server timing:    {parts} ms (mean; {said} of {summary.ok} ok)")
         else:
             lines.append(f"  Server timing:    not reported ({NOT_REPORTED})")
@@ -99,3 +101,24 @@ def _phase_text(phases: Mapping[str, MetricStats]) -> str:
     count = max(stats.count for _, stats in shown)
     parts = ", ".join(f"{k[:-3]} {format_number(stats.mean)}" for k, stats in shown)
     return f"{parts} ms (mean; {count} connections)"
+
+
+def server_markdown(summary: Summary) -> list[str]:
+    """The Markdown report's line: the server's split (or that it reported none) and the
+    cache hit rate."""
+    server = summary.server
+    if not summary.ok:
+        return []
+    if not server.timed:
+        text = "not reported"
+    else:
+        parts = ", ".join(
+            f"{label} {format_number(summary.metrics[key].mean)}"
+            for _, key, label in _PARTS
+            if key in summary.metrics
+        )
+        said = ", ".join(f"{outbound.markdown(k, 40)} {n}" for k, n in server.sources.items())
+        text = f"{parts} ms (mean; {said} of {summary.ok} ok)"
+    rate = server.cache_hit_rate
+    cache = "" if rate is None else f" · cache hits {rate:.1f} % of prompt tokens"
+    return [f"**Server timing:** {text}{cache}", ""]

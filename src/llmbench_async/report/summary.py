@@ -17,7 +17,7 @@ from ..results.facts import CPU_WARN_PERCENT, LAG_WARN_MS, peak_text, run_warnin
 from ..results.stats import MetricStats, Summary
 from .histogram import render_histogram
 from .outcomes import answers_console, answers_json, answers_markdown, answers_text
-from .server import server_console, server_json
+from .server import server_console, server_json, server_markdown
 from .workloads import (
     workload_console,
     workload_json,
@@ -371,7 +371,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         )
         out.append("")
     out.extend(workload_markdown(summary, info.config))
-    out.extend(answers_markdown(summary, _md))
+    out.extend(answers_markdown(summary, _md) + server_markdown(summary))
     out.extend(_md_stats(summary))
     if verdicts:
         out.append("")
