@@ -25,12 +25,16 @@ class SocketServer:
     """`with SocketServer(behaviour) as server:` serves on `server.port` (127.0.0.1) until
     the block ends; `server.connections` counts the connections accepted so far."""
 
-    def __init__(self, behaviour: Behaviour, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, behaviour: Behaviour, *, timeout_s: float = 30.0, backlog: int = 128
+    ) -> None:
         self.behaviour = behaviour
         self.timeout_s = timeout_s  # per connection: no test may hang on a silent peer
         self.connections = 0
         self.stop = threading.Event()  # set when the server closes; long behaviours poll it
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        # a small backlog lets a test fill the accept queue: a connect then waits for the
+        # kernel's SYN retransmission (1 s on Linux) once the loop accepts again
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=backlog)
         self._listener.settimeout(_ACCEPT_POLL_S)
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._accept, daemon=True)

@@ -45,6 +45,7 @@ OPTION_SURFACES: dict[tuple[str, str], str] = {
     ("run", "--prometheus-host"): "address",
     ("run", "--api-key"): "header",
     ("run", "--api-key-header"): "header",
+    ("run", "--request-id-header"): "header",
     ("run", "--header"): "header",
     ("run", "--api-key-file"): "path",
     ("run", "--prompt-file"): "path",

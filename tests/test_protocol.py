@@ -18,6 +18,7 @@ from llmbench_async.wire.protocol import (
     parse_chunk,
     parse_completion_body,
 )
+from llmbench_async.wire.servertiming import ServerFacts
 
 
 def chat(delta: Any, finish: str | None = None, **extra: Any) -> bytes:
@@ -143,7 +144,8 @@ def test_openai_usage_chunk_with_empty_choices() -> None:
     )
     chunk = parse_chunk(data)
     model = "gpt-4o-mini-2024-07-18"
-    assert chunk == Chunk(False, False, False, "chatcmpl-B9", None, 12, 9, 3, None, model)
+    cached = ServerFacts(0, None)  # prompt_tokens_details.cached_tokens: 0, no timing
+    assert chunk == Chunk(False, False, False, "chatcmpl-B9", None, 12, 9, 3, None, model, cached)
 
 
 def test_litellm_usage_chunk_with_an_empty_delta_choice() -> None:

@@ -46,7 +46,10 @@ BLOCK = re.compile(r"((?:<!-- [^\n]*-->\n)*)```(\w*)\n(.*?)\n```", re.S)
 COMMAND = re.compile(r"^(uv run )?llmbench-async\b", re.M)
 FAST = ("--model", "my-model", "--ttft-ms", "20", "--itl-ms", "1", "--tokens", "8")
 # what a block promises in its text, checked in its output
-PROMISED = {"capacity": "Capacity under SLO: c=4 (c=8 fails)"}
+PROMISED = {
+    "capacity": "Capacity under SLO: c=4 (c=8 fails)",
+    "server-timing": "prefill 50.00, decode 14.00, network+client",
+}
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,9 @@ TIMING = (
     "ready_ns",
     "connect_ns",
     "first_send_ns",
+    "dns_ns",
+    "tcp_ns",
+    "tls_ns",
 )
 
 

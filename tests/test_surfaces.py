@@ -319,6 +319,7 @@ def flag_cases() -> list[Case]:
         "",
     ):
         cases.append(_usage("--api-key-header", name or "empty", "--api-key-header", name))
+        cases.append(_usage("--request-id-header", name or "empty", "--request-id-header", name))
         cases.append(_usage("--header", f"framing {name}", "-H", f"{name}: v"))
     bad_urls = (
         "ftp://h/",

@@ -91,3 +91,28 @@ def test_tls_failure_with_a_given_model(tls_mock: tuple[MockProcess, Path]) -> N
     assert res.code == 3
     assert "certificate verify failed" in res.stderr
     assert "use --ca-bundle or --insecure" in res.stderr
+
+
+def test_tls_phase_is_measured_apart_from_tcp(
+    tls_mock: tuple[MockProcess, Path], tmp_path: Path
+) -> None:
+    import json
+
+    mock, cert = tls_mock
+    for preconnect in ("--preconnect", "--no-preconnect"):
+        out, doc = tmp_path / f"r{preconnect}.jsonl", tmp_path / f"s{preconnect}.json"
+        res = run_cli(
+            "--base-url", mock.base_url, "--model", "mock-model", "-n", "3", "-c", "1",
+            "--ca-bundle", str(cert), preconnect, "-o", str(out), "--json", str(doc),
+        )  # fmt: skip
+        assert res.code == 0, res.stderr
+        records = [json.loads(x) for x in out.read_text().splitlines()[1:-1]]
+        first = [r for r in records if r["tls_ns"] is not None]
+        # one connection, its phases on the first request to use it
+        assert len(first) == 1 and first[0]["tcp_ns"] is not None
+        assert first[0]["tls_ns"] > 0 and first[0]["dns_ns"] is not None
+        assert first[0].get("preconnected", False) is (preconnect == "--preconnect")
+        phases = json.loads(doc.read_text())["phases"]
+        kind = "preconnected" if preconnect == "--preconnect" else "new"
+        assert phases[kind]["tls_ms"]["count"] == 1
+        assert phases[kind]["tls_ms"]["mean"] == first[0]["tls_ns"] / 1e6

@@ -17,6 +17,7 @@ from .inbound import (
     check_file,
     check_headers,
     check_host,
+    check_identity_headers,
     check_key,
     is_secret_header,
     parse_header,
@@ -192,6 +193,9 @@ class RunConfig:
     proxy: str | None = field(default=None, repr=False)  # proxy URL for every request
     proxy_env: bool = True  # honour HTTP(S)_PROXY / ALL_PROXY / NO_PROXY (httpx's trust_env)
     http2: bool = False  # HTTP/2 through httpx's standard transport (needs the h2 extra)
+    # the header of each request's unique id ("none": no id sent; wire/tracing.py)
+    request_id_header: str = "X-Request-Id"
+    traceparent: bool = False  # a W3C traceparent per request (one trace a request)
     preconnect: bool = True  # open the run's connections before the clock starts
     # --calibrate: after the run, the same load against the built-in mock measures the
     # client's own error on each clock (session/calibrate.py)
@@ -318,6 +322,9 @@ class RunConfig:
         if self.proxy is not None:
             check_url(self.proxy, "--proxy", credentials=True)
         check_key(self.api_key, self.api_key_header)
+        check_identity_headers(
+            self.request_id_header, self.traceparent, self.headers, self.api_key_header
+        )
         if self.max_tokens_field not in (None, "max_tokens", "max_completion_tokens"):
             raise ConfigError(
                 "--max-tokens-field must be max_tokens or max_completion_tokens "

@@ -47,6 +47,7 @@ __all__ = [
     "check_file",
     "check_header_name",
     "check_headers",
+    "check_identity_headers",
     "check_key",
     "decoded",
     "get_bounded",
@@ -491,6 +492,37 @@ def check_key(key: str, key_header: str | None) -> None:
         )
     if key_header is not None and key_header != "none":
         check_header_name(key_header, "--api-key-header")
+
+
+# headers every request carries already (wire/assemble.py, the APIs' key headers)
+_OWN_HEADERS = frozenset(
+    {"content-type", "accept", "accept-encoding", "user-agent", "authorization", "x-api-key",
+     "anthropic-version", "traceparent"}
+)  # fmt: skip
+
+
+def check_identity_headers(
+    id_header: str, traceparent: bool, headers: Mapping[str, str], key_header: str | None
+) -> None:
+    """--request-id-header is an HTTP token that no --header, key header or header of ours
+    also sets; --traceparent's header is not set by --header too (each request's own would
+    clash). `id_header` "none": no id is sent."""
+    given = {name.lower() for name in headers}
+    if id_header != "none":
+        check_header_name(id_header, "--request-id-header")
+        lower = id_header.lower()
+        if lower in given or lower == (key_header or "").lower():
+            raise ConfigError(
+                f"--request-id-header {id_header}: that header is set by --header or "
+                "--api-key-header too; pass --request-id-header none to send your own"
+            )
+        if lower in _OWN_HEADERS:
+            raise ConfigError(
+                f"--request-id-header {id_header}: every request already sends that header; "
+                "name another (the default is X-Request-Id)"
+            )
+    if traceparent and "traceparent" in given:
+        raise ConfigError("--traceparent and --header traceparent: pass one of them")
 
 
 def parse_header(text: str) -> tuple[str, str]:

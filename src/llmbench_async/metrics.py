@@ -54,6 +54,8 @@ class SummaryView(Protocol):
     @property
     def input_tokens_per_s(self) -> float: ...
     @property
+    def cache_hit_rate(self) -> float | None: ...
+    @property
     def metrics(self) -> Mapping[str, Any]: ...  # key → stats.MetricStats
     def percentile(self, metric: str, q: float) -> float | None: ...
     def kind_rate(self, kind: str) -> float: ...
@@ -148,6 +150,16 @@ def _tpot(r: RequestRecord, shift: int) -> float | None:
     return _ms(r.tpot_ns)
 
 
+def _split(part: str) -> RecordReader:
+    """One part of a request's latency split (`RequestRecord.latency_split`), in ms."""
+    return lambda r, _: (r.latency_split or {}).get(part)
+
+
+def _phase(name: str) -> RecordReader:
+    """One connection set-up phase of a request that opened its connection, in ms."""
+    return lambda r, _: _ms(getattr(r, name)) if r.new_connection else None
+
+
 def _longest_gap(r: RequestRecord, shift: int) -> float | None:
     """The request's longest gap between output events (0 for a single event)."""
     if r.first_token_ns is None:
@@ -230,6 +242,40 @@ def _saved_retries(document: Mapping[str, Any], cause: str | None) -> float | No
     return _number(causes.get(cause, 0)) if isinstance(causes, Mapping) else None
 
 
+# connection set-up phases (one sample per connection, preconnected ones included), time
+# to headers, and what the server reported of its own time (docs/server-timing.md):
+# (key, name, label, aliases, description, the request's own value)
+# fmt: off
+_MORE_PER_REQUEST: tuple[tuple[str, str, str, tuple[str, ...], str, RecordReader], ...] = (
+    ("dns_ms", "dns", "DNS", ("dns_time",),
+     "per connection: resolving the host name (getaddrinfo)", _phase("dns_ns")),
+    ("tcp_ms", "tcp", "TCP connect", ("tcp_connect",),
+     "per connection: TCP handshake (connect() → connected)", _phase("tcp_ns")),
+    ("tls_ms", "tls", "TLS", ("tls_handshake",),
+     "per connection: TLS handshake (https only)", _phase("tls_ns")),
+    ("headers_ms", "headers", "Headers", ("time_to_headers",),
+     "request sent → response head arrived (every request that got one)",
+     lambda r, _: _ms(r.headers_wait_ns)),
+    ("headers_new_ms", "headers_new", "Headers new conn", (),
+     "time to headers of requests on a connection they opened",
+     lambda r, _: _ms(r.headers_wait_ns) if r.new_connection else None),
+    ("headers_reused_ms", "headers_reused", "Headers reused", (),
+     "time to headers of requests on a kept-alive (or preconnected) connection",
+     lambda r, _: _ms(r.headers_wait_ns) if r.new_connection is False else None),
+    ("server_queue_ms", "server_queue", "Server queue", (),
+     "server-reported time queued before scheduling (vLLM)", _split("queue_ms")),
+    ("server_prefill_ms", "server_prefill", "Server prefill", (),
+     "server-reported prompt processing (llama.cpp prompt_ms; vLLM TTFT − queue)",
+     _split("prefill_ms")),
+    ("server_decode_ms", "server_decode", "Server decode", (),
+     "server-reported generation (llama.cpp predicted_ms; vLLM generation_time_ms)",
+     _split("decode_ms")),
+    ("network_client_ms", "network_client", "Network+client", ("rest",),
+     "E2E − the server-reported parts: network and client", _split("rest_ms")),
+)
+# fmt: on
+
+
 PER_REQUEST: tuple[Metric, ...] = (
     _per_request(
         "ttft_ms",
@@ -296,6 +342,7 @@ PER_REQUEST: tuple[Metric, ...] = (
         "new connections only: asking the pool → connection ready (TCP + TLS)",
         None,  # only new connections have one: not a condition a request can meet
     ),
+    *(_per_request(*row) for row in _MORE_PER_REQUEST),
 )
 
 RUN_LEVEL: tuple[Metric, ...] = (
@@ -432,6 +479,22 @@ def _client_error(clock: str, label: str) -> Metric:
 CLIENT_ERROR: tuple[Metric, ...] = tuple(
     _client_error(clock, label) for clock, label in CLIENT_ERROR_CLOCKS.items()
 )
+CACHE_HIT_RATE = Metric(
+    "cache_hit_rate",
+    "cache_hit_rate",
+    "Cache hit (%)",
+    "%",
+    "ratio",
+    True,
+    False,
+    ("prefix_cache_hit_rate",),
+    "prompt tokens the server took from its prefix cache / prompt tokens, over the "
+    "successful requests whose usage said cached_tokens",
+    lambda s, _: s.cache_hit_rate,
+    lambda doc, _: _number(_at(doc, "server_timing", "cache_hit_rate")),
+    "server_timing",
+)
+RUN_LEVEL += (CACHE_HIT_RATE,)
 
 METRICS: tuple[Metric, ...] = PER_REQUEST + RUN_LEVEL
 # a count in the gate grammar only (`retries<10`, `retries.http_429<1`): the summary JSON

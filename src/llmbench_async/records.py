@@ -70,6 +70,23 @@ class RequestRecord:
     # `incomplete:REASON`, Messages `stop_reason`); None: none came (see docs/outcomes.md)
     finish_reason: str | None = None
     model: str | None = None  # the model the response named (None: it named none)
+    # the id we sent (--request-id-header; the same on every attempt) and the W3C trace id
+    # of --traceparent; None: not sent
+    request_id: str | None = None
+    trace_id: str | None = None
+    # prompt tokens the server took from its prefix cache (usage details; None: not said)
+    cached_tokens: int | None = None
+    # what the server said of its own time (docs/server-timing.md): `source` and the
+    # server's `queue_ms`, `prefill_ms`, `decode_ms` where it gives them; None: nothing said
+    server_timing: Mapping[str, Any] | None = None
+    # set-up phases (durations, ns) of the connection this request was the first to use:
+    # name resolution, TCP connect, TLS handshake (None: not measured, reused, or no TLS);
+    # `preconnected`: that connection was opened before the clock (--preconnect), so the
+    # phases are outside this request's latency
+    dns_ns: int | None = None
+    tcp_ns: int | None = None
+    tls_ns: int | None = None
+    preconnected: bool = False
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)  # shared when empty
 
     @property
@@ -85,6 +102,25 @@ class RequestRecord:
     def connect_ms(self) -> float | None:
         """Connect time in ms (0 for a reused connection), None when not known."""
         return None if self.connect_ns is None else self.connect_ns / 1e6
+
+    @property
+    def headers_wait_ns(self) -> int | None:
+        """Send instant → the response head's arrival (time to response headers)."""
+        return None if self.headers_ns is None else self.headers_ns - self.send_ns
+
+    @property
+    def latency_split(self) -> dict[str, float] | None:
+        """E2E (ms) split into what the server reported (queue, prefill, decode: only the
+        parts it gave) and the rest (network + client = E2E − the server's parts); None
+        when the server reported no part."""
+        timing = self.server_timing
+        if not timing:
+            return None
+        parts = {k: float(timing[k]) for k in _SPLIT if timing.get(k) is not None}
+        if not parts:
+            return None
+        parts["rest_ms"] = self.e2e_ns / 1e6 - sum(parts.values())
+        return parts
 
     @property
     def ttfc_ns(self) -> int | None:
@@ -141,6 +177,9 @@ _INSTANTS = (
 
 
 _WORKLOAD_TAGS = ("session", "turn", "group", "inputs")
+_SPLIT = ("queue_ms", "prefill_ms", "decode_ms")  # server_timing parts, in order
+_SERVER_FIELDS = ("request_id", "trace_id", "cached_tokens", "server_timing")
+_PHASES = ("dns_ns", "tcp_ns", "tls_ns")
 
 
 def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
@@ -164,6 +203,13 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
     line["model"] = record.model
     line["connect_ns"] = record.connect_ns
     line["new_connection"] = record.new_connection
+    for name in (*_PHASES, *_SERVER_FIELDS):
+        line[name] = getattr(record, name)
+    if record.server_timing is not None:
+        line["server_timing"] = dict(record.server_timing)
+    line["latency_split"] = record.latency_split
+    if record.preconnected:
+        line["preconnected"] = True
     if record.note is not None:
         line["note"] = record.note
     if record.warmup:
@@ -218,6 +264,14 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         # names from a server, read back as the client keeps them: bounded and printable
         finish_reason=finish_text(_opt_str(line.get("finish_reason"))),
         model=served_model(_opt_str(line.get("model"))),
+        request_id=_opt_str(line.get("request_id")),
+        trace_id=_opt_str(line.get("trace_id")),
+        cached_tokens=_opt_int(line.get("cached_tokens")),
+        server_timing=line.get("server_timing"),
+        dns_ns=_opt_int(line.get("dns_ns")),
+        tcp_ns=_opt_int(line.get("tcp_ns")),
+        tls_ns=_opt_int(line.get("tls_ns")),
+        preconnected=bool(line.get("preconnected", False)),
         extra=dict(line.get("extra") or {}),
     )
 
@@ -362,9 +416,10 @@ _INTS = ("index", "scheduled_ns", "send_ns", "end_ns")  # required
 _OPT_INTS = (
     "headers_ns", "first_token_ns", "last_token_ns", "first_content_ns", "output_events",
     "output_tokens", "input_tokens", "reasoning_tokens", "status", "attempts", "first_send_ns",
-    "session", "turn", "group", "inputs", "ready_ns", "connect_ns",
+    "session", "turn", "group", "inputs", "ready_ns", "connect_ns", "cached_tokens",
+    "dns_ns", "tcp_ns", "tls_ns",
 )  # fmt: skip
-_BOOLS = ("warmup", "ramp", "new_connection")
+_BOOLS = ("warmup", "ramp", "new_connection", "preconnected")
 _INT_RANGE = 2**62  # instants (ns) and counts beyond this are not a run's
 
 
@@ -393,10 +448,28 @@ def check_record(obj: dict[str, Any], where: str) -> dict[str, Any]:
         raise ConfigError(f"{where}: field 'retry_causes' must be a list of strings")
     if obj.get("extra") is not None and not isinstance(obj["extra"], dict):
         raise ConfigError(f"{where}: field 'extra' must be an object")
+    _check_server_timing(obj, where)
     for name, value in obj.items():
         if isinstance(value, str):  # error messages and other texts: a bounded excerpt
             obj[name] = value[:MAX_FIELD_CHARS]
     return obj
+
+
+def _check_server_timing(obj: dict[str, Any], where: str) -> None:
+    """`server_timing`: an object of at most 16 fields, each a finite number from 0 to
+    1e12 or (`source`) a short text; the derived `latency_split` is recomputed, not read."""
+    timing = obj.get("server_timing")
+    obj.pop("latency_split", None)
+    if timing is None:
+        return
+    ok = isinstance(timing, dict) and len(timing) <= 16
+    for key, value in timing.items() if ok else ():
+        if key == "source":
+            ok = ok and isinstance(value, str) and len(value) <= 40
+        else:
+            ok = ok and _is_finite(value) and 0 <= value <= 1e12
+    if not ok:
+        raise ConfigError(f"{where}: field 'server_timing' must hold non-negative numbers")
 
 
 def _is_int(value: Any) -> bool:
@@ -429,12 +502,12 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(
         ("base_url", "api_key", "model", "api", "arrival", "prompt", "latency_from",
          "endpoint_url", "api_key_header", "max_tokens_field", "proxy", "dataset",
-         "dataset_format", "prompt_file", "output", "ray_address"),
+         "dataset_format", "prompt_file", "output", "ray_address", "request_id_header"),
         (str,),
     ),
     **dict.fromkeys(
         ("stream", "ignore_eos", "sample_prompts", "replay_history", "proxy_env", "http2",
-         "preconnect", "calibrate"),
+         "preconnect", "calibrate", "traceparent"),
         (bool,),
     ),
     **dict.fromkeys(("extra_body", "headers", "timeouts", "retry"), (dict,)),

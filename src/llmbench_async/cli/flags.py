@@ -112,6 +112,8 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         proxy=flags.proxy,
         proxy_env=not flags.no_proxy_env,
         http2=flags.http2,
+        request_id_header=_id_header(flags.request_id_header),
+        traceparent=flags.traceparent,
         preconnect=flags.preconnect,
         calibrate=flags.calibrate,
         **_limits_fields(flags),
@@ -165,6 +167,11 @@ def _api_key(flags: Flags, env: Mapping[str, str]) -> str:
 def _key_header(name: str | None) -> str | None:
     """--api-key-header: None (not given) leaves the API's own; `none` in any case: no key."""
     return "none" if name is not None and name.lower() == "none" else name
+
+
+def _id_header(name: str) -> str:
+    """--request-id-header: `none` in any case sends no id; RunConfig checks any other."""
+    return "none" if name.lower() == "none" else name
 
 
 def _workload_fields(flags: Flags) -> dict[str, Any]:

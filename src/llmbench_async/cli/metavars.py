@@ -19,6 +19,7 @@ METAVARS: dict[str, str] = {
     "--ca-bundle": "PATH",
     "--endpoint": "URL",
     "--api-key-header": "HEADER",
+    "--request-id-header": "HEADER",
     "--max-tokens-field": "FIELD",
     "--proxy": "URL",
     # run: load and scale

@@ -72,6 +72,15 @@ _LitellmUsageShape = Annotated[
         help='Usage chunk with choices [{"index":0,"delta":{}}] as LiteLLM sends, not [].',
     ),
 ]
+_ServerTimings = Annotated[
+    bool,
+    typer.Option(
+        "--server-timings",
+        help="Chat/completions: send llama.cpp's `timings` (prompt_ms, predicted_ms, "
+        "cache_n...) and usage prompt_tokens_details.cached_tokens (the prompt's leading "
+        "words shared with the previous prompt count as cached).",
+    ),
+]
 _Gzip = Annotated[
     bool,
     typer.Option(
@@ -215,6 +224,7 @@ def mock_server_command(
     capacity: _Capacity = None,
     reasoning_tokens: _ReasoningTokens = 0,
     litellm_usage_shape: _LitellmUsageShape = False,
+    server_timings: _ServerTimings = False,
     gzip: _Gzip = False,
     embedding_ms: _EmbeddingMs = None,
     embedding_dims: _EmbeddingDims = 16,

@@ -604,3 +604,21 @@ class RunOptions:
             panel=GATE,
         ),
     ] = False
+    request_id_header: Annotated[
+        str,
+        _opt(
+            "--request-id-header",
+            help="Header carrying each request's unique id (32 hex digits, the same on its "
+            "retries; recorded as request_id), or none to send no id. Default: X-Request-Id.",
+            panel=TARGET,
+        ),
+    ] = "X-Request-Id"
+    traceparent: Annotated[
+        bool,
+        _opt(
+            "--traceparent",
+            help="Send a W3C traceparent header with each request: one trace a request, a new "
+            "span an attempt (the trace id recorded as trace_id). Default: off.",
+            panel=TARGET,
+        ),
+    ] = False

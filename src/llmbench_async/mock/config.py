@@ -45,6 +45,9 @@ class MockConfig:
     capacity: int | None = None  # at most this many responses generate at once; >= 1 or None
     reasoning_tokens: int = 0  # chat: reasoning chunks before the content; >= 0
     litellm_usage_shape: bool = False  # usage chunk with choices [{"index":0,"delta":{}}]
+    # chat/completions: llama.cpp's `timings` (final chunk or body) and usage
+    # prompt_tokens_details.cached_tokens (the prompt's words shared with the last prompt)
+    server_timings: bool = False
     gzip: bool = False  # gzip every response body (Content-Encoding), whatever the client asks
     embedding_ms: float | None = None  # embeddings: received -> answered (None: ttft_ms)
     embedding_dims: int = 16  # embeddings: vector length unless the request asks `dimensions`
@@ -142,6 +145,8 @@ class MockConfig:
             text += f", capacity {self.capacity}"
         if self.gzip:
             text += ", gzip"
+        if self.server_timings:
+            text += ", server timings"
         faults = self.faults()
         return text + (f"; faults: {', '.join(faults)}" if faults else "")
 

@@ -159,8 +159,12 @@ class Events:
         close = b"}" if plan.chat else b""
         self._prefix = prefix = b"data: " + self._common + key
         self._mid = mid = close + b',"logprobs":null,"finish_reason":null}]}\n\n'
-        self._end = end = (
-            close + b',"logprobs":null,"finish_reason":"%s"}]}\n\n' % plan.finish_reason.encode()
+        timings = (
+            b"" if plan.timings is None else b',"timings":' + json.dumps(plan.timings).encode()
+        )
+        self._end = end = close + b',"logprobs":null,"finish_reason":"%s"}]%s}\n\n' % (
+            plan.finish_reason.encode(),
+            timings,
         )
         distinct = min(plan.tokens - 1, len(WORDS_JSON))
         self._tokens = [framing(prefix + WORDS_JSON[i] + mid) for i in range(distinct)]
@@ -235,6 +239,8 @@ def usage(plan: Plan) -> bytes:
     out = b'{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d' % (p, n, p + n)
     if r:
         out += b',"completion_tokens_details":{"reasoning_tokens":%d}' % r
+    if plan.timings is not None:
+        out += b',"prompt_tokens_details":{"cached_tokens":%d}' % plan.cached_tokens
     return out + b"}"
 
 
@@ -249,7 +255,7 @@ def chat_body(plan: Plan) -> bytes:
         choice = {"index": 0, "message": message, "finish_reason": plan.finish_reason}
     else:
         choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": plan.finish_reason}
-    body = {
+    body: dict[str, Any] = {
         "id": plan.rid,
         "object": "chat.completion" if plan.chat else "text_completion",
         "created": plan.created,
@@ -258,4 +264,6 @@ def chat_body(plan: Plan) -> bytes:
     }
     if plan.include_usage:
         body["usage"] = json.loads(usage(plan))
+    if plan.timings is not None:
+        body["timings"] = plan.timings
     return json.dumps(body, separators=(",", ":")).encode()

@@ -97,6 +97,9 @@ class Plan:
     reasoning: int = 0  # reasoning tokens before the content (not completions)
     done: bool = True  # streams end with `data: [DONE]` (responses/messages: their last event)
     litellm_usage: bool = False
+    # llama.cpp `timings` and usage cached tokens (None: not sent); see `server_timings`
+    timings: dict[str, Any] | None = None
+    cached_tokens: int = 0
     endless: bool = False
     slow_drip: bool = False
     fault_at: int | None = None  # token index where malformed / disconnect / huge strike
@@ -330,13 +333,15 @@ def plan_completion(
     mid = _Faults(_offsets(config, reasoning + n, rng))
     if stream and not config.static_body and not drip:
         mid = _mid_stream(config, rng, mid.offsets, reasoning + n // 2)
+    prompt = _prompt_tokens(body, api)
+    timings, cached = _timings(config, body, api, prompt, None if endless else mid.offsets)
     return Plan(
         rid=new_rid(api),
         api=api,
         model=body["model"],
         created=int(wall_now),
         tokens=ENDLESS if endless else n,
-        prompt_tokens=_prompt_tokens(body, api),
+        prompt_tokens=prompt,
         stream=stream,
         include_usage=asked_usage and not config.no_usage,
         static_body=config.static_body,
@@ -345,6 +350,8 @@ def plan_completion(
         reasoning=reasoning,
         done=not config.no_done,
         litellm_usage=config.litellm_usage_shape,
+        timings=timings,
+        cached_tokens=cached,
         endless=endless,
         slow_drip=drip,
         fault_at=mid.fault_at,
@@ -354,6 +361,72 @@ def plan_completion(
         error_event=mid.error_event,
         faults=faults + mid.names,
     )
+
+
+def _timings(
+    config: MockConfig,
+    body: dict[str, Any],
+    api: Api,
+    prompt: int,
+    offsets: tuple[float, ...] | None,
+) -> tuple[dict[str, Any] | None, int]:
+    """--server-timings: llama.cpp's `timings` and the cached prompt tokens (chat and
+    completions with an end; None and 0 otherwise)."""
+    if not config.server_timings or api not in ("chat", "completions") or offsets is None:
+        return None, 0
+    cached = _PREFIX_CACHE.hit(body, api, prompt)
+    return server_timings(offsets, prompt, cached), cached
+
+
+class _PrefixCache:
+    """The mock's prefix cache: a prompt's leading words shared with the previous prompt
+    count as cached (shared-prefix workloads hit it; distinct prompts mostly miss)."""
+
+    def __init__(self) -> None:
+        self._last: list[str] = []
+
+    def hit(self, body: dict[str, Any], api: Api, prompt: int) -> int:
+        if api == "chat":
+            messages = body.get("messages")
+            parts = (
+                [m.get("content") for m in messages if isinstance(m, dict)]
+                if isinstance(messages, list)
+                else []
+            )
+        else:
+            parts = [body.get("prompt")]
+        words = " ".join(p for p in parts if isinstance(p, str)).split()
+        shared = 0
+        for mine, theirs in zip(words, self._last, strict=False):
+            if mine != theirs:
+                break
+            shared += 1
+        self._last = words
+        return min(shared, max(prompt - 1, 0))  # at least one token is always processed
+
+
+_PREFIX_CACHE = _PrefixCache()
+
+
+def server_timings(offsets: tuple[float, ...], prompt: int, cached: int) -> dict[str, Any]:
+    """llama.cpp's `timings` for a planned response: prompt processing until the first
+    token's instant, generation from there to the last token's."""
+    first = offsets[0] if offsets else 0.0
+    last = offsets[-1] if offsets else 0.0
+    predicted = len(offsets)
+    prompt_ms, predicted_ms = first * 1000, (last - first) * 1000
+    fresh = max(prompt - cached, 1)
+    return {
+        "cache_n": cached,
+        "prompt_n": fresh,
+        "prompt_ms": round(prompt_ms, 3),
+        "prompt_per_token_ms": round(prompt_ms / fresh, 3),
+        "prompt_per_second": round(fresh / first, 3) if first > 0 else 0.0,
+        "predicted_n": predicted,
+        "predicted_ms": round(predicted_ms, 3),
+        "predicted_per_token_ms": round(predicted_ms / predicted, 3) if predicted else 0.0,
+        "predicted_per_second": round(predicted / (last - first), 3) if last > first else 0.0,
+    }
 
 
 def _embedding_inputs(body: dict[str, Any]) -> list[Any] | Refusal:

@@ -18,6 +18,7 @@ from ..results.stats import MetricStats, Summary
 from .client_error import client_error_console, client_error_markdown
 from .histogram import render_histogram
 from .outcomes import answers_console, answers_json, answers_markdown, answers_text
+from .server import server_console, server_json, server_markdown
 from .workloads import (
     workload_console,
     workload_json,
@@ -146,6 +147,7 @@ def summary_json(
         "client_error": None if summary.client_error is None else summary.client_error.to_json(),
         **workload_json(summary, info.config),
         **answers_json(summary),
+        **server_json(summary),
     }
 
 
@@ -202,6 +204,7 @@ def console_report(
     out.extend(_summary_lines(summary, info))
     out.extend(workload_console(summary, info.config))
     out.extend(answers_console(summary))
+    out.extend(server_console(summary))
     out.append("")
     out.extend(_stats_table(summary.metrics))
     for key, title in (("e2e_ms", "E2E latency (ms)"), ("ttft_ms", "Time to first token (ms)")):
@@ -374,7 +377,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         )
         out.append("")
     out.extend(workload_markdown(summary, info.config))
-    out.extend(answers_markdown(summary, _md))
+    out.extend(answers_markdown(summary, _md) + server_markdown(summary))
     out.extend(_md_stats(summary))
     if summary.client_error is not None:
         out.append("")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ..metrics import SUMMARY_KEYS
 from ..outcomes import LENGTH_REASONS, Expect, Notice, notices
 from ..records import RequestRecord
+from .serverside import ServerAcc, ServerSummary
 
 if TYPE_CHECKING:
     from .calibration import ClientError
@@ -36,6 +37,13 @@ METRIC_KEYS: tuple[str, ...] = SUMMARY_KEYS
 
 _NS_PER_MS = 1e6
 _NS_PER_S = 1e9
+# a request's latency split part → its metric key
+_SPLIT_KEYS = (
+    ("queue_ms", "server_queue_ms"),
+    ("prefill_ms", "server_prefill_ms"),
+    ("decode_ms", "server_decode_ms"),
+    ("rest_ms", "network_client_ms"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +132,13 @@ class Summary:
     warnings: tuple[Notice, ...] = ()
     # the client's own error on each clock, from --calibrate or `calibrate` (None: not asked)
     client_error: ClientError | None = field(default=None, repr=False)
+    # what the server said of its time, the cache hit rate, connection phases by kind
+    server: ServerSummary = field(default_factory=ServerSummary)
+
+    @property
+    def cache_hit_rate(self) -> float | None:
+        """Prefix-cache hits in % of prompt tokens (None: no usage said cached_tokens)."""
+        return self.server.cache_hit_rate
 
     def kind_count(self, kind: str) -> int:
         """Failed requests of one error kind (0 when none)."""
@@ -260,6 +275,7 @@ class SummaryBuilder:
         self.good = self.inputs = 0
         self._by: dict[tuple[str, int], tuple[array[float], array[float]]] = {}
         self._answers = _AnswerAcc(expect)
+        self._server = ServerAcc()
 
     def add(self, r: RequestRecord) -> None:
         """Count one record in."""
@@ -286,6 +302,7 @@ class SummaryBuilder:
         values["queue_delay_ms"].append(r.queue_delay_ns / _NS_PER_MS)
         if r.new_connection and r.connect_ns is not None:
             values["connect_ms"].append(r.connect_ns / _NS_PER_MS)
+        self._add_network(r)
         kind = r.error_kind
         if kind is not None:
             acc = self._failures.get(kind)
@@ -315,7 +332,34 @@ class SummaryBuilder:
         if r.input_tokens:
             self.in_tokens += r.input_tokens
         self._add_workload(r, shift)
+        self._add_server(r)
         self._sources[r.token_source] = self._sources.get(r.token_source, 0) + 1
+
+    def _add_network(self, r: RequestRecord) -> None:
+        """Connection phases (one sample per connection, preconnected ones included) and
+        time to headers, of every measured request, failed ones too."""
+        values = self._values
+        if r.new_connection or r.preconnected:
+            for key, value in (("dns_ms", r.dns_ns), ("tcp_ms", r.tcp_ns), ("tls_ms", r.tls_ns)):
+                if value is not None:
+                    values[key].append(value / _NS_PER_MS)
+        wait = r.headers_wait_ns
+        if wait is not None:
+            values["headers_ms"].append(wait / _NS_PER_MS)
+            if r.new_connection is not None:
+                key = "headers_new_ms" if r.new_connection else "headers_reused_ms"
+                values[key].append(wait / _NS_PER_MS)
+        self._server.add_connection(r)
+
+    def _add_server(self, r: RequestRecord) -> None:
+        """A successful request's server-reported split and cached tokens."""
+        split = r.latency_split
+        if split is not None:
+            for part, key in _SPLIT_KEYS:
+                value = split.get(part)
+                if value is not None:
+                    self._values[key].append(value)
+        self._server.add_ok(r)
 
     def _add_workload(self, r: RequestRecord, shift: int) -> None:
         """Goodput, embedded inputs, and latency by turn and by prefix group."""
@@ -396,6 +440,7 @@ class SummaryBuilder:
             finish_reasons=_by_count(self._answers.finish),
             served_models=_by_count(self._answers.models),
             warnings=self._answers.notices(self.total, self.ok),
+            server=self._server.summary(describe),
         )
 
 

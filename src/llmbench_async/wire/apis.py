@@ -36,6 +36,7 @@ from .protocol import (
     token_count,
     usage_counts,
 )
+from .servertiming import ServerFacts, server_facts
 
 __all__ = ["ANTHROPIC_VERSION", "ApiSpec", "BodyResult", "Message", "api_spec"]
 
@@ -60,6 +61,7 @@ class BodyResult:
     text: str  # the assistant's reply text (carried into the next turn of a session)
     finish_reason: str | None = None  # why the answer ended, in the API's own words
     model: str | None = None  # the model the body names (bounded: `served_model`)
+    server: ServerFacts | None = None  # the server's timings and cached tokens, if said
 
 
 class ApiSpec:
@@ -132,6 +134,7 @@ class ApiSpec:
             text,
             parsed.finish_reason,
             parsed.model,
+            parsed.server,
         )
 
 
@@ -209,7 +212,10 @@ class ResponsesApi(ApiSpec):
             if said in _NOT_FINISHED:  # a final event whose response says it did not finish
                 finish = said if said in ("failed", "cancelled") else None
             # the API's final event: `done`, after its finish reason and usage are taken
-            return Chunk(True, False, False, rid, finish, out, prompt, reasoning, None, model)
+            facts = server_facts(response, response.get("usage"), _RESPONSES_DETAILS)
+            return Chunk(
+                True, False, False, rid, finish, out, prompt, reasoning, None, model, facts
+            )
         if kind == "response.failed":
             return Chunk(False, False, False, rid, None, None, None, None, _error_text(response))
         if kind == "error":
@@ -245,7 +251,10 @@ class ResponsesApi(ApiSpec):
         status = obj.get("status")
         finish = responses_finish(status, obj) if status in ("completed", "incomplete") else None
         model = served_model(obj.get("model"))
-        return BodyResult(rid, has_output, 0, out, prompt, reasoning, error, text, finish, model)
+        facts = server_facts(obj, obj.get("usage"), _RESPONSES_DETAILS)
+        return BodyResult(
+            rid, has_output, 0, out, prompt, reasoning, error, text, finish, model, facts
+        )
 
 
 class MessagesApi(ApiSpec):
@@ -296,7 +305,8 @@ class MessagesApi(ApiSpec):
             rid = message.get("id") if type(message.get("id")) is str else None
             prompt = _anthropic_input(message.get("usage"))
             model = message.get("model") if type(message.get("model")) is str else None
-            return Chunk(False, False, False, rid, None, None, prompt, None, None, model)
+            facts = server_facts(message, message.get("usage"), "")
+            return Chunk(False, False, False, rid, None, None, prompt, None, None, model, facts)
         if kind == "message_delta":
             delta = obj.get("delta")
             reason = delta.get("stop_reason") if type(delta) is dict else None
@@ -312,6 +322,8 @@ class MessagesApi(ApiSpec):
                 _anthropic_input(usage),
                 None,
                 None,
+                None,
+                server_facts(obj, usage, ""),
             )
         if kind == "message_stop":
             return Chunk(True, False, False, None, None, None, None, None, None)
@@ -355,6 +367,7 @@ class MessagesApi(ApiSpec):
             text,
             reason if type(reason) is str and reason else None,
             served_model(obj.get("model")),
+            server_facts(obj, usage, ""),
         )
 
 
@@ -479,6 +492,9 @@ def responses_finish(status: Any, response: Mapping[str, Any]) -> str:
     details = response.get("incomplete_details")
     reason = details.get("reason") if type(details) is dict else None
     return f"incomplete:{reason}" if type(reason) is str and reason else "incomplete"
+
+
+_RESPONSES_DETAILS = "input_tokens_details"  # where Responses usage says cached tokens
 
 
 def _responses_usage(usage: Any) -> tuple[int | None, int | None, int | None]:

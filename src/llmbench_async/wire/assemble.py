@@ -67,4 +67,6 @@ def build_target(config: RunConfig) -> Target:
         # an Azure deployment URL picks the model itself: nothing to compare the answer with
         model=None if names_deployment(config.endpoint) else config.model,
         accept_models=config.accept_models,
+        request_id_header=None if config.request_id_header == "none" else config.request_id_header,
+        traceparent=config.traceparent,
     )

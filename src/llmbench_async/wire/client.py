@@ -25,6 +25,7 @@ from .events import Measure, StreamEvents, Watchdog, arrival, ended
 from .protocol import error_message_from_body, finish_text, response_id_text, served_model
 from .retry import backoff, parse_retry_after, retry_cause, should_retry
 from .sse import DEFAULT_MAX_EVENT_BYTES
+from .tracing import RequestIdentity, identity_headers, new_identity
 from .transport import transport_for
 
 MESSAGE_LIMIT = 500  # characters of an error message kept on a record
@@ -50,6 +51,9 @@ class Target:
     accept_models: tuple[str, ...] = ()
     # HTTP versions the responses came in (b"HTTP/1.1", b"HTTP/2"): the report says which
     protocols: set[bytes] = field(default_factory=set, compare=False, repr=False)
+    # the per-request id header (None: none sent) and whether a W3C traceparent is sent
+    request_id_header: str | None = None
+    traceparent: bool = False
     _parsed: httpx.URL = field(init=False, repr=False, compare=False)
     _head: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
 
@@ -60,9 +64,12 @@ class Target:
         object.__setattr__(self, "_parsed", parsed)
         object.__setattr__(self, "_head", tuple(head))
 
-    def request(self, body: bytes, exchange: Exchange) -> httpx.Request:
-        """The `httpx.Request` for one body, built from parts parsed once per run."""
-        headers = [*self._head, (b"Content-Length", str(len(body)).encode())]
+    def request(
+        self, body: bytes, exchange: Exchange, extra: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> httpx.Request:
+        """The `httpx.Request` for one body, built from parts parsed once per run, plus
+        this attempt's `extra` headers (its request id and traceparent)."""
+        headers = [*self._head, *extra, (b"Content-Length", str(len(body)).encode())]
         timeout = {"connect": self.timeouts.connect, "read": None, "write": None, "pool": None}
         return httpx.Request(
             "POST",
@@ -75,7 +82,11 @@ class Target:
 
 @asynccontextmanager
 async def _open(
-    http: httpx.AsyncClient, target: Target, body: bytes, exchange: Exchange
+    http: httpx.AsyncClient,
+    target: Target,
+    body: bytes,
+    exchange: Exchange,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
 ) -> AsyncIterator[tuple[httpx.Response, AsyncIterable[bytes]]]:
     """Send the request and yield the response with its body stream, decoded when the server
     compressed it anyway (gzip, deflate, br, zstd: httpx's own decoders).
@@ -85,7 +96,7 @@ async def _open(
     cost 0.14-0.19 ms a request (16-23% of the client's CPU, benchmarks/cpu_per_request.py)
     and do nothing for a load test.
     """
-    request = target.request(body, exchange)
+    request = target.request(body, exchange, extra)
     resp = await transport_for(http, target._parsed).handle_async_request(request)
     resp.request = request
     target.protocols.add(resp.extensions.get("http_version", b"HTTP/1.1"))
@@ -135,7 +146,9 @@ async def execute(
     With `capture`, the reply's text pieces are appended to it (multi-turn sessions carry
     the reply into the next turn); it holds the last attempt's reply only. `on_attempt` is
     told of each attempt's outcome (None: success) before any backoff; True from it means
-    do not retry (the run is stopping, or the target is unusable)."""
+    do not retry (the run is stopping, or the target is unusable). Every attempt carries
+    the request's one id (`wire/tracing.py`)."""
+    identity = new_identity(target.request_id_header, target.traceparent)
     first_send_ns: int | None = None
     causes: list[str] = []
     attempt = 0
@@ -143,7 +156,9 @@ async def execute(
         attempt += 1
         if capture is not None:
             capture.clear()
-        outcome = await _attempt(http, target, index, body, scheduled_ns, attempt, capture)
+        outcome = await _attempt(
+            http, target, index, body, scheduled_ns, attempt, identity, capture
+        )
         if first_send_ns is None:
             first_send_ns = outcome.record.send_ns
         error = outcome.error
@@ -176,9 +191,11 @@ async def _attempt(
     body: bytes,
     scheduled_ns: int,
     attempt: int,
+    identity: RequestIdentity,
     capture: list[str] | None = None,
 ) -> _Outcome:
     m = Measure()
+    extra = identity_headers(identity, target.request_id_header)
     error: RequestError | None = None
     retry_after: float | None = None
     start_ns = time.perf_counter_ns()
@@ -188,9 +205,13 @@ async def _attempt(
         exchange.start_ns = start_ns
         try:
             if target.stream:
-                error, retry_after = await _stream(http, target, body, m, dog, exchange, capture)
+                error, retry_after = await _stream(
+                    http, target, (body, extra), m, dog, exchange, capture
+                )
             else:
-                error, retry_after = await _whole(http, target, body, m, dog, exchange, capture)
+                error, retry_after = await _whole(
+                    http, target, (body, extra), m, dog, exchange, capture
+                )
         except BadStreamError as exc:
             error = RequestError(ErrorKind.BAD_STREAM, str(exc), m.status)
         except Exception as exc:
@@ -209,7 +230,9 @@ async def _attempt(
     elif error is None:
         error = _answer_error(m, target)
     return _Outcome(
-        _record(m, index, scheduled_ns, start_ns, end_ns, exchange, error, attempt, target),
+        _record(
+            m, (index, scheduled_ns, start_ns, end_ns), exchange, error, attempt, target, identity
+        ),
         error,
         m.first_ns is not None,
         retry_after,
@@ -243,17 +266,17 @@ def _answer_error(m: Measure, target: Target) -> RequestError | None:
 
 def _record(
     m: Measure,
-    index: int,
-    scheduled_ns: int,
-    start_ns: int,
-    end_ns: int,
+    when: tuple[int, int, int, int],
     exchange: Exchange,
     error: RequestError | None,
     attempt: int,
     target: Target,
+    identity: RequestIdentity,
 ) -> RequestRecord:
-    """Freeze one attempt's measurements. The send instant is when the request bytes went
-    out on a ready connection; before that (a failed connect) it is the attempt's start."""
+    """Freeze one attempt's measurements (`when`: index, scheduled, start and end
+    instants). The send instant is when the request bytes went out on a ready connection;
+    before that (a failed connect) it is the attempt's start."""
+    index, scheduled_ns, start_ns, end_ns = when
     source: TokenSource
     if m.completion_tokens is not None:
         tokens: int | None = m.completion_tokens
@@ -292,19 +315,27 @@ def _record(
         note=m.note,
         finish_reason=m.finish_reason,
         model=m.model,
+        request_id=identity.request_id,
+        trace_id=identity.trace_id,
+        dns_ns=None if exchange.phases is None else exchange.phases[0],
+        tcp_ns=None if exchange.phases is None else exchange.phases[1],
+        tls_ns=None if exchange.phases is None else exchange.phases[2],
+        preconnected=exchange.preconnected,
+        cached_tokens=None if m.server is None else m.server.cached_tokens,
+        server_timing=None if m.server is None else m.server.timing,
     )
 
 
 async def _stream(
     http: httpx.AsyncClient,
     target: Target,
-    body: bytes,
+    request: tuple[bytes, tuple[tuple[bytes, bytes], ...]],
     m: Measure,
     dog: Watchdog,
     exchange: Exchange,
     capture: list[str] | None = None,
 ) -> tuple[RequestError | None, float | None]:
-    async with _open(http, target, body, exchange) as (resp, raw_stream):
+    async with _open(http, target, request[0], exchange, request[1]) as (resp, raw_stream):
         failure = await _headers_received(resp, raw_stream, m, dog, target, exchange)
         if failure is not None:
             return failure
@@ -386,13 +417,13 @@ async def _headers_received(
 async def _whole(
     http: httpx.AsyncClient,
     target: Target,
-    body: bytes,
+    request: tuple[bytes, tuple[tuple[bytes, bytes], ...]],
     m: Measure,
     dog: Watchdog,
     exchange: Exchange,
     capture: list[str] | None = None,
 ) -> tuple[RequestError | None, float | None]:
-    async with _open(http, target, body, exchange) as (resp, raw_stream):
+    async with _open(http, target, request[0], exchange, request[1]) as (resp, raw_stream):
         failure = await _headers_received(resp, raw_stream, m, dog, target, exchange)
         if failure is not None:
             return failure
@@ -426,6 +457,7 @@ def _take_completion(m: Measure, parsed: BodyResult, capture: list[str] | None) 
     m.completion_tokens = parsed.completion_tokens
     m.prompt_tokens = parsed.prompt_tokens
     m.reasoning_tokens = parsed.reasoning_tokens
+    m.server = parsed.server
     m.finish_reason = finish_text(parsed.finish_reason)
     m.model = parsed.model
     m.whole_output = parsed.has_output

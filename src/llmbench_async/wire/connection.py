@@ -32,6 +32,10 @@ class Activity(Protocol):
     last_ns: int
 
 
+Phases = tuple[int, int, int | None]
+"""A connection's set-up: name resolution, TCP connect, TLS handshake (None: plain TCP), ns."""
+
+
 class Exchange:
     """What the transport saw of one request: when the connection was ready, when the request
     went out, and whether the connection was new. Instants are `perf_counter_ns`."""
@@ -43,6 +47,8 @@ class Exchange:
         "head_ns",
         "last_piece_ns",
         "new_connection",
+        "phases",
+        "preconnected",
         "ready_ns",
         "send_ns",
         "start_ns",
@@ -54,6 +60,10 @@ class Exchange:
         self.ready_ns: int | None = None  # a pooled connection taken, or a new one set up
         self.send_ns: int | None = None  # the request bytes written to that connection
         self.new_connection: bool | None = None
+        # the set-up phases of the connection, when this request is the first to use it;
+        # `preconnected`: it was opened before the request (--preconnect), not by it
+        self.phases: Phases | None = None
+        self.preconnected = False
         # when the bytes that completed the response head reached this process, and when the
         # oldest bytes of the body piece last handed over did (the socket read's callback,
         # before any parsing: see `Connection`); None through other transports
@@ -96,6 +106,7 @@ class Connection(asyncio.Protocol):
         "_over_ssl",
         "_write_paused",
         "made_ns",
+        "phases",
         "response",
         "transport",
     )
@@ -112,6 +123,9 @@ class Connection(asyncio.Protocol):
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self.made_ns: int | None = None  # TCP (and TLS) set up: `connection_made`'s instant
+        # (DNS, TCP, TLS) set-up durations in ns (TLS None on plain TCP), until the first
+        # request on the connection takes them (`Exchange.phases`)
+        self.phases: Phases | None = None
 
     # asyncio callbacks --------------------------------------------------------------------
 

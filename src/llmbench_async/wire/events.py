@@ -17,6 +17,7 @@ from ..redact import safe_excerpt
 from .apis import ApiSpec
 from .connection import Exchange
 from .protocol import error_message_from_body, finish_text, malformed_event_message, served_model
+from .servertiming import ServerFacts
 from .sse import SSEDecoder
 
 
@@ -96,6 +97,7 @@ class Measure:
         "prompt_tokens",
         "reasoning_tokens",
         "response_id",
+        "server",
         "status",
         "whole_output",
     )
@@ -110,6 +112,7 @@ class Measure:
         self.completion_tokens: int | None = None
         self.prompt_tokens: int | None = None
         self.reasoning_tokens: int | None = None
+        self.server: ServerFacts | None = None  # the server's timings and cached tokens
         self.first_content_ns: int | None = None
         self.response_id: str | None = None
         self.finish_reason: str | None = None
@@ -118,6 +121,16 @@ class Measure:
         self.status: int | None = None
         self.done = False
         self.note: str | None = None
+
+    def take_server(self, facts: ServerFacts) -> None:
+        """The server's own account: each part kept from the event that said it (a stream
+        may give its timings and its usage in different events)."""
+        old = self.server
+        if old is None:
+            self.server = facts
+            return
+        cached = old.cached_tokens if facts.cached_tokens is None else facts.cached_tokens
+        self.server = ServerFacts(cached, facts.timing or old.timing)
 
     def note_model(self, value: object) -> None:
         """A model the answer names: the first is `model`; a later, different one is kept
@@ -236,6 +249,8 @@ class StreamEvents:
                 m.prompt_tokens = chunk.prompt_tokens
             if chunk.reasoning_tokens is not None:
                 m.reasoning_tokens = chunk.reasoning_tokens
+            if chunk.server is not None:
+                m.take_server(chunk.server)
             if chunk.done:  # the API's final event ([DONE], message_stop, response.completed)
                 m.done = True
         if decoder.errors:

@@ -16,6 +16,7 @@ import orjson
 from ..errors import BadStreamError
 from ..outcomes import finish_text, response_id_text, served_model
 from ..redact import safe_excerpt
+from .servertiming import ServerFacts, server_facts
 
 __all__ = [
     "Chunk",
@@ -68,6 +69,7 @@ class Chunk:
     reasoning_tokens: int | None  # usage.completion_tokens_details.reasoning_tokens
     error: str | None  # the chunk is an error object: a short one-line message
     model: str | None = None  # the model the chunk names (`served_model` bounds it)
+    server: ServerFacts | None = None  # the server's timings and cached tokens, if said
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class CompletionBody:
     error: str | None
     finish_reason: str | None = None  # the first choice's finish_reason
     model: str | None = None  # the model the body names
+    server: ServerFacts | None = None  # the server's timings and cached tokens, if said
 
 
 def parse_chunk(data: bytes) -> Chunk:
@@ -117,11 +120,13 @@ def parse_chunk(data: bytes) -> Chunk:
     model = obj.get("model")
     if type(model) is not str:
         model = None
-    if usage is None and not error:  # the common case: a plain delta
+    # the common case: a plain delta (llama.cpp's and vLLM's timings come with the last)
+    if usage is None and not error and finish_reason is None:
         return Chunk(
             False, output, content, response_id, finish_reason, None, None, None, None, model
         )
     completion_tokens, prompt_tokens, reasoning_tokens = _usage(usage)
+    facts = server_facts(obj, usage, "prompt_tokens_details")
     return Chunk(
         False,
         output,
@@ -133,6 +138,7 @@ def parse_chunk(data: bytes) -> Chunk:
         reasoning_tokens,
         _error_text(error, _LONG_CHARS) if error else None,
         model,
+        facts,
     )
 
 
@@ -209,7 +215,8 @@ def parse_completion_body(body: bytes) -> CompletionBody:
     else:
         error_text = None
     response_id = obj.get("id")
-    completion_tokens, prompt_tokens, reasoning_tokens = _usage(obj.get("usage"))
+    usage = obj.get("usage")
+    completion_tokens, prompt_tokens, reasoning_tokens = _usage(usage)
     return CompletionBody(
         response_id=response_id if type(response_id) is str else None,
         output_text_chars=chars,
@@ -220,6 +227,7 @@ def parse_completion_body(body: bytes) -> CompletionBody:
         error=error_text,
         finish_reason=finish_reason,
         model=served_model(obj.get("model")),
+        server=server_facts(obj, usage, "prompt_tokens_details"),
     )
 
 

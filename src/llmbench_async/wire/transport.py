@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import socket
 import ssl
 import time
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ from .connection import (
     Connection,
     Exchange,
     Origin,
+    Phases,
     Response,
     StaleConnection,
 )
@@ -104,9 +106,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                await loop.create_connection(
-                    lambda: conn, host, port, ssl=tls, server_hostname=host if tls else None
-                )
+                conn.phases = await dial(loop, conn, host, port, tls)
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connect to {host}:{port} timed out") from exc
         except ssl.SSLCertVerificationError as exc:
@@ -152,6 +152,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
         info.ready_ns = conn.made_ns if info.new_connection and conn.made_ns else now
         if _CLIENT_DELAY_S:
             time.sleep(_CLIENT_DELAY_S)  # the test hook above: the loop is blocked on purpose
+        # the connection's first request takes its set-up phases (a stale pooled connection
+        # given up for another leaves none behind on this request)
+        info.phases, conn.phases = conn.phases, None
+        info.preconnected = info.phases is not None and not info.new_connection
         response = Response(self._release, conn, origin, info)
         try:
             conn.attach(response)
@@ -188,6 +192,53 @@ class LeanTransport(httpx.AsyncBaseTransport):
             for conn in conns:
                 conn.close()
         self._idle.clear()
+
+
+_NUMERIC = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+
+
+async def dial(
+    loop: asyncio.AbstractEventLoop,
+    conn: Connection,
+    host: str,
+    port: int,
+    tls: ssl.SSLContext | None,
+) -> Phases:
+    """Open `conn` to host:port in three timed steps: resolve the name (getaddrinfo), TCP
+    connect to each address in turn until one answers, then the TLS handshake (https), which
+    ends when asyncio calls `connection_made`. Returns their durations (ns)."""
+    start = time.perf_counter_ns()
+    try:  # an address literal resolves at once, in the loop (as asyncio's own connect does)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=_NUMERIC)
+    except socket.gaierror:  # a name: the resolver, in the loop's thread pool
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    resolved = time.perf_counter_ns()
+    sock: socket.socket | None = None
+    failure: OSError = OSError(f"{host} resolved to no address")
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+            break
+        except OSError as exc:
+            sock.close()
+            sock, failure = None, exc
+        except BaseException:  # cancelled (the connect timeout)
+            sock.close()
+            raise
+    if sock is None:
+        raise failure
+    connected = time.perf_counter_ns()
+    try:
+        await loop.create_connection(
+            lambda: conn, sock=sock, ssl=tls, server_hostname=host if tls else None
+        )
+    except BaseException:
+        sock.close()
+        raise
+    made = conn.made_ns or time.perf_counter_ns()
+    return resolved - start, connected - resolved, None if tls is None else made - connected
 
 
 def _origin_of(url: httpx.URL) -> Origin:
