@@ -15,6 +15,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any, Literal
 
+import orjson
+
 from .errors import ConfigError
 from .limits import MAX_FIELD_CHARS, MAX_RESULTS_FILE_BYTES, MAX_RESULTS_LINE_BYTES
 from .outcomes import finish_text, response_id_text, served_model
@@ -271,7 +273,7 @@ class ResultsWriter:
     def _write(self, obj: Mapping[str, Any]) -> None:
         if self._file is None or self.failure is not None:
             return
-        line = json.dumps(obj, separators=(",", ":"))
+        line = dumps_line(obj)
         try:
             self._file.write(scrub(line, self._secrets) + "\n")
             self._file.flush()
@@ -284,6 +286,17 @@ class ResultsWriter:
                 self._file.close()
             except OSError as exc:  # the last buffered bytes did not fit
                 self._fail(exc)
+
+
+def dumps_line(obj: Mapping[str, Any]) -> str:
+    """One compact JSON line: orjson (a few µs a record, against about 12 for the stdlib),
+    or the stdlib for what orjson refuses (integers past 64 bits, non-text keys in `extra`,
+    lone surrogates). A non-finite float is written as null by orjson: the file stays strict
+    JSON, as its readers require."""
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(obj, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ by a cut made elsewhere, a suffix, a middle piece).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -57,7 +58,7 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
             if len(secret) >= 4 and secret in text:
                 text = text.replace(secret, MASK)
             continue
-        pieces = {secret[i : i + MIN_PIECE] for i in range(len(secret) - MIN_PIECE + 1)}
+        pieces = _pieces(secret)
         escaped = "\\u" in text or "\\U" in text or "%" in text or "\\/" in text
         if not escaped and not any(piece in text for piece in pieces):
             continue  # the fast path: no piece, and no escape that could hide one
@@ -67,7 +68,13 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return mask_userinfo(text)
 
 
-def _mask_pieces(text: str, pieces: set[str], *, decode: bool) -> str:
+@functools.lru_cache(maxsize=64)
+def _pieces(secret: str) -> frozenset[str]:
+    """Every `MIN_PIECE`-long piece of `secret`: made once per secret, not per line scrubbed."""
+    return frozenset(secret[i : i + MIN_PIECE] for i in range(len(secret) - MIN_PIECE + 1))
+
+
+def _mask_pieces(text: str, pieces: frozenset[str], *, decode: bool) -> str:
     """Mask every window of `MIN_PIECE` characters (escapes decoded, with `decode`) that is
     a piece of the secret."""
     if not decode:
@@ -87,7 +94,7 @@ def _mask_pieces(text: str, pieces: set[str], *, decode: bool) -> str:
     return _mask_units(text, units, pieces)
 
 
-def _mask_units(text: str, units: list[tuple[int, int, str]], pieces: set[str]) -> str:
+def _mask_units(text: str, units: list[tuple[int, int, str]], pieces: frozenset[str]) -> str:
     decoded = "".join(u[2] for u in units)
     covered = [False] * len(units)
     for i in range(len(units) - MIN_PIECE + 1):
