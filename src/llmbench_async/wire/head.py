@@ -65,17 +65,22 @@ class RawHeaders:
     """A response's headers as llhttp gave them, looked up by name (case-insensitive); several
     values of one name are joined with ", ", as `httpx.Headers.get` does."""
 
-    __slots__ = ("_raw",)
+    __slots__ = ("_by_name", "_raw")
 
     def __init__(self, raw: Iterable[Header]) -> None:
         self._raw = tuple(raw)
+        self._by_name: dict[str, str] | None = None  # made at the first lookup
 
     def get(self, key: str, default: str | None = None) -> str | None:
-        wanted = key.lower().encode("latin-1")
-        found = [value for name, value in self._raw if name.lower() == wanted]
-        if not found:
-            return default
-        return ", ".join(_text(value) for value in found)
+        by_name = self._by_name
+        if by_name is None:
+            by_name = self._by_name = {}
+            for name, value in self._raw:
+                lower = name.decode("latin-1").lower()
+                text = _text(value)
+                seen = by_name.get(lower)
+                by_name[lower] = text if seen is None else f"{seen}, {text}"
+        return by_name.get(key.lower(), default)
 
     @property
     def raw(self) -> list[Header]:
