@@ -207,3 +207,22 @@ def test_raw_headers_look_up_as_httpx_does(
 ) -> None:
     assert RawHeaders(raw).get(name) == want
     assert httpx.Headers(raw).get(name) == want
+
+
+def test_a_key_the_stream_echoes_as_its_id_or_model_is_in_no_output(tmp_path: Path) -> None:
+    events = [
+        {"id": KEY, "model": f"m-{KEY}", "choices": [{"index": 0, "delta": {"content": "hi"}}]},
+        {"id": KEY, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    ]
+    body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+    out, summary = tmp_path / "r.jsonl", tmp_path / "s.json"
+    with hostile_server([good_reply(body + b"data: [DONE]\n\n")] * 2) as (url, _seen):
+        res = run_cli(
+            "--base-url", url, "--model", "m", "-n", "2", "-c", "1", "--api-key", KEY,
+            "--max-tokens", "8", "-o", str(out), "--json", str(summary),
+        )  # fmt: skip
+    everything = res.stdout + res.stderr + out.read_text() + summary.read_text()
+    assert KEY not in everything and KEY[5:20] not in everything
+    records = _records(out)  # still whole JSON lines, every record there
+    assert len(records) == 2
+    assert all(r["response_id"] is not None and KEY[5:20] not in r["response_id"] for r in records)
