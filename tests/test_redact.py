@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from llmbench_async.errors import BadStreamError, RequestError, classify_exception
 from llmbench_async.records import RequestRecord, ResultsWriter
-from llmbench_async.redact import MIN_PIECE, safe_excerpt, scrub
+from llmbench_async.redact import MIN_PIECE, needs_scrub, safe_excerpt, scrub
 from llmbench_async.wire.client import MESSAGE_LIMIT
 from llmbench_async.wire.protocol import error_message_from_body, parse_chunk, parse_completion_body
 
@@ -127,3 +127,22 @@ def test_scrub_masks_url_credentials_and_short_secrets() -> None:
 def test_control_characters_cannot_reach_the_terminal() -> None:
     out = safe_excerpt("a\x1b[31mred\x07\u202eevil\r\nz", (), 100)
     assert out == "a?[31mred??evil z"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        echoes(),
+        st.tuples(st.text(KEY_CHARS, min_size=4, max_size=40), st.text(FILLER, max_size=200)),
+    ),
+    st.booleans(),
+)
+def test_needs_scrub_is_false_only_when_scrub_changes_nothing(
+    echo: tuple[str, str], with_other: bool
+) -> None:
+    key, text = echo
+    secrets = (key, "another-secret-0123") if with_other else (key,)
+    if not needs_scrub(text, secrets):
+        assert scrub(text, secrets) == text
+    for piece in _grams(key):  # a plain piece of the key is always caught
+        assert needs_scrub(f"id {piece} end", secrets)

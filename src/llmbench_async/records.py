@@ -20,7 +20,7 @@ import orjson
 from .errors import ConfigError
 from .limits import MAX_FIELD_CHARS, MAX_RESULTS_FILE_BYTES, MAX_RESULTS_LINE_BYTES
 from .outcomes import finish_text, response_id_text, served_model
-from .redact import one_line, scrub
+from .redact import needs_scrub, one_line, scrub
 
 TokenSource = Literal["usage", "chunks", "none"]
 
@@ -271,10 +271,9 @@ class ResultsWriter:
             return
         # only the record's texts are scrubbed: most of its line is numbers (the token
         # gaps), which a whole-line scrub searches for every piece of every secret. One
-        # scrub of the texts joined by a byte no piece holds tells whether any needs it.
+        # look at the texts joined by a byte no piece holds tells whether any needs it.
         texts = [value for value in line.values() if type(value) is str]
-        joined = "\x00".join(texts)
-        if scrub(joined, self._secrets) != joined:
+        if needs_scrub("\x00".join(texts), self._secrets):
             for name, value in line.items():
                 if type(value) is str:
                     line[name] = scrub(value, self._secrets)
