@@ -29,6 +29,7 @@ __all__ = [
     "safe_excerpt",
     "scrub",
     "secret_forms",
+    "secret_pieces",
     "url_secrets",
 ]
 
@@ -76,14 +77,14 @@ def needs_scrub(text: str, secrets: tuple[str, ...]) -> bool:
     secrets: cheaper than `scrub` on the short texts of a record (True: call `scrub`)."""
     if "\\" in text or "%" in text or "@" in text:
         return True
-    pieces, short = _all_pieces(secrets)
+    pieces, short = secret_pieces(secrets)
     if any(secret in text for secret in short):
         return True
     return any(text[i : i + MIN_PIECE] in pieces for i in range(len(text) - MIN_PIECE + 1))
 
 
 @functools.lru_cache(maxsize=16)
-def _all_pieces(secrets: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+def secret_pieces(secrets: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
     """The pieces of every secret at least `MIN_PIECE` long, and the secrets of 4 to 7
     characters (shorter ones are never masked)."""
     pieces = frozenset().union(*(_pieces(s) for s in secrets if len(s) >= MIN_PIECE))
