@@ -34,7 +34,10 @@ the first wave (the C requests sent first: every slot's first request) and over 
   in sending a due request, connect included).
 
 A second table: new connections and connect p50 (none with preconnect), requests/s, the
-command's CPU (user + sys, workers included), peak RSS (from wait4) and loop lag p50 / p99.
+closed-loop ideal requests/s (C ÷ the mean of the server's true E2E, its kernel arrival of a
+request to its last token's write: every slot busy all the time, no client delay between a
+response's end and the next request) and the achieved share of it, the command's CPU
+(user + sys, workers included), peak RSS (from wait4) and loop lag p50 / p99.
 
     uv run python benchmarks/accuracy.py                       # C = 128, 512, 1000; n = 4·C
     uv run python benchmarks/accuracy.py --concurrency 512 --workers 1,2
@@ -126,18 +129,21 @@ def measure(c: int, workers: int, n: int, flags: list[str]) -> dict[str, Any]:
     t0 = lines[0]["t0_monotonic_ns"]
     records = [r for r in lines if r["type"] == "request" and not r.get("error_kind")]
     records.sort(key=lambda r: r["send_ns"])
-    rows = []
+    rows, true_e2e = [], []
     for r in records:
         t = truth.get(r.get("response_id"))
         if t is None or r["first_token_ns"] is None or r["last_token_ns"] is None:
             continue
         rows.append(_errors(r, t, t0))
+        true_e2e.append(_true_e2e_s(t))
     first, rest = rows[:c], rows[c:]
 
     def per_clock(part: list[dict[str, float]]) -> dict[str, list[float]]:
         return {k: _stats([row[k] for row in part if k in row]) for k in CLOCKS}
 
     connect = summary["metrics"].get("connect_ms")
+    # closed-loop ideal: every slot busy all the time, each request taking the server's E2E
+    ideal = c / (sum(true_e2e) / len(true_e2e)) if true_e2e else None
     return {
         "matched": len(rows),
         "failed": summary["requests"]["failed"],
@@ -147,10 +153,17 @@ def measure(c: int, workers: int, n: int, flags: list[str]) -> dict[str, Any]:
         "new_connections": summary["requests"]["new_connections"],
         "connect_p50": None if connect is None else connect["p50"],
         "rps": summary["throughput"]["requests_per_s"],
+        "ideal_rps": ideal,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "rss_mb": usage.ru_maxrss / 1024,
         "lag": summary["client"]["loop_lag_ms"],
     }
+
+
+def _true_e2e_s(t: dict[str, Any]) -> float:
+    """The server's E2E of one request (s): its kernel arrival to its last token's write."""
+    mono = t["monotonic"]
+    return float(mono["last_token"] - (mono.get("arrived") or mono["received"]))
 
 
 def _stats(values: list[float]) -> list[float]:
@@ -184,19 +197,26 @@ def main() -> None:
             _print_errors(runs[-1:], header=len(runs) == 1)
     print()
     print(
-        "| workers | C | n | new conns (connect p50 ms) | req/s | CPU s | peak RSS MB "
-        "| loop lag p50 / p99 ms |"
+        "| workers | C | n | new conns (connect p50 ms) | req/s | ideal req/s | % of ideal "
+        "| CPU s | peak RSS MB | loop lag p50 / p99 ms |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for workers, c, n, d in runs:
         conns = str(d["new_connections"])
         if d["connect_p50"] is not None:
             conns += f" ({d['connect_p50']:.2f})"
         print(
             f"| {workers} | {c} | {d['matched']} of {n} (failed {d['failed']}) | {conns} "
-            f"| {d['rps']:.1f} | {d['cpu_s']:.2f} | {d['rss_mb']:.0f} "
+            f"| {d['rps']:.1f} | {_ideal(d)} | {d['cpu_s']:.2f} | {d['rss_mb']:.0f} "
             f"| {d['lag']['p50']:.1f} / {d['lag']['p99']:.1f} |"
         )
+
+
+def _ideal(d: dict[str, Any]) -> str:
+    """The closed-loop ideal requests/s and the achieved share of it (two table cells)."""
+    if not d["ideal_rps"]:
+        return "– | –"
+    return f"{d['ideal_rps']:.1f} | {100 * d['rps'] / d['ideal_rps']:.1f} %"
 
 
 def _print_errors(runs: list[tuple[int, int, int, dict[str, Any]]], *, header: bool) -> None:

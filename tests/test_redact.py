@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmbench_async.errors import BadStreamError, RequestError, classify_exception
-from llmbench_async.records import RequestRecord, ResultsWriter
-from llmbench_async.redact import MIN_PIECE, safe_excerpt, scrub
+from llmbench_async.records import RequestRecord, ResultsWriter, texts_are_enough
+from llmbench_async.redact import MIN_PIECE, needs_scrub, safe_excerpt, scrub, secret_forms
 from llmbench_async.wire.client import MESSAGE_LIMIT
 from llmbench_async.wire.protocol import error_message_from_body, parse_chunk, parse_completion_body
 
@@ -127,3 +127,51 @@ def test_scrub_masks_url_credentials_and_short_secrets() -> None:
 def test_control_characters_cannot_reach_the_terminal() -> None:
     out = safe_excerpt("a\x1b[31mred\x07\u202eevil\r\nz", (), 100)
     assert out == "a?[31mred??evil z"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        echoes(),
+        st.tuples(st.text(KEY_CHARS, min_size=4, max_size=40), st.text(FILLER, max_size=200)),
+    ),
+    st.booleans(),
+)
+def test_needs_scrub_is_false_only_when_scrub_changes_nothing(
+    echo: tuple[str, str], with_other: bool
+) -> None:
+    key, text = echo
+    secrets = (key, "another-secret-0123") if with_other else (key,)
+    if not needs_scrub(text, secrets):
+        assert scrub(text, secrets) == text
+    for piece in _grams(key):  # a plain piece of the key is always caught
+        assert needs_scrub(f"id {piece} end", secrets)
+
+
+@settings(max_examples=150, deadline=None)
+@given(echoes(), st.lists(st.integers(0, 10**15), min_size=4, max_size=40))
+def test_a_results_line_of_many_numbers_keeps_no_piece_of_the_key(
+    tmp_path_factory: pytest.TempPathFactory, echo: tuple[str, str], numbers: list[int]
+) -> None:
+    """The writer scrubs a record's texts alone only when that masks all a whole-line
+    scrub would: keys with 8 digits in a row (which a number may hold) or a piece in a
+    field name are scrubbed from the whole line."""
+    key, message = echo
+    path = tmp_path_factory.mktemp("w") / "r.jsonl"
+    writer = ResultsWriter(path, {}, 0, (key,))
+    for text in (message, None):
+        writer.write(
+            RequestRecord(
+                index=numbers[0], scheduled_ns=numbers[1], send_ns=numbers[2],
+                end_ns=numbers[3], token_gaps_ns=tuple(numbers[4:]), error_message=text,
+                response_id=text, model="m",
+            )
+        )  # fmt: skip
+    writer.close()
+    assert_clean(path.read_text(), key)
+
+
+def test_texts_alone_are_scrubbed_only_for_keys_no_number_or_name_can_hold() -> None:
+    assert texts_are_enough(secret_forms(["sk-proj-Qx7vLm2RtY9wZk4PbN8sHd3F"]))
+    assert not texts_are_enough(("sk-12345678-abc",))  # 8 digits: a number may hold them
+    assert not texts_are_enough(('ab"cdefghij',))  # a quote: may span a name and a text

@@ -10,6 +10,7 @@ by a cut made elsewhere, a suffix, a middle piece).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -22,11 +23,13 @@ __all__ = [
     "is_secret_name",
     "mask_url",
     "mask_userinfo",
+    "needs_scrub",
     "one_line",
     "redact_secret",
     "safe_excerpt",
     "scrub",
     "secret_forms",
+    "secret_pieces",
     "url_secrets",
 ]
 
@@ -57,7 +60,7 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
             if len(secret) >= 4 and secret in text:
                 text = text.replace(secret, MASK)
             continue
-        pieces = {secret[i : i + MIN_PIECE] for i in range(len(secret) - MIN_PIECE + 1)}
+        pieces = _pieces(secret)
         escaped = "\\u" in text or "\\U" in text or "%" in text or "\\/" in text
         if not escaped and not any(piece in text for piece in pieces):
             continue  # the fast path: no piece, and no escape that could hide one
@@ -67,7 +70,34 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return mask_userinfo(text)
 
 
-def _mask_pieces(text: str, pieces: set[str], *, decode: bool) -> str:
+def needs_scrub(text: str, secrets: tuple[str, ...]) -> bool:
+    """False only when `scrub(text, secrets)` is `text` unchanged: no escape that could hide
+    a piece, no `@` of URL credentials, no short secret, and no window of `MIN_PIECE`
+    characters that is a piece of any secret. One pass over `text` whatever the number of
+    secrets: cheaper than `scrub` on the short texts of a record (True: call `scrub`)."""
+    if "\\" in text or "%" in text or "@" in text:
+        return True
+    pieces, short = secret_pieces(secrets)
+    if any(secret in text for secret in short):
+        return True
+    return any(text[i : i + MIN_PIECE] in pieces for i in range(len(text) - MIN_PIECE + 1))
+
+
+@functools.lru_cache(maxsize=16)
+def secret_pieces(secrets: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The pieces of every secret at least `MIN_PIECE` long, and the secrets of 4 to 7
+    characters (shorter ones are never masked)."""
+    pieces = frozenset().union(*(_pieces(s) for s in secrets if len(s) >= MIN_PIECE))
+    return pieces, tuple(s for s in secrets if 4 <= len(s) < MIN_PIECE)
+
+
+@functools.lru_cache(maxsize=64)
+def _pieces(secret: str) -> frozenset[str]:
+    """Every `MIN_PIECE`-long piece of `secret`: made once per secret, not per line scrubbed."""
+    return frozenset(secret[i : i + MIN_PIECE] for i in range(len(secret) - MIN_PIECE + 1))
+
+
+def _mask_pieces(text: str, pieces: frozenset[str], *, decode: bool) -> str:
     """Mask every window of `MIN_PIECE` characters (escapes decoded, with `decode`) that is
     a piece of the secret."""
     if not decode:
@@ -87,7 +117,7 @@ def _mask_pieces(text: str, pieces: set[str], *, decode: bool) -> str:
     return _mask_units(text, units, pieces)
 
 
-def _mask_units(text: str, units: list[tuple[int, int, str]], pieces: set[str]) -> str:
+def _mask_units(text: str, units: list[tuple[int, int, str]], pieces: frozenset[str]) -> str:
     decoded = "".join(u[2] for u in units)
     covered = [False] * len(units)
     for i in range(len(units) - MIN_PIECE + 1):

@@ -183,6 +183,9 @@ class _Pool:
         self.stop_at_ns = (
             None if plan.duration_s is None else self.ramp_end_ns + int(plan.duration_s * 1e9)
         )
+        # records waiting for the sink, and the first exception the sink raised
+        self.pending: list[RequestRecord] = []
+        self.sink_error: BaseException | None = None
 
     def deliver(self, record: RequestRecord) -> None:
         if record.index < self.warm_end_index or record.scheduled_ns < self.warm_end_ns:
@@ -194,10 +197,36 @@ class _Pool:
         elif not self.ok_seen and record.error_kind in FATAL_KINDS and self.fatal is None:
             self.fatal = record
             self.stop = True
-        self.sink(record)
+        self.defer(record)
         self.bar.update(1)
         if self.live is not None:
             self.live.update(self.bar, record, self.in_flight)
+
+    def defer(self, record: RequestRecord) -> None:
+        """Hand `record` to the sink (statistics, time series, the results file) once the
+        tasks ready now have run: when a wave of responses ends together, each slot sends
+        its next request first and the records' bookkeeping comes after, in one batch, in
+        the order the records came. `flush` at the run's end hands over any left."""
+        pending = self.pending
+        pending.append(record)
+        if len(pending) == 1:
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Every waiting record to the sink, in order. The sink's first exception stops the
+        run at once, as it did when raised in a slot, and the run raises it at its end (a
+        loop callback cannot)."""
+        batch, self.pending = self.pending, []
+        sink = self.sink
+        for record in batch:
+            try:
+                sink(record)
+            except Exception as exc:
+                if self.sink_error is None:
+                    self.sink_error = exc
+                    self.stop = True
+                    if self.scope is not None:
+                        self.scope.cancel()
 
     def attempted(self, error: RequestError | None) -> bool:
         """Told of every attempt's outcome (loadgen/lost.py); True: do not retry it. When the target
@@ -410,9 +439,12 @@ async def run_requests(
                 pool.start(tg)
             outer.cancel_scope.cancel()
     finally:
+        pool.flush()
         pool.bar.close()
         if options.in_flight_to is not None:
             options.in_flight_to(None)
+    if pool.sink_error is not None:
+        raise pool.sink_error
     return pool.outcome(lag)
 
 

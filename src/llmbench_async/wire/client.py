@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
@@ -22,13 +22,16 @@ from .apis import ApiSpec, BodyResult, api_spec
 from .connection import EXCHANGE_KEY, Exchange, body_pump
 from .diagnosis import non_sse_failure, redirect_failure
 from .events import Measure, StreamEvents, Watchdog, arrival, ended
+from .head import Header, LeanAnswer, RequestHead
 from .protocol import error_message_from_body, finish_text, response_id_text, served_model
 from .retry import backoff, parse_retry_after, retry_cause, should_retry
 from .sse import DEFAULT_MAX_EVENT_BYTES
 from .tracing import RequestIdentity, identity_headers, new_identity
-from .transport import transport_for
+from .transport import LeanTransport, transport_for
 
 MESSAGE_LIMIT = 500  # characters of an error message kept on a record
+
+Answer = httpx.Response | LeanAnswer  # the lean transport's fast path, or any other
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,19 +59,30 @@ class Target:
     traceparent: bool = False
     _parsed: httpx.URL = field(init=False, repr=False, compare=False)
     _head: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
+    _lean: RequestHead = field(init=False, repr=False, compare=False)
+    # the transport that serves `url` for the last client asked about (mounts are fixed
+    # when a client is made, so the choice is made once per client, not per request)
+    _route: list[tuple[httpx.AsyncClient, httpx.AsyncBaseTransport]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         parsed = httpx.URL(self.url)
         head = [(b"Host", parsed.netloc)]
-        head += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        head += [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in self.headers.items()
+            if k.lower() not in ("content-length", "transfer-encoding")  # ours, per body
+        ]
         object.__setattr__(self, "_parsed", parsed)
         object.__setattr__(self, "_head", tuple(head))
+        object.__setattr__(self, "_lean", RequestHead(parsed, self.headers))
 
     def request(
-        self, body: bytes, exchange: Exchange, extra: tuple[tuple[bytes, bytes], ...] = ()
+        self, body: bytes, exchange: Exchange, extra: Sequence[Header] = ()
     ) -> httpx.Request:
-        """The `httpx.Request` for one body, built from parts parsed once per run, plus
-        this attempt's `extra` headers (its request id and traceparent)."""
+        """The `httpx.Request` for one body (with `extra` per-request headers), built from
+        parts parsed once per run: for the transports other than the lean one."""
         headers = [*self._head, *extra, (b"Content-Length", str(len(body)).encode())]
         timeout = {"connect": self.timeouts.connect, "read": None, "write": None, "pool": None}
         return httpx.Request(
@@ -79,6 +93,36 @@ class Target:
             extensions={"timeout": timeout, EXCHANGE_KEY: exchange},
         )
 
+    def transport(self, http: httpx.AsyncClient) -> httpx.AsyncBaseTransport:
+        """The transport of `http` that serves this target's URL (a proxy or HTTP/2 mount,
+        or the lean one)."""
+        route = self._route
+        if route and route[0][0] is http:
+            return route[0][1]
+        chosen = transport_for(http, self._parsed)
+        route[:] = [(http, chosen)]
+        return chosen
+
+
+async def _send(
+    http: httpx.AsyncClient,
+    target: Target,
+    body: bytes,
+    exchange: Exchange,
+    extra: Sequence[Header],
+) -> Answer:
+    """Send one request: on the lean transport, its head encoded from the target's template
+    (no `httpx.Request`, `URL` or `Headers` per request); on any other, as an `httpx.Request`."""
+    transport = target.transport(http)
+    origin = target._lean.origin
+    if isinstance(transport, LeanTransport) and origin is not None:
+        head = target._lean.encode(len(body), extra)
+        return await transport.send_encoded(origin, head, body, exchange, target.timeouts.connect)
+    request = target.request(body, exchange, extra)
+    resp = await transport.handle_async_request(request)
+    resp.request = request
+    return resp
+
 
 @asynccontextmanager
 async def _open(
@@ -86,19 +130,18 @@ async def _open(
     target: Target,
     body: bytes,
     exchange: Exchange,
-    extra: tuple[tuple[bytes, bytes], ...] = (),
-) -> AsyncIterator[tuple[httpx.Response, AsyncIterable[bytes]]]:
+    extra: Sequence[Header] = (),
+) -> AsyncIterator[tuple[Answer, AsyncIterable[bytes]]]:
     """Send the request and yield the response with its body stream, decoded when the server
     compressed it anyway (gzip, deflate, br, zstd: httpx's own decoders).
 
     The request goes straight to the transport that serves the URL (the lean one, or a proxy
     or HTTP/2 mount): `AsyncClient.send`'s request building, URL merging and cookie extraction
     cost 0.14-0.19 ms a request (16-23% of the client's CPU, benchmarks/cpu_per_request.py)
-    and do nothing for a load test.
+    and do nothing for a load test. `extra`: per-request headers (a request id), after the
+    target's own.
     """
-    request = target.request(body, exchange, extra)
-    resp = await transport_for(http, target._parsed).handle_async_request(request)
-    resp.request = request
+    resp = await _send(http, target, body, exchange, extra)
     target.protocols.add(resp.extensions.get("http_version", b"HTTP/1.1"))
     try:
         stream = resp.stream
@@ -393,7 +436,7 @@ async def _read_bounded(
 
 
 async def _headers_received(
-    resp: httpx.Response,
+    resp: Answer,
     raw_stream: AsyncIterable[bytes],
     m: Measure,
     dog: Watchdog,
@@ -465,7 +508,7 @@ def _take_completion(m: Measure, parsed: BodyResult, capture: list[str] | None) 
 
 
 async def _http_error(
-    resp: httpx.Response, raw_stream: AsyncIterable[bytes], target: Target
+    resp: Answer, raw_stream: AsyncIterable[bytes], target: Target
 ) -> RequestError:
     """Read (a bounded part of) an error body and classify the status."""
     body = await read_prefix(raw_stream, MAX_ERROR_BODY_BYTES)

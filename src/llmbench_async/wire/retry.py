@@ -9,10 +9,9 @@ import random
 import re
 import time
 
-import httpx
-
 from ..config import RetryPolicy
 from ..errors import ErrorKind, RequestError
+from .head import HeaderLookup
 
 _NO_RETRY_KINDS = frozenset(
     {
@@ -73,7 +72,7 @@ _RESET_HEADERS = ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 
-def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
+def parse_retry_after(headers: HeaderLookup, now: float | None = None) -> float | None:
     """Seconds the server asks us to wait, from the first hint present of:
     `retry-after-ms`; `Retry-After` (seconds or HTTP date); LiteLLM's
     `llm_provider-retry-after`; OpenAI's `x-ratelimit-reset-requests/-tokens` (`6m0s`)."""

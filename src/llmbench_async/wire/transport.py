@@ -39,6 +39,7 @@ from .connection import (
     Response,
     StaleConnection,
 )
+from .head import LeanAnswer
 from .httpx_compat import environment_proxies, proxy_for
 
 
@@ -72,9 +73,28 @@ class LeanTransport(httpx.AsyncBaseTransport):
         info: Exchange = request.extensions.get(EXCHANGE_KEY) or Exchange()
         body = await request.aread()
         head = _request_head(request, len(body))
+        response = await self._send(origin, head, body, info, timeouts.get("connect"))
+        return httpx.Response(
+            response.status,
+            headers=response.headers,
+            stream=response,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason},
+        )
+
+    async def send_encoded(
+        self, origin: Origin, head: bytes, body: bytes, info: Exchange, connect: float | None
+    ) -> LeanAnswer:
+        """The fast path: a head already encoded (`wire/head.py`) and its body, with no
+        `httpx.Request` or `httpx.Response` made; `connect` is the connect timeout (s)."""
+        return LeanAnswer(await self._send(origin, head, body, info, connect))
+
+    async def _send(
+        self, origin: Origin, head: bytes, body: bytes, info: Exchange, connect: float | None
+    ) -> Response:
+        """Send one request on a pooled connection (a fresh one if the server closed it) or a
+        new one; the response once its head is parsed."""
         payload = head + body if len(body) < 65536 else head
         rest = b"" if payload is not head else body
-
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
@@ -87,7 +107,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             except StaleConnection:
                 continue  # the server closed an idle connection: use a fresh one
         info.new_connection = True
-        conn = await self._connect(origin, timeouts.get("connect"))
+        conn = await self._connect(origin, connect)
         try:
             return await self._exchange(conn, origin, info, payload, rest)
         except StaleConnection as exc:
@@ -146,7 +166,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     async def _exchange(
         self, conn: Connection, origin: Origin, info: Exchange, payload: bytes, rest: bytes
-    ) -> httpx.Response:
+    ) -> Response:
         # ready: a new connection's set-up ended in its callback; a pooled one is taken now
         info.send_ns = now = time.perf_counter_ns()
         info.ready_ns = conn.made_ns if info.new_connection and conn.made_ns else now
@@ -173,12 +193,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         except BaseException:
             conn.close()
             raise
-        return httpx.Response(
-            response.status,
-            headers=response.headers,
-            stream=response,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason},
-        )
+        return response
 
     def _release(self, origin: Origin, conn: Connection) -> None:
         if self._closed or not conn.is_usable():
