@@ -35,6 +35,7 @@ MAX_SUMMARY_FILE_BYTES = 64 * MIB  # a summary or sweep JSON (--json) read by co
 MAX_DATASET_FILE_BYTES = 8 * GIB  # --dataset (streamed and sampled, never held whole)
 MAX_KEY_FILE_BYTES = 64 * KIB  # --api-key-file
 MAX_CA_BUNDLE_BYTES = 16 * MIB  # --ca-bundle
+MAX_SHAPE_FILE_BYTES = 4 * MIB  # --load-shape's file of (time, rate) points
 MAX_FIELD_CHARS = 4096  # a text field of a saved record (error messages) kept on reading
 
 

@@ -42,6 +42,7 @@ from ..limits import (
     MAX_KEY_FILE_BYTES,
     MAX_PROMPT_FILE_BYTES,
 )
+from ..loadgen.shape_file import load_shape_spec
 from ..loadgen.workload import parse_input_tokens
 from ..pacing import Arrival
 from ..results.goodput import parse_goodput
@@ -60,7 +61,8 @@ class Flags:
     n: int | None = None
     concurrency: str | None = None  # None: 1 (closed loop); not allowed with --rate
     rate: str | None = None
-    arrival: str | None = None  # None: poisson; only with --rate
+    arrival: str | None = None  # None: poisson; only with --rate or --load-shape
+    load_shape: str | None = None  # a shape spec or a file of points; not with --rate
     seed: int | None = None
     max_concurrency: int | None = None
     duration: str | None = None
@@ -157,6 +159,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         concurrency=concurrency[0],
         rate=rates[0] if rates else None,
         arrival=cast(Arrival, flags.arrival or "poisson"),
+        load_shape=None if flags.load_shape is None else load_shape_spec(flags.load_shape),
         seed=flags.seed,
         max_concurrency=flags.max_concurrency,
         duration_s=duration_s,
@@ -335,8 +338,18 @@ def _check_open_loop_flags(flags: Flags) -> None:
             "-c/--concurrency sets a closed loop and --rate an open one; with --rate, cap "
             "requests in flight with --max-concurrency"
         )
-    if flags.arrival is not None and flags.rate is None:
-        raise ConfigError("--arrival shapes an open loop: give --rate too")
+    if flags.load_shape is not None:
+        if flags.rate is not None or flags.concurrency is not None:
+            raise ConfigError(
+                "--load-shape sets the open loop's rate over time: not with --rate or "
+                "-c/--concurrency (cap requests in flight with --max-concurrency)"
+            )
+        if flags.n is None and flags.duration is None:
+            raise ConfigError(
+                "--load-shape needs --duration (or -n): its last rate holds until the run ends"
+            )
+    if flags.arrival is not None and flags.rate is None and flags.load_shape is None:
+        raise ConfigError("--arrival shapes an open loop: give --rate or --load-shape too")
 
 
 def _base_url(flags: Flags, env: Mapping[str, str]) -> str:

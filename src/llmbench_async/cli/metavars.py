@@ -26,6 +26,7 @@ METAVARS: dict[str, str] = {
     "--concurrency": "N[,N…]",
     "--rate": "RATE[,RATE…]",
     "--arrival": "poisson|constant|gamma",
+    "--load-shape": "SHAPE|PATH",
     "--seed": "N",
     "--max-concurrency": "N",
     "--duration": "DURATION",

@@ -198,7 +198,23 @@ ArrivalChoice = Annotated[
     str | None,
     _opt(
         "--arrival",
-        help="Open-loop arrivals (with --rate): poisson, constant or gamma. Default poisson.",
+        help="Open-loop arrivals (with --rate or --load-shape): poisson, constant or gamma. "
+        "Default poisson.",
+        panel=LOAD,
+        show_default=False,
+    ),
+]
+LoadShapeOption = Annotated[
+    str | None,
+    _opt(
+        "--load-shape",
+        help="Open loop: a rate (requests/s) that changes over time, times from the start "
+        "(a bare number is seconds): step:10@0s,40@60s,10@120s (each rate holds to the "
+        "next point), linear:… (straight lines between points), "
+        "spike:base=10,peak=80,at=30s,for=10s, sine:mean=20,amp=10,period=60s, or a "
+        ".csv/.json file of (time, rate) points (linear; step:FILE for steps). The last "
+        "rate holds until the run ends; needs --duration or -n. --arrival picks the "
+        "arrivals within it. Not with --rate. Default: none.",
         panel=LOAD,
         show_default=False,
     ),

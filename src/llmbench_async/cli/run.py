@@ -24,6 +24,7 @@ def run_command(
     concurrency: o.Concurrency = None,
     rate: o.Rate = None,
     arrival: o.ArrivalChoice = None,
+    load_shape: o.LoadShapeOption = None,
     seed: o.Seed = None,
     max_concurrency: o.MaxConcurrency = None,
     duration: o.Duration = None,
