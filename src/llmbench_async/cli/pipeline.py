@@ -86,7 +86,12 @@ def _single(
     observe: ObserveOptions,
 ) -> int:
     result = run(
-        config, progress=progress, handle_signals=True, observe=observe, keep_records=False
+        config,
+        progress=progress,
+        handle_signals=True,
+        observe=observe,
+        keep_records=False,
+        slo=thresholds,
     )
     verdicts = judge(result.summary, thresholds)
     if _unusable(result):

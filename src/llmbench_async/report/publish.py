@@ -214,6 +214,7 @@ def run_info(result: RunResult) -> RunInfo:
         not_sent=result.outcome.not_sent,
         problem=result.problem,
         timeseries=result.timeseries,
+        slo_over_time=None if result.slo_over_time is None else result.slo_over_time.to_json(),
     )
 
 

@@ -18,6 +18,7 @@ from ..results.stats import MetricStats, Summary
 from .histogram import render_histogram
 from .outcomes import answers_console, answers_json, answers_markdown, answers_text
 from .workloads import (
+    slo_over_time_console,
     workload_console,
     workload_json,
     workload_markdown,
@@ -52,6 +53,7 @@ class RunInfo:
     timeseries: Mapping[str, Any] | None = None  # timeseries.SeriesBuilder.to_json()
     load: str = ""  # the load description, e.g. "closed loop, concurrency 5 · 10 requests"
     api: str = ""
+    slo_over_time: Mapping[str, Any] | None = None  # results.slo_windows.SloOverTime.to_json()
 
 
 def report_warnings(summary: Summary, info: RunInfo) -> tuple[str, ...]:
@@ -141,6 +143,7 @@ def summary_json(
         "problem": None if info.problem is None else outbound.json_text(info.problem),
         "timeseries": dict(info.timeseries) if info.timeseries is not None else None,
         "thresholds": [_threshold_json(v) for v in verdicts],
+        "slo_over_time": None if info.slo_over_time is None else dict(info.slo_over_time),
         **workload_json(summary, info.config),
         **answers_json(summary),
     }
@@ -221,6 +224,7 @@ def console_report(
     if verdicts:
         out.append("")
         out.extend(_thresholds_table(summary, info, verdicts, color))
+        out.extend(slo_over_time_console(info.slo_over_time))
     return "\n".join(out) + "\n"
 
 

@@ -10,6 +10,7 @@ from ..metrics import format_number
 from ..results.stats import MetricStats, Summary
 
 __all__ = [
+    "slo_over_time_console",
     "workload_console",
     "workload_json",
     "workload_markdown",
@@ -133,3 +134,24 @@ def workload_markdown(summary: Summary, config: Mapping[str, Any]) -> list[str]:
                 f"| {key} | {count} | {_n(ttft, 'p50')} | {_n(ttft, 'p90')} | {_n(e2e, 'p50')} |"
             )
     return [*out, ""] if out else []
+
+
+def slo_over_time_console(slo: Mapping[str, Any] | None) -> list[str]:
+    """The thresholds judged window by window (a --load-shape run): the violated share and
+    the recovery after the peak."""
+    if slo is None:
+        return []
+    judged, violated = slo["windows_judged"], slo["windows_violated"]
+    width = slo["window_s"]
+    line = f"  Over time: SLO violated in {violated} of {judged} windows of {width:g} s"
+    if slo["violated_share"] is not None:
+        line += f" ({100 * slo['violated_share']:.1f}% of the time)"
+    lines = [line]
+    peak_end = slo["peak_end_s"]
+    if peak_end is not None:
+        after = f"  After the peak ended at {peak_end:g} s: "
+        if slo["recovered"]:
+            lines.append(after + f"SLO held again {slo['recovery_s']:g} s later")
+        else:
+            lines.append(after + "SLO still violated when the run ended")
+    return lines

@@ -27,11 +27,13 @@ from ..loadgen.runner import DriveOutcome, RecordSink, drive
 from ..loadgen.workers import run_workers
 from ..loadgen.workload import PromptItem, load_prompts
 from ..outcomes import Expect
+from ..pacing import parse_load_shape
 from ..records import RequestRecord, ResultsWriter
 from ..redact import mask_url, safe_excerpt
 from ..results.facts import describe_target, endpoint_text
 from ..results.gate import Threshold, judge
 from ..results.goodput import is_good, parse_goodput
+from ..results.slo_windows import SloOverTime, SloWindows, window_width
 from ..results.stats import Summary, SummaryBuilder, lag_summary
 from ..results.sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
 from ..watch.live import live_enabled, print_header
@@ -57,6 +59,8 @@ class RunResult:
     route: str | None = None  # e.g. "via proxy http://***@proxy:3128 · HTTP/2"; None: direct
     timeseries: dict[str, Any] | None = field(default=None, repr=False)  # Observer.to_json()
     output_failure: str | None = None  # one line: the results file (-o) could not be written
+    # --fail-if judged per window of a --load-shape run (None: no shape or no thresholds)
+    slo_over_time: SloOverTime | None = None
 
     @property
     def endpoint_label(self) -> str:
@@ -90,8 +94,10 @@ def run(
     handle_signals: bool = False,
     keep_records: bool = True,
     observe: ObserveOptions | None = None,
+    slo: Sequence[Threshold] = (),
 ) -> RunResult:
-    """Run a benchmark synchronously (the public Python API)."""
+    """Run a benchmark synchronously (the public Python API). `slo`: thresholds to judge per
+    time window when the load has a shape (`RunResult.slo_over_time`)."""
     result: RunResult = anyio.run(
         functools.partial(
             run_async,
@@ -100,6 +106,7 @@ def run(
             handle_signals=handle_signals,
             keep_records=keep_records,
             observe=observe,
+            slo=slo,
         )
     )
     return result
@@ -112,6 +119,7 @@ async def run_async(
     handle_signals: bool = False,
     keep_records: bool = True,
     observe: ObserveOptions | None = None,
+    slo: Sequence[Threshold] = (),
 ) -> RunResult:
     """Run a benchmark inside an existing event loop. With `keep_records=False` the records
     only feed the summary and the results file, so memory stays small for huge runs.
@@ -128,12 +136,16 @@ async def run_async(
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
         records: list[RequestRecord] = []
-        builder = SummaryBuilder(
+        new_builder = functools.partial(
+            SummaryBuilder,
             latency_from=config.latency_from,
             good=good_predicate(config),
             expect=Expect(config.model, config.max_tokens, config.ignore_eos, config.api),
         )
-        observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config))
+        builder = new_builder()
+        observe = observe or ObserveOptions()
+        observer = Observer(observe, config, t0, key_headers(config))
+        windows = _slo_windows(config, slo, t0, observe.window_s, new_builder)
         if live_enabled(progress):
             print_header(config, sys.stderr)
         writer = (
@@ -145,6 +157,8 @@ async def run_async(
         def sink(record: RequestRecord) -> None:
             builder.add(record)
             observer.add(record)
+            if windows is not None:
+                windows.add(record)
             if keep_records:
                 records.append(record)
             if writer is not None:
@@ -173,6 +187,26 @@ async def run_async(
         route=describe_route(config, target.protocols),
         timeseries=observer.to_json(),
         output_failure=writer.failure if writer is not None else None,
+        slo_over_time=None if windows is None else windows.result(),
+    )
+
+
+def _slo_windows(
+    config: RunConfig,
+    slo: Sequence[Threshold],
+    t0: int,
+    window_s: float,
+    new_builder: Callable[[], SummaryBuilder],
+) -> SloWindows | None:
+    """The per-window judge of a --load-shape run with thresholds (None otherwise)."""
+    if not slo or config.load_shape is None:
+        return None
+    return SloWindows(
+        slo,
+        t0_ns=t0,
+        window_s=window_width(window_s, config.duration_s),
+        peak_end_s=parse_load_shape(config.load_shape).peak_end(),
+        builder=new_builder,
     )
 
 
