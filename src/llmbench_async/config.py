@@ -126,6 +126,9 @@ class RunConfig:
     base_url: str = DEFAULT_BASE_URL  # normalised: scheme://host[:port]/.../v1, no trailing /
     api_key: str = field(default=DEFAULT_API_KEY, repr=False)
     model: str | None = None  # None = the first id from GET /models
+    # several models (--model a,b,c; `model` is the first): requests spread by `model_mix`
+    models: tuple[str, ...] = ()
+    model_mix: str | None = None  # round-robin (None), random, or weights a=3,b=1
     # served model names accepted besides `model` (`any`: every name); docs/outcomes.md
     accept_models: tuple[str, ...] = ()
     api: Api = "chat"
@@ -241,10 +244,12 @@ class RunConfig:
             or self.input_tokens is not None
             or self.dataset is not None  # the dataset's sample
             or self.prefix_tokens > 0  # the shared prefixes' words
+            or self.model_mix == "random"  # which model each request asks for
         ):
             raise ConfigError(
                 "--seed affects nothing here: it seeds Poisson and gamma arrivals (--rate), "
-                "--sample-prompts, --input-tokens, --dataset sampling and --prefix-tokens"
+                "--sample-prompts, --input-tokens, --dataset sampling, --prefix-tokens "
+                "and --model-mix random"
             )
         if self.warmup_s > 0 and self.duration_s is None:
             raise ConfigError(
@@ -474,7 +479,7 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
     # paths and tuples back from JSON lists
     if fields.get("dataset"):
         fields["dataset"] = Path(fields["dataset"])
-    for name in ("input_token_range", "output_token_range", "goodput", "accept_models"):
+    for name in ("input_token_range", "output_token_range", "goodput", "accept_models", "models"):
         if name in fields:
             fields[name] = tuple(fields[name])
     return RunConfig(**fields)

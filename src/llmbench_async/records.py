@@ -70,6 +70,9 @@ class RequestRecord:
     # `incomplete:REASON`, Messages `stop_reason`); None: none came (see docs/outcomes.md)
     finish_reason: str | None = None
     model: str | None = None  # the model the response named (None: it named none)
+    # the model this request asked for, when the run spread requests over several (--model
+    # a,b,c); None: the run's one model (the header's config.model)
+    requested_model: str | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)  # shared when empty
 
     @property
@@ -162,6 +165,8 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
     line["response_id"] = record.response_id
     line["finish_reason"] = record.finish_reason
     line["model"] = record.model
+    if record.requested_model is not None:
+        line["requested_model"] = record.requested_model
     line["connect_ns"] = record.connect_ns
     line["new_connection"] = record.new_connection
     if record.note is not None:
@@ -218,6 +223,7 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         # names from a server, read back as the client keeps them: bounded and printable
         finish_reason=finish_text(_opt_str(line.get("finish_reason"))),
         model=served_model(_opt_str(line.get("model"))),
+        requested_model=served_model(_opt_str(line.get("requested_model"))),
         extra=dict(line.get("extra") or {}),
     )
 

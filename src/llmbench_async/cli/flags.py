@@ -42,6 +42,7 @@ from ..limits import (
     MAX_KEY_FILE_BYTES,
     MAX_PROMPT_FILE_BYTES,
 )
+from ..loadgen.models import parse_model_mix, split_models
 from ..loadgen.shape_file import load_shape_spec
 from ..loadgen.workload import parse_input_tokens
 from ..pacing import Arrival
@@ -55,7 +56,8 @@ class Flags:
 
     base_url: str | None = None
     api_key: str | None = None
-    model: str | None = None
+    model: str | None = None  # one name, or a comma list of several
+    model_mix: str | None = None  # several models: round-robin (None), random, a=3,b=1
     accept_model: list[str] | None = None
     api_key_file: Path | None = None
     n: int | None = None
@@ -152,7 +154,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
     return RunConfig(
         base_url=base_url,
         api_key=key,
-        model=flags.model,
+        **_model_fields(flags),
         accept_models=tuple(m.strip() for m in flags.accept_model or ()),
         api=cast(Api, flags.api),  # RunConfig checks every choice
         n=flags.n if flags.n is not None or duration_s is not None else 10,
@@ -192,6 +194,26 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         **_limits_fields(flags),
         **_workload_fields(flags),
     )
+
+
+def model_names(model: str | None) -> tuple[str, ...]:
+    """--model's names: none, the one name as given, or a comma list's (checked)."""
+    if model is None:
+        return ()
+    return split_models(model) if "," in model else (model,)
+
+
+def _model_fields(flags: Flags) -> dict[str, Any]:
+    """--model (one name or a comma list) and --model-mix, checked here."""
+    if flags.model is None:
+        if flags.model_mix is not None:
+            raise ConfigError("--model-mix spreads requests over several models: give --model a,b")
+        return {"model": None}
+    names = model_names(flags.model)
+    if len(names) == 1 and flags.model_mix is None:
+        return {"model": flags.model}  # one name: as given (RunConfig checks it)
+    parse_model_mix(flags.model_mix or "round-robin", names, flags.seed)
+    return {"model": names[0], "models": names, "model_mix": flags.model_mix}
 
 
 def _limits_fields(flags: Flags) -> dict[str, Any]:

@@ -62,7 +62,19 @@ Model = Annotated[
     _opt(
         "--model",
         "-m",
-        help="Model id. Default: the first id from GET /v1/models.",
+        help="Model id, or a comma list a,b,c to spread requests over several models "
+        "(--model-mix; results per model). Default: the first id from GET /v1/models.",
+        panel=TARGET,
+        show_default=False,
+    ),
+]
+ModelMixOption = Annotated[
+    str | None,
+    _opt(
+        "--model-mix",
+        help="With --model a,b,c: which model each request asks for: round-robin, random "
+        "(seeded by --seed) or weights like a=3,b=1 (3 of every 4 requests to a). "
+        "Default round-robin.",
         panel=TARGET,
         show_default=False,
     ),

@@ -28,7 +28,7 @@ from ..report.publish import (
 from ..report.summary import RunInfo, RunReport
 from ..report.sweep import SweepReport
 from ..results.facts import MOCK_ENDPOINT
-from ..results.gate import Threshold, judge
+from ..results.gate import Threshold, for_models, judge
 from ..results.sweep import Capacity, LevelResult, capacity, is_judged, sweep_configs
 from ..session.run import RunResult, run, run_sweep
 from .flags import (
@@ -37,6 +37,7 @@ from .flags import (
     flags_to_config,
     flags_to_observe,
     is_sweep,
+    model_names,
     parse_min_achieved,
     sweep_values,
 )
@@ -45,7 +46,7 @@ from .flags import (
 def run_flags(flags: Flags) -> int:
     """The whole path of one `run`: returns the exit code."""
     check_mock_flags(flags)
-    thresholds = parse_fail_if(flags.fail_if)
+    thresholds = for_models(parse_fail_if(flags.fail_if), model_names(flags.model))
     min_achieved = parse_min_achieved(flags.min_achieved)
     outputs = Outputs(
         json_path=flags.json_path,
@@ -66,7 +67,10 @@ def run_flags(flags: Flags) -> int:
         if flags.mock:
             from ..mock import MockConfig, MockProcess  # only --mock loads the mock
 
-            server = stack.enter_context(MockProcess(MockConfig()))
+            # several --model names: the mock serves each of them
+            several = model_names(flags.model)
+            mock = MockConfig(models=several) if len(several) > 1 else MockConfig()
+            server = stack.enter_context(MockProcess(mock))
             flags = replace(flags, base_url=server.base_url)
         config = flags_to_config(flags, os.environ)
         if flags.mock:  # the mock's random port is not a setting: reports name it `mock`

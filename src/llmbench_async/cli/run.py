@@ -15,6 +15,7 @@ from .flags import Flags
 def run_command(
     base_url: o.BaseUrl = None,
     model: o.Model = None,
+    model_mix: o.ModelMixOption = None,
     mock: o.Mock = False,
     api: o.ApiChoice = "chat",
     api_key: o.ApiKey = None,

@@ -118,6 +118,8 @@ class Summary:
     finish_reasons: Mapping[str, int] = field(default_factory=dict)
     served_models: Mapping[str, int] = field(default_factory=dict)
     warnings: tuple[Notice, ...] = ()
+    # several models (--model a,b,c): the summary of each model's requests, by name asked for
+    by_model: Mapping[str, Summary] = field(default_factory=dict)
 
     def kind_count(self, kind: str) -> int:
         """Failed requests of one error kind (0 when none)."""
@@ -235,6 +237,7 @@ class SummaryBuilder:
         latency_from: str = "send",
         good: Callable[[RequestRecord], bool] | None = None,
         expect: Expect | None = None,
+        per_model: bool = True,
     ) -> None:
         if latency_from not in ("send", "schedule"):
             raise ValueError(f"latency_from must be 'send' or 'schedule', got {latency_from!r}")
@@ -254,9 +257,13 @@ class SummaryBuilder:
         self.good = self.inputs = 0
         self._by: dict[tuple[str, int], tuple[array[float], array[float]]] = {}
         self._answers = _AnswerAcc(expect)
+        self._per_model = per_model
+        self._models: dict[str, SummaryBuilder] = {}
 
     def add(self, r: RequestRecord) -> None:
         """Count one record in."""
+        if r.requested_model is not None and self._per_model:
+            self._model(r.requested_model).add(r)
         if r.warmup or r.ramp:
             if r.warmup:
                 self.warmup += 1
@@ -310,6 +317,20 @@ class SummaryBuilder:
             self.in_tokens += r.input_tokens
         self._add_workload(r, shift)
         self._sources[r.token_source] = self._sources.get(r.token_source, 0) + 1
+
+    def _model(self, name: str) -> SummaryBuilder:
+        """The builder of one requested model's records (past _MAX_NAMES names: OTHER)."""
+        found = self._models.get(name)
+        if found is None:
+            if len(self._models) >= _MAX_NAMES:
+                return self._model(OTHER) if name != OTHER else self._models[OTHER]
+            found = self._models[name] = SummaryBuilder(
+                latency_from=self.latency_from,
+                good=self._good,
+                expect=self._answers.expect,
+                per_model=False,
+            )
+        return found
 
     def _add_workload(self, r: RequestRecord, shift: int) -> None:
         """Goodput, embedded inputs, and latency by turn and by prefix group."""
@@ -390,6 +411,7 @@ class SummaryBuilder:
             finish_reasons=_by_count(self._answers.finish),
             served_models=_by_count(self._answers.models),
             warnings=self._answers.notices(self.total, self.ok),
+            by_model={name: b.summary() for name, b in sorted(self._models.items())},
         )
 
 

@@ -140,7 +140,13 @@ async def run_async(
             SummaryBuilder,
             latency_from=config.latency_from,
             good=good_predicate(config),
-            expect=Expect(config.model, config.max_tokens, config.ignore_eos, config.api),
+            # several models: each request's own is checked (wire/client.py)
+            expect=Expect(
+                None if config.models else config.model,
+                config.max_tokens,
+                config.ignore_eos,
+                config.api,
+            ),
         )
         builder = new_builder()
         observe = observe or ObserveOptions()
