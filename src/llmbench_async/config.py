@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
+from . import pacing
 from .errors import ConfigError
 from .inbound import (
     FRAMING_HEADERS,
@@ -26,15 +27,7 @@ from .limits import (
     check_numbers,
     check_observe_numbers,
 )
-from .pacing import (
-    Arrival,
-    LoadPlan,
-    LoadShape,
-    Ramp,
-    check_shape_run,
-    make_shape,
-    parse_load_shape,
-)
+from .pacing import Arrival, LoadPlan, LoadShape, Ramp, make_shape
 from .redact import MASK, mask_url, mask_userinfo, redact_secret, secret_forms, url_secrets
 from .units import parse_duration
 
@@ -136,8 +129,7 @@ class RunConfig:
     concurrency: int = 1  # closed loop: requests in flight at once
     rate: float | None = None  # open loop: arrivals per second (None: closed loop)
     arrival: Arrival = "poisson"  # open-loop arrival process
-    # open loop: a rate that changes over time, in --load-shape grammar (a file's points are
-    # saved inline); `rate` is then its peak, and scales it (workers share it out)
+    # open loop: a rate over time (--load-shape grammar; `rate`: its peak, scaling it)
     load_shape: str | None = None
     seed: int | None = None  # for Poisson arrivals and prompt sampling
     max_concurrency: int | None = None  # open loop: cap on in-flight requests (None: no cap)
@@ -200,11 +192,11 @@ class RunConfig:
     def __post_init__(self) -> None:
         self._check_choices()
         if self.load_shape is not None and self.rate is None:
-            object.__setattr__(self, "rate", parse_load_shape(self.load_shape).peak)
+            object.__setattr__(self, "rate", pacing.parse_load_shape(self.load_shape).peak)
         check_numbers(self)  # every range: the checks below assume the numbers are in range
         self._check_load()
         if self.load_shape is not None:
-            check_shape_run(
+            pacing.check_shape_run(
                 self.load_shape, ramp_s=self.ramp_up_s, warmup=self.warmup_requests or self.warmup_s
             )
         self._check_request()
