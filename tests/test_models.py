@@ -140,3 +140,13 @@ def test_wrong_model_is_judged_against_each_requests_own_model(tmp_path: Path) -
     assert doc["per_model"]["a"]["requests"] == {"total": 3, "ok": 3, "failed": 0}
     assert doc["per_model"]["b"]["errors"] == {"wrong_model": 3}
     assert "Traceback" not in result.stderr
+
+
+def test_markdown_has_a_row_per_model_and_labels_take_plain_names(tmp_path: Path) -> None:
+    md = tmp_path / "r.md"
+    result = run_cli("--mock", "-m", "a,b", "-n", "4", "-q", "--markdown", str(md))
+    assert result.code == 0, result.stderr
+    rows = [line for line in md.read_text().splitlines() if line.startswith(("| a |", "| b |"))]
+    assert [row.split(" | ")[1:3] for row in rows] == [["2", "0"], ["2", "0"]]
+    odd = run_cli("--mock", "-m", "a,b", "-n", "1", "--fail-if", "ttft.p95{model=a|b}<1s")
+    assert odd.code == 2 and "a model label takes letters, digits" in odd.stderr

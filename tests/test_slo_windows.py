@@ -76,6 +76,7 @@ def test_spike_on_the_mock_reports_violation_and_recovery(tmp_path: Path) -> Non
         "--mock", "--load-shape", "spike:base=4,peak=60,at=1s,for=1s", "--duration", "5s",
         "--arrival", "constant", "--max-concurrency", "20", "--latency-from", "schedule",
         "--fail-if", "e2e.p95<1.2s", "--window", "0.5s", "--json", str(out),
+        "-o", str(tmp_path / "r.jsonl"),
     )  # fmt: skip
     assert result.code == 1, result.stderr
     slo = json.loads(out.read_text())["slo_over_time"]
@@ -86,3 +87,11 @@ def test_spike_on_the_mock_reports_violation_and_recovery(tmp_path: Path) -> Non
     assert slo["violated_share"] == pytest.approx(slo["windows_violated"] / slo["windows_judged"])
     assert "Over time: SLO violated in" in result.stdout
     assert f"SLO held again {slo['recovery_s']:g} s later" in result.stdout
+    # `report` re-judges the saved run window by window, to the same figures
+    again = tmp_path / "again.json"
+    reported = run_cli(
+        "report", str(tmp_path / "r.jsonl"), "--fail-if", "e2e.p95<1.2s", "--window", "0.5s",
+        "--json", str(again),
+    )  # fmt: skip
+    assert reported.code == 1, reported.stderr
+    assert json.loads(again.read_text())["slo_over_time"] == slo

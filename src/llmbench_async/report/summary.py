@@ -383,6 +383,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
             out.append(
                 f"| {mark} | `{v.threshold}` | {v.observed_text} | {v.threshold.limit_text} |"
             )
+        out.extend(f"\n{line.strip()}" for line in slo_over_time_console(info.slo_over_time))
     if summary.errors:
         out.append("")
         out.append("| error | count | first message |")

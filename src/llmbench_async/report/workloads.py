@@ -157,6 +157,19 @@ def workload_markdown(summary: Summary, config: Mapping[str, Any]) -> list[str]:
             f"**Embeddings** {summary.inputs_per_s:.1f} inputs/s · "
             f"{summary.input_tokens_per_s:.1f} input tok/s"
         )
+    if summary.by_model:
+        out += [
+            "",
+            "| model | ok | failed | req/s | TTFT p50 (ms) | TTFT p95 (ms) | E2E p95 (ms) |",
+        ]
+        out.append("|---|---:|---:|---:|---:|---:|---:|")
+        for name, sub in summary.by_model.items():
+            ttft, e2e = sub.metrics.get("ttft_ms"), sub.metrics.get("e2e_ms")
+            out.append(
+                f"| {outbound.markdown(name, 80)} | {sub.ok} | {sub.failed} | "
+                f"{sub.requests_per_s:.2f} | {_n(ttft, 'p50')} | {_n(ttft, 'p95')} | "
+                f"{_n(e2e, 'p95')} |"
+            )
     for title, by in (("turn", summary.by_turn), ("prefix group", summary.by_group)):
         if not by:
             continue

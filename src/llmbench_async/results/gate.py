@@ -242,6 +242,7 @@ def parse_threshold(text: str) -> Threshold:
 
 
 _LABEL = re.compile(r"\{([^{}]*)\}")
+_MODEL_NAME = re.compile(r"[\w.:/@+-]{1,200}")
 
 
 def _model_label(expr: str) -> tuple[str | None, str]:
@@ -256,7 +257,12 @@ def _model_label(expr: str) -> tuple[str | None, str]:
         raise ThresholdError(
             expr, f"unknown label {found.group(0)!r}; the one label is {{model=NAME}}"
         )
-    return value.strip(), expr[: found.start()] + expr[found.end() :]
+    name = value.strip()
+    if not _MODEL_NAME.fullmatch(name):  # names go into reports' expressions as they are
+        raise ThresholdError(
+            expr, "a model label takes letters, digits and . _ : / @ + - (e.g. {model=org/m-1})"
+        )
+    return name, expr[: found.start()] + expr[found.end() :]
 
 
 def for_models(thresholds: Sequence[Threshold], models: Sequence[str]) -> tuple[Threshold, ...]:

@@ -11,15 +11,17 @@ the last violated window at or after the peak's end: its resolution is one windo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ConfigError
+from ..pacing import parse_load_shape
 from ..records import RequestRecord
 from .gate import Threshold, judge
 from .stats import SummaryBuilder
 
-__all__ = ["SloOverTime", "SloWindows", "window_width"]
+__all__ = ["SloOverTime", "SloWindows", "saved_slo_over_time", "window_width"]
 
 MAX_SLO_WINDOWS = 600  # as the time series: a longer run judges wider windows
 
@@ -112,3 +114,33 @@ class SloWindows:
             recovery_s=None if recovery is None else round(recovery, 6),
             recovered=recovered,
         )
+
+
+def saved_slo_over_time(
+    records: Iterable[RequestRecord],
+    thresholds: Sequence[Threshold],
+    config: Mapping[str, Any],
+    window_s: float,
+    builder: Callable[[], SummaryBuilder],
+) -> SloOverTime | None:
+    """The SLO over time of a saved run (`report --fail-if` on a results file whose header
+    holds a --load-shape); None without thresholds or a shape. Instants are relative: t0 0."""
+    spec = config.get("load_shape")
+    if not thresholds or not isinstance(spec, str):
+        return None
+    try:
+        peak_end = parse_load_shape(spec).peak_end()
+    except ConfigError:  # a header edited by hand: no judging over time
+        return None
+    duration = config.get("duration_s")
+    span = float(duration) if isinstance(duration, int | float) and duration > 0 else None
+    windows = SloWindows(
+        thresholds,
+        t0_ns=0,
+        window_s=window_width(window_s, span),
+        peak_end_s=peak_end,
+        builder=builder,
+    )
+    for record in records:
+        windows.add(record)
+    return windows.result()
