@@ -143,9 +143,15 @@ def test_wrong_model_is_judged_against_each_requests_own_model(tmp_path: Path) -
 
 
 def test_markdown_has_a_row_per_model_and_labels_take_plain_names(tmp_path: Path) -> None:
-    md = tmp_path / "r.md"
-    result = run_cli("--mock", "-m", "a,b", "-n", "4", "-q", "--markdown", str(md))
+    md, html = tmp_path / "r.md", tmp_path / "r.html"
+    result = run_cli(
+        "--mock", "-m", "a,b", "-n", "4", "-q", "--markdown", str(md), "--html", str(html)
+    )  # fmt: skip
     assert result.code == 0, result.stderr
+    page = html.read_text()
+    assert '<h2>By model</h2><table id="per-model">' in page
+    for name in ("a", "b"):
+        assert f'data-key="per_model.{name}.requests.ok" data-value="2"' in page
     rows = [line for line in md.read_text().splitlines() if line.startswith(("| a |", "| b |"))]
     assert [row.split(" | ")[1:3] for row in rows] == [["2", "0"], ["2", "0"]]
     odd = run_cli("--mock", "-m", "a,b", "-n", "1", "--fail-if", "ttft.p95{model=a|b}<1s")

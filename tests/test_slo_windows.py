@@ -91,7 +91,9 @@ def test_spike_on_the_mock_reports_violation_and_recovery(tmp_path: Path) -> Non
     again = tmp_path / "again.json"
     reported = run_cli(
         "report", str(tmp_path / "r.jsonl"), "--fail-if", "e2e.p95<1.2s", "--window", "0.5s",
-        "--json", str(again),
+        "--json", str(again), "--html", str(tmp_path / "again.html"),
     )  # fmt: skip
     assert reported.code == 1, reported.stderr
     assert json.loads(again.read_text())["slo_over_time"] == slo
+    page = (tmp_path / "again.html").read_text()
+    assert f"SLO held again {slo['recovery_s']:g} s later</p>" in page
