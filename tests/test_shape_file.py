@@ -45,6 +45,28 @@ def test_step_shape_reaches_the_mock_at_each_steps_rate(
     assert saved["config"]["load_shape"] == "step:10@0s,60@1s,10@2s"
 
 
+def test_sine_shape_reaches_the_mock_at_the_integrated_rate(
+    start_mock: StartMock, tmp_path: Path
+) -> None:
+    """sine:mean=20,amp=15,period=2s with constant arrivals: each rising half period carries
+    20 + 30/π ≈ 29.5 arrivals and each falling one 20 − 30/π ≈ 10.5 (∫ of the rate)."""
+    log = tmp_path / "truth.jsonl"
+    mock = start_mock(ttft_ms=0, itl_ms=0, tokens=2, log_path=str(log))
+    result = run_cli(
+        "--base-url", mock.base_url, "-m", "mock-model", "--arrival", "constant",
+        "--load-shape", "sine:mean=20,amp=15,period=2s", "--duration", "4s", "-q",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    counts = _arrivals_per_window(log, 1.0)
+    assert len(counts) == 4
+    # ±2 per window: an arrival a few ms late crosses a window's edge on a loaded machine
+    for got, want in zip(counts, (29.5, 10.5, 29.5, 10.5), strict=True):
+        assert abs(got - want) <= 2.5, counts
+    # whole periods carry exactly 20/s × 4 s; the arrival due at 4 s itself may round
+    # either side of the run's end
+    assert 80 <= sum(counts) <= 81
+
+
 def test_files_of_points_become_the_inline_grammar(tmp_path: Path) -> None:
     csv = tmp_path / "rates.csv"
     csv.write_text("0,5\n30s,20/s\n1m,5\n")

@@ -143,26 +143,6 @@ class RatePoints:
     def peak(self) -> float:
         return max(r for _, r in self.points)
 
-    def rate_at(self, t: float) -> float:
-        """Requests/s due at `t` seconds."""
-        j = self._segment_at(t)
-        t0, r0 = self.points[j]
-        if self.kind == "step" or j + 1 == len(self.points):
-            return r0
-        t1, r1 = self.points[j + 1]
-        return r0 + (r1 - r0) * (t - t0) / (t1 - t0)
-
-    def _segment_at(self, t: float) -> int:
-        j = 0
-        lo, hi = 0, len(self.points) - 1
-        while lo <= hi:  # the last point at or before t
-            mid = (lo + hi) // 2
-            if self.points[mid][0] <= t:
-                j, lo = mid, mid + 1
-            else:
-                hi = mid - 1
-        return j
-
     def inverse(self, u: float) -> float:
         """The instant by which `u` arrivals are expected (the cumulative rate's inverse)."""
         cum = self._cum
@@ -222,9 +202,6 @@ class Spike:
         rest = ((self.at, self.peak), (self.at + self.length, self.base))
         return RatePoints("step", (*points, *rest))
 
-    def rate_at(self, t: float) -> float:
-        return self.peak if self.at <= t < self.at + self.length else self.base
-
     def inverse(self, u: float) -> float:
         return self.steps.inverse(u)
 
@@ -255,9 +232,6 @@ class Sine:
     @property
     def peak(self) -> float:
         return self.mean + self.amp
-
-    def rate_at(self, t: float) -> float:
-        return self.mean + self.amp * math.sin(2.0 * math.pi * t / self.period)
 
     def _cumulative(self, t: float) -> float:
         w = 2.0 * math.pi / self.period
