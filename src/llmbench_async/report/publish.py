@@ -201,7 +201,7 @@ def run_info(result: RunResult) -> RunInfo:
     return RunInfo(
         tool_version=VERSION,
         endpoint=result.endpoint_label,
-        model=_models_text(cfg.models, cfg.model_mix) or result.model,
+        model=described["target"]["model"] or result.model,
         settings=_settings(public, described["load"]),
         started_at=result.started_at,
         config=public,
@@ -216,11 +216,6 @@ def run_info(result: RunResult) -> RunInfo:
         timeseries=result.timeseries,
         slo_over_time=None if result.slo_over_time is None else result.slo_over_time.to_json(),
     )
-
-
-def _models_text(models: tuple[str, ...], mix: str | None) -> str:
-    """Several models: `a, b (round-robin)`; "" for one."""
-    return f"{', '.join(models)} ({mix or 'round-robin'})" if len(models) > 1 else ""
 
 
 def results_info(
