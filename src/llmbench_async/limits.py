@@ -98,6 +98,14 @@ OBSERVE_LIMITS: tuple[Limit, ...] = (
 )
 # --input-tokens MEAN:STDEV, each; 1,000,000 one-token words stay under MAX_BODY_BYTES
 MAX_INPUT_TOKENS = 1_000_000
+# --load-shape: points of a step or linear shape (inline or from a file), each rate
+# (requests/s, as --rate; 0 is a pause), each time and a sine's period
+MAX_SHAPE_POINTS = 10_000
+MAX_SHAPE_RATE = 1e6
+MAX_SHAPE_TIME_S = WEEK_S
+# --model a,b,c: names; --model-mix a=W: each weight
+MAX_MODELS = 100
+MAX_MODEL_WEIGHT = 1000
 
 
 def _get(obj: Any, path: str) -> Any:

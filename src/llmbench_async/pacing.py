@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from .errors import ConfigError
+from .limits import MAX_SHAPE_POINTS, MAX_SHAPE_RATE, MAX_SHAPE_TIME_S
 from .units import parse_duration, parse_time
 
 Arrival = Literal["poisson", "constant", "gamma"]
@@ -112,9 +113,6 @@ class GammaRate:
 
 # --- rates that change over time (--load-shape) ------------------------------------------
 
-MAX_SHAPE_POINTS = 10_000  # points of a step or linear shape (inline or from a file)
-MAX_SHAPE_RATE = 1e6  # requests/s, as --rate
-MAX_SHAPE_TIME_S = 7 * 86_400.0  # a point's time or a period: at most a week
 SHAPE_KINDS = ("step", "linear", "spike", "sine")
 
 

@@ -13,11 +13,11 @@ import random
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from ..limits import MAX_MODEL_WEIGHT as MAX_WEIGHT
+from ..limits import MAX_MODELS
 
 __all__ = ["MAX_MODELS", "ModelMix", "parse_model_mix", "split_models"]
 
-MAX_MODELS = 100  # names in --model
-MAX_WEIGHT = 1000  # one model's weight in --model-mix
 MIXES = ("round-robin", "random")
 
 

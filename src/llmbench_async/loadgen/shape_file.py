@@ -15,9 +15,8 @@ from typing import Any, Literal
 
 from ..errors import ConfigError
 from ..inbound import check_file, lines, loads
-from ..limits import MAX_SHAPE_FILE_BYTES
+from ..limits import MAX_SHAPE_FILE_BYTES, MAX_SHAPE_POINTS
 from ..pacing import (
-    MAX_SHAPE_POINTS,
     SHAPE_KINDS,
     check_points,
     parse_load_shape,
