@@ -223,6 +223,7 @@ def test_shapes_print_readably_and_round_trip() -> None:
     assert parse_load_shape("spike:base=10,peak=80,at=30s,for=10s").peak_end() == 40
     assert parse_load_shape("step:10@0s,40@60s,10@120s").peak_end() == 120
     assert parse_load_shape("step:10@0s,40@60s").peak_end() is None
+    assert parse_load_shape("linear:10@0s,40@60s,40@70s,10@2m").peak_end() == 70
 
 
 @pytest.mark.parametrize(

@@ -165,10 +165,14 @@ class RatePoints:
         return t0 + (math.sqrt(max(0.0, r0 * r0 + 2.0 * a * left)) - r0) / a
 
     def peak_end(self) -> float | None:
-        """When the last stretch at the peak rate ends (None: it lasts to the run's end)."""
+        """When the rate last leaves its peak: a step's last peak stretch ends at the next
+        point, a linear shape falls from its last peak point (None: the peak lasts to the
+        run's end)."""
         peak = self.peak
         last = max(i for i, (_, r) in enumerate(self.points) if r == peak)
-        return None if last + 1 == len(self.points) else self.points[last + 1][0]
+        if last + 1 == len(self.points):
+            return None
+        return self.points[last + 1 if self.kind == "step" else last][0]
 
     def spec(self) -> str:
         """The shape in `--load-shape` grammar (what a file of points is saved as)."""
