@@ -136,22 +136,10 @@ async def run_async(
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
         records: list[RequestRecord] = []
-        new_builder = functools.partial(
-            SummaryBuilder,
-            latency_from=config.latency_from,
-            good=good_predicate(config),
-            # several models: each request's own is checked (wire/client.py)
-            expect=Expect(
-                None if config.models else config.model,
-                config.max_tokens,
-                config.ignore_eos,
-                config.api,
-            ),
-        )
+        new_builder = summary_builder(config)
         builder = new_builder()
-        observe = observe or ObserveOptions()
-        observer = Observer(observe, config, t0, key_headers(config))
-        windows = _slo_windows(config, slo, t0, observe.window_s, new_builder)
+        observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config))
+        windows = _slo_windows(config, slo, t0, observer.series.base_window_ns / 1e9, new_builder)
         if live_enabled(progress):
             print_header(config, sys.stderr)
         writer = (
@@ -194,6 +182,20 @@ async def run_async(
         timeseries=observer.to_json(),
         output_failure=writer.failure if writer is not None else None,
         slo_over_time=None if windows is None else windows.result(),
+    )
+
+
+def summary_builder(config: RunConfig) -> Callable[[], SummaryBuilder]:
+    """A maker of the run's summary builders (the whole run's, each SLO window's)."""
+    # several models: no one model the answers must name; each request's own is checked
+    # by the client (wire/client.py)
+    model = None if config.models else config.model
+    expect = Expect(model, config.max_tokens, config.ignore_eos, config.api)
+    return functools.partial(
+        SummaryBuilder,
+        latency_from=config.latency_from,
+        good=good_predicate(config),
+        expect=expect,
     )
 
 
