@@ -240,17 +240,27 @@ class Sine:
         return self.mean * t + self.amp / w * (1.0 - math.cos(w * t))
 
     def inverse(self, u: float) -> float:
-        # the count grows at least at mean-amp and at most at mean+amp: bisect within
-        lo, hi = u / self.peak, u / self.mean + self.period
-        for _ in range(64):
-            mid = (lo + hi) / 2.0
-            if self._cumulative(mid) < u:
-                lo = mid
+        # Newton's method on the cumulative count, kept inside a bracket that shrinks on
+        # every step (bisection where Newton would leave it or the rate is near 0): the
+        # count grows at most at mean+amp and at least as mean·t
+        lo, hi = u / self.peak, u / self.mean
+        w = 2.0 * math.pi / self.period
+        t = min(max(u / self.mean, lo), hi)
+        tolerance = 1e-9 * max(1.0, u)  # arrivals: far below one, at any count
+        for _ in range(100):
+            f = self._cumulative(t) - u
+            if abs(f) < tolerance:
+                return t
+            if f < 0:
+                lo = t
             else:
-                hi = mid
-            if hi - lo < 1e-9:
+                hi = t
+            rate = self.mean + self.amp * math.sin(w * t)
+            step = t - f / rate if rate > 1e-12 else math.nan
+            t = step if lo < step < hi else (lo + hi) / 2.0
+            if hi - lo < 1e-12 * max(1.0, hi):
                 break
-        return hi
+        return t
 
     def peak_end(self) -> float | None:
         return None  # a sine has no one peak; the report gives the violated share
