@@ -5,11 +5,13 @@ line and exit 2."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from conftest import StartMock, run_cli
 
+from llmbench_async.errors import ConfigError
 from llmbench_async.loadgen.shape_file import load_shape_spec
 
 
@@ -98,12 +100,20 @@ def test_files_of_points_become_the_inline_grammar(tmp_path: Path) -> None:
         ("[" * 100 + "]" * 100, "nested deeper"),
     ],
 )
-def test_bad_files_are_one_line_and_exit_2(tmp_path: Path, content: str, message: str) -> None:
+def test_bad_files_are_one_line_errors(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "shape.csv"
     path.write_text(content)
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        load_shape_spec(str(path))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_bad_file_through_the_cli_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "shape.json"
+    path.write_text("[[0, 5], [1, -2]]")
     result = run_cli("--mock", "--load-shape", str(path), "--duration", "1s")
     assert result.code == 2
-    assert message in result.stderr, result.stderr
+    assert "a rate must be 0 to" in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
