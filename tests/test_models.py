@@ -157,3 +157,12 @@ def test_markdown_has_a_row_per_model_and_labels_take_plain_names(tmp_path: Path
     assert [row.split(" | ")[1:3] for row in rows] == [["2", "0"], ["2", "0"]]
     odd = run_cli("--mock", "-m", "a,b", "-n", "1", "--fail-if", "ttft.p95{model=a|b}<1s")
     assert odd.code == 2 and "a model label takes letters, digits" in odd.stderr
+
+
+def test_report_judges_a_saved_run_per_model(tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    assert run_cli("--mock", "-m", "a,b", "-n", "4", "-q", "-o", str(out)).code == 0
+    judged = run_cli("report", str(out), "--fail-if", "ttft.p95{model=b}<10s", "-q")
+    assert judged.code == 0, judged.stderr
+    unknown = run_cli("report", str(out), "--fail-if", "ttft.p95{model=z}<10s")
+    assert unknown.code == 2 and "unknown model 'z'; the run's models: a, b" in unknown.stderr

@@ -72,7 +72,7 @@ def report_command(
         threshold_failure,
     )
     from ..report.summary import RunReport
-    from ..results.gate import judge
+    from ..results.gate import for_models, judge
     from ..results.stats import summarize
 
     thresholds = parse_fail_if(fail_if)
@@ -95,6 +95,7 @@ def report_command(
             f"{results} is {what}; `report` needs the per-request JSONL written by `run -o`"
         )
     saved_config = saved.header.get("config") or {}
+    thresholds = for_models(thresholds, _saved_models(saved_config))
     latency_from = saved_config.get("latency_from", "send")
     summary = summarize(
         saved.records,
@@ -107,6 +108,15 @@ def report_command(
     info = _judged_over_time(info, saved, thresholds, window_s, summary.latency_from)
     publish(RunReport(summary, info, verdicts), outputs)
     raise typer.Exit(exit_code(failure=threshold_failure(verdicts)))
+
+
+def _saved_models(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The models a saved run asked for: its --model list, or its one model."""
+    models = config.get("models")
+    if isinstance(models, list) and all(isinstance(m, str) for m in models) and models:
+        return tuple(models)
+    model = config.get("model")
+    return (model,) if isinstance(model, str) else ()
 
 
 def _judged_over_time(
