@@ -50,6 +50,7 @@ OPTION_SURFACES: dict[tuple[str, str], str] = {
     ("run", "--api-key-file"): "path",
     ("run", "--prompt-file"): "path",
     ("run", "--dataset"): "path",
+    ("run", "--load-shape"): "path",
     ("run", "--ca-bundle"): "path",
     ("run", "--extra-body"): "json",
     ("run", "--output"): "output",

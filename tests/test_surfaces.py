@@ -209,6 +209,12 @@ def file_cases() -> list[Case]:
             _TWO,
         ),
         (
+            "--load-shape",
+            "shape",
+            lambda u, t, p: [*run_args(u, "-m", "m"), "--load-shape", str(p)],
+            _TWO,
+        ),
+        (
             "--prompt-file",
             "prompt",
             lambda u, t, p: [*run_args(u, "-m", "m"), "--prompt-file", str(p)],

@@ -207,3 +207,14 @@ def test_bad_window_is_one_line_exit_2() -> None:
     res = run_cli("--mock", "-n", "1", "--window", "0s")
     assert res.code == 2
     assert res.stderr.count("\n") == 1 and "--window" in res.stderr
+
+
+def test_offered_load_counts_requests_in_the_window_they_were_due() -> None:
+    """`scheduled` (offered) counts by due instant, `ok` (achieved) by end: a request due at
+    0.5 s but sent at 1.5 s (queued) is offered in window 0, started in window 1."""
+    queued = replace(_rec(0, 1.5, 0.2), scheduled_ns=int(0.5 * S))
+    doc = timeseries_from_records([queued, _rec(1, 0.2, 2.1)], window_s=1.0).to_json()
+    w = doc["windows"]
+    assert w["scheduled"] == [2, 0, 0]
+    assert w["started"] == [1, 1, 0]
+    assert w["ok"] == [0, 1, 1]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
+from . import pacing
 from .errors import ConfigError
 from .inbound import (
     FRAMING_HEADERS,
@@ -138,6 +139,9 @@ class RunConfig:
     base_url: str = DEFAULT_BASE_URL  # normalised: scheme://host[:port]/.../v1, no trailing /
     api_key: str = field(default=DEFAULT_API_KEY, repr=False)
     model: str | None = None  # None = the first id from GET /models
+    # several models (--model a,b,c; `model` is the first): requests spread by `model_mix`
+    models: tuple[str, ...] = ()
+    model_mix: str | None = None  # round-robin (None), random, or weights a=3,b=1
     # served model names accepted besides `model` (`any`: every name); docs/outcomes.md
     accept_models: tuple[str, ...] = ()
     api: Api = "chat"
@@ -145,6 +149,8 @@ class RunConfig:
     concurrency: int = 1  # closed loop: requests in flight at once
     rate: float | None = None  # open loop: arrivals per second (None: closed loop)
     arrival: Arrival = "poisson"  # open-loop arrival process
+    # open loop: a rate over time (--load-shape grammar; `rate`: its peak, scaling it)
+    load_shape: str | None = None
     seed: int | None = None  # for Poisson arrivals and prompt sampling
     max_concurrency: int | None = None  # open loop: cap on in-flight requests (None: no cap)
     duration_s: float | None = None  # measured time to keep sending (None: until n)
@@ -211,8 +217,14 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         self._check_choices()
+        if self.load_shape is not None and self.rate is None:
+            object.__setattr__(self, "rate", pacing.parse_load_shape(self.load_shape).peak)
         check_numbers(self)  # every range: the checks below assume the numbers are in range
         self._check_load()
+        if self.load_shape is not None:
+            pacing.check_shape_run(
+                self.load_shape, ramp_s=self.ramp_up_s, warmup=self.warmup_requests or self.warmup_s
+            )
         self._check_request()
         self._check_workload()
         check_headers(self.headers)
@@ -250,10 +262,12 @@ class RunConfig:
             or self.input_tokens is not None
             or self.dataset is not None  # the dataset's sample
             or self.prefix_tokens > 0  # the shared prefixes' words
+            or self.model_mix == "random"  # which model each request asks for
         ):
             raise ConfigError(
                 "--seed affects nothing here: it seeds Poisson and gamma arrivals (--rate), "
-                "--sample-prompts, --input-tokens, --dataset sampling and --prefix-tokens"
+                "--sample-prompts, --input-tokens, --dataset sampling, --prefix-tokens "
+                "and --model-mix random"
             )
         if self.warmup_s > 0 and self.duration_s is None:
             raise ConfigError(
@@ -373,6 +387,7 @@ class RunConfig:
             seed=self.seed,
             phase=self.phase_s,
             burstiness=self.burstiness,
+            load_shape=self.load_shape,
         )
 
     @property
@@ -490,7 +505,7 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
     # paths and tuples back from JSON lists
     if fields.get("dataset"):
         fields["dataset"] = Path(fields["dataset"])
-    for name in ("input_token_range", "output_token_range", "goodput", "accept_models"):
+    for name in ("input_token_range", "output_token_range", "goodput", "accept_models", "models"):
         if name in fields:
             fields[name] = tuple(fields[name])
     return RunConfig(**fields)

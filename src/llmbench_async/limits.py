@@ -35,6 +35,7 @@ MAX_SUMMARY_FILE_BYTES = 64 * MIB  # a summary or sweep JSON (--json) read by co
 MAX_DATASET_FILE_BYTES = 8 * GIB  # --dataset (streamed and sampled, never held whole)
 MAX_KEY_FILE_BYTES = 64 * KIB  # --api-key-file
 MAX_CA_BUNDLE_BYTES = 16 * MIB  # --ca-bundle
+MAX_SHAPE_FILE_BYTES = 4 * MIB  # --load-shape's file of (time, rate) points
 MAX_FIELD_CHARS = 4096  # a text field of a saved record (error messages) kept on reading
 
 
@@ -100,6 +101,14 @@ OBSERVE_LIMITS: tuple[Limit, ...] = (
 MAX_SCRAPE_URLS = 8  # --server-metrics URLs in one run
 # --input-tokens MEAN:STDEV, each; 1,000,000 one-token words stay under MAX_BODY_BYTES
 MAX_INPUT_TOKENS = 1_000_000
+# --load-shape: points of a step or linear shape (inline or from a file), each rate
+# (requests/s, as --rate; 0 is a pause), each time and a sine's period
+MAX_SHAPE_POINTS = 10_000
+MAX_SHAPE_RATE = 1e6
+MAX_SHAPE_TIME_S = WEEK_S
+# --model a,b,c: names; --model-mix a=W: each weight
+MAX_MODELS = 100
+MAX_MODEL_WEIGHT = 1000
 
 
 def _get(obj: Any, path: str) -> Any:

@@ -94,7 +94,8 @@ class Expect:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Expect:
         """From a public config dict (a run's, or a results file header's)."""
-        model = config.get("model")
+        # several models (--model a,b): no one model the answers must name
+        model = None if config.get("models") else config.get("model")
         max_tokens = config.get("max_tokens")
         return cls(
             model=model if isinstance(model, str) else None,

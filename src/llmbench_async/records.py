@@ -89,6 +89,9 @@ class RequestRecord:
     tcp_ns: int | None = None
     tls_ns: int | None = None
     preconnected: bool = False
+    # the model this request asked for, when the run spread requests over several (--model
+    # a,b,c); None: the run's one model (the header's config.model)
+    requested_model: str | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)  # shared when empty
 
     @property
@@ -203,6 +206,8 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
     line["response_id"] = record.response_id
     line["finish_reason"] = record.finish_reason
     line["model"] = record.model
+    if record.requested_model is not None:
+        line["requested_model"] = record.requested_model
     line["connect_ns"] = record.connect_ns
     line["new_connection"] = record.new_connection
     for name in (*_PHASES, *_SERVER_FIELDS):
@@ -274,6 +279,7 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         tcp_ns=_opt_int(line.get("tcp_ns")),
         tls_ns=_opt_int(line.get("tls_ns")),
         preconnected=bool(line.get("preconnected", False)),
+        requested_model=served_model(_opt_str(line.get("requested_model"))),
         extra=dict(line.get("extra") or {}),
     )
 

@@ -33,6 +33,9 @@ from ..limits import (
     MAX_DATASET_FILE_BYTES,
     MAX_PROMPT_FILE_BYTES,
 )
+from ..loadgen.models import parse_model_mix, split_models
+from ..loadgen.shape_file import load_shape_spec
+from ..loadgen.workload import parse_input_tokens
 from ..pacing import Arrival
 from ..results.goodput import parse_goodput
 from ..units import parse_duration, parse_time
@@ -77,13 +80,14 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
     return RunConfig(
         base_url=base_url,
         api_key=key,
-        model=flags.model,
+        **_model_fields(flags),
         accept_models=tuple(m.strip() for m in flags.accept_model or ()),
         api=cast(Api, flags.api),  # RunConfig checks every choice
         n=flags.n if flags.n is not None or duration_s is not None else 10,
         concurrency=concurrency[0],
         rate=rates[0] if rates else None,
         arrival=cast(Arrival, flags.arrival or "poisson"),
+        load_shape=None if flags.load_shape is None else load_shape_spec(flags.load_shape),
         seed=flags.seed,
         max_concurrency=flags.max_concurrency,
         duration_s=duration_s,
@@ -119,6 +123,26 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         **_limits_fields(flags),
         **_workload_fields(flags),
     )
+
+
+def model_names(model: str | None) -> tuple[str, ...]:
+    """--model's names: none, the one name as given, or a comma list's (checked)."""
+    if model is None:
+        return ()
+    return split_models(model) if "," in model else (model,)
+
+
+def _model_fields(flags: Flags) -> dict[str, Any]:
+    """--model (one name or a comma list) and --model-mix, checked here."""
+    if flags.model is None:
+        if flags.model_mix is not None:
+            raise ConfigError("--model-mix spreads requests over several models: give --model a,b")
+        return {"model": None}
+    names = model_names(flags.model)
+    if len(names) == 1 and flags.model_mix is None:
+        return {"model": flags.model}  # one name: as given (RunConfig checks it)
+    parse_model_mix(flags.model_mix or "round-robin", names, flags.seed)
+    return {"model": names[0], "models": names, "model_mix": flags.model_mix}
 
 
 def _limits_fields(flags: Flags) -> dict[str, Any]:
@@ -262,8 +286,18 @@ def _check_open_loop_flags(flags: Flags) -> None:
             "-c/--concurrency sets a closed loop and --rate an open one; with --rate, cap "
             "requests in flight with --max-concurrency"
         )
-    if flags.arrival is not None and flags.rate is None:
-        raise ConfigError("--arrival shapes an open loop: give --rate too")
+    if flags.load_shape is not None:
+        if flags.rate is not None or flags.concurrency is not None:
+            raise ConfigError(
+                "--load-shape sets the open loop's rate over time: not with --rate or "
+                "-c/--concurrency (cap requests in flight with --max-concurrency)"
+            )
+        if flags.n is None and flags.duration is None:
+            raise ConfigError(
+                "--load-shape needs --duration (or -n): its last rate holds until the run ends"
+            )
+    if flags.arrival is not None and flags.rate is None and flags.load_shape is None:
+        raise ConfigError("--arrival shapes an open loop: give --rate or --load-shape too")
 
 
 def _base_url(flags: Flags, env: Mapping[str, str]) -> str:

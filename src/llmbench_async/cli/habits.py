@@ -81,6 +81,12 @@ FOREIGN_FLAGS: tuple[Foreign, ...] = (
     Foreign("--summary-export", "k6", "--json FILE"),
     Foreign("--out", "k6", "--json FILE (summary) or -o FILE (one line per request)"),
     Foreign("--rps", "k6", "--rate RATE"),
+    Foreign(
+        "--stage",
+        "k6",
+        "--load-shape linear:RATE@TIME,…",
+        "k6's stages ramp virtual users; a load shape ramps the arrival rate (open loop)",
+    ),
     # oha, hey
     Foreign("-z", "oha/hey", "--duration DURATION"),
     Foreign("-t", "oha/hey", "--timeout DURATION"),

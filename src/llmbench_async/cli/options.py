@@ -122,7 +122,8 @@ class RunOptions:
         _opt(
             "--model",
             "-m",
-            help="Model id. Default: the first id from GET /v1/models.",
+            help="Model id, or a comma list a,b,c to spread requests over several models "
+            "(--model-mix; results per model). Default: the first id from GET /v1/models.",
             panel=TARGET,
             show_default=False,
         ),
@@ -275,7 +276,8 @@ class RunOptions:
         str | None,
         _opt(
             "--arrival",
-            help="Open-loop arrivals (with --rate): poisson, constant or gamma. Default poisson.",
+            help="Open-loop arrivals (with --rate or --load-shape): poisson, constant or gamma. "
+            "Default poisson.",
             panel=LOAD,
             show_default=False,
         ),
@@ -622,3 +624,29 @@ class RunOptions:
             panel=TARGET,
         ),
     ] = False
+    model_mix: Annotated[
+        str | None,
+        _opt(
+            "--model-mix",
+            help="With --model a,b,c: which model each request asks for: round-robin, random "
+            "(seeded by --seed) or weights like a=3,b=1 (3 of every 4 requests to a). "
+            "Default round-robin.",
+            panel=TARGET,
+            show_default=False,
+        ),
+    ] = None
+    load_shape: Annotated[
+        str | None,
+        _opt(
+            "--load-shape",
+            help="Open loop: a rate (requests/s) that changes over time, times from the start "
+            "(a bare number is seconds): step:10@0s,40@60s,10@120s (each rate holds to the "
+            "next point), linear:… (straight lines between points), "
+            "spike:base=10,peak=80,at=30s,for=10s, sine:mean=20,amp=10,period=60s, or a "
+            ".csv/.json file of (time, rate) points (linear; step:FILE for steps). The last "
+            "rate holds until the run ends; needs --duration or -n. --arrival picks the "
+            "arrivals within it. Not with --rate. Default: none.",
+            panel=LOAD,
+            show_default=False,
+        ),
+    ] = None

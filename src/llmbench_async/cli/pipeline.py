@@ -29,7 +29,7 @@ from ..report.summary import RunInfo, RunReport
 from ..report.sweep import SweepReport
 from ..results.calibration import Replay
 from ..results.facts import MOCK_ENDPOINT
-from ..results.gate import Threshold, judge
+from ..results.gate import Threshold, for_models, judge
 from ..results.stats import Summary
 from ..results.sweep import Capacity, LevelResult, capacity, is_judged, sweep_configs
 from ..session.calibrate import after_run, calibrate, usable_cpus
@@ -41,6 +41,7 @@ from .flags import (
     flags_to_config,
     flags_to_observe,
     is_sweep,
+    model_names,
     sweep_values,
 )
 from .parse import is_loopback, parse_fail_if, parse_min_achieved
@@ -52,7 +53,7 @@ _MOCK_PLACEHOLDER = "http://127.0.0.1:9/v1"
 def run_flags(flags: Flags) -> int:
     """The whole path of one `run`: returns the exit code."""
     check_mock_flags(flags)
-    thresholds = parse_fail_if(flags.fail_if)
+    thresholds = for_models(parse_fail_if(flags.fail_if), model_names(flags.model))
     _check_calibration(flags, thresholds)
     min_achieved = parse_min_achieved(flags.min_achieved)
     outputs = _outputs(flags)
@@ -68,7 +69,10 @@ def run_flags(flags: Flags) -> int:
         if flags.mock:
             from ..mock import MockConfig, MockProcess  # only --mock loads the mock
 
-            server = stack.enter_context(MockProcess(MockConfig()))
+            # several --model names: the mock serves each of them
+            several = model_names(flags.model)
+            mock = MockConfig(models=several) if len(several) > 1 else MockConfig()
+            server = stack.enter_context(MockProcess(mock))
             flags = replace(flags, base_url=server.base_url)
         config = flags_to_config(flags, os.environ)
         if flags.mock:  # the mock's random port is not a setting: reports name it `mock`
@@ -104,6 +108,7 @@ def _single(
         observe=observe,
         keep_records=False,
         feed=feed,
+        slo=thresholds,
     )
     summary, interrupted_by = result.summary, result.outcome.interrupted_by
     calibration_failure: LlmbenchError | None = None

@@ -4,6 +4,7 @@ Each command imports what it runs in its body, so that its `--help` stays fast."
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import glob
 import sys
@@ -19,9 +20,11 @@ from .layout import OUTPUTS
 from .options import FailIfOption, HtmlOption, JsonOption, JunitOption, WindowOption
 
 if TYPE_CHECKING:
-    from ..records import RequestRecord
+    from ..records import RequestRecord, ResultsFile
     from ..report.compare import ComparisonReport, SweepComparisonReport
+    from ..report.summary import RunInfo
     from ..results.compare import Comparison, Row, SettingDiff, Tolerances
+    from ..results.gate import Threshold
 
 REPORT_EPILOG = "Exit codes: 0 ok, 1 a --fail-if threshold failed, 2 bad usage or unreadable file."
 COMPARE_EPILOG = (
@@ -68,7 +71,7 @@ def report_command(
         threshold_failure,
     )
     from ..report.summary import RunReport
-    from ..results.gate import judge
+    from ..results.gate import for_models, judge
     from ..results.stats import summarize
     from .parse import parse_fail_if
 
@@ -97,6 +100,7 @@ def report_command(
             "by `run -o`"
         )
     saved_config = saved.header.get("config") or {}
+    thresholds = for_models(thresholds, _saved_models(saved_config))
     latency_from = saved_config.get("latency_from", "send")
     summary = summarize(
         saved.records,
@@ -106,8 +110,41 @@ def report_command(
     )
     verdicts = judge(summary, thresholds)
     info = results_info(saved, results, window_s, ok=summary.ok)
+    info = _judged_over_time(info, saved, thresholds, window_s, summary.latency_from)
     publish(RunReport(summary, info, verdicts), outputs)
     raise typer.Exit(exit_code(failure=threshold_failure(verdicts)))
+
+
+def _saved_models(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The models a saved run asked for: its --model list, or its one model."""
+    models = config.get("models")
+    if isinstance(models, list) and all(isinstance(m, str) for m in models) and models:
+        return tuple(models)
+    model = config.get("model")
+    return (model,) if isinstance(model, str) else ()
+
+
+def _judged_over_time(
+    info: RunInfo,
+    saved: ResultsFile,
+    thresholds: Sequence[Threshold],
+    window_s: float,
+    latency_from: str,
+) -> RunInfo:
+    """A saved --load-shape run with thresholds: its SLO judged window by window again."""
+    from ..outcomes import Expect
+    from ..results.slo_windows import saved_slo_over_time
+    from ..results.stats import SummaryBuilder
+
+    config = saved.header.get("config") or {}
+    builder = functools.partial(
+        SummaryBuilder,
+        latency_from=latency_from,
+        good=saved_goodput(config),
+        expect=Expect.from_config(config),
+    )
+    found = saved_slo_over_time(saved.records, thresholds, config, window_s, builder)
+    return info if found is None else dataclasses.replace(info, slo_over_time=found.to_json())
 
 
 def _levels(results: Path) -> str:

@@ -66,7 +66,7 @@ class Sessions:
                 return None
             user = workload.turn_user(sid, conv, turn)
             reply: list[str] = []
-            body = workload.turn_body(conv, [*history, user])
+            body = workload.turn_body(conv, [*history, user], workload.model_of(sid))
             record = await send(index, scheduled, body, reply, session=sid, turn=turn + 1, **tags)
             ended = record.end_ns
             if not record.ok:

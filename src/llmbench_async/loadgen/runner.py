@@ -34,6 +34,7 @@ from ..wire.client import Target, execute
 from ..wire.route import preconnect_run
 from .conversations import Sessions
 from .lost import DEFAULT_LOST_AFTER, FATAL_KINDS, Watch
+from .models import ModelMix, parse_model_mix
 from .workload import Conversation, PromptItem, SyntheticInput, Workload, load_prompts
 
 RecordSink = Callable[[RequestRecord], None]
@@ -152,6 +153,8 @@ class _Pool:
             plan,
             sink,
         )
+        mix = workload.mix
+        self.targets = {m: replace(target, model=m) for m in mix.models} if mix else {}
         self.stop = False
         self.spent = False  # multi-turn: a session found the request budget spent
         self.idle = 0  # open loop: slots waiting for an arrival
@@ -255,14 +258,19 @@ class _Pool:
                 body = self.workload.body(index)
                 tags = self.workload.tags(index)
             self.begun += 1
+            # several models: the request's own model, asked for and checked in the answer
+            model = self.workload.model_of(tags.get("session", index)) if self.targets else None
+            target = self.target if model is None else self.targets[model]
             record = await execute(
-                self.http, self.target, index, body, scheduled, capture, self.attempted
+                self.http, target, index, body, scheduled, capture, self.attempted
             )
         except BaseException:
             self.cancelled += 1
             raise
         finally:
             self.in_flight -= 1
+        if model is not None:
+            record = replace(record, requested_model=model)
         if tags:  # session / turn / prefix group / batch size
             get = tags.get
             record = replace(
@@ -510,6 +518,7 @@ def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = N
         prefix_tokens=config.prefix_tokens,
         prefix_groups=config.prefix_groups,
         conversations=conversations,
+        mix=model_mix(config),
         turns=config.turns,
     )
 
@@ -563,3 +572,10 @@ async def _cancel_after_grace(state: _Pool, grace_s: float) -> None:
             await anyio.sleep(0.02)
     if state.scope is not None:
         state.scope.cancel()
+
+
+def model_mix(config: RunConfig) -> ModelMix | None:
+    """How requests spread over several models (None: one model)."""
+    if len(config.models) < 2:
+        return None
+    return parse_model_mix(config.model_mix or "round-robin", config.models, config.seed)

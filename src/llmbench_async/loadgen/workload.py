@@ -26,6 +26,7 @@ from ..limits import (
     MAX_TOKENS_HIGH,
 )
 from ..wire.apis import Message, api_spec, flatten
+from .models import ModelMix
 
 # Common English words, each one token (with its leading space) in the BPE vocabularies of
 # GPT-4 (cl100k_base), GPT-4o (o200k_base) and Llama 3, so N words ≈ N input tokens.
@@ -104,15 +105,19 @@ class Workload:
     prefix_groups: int = 1  # shared prefixes: distinct prefixes, request i uses i % groups
     conversations: tuple[Conversation, ...] = ()  # a conversation dataset (multi-turn)
     turns: int | None = None  # turns per session (None: 1, or each conversation's own)
-    _encoded: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+    mix: ModelMix | None = None  # several models: which one request (or session) i asks for
+    _encoded: dict[str, tuple[bytes, ...]] = field(init=False, repr=False, compare=False)
     _prefixes: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.prompts and self.synthetic is None and not self.conversations:
             raise ConfigError("the workload has no prompts")
         plain = not self.prefix_tokens and self.batch == 1
-        encoded = tuple(self._encode(_messages(p), p.max_tokens) for p in self.prompts)
-        object.__setattr__(self, "_encoded", encoded if plain else ())
+        encoded = {
+            m: tuple(self._encode(_messages(p), p.max_tokens, m) for p in self.prompts)
+            for m in (self.mix.models if self.mix is not None else (self.model,))
+        }
+        object.__setattr__(self, "_encoded", encoded if plain and self.prompts else {})
         object.__setattr__(self, "_prefixes", self._make_prefixes())
 
     @property
@@ -120,22 +125,28 @@ class Workload:
         """Whether requests come in sessions of several turns."""
         return bool(self.conversations) or (self.turns or 1) > 1
 
+    def model_of(self, index: int) -> str:
+        """The model request (or multi-turn session) `index` asks for."""
+        return self.model if self.mix is None else self.mix.model_of(index)
+
     def body(self, index: int) -> bytes:
         """The JSON body of request `index` (fixed prompts are encoded once and reused)."""
+        model = self.model_of(index)
         if self._encoded and self.synthetic is None:
+            encoded = self._encoded[model]
             if self.sample:
-                pick = random.Random(self.seed * 1_000_003 + index).randrange(len(self._encoded))
-                return self._encoded[pick]
-            return self._encoded[index % len(self._encoded)]
+                pick = random.Random(self.seed * 1_000_003 + index).randrange(len(encoded))
+                return encoded[pick]
+            return encoded[index % len(encoded)]
         if self.batch > 1:
             first = index * self.batch
             texts = [self._text(first + k) for k in range(self.batch)]
-            return self._encode([{"role": "user", "content": t} for t in texts], None)
+            return self._encode([{"role": "user", "content": t} for t in texts], None, model)
         item = self.item(index)
         messages = _messages(item)
         if self.prefix_tokens:
             messages = self._with_prefix(messages, self.group_of(index))
-        return self._encode(messages, item.max_tokens)
+        return self._encode(messages, item.max_tokens, model)
 
     def tags(self, index: int) -> dict[str, int]:
         """Record fields that say where request `index` sits: prefix group, batch size."""
@@ -189,12 +200,14 @@ class Workload:
             user = f"{self._prefixes[self.group_of(session)]} {user}"
         return {"role": "user", "content": user}
 
-    def turn_body(self, conv: Conversation, messages: Sequence[Message]) -> bytes:
+    def turn_body(
+        self, conv: Conversation, messages: Sequence[Message], model: str | None = None
+    ) -> bytes:
         """The body of one turn: the conversation's system prompt, then `messages` (the
-        history so far and the new user message)."""
+        history so far and the new user message), to `model` (None: the run's model)."""
         if conv.system:
             messages = [{"role": "system", "content": conv.system}, *messages]
-        return self._encode(messages, None)
+        return self._encode(messages, None, model)
 
     def _text(self, index: int, prefixed: bool = False) -> str:
         return flatten(_messages(self.item(index, prefixed)))
@@ -217,9 +230,15 @@ class Workload:
                 break
         return out
 
-    def _encode(self, messages: Sequence[Message], max_tokens: int | None) -> bytes:
+    def _encode(
+        self, messages: Sequence[Message], max_tokens: int | None, model: str | None = None
+    ) -> bytes:
         body = api_spec(self.api).body(
-            self.model, messages, max_tokens or self.max_tokens, self.stream, self.max_tokens_field
+            model or self.model,
+            messages,
+            max_tokens or self.max_tokens,
+            self.stream,
+            self.max_tokens_field,
         )
         if self.ignore_eos and self.api != "embeddings":
             body["ignore_eos"] = True

@@ -200,6 +200,8 @@ class App:
                 extra["inputs"] = plan.inputs
             if self._slots.size is not None:
                 extra["slot_acquired"] = self.log.wall(marks.slot)
+            if len(self.config.models) > 1:  # which of the served models was asked for
+                extra["model"] = plan.model
         if fault is not None:
             extra["fault"] = fault
         self.log.write(

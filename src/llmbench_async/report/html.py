@@ -19,6 +19,7 @@ from ..metrics import format_number
 from ..results.facts import peak_text, tally_text
 from ..results.stats import Summary, percentile
 from .outcomes import answers_line
+from .workloads import slo_over_time_console
 
 __all__ = [
     "UPLOT_VERSION",
@@ -197,6 +198,34 @@ def _errors(doc: Mapping[str, Any]) -> str:
     return _table("errors", ("kind", "count", "first message"), rows)
 
 
+def _per_model(doc: Mapping[str, Any]) -> str:
+    """With several models: one row per model asked for ("" otherwise)."""
+    models = doc.get("per_model") or {}
+    if not models:
+        return ""
+    rows = []
+    for name, m in models.items():
+        key = f"per_model.{name}"
+        ttft, e2e = m["metrics"].get("ttft_ms") or {}, m["metrics"].get("e2e_ms") or {}
+        rows.append(
+            f"<tr><td>{_esc(name)}</td>{_cell(m['requests']['ok'], key + '.requests.ok')}"
+            f"{_cell(m['requests']['failed'], key + '.requests.failed')}"
+            f"{_cell(m['requests_per_s'], key + '.requests_per_s')}"
+            f"{_cell(ttft.get('p50'), key + '.metrics.ttft_ms.p50')}"
+            f"{_cell(ttft.get('p95'), key + '.metrics.ttft_ms.p95')}"
+            f"{_cell(e2e.get('p95'), key + '.metrics.e2e_ms.p95')}</tr>"
+        )
+    headers = ("model", "ok", "failed", "req/s", "TTFT p50 (ms)", "TTFT p95 (ms)", "E2E p95 (ms)")
+    return "<h2>By model</h2>" + _table("per-model", headers, "".join(rows))
+
+
+def _over_time(doc: Mapping[str, Any]) -> str:
+    """A --load-shape run's thresholds judged per window ("" otherwise)."""
+    lines = slo_over_time_console(doc.get("slo_over_time"))
+    text = " · ".join(line.strip() for line in lines)
+    return f'<p class="meta" data-key="slo_over_time">{_esc(text)}</p>' if text else ""
+
+
 def _self_check(doc: Mapping[str, Any]) -> str:
     client = doc.get("client")
     if not client:
@@ -283,8 +312,10 @@ def _run_sections(doc: Mapping[str, Any]) -> str:
             f'<p class="meta" data-key="answers">{_esc(answers)}</p>' if answers else "",
             "<h2>Latency</h2>",
             _metrics_table(doc),
+            _per_model(doc),
             "<h2>Thresholds</h2>",
             _thresholds(doc),
+            _over_time(doc),
             "<h2>Errors</h2>",
             _errors(doc),
             "<h2>Client self-check</h2>",

@@ -193,7 +193,7 @@ def run_info(result: RunResult) -> RunInfo:
     return RunInfo(
         tool_version=VERSION,
         endpoint=result.endpoint_label,
-        model=result.model,
+        model=described["target"]["model"] or result.model,
         settings=_settings(public, described["load"]),
         started_at=result.started_at,
         config=public,
@@ -206,6 +206,7 @@ def run_info(result: RunResult) -> RunInfo:
         not_sent=result.outcome.not_sent,
         problem=result.problem,
         timeseries=result.timeseries,
+        slo_over_time=None if result.slo_over_time is None else result.slo_over_time.to_json(),
     )
 
 

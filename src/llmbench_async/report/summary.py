@@ -20,6 +20,7 @@ from .histogram import render_histogram
 from .outcomes import answers_console, answers_json, answers_markdown, answers_text
 from .server import server_console, server_json, server_markdown
 from .workloads import (
+    slo_over_time_console,
     workload_console,
     workload_json,
     workload_markdown,
@@ -54,6 +55,7 @@ class RunInfo:
     timeseries: Mapping[str, Any] | None = None  # timeseries.SeriesBuilder.to_json()
     load: str = ""  # the load description, e.g. "closed loop, concurrency 5 · 10 requests"
     api: str = ""
+    slo_over_time: Mapping[str, Any] | None = None  # results.slo_windows.SloOverTime.to_json()
 
 
 def report_warnings(summary: Summary, info: RunInfo) -> tuple[str, ...]:
@@ -145,6 +147,7 @@ def summary_json(
         "thresholds": [_threshold_json(v) for v in verdicts],
         # --calibrate / `calibrate`: the client's own error on each clock (docs/calibrate.md)
         "client_error": None if summary.client_error is None else summary.client_error.to_json(),
+        "slo_over_time": None if info.slo_over_time is None else dict(info.slo_over_time),
         **workload_json(summary, info.config),
         **answers_json(summary),
         **server_json(summary),
@@ -230,6 +233,7 @@ def console_report(
     if verdicts:
         out.append("")
         out.extend(_thresholds_table(summary, info, verdicts, color))
+        out.extend(slo_over_time_console(info.slo_over_time))
     return "\n".join(out) + "\n"
 
 
@@ -391,6 +395,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
             out.append(
                 f"| {mark} | `{v.threshold}` | {v.observed_text} | {v.threshold.limit_text} |"
             )
+        out.extend(f"\n{line.strip()}" for line in slo_over_time_console(info.slo_over_time))
     if summary.errors:
         out.append("")
         out.append("| error | count | first message |")

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .. import outbound
 from ..metrics import format_number
 from ..results.stats import MetricStats, Summary
 
 __all__ = [
+    "slo_over_time_console",
     "workload_console",
     "workload_json",
     "workload_markdown",
@@ -61,7 +63,24 @@ def workload_json(summary: Summary, config: Mapping[str, Any]) -> dict[str, Any]
         "embeddings": embeddings,
         "by_turn": _by_json(summary.by_turn),
         "by_group": _by_json(summary.by_group),
+        "per_model": per_model_json(summary) or None,
     }
+
+
+def per_model_json(summary: Summary) -> dict[str, Any]:
+    """The summary JSON's `per_model`: each requested model's counts, throughput, every
+    latency statistic and error counts (names from the run's own --model list)."""
+    out: dict[str, Any] = {}
+    for name, sub in summary.by_model.items():
+        out[outbound.json_text(name)] = {
+            "requests": {"total": sub.total, "ok": sub.ok, "failed": sub.failed},
+            "duration_s": sub.duration_s,
+            "requests_per_s": sub.requests_per_s,
+            "output_tokens_per_s": sub.output_tokens_per_s,
+            "metrics": {k: v.to_json() for k, v in sub.metrics.items()},
+            "errors": {g.kind: g.count for g in sub.errors},
+        }
+    return out
 
 
 def _by_json(by: Mapping[int, Mapping[str, MetricStats]]) -> dict[str, Any]:
@@ -82,6 +101,8 @@ def workload_console(summary: Summary, config: Mapping[str, Any]) -> list[str]:
             f"  Embeddings:       {summary.inputs_per_s:.1f} inputs/s, "
             f"{summary.input_tokens_per_s:.1f} input tokens/s ({summary.total_inputs} inputs)"
         )
+    if summary.by_model:
+        lines += ["", "By model", *_model_table(summary)]
     for title, by, label in (
         ("By turn", summary.by_turn, "turn"),
         ("By prefix group", summary.by_group, "group"),
@@ -89,6 +110,21 @@ def workload_console(summary: Summary, config: Mapping[str, Any]) -> list[str]:
         if by:
             lines += ["", f"{title} (ms)", *_by_table(by, label)]
     return lines
+
+
+def _model_table(summary: Summary) -> list[str]:
+    names = {name: outbound.terminal(name, 40) for name in summary.by_model}
+    width = max(8, *(len(n) for n in names.values()))
+    head = f"  {'model':<{width}} {'ok':>6} {'failed':>7} {'req/s':>8} "
+    rows = [head + f"{'TTFT p50':>10} {'TTFT p95':>10} {'E2E p50':>10} {'E2E p95':>10}"]
+    for name, sub in summary.by_model.items():
+        ttft, e2e = sub.metrics.get("ttft_ms"), sub.metrics.get("e2e_ms")
+        rows.append(
+            f"  {names[name]:<{width}} {sub.ok:>6} {sub.failed:>7} {sub.requests_per_s:>8.2f} "
+            f"{_n(ttft, 'p50'):>10} {_n(ttft, 'p95'):>10} {_n(e2e, 'p50'):>10} "
+            f"{_n(e2e, 'p95'):>10}"
+        )
+    return rows
 
 
 def _by_table(by: Mapping[int, Mapping[str, MetricStats]], label: str) -> list[str]:
@@ -121,6 +157,19 @@ def workload_markdown(summary: Summary, config: Mapping[str, Any]) -> list[str]:
             f"**Embeddings** {summary.inputs_per_s:.1f} inputs/s · "
             f"{summary.input_tokens_per_s:.1f} input tok/s"
         )
+    if summary.by_model:
+        out += [
+            "",
+            "| model | ok | failed | req/s | TTFT p50 (ms) | TTFT p95 (ms) | E2E p95 (ms) |",
+        ]
+        out.append("|---|---:|---:|---:|---:|---:|---:|")
+        for name, sub in summary.by_model.items():
+            ttft, e2e = sub.metrics.get("ttft_ms"), sub.metrics.get("e2e_ms")
+            out.append(
+                f"| {outbound.markdown(name, 80)} | {sub.ok} | {sub.failed} | "
+                f"{sub.requests_per_s:.2f} | {_n(ttft, 'p50')} | {_n(ttft, 'p95')} | "
+                f"{_n(e2e, 'p95')} |"
+            )
     for title, by in (("turn", summary.by_turn), ("prefix group", summary.by_group)):
         if not by:
             continue
@@ -133,3 +182,24 @@ def workload_markdown(summary: Summary, config: Mapping[str, Any]) -> list[str]:
                 f"| {key} | {count} | {_n(ttft, 'p50')} | {_n(ttft, 'p90')} | {_n(e2e, 'p50')} |"
             )
     return [*out, ""] if out else []
+
+
+def slo_over_time_console(slo: Mapping[str, Any] | None) -> list[str]:
+    """The thresholds judged window by window (a --load-shape run): the violated share and
+    the recovery after the peak."""
+    if slo is None:
+        return []
+    judged, violated = slo["windows_judged"], slo["windows_violated"]
+    width = slo["window_s"]
+    line = f"  Over time: SLO violated in {violated} of {judged} windows of {width:g} s"
+    if slo["violated_share"] is not None:
+        line += f" ({100 * slo['violated_share']:.1f}% of the time)"
+    lines = [line]
+    peak_end = slo["peak_end_s"]
+    if peak_end is not None:
+        after = f"  After the peak ended at {peak_end:g} s: "
+        if slo["recovered"]:
+            lines.append(after + f"SLO held again {slo['recovery_s']:g} s later")
+        else:
+            lines.append(after + "SLO still violated when the run ended")
+    return lines

@@ -108,6 +108,11 @@
     chart(host, "Requests per second", opts("requests/s"),
       [line("started/s", 0), line("finished/s", 1), line("ok/s", 2)],
       [x, per(w.started), per(w.finished), per(w.ok)]);
+    if (w.scheduled) {  // saved before the offered load was kept: no such chart
+      chart(host, "Offered vs achieved load", opts("requests/s"),
+        [line("offered/s (due)", 0), line("achieved/s (ok)", 2)],
+        [x, per(w.scheduled), per(w.ok)]);
+    }
     chart(host, "Latency per window (ms)", opts("ms"),
       [line("TTFT p50", 0), line("TTFT p99", 0, { dash: [5, 4] }),
        line("E2E p50", 1), line("E2E p99", 1, { dash: [5, 4] }),

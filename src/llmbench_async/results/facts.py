@@ -45,11 +45,16 @@ def describe_target(config: RunConfig) -> dict[str, Any]:
         "target": {
             "endpoint": endpoint_text(config),
             "api": config.api,
-            "model": config.model,
+            "model": models_text(config.models, config.model_mix) or config.model,
         },
         "load": config.load_description(),
         "in_flight_cap": in_flight_cap(config.rate, config.concurrency, config.max_concurrency),
     }
+
+
+def models_text(models: tuple[str, ...], mix: str | None) -> str:
+    """Several models, as every output names them: `a, b (round-robin)`; "" for one."""
+    return f"{', '.join(models)} ({mix or 'round-robin'})" if len(models) > 1 else ""
 
 
 def endpoint_text(config: RunConfig) -> str:

@@ -13,7 +13,7 @@ import difflib
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, cast
 
 from ..errors import ThresholdError
@@ -79,9 +79,11 @@ class MetricRef:
 
     metric: str  # grammar name: ttft, e2e, itl, tpot, queue_delay, output_tokens_per_s, …
     stat: str | None  # mean, min, max, stdev or pNN (normalised: p95, p99.9); None = run-level
+    model: str | None = None  # `{model=NAME}`: the requests that asked for that model only
 
     def __str__(self) -> str:
-        return self.metric if self.stat is None else f"{self.metric}.{self.stat}"
+        text = self.metric if self.stat is None else f"{self.metric}.{self.stat}"
+        return text if self.model is None else f"{text}{{model={self.model}}}"
 
     @property
     def run_level(self) -> bool:
@@ -233,7 +235,8 @@ def parse_threshold(text: str) -> Threshold:
     expr = text.strip()
     if not expr:
         raise ThresholdError(text, f"empty expression; {_SHAPE}")
-    found = re.search(r"[<>=!]+", expr)
+    model, bare = _model_label(expr)
+    found = re.search(r"[<>=!]+", bare)
     if found is None:
         raise ThresholdError(expr, f"no comparison (<, <=, >, >=); {_SHAPE}")
     if found.group() not in _OPS:
@@ -241,10 +244,12 @@ def parse_threshold(text: str) -> Threshold:
             expr, f"unsupported comparison {found.group()!r}; expected one of <, <=, >, >="
         )
     op = cast(Op, found.group())
-    left, right = expr[: found.start()], expr[found.end() :].strip()
+    left, right = bare[: found.start()], bare[found.end() :].strip()
     if not left.strip():
         raise ThresholdError(expr, f"missing metric before {op!r}; {_SHAPE}")
     ref = parse_metric_ref(left, expr)
+    if model is not None:
+        ref = MetricRef(ref.metric, ref.stat, model)
     if not right:
         raise ThresholdError(
             expr, f"missing value after {op!r}; expected a number with an optional unit (ms, s, %)"
@@ -259,6 +264,48 @@ def parse_threshold(text: str) -> Threshold:
     if ref.kind == "percent" and not unit and number != 0:
         raise ThresholdError(expr, _share_hint(ref, number))
     return Threshold(ref=ref, op=op, limit=number * _scale(unit), unit=unit)
+
+
+_LABEL = re.compile(r"\{([^{}]*)\}")
+_MODEL_NAME = re.compile(r"[\w.:/@+-]{1,200}")
+
+
+def _model_label(expr: str) -> tuple[str | None, str]:
+    """`ttft.p95{model=b}<1s` → ("b", "ttft.p95<1s"); (None, expr) without a label."""
+    found = _LABEL.search(expr)
+    if found is None:
+        if "{" in expr or "}" in expr:
+            raise ThresholdError(expr, "a label is written {model=NAME}, e.g. ttft.p95{model=b}<1s")
+        return None, expr
+    key, eq, value = found.group(1).partition("=")
+    if key.strip().lower() != "model" or not eq or not value.strip():
+        raise ThresholdError(
+            expr, f"unknown label {found.group(0)!r}; the one label is {{model=NAME}}"
+        )
+    name = value.strip()
+    if not _MODEL_NAME.fullmatch(name):  # names go into reports' expressions as they are
+        raise ThresholdError(
+            expr, "a model label takes letters, digits and . _ : / @ + - (e.g. {model=org/m-1})"
+        )
+    return name, expr[: found.start()] + expr[found.end() :]
+
+
+def for_models(thresholds: Sequence[Threshold], models: Sequence[str]) -> tuple[Threshold, ...]:
+    """Thresholds whose `{model=NAME}` labels name the run's models (a ThresholdError for
+    another name). A run of one model is all that model's: its label is dropped."""
+    out = []
+    for t in thresholds:
+        name = t.ref.model
+        if name is None:
+            out.append(t)
+            continue
+        if name not in models:
+            known = ", ".join(models) if models else "none given (use --model a,b)"
+            raise ThresholdError(str(t), f"unknown model {name!r}; the run's models: {known}")
+        if len(models) == 1:
+            t = replace(t, ref=MetricRef(t.ref.metric, t.ref.stat))
+        out.append(t)
+    return tuple(out)
 
 
 def parse_thresholds(texts: Iterable[str]) -> tuple[Threshold, ...]:
@@ -304,6 +351,11 @@ def observe(summary: Summary, ref: MetricRef) -> float | None:
     The metric table reads it; percentiles are computed exactly from the samples, so any
     pNN is as good as p95.
     """
+    if ref.model is not None:
+        found = summary.by_model.get(ref.model)
+        if found is None:
+            return None  # no request asked for that model
+        summary = found
     return ref.definition.of_summary(summary, ref.stat)
 
 

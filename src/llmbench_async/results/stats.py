@@ -139,6 +139,8 @@ class Summary:
     def cache_hit_rate(self) -> float | None:
         """Prefix-cache hits in % of prompt tokens (None: no usage said cached_tokens)."""
         return self.server.cache_hit_rate
+    # several models (--model a,b,c): the summary of each model's requests, by name asked for
+    by_model: Mapping[str, Summary] = field(default_factory=dict)
 
     def kind_count(self, kind: str) -> int:
         """Failed requests of one error kind (0 when none)."""
@@ -256,6 +258,7 @@ class SummaryBuilder:
         latency_from: str = "send",
         good: Callable[[RequestRecord], bool] | None = None,
         expect: Expect | None = None,
+        per_model: bool = True,
     ) -> None:
         if latency_from not in ("send", "schedule"):
             raise ValueError(f"latency_from must be 'send' or 'schedule', got {latency_from!r}")
@@ -276,9 +279,13 @@ class SummaryBuilder:
         self._by: dict[tuple[str, int], tuple[array[float], array[float]]] = {}
         self._answers = _AnswerAcc(expect)
         self._server = ServerAcc()
+        self._per_model = per_model
+        self._models: dict[str, SummaryBuilder] = {}
 
     def add(self, r: RequestRecord) -> None:
         """Count one record in."""
+        if r.requested_model is not None and self._per_model:
+            self._model(r.requested_model).add(r)
         if r.warmup or r.ramp:
             if r.warmup:
                 self.warmup += 1
@@ -360,6 +367,19 @@ class SummaryBuilder:
                 if value is not None:
                     self._values[key].append(value)
         self._server.add_ok(r)
+    def _model(self, name: str) -> SummaryBuilder:
+        """The builder of one requested model's records (past _MAX_NAMES names: OTHER)."""
+        found = self._models.get(name)
+        if found is None:
+            if len(self._models) >= _MAX_NAMES:
+                return self._model(OTHER) if name != OTHER else self._models[OTHER]
+            found = self._models[name] = SummaryBuilder(
+                latency_from=self.latency_from,
+                good=self._good,
+                expect=self._answers.expect,
+                per_model=False,
+            )
+        return found
 
     def _add_workload(self, r: RequestRecord, shift: int) -> None:
         """Goodput, embedded inputs, and latency by turn and by prefix group."""
@@ -441,6 +461,7 @@ class SummaryBuilder:
             served_models=_by_count(self._answers.models),
             warnings=self._answers.notices(self.total, self.ok),
             server=self._server.summary(describe),
+            by_model={name: b.summary() for name, b in sorted(self._models.items())},
         )
 
 

@@ -28,11 +28,13 @@ from ..loadgen.runner import DriveOutcome, RecordSink, drive
 from ..loadgen.workers import run_workers
 from ..loadgen.workload import PromptItem, load_prompts
 from ..outcomes import Expect
+from ..pacing import parse_load_shape
 from ..records import RequestRecord, ResultsWriter
 from ..redact import mask_url, safe_excerpt
 from ..results.facts import describe_target, endpoint_text
 from ..results.gate import Threshold, judge
 from ..results.goodput import is_good, parse_goodput
+from ..results.slo_windows import SloOverTime, SloWindows, window_width
 from ..results.stats import Summary, SummaryBuilder, lag_summary
 from ..results.sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
 from ..watch.feed import LiveFeed, serving
@@ -59,6 +61,8 @@ class RunResult:
     route: str | None = None  # e.g. "via proxy http://***@proxy:3128 · HTTP/2"; None: direct
     timeseries: dict[str, Any] | None = field(default=None, repr=False)  # Observer.to_json()
     output_failure: str | None = None  # one line: the results file (-o) could not be written
+    # --fail-if judged per window of a --load-shape run (None: no shape or no thresholds)
+    slo_over_time: SloOverTime | None = None
 
     @property
     def endpoint_label(self) -> str:
@@ -93,10 +97,12 @@ def run(
     keep_records: bool = True,
     observe: ObserveOptions | None = None,
     feed: LiveFeed | None = None,
+    slo: Sequence[Threshold] = (),
 ) -> RunResult:
     """Run a benchmark synchronously (the public Python API). With
     `observe.prometheus_port` and no `feed`, the run serves its own live feed, lingering
-    after the run as `observe.prometheus_linger_s` says."""
+    after the run as `observe.prometheus_linger_s` says. `slo`: thresholds to judge per
+    time window when the load has a shape (`RunResult.slo_over_time`)."""
     options = observe or ObserveOptions()
     with ExitStack() as stack:
         served = None
@@ -112,6 +118,7 @@ def run(
                 keep_records=keep_records,
                 observe=observe,
                 feed=feed,
+                slo=slo,
             )
         )
         if served is not None:
@@ -127,6 +134,7 @@ async def run_async(
     keep_records: bool = True,
     observe: ObserveOptions | None = None,
     feed: LiveFeed | None = None,
+    slo: Sequence[Threshold] = (),
 ) -> RunResult:
     """Run a benchmark inside an existing event loop. With `keep_records=False` the records
     only feed the summary and the results file, so memory stays small for huge runs.
@@ -144,12 +152,10 @@ async def run_async(
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
         records: list[RequestRecord] = []
-        builder = SummaryBuilder(
-            latency_from=config.latency_from,
-            good=good_predicate(config),
-            expect=Expect(config.model, config.max_tokens, config.ignore_eos, config.api),
-        )
+        new_builder = summary_builder(config)
+        builder = new_builder()
         observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config), feed)
+        windows = _slo_windows(config, slo, t0, observer.series.base_window_ns / 1e9, new_builder)
         if live_enabled(progress):
             print_header(config, sys.stderr)
         header = _header(config, started_at, t0, None if feed is None else feed.run_id)
@@ -158,6 +164,8 @@ async def run_async(
         def sink(record: RequestRecord) -> None:
             builder.add(record)
             observer.add(record)
+            if windows is not None:
+                windows.add(record)
             if keep_records:
                 records.append(record)
             if writer is not None:
@@ -186,6 +194,40 @@ async def run_async(
         route=describe_route(config, target.protocols),
         timeseries=observer.to_json(),
         output_failure=writer.failure if writer is not None else None,
+        slo_over_time=None if windows is None else windows.result(),
+    )
+
+
+def summary_builder(config: RunConfig) -> Callable[[], SummaryBuilder]:
+    """A maker of the run's summary builders (the whole run's, each SLO window's)."""
+    # several models: no one model the answers must name; each request's own is checked
+    # by the client (wire/client.py)
+    model = None if config.models else config.model
+    expect = Expect(model, config.max_tokens, config.ignore_eos, config.api)
+    return functools.partial(
+        SummaryBuilder,
+        latency_from=config.latency_from,
+        good=good_predicate(config),
+        expect=expect,
+    )
+
+
+def _slo_windows(
+    config: RunConfig,
+    slo: Sequence[Threshold],
+    t0: int,
+    window_s: float,
+    new_builder: Callable[[], SummaryBuilder],
+) -> SloWindows | None:
+    """The per-window judge of a --load-shape run with thresholds (None otherwise)."""
+    if not slo or config.load_shape is None:
+        return None
+    return SloWindows(
+        slo,
+        t0_ns=t0,
+        window_s=window_width(window_s, config.duration_s),
+        peak_end_s=parse_load_shape(config.load_shape).peak_end(),
+        builder=new_builder,
     )
 
 

@@ -98,6 +98,7 @@ class LogSketch:
 
 @dataclass(slots=True)
 class _Window:
+    scheduled: int = 0  # requests due in the window (the offered load)
     started: int = 0
     finished: int = 0
     ok: int = 0
@@ -113,6 +114,7 @@ class _Window:
         return found
 
     def merge(self, other: _Window) -> None:
+        self.scheduled += other.scheduled
         self.started += other.started
         self.finished += other.finished
         self.ok += other.ok
@@ -126,8 +128,9 @@ class _Window:
 class SeriesBuilder:
     """Accumulates records into windows of `window_s` seconds from `t0_ns` (the run start).
 
-    A request counts as started in the window of its (first) send instant, and as finished,
-    ok or failed, with its tokens and latencies, in the window of its end instant.
+    A request counts as scheduled (offered) in the window of its due instant, as started in
+    the window of its (first) send instant, and as finished, ok or failed, with its tokens
+    and latencies, in the window of its end instant (ok per window is the achieved load).
     """
 
     def __init__(
@@ -183,6 +186,7 @@ class SeriesBuilder:
             self._ramp_last_ns = due if self._ramp_last_ns is None else max(self._ramp_last_ns, due)
         elif self._measured_start_ns is None or r.scheduled_ns < self._measured_start_ns:
             self._measured_start_ns = r.scheduled_ns
+        self._at(r.scheduled_ns).scheduled += 1
         self._at(send).started += 1
         w = self._at(r.end_ns)
         w.finished += 1
@@ -230,6 +234,7 @@ class SeriesBuilder:
             "marks": list(marks) or self.default_marks(),
             "windows": {
                 "start_s": [round(i * width_s, 6) for i in range(count)],
+                "scheduled": [w.scheduled for w in windows],
                 "started": [w.started for w in windows],
                 "finished": [w.finished for w in windows],
                 "ok": [w.ok for w in windows],
