@@ -35,7 +35,6 @@ from ..limits import (
 )
 from ..loadgen.models import parse_model_mix, split_models
 from ..loadgen.shape_file import load_shape_spec
-from ..loadgen.workload import parse_input_tokens
 from ..pacing import Arrival
 from ..results.goodput import parse_goodput
 from ..units import parse_duration, parse_time

@@ -139,6 +139,7 @@ class Summary:
     def cache_hit_rate(self) -> float | None:
         """Prefix-cache hits in % of prompt tokens (None: no usage said cached_tokens)."""
         return self.server.cache_hit_rate
+
     # several models (--model a,b,c): the summary of each model's requests, by name asked for
     by_model: Mapping[str, Summary] = field(default_factory=dict)
 
@@ -367,6 +368,7 @@ class SummaryBuilder:
                 if value is not None:
                     self._values[key].append(value)
         self._server.add_ok(r)
+
     def _model(self, name: str) -> SummaryBuilder:
         """The builder of one requested model's records (past _MAX_NAMES names: OTHER)."""
         found = self._models.get(name)
