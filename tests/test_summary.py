@@ -129,8 +129,10 @@ def test_markdown_has_key_table_thresholds_and_escaped_errors() -> None:
     lines = text.splitlines()
     assert lines[0] == "### llmbench-async: ❌ 2 of 4 thresholds failed"
     assert lines[2].startswith("m\\|odel → ")  # outside text, escaped (outbound.markdown)
-    assert "| metric | count | mean | p50 | p90 | p95 | p99 | max |" in lines
-    assert any(line.startswith("| TTFT (ms) | 3 | 50.00 |") for line in lines)
+    assert "| metric | count | mean | p50 | p90 | p95 | p99 | max | p99 95 % interval |" in lines
+    # 3 samples: the p99's interval has only its lower bound (docs/intervals.md)
+    ttft = next(line for line in lines if line.startswith("| TTFT (ms) | 3 | 50.00 |"))
+    assert ttft.endswith(", open] |")
     assert "| ❌ **FAIL** | `ttft.p95<1ms` | 50.00 ms | < 1 ms |" in lines
     assert "| ✅ pass | `ttft.p95<10s` | 0.050 s | < 10 s |" in lines
     assert "| http_5xx | 1 | bad &lt;gateway&gt; \\| upstream |" in lines

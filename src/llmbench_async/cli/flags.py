@@ -45,6 +45,7 @@ from ..limits import (
 from ..loadgen.workload import parse_input_tokens
 from ..pacing import Arrival
 from ..results.goodput import parse_goodput
+from ..results.steady import parse_until_stable
 from ..units import parse_duration, parse_time
 
 
@@ -64,6 +65,7 @@ class Flags:
     seed: int | None = None
     max_concurrency: int | None = None
     duration: str | None = None
+    until_stable: list[str] | None = None
     warmup: str | None = None
     ramp_up: str | None = None
     latency_from: str = "send"
@@ -160,6 +162,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         seed=flags.seed,
         max_concurrency=flags.max_concurrency,
         duration_s=duration_s,
+        until_stable=parse_until_stable(flags.until_stable or ()),
         warmup_requests=warm_n,
         warmup_s=warm_s,
         ramp_up_s=ramp_s,

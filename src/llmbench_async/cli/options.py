@@ -21,7 +21,8 @@ FAIL_IF_HELP = (
     "Exit 1 when the run breaks this threshold (repeatable): METRIC.STAT OP VALUE[UNIT], e.g. "
     "'ttft.p95<800ms', 'e2e.p99<=5s', 'error_rate<1%', 'retry_rate<5%', "
     "'retries.http_429<1', 'requests_per_s>=2'. Metrics "
-    f"{', '.join(_PER_REQUEST_NAMES)}; stats mean, min, max, stdev, pNN; run-level "
+    f"{', '.join(_PER_REQUEST_NAMES)}; stats mean, min, max, stdev, pNN, or a bound of "
+    "pNN's 95 % interval ('ttft.p99.upper<1s', pNN.lower); run-level "
     f"{', '.join(f'{m.name} ({m.unit})' for m in RUN_LEVEL)} (no stat)."
 )
 
@@ -228,6 +229,18 @@ Duration = Annotated[
         "--duration",
         help="Keep sending for this long (e.g. 60s, 2m; a bare number is seconds) instead of "
         "--n requests.",
+        panel=LOAD,
+        show_default=False,
+    ),
+]
+UntilStable = Annotated[
+    list[str] | None,
+    _opt(
+        "--until-stable",
+        help="End the run early once this percentile is known to this relative width "
+        "(repeatable; every one must hold), e.g. 'ttft.p99:5%': its 95 % interval's "
+        "half-width / its value <= 5 %, checked every --window (default 1s); else the run "
+        "ends at --duration or --n as usual. Single-process runs only.",
         panel=LOAD,
         show_default=False,
     ),

@@ -27,6 +27,7 @@ def run_command(
     seed: o.Seed = None,
     max_concurrency: o.MaxConcurrency = None,
     duration: o.Duration = None,
+    until_stable: o.UntilStable = None,
     warmup: o.Warmup = None,
     ramp_up: o.RampUp = None,
     latency_from: o.LatencyFromChoice = "send",

@@ -93,6 +93,9 @@ class DriveOptions:
     live: LiveView | None = None
     stop: StopSignal | None = None
     lost_after: int = DEFAULT_LOST_AFTER
+    # --until-stable: asked every `until_every_s`; True ends the sending (in flight finish)
+    until: Callable[[], bool] | None = None
+    until_every_s: float = 1.0
 
 
 class Bar(Protocol):
@@ -400,6 +403,8 @@ async def run_requests(
                 outer.start_soon(_watch_signals, pool, grace_s, outer)
             if stop is not None:
                 outer.start_soon(_watch_stop, pool, grace_s, outer, stop)
+            if options.until is not None:
+                outer.start_soon(_watch_until, pool, options.until, options.until_every_s)
             async with anyio.create_task_group() as tg:
                 pool.scope = tg.cancel_scope
                 pool.start(tg)
@@ -420,9 +425,12 @@ async def drive(
     prompts: tuple[PromptItem, ...] | None = None,
     target: Target | None = None,
     stop: StopSignal | None = None,
+    until: Callable[[], bool] | None = None,
+    until_every_s: float = 1.0,
 ) -> DriveOutcome:
     """Run `config`'s load in this process (a single-process run, or one worker's share);
-    `prompts`: the prompt file already read (None: read it here). The run's connections
+    `prompts`: the prompt file already read (None: read it here); `until`: asked every
+    `until_every_s`, ends the sending once true (--until-stable). The run's connections
     are opened first (`--preconnect`), before the clock starts."""
     await preconnect_run(http, config)
     live = LiveView(planned_s=planned_seconds(config)) if live_enabled(progress) else None
@@ -436,6 +444,8 @@ async def drive(
         live=live,
         stop=stop,
         lost_after=config.lost_after,
+        until=until,
+        until_every_s=until_every_s,
     )
     plan, workload = config.plan, build_workload(config, prompts)
     return await run_requests(http, target or build_target(config), workload, plan, sink, options)
@@ -497,6 +507,16 @@ async def _watch_signals(state: _Pool, grace_s: float, tg: anyio.abc.TaskGroup) 
             )
             sys.stderr.flush()
             _begin_stop(state, name, grace_s, tg)
+
+
+async def _watch_until(state: _Pool, until: Callable[[], bool], every_s: float) -> None:
+    """--until-stable: once `until()` holds, stop sending; the requests in flight finish
+    and are measured like any other."""
+    while not state.stop:
+        await anyio.sleep(every_s)
+        if until():
+            state.stop = True
+            return
 
 
 async def _watch_stop(

@@ -29,6 +29,7 @@ from ..metrics import (
     metric,
 )
 from ..metrics import plain_number as _plain
+from .intervals import interval
 from .stats import Summary
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 Op = Literal["<", "<=", ">", ">="]
+Bound = Literal["lower", "upper"]
 Kind = Literal["time", "rate", "percent"]
 
 # grammar name → Summary metric key, for per-request metrics (they need a STAT)
@@ -77,9 +79,12 @@ class MetricRef:
 
     metric: str  # grammar name: ttft, e2e, itl, tpot, queue_delay, output_tokens_per_s, …
     stat: str | None  # mean, min, max, stdev or pNN (normalised: p95, p99.9); None = run-level
+    # a percentile's 95 % interval bound instead of its point (`ttft.p99.upper`); None: the point
+    bound: Bound | None = None
 
     def __str__(self) -> str:
-        return self.metric if self.stat is None else f"{self.metric}.{self.stat}"
+        text = self.metric if self.stat is None else f"{self.metric}.{self.stat}"
+        return text if self.bound is None else f"{text}.{self.bound}"
 
     @property
     def run_level(self) -> bool:
@@ -148,7 +153,9 @@ class Verdict:
     @property
     def observed_text(self) -> str:
         """The observed value in the threshold's unit, or `no data`."""
-        return "no data" if self.observed is None else format_value(self.observed, self.threshold)
+        if self.observed is None:
+            return "no data" if self.threshold.ref.bound is None else "open (too few samples)"
+        return format_value(self.observed, self.threshold)
 
     def __str__(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
@@ -164,6 +171,14 @@ def parse_metric_ref(text: str, expression: str | None = None) -> MetricRef:
     name, dot, stat = text.strip().lower().partition(".")
     name = name.strip()
     stat = stat.strip()
+    head, _, last = stat.rpartition(".")
+    if head and last in ("upper", "lower"):
+        ref = parse_metric_ref(f"{name}.{head}", expr)
+        if ref.quantile is None:
+            raise ThresholdError(
+                expr, f".{last} is the bound of a percentile's 95 % interval, e.g. ttft.p99.{last}"
+            )
+        return MetricRef(ref.metric, ref.stat, cast(Bound, last))
     if not name:
         raise ThresholdError(expr, f"missing metric; {_SHAPE}")
     name = canonical_name(name) or name
@@ -277,8 +292,12 @@ def observe(summary: Summary, ref: MetricRef) -> float | None:
     """The value of `ref` in a run, in the metric's unit; None when the run has no such data.
 
     The metric table reads it; percentiles are computed exactly from the samples, so any
-    pNN is as good as p95.
+    pNN is as good as p95. A bound (`ttft.p99.upper`) is its 95 % interval's, None when open.
     """
+    quantile = ref.quantile
+    if ref.bound is not None and quantile is not None:
+        found = interval(summary.samples.get(ref.definition.key) or (), quantile)
+        return None if found is None else getattr(found, ref.bound)
     return ref.definition.of_summary(summary, ref.stat)
 
 

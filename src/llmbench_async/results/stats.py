@@ -255,6 +255,11 @@ class SummaryBuilder:
         self._by: dict[tuple[str, int], tuple[array[float], array[float]]] = {}
         self._answers = _AnswerAcc(expect)
 
+    def samples_of(self, key: str) -> Sequence[float]:
+        """A metric's samples so far, unsorted and not to be changed (--until-stable reads
+        them while the run goes on)."""
+        return self._values[key]
+
     def add(self, r: RequestRecord) -> None:
         """Count one record in."""
         if r.warmup or r.ramp:

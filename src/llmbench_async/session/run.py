@@ -33,6 +33,7 @@ from ..results.facts import describe_target, endpoint_text
 from ..results.gate import Threshold, judge
 from ..results.goodput import is_good, parse_goodput
 from ..results.stats import Summary, SummaryBuilder, lag_summary
+from ..results.steady import Convergence, SteadyAcc, steady_state, steady_target
 from ..results.sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
 from ..watch.live import live_enabled, print_header
 from ..watch.observe import Observer
@@ -57,6 +58,9 @@ class RunResult:
     route: str | None = None  # e.g. "via proxy http://***@proxy:3128 · HTTP/2"; None: direct
     timeseries: dict[str, Any] | None = field(default=None, repr=False)  # Observer.to_json()
     output_failure: str | None = None  # one line: the results file (-o) could not be written
+    # the summary JSON's `steady_state` and (--until-stable) `convergence` (results/steady.py)
+    steady_state: dict[str, Any] | None = field(default=None, repr=False)
+    convergence: dict[str, Any] | None = None
 
     @property
     def endpoint_label(self) -> str:
@@ -134,6 +138,12 @@ async def run_async(
             expect=Expect(config.model, config.max_tokens, config.ignore_eos, config.api),
         )
         observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config))
+        steady = SteadyAcc(latency_from=config.latency_from)
+        converge = (
+            Convergence(config.until_stable, builder.samples_of, lambda: builder.first_send)
+            if config.until_stable
+            else None
+        )
         if live_enabled(progress):
             print_header(config, sys.stderr)
         writer = (
@@ -144,6 +154,7 @@ async def run_async(
 
         def sink(record: RequestRecord) -> None:
             builder.add(record)
+            steady.add(record)
             observer.add(record)
             if keep_records:
                 records.append(record)
@@ -153,10 +164,17 @@ async def run_async(
         try:
             async with observer.scraping():
                 outcome = await _dispatch(
-                    http, config, sink, progress, handle_signals, prompts, target
+                    http,
+                    config,
+                    sink,
+                    (progress, handle_signals),
+                    prompts,
+                    target,
+                    (converge, (observe or ObserveOptions()).window_s),
                 )
+            convergence = None if converge is None else converge.to_json()
             if writer is not None:
-                writer.write_footer(_footer(outcome, t0, observer))
+                writer.write_footer(_footer(outcome, t0, observer) | {"convergence": convergence})
         finally:
             if writer is not None:
                 writer.close()
@@ -173,6 +191,8 @@ async def run_async(
         route=describe_route(config, target.protocols),
         timeseries=observer.to_json(),
         output_failure=writer.failure if writer is not None else None,
+        steady_state=steady_state(steady, steady_target(config.to_public_dict())),
+        convergence=convergence,
     )
 
 
@@ -216,12 +236,15 @@ async def _dispatch(
     http: httpx.AsyncClient,
     config: RunConfig,
     sink: RecordSink,
-    progress: bool,
-    handle_signals: bool,
+    flags: tuple[bool, bool],
     prompts: tuple[PromptItem, ...] | None,
     target: Target,
+    until: tuple[Convergence | None, float],
 ) -> DriveOutcome:
-    """Drive the load where the config says: N Ray actors, N worker processes, or here."""
+    """Drive the load where the config says: N Ray actors, N worker processes, or here.
+    `flags`: (progress, handle_signals); `until`: --until-stable's check and its period."""
+    progress, handle_signals = flags
+    converge, every_s = until
     if config.ray_address is not None:
         return await run_ray(config, sink, progress=progress, handle_signals=handle_signals)
     if config.workers > 1:
@@ -234,6 +257,8 @@ async def _dispatch(
         handle_signals=handle_signals,
         prompts=prompts,
         target=target,
+        until=None if converge is None else converge.check,
+        until_every_s=every_s,
     )
 
 
