@@ -141,7 +141,9 @@ def test_slower_new_run_is_flagged(tmp_path: Path) -> None:
     assert "e2e.p90" in rows  # a metric with its own tolerance joins the table
     assert rows["itl.p50"].direction == "same" and not rows["itl.p50"].regressed
     assert rows["error_rate"].change == 0.0 and rows["error_rate"].change_unit == "pt"
-    assert {str(r.ref) for r in result.regressions} >= {"ttft.p50", "ttft.p95", "e2e.p50"}
+    assert {str(r.ref) for r in result.regressions} >= {"ttft.p50", "e2e.p50"}
+    # the p95 of 40 samples has no upper bound at 95 %: within noise, though 30 ms later
+    assert rows["ttft.p95"].direction == "same" and rows["ttft.p95"].within_noise
     # the other way round NEW is faster: better, and no regression
     reverse = compare(new, base, parse_tolerances(["10%"]))
     assert {str(r.ref): r.direction for r in reverse.rows}["ttft.p50"] == "better"

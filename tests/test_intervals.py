@@ -116,3 +116,22 @@ def test_ranks_refuse_a_quantile_outside_zero_one() -> None:
     with pytest.raises(ValueError):
         ranks(10, 1.0)
     assert ranks(0, 0.5) == (0, 1)
+
+
+def test_overlap_rule_by_simulation() -> None:
+    """compare's "same within noise": two runs of one server (400 exponential samples
+    each) have overlapping p50 intervals nearly always; one twice as slow almost never."""
+    rng = random.Random(7)
+
+    def p50(scale: float) -> Interval:
+        found = interval(sorted(rng.expovariate(1.0) * scale for _ in range(400)), 50)
+        assert found is not None
+        return found
+
+    alike = sum(p50(1.0).overlaps(p50(1.0)) for _ in range(500)) / 500
+    apart = sum(p50(1.0).overlaps(p50(2.0)) for _ in range(500)) / 500
+    assert alike >= 0.98, alike
+    assert apart <= 0.02, apart
+    low = Interval(point=1.0, lower=0.5, upper=None, n=9, method="exact")
+    assert low.overlaps(Interval(point=9.0, lower=8.0, upper=10.0, n=9, method="exact"))
+    assert not low.overlaps(Interval(point=0.3, lower=0.2, upper=0.4, n=9, method="exact"))

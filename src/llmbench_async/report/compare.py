@@ -111,7 +111,7 @@ def comparison_warnings(comparison: Comparison) -> list[str]:
 
 
 NOISE_NOTE = (
-    "≈ same within noise: each run's value lies inside the other's 95 % interval "
+    "≈ same within noise: the two runs' 95 % intervals of this percentile overlap "
     "(docs/intervals.md)"
 )
 

@@ -357,9 +357,9 @@ def compare(
         row = _row(ref, base.value(ref), new.value(ref), tol.for_metric(ref))
         if row.direction in ("better", "worse") and ref.quantile is not None:
             pair = base.interval(ref), new.interval(ref)
-            if row.base is not None and row.new is not None and None not in pair:
+            if None not in pair and not any(i is not None and i.unbounded for i in pair):
                 row = _noise(row, pair[0], pair[1])
-            elif ref.bound is None:
+            elif ref.bound is None and None in pair:
                 lacking.update(side for side, i in zip(_SIDES, pair, strict=True) if i is None)
         rows.append(row)
     judged = tol.default is not None or bool(tol.per_metric)
@@ -378,10 +378,14 @@ _SIDES = ("BASE", "NEW")
 
 
 def _noise(row: Row, base: Interval | None, new: Interval | None) -> Row:
-    """A percentile's change is "same" (within noise) when NEW's value lies inside BASE's
-    95 % interval and BASE's inside NEW's."""
-    assert base is not None and new is not None and row.base is not None and row.new is not None
-    if base.contains(row.new) and new.contains(row.base):
+    """A percentile's change is "same" (within noise) when the two runs' 95 % intervals
+    overlap: the data cannot tell the two percentiles apart. (Asking each value to lie in
+    the other's interval would call two runs of one server different about one time in
+    six per percentile; docs/intervals.md.) An interval with neither bound (too few samples
+    for any: under 6 for a median) says nothing: such rows keep the fixed rule, and the
+    comparison warns of too few samples."""
+    assert base is not None and new is not None
+    if base.overlaps(new):
         return replace(row, direction="same", regressed=False, within_noise=True)
     return row
 

@@ -60,6 +60,11 @@ class Interval:
         return self.lower is None or self.upper is None
 
     @property
+    def unbounded(self) -> bool:
+        """Neither bound: too few samples to say anything at 95 %."""
+        return self.lower is None and self.upper is None
+
+    @property
     def relative_half_width(self) -> float | None:
         """(upper - lower) / 2 / |point|; None when a bound is open or the point is 0."""
         if self.lower is None or self.upper is None or self.point == 0:
@@ -79,6 +84,12 @@ class Interval:
         return (self.lower is None or value >= self.lower) and (
             self.upper is None or value <= self.upper
         )
+
+    def overlaps(self, other: Interval) -> bool:
+        """Whether the two intervals share a value (an open side reaches to infinity)."""
+        below = self.lower is None or other.upper is None or self.lower <= other.upper
+        above = other.lower is None or self.upper is None or other.lower <= self.upper
+        return below and above
 
     def to_json(self) -> dict[str, Any]:
         return {

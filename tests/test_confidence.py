@@ -1,0 +1,187 @@
+"""How sure each percentile is, through the CLI against the mock: every percentile of the
+summary JSON has its 95 % interval, the console marks a wide one with `~` and a legend,
+Markdown shows the p99's interval, the gate judges a bound (`ttft.p99.upper<1s`), and
+`compare` calls a change inside both runs' intervals "same" (report/confidence.py,
+results/intervals.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import StartMock, run_cli
+
+from llmbench_async.report.confidence import LEGEND, convergence_lines, steady_lines
+from llmbench_async.results.stats import describe
+
+
+@pytest.fixture(scope="module")
+def runs(shared_mocks: StartMock, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Saved runs: a.jsonl and a2.jsonl from the same mock (TTFT 20 ± 3 ms), b.jsonl from
+    one whose TTFT is 40 ± 3 ms; each with its summary JSON (n=60, 4 in flight)."""
+    out = tmp_path_factory.mktemp("runs")
+    fast = shared_mocks(ttft_ms=20, itl_ms=1, tokens=4, jitter_ms=3, seed=1).base_url
+    slow = shared_mocks(ttft_ms=40, itl_ms=1, tokens=4, jitter_ms=3, seed=2).base_url
+    for name, url in (("a", fast), ("a2", fast), ("b", slow)):
+        res = run_cli(
+            *("--base-url", url, "-c", "4", "-n", "60", "-q"),
+            *("-o", str(out / f"{name}.jsonl"), "--json", str(out / f"{name}.json")),
+        )
+        assert res.code == 0, res
+    return out
+
+
+def test_every_percentile_in_the_json_has_its_interval(runs: Path) -> None:
+    doc = json.loads((runs / "a.json").read_text())
+    for key, stats in doc["metrics"].items():
+        if stats is None:
+            assert key not in doc["intervals"]
+            continue
+        for stat in ("p50", "p90", "p95", "p99"):
+            found = doc["intervals"][key][stat]
+            assert found["value"] == stats[stat] and found["n"] == stats["count"]
+            assert found["method"] == "exact"
+            assert found["open"] is (found["lower"] is None or found["upper"] is None)
+            if found["lower"] is not None:
+                assert stats["min"] <= found["lower"] <= found["value"]
+            if found["upper"] is not None:
+                assert found["value"] <= found["upper"] <= stats["max"]
+    ttft = doc["intervals"]["ttft_ms"]
+    assert not ttft["p50"]["open"]
+    assert ttft["p99"]["upper"] is None and ttft["p99"]["lower"] is not None  # 60 < 368
+
+
+def test_console_marks_a_wide_p99_of_20_samples(shared_mocks: StartMock) -> None:
+    url = shared_mocks(ttft_ms=20, itl_ms=1, tokens=4, jitter_ms=3, seed=1).base_url
+    res = run_cli("--base-url", url, "-c", "4", "-n", "20")
+    assert res.code == 0, res
+    lines = res.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[:2] == ["count", "mean"])
+    cells = lines[head].split()
+    ttft = lines[head + 1].removeprefix("TTFT (ms)").split()
+    by_stat = dict(zip(cells, ttft, strict=True))
+    assert by_stat["p99"].endswith("~") and by_stat["p95"].endswith("~")
+    assert not by_stat["count"].endswith("~") and not by_stat["max"].endswith("~")
+    assert LEGEND in lines
+
+
+def test_no_mark_and_no_legend_when_every_interval_is_narrow(shared_mocks: StartMock) -> None:
+    """400 samples of a steady TTFT: p50 to p99 all have closed intervals within 10 %."""
+    url = shared_mocks(ttft_ms=20, itl_ms=0, tokens=1, seed=3).base_url
+    res = run_cli("--base-url", url, "-c", "16", "-n", "400")
+    assert res.code == 0, res
+    ttft = next(line for line in res.stdout.splitlines() if line.startswith("TTFT (ms)"))
+    assert "~" not in ttft, ttft
+
+
+def test_markdown_shows_the_p99_interval(runs: Path, tmp_path: Path) -> None:
+    md = tmp_path / "r.md"
+    res = run_cli("report", str(runs / "a.jsonl"), "--markdown", str(md))
+    assert res.code == 0, res
+    text = md.read_text()
+    assert "| p99 95 % interval |" in text
+    doc = json.loads((runs / "a.json").read_text())
+    low = doc["intervals"]["ttft_ms"]["p99"]["lower"]
+    row = next(line for line in text.splitlines() if line.startswith("| TTFT (ms) |"))
+    assert row.endswith(", open] |") and f"[{low:.2f}" in row
+
+
+def test_gate_judges_a_bound_not_the_point(runs: Path, shared_mocks: StartMock) -> None:
+    url = shared_mocks(ttft_ms=20, itl_ms=1, tokens=4, jitter_ms=3, seed=1).base_url
+    passes = run_cli(
+        *("--base-url", url, "-c", "4", "-n", "20", "-q"),
+        *("--fail-if", "ttft.p50.upper<1s", "--fail-if", "ttft.p99.lower>1ms"),
+        *("--fail-if", "ttft.p99<1s"),
+    )
+    assert passes.code == 0, passes
+    # the p99 of 20 samples has no upper bound: a limit on it cannot be met
+    fails = run_cli(
+        "--base-url", url, "-c", "4", "-n", "20", "-q", "--fail-if", "ttft.p99.upper<1s"
+    )
+    assert fails.code == 1, fails
+    assert "ttft.p99.upper<1s (observed open (too few samples)" in fails.stderr
+    # the bound, not the point: the p50 lies below 30 ms, its interval's lower bound too
+    lower = run_cli(
+        "--base-url", url, "-c", "4", "-n", "20", "-q", "--fail-if", "ttft.p50.lower>30ms"
+    )
+    assert lower.code == 1, lower
+    # a saved run is judged the same way by `report`
+    again = run_cli("report", str(runs / "a.jsonl"), "--fail-if", "ttft.p50.upper<1s")
+    assert again.code == 0, again
+
+
+@pytest.mark.parametrize(
+    ("expr", "says"),
+    [
+        ("ttft.mean.upper<1s", ".upper is the bound of a percentile's 95 % interval"),
+        ("error_rate.lower<1%", "error_rate is a run-level metric"),
+    ],
+)
+def test_bound_of_something_else_is_a_usage_error(
+    shared_mocks: StartMock, expr: str, says: str
+) -> None:
+    url = shared_mocks(ttft_ms=20, itl_ms=1, tokens=4, jitter_ms=3, seed=1).base_url
+    res = run_cli("--base-url", url, "-n", "2", "--fail-if", expr)
+    assert res.code == 2 and res.stderr.count("\n") == 1, res
+    assert says in res.stderr
+
+
+def test_compare_same_within_noise_and_a_real_regression(runs: Path) -> None:
+    a, a2, b = (str(runs / f"{name}.jsonl") for name in ("a", "a2", "b"))
+    tolerances = [f"--max-regression={m}=0%" for m in ("ttft.p50", "ttft.p95", "e2e.p50")]
+    same = run_cli("compare", a, a2, *tolerances)
+    assert same.code == 0, same
+    rows = {line.split()[0]: line for line in same.stdout.splitlines() if " (ms) " in line}
+    for metric in ("ttft.p50", "ttft.p95", "e2e.p50"):
+        assert " same " in rows[metric] and "ok (within 0%)" in rows[metric], rows[metric]
+    assert " same" in rows["ttft.p99"]
+    slower = run_cli("compare", a, b, "--max-regression", "10%")
+    assert slower.code == 1, slower
+    assert "ttft.p50 +" in slower.stderr and "e2e.p50 +" in slower.stderr
+    line = next(x for x in slower.stdout.splitlines() if x.startswith("ttft.p50 "))
+    assert "worse" in line and "REGRESSION" in line
+    # a p99 of 60 samples has no upper bound: twice as slow is still within its noise
+    line = next(x for x in slower.stdout.splitlines() if x.startswith("ttft.p99 "))
+    assert " ≈ " in line and " same " in line and "ttft.p99" not in slower.stderr
+    text = run_cli("compare", a, a2).stdout
+    assert "≈ same within noise: the two runs' 95 % intervals of this percentile overlap" in text
+
+
+def test_compare_of_summaries_with_and_without_intervals(runs: Path, tmp_path: Path) -> None:
+    """Summary JSONs carry their intervals; one saved before they existed falls back to the
+    fixed rule, and the comparison says so."""
+    a, b = runs / "a.json", runs / "b.json"
+    worse = run_cli("compare", str(a), str(b), "--max-regression", "10%")
+    assert worse.code == 1 and "ttft.p50" in worse.stderr, worse
+    old = tmp_path / "old.json"
+    doc = json.loads(a.read_text())
+    del doc["intervals"]
+    old.write_text(json.dumps(doc))
+    res = run_cli("compare", str(old), str(runs / "a2.json"))
+    assert res.code == 0, res
+    assert "!! BASE holds no percentile intervals (a summary JSON saved before" in res.stdout
+
+
+def test_renderers_of_steady_state_and_convergence_stay_safe() -> None:
+    """Values read back from a results file are data from outside: odd shapes render as a
+    dash, names are escaped for the terminal."""
+    whole = {"ttft_ms": describe([1.0, 2.0, 3.0])}
+    lines = steady_lines(
+        {
+            "target_in_flight": 2,
+            "window": {"start_s": "x", "end_s": 1.5},
+            "requests": 3,
+            "requests_per_s": None,
+            "metrics": {"ttft_ms": {"p50": 2.0, "p99": True}, "\x1b[2J": {"p50": 1}},
+        },
+        whole,
+    )
+    assert lines[1] == "Steady state (2 in flight): – s → 1.50 s, 3 requests, – req/s"
+    assert lines[3].split() == ["TTFT", "(ms)", "2.00", "2.00", "2.98", "–"]
+    assert steady_lines({"window": None, "reason": "\x1b[31mred"}, whole)[1].count("\x1b") == 0
+    conv = convergence_lines(
+        {"converged": False, "targets": {"\x1b[1mttft.p99": 5}, "relative_half_width_pct": []}
+    )
+    assert "\x1b" not in conv[1] and "open (goal ±5.00 %)" in conv[1]
+    assert steady_lines(None, whole) == [] and convergence_lines(None) == []
