@@ -66,18 +66,28 @@ def test_console_marks_a_wide_p99_of_20_samples(shared_mocks: StartMock) -> None
     assert LEGEND in lines
 
 
-def test_no_mark_and_no_legend_when_every_interval_is_narrow(shared_mocks: StartMock) -> None:
-    """400 samples of a steady TTFT: p50 to p99 all have closed intervals within 10 %."""
+def test_no_mark_on_narrow_intervals(shared_mocks: StartMock) -> None:
+    """400 samples of a steady TTFT: the p50 and p90 have closed intervals within 10 %, so
+    they carry no mark (the p99's upper bound is the 400th sample: a single request delayed
+    by a busy machine may widen it, so it is not asserted); the legend comes with a mark."""
     url = shared_mocks(ttft_ms=20, itl_ms=0, tokens=1, seed=3).base_url
     res = run_cli("--base-url", url, "-c", "16", "-n", "400")
     assert res.code == 0, res
-    ttft = next(line for line in res.stdout.splitlines() if line.startswith("TTFT (ms)"))
-    assert "~" not in ttft, ttft
+    lines = res.stdout.splitlines()
+    head = next(line for line in lines if line.split()[:2] == ["count", "mean"]).split()
+    ttft = next(line for line in lines if line.startswith("TTFT (ms)"))
+    cells = dict(zip(head, ttft.removeprefix("TTFT (ms)").split(), strict=True))
+    assert not cells["p50"].endswith("~") and not cells["p90"].endswith("~"), ttft
+    marked = any("~" in line for line in lines[lines.index(ttft) - 1 : lines.index(ttft) + 6])
+    assert (LEGEND in lines) == marked
 
 
-def test_markdown_shows_the_p99_interval(runs: Path, tmp_path: Path) -> None:
-    md = tmp_path / "r.md"
-    res = run_cli("report", str(runs / "a.jsonl"), "--markdown", str(md))
+def test_markdown_junit_html_show_the_p99_interval(runs: Path, tmp_path: Path) -> None:
+    md, junit, html = tmp_path / "r.md", tmp_path / "r.xml", tmp_path / "r.html"
+    res = run_cli(
+        *("report", str(runs / "a.jsonl"), "--markdown", str(md)),
+        *("--junit", str(junit), "--html", str(html)),
+    )
     assert res.code == 0, res
     text = md.read_text()
     assert "| p99 95 % interval |" in text
@@ -85,6 +95,11 @@ def test_markdown_shows_the_p99_interval(runs: Path, tmp_path: Path) -> None:
     low = doc["intervals"]["ttft_ms"]["p99"]["lower"]
     row = next(line for line in text.splitlines() if line.startswith("| TTFT (ms) |"))
     assert row.endswith(", open] |") and f"[{low:.2f}" in row
+    assert 'name="ttft_ms.p99" value="' in junit.read_text()
+    assert ", open]" in junit.read_text().split('name="ttft_ms.p99"')[1].split("/>")[0]
+    page = html.read_text()
+    cell = page.split('data-key="intervals.ttft_ms.p99">')[1].split("</td>")[0]
+    assert cell == f"[{low:.2f}, open]"
 
 
 def test_gate_judges_a_bound_not_the_point(runs: Path, shared_mocks: StartMock) -> None:

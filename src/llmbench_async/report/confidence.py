@@ -16,6 +16,7 @@ __all__ = [
     "LEGEND",
     "convergence_lines",
     "interval_text",
+    "junit_properties",
     "percentile_interval",
     "steady_lines",
     "wide_mark",
@@ -52,6 +53,17 @@ def interval_text(found: Interval | None) -> str:
     low = "open" if found.lower is None else format_number(found.lower)
     high = "open" if found.upper is None else format_number(found.upper)
     return f"[{low}, {high}]"
+
+
+def junit_properties(samples: Mapping[str, Sequence[float]]) -> list[tuple[str, str]]:
+    """JUnit properties: each latency's p99 with its 95 % interval, `ttft_ms.p99` →
+    `27.0 [24.9, open]`."""
+    out = []
+    for key in ("ttft_ms", "e2e_ms", "itl_ms", "tpot_ms"):
+        found = percentile_interval(samples, key, "p99")
+        if found is not None:
+            out.append((f"{key}.p99", f"{format_number(found.point)} {interval_text(found)}"))
+    return out
 
 
 def steady_lines(steady: Mapping[str, Any] | None, whole: Mapping[str, Any]) -> list[str]:

@@ -20,6 +20,7 @@ from .confidence import (
     LEGEND,
     convergence_lines,
     interval_text,
+    junit_properties,
     percentile_interval,
     steady_lines,
     wide_mark,
@@ -466,6 +467,7 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
         ("retries", str(summary.retries)),
         ("retry_rate", f"{summary.retry_rate:.3f}"),
         *((xml(f"retries.{cause}"), str(n)) for cause, n in summary.retry_causes.items()),
+        *junit_properties(summary.samples),
     ):
         if value:
             ET.SubElement(props, "property", name=name, value=value)
