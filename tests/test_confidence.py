@@ -18,11 +18,13 @@ from llmbench_async.results.stats import describe
 
 @pytest.fixture(scope="module")
 def runs(shared_mocks: StartMock, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Saved runs: a.jsonl and a2.jsonl from the same mock (TTFT 20 ± 3 ms), b.jsonl from
-    one whose TTFT is 40 ± 3 ms; each with its summary JSON (n=60, 4 in flight)."""
+    """Saved runs: a.jsonl and a2.jsonl from the same mock (TTFT 50 ± 15 ms), b.jsonl from
+    one whose TTFT is 150 ± 15 ms; each with its summary JSON (n=60, 4 in flight). The
+    spread is wide against what a busy machine may shift one run by (a few ms), which no
+    interval of one run can know of."""
     out = tmp_path_factory.mktemp("runs")
-    fast = shared_mocks(ttft_ms=20, itl_ms=1, tokens=4, jitter_ms=3, seed=1).base_url
-    slow = shared_mocks(ttft_ms=40, itl_ms=1, tokens=4, jitter_ms=3, seed=2).base_url
+    fast = shared_mocks(ttft_ms=50, itl_ms=1, tokens=4, jitter_ms=15, seed=1).base_url
+    slow = shared_mocks(ttft_ms=150, itl_ms=1, tokens=4, jitter_ms=15, seed=2).base_url
     for name, url in (("a", fast), ("a2", fast), ("b", slow)):
         res = run_cli(
             *("--base-url", url, "-c", "4", "-n", "60", "-q"),

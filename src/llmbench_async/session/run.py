@@ -131,19 +131,7 @@ async def run_async(
         target = build_target(config)
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
-        records: list[RequestRecord] = []
-        builder = SummaryBuilder(
-            latency_from=config.latency_from,
-            good=good_predicate(config),
-            expect=Expect(config.model, config.max_tokens, config.ignore_eos, config.api),
-        )
         observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config))
-        steady = SteadyAcc(latency_from=config.latency_from)
-        converge = (
-            Convergence(config.until_stable, builder.samples_of, lambda: builder.first_send)
-            if config.until_stable
-            else None
-        )
         if live_enabled(progress):
             print_header(config, sys.stderr)
         writer = (
@@ -151,49 +139,75 @@ async def run_async(
             if config.output
             else None
         )
-
-        def sink(record: RequestRecord) -> None:
-            builder.add(record)
-            steady.add(record)
-            observer.add(record)
-            if keep_records:
-                records.append(record)
-            if writer is not None:
-                writer.write(record)
-
+        sink = _Sink(config, observer, writer, keep_records)
         try:
             async with observer.scraping():
                 outcome = await _dispatch(
-                    http,
-                    config,
-                    sink,
-                    (progress, handle_signals),
-                    prompts,
-                    target,
-                    (converge, (observe or ObserveOptions()).window_s),
+                    *(http, config, sink, progress, handle_signals, prompts, target),
+                    converge=sink.converge,
+                    every_s=(observe or ObserveOptions()).window_s,
                 )
-            convergence = None if converge is None else converge.to_json()
+            convergence = None if sink.converge is None else sink.converge.to_json()
             if writer is not None:
                 writer.write_footer(_footer(outcome, t0, observer) | {"convergence": convergence})
         finally:
             if writer is not None:
                 writer.close()
-        summary = builder.summary()
+        summary = sink.builder.summary()
         problem = await _diagnose(http, config, summary, outcome)
     return RunResult(
         config=config,
         model=model,
         summary=summary,
-        records=records,
+        records=sink.records,
         outcome=outcome,
         started_at=started_at,
         problem=problem,
         route=describe_route(config, target.protocols),
         timeseries=observer.to_json(),
         output_failure=writer.failure if writer is not None else None,
-        steady_state=steady_state(steady, steady_target(config.to_public_dict())),
+        steady_state=steady_state(sink.steady, steady_target(config.to_public_dict())),
         convergence=convergence,
     )
+
+
+class _Sink:
+    """Where every record of a run goes: the summary, the steady-state window, the observer,
+    the kept records (`keep_records`) and the results file; and --until-stable's check,
+    which reads the summary's samples as they come."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        observer: Observer,
+        writer: ResultsWriter | None,
+        keep_records: bool,
+    ) -> None:
+        self.builder = SummaryBuilder(
+            latency_from=config.latency_from,
+            good=good_predicate(config),
+            expect=Expect(config.model, config.max_tokens, config.ignore_eos, config.api),
+        )
+        self.steady = SteadyAcc(latency_from=config.latency_from)
+        self.observer, self.writer, self.keep = observer, writer, keep_records
+        self.records: list[RequestRecord] = []
+        self.converge = (
+            Convergence(config.until_stable, self.builder.samples_of, self._first_send)
+            if config.until_stable
+            else None
+        )
+
+    def _first_send(self) -> int | None:
+        return self.builder.first_send
+
+    def __call__(self, record: RequestRecord) -> None:
+        self.builder.add(record)
+        self.steady.add(record)
+        self.observer.add(record)
+        if self.keep:
+            self.records.append(record)
+        if self.writer is not None:
+            self.writer.write(record)
 
 
 def _read_inputs(config: RunConfig) -> tuple[PromptItem, ...] | None:
@@ -236,15 +250,16 @@ async def _dispatch(
     http: httpx.AsyncClient,
     config: RunConfig,
     sink: RecordSink,
-    flags: tuple[bool, bool],
+    progress: bool,
+    handle_signals: bool,
     prompts: tuple[PromptItem, ...] | None,
     target: Target,
-    until: tuple[Convergence | None, float],
+    *,
+    converge: Convergence | None = None,
+    every_s: float = 1.0,
 ) -> DriveOutcome:
-    """Drive the load where the config says: N Ray actors, N worker processes, or here.
-    `flags`: (progress, handle_signals); `until`: --until-stable's check and its period."""
-    progress, handle_signals = flags
-    converge, every_s = until
+    """Drive the load where the config says: N Ray actors, N worker processes, or here;
+    `converge`: --until-stable's check, asked every `every_s` (single process only)."""
     if config.ray_address is not None:
         return await run_ray(config, sink, progress=progress, handle_signals=handle_signals)
     if config.workers > 1:
