@@ -13,6 +13,7 @@ import pytest
 from conftest import StartMock, run_cli
 
 from llmbench_async.report.confidence import LEGEND, convergence_lines, steady_lines
+from llmbench_async.results.gate import ThresholdError, parse_threshold
 from llmbench_async.results.stats import describe
 
 
@@ -202,3 +203,25 @@ def test_renderers_of_steady_state_and_convergence_stay_safe() -> None:
     )
     assert "\x1b" not in conv[1] and "open (goal ±5.00 %)" in conv[1]
     assert steady_lines(None, whole) == [] and convergence_lines(None) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("ttft.p99.upper<1s", "ttft.p99.upper<1s"),
+        ("TTFT.P99.9.Lower >= 5ms", "ttft.p99.9.lower>=5ms"),
+        ("time_to_first_token.p50.upper<=0.5s", "ttft.p50.upper<=0.5s"),
+    ],
+)
+def test_bound_grammar(text: str, shown: str) -> None:
+    threshold = parse_threshold(text)
+    assert str(threshold) == shown and threshold.ref.bound in ("upper", "lower")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ttft.p99.upper.upper<1s", "ttft.upper<1s", "ttft.p99.lower.p50<1s", "ttft.max.lower<1"],
+)
+def test_bound_grammar_refuses(text: str) -> None:
+    with pytest.raises(ThresholdError):
+        parse_threshold(text)

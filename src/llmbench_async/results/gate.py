@@ -174,7 +174,7 @@ def parse_metric_ref(text: str, expression: str | None = None) -> MetricRef:
     head, _, last = stat.rpartition(".")
     if head and last in ("upper", "lower"):
         ref = parse_metric_ref(f"{name}.{head}", expr)
-        if ref.quantile is None:
+        if ref.quantile is None or ref.bound is not None:
             raise ThresholdError(
                 expr, f".{last} is the bound of a percentile's 95 % interval, e.g. ttft.p99.{last}"
             )
