@@ -89,7 +89,7 @@ def _rec(i: int, send_ms: float, end_ms: float, **kw: object) -> RequestRecord:
 
 def test_steady_window_from_known_records() -> None:
     """Two slots: the second starts 50 ms late, so two are in flight from 50 ms; the last
-    request is due at 300 ms. Requests sent inside [50, 300] ms count."""
+    request is due at 300 ms. Requests due inside [50, 300] ms count."""
     acc = SteadyAcc()
     for r in (
         _rec(0, 0, 100, ramp=True),
@@ -211,3 +211,20 @@ def test_steady_state_beside_the_whole_run_with_a_ramp(jittery: str, tmp_path: P
     again = run_cli("report", str(results), "--json", str(tmp_path / "again.json"))
     assert again.code == 0, again
     assert json.loads((tmp_path / "again.json").read_text())["steady_state"] == steady
+
+
+def test_open_loop_steady_state_is_every_measured_arrival(jittery: str, tmp_path: Path) -> None:
+    """An open loop's target is its rate: the window runs from the first measured arrival to
+    the last, so it holds every measured request, the last one (sent a little after it was
+    due) included."""
+    out = tmp_path / "s.json"
+    res = run_cli(
+        *("--base-url", jittery, "--rate", "40", "--arrival", "constant"),
+        *("--duration", "1s", "--json", str(out), "-q"),
+    )
+    assert res.code == 0, res
+    doc = json.loads(out.read_text())
+    steady = doc["steady_state"]
+    assert steady["target_in_flight"] is None and steady["window"]["start_s"] == 0.0
+    assert steady["requests"] == doc["requests"]["total"] > 30
+    assert steady["window"]["end_s"] == pytest.approx(39 / 40, abs=0.05)  # 40 arrivals in 1 s

@@ -7,7 +7,7 @@
   target concurrency (closed loop; an open loop: the first measured arrival, its rate being
   the target), never before the first request measured (after warm-up and ramp), until the
   last measured request was scheduled. `SteadyAcc` is fed every record and gives the
-  window's own metrics: the measured requests sent inside it.
+  window's own metrics: the measured requests due inside it.
 
 Pure computation: nothing here prints or knows about HTTP.
 """
@@ -182,14 +182,13 @@ def steady_state(acc: SteadyAcc, target: int | None) -> dict[str, Any]:
     base: dict[str, Any] = {"target_in_flight": target, "window": None, "reason": None}
     if not measured:
         return base | {"reason": "no measured request"}
-    origin = min(acc.sends[i] for i in measured)
     first_due = min(acc.scheduled[i] for i in measured)
     reached = first_due if target is None else _reached(acc.sends, acc.ends, target)
     if reached is None:
         return base | {"reason": f"requests in flight never reached {target}"}
     start = max(reached, first_due)
     end = max(acc.scheduled[i] for i in measured)
-    inside = [i for i in measured if start <= acc.sends[i] <= end]
+    inside = [i for i in measured if start <= acc.scheduled[i] <= end]
     if end <= start or not inside:
         return base | {"reason": "the load reached its target only as the last request was due"}
     span_s = (end - start) / _NS_PER_S
@@ -200,8 +199,8 @@ def steady_state(acc: SteadyAcc, target: int | None) -> dict[str, Any]:
         metrics[key] = None if stats is None else stats.to_json()
     return base | {
         "window": {
-            "start_s": (start - origin) / _NS_PER_S,
-            "end_s": (end - origin) / _NS_PER_S,
+            "start_s": (start - first_due) / _NS_PER_S,
+            "end_s": (end - first_due) / _NS_PER_S,
             "duration_s": span_s,
         },
         "requests": len(inside),
