@@ -135,3 +135,15 @@ def test_overlap_rule_by_simulation() -> None:
     low = Interval(point=1.0, lower=0.5, upper=None, n=9, method="exact")
     assert low.overlaps(Interval(point=9.0, lower=8.0, upper=10.0, n=9, method="exact"))
     assert not low.overlaps(Interval(point=0.3, lower=0.2, upper=0.4, n=9, method="exact"))
+
+
+@pytest.mark.parametrize("n", [1, 5, 20, 100, 1000, 6000, 20000])
+@pytest.mark.parametrize("q", [1.0, 10.0, 50.0, 90.0, 99.0, 99.9])
+def test_interval_of_unsorted_values_selects_what_it_needs(n: int, q: float) -> None:
+    """--until-stable's check reads only the order statistics it needs (a heap over a tail);
+    it must give exactly the interval of the sorted samples."""
+    rng = random.Random(n * 1000 + int(q * 10))
+    values = [rng.lognormvariate(3.0, 0.5) for _ in range(n)]
+    values[n // 2] = values[0]  # a tie
+    assert intervals.interval_of(values, q) == interval(sorted(values), q)
+    assert intervals.interval_of([], q) is None

@@ -23,7 +23,7 @@ from ..errors import ConfigError, ThresholdError
 from ..metrics import RecordReader, metric
 from ..records import RequestRecord
 from .gate import parse_metric_ref
-from .intervals import interval
+from .intervals import interval_of
 from .stats import describe
 
 __all__ = [
@@ -94,8 +94,8 @@ class Convergence:
         counts = []
         for text, share in self.targets:
             ref = parse_metric_ref(text)
-            values = sorted(self._samples(metric(ref.metric, per_request=True).key))
-            found = interval(values, ref.quantile or 50.0)
+            values = self._samples(metric(ref.metric, per_request=True).key)
+            found = interval_of(values, ref.quantile or 50.0)
             width = None if found is None else found.relative_half_width
             self.widths[text] = width
             done = done and width is not None and width <= share
