@@ -17,6 +17,7 @@ from llmbench_async.results.steady import (
     Convergence,
     SteadyAcc,
     parse_until_stable,
+    saved_convergence,
     steady_state,
     steady_target,
 )
@@ -228,3 +229,44 @@ def test_open_loop_steady_state_is_every_measured_arrival(jittery: str, tmp_path
     assert steady["target_in_flight"] is None and steady["window"]["start_s"] == 0.0
     assert steady["requests"] == doc["requests"]["total"] > 30
     assert steady["window"]["end_s"] == pytest.approx(39 / 40, abs=0.05)  # 40 arrivals in 1 s
+
+
+def test_saved_convergence_keeps_only_its_shape() -> None:
+    """A results file's footer is outside data: only the expected fields come back, text
+    capped, at most 20 targets, anything odd as null."""
+    hostile = {
+        "converged": True,
+        "at_s": "soon",
+        "samples": 1.5,
+        "checks": True,
+        "targets": {f"t{i}" + "x" * 500: i for i in range(100)},
+        "relative_half_width_pct": {"ttft.p99": [1], "e2e.p50": 2},
+        "extra": {"deep": "data"},
+    }
+    found = saved_convergence(hostile)
+    assert found is not None and set(found) == {
+        "targets", "converged", "at_s", "samples", "relative_half_width_pct", "checks"
+    }  # fmt: skip
+    assert (found["at_s"], found["samples"], found["checks"]) == (None, None, None)
+    assert len(found["targets"]) == 20 and all(len(k) == 100 for k in found["targets"])
+    assert found["relative_half_width_pct"] == {"ttft.p99": None, "e2e.p50": 2.0}
+    assert saved_convergence({"converged": "yes"}) is None
+    assert saved_convergence(None) is None and saved_convergence([1]) is None
+
+
+def test_report_of_a_tampered_footer_stays_one_screen(jittery: str, tmp_path: Path) -> None:
+    results = tmp_path / "r.jsonl"
+    res = run_cli("--base-url", jittery, "-n", "8", "-c", "2", "-q", "-o", str(results))
+    assert res.code == 0, res
+    lines = results.read_text().splitlines()
+    footer = json.loads(lines[-1])
+    footer["convergence"] = {
+        "converged": False,
+        "targets": {"\x1b[2Jttft.p99": 5},
+        "relative_half_width_pct": {"\x1b[2Jttft.p99": 1e308},
+    }
+    results.write_text("\n".join([*lines[:-1], json.dumps(footer)]) + "\n")
+    again = run_cli("report", str(results))
+    assert again.code == 0, again
+    line = next(x for x in again.stdout.splitlines() if x.startswith("Not converged"))
+    assert "\x1b" not in again.stdout and "ttft.p99 open" in line  # 1e308 %: not a figure

@@ -26,7 +26,7 @@ from ..errors import (
 from ..redact import scrub
 from ..results.facts import SavedRun, describe_target
 from ..results.gate import Threshold, Verdict, parse_thresholds
-from ..results.steady import steady_from_records
+from ..results.steady import saved_convergence, steady_from_records
 from .summary import RunInfo, threshold_tally
 from .workloads import workload_settings
 
@@ -260,16 +260,8 @@ def results_info(
             server=footer.get("server_metrics") if footer is not None else None
         ),
         steady_state=steady_from_records(results.records, cfg),
-        convergence=_saved_convergence(footer),
+        convergence=saved_convergence(footer.get("convergence") if footer is not None else None),
     )
-
-
-def _saved_convergence(footer: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The footer's --until-stable outcome, when it holds one of the expected shape."""
-    found = footer.get("convergence") if footer is not None else None
-    if not isinstance(found, dict) or not isinstance(found.get("converged"), bool):
-        return None
-    return found
 
 
 def is_summary_json(path: Path) -> bool:

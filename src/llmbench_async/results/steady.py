@@ -31,6 +31,7 @@ __all__ = [
     "Convergence",
     "SteadyAcc",
     "parse_until_stable",
+    "saved_convergence",
     "steady_from_records",
     "steady_state",
     "steady_target",
@@ -118,6 +119,36 @@ class Convergence:
             },
             "checks": self.checks,
         }
+
+
+_MAX_TARGETS = 20  # a saved file's --until-stable targets read back (a hostile file: no more)
+_MAX_SAVED = 1e9  # a saved figure beyond this is not one the tool wrote
+
+
+def saved_convergence(found: object) -> dict[str, Any] | None:
+    """A results file footer's `convergence`, rebuilt from its expected fields only (text
+    capped, numbers finite); None when it is absent or not of that shape."""
+    if not isinstance(found, Mapping) or not isinstance(found.get("converged"), bool):
+        return None
+
+    def number(value: object) -> float | None:
+        """A plausible figure (seconds, percent): finite and within ±1e9, else null."""
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if ok and abs(value) <= _MAX_SAVED else None  # type: ignore[arg-type]
+
+    def per_target(value: object) -> dict[str, float | None]:
+        items = list(value.items())[:_MAX_TARGETS] if isinstance(value, Mapping) else []
+        return {str(k)[:100]: number(v) for k, v in items}
+
+    samples, checks = found.get("samples"), found.get("checks")
+    return {
+        "targets": per_target(found.get("targets")),
+        "converged": found["converged"],
+        "at_s": number(found.get("at_s")),
+        "samples": samples if type(samples) is int else None,
+        "relative_half_width_pct": per_target(found.get("relative_half_width_pct")),
+        "checks": checks if type(checks) is int else None,
+    }
 
 
 class SteadyAcc:
