@@ -225,3 +225,10 @@ def test_bound_grammar(text: str, shown: str) -> None:
 def test_bound_grammar_refuses(text: str) -> None:
     with pytest.raises(ThresholdError):
         parse_threshold(text)
+
+
+def test_no_interval_warning_only_for_old_summaries(runs: Path, tmp_path: Path) -> None:
+    """A results file has its intervals (from its records), and a summary JSON of this
+    version holds its own: no side lacks them, so no warning."""
+    res = run_cli("compare", str(runs / "a.jsonl"), str(runs / "b.json"))
+    assert res.code == 0 and "holds no percentile intervals" not in res.stdout, res

@@ -135,7 +135,7 @@ class Row:
     direction: Direction
     tolerance: float | None  # allowed worsening, in change_unit; None: not judged
     regressed: bool  # worse than BASE by more than the tolerance
-    # "same" because each run's point lies inside the other's 95 % interval (percentiles)
+    # "same" because the two runs' 95 % intervals of this percentile overlap
     within_noise: bool = False
 
 
@@ -359,8 +359,12 @@ def compare(
             pair = base.interval(ref), new.interval(ref)
             if None not in pair and not any(i is not None and i.unbounded for i in pair):
                 row = _noise(row, pair[0], pair[1])
-            elif ref.bound is None and None in pair:
-                lacking.update(side for side, i in zip(_SIDES, pair, strict=True) if i is None)
+            else:
+                lacking.update(
+                    side
+                    for side, run in zip(_SIDES, (base, new), strict=True)
+                    if run.kind == "summary" and "intervals" not in run.document
+                )
         rows.append(row)
     judged = tol.default is not None or bool(tol.per_metric)
     diffs = setting_differences(base, new)
