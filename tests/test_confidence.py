@@ -70,9 +70,9 @@ def test_console_marks_a_wide_p99_of_20_samples(shared_mocks: StartMock) -> None
 
 
 def test_no_mark_on_narrow_intervals(shared_mocks: StartMock) -> None:
-    """400 samples of a steady TTFT: the p50 and p90 have closed intervals within 10 %, so
-    they carry no mark (the p99's upper bound is the 400th sample: a single request delayed
-    by a busy machine may widen it, so it is not asserted); the legend comes with a mark."""
+    """400 samples of a steady TTFT: the p50's interval (ranks 181 to 220) is closed and
+    within 10 %, so it carries no mark. The tail's are not asserted: a busy machine delaying
+    a tenth of the requests by a few ms may widen them. The legend comes with a mark."""
     url = shared_mocks(ttft_ms=20, itl_ms=0, tokens=1, seed=3).base_url
     res = run_cli("--base-url", url, "-c", "16", "-n", "400")
     assert res.code == 0, res
@@ -80,7 +80,7 @@ def test_no_mark_on_narrow_intervals(shared_mocks: StartMock) -> None:
     head = next(line for line in lines if line.split()[:2] == ["count", "mean"]).split()
     ttft = next(line for line in lines if line.startswith("TTFT (ms)"))
     cells = dict(zip(head, ttft.removeprefix("TTFT (ms)").split(), strict=True))
-    assert not cells["p50"].endswith("~") and not cells["p90"].endswith("~"), ttft
+    assert not cells["p50"].endswith("~"), ttft
     marked = any("~" in line for line in lines[lines.index(ttft) - 1 : lines.index(ttft) + 6])
     assert (LEGEND in lines) == marked
 
