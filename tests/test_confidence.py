@@ -70,7 +70,7 @@ def test_console_marks_a_wide_p99_of_20_samples(shared_mocks: StartMock) -> None
 
 
 def test_no_mark_on_narrow_intervals(shared_mocks: StartMock) -> None:
-    """400 samples of a steady TTFT: the p50's interval (ranks 181 to 220) is closed and
+    """400 samples of a steady TTFT: the p50's interval (ranks 180 to 221) is closed and
     within 10 %, so it carries no mark. The tail's are not asserted: a busy machine delaying
     a tenth of the requests by a few ms may widen them. The legend comes with a mark."""
     url = shared_mocks(ttft_ms=20, itl_ms=0, tokens=1, seed=3).base_url
