@@ -130,12 +130,12 @@ def jittery(shared_mocks: StartMock) -> str:
 @pytest.mark.parametrize("load", [("-c", "16"), ("--rate", "400", "--max-concurrency", "32")])
 def test_until_stable_ends_the_run_early(jittery: str, tmp_path: Path, load: tuple[str]) -> None:
     """A 60 s run that converges in a few seconds (the p99 of a few hundred samples within
-    10 %): it stops early, says so, and still counts every request it finished."""
+    20 %): it stops early, says so, and still counts every request it finished."""
     out, results = tmp_path / "s.json", tmp_path / "r.jsonl"
     began = time.monotonic()
     res = run_cli(
         *("--base-url", jittery, *load, "--duration", "60s", "--window", "200ms"),
-        *("--until-stable", "ttft.p99:10%", "--until-stable", "e2e.p50:5%"),
+        *("--until-stable", "ttft.p99:20%", "--until-stable", "e2e.p50:5%"),
         *("--json", str(out), "-o", str(results)),
         timeout=50,
     )
@@ -145,7 +145,7 @@ def test_until_stable_ends_the_run_early(jittery: str, tmp_path: Path, load: tup
     doc = json.loads(out.read_text())
     conv = doc["convergence"]
     assert conv["converged"] is True and 0 < conv["at_s"] < 40
-    assert conv["targets"] == {"ttft.p99": 10.0, "e2e.p50": 5.0}
+    assert conv["targets"] == {"ttft.p99": 20.0, "e2e.p50": 5.0}
     assert all(
         0 < w <= goal
         for w, goal in zip(
@@ -200,7 +200,9 @@ def test_steady_state_beside_the_whole_run_with_a_ramp(jittery: str, tmp_path: P
     steady = doc["steady_state"]
     assert steady["target_in_flight"] == 8 and steady["reason"] is None
     window = steady["window"]
-    assert 0 <= window["start_s"] < window["end_s"] <= doc["duration_s"]
+    # offsets from the first measured due instant; the run's duration counts from its first
+    # send (a queue delay later) to its last end (an E2E after the last due instant)
+    assert 0 <= window["start_s"] < window["end_s"] <= doc["duration_s"] + 0.5
     assert 0 < steady["requests"] <= doc["requests"]["total"]
     assert doc["requests"]["ramp"] > 0  # the ramp's requests are in neither
     for key in ("ttft_ms", "e2e_ms", "tpot_ms"):
