@@ -33,6 +33,12 @@ def test_until_stable_grammar() -> None:
     assert parse_until_stable(["time_to_first_token.p95:1%"]) == (("ttft.p95", 0.01),)
 
 
+def test_until_stable_refuses_a_metric_the_api_never_has() -> None:
+    with pytest.raises(ConfigError, match="embeddings answers have no tokens; use e2e"):
+        parse_until_stable(["ttft.p50:5%"], "embeddings")
+    assert parse_until_stable(["e2e.p50:5%"], "embeddings") == (("e2e.p50", 0.05),)
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [

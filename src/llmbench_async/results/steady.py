@@ -43,8 +43,13 @@ _NS_PER_S = 1e9
 _NAN = float("nan")
 
 
-def parse_until_stable(texts: Iterable[str]) -> tuple[tuple[str, float], ...]:
-    """`ttft.p99:5%` → (("ttft.p99", 0.05),); ConfigError naming the flag when bad."""
+# embeddings answers carry no tokens: these metrics never get a sample there
+_TOKEN_METRICS = ("ttft", "ttfc", "itl", "tpot", "output_tokens_per_s")
+
+
+def parse_until_stable(texts: Iterable[str], api: str = "chat") -> tuple[tuple[str, float], ...]:
+    """`ttft.p99:5%` → (("ttft.p99", 0.05),); ConfigError naming the flag when bad, or
+    when the run's API never gives the metric a sample (a run that could never converge)."""
     out: dict[str, float] = {}
     for text in texts:
         what = f"--until-stable {text!r}"
@@ -62,6 +67,8 @@ def parse_until_stable(texts: Iterable[str]) -> tuple[tuple[str, float], ...]:
             raise ConfigError(f"{what}: give a percentile of a per-request metric, e.g. ttft.p99")
         if not 0.0 < percent < 100.0:
             raise ConfigError(f"{what}: the relative width must be above 0 % and below 100 %")
+        if api == "embeddings" and ref.metric in _TOKEN_METRICS:
+            raise ConfigError(f"{what}: embeddings answers have no tokens; use e2e")
         out[str(ref)] = percent / 100.0
     return tuple(out.items())
 
