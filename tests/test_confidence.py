@@ -232,3 +232,20 @@ def test_no_interval_warning_only_for_old_summaries(runs: Path, tmp_path: Path) 
     version holds its own: no side lacks them, so no warning."""
     res = run_cli("compare", str(runs / "a.jsonl"), str(runs / "b.json"))
     assert res.code == 0 and "holds no percentile intervals" not in res.stdout, res
+
+
+def test_html_shows_the_steady_state_and_convergence(
+    shared_mocks: StartMock, tmp_path: Path
+) -> None:
+    url = shared_mocks(ttft_ms=20, itl_ms=1, tokens=4, jitter_ms=3, seed=1).base_url
+    page, out = tmp_path / "r.html", tmp_path / "s.json"
+    res = run_cli(
+        *("--base-url", url, "-c", "4", "-n", "40", "-q", "--window", "100ms"),
+        *("--until-stable", "e2e.p50:50%", "--html", str(page), "--json", str(out)),
+    )
+    assert res.code == 0, res
+    doc, html = json.loads(out.read_text()), page.read_text()
+    assert '<table id="steady">' in html and 'data-key="steady_state">Steady state (4 in' in html
+    cell = html.split('data-key="steady_state.metrics.ttft_ms.p50">')[1].split("</td>")[0]
+    assert float(cell) == pytest.approx(doc["steady_state"]["metrics"]["ttft_ms"]["p50"], 0.01)
+    assert 'data-key="convergence">Converged (--until-stable) after' in html

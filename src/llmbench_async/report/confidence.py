@@ -18,6 +18,7 @@ __all__ = [
     "interval_text",
     "junit_properties",
     "percentile_interval",
+    "steady_html",
     "steady_lines",
     "wide_mark",
 ]
@@ -94,6 +95,44 @@ def steady_lines(steady: Mapping[str, Any] | None, whole: Mapping[str, Any]) -> 
             f"{format_number(overall.p99):>11}{_num(stats.get('p99')):>12}"
         )
     return out
+
+
+def steady_html(doc: Mapping[str, Any]) -> str:
+    """The HTML report's steady-state table (whole run and window, p50 and p99) and the
+    --until-stable line, from a summary JSON document; "" when it has neither."""
+    parts = []
+    lines = steady_lines(doc.get("steady_state"), {})
+    steady = doc.get("steady_state")
+    metrics = steady.get("metrics") if isinstance(steady, Mapping) else None
+    if lines:
+        parts.append(f'<p class="meta" data-key="steady_state">{outbound.html(lines[1])}</p>')
+    whole = doc.get("metrics")
+    if isinstance(metrics, Mapping) and isinstance(whole, Mapping):
+        rows = []
+        for key, own in metrics.items():
+            overall = whole.get(key)
+            if not isinstance(own, Mapping) or not isinstance(overall, Mapping):
+                continue
+            cells = "".join(
+                _html_cell(f"{where}.{key}.{stat}", src.get(stat))
+                for where, src in (("metrics", overall), ("steady_state.metrics", own))
+                for stat in ("p50", "p99")
+            )
+            label = _LABELS.get(key, outbound.html(str(key), 40))
+            rows.append(f"<tr><td>{label}</td>{cells}</tr>")
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in ("metric", "whole p50", "whole p99", "steady p50", "steady p99")
+        )
+        parts.append(f'<table id="steady"><tr>{head}</tr>{"".join(rows)}</table>')
+    conv = convergence_lines(doc.get("convergence"))
+    if conv:
+        parts.append(f'<p class="meta" data-key="convergence">{outbound.html(conv[1])}</p>')
+    return "\n".join(parts)
+
+
+def _html_cell(key: str, value: object) -> str:
+    return f'<td data-key="{outbound.html(key)}">{_num(value)}</td>'
 
 
 def convergence_lines(convergence: Mapping[str, Any] | None) -> list[str]:

@@ -18,6 +18,7 @@ from .. import outbound
 from ..metrics import format_number
 from ..results.facts import peak_text, tally_text
 from ..results.stats import Summary, percentile
+from .confidence import steady_html
 from .outcomes import answers_line
 
 __all__ = [
@@ -274,6 +275,7 @@ def _run_sections(doc: Mapping[str, Any]) -> str:
             f'<p class="meta" data-key="answers">{_esc(answers)}</p>' if answers else "",
             "<h2>Latency</h2>",
             _metrics_table(doc),
+            steady_html(doc),
             "<h2>Thresholds</h2>",
             _thresholds(doc),
             "<h2>Errors</h2>",
