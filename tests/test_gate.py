@@ -280,3 +280,15 @@ def test_readme_python_api_example(fast_mock: MockProcess) -> None:
     assert all(v.passed for v in verdicts), [str(v) for v in verdicts]
     assert len(result.records) == 4
     assert 45 <= result.summary.metrics["ttft_ms"].p50 < 800
+
+
+def test_a_bound_and_a_model_label_combine() -> None:
+    from llmbench_async.results.gate import for_models, parse_threshold
+
+    threshold = parse_threshold("ttft.p99.upper{model=b}<1s")
+    assert (threshold.ref.bound, threshold.ref.model) == ("upper", "b")
+    assert str(threshold) == "ttft.p99.upper{model=b}<1s"
+    kept = for_models((threshold,), ("a", "b"))
+    assert kept[0].ref.bound == "upper" and kept[0].ref.model == "b"
+    alone = for_models((parse_threshold("ttft.p99.lower{model=a}<1s"),), ("a",))
+    assert alone[0].ref.bound == "lower" and alone[0].ref.model is None  # one model: no label

@@ -75,8 +75,12 @@ def test_help_shows_the_declared_default(flag: str) -> None:
     declared = {name: default for default, info in _declared().values() for name in _names(info)}
     result = run_cli("run", "--help", timeout=30)
     assert result.code == 0
-    text = " ".join(result.stdout.split())
-    shown = re.search(rf" {re.escape(flag)}[, ].*?\[default: ([^\]]+)\]", text)
+    # the option's own entry: from its line in the list to the next option's line
+    entry = re.search(
+        rf"^  (?:-\w, )?{re.escape(flag)}[ ,].*?(?=^  -|\Z)", result.stdout, re.M | re.S
+    )
+    assert entry is not None, flag
+    shown = re.search(r"\[default: ([^\]]+)\]", " ".join(entry.group(0).split()))
     assert shown is not None, flag
     assert shown.group(1) == str(declared[flag])
 

@@ -209,7 +209,8 @@ def test_ci_recipes_pass_fail_and_compare(installed: UserRepo) -> None:
         assert compared.code == 1, compared.text
         (line,) = compared.stderr.splitlines()
         assert line.startswith("llmbench-async: error: NEW is worse than BASE beyond tolerance:")
-        assert "ttft.p95 +" in line and "!! " not in compared.stdout  # same settings
+        # the p95 of 50 requests has no upper bound at 95 %: the p50 shows the regression
+        assert "ttft.p50 +" in line and "!! " not in compared.stdout  # same settings
         assert (
             (repo.root / "llmbench" / "compare.md")
             .read_text()

@@ -154,6 +154,9 @@ class RunConfig:
     seed: int | None = None  # for Poisson arrivals and prompt sampling
     max_concurrency: int | None = None  # open loop: cap on in-flight requests (None: no cap)
     duration_s: float | None = None  # measured time to keep sending (None: until n)
+    # --until-stable: end early once each (grammar ref `ttft.p99`, relative half-width 0..1)
+    # holds; checked by results/steady.py. Single-process runs only.
+    until_stable: tuple[tuple[str, float], ...] = ()
     warmup_requests: int = 0  # extra requests first, marked warm-up, not in the statistics
     warmup_s: float = 0.0  # or: seconds of warm-up first
     ramp_up_s: float = 0.0  # linear ramp-up first (concurrency or rate); 0: none
@@ -251,6 +254,8 @@ class RunConfig:
                 "--ramp-up and --warmup exclude each other (ramp requests are already left "
                 "out of the statistics)"
             )
+        if self.until_stable and (self.workers > 1 or self.ray_address is not None):
+            raise ConfigError("--until-stable needs a single-process run (no --workers, --ray)")
         if self.max_concurrency is not None and self.rate is None:
             raise ConfigError(
                 "--max-concurrency caps an open loop (--rate); for a closed loop of N "

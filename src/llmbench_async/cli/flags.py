@@ -37,6 +37,7 @@ from ..loadgen.models import parse_model_mix, split_models
 from ..loadgen.shape_file import load_shape_spec
 from ..pacing import Arrival
 from ..results.goodput import parse_goodput
+from ..results.steady import parse_until_stable
 from ..units import parse_duration, parse_time
 from .options import RunOptions
 from .parse import (
@@ -90,6 +91,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         seed=flags.seed,
         max_concurrency=flags.max_concurrency,
         duration_s=duration_s,
+        until_stable=parse_until_stable(flags.until_stable or (), flags.api),
         warmup_requests=warm_n,
         warmup_s=warm_s,
         ramp_up_s=ramp_s,

@@ -32,6 +32,7 @@ METAVARS: dict[str, str] = {
     "--seed": "N",
     "--max-concurrency": "N",
     "--duration": "DURATION",
+    "--until-stable": "METRIC.pNN:PCT",
     "--warmup": "DURATION|N",
     "--ramp-up": "DURATION",
     "--latency-from": "send|schedule",

@@ -650,3 +650,15 @@ class RunOptions:
             show_default=False,
         ),
     ] = None
+    until_stable: Annotated[
+        list[str] | None,
+        _opt(
+            "--until-stable",
+            help="End the run early once this percentile is known to this relative width "
+            "(repeatable; every one must hold), e.g. 'ttft.p99:5%': its 95 % interval's "
+            "half-width / its value <= 5 %, checked every --window (default 1s); else the run "
+            "ends at --duration or --n as usual. Single-process runs only.",
+            panel=LOAD,
+            show_default=False,
+        ),
+    ] = None

@@ -97,6 +97,9 @@ class DriveOptions:
     # told how to read the count of requests in flight while the run goes (the live
     # Prometheus feed reads it at each scrape), and None when the run is over
     in_flight_to: Callable[[Callable[[], int] | None], None] | None = None
+    # --until-stable: asked every `until_every_s`; True ends the sending (in flight finish)
+    until: Callable[[], bool] | None = None
+    until_every_s: float = 1.0
 
 
 class Bar(Protocol):
@@ -442,6 +445,8 @@ async def run_requests(
                 outer.start_soon(_watch_signals, pool, grace_s, outer)
             if stop is not None:
                 outer.start_soon(_watch_stop, pool, grace_s, outer, stop)
+            if options.until is not None:
+                outer.start_soon(_watch_until, pool, options.until, options.until_every_s)
             async with anyio.create_task_group() as tg:
                 pool.scope = tg.cancel_scope
                 pool.start(tg)
@@ -468,9 +473,12 @@ async def drive(
     target: Target | None = None,
     stop: StopSignal | None = None,
     in_flight_to: Callable[[Callable[[], int] | None], None] | None = None,
+    until: Callable[[], bool] | None = None,
+    until_every_s: float = 1.0,
 ) -> DriveOutcome:
     """Run `config`'s load in this process (a single-process run, or one worker's share);
-    `prompts`: the prompt file already read (None: read it here). The run's connections
+    `prompts`: the prompt file already read (None: read it here); `until`: asked every
+    `until_every_s`, ends the sending once true (--until-stable). The run's connections
     are opened first (`--preconnect`), before the clock starts. `in_flight_to` is handed
     a reader of the requests in flight (DriveOptions)."""
     await preconnect_run(http, config)
@@ -486,6 +494,8 @@ async def drive(
         stop=stop,
         lost_after=config.lost_after,
         in_flight_to=in_flight_to,
+        until=until,
+        until_every_s=until_every_s,
     )
     plan, workload = config.plan, build_workload(config, prompts)
     return await run_requests(http, target or build_target(config), workload, plan, sink, options)
@@ -548,6 +558,21 @@ async def _watch_signals(state: _Pool, grace_s: float, tg: anyio.abc.TaskGroup) 
             )
             sys.stderr.flush()
             _begin_stop(state, name, grace_s, tg)
+
+
+async def _watch_until(state: _Pool, until: Callable[[], bool], every_s: float) -> None:
+    """--until-stable: once `until()` holds, stop sending; the requests in flight finish
+    and are measured like any other. A check sorts the samples so far, on this loop: the
+    wait after one is at least 50 times what it took, so checks hold the loop at most 2 %
+    of the time however many samples there are."""
+    wait = every_s
+    while not state.stop:
+        await anyio.sleep(wait)
+        began = time.perf_counter()
+        if until():
+            state.stop = True
+            return
+        wait = max(every_s, 50 * (time.perf_counter() - began))
 
 
 async def _watch_stop(

@@ -50,6 +50,10 @@ def comparison_report(comparison: Comparison, *, color: bool = False) -> str:
             line += "  " + (_paint(verdict, _RED, color) if row.regressed else verdict)
         out.append(line.rstrip())
     out.append("")
+    if any(row.within_noise for row in comparison.rows):
+        out.append(NOISE_NOTE)
+    if comparison.no_intervals:
+        out.append(f"!! {_no_intervals(comparison)}")
     if comparison.too_few_samples:
         out.append(f"!! {_too_few(comparison)}")
     out.append(f"compare: {_comparison_tally(comparison)}")
@@ -71,6 +75,12 @@ def comparison_markdown(comparison: Comparison) -> str:
     out.append("")
     if comparison.too_few_samples:
         out.append(f"> ⚠️ {outbound.markdown(_too_few(comparison))}")
+        out.append("")
+    if comparison.no_intervals:
+        out.append(f"> ⚠️ {outbound.markdown(_no_intervals(comparison))}")
+        out.append("")
+    if any(row.within_noise for row in comparison.rows):
+        out.append(f"_{NOISE_NOTE}_")
         out.append("")
     out.append("| metric | base | new | change | | verdict |")
     out.append("|---|---:|---:|---:|---|---|")
@@ -95,7 +105,24 @@ def comparison_warnings(comparison: Comparison) -> list[str]:
     found = [str(diff) for diff in comparison.setting_diffs]
     if comparison.too_few_samples:
         found.append(_too_few(comparison))
+    if comparison.no_intervals:
+        found.append(_no_intervals(comparison))
     return found
+
+
+NOISE_NOTE = (
+    "≈ same within noise: the two runs' 95 % intervals of this percentile overlap "
+    "(docs/intervals.md)"
+)
+
+
+def _no_intervals(comparison: Comparison) -> str:
+    sides = " and ".join(comparison.no_intervals)
+    return (
+        f"{sides} holds no percentile intervals (a summary JSON saved before they existed): "
+        "its percentiles are called same only within 0.05 %, as before; compare the results "
+        "files (-o) to judge them against their intervals"
+    )
 
 
 def _side(run: ComparedRun) -> str:
@@ -112,6 +139,8 @@ def _opt(value: float | None) -> str:
 def _arrow(row: Row) -> str:
     if row.base is None or row.new is None:
         return " "
+    if row.within_noise:
+        return "≈"
     if row.direction == "same":
         return "="
     if row.new > row.base:
@@ -124,6 +153,8 @@ def change_text(row: Row) -> str:
         return "—"
     if row.change is None:
         return "from 0"
+    if row.within_noise:
+        return f"{row.change:+.1f}%"
     if row.change_unit == "pt":
         return "±0.00 pt" if row.direction == "same" else f"{row.change:+.2f} pt"
     return "±0.0%" if row.direction == "same" else f"{row.change:+.1f}%"
@@ -203,6 +234,7 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
                 "direction": row.direction,
                 "tolerance": row.tolerance,
                 "regressed": row.regressed,
+                "within_noise": row.within_noise,
             }
             for row in comparison.rows
         ],

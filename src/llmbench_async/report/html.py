@@ -18,6 +18,7 @@ from .. import outbound
 from ..metrics import format_number
 from ..results.facts import peak_text, tally_text
 from ..results.stats import Summary, percentile
+from .confidence import steady_html
 from .outcomes import answers_line
 from .workloads import slo_over_time_console
 
@@ -150,14 +151,28 @@ def _cards(doc: Mapping[str, Any]) -> str:
 
 def _metrics_table(doc: Mapping[str, Any]) -> str:
     metrics = doc.get("metrics") or {}
+    saved = doc.get("intervals")
+    intervals: Mapping[str, Any] = saved if isinstance(saved, Mapping) else {}
     rows = []
     for key, label in TABLE_METRICS:
         stats = metrics.get(key)
         if not stats:
             continue
         cells = "".join(_cell(stats.get(s), f"metrics.{key}.{s}") for s in _TABLE_STATS)
+        cells += _interval_cell(intervals.get(key), f"intervals.{key}.p99")
         rows.append(f"<tr><td>{label}</td>{cells}</tr>")
-    return _table("metrics", ("metric", *_TABLE_STATS), "".join(rows))
+    headers = ("metric", *_TABLE_STATS, "p99 95 % interval")
+    return _table("metrics", headers, "".join(rows))
+
+
+def _interval_cell(per_stat: object, key: str) -> str:
+    """The p99's 95 % interval, `[low, high]`; `open` for a missing bound."""
+    found = per_stat.get("p99") if isinstance(per_stat, Mapping) else None
+    if not isinstance(found, Mapping):
+        return f'<td data-key="{_esc(key)}">–</td>'
+    low, high = (found.get(side) for side in ("lower", "upper"))
+    text = f"[{'open' if low is None else _num(low)}, {'open' if high is None else _num(high)}]"
+    return f'<td data-key="{_esc(key)}">{text}</td>'
 
 
 def _table(table_id: str, headers: Sequence[str], rows: str) -> str:
@@ -313,6 +328,7 @@ def _run_sections(doc: Mapping[str, Any]) -> str:
             "<h2>Latency</h2>",
             _metrics_table(doc),
             _per_model(doc),
+            steady_html(doc),
             "<h2>Thresholds</h2>",
             _thresholds(doc),
             _over_time(doc),

@@ -25,6 +25,7 @@ from ..errors import (
 from ..redact import scrub
 from ..results.facts import SavedRun, describe_target
 from ..results.gate import Verdict
+from ..results.steady import saved_convergence, steady_from_records
 from .summary import RunInfo, threshold_tally
 from .workloads import workload_settings
 
@@ -207,6 +208,8 @@ def run_info(result: RunResult) -> RunInfo:
         problem=result.problem,
         timeseries=result.timeseries,
         slo_over_time=None if result.slo_over_time is None else result.slo_over_time.to_json(),
+        steady_state=result.steady_state,
+        convergence=result.convergence,
     )
 
 
@@ -249,6 +252,8 @@ def results_info(
         timeseries=timeseries_from_records(results.records, window_s=window_s).to_json(
             server=footer.get("server_metrics") if footer is not None else None
         ),
+        steady_state=steady_from_records(results.records, cfg),
+        convergence=saved_convergence(footer.get("convergence") if footer is not None else None),
     )
 
 

@@ -14,8 +14,18 @@ from typing import TYPE_CHECKING, Any
 from .. import outbound
 from ..metrics import PER_REQUEST, RUN_LEVEL, format_number
 from ..results.facts import CPU_WARN_PERCENT, LAG_WARN_MS, peak_text, run_warnings, tally_text
+from ..results.intervals import intervals_json
 from ..results.stats import MetricStats, Summary
 from .client_error import client_error_console, client_error_markdown
+from .confidence import (
+    LEGEND,
+    convergence_lines,
+    interval_text,
+    junit_properties,
+    percentile_interval,
+    steady_lines,
+    wide_mark,
+)
 from .histogram import render_histogram
 from .outcomes import answers_console, answers_json, answers_markdown, answers_text
 from .server import server_console, server_json, server_markdown
@@ -56,6 +66,8 @@ class RunInfo:
     load: str = ""  # the load description, e.g. "closed loop, concurrency 5 · 10 requests"
     api: str = ""
     slo_over_time: Mapping[str, Any] | None = None  # results.slo_windows.SloOverTime.to_json()
+    steady_state: Mapping[str, Any] | None = None  # results/steady.py's steady_state()
+    convergence: Mapping[str, Any] | None = None  # --until-stable: Convergence.to_json()
 
 
 def report_warnings(summary: Summary, info: RunInfo) -> tuple[str, ...]:
@@ -148,6 +160,9 @@ def summary_json(
         # --calibrate / `calibrate`: the client's own error on each clock (docs/calibrate.md)
         "client_error": None if summary.client_error is None else summary.client_error.to_json(),
         "slo_over_time": None if info.slo_over_time is None else dict(info.slo_over_time),
+        "intervals": intervals_json(summary.samples),
+        "steady_state": None if info.steady_state is None else dict(info.steady_state),
+        "convergence": None if info.convergence is None else dict(info.convergence),
         **workload_json(summary, info.config),
         **answers_json(summary),
         **server_json(summary),
@@ -209,7 +224,9 @@ def console_report(
     out.extend(answers_console(summary))
     out.extend(server_console(summary))
     out.append("")
-    out.extend(_stats_table(summary.metrics))
+    out.extend(_stats_table(summary.metrics, summary.samples))
+    out.extend(steady_lines(info.steady_state, summary.metrics))
+    out.extend(convergence_lines(info.convergence))
     for key, title in (("e2e_ms", "E2E latency (ms)"), ("ttft_ms", "Time to first token (ms)")):
         values = summary.samples.get(key)
         if values and len(values) > 1:
@@ -407,13 +424,16 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
 
 def _md_stats(summary: Summary) -> list[str]:
     """The statistics table of the Markdown report."""
-    rows = [(label, summary.metrics.get(key)) for key, label in METRICS]
-    present = [(label, stats) for label, stats in rows if stats is not None]
-    if not present:
+    if not any(summary.metrics.get(key) for key, _ in METRICS):
         return ["_No successful request: no latency statistics._"]
-    out = ["| metric | " + " | ".join(_MD_STATS) + " |", "|---|" + "---:|" * len(_MD_STATS)]
-    for label, stats in present:
+    heads = [*_MD_STATS, "p99 95 % interval"]
+    out = ["| metric | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(heads)]
+    for key, label in METRICS:
+        stats = summary.metrics.get(key)
+        if stats is None:
+            continue
         cells = [str(stats.count)] + [format_number(getattr(stats, n)) for n in _MD_STATS[1:]]
+        cells.append(interval_text(percentile_interval(summary.samples, key, "p99")))
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     return out
 
@@ -464,6 +484,7 @@ def junit_xml(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict] = ())
         ("retries", str(summary.retries)),
         ("retry_rate", f"{summary.retry_rate:.3f}"),
         *((xml(f"retries.{cause}"), str(n)) for cause, n in summary.retry_causes.items()),
+        *junit_properties(summary.samples),
     ):
         if value:
             ET.SubElement(props, "property", name=name, value=value)
@@ -501,10 +522,14 @@ def _junit_system_out(summary: Summary, info: RunInfo) -> str:
     return "\n".join(out)
 
 
-def _stats_table(metrics: Mapping[str, MetricStats]) -> list[str]:
+def _stats_table(
+    metrics: Mapping[str, MetricStats], samples: Mapping[str, Sequence[float]]
+) -> list[str]:
+    """The statistics table; a percentile whose 95 % interval is wide ends in `~`."""
     label_w = max(len(label) for _, label in METRICS)
     head = f"{'':<{label_w}}" + "".join(f"{name:>9}" for name in _STATS)
     lines = [head]
+    marked = False
     for key, label in METRICS:
         stats = metrics.get(key)
         if stats is None:
@@ -512,10 +537,15 @@ def _stats_table(metrics: Mapping[str, MetricStats]) -> list[str]:
         if key == "ttfc_ms" and stats == metrics.get("ttft_ms"):
             continue  # no reasoning: TTFC is TTFT, one row says it
         cells = [f"{stats.count:>9d}"]
-        cells += [f"{format_number(getattr(stats, name)):>9}" for name in _STATS[1:]]
+        for name in _STATS[1:]:
+            mark = wide_mark(samples, key, name)
+            marked = marked or bool(mark)
+            cells.append(f"{format_number(getattr(stats, name)) + mark:>9}")
         lines.append(f"{label:<{label_w}}" + "".join(cells))
     if len(lines) == 1:
         lines.append("  (no successful request: no latency statistics)")
+    if marked:
+        lines.append(LEGEND)
     return lines
 
 

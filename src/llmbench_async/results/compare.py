@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from ..metrics import MIN_REQUESTS
 from ..records import read_results
 from .facts import SavedRun
 from .gate import STATS, MetricRef, ThresholdError, observe, parse_metric_ref
+from .intervals import Interval, interval, saved_interval
 from .stats import Summary, summarize
 
 __all__ = [
@@ -94,6 +95,17 @@ class ComparedRun:
             return observe(self.summary, ref)
         return _value_from_document(self, ref)
 
+    def interval(self, ref: MetricRef) -> Interval | None:
+        """The 95 % interval of a percentile `ref`: computed from a results file's records,
+        read from a summary JSON (None when it was saved before intervals existed)."""
+        quantile = ref.quantile
+        if quantile is None or ref.bound is not None:
+            return None
+        key = ref.definition.key
+        if self.summary is not None:
+            return interval(self.summary.samples.get(key) or (), quantile)
+        return saved_interval(self.document, key, str(ref.stat))
+
 
 @dataclass(frozen=True, slots=True)
 class Tolerances:
@@ -123,6 +135,8 @@ class Row:
     direction: Direction
     tolerance: float | None  # allowed worsening, in change_unit; None: not judged
     regressed: bool  # worse than BASE by more than the tolerance
+    # "same" because the two runs' 95 % intervals of this percentile overlap
+    within_noise: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +160,9 @@ class Comparison:
     rows: tuple[Row, ...]
     judged: bool  # a tolerance was given
     setting_diffs: tuple[SettingDiff, ...] = ()
+    # sides (BASE, NEW) whose percentiles have no interval (a summary JSON saved before
+    # intervals existed): their rows fall back to the fixed "same" rule (SAME_PERCENT)
+    no_intervals: tuple[str, ...] = ()
 
     @property
     def regressions(self) -> tuple[Row, ...]:
@@ -320,6 +337,9 @@ def _value_from_document(run: ComparedRun, ref: MetricRef) -> float | None:
             f"{run.path} is a summary JSON, which holds only {', '.join(STATS)} of each "
             f"metric, not {ref}; compare the results files (-o JSONL) instead"
         )
+    if ref.bound is not None:
+        found = saved_interval(run.document, ref.definition.key, str(ref.stat))
+        return None if found is None else getattr(found, ref.bound)
     return ref.definition.of_document(run.document, ref.stat)
 
 
@@ -331,10 +351,47 @@ def compare(
     tol = tolerances or Tolerances()
     refs = list(KEY_METRICS)
     refs += [ref for ref in tol.per_metric if ref not in refs]
-    rows = tuple(_row(ref, base.value(ref), new.value(ref), tol.for_metric(ref)) for ref in refs)
+    rows = []
+    lacking: set[str] = set()
+    for ref in refs:
+        row = _row(ref, base.value(ref), new.value(ref), tol.for_metric(ref))
+        if row.direction in ("better", "worse") and ref.quantile is not None:
+            pair = base.interval(ref), new.interval(ref)
+            if None not in pair and not any(i is not None and i.unbounded for i in pair):
+                row = _noise(row, pair[0], pair[1])
+            else:
+                lacking.update(
+                    side
+                    for side, run in zip(_SIDES, (base, new), strict=True)
+                    if run.kind == "summary" and "intervals" not in run.document
+                )
+        rows.append(row)
     judged = tol.default is not None or bool(tol.per_metric)
     diffs = setting_differences(base, new)
-    return Comparison(base=base, new=new, rows=rows, judged=judged, setting_diffs=diffs)
+    return Comparison(
+        base=base,
+        new=new,
+        rows=tuple(rows),
+        judged=judged,
+        setting_diffs=diffs,
+        no_intervals=tuple(side for side in _SIDES if side in lacking),
+    )
+
+
+_SIDES = ("BASE", "NEW")
+
+
+def _noise(row: Row, base: Interval | None, new: Interval | None) -> Row:
+    """A percentile's change is "same" (within noise) when the two runs' 95 % intervals
+    overlap: the data cannot tell the two percentiles apart. (Asking each value to lie in
+    the other's interval would call two runs of one server different about one time in
+    six per percentile; docs/intervals.md.) An interval with neither bound (too few samples
+    for any: under 6 for a median) says nothing: such rows keep the fixed rule, and the
+    comparison warns of too few samples."""
+    assert base is not None and new is not None
+    if base.overlaps(new):
+        return replace(row, direction="same", regressed=False, within_noise=True)
+    return row
 
 
 @dataclass(frozen=True, slots=True)

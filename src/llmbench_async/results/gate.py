@@ -31,6 +31,7 @@ from ..metrics import (
     metric,
 )
 from ..metrics import plain_number as _plain
+from .intervals import interval
 from .stats import Summary
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 Op = Literal["<", "<=", ">", ">="]
+Bound = Literal["lower", "upper"]
 Kind = Literal["time", "rate", "percent"]
 
 # grammar name → Summary metric key, for per-request metrics (they need a STAT)
@@ -80,9 +82,12 @@ class MetricRef:
     metric: str  # grammar name: ttft, e2e, itl, tpot, queue_delay, output_tokens_per_s, …
     stat: str | None  # mean, min, max, stdev or pNN (normalised: p95, p99.9); None = run-level
     model: str | None = None  # `{model=NAME}`: the requests that asked for that model only
+    # a percentile's 95 % interval bound instead of its point (`ttft.p99.upper`); None: the point
+    bound: Bound | None = None
 
     def __str__(self) -> str:
         text = self.metric if self.stat is None else f"{self.metric}.{self.stat}"
+        text = text if self.bound is None else f"{text}.{self.bound}"
         return text if self.model is None else f"{text}{{model={self.model}}}"
 
     @property
@@ -152,7 +157,9 @@ class Verdict:
     @property
     def observed_text(self) -> str:
         """The observed value in the threshold's unit, or `no data`."""
-        return "no data" if self.observed is None else format_value(self.observed, self.threshold)
+        if self.observed is None:
+            return "no data" if self.threshold.ref.bound is None else "open (too few samples)"
+        return format_value(self.observed, self.threshold)
 
     def __str__(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
@@ -168,6 +175,14 @@ def parse_metric_ref(text: str, expression: str | None = None) -> MetricRef:
     name, dot, stat = text.strip().lower().partition(".")
     name = name.strip()
     stat = stat.strip()
+    head, _, last = stat.rpartition(".")
+    if head and last in ("upper", "lower"):
+        ref = parse_metric_ref(f"{name}.{head}", expr)
+        if ref.quantile is None or ref.bound is not None:
+            raise ThresholdError(
+                expr, f".{last} is the bound of a percentile's 95 % interval, e.g. ttft.p99.{last}"
+            )
+        return MetricRef(ref.metric, ref.stat, bound=cast(Bound, last))
     if not name:
         raise ThresholdError(expr, f"missing metric; {_SHAPE}")
     if name == CLIENT_ERROR_PREFIX:
@@ -249,7 +264,7 @@ def parse_threshold(text: str) -> Threshold:
         raise ThresholdError(expr, f"missing metric before {op!r}; {_SHAPE}")
     ref = parse_metric_ref(left, expr)
     if model is not None:
-        ref = MetricRef(ref.metric, ref.stat, model)
+        ref = replace(ref, model=model)
     if not right:
         raise ThresholdError(
             expr, f"missing value after {op!r}; expected a number with an optional unit (ms, s, %)"
@@ -303,7 +318,7 @@ def for_models(thresholds: Sequence[Threshold], models: Sequence[str]) -> tuple[
             known = ", ".join(models) if models else "none given (use --model a,b)"
             raise ThresholdError(str(t), f"unknown model {name!r}; the run's models: {known}")
         if len(models) == 1:
-            t = replace(t, ref=MetricRef(t.ref.metric, t.ref.stat))
+            t = replace(t, ref=replace(t.ref, model=None))
         out.append(t)
     return tuple(out)
 
@@ -349,13 +364,17 @@ def observe(summary: Summary, ref: MetricRef) -> float | None:
     """The value of `ref` in a run, in the metric's unit; None when the run has no such data.
 
     The metric table reads it; percentiles are computed exactly from the samples, so any
-    pNN is as good as p95.
+    pNN is as good as p95. A bound (`ttft.p99.upper`) is its 95 % interval's, None when open.
     """
     if ref.model is not None:
-        found = summary.by_model.get(ref.model)
-        if found is None:
+        of_model = summary.by_model.get(ref.model)
+        if of_model is None:
             return None  # no request asked for that model
-        summary = found
+        summary = of_model
+    quantile = ref.quantile
+    if ref.bound is not None and quantile is not None:
+        found = interval(summary.samples.get(ref.definition.key) or (), quantile)
+        return None if found is None else getattr(found, ref.bound)
     return ref.definition.of_summary(summary, ref.stat)
 
 

@@ -283,6 +283,11 @@ class SummaryBuilder:
         self._per_model = per_model
         self._models: dict[str, SummaryBuilder] = {}
 
+    def samples_of(self, key: str) -> Sequence[float]:
+        """A metric's samples so far, unsorted and not to be changed (--until-stable reads
+        them while the run goes on)."""
+        return self._values[key]
+
     def add(self, r: RequestRecord) -> None:
         """Count one record in."""
         if r.requested_model is not None and self._per_model:

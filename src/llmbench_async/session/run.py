@@ -36,6 +36,7 @@ from ..results.gate import Threshold, judge
 from ..results.goodput import is_good, parse_goodput
 from ..results.slo_windows import SloOverTime, SloWindows, window_width
 from ..results.stats import Summary, SummaryBuilder, lag_summary
+from ..results.steady import Convergence, SteadyAcc, steady_state, steady_target
 from ..results.sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
 from ..watch.feed import LiveFeed, serving
 from ..watch.live import live_enabled, print_header
@@ -63,6 +64,9 @@ class RunResult:
     output_failure: str | None = None  # one line: the results file (-o) could not be written
     # --fail-if judged per window of a --load-shape run (None: no shape or no thresholds)
     slo_over_time: SloOverTime | None = None
+    # the summary JSON's `steady_state` and (--until-stable) `convergence` (results/steady.py)
+    steady_state: dict[str, Any] | None = field(default=None, repr=False)
+    convergence: dict[str, Any] | None = None
 
     @property
     def endpoint_label(self) -> str:
@@ -151,49 +155,43 @@ async def run_async(
         target = build_target(config)
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter_ns()
-        records: list[RequestRecord] = []
-        new_builder = summary_builder(config)
-        builder = new_builder()
         observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config), feed)
+        new_builder = summary_builder(config)
         windows = _slo_windows(config, slo, t0, observer.series.base_window_ns / 1e9, new_builder)
         if live_enabled(progress):
             print_header(config, sys.stderr)
         header = _header(config, started_at, t0, None if feed is None else feed.run_id)
         writer = ResultsWriter(config.output, header, t0, config.secrets) if config.output else None
-
-        def sink(record: RequestRecord) -> None:
-            builder.add(record)
-            observer.add(record)
-            if windows is not None:
-                windows.add(record)
-            if keep_records:
-                records.append(record)
-            if writer is not None:
-                writer.write(record)
-
+        sink = _Sink(config, new_builder(), observer, writer, keep_records, windows)
         try:
             async with observer.scraping():
                 outcome = await _dispatch(
-                    http, config, sink, progress, handle_signals, prompts, target, feed
+                    *(http, config, sink, progress, handle_signals, prompts, target),
+                    feed=feed,
+                    converge=sink.converge,
+                    every_s=(observe or ObserveOptions()).window_s,
                 )
+            convergence = None if sink.converge is None else sink.converge.to_json()
             if writer is not None:
-                writer.write_footer(_footer(outcome, t0, observer))
+                writer.write_footer(_footer(outcome, t0, observer) | {"convergence": convergence})
         finally:
             if writer is not None:
                 writer.close()
-        summary = builder.summary()
+        summary = sink.builder.summary()
         problem = await _diagnose(http, config, summary, outcome)
     return RunResult(
         config=config,
         model=model,
         summary=summary,
-        records=records,
+        records=sink.records,
         outcome=outcome,
         started_at=started_at,
         problem=problem,
         route=describe_route(config, target.protocols),
         timeseries=observer.to_json(),
         output_failure=writer.failure if writer is not None else None,
+        steady_state=steady_state(sink.steady, steady_target(config.to_public_dict())),
+        convergence=convergence,
         slo_over_time=None if windows is None else windows.result(),
     )
 
@@ -229,6 +227,45 @@ def _slo_windows(
         peak_end_s=parse_load_shape(config.load_shape).peak_end(),
         builder=new_builder,
     )
+
+
+class _Sink:
+    """Where every record of a run goes: the summary, the steady-state window, the observer,
+    the kept records (`keep_records`) and the results file; and --until-stable's check,
+    which reads the summary's samples as they come."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        builder: SummaryBuilder,
+        observer: Observer,
+        writer: ResultsWriter | None,
+        keep_records: bool,
+        windows: SloWindows | None = None,
+    ) -> None:
+        self.builder, self.windows = builder, windows
+        self.steady = SteadyAcc(latency_from=config.latency_from)
+        self.observer, self.writer, self.keep = observer, writer, keep_records
+        self.records: list[RequestRecord] = []
+        self.converge = (
+            Convergence(config.until_stable, self.builder.samples_of, self._first_send)
+            if config.until_stable
+            else None
+        )
+
+    def _first_send(self) -> int | None:
+        return self.builder.first_send
+
+    def __call__(self, record: RequestRecord) -> None:
+        self.builder.add(record)
+        self.steady.add(record)
+        self.observer.add(record)
+        if self.windows is not None:
+            self.windows.add(record)
+        if self.keep:
+            self.records.append(record)
+        if self.writer is not None:
+            self.writer.write(record)
 
 
 def _read_inputs(config: RunConfig) -> tuple[PromptItem, ...] | None:
@@ -276,9 +313,13 @@ async def _dispatch(
     prompts: tuple[PromptItem, ...] | None,
     target: Target,
     feed: LiveFeed | None = None,
+    *,
+    converge: Convergence | None = None,
+    every_s: float = 1.0,
 ) -> DriveOutcome:
     """Drive the load where the config says: N Ray actors, N worker processes, or here
-    (only here is the count of requests in flight known, for the live feed)."""
+    (only here is the count of requests in flight known, for the live feed);
+    `converge`: --until-stable's check, asked every `every_s` (single process only)."""
     if config.ray_address is not None:
         return await run_ray(config, sink, progress=progress, handle_signals=handle_signals)
     if config.workers > 1:
@@ -292,6 +333,8 @@ async def _dispatch(
         prompts=prompts,
         target=target,
         in_flight_to=None if feed is None else feed.attach_in_flight,
+        until=None if converge is None else converge.check,
+        until_every_s=every_s,
     )
 
 
