@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
@@ -478,10 +479,14 @@ def env_proxy_secrets() -> list[str]:
     return found
 
 
+# the fields holding a file's path (a string in JSON)
+_PATH_FIELDS = tuple(f.name for f in dataclass_fields(RunConfig) if "Path" in str(f.type))
+
+
 def _json_ready(config: RunConfig) -> dict[str, Any]:
     """`asdict` with paths as strings and the status set as a sorted list."""
     data = asdict(config)
-    for name in ("prompt_file", "output", "dataset"):
+    for name in _PATH_FIELDS:
         path = getattr(config, name)
         data[name] = str(path) if path else None
     data["retry"]["retry_statuses"] = sorted(config.retry.retry_statuses)
@@ -497,23 +502,25 @@ def config_to_wire(config: RunConfig) -> dict[str, Any]:
 
 
 def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
-    """Inverse of `config_to_wire`."""
+    """Inverse of `config_to_wire`: JSON's lists become the fields' tuples again (nested
+    ones too), its strings the path fields' paths."""
     fields = dict(data)
     fields["timeouts"] = Timeouts(**fields["timeouts"])
     retry = dict(fields["retry"])
     retry["retry_statuses"] = frozenset(retry["retry_statuses"])
     fields["retry"] = RetryPolicy(**retry)
-    if fields.get("prompt_file"):
-        fields["prompt_file"] = Path(fields["prompt_file"])
-    if fields.get("input_tokens"):
-        fields["input_tokens"] = tuple(fields["input_tokens"])
-    # paths and tuples back from JSON lists
-    if fields.get("dataset"):
-        fields["dataset"] = Path(fields["dataset"])
-    for name in ("input_token_range", "output_token_range", "goodput", "accept_models", "models"):
-        if name in fields:
-            fields[name] = tuple(fields[name])
+    for name in _PATH_FIELDS:
+        if fields.get(name):
+            fields[name] = Path(fields[name])
+    for name, value in fields.items():
+        if isinstance(value, list):
+            fields[name] = _tuples(value)
     return RunConfig(**fields)
+
+
+def _tuples(value: Any) -> Any:
+    """Lists, at any depth, as tuples."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def check_url(url: str, flag: str, *, credentials: bool = False) -> str:
