@@ -15,6 +15,7 @@ from .inbound import (
     MAX_HEADER_BYTES,
     MAX_HEADERS,
     check_file,
+    check_header_name,
     check_headers,
     check_key,
     is_secret_header,
@@ -26,7 +27,16 @@ from .limits import (
     check_numbers,
     check_observe_numbers,
 )
-from .pacing import Arrival, LoadPlan, LoadShape, Ramp, make_shape
+from .pacing import (
+    Arrival,
+    LoadPlan,
+    LoadShape,
+    Ramp,
+    TraceReplay,
+    check_replay,
+    make_shape,
+    new_run_id,
+)
 from .redact import MASK, mask_url, mask_userinfo, redact_secret, secret_forms, url_secrets
 from .units import parse_duration
 
@@ -182,6 +192,15 @@ class RunConfig:
     ray_address: str | None = None
     ray_actors: int | None = None  # actors in all (None: per node)
     ray_per_node: int | None = None  # actors on each node (None with no ray_actors: 1)
+    # trace replay (loadgen/traces.py): with a trace, `n` caps the requests (None: all rows)
+    trace: Path | None = None
+    trace_format: str | None = None  # mooncake, burstgpt or azure (None: detected)
+    trace_speed: float = 1.0  # 2: the trace's gaps halved
+    trace_window: tuple[float, float | None] = (0.0, None)  # seconds of the trace to replay
+    trace_block_tokens: int = 512  # Mooncake: prompt tokens per hash id
+    # session affinity: this header carries `<run_id>-<session>` on each session's requests
+    session_header: str | None = None
+    run_id: str = field(default_factory=new_run_id, compare=False)
 
     def __post_init__(self) -> None:
         self._check_choices()
@@ -190,9 +209,16 @@ class RunConfig:
         self._check_request()
         self._check_workload()
         check_headers(self.headers)
+        if self.session_header is not None:
+            check_header_name(self.session_header, "--session-header")
+            if self.is_secret_header(self.session_header):
+                raise ConfigError("--session-header must not name a credential header")
+            if self.session_header.lower() in {h.lower() for h in self.headers}:
+                raise ConfigError(f"--session-header {self.session_header} is also given by -H")
         check_extra_body(self.extra_body)
         self._check_transport()
         self._check_ray()
+        check_replay(self)
 
     def _check_choices(self) -> None:
         for flag, value, choices in (
@@ -206,7 +232,7 @@ class RunConfig:
                 raise ConfigError(f"{flag} must be {shown} (got {value!r})")
 
     def _check_load(self) -> None:
-        if self.n is None and self.duration_s is None:
+        if self.n is None and self.duration_s is None and self.trace is None:
             raise ConfigError("give --n or --duration")
         if self.ramp_up_s and (self.warmup_requests or self.warmup_s):
             raise ConfigError(
@@ -224,6 +250,7 @@ class RunConfig:
             or self.input_tokens is not None
             or self.dataset is not None  # the dataset's sample
             or self.prefix_tokens > 0  # the shared prefixes' words
+            or self.trace is not None  # the trace's prompt words
         ):
             raise ConfigError(
                 "--seed affects nothing here: it seeds Poisson and gamma arrivals (--rate), "
@@ -331,7 +358,11 @@ class RunConfig:
 
     @property
     def shape(self) -> LoadShape:
-        """The load shape: the closed loop, or an open-loop arrival schedule."""
+        """The load shape: the closed loop, an open-loop arrival schedule, or a trace."""
+        if self.trace is not None:
+            start, end = self.trace_window
+            fmt = self.trace_format
+            return TraceReplay(self.trace.name, fmt, self.trace_speed, start, end)
         return make_shape(
             concurrency=self.concurrency,
             rate=self.rate,
@@ -344,6 +375,8 @@ class RunConfig:
     @property
     def plan(self) -> LoadPlan:
         """When to send: the shape, the limits, the warm-up and the in-flight cap."""
+        if self.trace is not None:  # the rows say when; `n` caps them as they are read
+            return LoadPlan(self.shape, None, None, max_in_flight=self.max_concurrency)
         return LoadPlan(
             shape=self.shape,
             count=self.n,
@@ -377,11 +410,11 @@ class RunConfig:
     def load_description(self) -> str:
         """One line saying the load shape, e.g. `closed loop, concurrency 5 · 10 requests`."""
         shape = str(self.shape)
-        if self.rate is not None and self.max_concurrency:
+        if (self.rate is not None or self.trace is not None) and self.max_concurrency:
             shape += f", at most {self.max_concurrency} in flight"
         limits = []
         if self.n is not None:
-            limits.append(f"{self.n} requests")
+            limits.append(f"{'at most ' if self.trace else ''}{self.n} requests")
         if self.duration_s is not None:
             limits.append(f"{self.duration_s:g} s")
         if self.warmup_requests:
@@ -427,7 +460,7 @@ def env_proxy_secrets() -> list[str]:
 def _json_ready(config: RunConfig) -> dict[str, Any]:
     """`asdict` with paths as strings and the status set as a sorted list."""
     data = asdict(config)
-    for name in ("prompt_file", "output", "dataset"):
+    for name in ("prompt_file", "output", "dataset", "trace"):
         path = getattr(config, name)
         data[name] = str(path) if path else None
     data["retry"]["retry_statuses"] = sorted(config.retry.retry_statuses)
@@ -454,8 +487,11 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
     if fields.get("input_tokens"):
         fields["input_tokens"] = tuple(fields["input_tokens"])
     # paths and tuples back from JSON lists
-    if fields.get("dataset"):
-        fields["dataset"] = Path(fields["dataset"])
+    for name in ("dataset", "trace"):
+        if fields.get(name):
+            fields[name] = Path(fields[name])
+    if "trace_window" in fields:
+        fields["trace_window"] = tuple(fields["trace_window"])
     for name in ("input_token_range", "output_token_range", "goodput", "accept_models"):
         if name in fields:
             fields[name] = tuple(fields[name])

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import math
 import random
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
+
+from .errors import ConfigError
 
 Arrival = Literal["poisson", "constant", "gamma"]
 
@@ -106,7 +109,26 @@ class GammaRate:
         return f"gamma arrivals at {self.rate:g} req/s, burstiness {self.burstiness:g}{seed}"
 
 
-LoadShape = ClosedLoop | ConstantRate | PoissonRate | GammaRate
+@dataclass(frozen=True, slots=True)
+class TraceReplay:
+    """Arrivals read from a trace file (loadgen/traces.py): each row at its own timestamp,
+    relative to the first row, divided by `speed`."""
+
+    name: str  # the trace file's name
+    format: str | None  # mooncake, burstgpt, azure (None: detected when read)
+    speed: float = 1.0  # MUST BE > 0; 2 replays twice as fast
+    start_s: float = 0.0  # the slice replayed, in the trace's own seconds
+    end_s: float | None = None
+
+    def __str__(self) -> str:
+        fmt = f" ({self.format})" if self.format else ""
+        speed = "" if self.speed == 1 else f" at {self.speed:g}× speed"
+        end = "its end" if self.end_s is None else f"{self.end_s:g} s"
+        window = "" if not self.start_s and self.end_s is None else f", {self.start_s:g} s to {end}"
+        return f"trace replay of {self.name}{fmt}{speed}{window}"
+
+
+LoadShape = ClosedLoop | ConstantRate | PoissonRate | GammaRate | TraceReplay
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +181,13 @@ class LoadPlan:
     ramp: Ramp | None = None  # a ramp-up first: its requests are extra, marked `ramp`
 
     def __post_init__(self) -> None:
-        if self.count is None and self.duration_s is None:
+        if self.count is None and self.duration_s is None and not self.replay:
             raise ValueError("a run needs a request count, a duration or both")
+
+    @property
+    def replay(self) -> bool:
+        """Whether arrivals come from a trace (its rows, not a pacer, say when and what)."""
+        return isinstance(self.shape, TraceReplay)
 
     @property
     def ramp_s(self) -> float:
@@ -174,8 +201,8 @@ class LoadPlan:
     def arrivals(self) -> Iterator[float]:
         """Open loop: the due offsets (seconds from the start), ramp included."""
         shape = self.shape
-        if isinstance(shape, ClosedLoop):
-            raise TypeError("a closed loop has no arrival schedule")
+        if isinstance(shape, ClosedLoop | TraceReplay):
+            raise TypeError(f"{shape} has no pacer schedule")
         if self.ramp is None:
             return shape.offsets()
         return self.ramp.warp(shape.offsets(), shape.rate)
@@ -216,3 +243,62 @@ def make_shape(
     if arrival == "gamma":
         return GammaRate(rate, burstiness, seed)
     raise ValueError(f"--arrival must be poisson, constant or gamma (got {arrival!r})")
+
+
+def new_run_id() -> str:
+    """A run's id: 8 random hex digits, shared by its workers (the session header's prefix)."""
+    return secrets.token_hex(4)
+
+
+# flags whose load a trace replaces (the rows say when and what): (RunConfig field, its
+# value when unset, the flag)
+_NOT_WITH_TRACE: tuple[tuple[str, Any, str], ...] = (
+    ("rate", None, "--rate"),
+    ("concurrency", 1, "-c/--concurrency"),
+    ("duration_s", None, "--duration"),
+    ("warmup_requests", 0, "--warmup"),
+    ("warmup_s", 0.0, "--warmup"),
+    ("ramp_up_s", 0.0, "--ramp-up"),
+    ("dataset", None, "--dataset"),
+    ("prompt_file", None, "--prompt-file"),
+    ("input_tokens", None, "--input-tokens"),
+    ("turns", None, "--turns"),
+    ("prefix_tokens", 0, "--prefix-tokens"),
+    ("batch", 1, "--batch"),
+    ("max_tokens", 128, "--max-tokens"),
+    ("workers", 1, "--workers"),
+    ("ray_address", None, "--ray"),
+)
+
+
+def check_replay(config: Any) -> None:
+    """The rules of --trace and --session-header on a RunConfig (one-line ConfigErrors)."""
+    if config.trace is None:
+        for name, flag in (("trace_format", "--trace-format"), ("trace_speed", "--trace-speed")):
+            if getattr(config, name) not in (None, 1.0):
+                raise ConfigError(f"{flag} needs --trace")
+        if config.trace_window != (0.0, None):
+            raise ConfigError("--trace-window needs --trace")
+        multi = config.dataset is not None or (config.turns or 1) > 1
+        if config.session_header is not None and not multi:
+            raise ConfigError(
+                "--session-header needs sessions: --turns N, a conversation --dataset, "
+                "or a --trace with a session column"
+            )
+        return
+    for name, unset, flag in _NOT_WITH_TRACE:
+        if getattr(config, name) != unset:
+            raise ConfigError(
+                f"--trace sets when each request is sent and its lengths, so {flag} does not "
+                "apply (scale time with --trace-speed, cap requests with --max-requests)"
+            )
+    if config.api == "embeddings":
+        raise ConfigError("--trace replays completions; --api embeddings has no output length")
+    if not 0 < config.trace_speed <= 1e6:
+        raise ConfigError(
+            f"--trace-speed must be more than 0 and at most 1e6 (got {config.trace_speed!r})"
+        )
+    if not 1 <= config.trace_block_tokens <= 65_536:
+        raise ConfigError(
+            f"--trace-block-tokens must be from 1 to 65536 (got {config.trace_block_tokens!r})"
+        )

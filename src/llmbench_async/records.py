@@ -70,6 +70,10 @@ class RequestRecord:
     # `incomplete:REASON`, Messages `stop_reason`); None: none came (see docs/outcomes.md)
     finish_reason: str | None = None
     model: str | None = None  # the model the response named (None: it named none)
+    trace_row: int | None = None  # trace replay: the trace file's line this request came from
+    # trace replay: when the runner handed the row on to be sent (an instant); its lateness
+    # against `scheduled_ns` (the row's instant in the trace) is the dispatch lag
+    dispatched_ns: int | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)  # shared when empty
 
     @property
@@ -101,6 +105,11 @@ class RequestRecord:
         """Scheduled instant → (first attempt's) send instant."""
         first = self.send_ns if self.first_send_ns is None else self.first_send_ns
         return first - self.scheduled_ns
+
+    @property
+    def dispatch_lag_ns(self) -> int | None:
+        """Trace replay: the row's instant in the trace → handed on to be sent."""
+        return None if self.dispatched_ns is None else self.dispatched_ns - self.scheduled_ns
 
     @property
     def retry_wait_ns(self) -> int:
@@ -140,7 +149,7 @@ _INSTANTS = (
 )
 
 
-_WORKLOAD_TAGS = ("session", "turn", "group", "inputs")
+_WORKLOAD_TAGS = ("session", "turn", "group", "inputs", "trace_row")
 
 
 def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
@@ -172,6 +181,8 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
         value = getattr(record, name)
         if value is not None:
             line[name] = value
+    if record.dispatched_ns is not None:
+        line["dispatched_ns"] = record.dispatched_ns - t0_ns
     if record.retry_causes:
         line["retry_causes"] = list(record.retry_causes)
     if record.ramp:
@@ -219,6 +230,8 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         finish_reason=finish_text(_opt_str(line.get("finish_reason"))),
         model=served_model(_opt_str(line.get("model"))),
         extra=dict(line.get("extra") or {}),
+        trace_row=_opt_int(line.get("trace_row")),
+        dispatched_ns=_opt_int(line.get("dispatched_ns")),
     )
 
 
@@ -362,7 +375,7 @@ _INTS = ("index", "scheduled_ns", "send_ns", "end_ns")  # required
 _OPT_INTS = (
     "headers_ns", "first_token_ns", "last_token_ns", "first_content_ns", "output_events",
     "output_tokens", "input_tokens", "reasoning_tokens", "status", "attempts", "first_send_ns",
-    "session", "turn", "group", "inputs", "ready_ns", "connect_ns",
+    "session", "turn", "group", "inputs", "ready_ns", "connect_ns", "trace_row", "dispatched_ns",
 )  # fmt: skip
 _BOOLS = ("warmup", "ramp", "new_connection")
 _INT_RANGE = 2**62  # instants (ns) and counts beyond this are not a run's

@@ -117,6 +117,13 @@ class Flags:
     prefix_tokens: int = 0
     prefix_groups: int = 1
     goodput: list[str] | None = None
+    trace: Path | None = None
+    trace_format: str | None = None
+    trace_speed: float = 1.0
+    trace_window: str | None = None
+    trace_block_tokens: int = 512
+    max_requests: int | None = None
+    session_header: str | None = None
     # where requests go and how they are framed (None: the API's own key header and
     # max-tokens field)
     endpoint: str | None = None
@@ -153,7 +160,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         model=flags.model,
         accept_models=tuple(m.strip() for m in flags.accept_model or ()),
         api=cast(Api, flags.api),  # RunConfig checks every choice
-        n=flags.n if flags.n is not None or duration_s is not None else 10,
+        n=_count(flags, duration_s),
         concurrency=concurrency[0],
         rate=rates[0] if rates else None,
         arrival=cast(Arrival, flags.arrival or "poisson"),
@@ -271,6 +278,42 @@ def _workload_fields(flags: Flags) -> dict[str, Any]:
         "prefix_tokens": flags.prefix_tokens,
         "prefix_groups": flags.prefix_groups,
         "goodput": tuple(flags.goodput or ()),
+        **_replay_fields(flags),
+    }
+
+
+def _count(flags: Flags, duration_s: float | None) -> int | None:
+    """-n; with --trace, the cap on rows (--max-requests or -n; None: all of them)."""
+    if flags.max_requests is not None and flags.trace is None:
+        raise ConfigError("--max-requests caps a --trace replay; without one, use -n")
+    if flags.trace is not None:
+        if flags.n is not None and flags.max_requests is not None:
+            raise ConfigError("-n and --max-requests both cap a --trace replay: give one")
+        return flags.max_requests if flags.max_requests is not None else flags.n
+    return flags.n if flags.n is not None or duration_s is not None else 10
+
+
+def _replay_fields(flags: Flags) -> dict[str, Any]:
+    """The RunConfig fields of --trace and --session-header (the trace's format detected
+    here, from its first line, when not named)."""
+    from ..loadgen.traces import detect_trace_format, has_sessions, parse_window
+
+    window = (0.0, None) if flags.trace_window is None else parse_window(flags.trace_window)
+    fmt = flags.trace_format
+    if flags.trace is not None:
+        fmt = detect_trace_format(flags.trace, fmt)
+        if flags.session_header is not None and not has_sessions(flags.trace, fmt):
+            raise ConfigError(
+                f"--session-header: the {fmt} trace {flags.trace} names no sessions (Mooncake "
+                "and Azure traces have none; BurstGPT only with a SessionID column)"
+            )
+    return {
+        "trace": flags.trace,
+        "trace_format": fmt,
+        "trace_speed": flags.trace_speed,
+        "trace_window": window,
+        "trace_block_tokens": flags.trace_block_tokens,
+        "session_header": flags.session_header,
     }
 
 

@@ -78,6 +78,13 @@ def run_command(
     prefix_tokens: w.PrefixTokensOption = 0,
     prefix_groups: w.PrefixGroupsOption = 1,
     goodput: w.GoodputOption = None,
+    trace: w.TraceOption = None,
+    trace_format: w.TraceFormatOption = None,
+    trace_speed: w.TraceSpeedOption = 1.0,
+    trace_window: w.TraceWindowOption = None,
+    trace_block_tokens: w.TraceBlockTokensOption = 512,
+    max_requests: w.MaxRequestsOption = None,
+    session_header: w.SessionHeaderOption = None,
     # where requests go and how they are framed
     endpoint: o.Endpoint = None,
     api_key_header: o.ApiKeyHeader = None,

@@ -19,12 +19,19 @@ __all__ = [
     "GoodputOption",
     "MaxInputOption",
     "MaxOutputOption",
+    "MaxRequestsOption",
     "MinInputOption",
     "MinOutputOption",
     "PrefixGroupsOption",
     "PrefixTokensOption",
     "ReplayHistoryOption",
+    "SessionHeaderOption",
     "ThinkTimeOption",
+    "TraceBlockTokensOption",
+    "TraceFormatOption",
+    "TraceOption",
+    "TraceSpeedOption",
+    "TraceWindowOption",
     "TurnsOption",
 ]
 
@@ -138,5 +145,73 @@ GoodputOption = Annotated[
         "the good share (metrics goodput and good_fraction in --fail-if).",
         show_default=False,
         rich_help_panel=GATE,
+    ),
+]
+TraceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--trace",
+        help="Replay a request trace: each row one request, sent at its timestamp (relative "
+        "to the first row) with a prompt of its input length and max_tokens of its output "
+        "length. Mooncake JSONL, BurstGPT CSV or Azure LLM inference CSV, detected from "
+        "the content. Read as a stream.",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+TraceFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--trace-format",
+        help="--trace's format: mooncake, burstgpt or azure. Default: detected.",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+TraceSpeedOption = Annotated[
+    float,
+    typer.Option(
+        "--trace-speed",
+        help="--trace: time scale; 2 replays twice as fast (gaps halved). Default 1.",
+        rich_help_panel=_PANEL,
+    ),
+]
+TraceWindowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--trace-window",
+        help="--trace: replay only START:END of it, durations from its first row "
+        "(e.g. 10m:20m, :60s). Default: all of it.",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+TraceBlockTokensOption = Annotated[
+    int,
+    typer.Option(
+        "--trace-block-tokens",
+        help="--trace (Mooncake): prompt tokens per hash id; the same id is the same text "
+        "in every request, so a prefix cache sees the trace's reuse. Default 512.",
+        rich_help_panel=_PANEL,
+    ),
+]
+MaxRequestsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-requests",
+        help="--trace: replay at most N rows (the same as -n with --trace). Default: all.",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+SessionHeaderOption = Annotated[
+    str | None,
+    typer.Option(
+        "--session-header",
+        help="Send this header with a stable id per session, <run id>-<session> (e.g. "
+        "X-Session-ID), for routers with session affinity. Needs sessions: --turns N, a "
+        "conversation --dataset, or a --trace with a session column. Default: none.",
+        show_default=False,
+        rich_help_panel=_PANEL,
     ),
 ]

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from itertools import count
 from typing import Any, Protocol
@@ -34,9 +34,11 @@ from ..wire.client import Target, execute
 from ..wire.route import preconnect_run
 from .conversations import Sessions
 from .lost import DEFAULT_LOST_AFTER, FATAL_KINDS, Watch
+from .traces import TracePrompts, TraceRow, TraceSpec, rows
 from .workload import Conversation, PromptItem, SyntheticInput, Workload, load_prompts
 
 RecordSink = Callable[[RequestRecord], None]
+_Arrival = tuple[int, int, TraceRow | None]  # (index, due instant, the trace row if any)
 
 _LAG_PERIOD_S = 0.01
 
@@ -93,6 +95,10 @@ class DriveOptions:
     live: LiveView | None = None
     stop: StopSignal | None = None
     lost_after: int = DEFAULT_LOST_AFTER
+    trace: TraceSpec | None = None  # a trace to replay (the plan's shape is TraceReplay)
+    session_header: str | None = None  # sends `<run_id>-<session>` on each session's requests
+    run_id: str = ""
+    seed: int = 0  # the trace's prompt words
 
 
 class Bar(Protocol):
@@ -171,6 +177,11 @@ class _Pool:
         )
         self.end_index = None if plan.total is None else first_index + plan.total
         self.warm_end_index = first_index + plan.warmup_requests
+        self.trace = options.trace
+        self.prompts = (
+            None if self.trace is None else TracePrompts(self.trace.block_tokens, options.seed)
+        )
+        self.session_header, self.run_id = options.session_header, options.run_id
         self.bar = progress_bar(plan.total, enabled=options.progress)
         self.cpu0 = time.process_time()
         self.started = time.perf_counter_ns()
@@ -223,15 +234,18 @@ class _Pool:
                 body = self.workload.body(index)
                 tags = self.workload.tags(index)
             self.begun += 1
+            target = self.target
+            if self.session_header is not None and tags.get("session") is not None:
+                target = self.session_target(tags["session"])
             record = await execute(
-                self.http, self.target, index, body, scheduled, capture, self.attempted
+                self.http, target, index, body, scheduled, capture, self.attempted
             )
         except BaseException:
             self.cancelled += 1
             raise
         finally:
             self.in_flight -= 1
-        if tags:  # session / turn / prefix group / batch size
+        if tags:  # session / turn / prefix group / batch size / trace row
             get = tags.get
             record = replace(
                 record,
@@ -239,9 +253,27 @@ class _Pool:
                 turn=get("turn"),
                 group=get("group"),
                 inputs=get("inputs"),
+                trace_row=get("trace_row"),
+                dispatched_ns=get("dispatched_ns"),
             )
         self.deliver(record)
         return record
+
+    def session_target(self, session: int) -> Target:
+        """The target with the session header: `<run id>-<session>`."""
+        assert self.session_header is not None
+        headers = {**self.target.headers, self.session_header: f"{self.run_id}-{session}"}
+        return replace(self.target, headers=headers)
+
+    async def replay(self, index: int, scheduled: int, row: TraceRow) -> None:
+        """One trace row: its prompt and max_tokens; stamped when it is handed on to be sent
+        (the record's `dispatched_ns`: its lateness against the trace is the dispatch lag)."""
+        assert self.prompts is not None
+        body = self.workload.text_body(self.prompts.text(row), row.output_tokens)
+        tags = {"trace_row": row.line, "dispatched_ns": time.perf_counter_ns()}
+        if row.session is not None:
+            tags["session"] = row.session
+        await self.one(index, scheduled, body, None, **tags)
 
     def claim(self, scheduled: int) -> int | None:
         """A session's next request index, or None when the run's budget is spent."""
@@ -268,14 +300,17 @@ class _Pool:
     def start(self, tg: anyio.abc.TaskGroup) -> None:
         """Start the slots: C closed-loop slots, or the open-loop dispatcher."""
         shape = self.plan.shape
-        if isinstance(shape, ClosedLoop):
+        if self.trace is not None:
+            spec = self.trace
+            tg.start_soon(self.dispatch, tg, ((row.at_s, row) for row in rows(spec)))
+        elif isinstance(shape, ClosedLoop):
             slots = shape.concurrency
             if self.plan.total is not None:
                 slots = min(slots, self.plan.total)
             for offset in self.plan.slot_offsets(slots):
                 tg.start_soon(self.closed_slot, self.started + int(offset * 1e9))
         else:
-            tg.start_soon(self.dispatch, tg)
+            tg.start_soon(self.dispatch, tg, ((at, None) for at in self.plan.arrivals()))
 
     async def closed_slot(self, start_ns: int) -> None:
         """Send requests one after another, the first at `start_ns` (a ramp staggers them);
@@ -301,12 +336,12 @@ class _Pool:
             record = await self.one(index, scheduled)
             scheduled = record.end_ns
 
-    async def open_slot(self, queue: MemoryObjectReceiveStream[tuple[int, int]]) -> None:
+    async def open_slot(self, queue: MemoryObjectReceiveStream[_Arrival]) -> None:
         async with queue:
             while not self.stop:
                 self.idle += 1
                 try:
-                    index, scheduled = await queue.receive()
+                    index, scheduled, row = await queue.receive()
                 except anyio.EndOfStream:
                     return
                 finally:
@@ -314,22 +349,26 @@ class _Pool:
                 self.backlog -= 1
                 if self.stop:
                     return
-                if self.workload.multi_turn:
+                if row is not None:
+                    await self.replay(index, scheduled, row)
+                elif self.workload.multi_turn:
                     await self.session(scheduled)
                 else:
                     await self.one(index, scheduled)
 
-    async def dispatch(self, tg: anyio.abc.TaskGroup) -> None:
+    async def dispatch(
+        self, tg: anyio.abc.TaskGroup, arrivals: Iterator[tuple[float, TraceRow | None]]
+    ) -> None:
         """Open loop: release each request at its due instant to a free slot. Slots start
         lazily, only when every slot is busy and an arrival waits, so the run never holds
         more tasks than it has had requests in flight, capped by
         min(--max-concurrency, requests to send)."""
         caps = [c for c in (self.plan.max_in_flight, self.plan.total) if c is not None]
         cap = min(caps) if caps else None
-        send, receive = anyio.create_memory_object_stream[tuple[int, int]](math.inf)
+        send, receive = anyio.create_memory_object_stream[_Arrival](math.inf)
         slots = 0
         async with send, receive:
-            for offset in self.plan.arrivals():
+            for offset, row in arrivals:
                 # multi-turn: an arrival starts a session, whose turns draw their own indices
                 index = -1 if self.workload.multi_turn else next(self.indices)
                 scheduled = self.started + int(offset * 1e9)
@@ -344,7 +383,7 @@ class _Pool:
                     slots += 1
                     tg.start_soon(self.open_slot, receive.clone())
                 self.backlog += 1
-                send.send_nowait((index, scheduled))
+                send.send_nowait((index, scheduled, row))
 
     def outcome(self, lag: array[float]) -> DriveOutcome:
         total = self.plan.total
@@ -436,9 +475,31 @@ async def drive(
         live=live,
         stop=stop,
         lost_after=config.lost_after,
+        trace=trace_spec(config),
+        session_header=config.session_header,
+        run_id=config.run_id,
+        seed=config.seed or 0,
     )
     plan, workload = config.plan, build_workload(config, prompts)
     return await run_requests(http, target or build_target(config), workload, plan, sink, options)
+
+
+def trace_spec(config: RunConfig) -> TraceSpec | None:
+    """The trace `config` replays (its format detected now, if not named), or None."""
+    if config.trace is None:
+        return None
+    from .traces import detect_trace_format
+
+    start, end = config.trace_window
+    return TraceSpec(
+        path=config.trace,
+        format=detect_trace_format(config.trace, config.trace_format),
+        speed=config.trace_speed,
+        start_s=start,
+        end_s=end,
+        limit=config.n,
+        block_tokens=config.trace_block_tokens,
+    )
 
 
 def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = None) -> Workload:

@@ -38,7 +38,8 @@ def workload_settings(config: Mapping[str, Any]) -> str:
 
 
 def workload_json(summary: Summary, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The summary JSON's `goodput`, `embeddings`, `by_turn` and `by_group` keys."""
+    """The summary JSON's `goodput`, `embeddings`, `dispatch_lag`, `by_turn` and `by_group`
+    keys."""
     goodput = None
     if config.get("goodput"):
         goodput = {
@@ -56,9 +57,14 @@ def workload_json(summary: Summary, config: Mapping[str, Any]) -> dict[str, Any]
             # the server's input tokens per input (each request embeds a batch of inputs)
             "input_tokens_per_input": summary.total_input_tokens / summary.total_inputs,
         }
+    lag = summary.metrics.get("dispatch_lag_ms")
     return {
         "goodput": goodput,
         "embeddings": embeddings,
+        # trace replay: how far sending fell behind the trace's schedule (ms)
+        "dispatch_lag": None
+        if lag is None
+        else {"unit": "ms", "count": lag.count, "p50": lag.p50, "p99": lag.p99, "max": lag.max},
         "by_turn": _by_json(summary.by_turn),
         "by_group": _by_json(summary.by_group),
     }
@@ -81,6 +87,13 @@ def workload_console(summary: Summary, config: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"  Embeddings:       {summary.inputs_per_s:.1f} inputs/s, "
             f"{summary.input_tokens_per_s:.1f} input tokens/s ({summary.total_inputs} inputs)"
+        )
+    lag = summary.metrics.get("dispatch_lag_ms")
+    if lag is not None:
+        lines.append(
+            f"  Behind the trace: dispatch lag p50 {format_number(lag.p50)} ms, "
+            f"p99 {format_number(lag.p99)} ms, max {format_number(lag.max)} ms "
+            f"({lag.count} rows)"
         )
     for title, by, label in (
         ("By turn", summary.by_turn, "turn"),
