@@ -154,7 +154,7 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
     target = base_url if flags.endpoint is None else flags.endpoint.strip()
     if flags.goodput:
         parse_goodput(flags.goodput)  # a usage error before anything starts
-    return RunConfig(
+    config = RunConfig(
         base_url=base_url,
         api_key=key,
         model=flags.model,
@@ -196,6 +196,13 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
         **_limits_fields(flags),
         **_workload_fields(flags),
     )
+    if config.trace is not None:
+        from ..loadgen.traces import check_trace, trace_spec
+
+        spec = trace_spec(config)
+        if spec is not None and not check_trace(spec):
+            raise ConfigError(f"--trace: {config.trace} holds no row to replay in that window")
+    return config
 
 
 def _limits_fields(flags: Flags) -> dict[str, Any]:

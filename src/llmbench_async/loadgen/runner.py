@@ -25,7 +25,7 @@ import httpx
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..config import RunConfig
-from ..errors import EXIT_FOR_SIGNAL, RequestError
+from ..errors import EXIT_FOR_SIGNAL, ConfigError, RequestError
 from ..pacing import ClosedLoop, LoadPlan
 from ..records import RequestRecord
 from ..watch.live import LiveView, live_enabled, planned_seconds
@@ -34,7 +34,7 @@ from ..wire.client import Target, execute
 from ..wire.route import preconnect_run
 from .conversations import Sessions
 from .lost import DEFAULT_LOST_AFTER, FATAL_KINDS, Watch
-from .traces import TracePrompts, TraceRow, TraceSpec, rows
+from .traces import TracePrompts, TraceRow, TraceSpec, rows, trace_spec
 from .workload import Conversation, PromptItem, SyntheticInput, Workload, load_prompts
 
 RecordSink = Callable[[RequestRecord], None]
@@ -275,6 +275,16 @@ class _Pool:
             tags["session"] = row.session
         await self.one(index, scheduled, body, None, **tags)
 
+    def trace_arrivals(self, spec: TraceSpec) -> Iterator[tuple[float, TraceRow | None]]:
+        """The trace's rows as arrivals. The file was checked whole before the run; one that
+        changed since and no longer reads stops the sending, with one line saying why."""
+        try:
+            for row in rows(spec):
+                yield row.at_s, row
+        except ConfigError as exc:
+            sys.stderr.write(f"llmbench-async: stopped sending: {exc}\n")
+            self.stop = True
+
     def claim(self, scheduled: int) -> int | None:
         """A session's next request index, or None when the run's budget is spent."""
         index = next(self.indices)
@@ -301,8 +311,7 @@ class _Pool:
         """Start the slots: C closed-loop slots, or the open-loop dispatcher."""
         shape = self.plan.shape
         if self.trace is not None:
-            spec = self.trace
-            tg.start_soon(self.dispatch, tg, ((row.at_s, row) for row in rows(spec)))
+            tg.start_soon(self.dispatch, tg, self.trace_arrivals(self.trace))
         elif isinstance(shape, ClosedLoop):
             slots = shape.concurrency
             if self.plan.total is not None:
@@ -482,24 +491,6 @@ async def drive(
     )
     plan, workload = config.plan, build_workload(config, prompts)
     return await run_requests(http, target or build_target(config), workload, plan, sink, options)
-
-
-def trace_spec(config: RunConfig) -> TraceSpec | None:
-    """The trace `config` replays (its format detected now, if not named), or None."""
-    if config.trace is None:
-        return None
-    from .traces import detect_trace_format
-
-    start, end = config.trace_window
-    return TraceSpec(
-        path=config.trace,
-        format=detect_trace_format(config.trace, config.trace_format),
-        speed=config.trace_speed,
-        start_s=start,
-        end_s=end,
-        limit=config.n,
-        block_tokens=config.trace_block_tokens,
-    )
 
 
 def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = None) -> Workload:

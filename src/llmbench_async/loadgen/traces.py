@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from ..config import RunConfig
 from ..errors import ConfigError
 from ..inbound import check_file, lines, loads
 from ..limits import MAX_INPUT_TOKENS, MAX_TOKENS_HIGH
@@ -42,9 +43,11 @@ __all__ = [
     "TracePrompts",
     "TraceRow",
     "TraceSpec",
+    "check_trace",
     "detect_trace_format",
     "parse_window",
     "rows",
+    "trace_spec",
 ]
 
 TRACE_FORMATS = ("mooncake", "burstgpt", "azure")
@@ -142,6 +145,28 @@ def has_sessions(path: Path, fmt: str) -> bool:
         first = fh.readline(MAX_TRACE_LINE_BYTES + 1).lstrip(b"\xef\xbb\xbf")
     header = [c.strip().lower() for c in first.decode("utf-8", "replace").split(",")]
     return any(c in header for c in _SESSION_COLUMNS)
+
+
+def trace_spec(config: RunConfig) -> TraceSpec | None:
+    """The trace `config` replays (its format detected now, if not named), or None."""
+    if config.trace is None:
+        return None
+    start, end = config.trace_window
+    return TraceSpec(
+        path=config.trace,
+        format=detect_trace_format(config.trace, config.trace_format),
+        speed=config.trace_speed,
+        start_s=start,
+        end_s=end,
+        limit=config.n,
+        block_tokens=config.trace_block_tokens,
+    )
+
+
+def check_trace(spec: TraceSpec) -> int:
+    """Read the replay's rows once, before the run, so a malformed row is one line and exit
+    2 before any request is sent (streamed: memory stays bounded); the rows it will send."""
+    return sum(1 for _ in rows(spec))
 
 
 # --- reading ----------------------------------------------------------------------------

@@ -200,6 +200,12 @@ class App:
                 extra["inputs"] = plan.inputs
             if self._slots.size is not None:
                 extra["slot_acquired"] = self.log.wall(marks.slot)
+            extra.update(plan.truth)
+        if self.config.truth_headers and req.headers is not None:
+            got = {
+                n: req.headers.get(n.lower().encode("latin-1")) for n in self.config.truth_headers
+            }
+            extra["headers"] = {n: v.decode("latin-1") for n, v in got.items() if v is not None}
         if fault is not None:
             extra["fault"] = fault
         self.log.write(
