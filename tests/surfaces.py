@@ -48,6 +48,8 @@ OPTION_SURFACES: dict[tuple[str, str], str] = {
     ("run", "--api-key-file"): "path",
     ("run", "--prompt-file"): "path",
     ("run", "--dataset"): "path",
+    ("run", "--trace"): "path",
+    ("run", "--session-header"): "header",
     ("run", "--ca-bundle"): "path",
     ("run", "--extra-body"): "json",
     ("run", "--output"): "output",

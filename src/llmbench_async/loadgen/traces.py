@@ -122,8 +122,7 @@ def detect_trace_format(path: Path, named: str | None = None) -> str:
                 f"--trace-format must be one of {', '.join(TRACE_FORMATS)} (got {named!r})"
             )
         return named
-    with path.open("rb") as fh:
-        first = fh.readline(MAX_TRACE_LINE_BYTES + 1).lstrip(b"\xef\xbb\xbf").strip()
+    first = _first_line(path).strip()
     if first.startswith(b"{"):
         return "mooncake"
     header = [c.strip().lower() for c in first.decode("utf-8", "replace").split(",")]
@@ -141,8 +140,7 @@ def has_sessions(path: Path, fmt: str) -> bool:
     """Whether the trace names a session per row (only BurstGPT's session column does)."""
     if fmt != "burstgpt":
         return False
-    with path.open("rb") as fh:
-        first = fh.readline(MAX_TRACE_LINE_BYTES + 1).lstrip(b"\xef\xbb\xbf")
+    first = _first_line(path)
     header = [c.strip().lower() for c in first.decode("utf-8", "replace").split(",")]
     return any(c in header for c in _SESSION_COLUMNS)
 
@@ -169,6 +167,15 @@ def check_trace(spec: TraceSpec) -> int:
     return sum(1 for _ in rows(spec))
 
 
+def _first_line(path: Path) -> bytes:
+    """The file's first line (at most the line cap), without a UTF-8 byte order mark."""
+    try:
+        with path.open("rb") as fh:
+            return fh.readline(MAX_TRACE_LINE_BYTES + 1).lstrip(b"\xef\xbb\xbf")
+    except OSError as exc:
+        raise ConfigError(f"--trace: cannot read {path}: {exc.strerror or exc}") from None
+
+
 # --- reading ----------------------------------------------------------------------------
 
 
@@ -188,6 +195,13 @@ def rows(spec: TraceSpec) -> Iterator[TraceRow]:
     """The replay's rows in time order: lazily, holding at most `REORDER_ROWS` rows."""
     where = f"--trace: {spec.path}"
     check_file(spec.path, "--trace", MAX_TRACE_FILE_BYTES)
+    try:
+        yield from _rows(spec, where)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it: {exc.strerror or exc}") from None
+
+
+def _rows(spec: TraceSpec, where: str) -> Iterator[TraceRow]:
     sent = 0
     with spec.path.open("rb") as fh:
         t0: float | None = None
