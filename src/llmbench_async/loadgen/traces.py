@@ -56,7 +56,6 @@ MAX_TRACE_LINE_BYTES = 4 * 1024**2  # one row (a Mooncake row's hash_ids include
 MAX_HASH_IDS = 100_000  # blocks of one Mooncake row
 REORDER_ROWS = 4096  # rows held to put out-of-order timestamps in order
 _BLOCK_CACHE = 4096  # distinct prefix blocks kept built (each `block_tokens` words)
-_POOL_WORDS = 1 << 20  # the word pool unique prompt text is cut from
 
 _IN, _OUT = MAX_INPUT_TOKENS, MAX_TOKENS_HIGH  # caps of a row's input and output lengths
 _BURSTGPT = ("timestamp", "request tokens", "response tokens")
@@ -393,13 +392,12 @@ class TracePrompts:
     from a generator seeded by (seed, id), so the same id is the same text in every request
     and a prefix cache sees the trace's reuse; the last block is cut to the row's length,
     and words past the blocks are the row's own. Rows without hash ids get text of their
-    own: a slice of a seeded word pool starting at a place drawn from (seed, line)."""
+    own, drawn from a generator seeded by (seed, line)."""
 
     def __init__(self, block_tokens: int, seed: int) -> None:
         self.block_tokens = block_tokens
         self.seed = seed
         self._blocks: OrderedDict[int, tuple[str, ...]] = OrderedDict()
-        self._pool: tuple[str, ...] | None = None
 
     def text(self, row: TraceRow) -> str:
         n = max(1, row.input_tokens)  # an empty prompt is refused by every API
@@ -430,15 +428,5 @@ class TracePrompts:
         return words
 
     def _own(self, line: int, n: int) -> list[str]:
-        pool = self._pool
-        if pool is None:
-            pool = self._pool = tuple(
-                random.Random(f"trace-pool:{self.seed}").choices(WORDS, k=_POOL_WORDS)
-            )
-        start = random.Random(f"trace-row:{self.seed}:{line}").randrange(_POOL_WORDS)
-        out: list[str] = []
-        while len(out) < n:
-            take = min(n - len(out), _POOL_WORDS - start)
-            out.extend(pool[start : start + take])
-            start = 0
-        return out
+        """Words of the row's own, drawn from a generator seeded by (seed, line)."""
+        return random.Random(f"trace-row:{self.seed}:{line}").choices(WORDS, k=n)

@@ -1,0 +1,293 @@
+"""Trace replay (--trace) through the CLI against the built-in mock: the mock's truth log
+proves each request was what its row said (arrival instant, max_tokens, shared prompt
+blocks, session header), and malformed traces end in one line with exit 2."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CLI, StartMock, cli_env, run_cli, run_cli_peak
+
+BLOCK = 16  # --trace-block-tokens in these tests: small blocks, short prompts
+
+
+def _truth(log: Path) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return sorted(lines, key=lambda t: t["monotonic"]["arrived"] or t["monotonic"]["received"])
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return sorted((x for x in lines if x["type"] == "request"), key=lambda r: r["scheduled_ns"])
+
+
+def _header(path: Path) -> dict[str, Any]:
+    first: dict[str, Any] = json.loads(path.read_text().splitlines()[0])
+    return first
+
+
+def _run(mock: Any, trace: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    args = [*CLI, "run", "--base-url", mock.base_url, "-m", "mock-model", "--trace", str(trace)]
+    return subprocess.run(
+        [*args, "-q", *extra], capture_output=True, text=True, env=cli_env(), timeout=120
+    )
+
+
+def _mooncake(path: Path, rows: list[tuple[int, int, int, list[int]]]) -> Path:
+    with path.open("w") as fh:
+        for ts, n_in, n_out, ids in rows:
+            row = {"timestamp": ts, "input_length": n_in, "output_length": n_out, "hash_ids": ids}
+            fh.write(json.dumps(row) + "\n")
+    return path
+
+
+# timestamps (ms), input and output lengths, hash ids: rows 1-3 share blocks 10 and 11,
+# row 4 shares block 10 only, row 5 shares nothing; row 3 is a partial last block
+MOONCAKE = [
+    (1000, 2 * BLOCK, 5, [10, 11]),
+    (1150, 3 * BLOCK, 7, [10, 11, 12]),
+    (1400, 2 * BLOCK + 5, 3, [10, 11, 13]),
+    (1450, 2 * BLOCK, 9, [10, 14]),
+    (1700, BLOCK, 4, [15]),
+]
+
+
+def test_mooncake_replay_matches_the_trace_at_the_server(
+    start_mock: StartMock, tmp_path: Path
+) -> None:
+    log = tmp_path / "truth.jsonl"
+    mock = start_mock(ttft_ms=0, itl_ms=0, tokens=100, log_path=str(log), truth_block_words=BLOCK)
+    trace = _mooncake(tmp_path / "t.jsonl", MOONCAKE)
+    out = tmp_path / "r.jsonl"
+    summary = tmp_path / "s.json"
+    proc = _run(
+        mock, trace, "--trace-block-tokens", str(BLOCK), "-o", str(out), "--json", str(summary)
+    )
+    assert proc.returncode == 0, proc.stderr
+    truth = _truth(log)
+    assert len(truth) == len(MOONCAKE)
+    # arrivals: kernel receive stamps, relative to the first, against the trace's offsets
+    # (a loaded machine can only make a request later; 15 ms is generous for loopback)
+    arrived = [t["monotonic"]["arrived"] or t["monotonic"]["received"] for t in truth]
+    errors = [
+        abs((a - arrived[0]) * 1000 - (row[0] - MOONCAKE[0][0]))
+        for a, row in zip(arrived, MOONCAKE, strict=True)
+    ]
+    assert max(errors) < 15, errors
+    assert statistics.median(errors) < 5, errors
+    # each row's output length is its max_tokens, and the mock wrote exactly that many
+    assert [t["max_tokens"] for t in truth] == [r[2] for r in MOONCAKE]
+    assert [t["tokens"] for t in truth] == [r[2] for r in MOONCAKE]
+    # each row's input length in words, and blocks shared exactly where the hash ids are
+    assert [t["prompt_tokens"] for t in truth] == [r[1] for r in MOONCAKE]
+    by_id: dict[int, str] = {}
+    for t, (_, n_in, _, ids) in zip(truth, MOONCAKE, strict=True):
+        blocks = t["prompt_blocks"]
+        full = n_in // BLOCK
+        for k, block_id in enumerate(ids[:full]):
+            assert by_id.setdefault(block_id, blocks[k]) == blocks[k], (block_id, k)
+    assert len(set(by_id.values())) == len(by_id)  # distinct ids, distinct text
+    # the results file says which row each request came from, and when it was due
+    records = _records(out)
+    assert [r["trace_row"] for r in records] == [1, 2, 3, 4, 5]
+    due = [(r["scheduled_ns"] - records[0]["scheduled_ns"]) / 1e6 for r in records]
+    assert due == pytest.approx([r[0] - 1000 for r in MOONCAKE], abs=0.01)
+    doc = json.loads(summary.read_text())
+    lag = doc["dispatch_lag"]
+    assert lag["count"] == 5 and 0 <= lag["p50"] <= lag["p99"] <= lag["max"] < 50
+    assert doc["metrics"]["dispatch_lag_ms"]["max"] == lag["max"]
+    assert doc["load"].startswith("trace replay of t.jsonl (mooncake)")
+
+
+def test_burstgpt_speed_window_cap_and_sessions(start_mock: StartMock, tmp_path: Path) -> None:
+    """BurstGPT: failed rows (0 response tokens) are skipped, --trace-speed halves the gaps,
+    --trace-window and --max-requests slice it, and its SessionID column becomes a stable
+    session header per session."""
+    log = tmp_path / "truth.jsonl"
+    mock = start_mock(
+        ttft_ms=0, itl_ms=0, tokens=100, log_path=str(log), truth_headers=("x-session-id",)
+    )
+    trace = tmp_path / "b.csv"
+    trace.write_text(
+        "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type,SessionID\n"
+        "10,ChatGPT,40,6,46,Conversation log,alpha\n"
+        "10.2,GPT-4,30,0,30,Conversation log,alpha\n"  # a failed request: skipped
+        "10.4,GPT-4,20,3,23,Conversation log,beta\n"
+        "10.6,ChatGPT,25,4,29,API log,alpha\n"
+        "10.8,ChatGPT,25,8,33,API log,beta\n"
+        "11.6,ChatGPT,25,2,27,API log,gamma\n"
+    )
+    out = tmp_path / "r.jsonl"
+    proc = _run(
+        mock, trace, "--trace-speed", "2", "--trace-window", "0.3s:", "--max-requests", "3",
+        "--session-header", "X-Session-ID", "-o", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    truth = _truth(log)
+    # the window starts 0.3 s after the first row: rows at 10.4, 10.6, 10.8 (cap 3)
+    assert [t["max_tokens"] for t in truth] == [3, 4, 8]
+    assert [t["prompt_tokens"] for t in truth] == [20, 25, 25]
+    arrived = [t["monotonic"]["arrived"] or t["monotonic"]["received"] for t in truth]
+    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(arrived)]
+    assert gaps == pytest.approx([100, 100], abs=15)  # 200 ms in the trace, at 2× speed
+    run_id = _header(out)["config"]["run_id"]
+    ids = [t["headers"]["x-session-id"] for t in truth]
+    assert all(i.startswith(f"{run_id}-") for i in ids)
+    assert ids[0] == ids[2] != ids[1]  # beta, alpha, beta
+    assert [r["trace_row"] for r in _records(out)] == [4, 5, 6]
+
+
+def test_azure_trace_dates_and_detection(start_mock: StartMock, tmp_path: Path) -> None:
+    log = tmp_path / "truth.jsonl"
+    mock = start_mock(ttft_ms=0, itl_ms=0, tokens=100, log_path=str(log))
+    trace = tmp_path / "azure.csv"
+    trace.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2023-11-16 18:15:46.6805900,48,10\n"
+        "2023-11-16 18:15:46.9805900,12,3\n"
+        "2023-11-16 18:15:46.8805900,7,5\n"  # out of order: replayed in time order
+    )
+    proc = _run(mock, trace)
+    assert proc.returncode == 0, proc.stderr
+    truth = _truth(log)
+    assert [(t["prompt_tokens"], t["max_tokens"]) for t in truth] == [(48, 10), (7, 5), (12, 3)]
+    arrived = [t["monotonic"]["arrived"] or t["monotonic"]["received"] for t in truth]
+    assert (arrived[2] - arrived[0]) * 1000 == pytest.approx(300, abs=15)
+
+
+def test_session_header_on_multi_turn_sessions(start_mock: StartMock, tmp_path: Path) -> None:
+    log = tmp_path / "truth.jsonl"
+    mock = start_mock(
+        ttft_ms=0, itl_ms=0, tokens=4, log_path=str(log), truth_headers=("x-affinity",)
+    )
+    out = tmp_path / "r.jsonl"
+    result = run_cli(
+        "run", "--base-url", mock.base_url, "-m", "mock-model", "-n", "6", "--turns", "3",
+        "--session-header", "X-Affinity", "-o", str(out), "-q",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    run_id = _header(out)["config"]["run_id"]
+    seen = [t["headers"]["x-affinity"] for t in _truth(log)]
+    records = _records(out)
+    assert len(seen) == 6
+    assert sorted(seen) == sorted(f"{run_id}-{r['session']}" for r in records)
+    assert len(set(seen)) == 2  # two sessions of three turns, one id each
+
+
+def _trace_error(tmp_path: Path, name: str, text: str, *extra: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    result = run_cli("run", "--mock", "--trace", str(path), "-q", *extra)
+    assert result.code == 2, (result.code, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+ROW = '{"timestamp": 0, "input_length": 4, "output_length": 2}\n'
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("neg.jsonl", ROW + '{"timestamp": 5, "input_length": -1, "output_length": 2}\n', ":2"),
+        ("nan.jsonl", ROW + '{"timestamp": NaN, "input_length": 1, "output_length": 2}\n', ":2"),
+        ("inf.jsonl", ROW + '{"timestamp": 1e999, "input_length": 1, "output_length": 2}\n', ":2"),
+        ("float.jsonl", ROW + '{"timestamp": 5, "input_length": 1.5, "output_length": 2}\n', ":2"),
+        ("ids.jsonl", ROW + '{"timestamp": 5, "input_length": 1, "output_length": 2, '
+         '"hash_ids": [-3]}\n', ":2"),
+        ("huge.jsonl", ROW + '{"timestamp": 5, "input_length": 1, '
+         '"output_length": 99999999999}\n', ":2"),
+        ("text.jsonl", ROW + "not json\n", ":2"),
+        ("list.jsonl", ROW + "[1, 2]\n", ":2"),
+        ("deep.jsonl", ROW + "{" + '"a":' * 100 + "{}" + "}" * 100 + "\n", ":2"),
+        ("b.csv", "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+         "1,ChatGPT,x,2,2,API log\n", ":2"),
+        ("short.csv", "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+         "1,ChatGPT\n", ":2"),
+        ("a.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\nyesterday,1,2\n", ":2"),
+        ("unknown.csv", "when,what\n1,2\n", ":1"),
+    ],
+)  # fmt: skip
+def test_a_malformed_trace_is_one_line_naming_its_line(
+    tmp_path: Path, name: str, text: str, where: str
+) -> None:
+    line = _trace_error(tmp_path, name, text)
+    assert f"{name} line {where[1:]}" in line, line
+
+
+def test_rows_out_of_order_beyond_the_window_are_refused(tmp_path: Path) -> None:
+    rows = "".join(
+        f'{{"timestamp": {1000 + k}, "input_length": 1, "output_length": 1}}\n' for k in range(5000)
+    )
+    late = '{"timestamp": 10, "input_length": 1, "output_length": 2}\n'
+    line = _trace_error(tmp_path, "late.jsonl", rows + late)
+    assert "line 5001" in line and "sort the trace" in line
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (("--rate", "5"), "--rate"),
+        (("-c", "4"), "-c/--concurrency"),
+        (("--duration", "5s"), "--duration"),
+        (("--turns", "2"), "--turns"),
+        (("--input-tokens", "50"), "--input-tokens"),
+        (("--max-tokens", "50"), "--max-tokens"),
+        (("-n", "2", "--max-requests", "2"), "-n and --max-requests"),
+        (("--trace-speed", "0"), "--trace-speed"),
+        (("--trace-speed", "nan"), "--trace-speed"),
+        (("--trace-window", "5s:1s"), "--trace-window"),
+        (("--trace-format", "sharegpt"), "--trace-format"),
+        (("--session-header", "X-Session-ID"), "names no sessions"),
+    ],
+)
+def test_flags_that_do_not_apply_to_a_trace(
+    tmp_path: Path, extra: tuple[str, ...], words: str
+) -> None:
+    line = _trace_error(tmp_path, "t.jsonl", ROW, *extra)
+    assert words in line, line
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--max-requests", "3"), "--max-requests caps a --trace"),
+        (("--trace-speed", "2"), "--trace-speed needs --trace"),
+        (("--trace-window", "0:5s"), "--trace-window needs --trace"),
+        (("--session-header", "X-S"), "--session-header needs sessions"),
+    ],
+)
+def test_trace_flags_without_a_trace(args: tuple[str, ...], words: str) -> None:
+    result = run_cli("run", "--mock", "-n", "1", "-q", *args)
+    assert result.code == 2 and words in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_large_trace_is_streamed(tmp_path: Path) -> None:
+    """300,000 rows (about 40 MB) are read twice (the check, then the replay) in bounded
+    memory: only the last three rows are sent (the others are failed rows, 0 output)."""
+    path = tmp_path / "big.jsonl"
+    skipped = '{"timestamp": %d, "input_length": 900, "output_length": 0, "hash_ids": [%s]}\n'
+    ids = ", ".join(str(k) for k in range(1000, 1020))
+    with path.open("w") as fh:
+        for k in range(300_000):
+            fh.write(skipped % (k // 1000, ids))
+        for _ in range(3):
+            fh.write('{"timestamp": 300, "input_length": 8, "output_length": 2}\n')
+    assert path.stat().st_size > 35e6
+    proc, peak_mib = run_cli_peak(
+        "run", "--mock", "--trace", str(path), "--trace-speed", "1000", "--json", "-", "-q",
+        capture_output=True, text=True, env=cli_env(), timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["requests"]["ok"] == 3
+    # the CLI with the mock runs in about 60-80 MiB; 300,000 rows held would add far more
+    # than the file's 40 MB (a Python object per row and per id)
+    assert peak_mib < 120, peak_mib
