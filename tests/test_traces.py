@@ -183,7 +183,7 @@ def test_session_header_on_multi_turn_sessions(start_mock: StartMock, tmp_path: 
 def _trace_error(tmp_path: Path, name: str, text: str, *extra: str) -> str:
     path = tmp_path / name
     path.write_text(text)
-    result = run_cli("run", "--mock", "--trace", str(path), "-q", *extra)
+    result = run_cli("run", "--mock", "--trace", str(path), "-q", *extra, cwd=tmp_path)
     assert result.code == 2, (result.code, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -246,6 +246,7 @@ def test_rows_out_of_order_beyond_the_window_are_refused(tmp_path: Path) -> None
         (("--trace-window", "5s:1s"), "--trace-window"),
         (("--trace-format", "sharegpt"), "--trace-format"),
         (("--session-header", "X-Session-ID"), "names no sessions"),
+        (("-o", "t.jsonl"), "also an output file"),
     ],
 )
 def test_flags_that_do_not_apply_to_a_trace(

@@ -308,6 +308,11 @@ def _replay_fields(flags: Flags) -> dict[str, Any]:
     window = (0.0, None) if flags.trace_window is None else parse_window(flags.trace_window)
     fmt = flags.trace_format
     if flags.trace is not None:
+        outputs = (flags.output, flags.json_path, flags.junit, flags.markdown, flags.html)
+        if any(p is not None and p.resolve() == flags.trace.resolve() for p in outputs):
+            raise ConfigError(
+                f"--trace {flags.trace} is also an output file; it would be overwritten"
+            )
         fmt = detect_trace_format(flags.trace, fmt)
         if flags.session_header is not None and not has_sessions(flags.trace, fmt):
             raise ConfigError(
