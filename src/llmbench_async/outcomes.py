@@ -95,7 +95,8 @@ class Expect:
     def from_config(cls, config: Mapping[str, Any]) -> Expect:
         """From a public config dict (a run's, or a results file header's)."""
         model = config.get("model")
-        max_tokens = config.get("max_tokens")
+        # a trace replay's max_tokens is each row's own: none to compare against
+        max_tokens = None if config.get("trace") else config.get("max_tokens")
         return cls(
             model=model if isinstance(model, str) else None,
             max_tokens=max_tokens if type(max_tokens) is int else None,

@@ -131,7 +131,13 @@ async def run_async(
         builder = SummaryBuilder(
             latency_from=config.latency_from,
             good=good_predicate(config),
-            expect=Expect(config.model, config.max_tokens, config.ignore_eos, config.api),
+            # a trace replay's max_tokens is each row's own: none to compare against
+            expect=Expect(
+                config.model,
+                None if config.trace else config.max_tokens,
+                config.ignore_eos,
+                config.api,
+            ),
         )
         observer = Observer(observe or ObserveOptions(), config, t0, key_headers(config))
         if live_enabled(progress):
