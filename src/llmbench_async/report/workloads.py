@@ -34,6 +34,8 @@ def workload_settings(config: Mapping[str, Any]) -> str:
         parts.append("replayed history")
     if config.get("prefix_tokens"):
         parts.append(f"prefix {config['prefix_tokens']} tokens × {config.get('prefix_groups', 1)}")
+    if config.get("session_header"):
+        parts.append(f"session header {config['session_header']}")
     return "".join(f" · {p}" for p in parts)
 
 
