@@ -8,11 +8,24 @@ import itertools
 import json
 import statistics
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import CLI, StartMock, cli_env, run_cli, run_cli_peak
+
+from llmbench_async.config import RunConfig
+from llmbench_async.errors import ConfigError
+from llmbench_async.loadgen.traces import (
+    TracePrompts,
+    TraceRow,
+    TraceSpec,
+    check_trace,
+    parse_window,
+    rows,
+)
+from llmbench_async.wire.route import preconnect_count
 
 BLOCK = 16  # --trace-block-tokens in these tests: small blocks, short prompts
 
@@ -292,3 +305,82 @@ def test_a_large_trace_is_streamed(tmp_path: Path) -> None:
     # the CLI with the mock runs in about 60-80 MiB; 300,000 rows held would add far more
     # than the file's 40 MB (a Python object per row and per id)
     assert peak_mib < 120, peak_mib
+
+
+# --- the reader and the prompts, directly --------------------------------------------
+
+
+def test_rows_order_slice_and_scale(tmp_path: Path) -> None:
+    trace = _mooncake(
+        tmp_path / "t.jsonl",
+        [(500, 1, 1, []), (100, 1, 2, []), (300, 1, 3, []), (900, 1, 4, []), (1300, 1, 5, [])],
+    )
+    spec = TraceSpec(trace, "mooncake")
+    got = [(r.line, r.output_tokens) for r in rows(spec)]
+    assert got == [(2, 2), (3, 3), (1, 1), (4, 4), (5, 5)]
+    assert [r.at_s for r in rows(spec)] == pytest.approx([0.0, 0.2, 0.4, 0.8, 1.2])
+    sliced = TraceSpec(trace, "mooncake", speed=2.0, start_s=0.3, end_s=1.2, limit=2)
+    got = [(r.line, r.at_s) for r in rows(sliced)]
+    assert got == [(1, pytest.approx(0.05)), (4, pytest.approx(0.25))]
+    assert check_trace(spec) == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "window"),
+    [
+        ("0:60s", (0.0, 60.0)),
+        ("10m:", (600.0, None)),
+        (":500ms", (0.0, 0.5)),
+        ("1.5s:2s", (1.5, 2.0)),
+    ],
+)
+def test_parse_window(text: str, window: tuple[float, float | None]) -> None:
+    assert parse_window(text) == window
+
+
+@pytest.mark.parametrize("text", ["60s", "5s:1s", "1s:1s", "x:2s", "-1s:2s", "inf:", ":nan"])
+def test_parse_window_refuses(text: str) -> None:
+    with pytest.raises(ConfigError, match="--trace-window"):
+        parse_window(text)
+
+
+def test_prompts_share_blocks_by_id_and_nothing_else() -> None:
+    prompts = TracePrompts(block_tokens=8, seed=3)
+    a = prompts.text(TraceRow(1, 0.0, 20, 1, (7, 8, 9))).split()
+    b = prompts.text(TraceRow(2, 0.0, 16, 1, (7, 8))).split()
+    c = prompts.text(TraceRow(3, 0.0, 30, 1, (7, 5))).split()
+    assert len(a) == 20 and len(b) == 16 and len(c) == 30
+    assert a[:16] == b  # blocks 7 and 8; a's block 9 cut to 4 words
+    assert a[:8] == c[:8] and a[8:16] != c[8:16]  # 7 shared, 8 vs 5 differ
+    own = [prompts.text(TraceRow(line, 0.0, 40, 1)).split() for line in (1, 2)]
+    assert own[0] != own[1] and len(own[0]) == 40
+    assert prompts.text(TraceRow(1, 0.0, 0, 1)) != ""  # an empty prompt is refused by APIs
+    again = TracePrompts(block_tokens=8, seed=3)  # reproducible; another seed is other text
+    assert again.text(TraceRow(1, 0.0, 20, 1, (7, 8, 9))).split() == a
+    assert TracePrompts(block_tokens=8, seed=4).text(TraceRow(1, 0.0, 20, 1, (7,))).split() != a
+
+
+def test_a_capped_replay_shows_the_wait_as_dispatch_lag(
+    start_mock: StartMock, tmp_path: Path
+) -> None:
+    """--max-concurrency 1 with a 200 ms answer: rows due 20 ms apart wait for the slot, so
+    the second row's dispatch lag is about 180 ms and the third's about 360 ms."""
+    mock = start_mock(ttft_ms=200, itl_ms=0, tokens=100)
+    trace = _mooncake(tmp_path / "t.jsonl", [(0, 4, 1, []), (20, 4, 1, []), (40, 4, 1, [])])
+    out = tmp_path / "r.jsonl"
+    proc = _run(mock, trace, "--max-concurrency", "1", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    lags = [(r["dispatched_ns"] - r["scheduled_ns"]) / 1e6 for r in _records(out)]
+    # each waits for the one before it to end (200 ms, plus the load's lateness)
+    assert lags[0] < 20 and 175 < lags[1] < 300 and 355 < lags[2] < 600, lags
+
+
+def test_preconnect_for_a_trace(tmp_path: Path) -> None:
+    trace = _mooncake(tmp_path / "t.jsonl", [(0, 4, 1, [])])
+    base = RunConfig(trace=trace, model="m", n=None)  # n: the cap on rows (None: all)
+    assert preconnect_count(base) == 1
+    assert preconnect_count(replace(base, max_concurrency=8)) == 8
+    assert preconnect_count(replace(base, max_concurrency=8, n=3)) == 3
+    assert preconnect_count(replace(base, max_concurrency=10**9)) == 64
+    assert str(base.shape) == "trace replay of t.jsonl"
+    assert base.load_description() == "trace replay of t.jsonl"

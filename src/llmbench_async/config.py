@@ -239,7 +239,7 @@ class RunConfig:
                 "--ramp-up and --warmup exclude each other (ramp requests are already left "
                 "out of the statistics)"
             )
-        if self.max_concurrency is not None and self.rate is None:
+        if self.max_concurrency is not None and self.rate is None and self.trace is None:
             raise ConfigError(
                 "--max-concurrency caps an open loop (--rate); for a closed loop of N "
                 "requests in flight (what vLLM's --max-concurrency does without a rate) use -c N"
