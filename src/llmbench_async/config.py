@@ -15,7 +15,6 @@ from .inbound import (
     MAX_HEADER_BYTES,
     MAX_HEADERS,
     check_file,
-    check_header_name,
     check_headers,
     check_key,
     is_secret_header,
@@ -209,12 +208,6 @@ class RunConfig:
         self._check_request()
         self._check_workload()
         check_headers(self.headers)
-        if self.session_header is not None:
-            check_header_name(self.session_header, "--session-header")
-            if self.is_secret_header(self.session_header):
-                raise ConfigError("--session-header must not name a credential header")
-            if self.session_header.lower() in {h.lower() for h in self.headers}:
-                raise ConfigError(f"--session-header {self.session_header} is also given by -H")
         check_extra_body(self.extra_body)
         self._check_transport()
         self._check_ray()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from .errors import ConfigError
+from .inbound import check_header_name
 
 Arrival = Literal["poisson", "constant", "gamma"]
 
@@ -273,6 +274,13 @@ _NOT_WITH_TRACE: tuple[tuple[str, Any, str], ...] = (
 
 def check_replay(config: Any) -> None:
     """The rules of --trace and --session-header on a RunConfig (one-line ConfigErrors)."""
+    name = config.session_header
+    if name is not None:
+        check_header_name(name, "--session-header")
+        if config.is_secret_header(name):
+            raise ConfigError("--session-header must not name a credential header")
+        if name.lower() in {h.lower() for h in config.headers}:
+            raise ConfigError(f"--session-header {name} is also given by -H")
     if config.trace is None:
         for name, flag in (("trace_format", "--trace-format"), ("trace_speed", "--trace-speed")):
             if getattr(config, name) not in (None, 1.0):

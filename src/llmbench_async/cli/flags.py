@@ -154,48 +154,57 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
     target = base_url if flags.endpoint is None else flags.endpoint.strip()
     if flags.goodput:
         parse_goodput(flags.goodput)  # a usage error before anything starts
-    config = RunConfig(
-        base_url=base_url,
-        api_key=key,
-        model=flags.model,
-        accept_models=tuple(m.strip() for m in flags.accept_model or ()),
-        api=cast(Api, flags.api),  # RunConfig checks every choice
-        n=_count(flags, duration_s),
-        concurrency=concurrency[0],
-        rate=rates[0] if rates else None,
-        arrival=cast(Arrival, flags.arrival or "poisson"),
-        seed=flags.seed,
-        max_concurrency=flags.max_concurrency,
-        duration_s=duration_s,
-        warmup_requests=warm_n,
-        warmup_s=warm_s,
-        ramp_up_s=ramp_s,
-        workers=_parse_workers(flags.workers, max(concurrency), loopback=is_loopback(target)),
-        latency_from=cast(LatencyFrom, flags.latency_from),
-        ray_address=flags.ray,
-        ray_actors=flags.ray_actors,
-        ray_per_node=flags.ray_per_node,
-        prompt=flags.prompt,
-        prompt_file=flags.prompt_file,
-        sample_prompts=flags.sample_prompts,
-        input_tokens=_input_tokens(flags.input_tokens),
-        ignore_eos=flags.ignore_eos,
-        extra_body=_parse_extra_body(flags.extra_body),
-        headers=dict(parse_header(h) for h in flags.header or ()),
-        max_tokens=flags.max_tokens,
-        stream=flags.stream,
-        verify=False if flags.insecure else (str(flags.ca_bundle) if flags.ca_bundle else True),
-        output=flags.output,
-        endpoint_url=None if flags.endpoint is None else flags.endpoint.strip(),
-        api_key_header=_key_header(flags.api_key_header),
-        max_tokens_field=cast(MaxTokensField | None, flags.max_tokens_field),  # RunConfig checks
-        proxy=flags.proxy,
-        proxy_env=not flags.no_proxy_env,
-        http2=flags.http2,
-        preconnect=flags.preconnect,
-        **_limits_fields(flags),
-        **_workload_fields(flags),
+    return _trace_checked(
+        RunConfig(
+            base_url=base_url,
+            api_key=key,
+            model=flags.model,
+            accept_models=tuple(m.strip() for m in flags.accept_model or ()),
+            api=cast(Api, flags.api),  # RunConfig checks every choice
+            n=_count(flags, duration_s),
+            concurrency=concurrency[0],
+            rate=rates[0] if rates else None,
+            arrival=cast(Arrival, flags.arrival or "poisson"),
+            seed=flags.seed,
+            max_concurrency=flags.max_concurrency,
+            duration_s=duration_s,
+            warmup_requests=warm_n,
+            warmup_s=warm_s,
+            ramp_up_s=ramp_s,
+            workers=_parse_workers(flags.workers, max(concurrency), loopback=is_loopback(target)),
+            latency_from=cast(LatencyFrom, flags.latency_from),
+            ray_address=flags.ray,
+            ray_actors=flags.ray_actors,
+            ray_per_node=flags.ray_per_node,
+            prompt=flags.prompt,
+            prompt_file=flags.prompt_file,
+            sample_prompts=flags.sample_prompts,
+            input_tokens=_input_tokens(flags.input_tokens),
+            ignore_eos=flags.ignore_eos,
+            extra_body=_parse_extra_body(flags.extra_body),
+            headers=dict(parse_header(h) for h in flags.header or ()),
+            max_tokens=flags.max_tokens,
+            stream=flags.stream,
+            verify=False if flags.insecure else (str(flags.ca_bundle) if flags.ca_bundle else True),
+            output=flags.output,
+            endpoint_url=None if flags.endpoint is None else flags.endpoint.strip(),
+            api_key_header=_key_header(flags.api_key_header),
+            max_tokens_field=cast(
+                MaxTokensField | None, flags.max_tokens_field
+            ),  # RunConfig checks
+            proxy=flags.proxy,
+            proxy_env=not flags.no_proxy_env,
+            http2=flags.http2,
+            preconnect=flags.preconnect,
+            **_limits_fields(flags),
+            **_workload_fields(flags),
+        )
     )
+
+
+def _trace_checked(config: RunConfig) -> RunConfig:
+    """`config`, its trace (if any) read once to the end of its slice: a malformed row is a
+    usage error before anything is sent."""
     if config.trace is not None:
         from ..loadgen.traces import check_trace, trace_spec
 
