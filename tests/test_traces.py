@@ -272,7 +272,7 @@ def test_flags_that_do_not_apply_to_a_trace(
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (("--max-requests", "3"), "--max-requests caps a --trace"),
+        (("--max-requests", "3"), "--max-requests caps a --trace replay; for guidellm's"),
         (("--trace-speed", "2"), "--trace-speed needs --trace"),
         (("--trace-window", "0:5s"), "--trace-window needs --trace"),
         (("--session-header", "X-S"), "--session-header needs sessions"),

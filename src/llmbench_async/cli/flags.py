@@ -301,7 +301,10 @@ def _workload_fields(flags: Flags) -> dict[str, Any]:
 def _count(flags: Flags, duration_s: float | None) -> int | None:
     """-n; with --trace, the cap on rows (--max-requests or -n; None: all of them)."""
     if flags.max_requests is not None and flags.trace is None:
-        raise ConfigError("--max-requests caps a --trace replay; without one, use -n")
+        raise ConfigError(
+            "--max-requests caps a --trace replay; for guidellm's --max-requests (the "
+            "request count) use -n N"
+        )
     if flags.trace is not None:
         if flags.n is not None and flags.max_requests is not None:
             raise ConfigError("-n and --max-requests both cap a --trace replay: give one")
