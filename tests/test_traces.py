@@ -156,6 +156,28 @@ def test_burstgpt_speed_window_cap_and_sessions(start_mock: StartMock, tmp_path:
     assert [r["trace_row"] for r in _records(out)] == [4, 5, 6]
 
 
+def test_mooncake_session_ids_become_session_headers(start_mock: StartMock, tmp_path: Path) -> None:
+    log = tmp_path / "truth.jsonl"
+    mock = start_mock(ttft_ms=0, itl_ms=0, tokens=9, log_path=str(log), truth_headers=("x-s",))
+    trace = tmp_path / "s.jsonl"
+    rows_ = [("conv_0", 0), ("conv_1", 30), ("conv_0", 60), (7, 90)]
+    trace.write_text(
+        "".join(
+            json.dumps({"timestamp": t, "input_length": 5, "output_length": 2, "session_id": s})
+            + "\n"
+            for s, t in rows_
+        )
+    )
+    out = tmp_path / "r.jsonl"
+    proc = _run(mock, trace, "--session-header", "X-S", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    seen = [t["headers"]["x-s"] for t in _truth(log)]
+    assert seen[0] == seen[2] and len(set(seen)) == 3
+    assert all("conv" not in v for v in seen)  # a number for the session, never its name
+    sessions = [r["session"] for r in _records(out)]
+    assert sessions[0] == sessions[2] and len(set(sessions)) == 3
+
+
 def test_azure_trace_dates_and_detection(start_mock: StartMock, tmp_path: Path) -> None:
     log = tmp_path / "truth.jsonl"
     mock = start_mock(ttft_ms=0, itl_ms=0, tokens=100, log_path=str(log))

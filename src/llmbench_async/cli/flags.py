@@ -328,8 +328,9 @@ def _replay_fields(flags: Flags) -> dict[str, Any]:
         fmt = detect_trace_format(flags.trace, fmt)
         if flags.session_header is not None and not has_sessions(flags.trace, fmt):
             raise ConfigError(
-                f"--session-header: the {fmt} trace {flags.trace} names no sessions (Mooncake "
-                "and Azure traces have none; BurstGPT only with a SessionID column)"
+                f"--session-header: the {fmt} trace {flags.trace} names no sessions (Azure "
+                "traces have none; BurstGPT only with a SessionID column, Mooncake rows only "
+                "with a session_id)"
             )
     return {
         "trace": flags.trace,

@@ -4,7 +4,8 @@ Three public formats, detected from the first line (or named with `--trace-forma
 
 * `mooncake`: JSONL, `{"timestamp": ms, "input_length": n, "output_length": n,
   "hash_ids": [...]}`; each hash id names one block of `--trace-block-tokens` prompt tokens,
-  so rows sharing leading ids share a prompt prefix.
+  so rows sharing leading ids share a prompt prefix. An optional `session_id` (AIPerf's
+  multi-turn traces) names the row's session.
 * `burstgpt`: CSV `Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type`,
   timestamps in seconds; a `SessionID` (or `Session ID`) column, where present, names each
   row's session. Rows with 0 response tokens are the trace's failed requests: skipped.
@@ -136,10 +137,14 @@ def detect_trace_format(path: Path, named: str | None = None) -> str:
 
 
 def has_sessions(path: Path, fmt: str) -> bool:
-    """Whether the trace names a session per row (only BurstGPT's session column does)."""
-    if fmt != "burstgpt":
+    """Whether the trace names a session per row: a BurstGPT `SessionID` column, or a
+    `session_id` in a Mooncake-style row (AIPerf's multi-turn traces); Azure's never."""
+    if fmt == "azure":
         return False
     first = _first_line(path)
+    if fmt == "mooncake":
+        obj = loads(first, f"--trace: {path} line 1")
+        return isinstance(obj, dict) and obj.get("session_id") is not None
     header = [c.strip().lower() for c in first.decode("utf-8", "replace").split(",")]
     return any(c in header for c in _SESSION_COLUMNS)
 
@@ -271,7 +276,10 @@ def _mooncake(line: bytes, where: str, no: int) -> _Raw | None:
             raise ConfigError(f"{where}: hash_ids must hold whole numbers >= 0 (got {i!r})")
     if n_out == 0:
         return None
-    return _Raw(t, no, n_in, n_out, tuple(ids), None)
+    session = obj.get("session_id")
+    if session is not None and (isinstance(session, bool) or not isinstance(session, str | int)):
+        raise ConfigError(f"{where}: session_id must be a string or a whole number")
+    return _Raw(t, no, n_in, n_out, tuple(ids), None if session is None else _session(str(session)))
 
 
 def _csv_rows(fmt: str, numbered: Iterator[tuple[int, bytes]], where: str) -> Iterator[_Raw]:
