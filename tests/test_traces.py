@@ -406,3 +406,25 @@ def test_preconnect_for_a_trace(tmp_path: Path) -> None:
     assert preconnect_count(replace(base, max_concurrency=10**9)) == 64
     assert str(base.shape) == "trace replay of t.jsonl"
     assert base.load_description() == "trace replay of t.jsonl"
+
+
+def test_compare_names_a_different_replay(tmp_path: Path) -> None:
+    trace = _mooncake(tmp_path / "t.jsonl", [(0, 4, 2, []), (50, 4, 2, [])])
+    for name, extra in (("a", ()), ("b", ("--trace-speed", "2", "--trace-window", "0:1m"))):
+        res = run_cli(
+            "run",
+            "--mock",
+            "--trace",
+            str(trace),
+            "-q",
+            "--json",
+            str(tmp_path / f"{name}.json"),
+            *extra,
+        )
+        assert res.code == 0, res.stderr
+    res = run_cli("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    assert res.code == 0, res.stderr
+    assert (
+        "load differs: BASE trace t.jsonl at 1× speed, NEW trace t.jsonl at 2× speed, "
+        "window 0 s to 60 s" in res.stdout
+    ), res.stdout

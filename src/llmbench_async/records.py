@@ -431,18 +431,20 @@ _NUMBER = (int, float)
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(
         ("n", "concurrency", "max_concurrency", "seed", "warmup_requests", "workers", "batch",
-         "turns", "prefix_tokens", "prefix_groups", "max_tokens", "ray_actors", "ray_per_node"),
+         "turns", "prefix_tokens", "prefix_groups", "max_tokens", "ray_actors", "ray_per_node",
+         "trace_block_tokens"),
         (int,),
     ),
     **dict.fromkeys(
         ("rate", "duration_s", "warmup_s", "ramp_up_s", "phase_s", "grace_s", "burstiness",
-         "think_time_s"),
+         "think_time_s", "trace_speed"),
         _NUMBER,
     ),
     **dict.fromkeys(
         ("base_url", "api_key", "model", "api", "arrival", "prompt", "latency_from",
          "endpoint_url", "api_key_header", "max_tokens_field", "proxy", "dataset",
-         "dataset_format", "prompt_file", "output", "ray_address"),
+         "dataset_format", "prompt_file", "output", "ray_address", "trace", "trace_format",
+         "session_header", "run_id"),
         (str,),
     ),
     **dict.fromkeys(
