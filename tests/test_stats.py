@@ -243,8 +243,8 @@ def test_summarize_counts_and_throughput() -> None:
 
 def test_summarize_metric_samples() -> None:
     s = summarize(_run())
-    # no record here marks content apart, and none opened a connection
-    keys = [k for k in METRIC_KEYS if k not in ("ttfc_ms", "connect_ms")]
+    # no record here marks content apart, none opened a connection, none replayed a trace
+    keys = [k for k in METRIC_KEYS if k not in ("ttfc_ms", "connect_ms", "dispatch_lag_ms")]
     assert list(s.metrics) == keys
     assert list(s.samples) == keys
     assert tuple(s.samples["ttft_ms"]) == (50.0, 100.0)
