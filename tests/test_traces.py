@@ -428,3 +428,23 @@ def test_compare_names_a_different_replay(tmp_path: Path) -> None:
         "load differs: BASE trace t.jsonl at 1× speed, NEW trace t.jsonl at 2× speed, "
         "window 0 s to 60 s" in res.stdout
     ), res.stdout
+
+
+def test_rows_before_the_window_are_read_before_the_clock_starts(tmp_path: Path) -> None:
+    """100,000 rows before --trace-window's start take a second or more to read past: that
+    reading happens before the replay's clock, so the first row is not late."""
+    path = tmp_path / "w.jsonl"
+    with path.open("w") as fh:
+        for k in range(100_000):
+            fh.write(f'{{"timestamp": {k // 100}, "input_length": 4, "output_length": 2}}\n')
+        for t in (2000, 2050, 2100):
+            fh.write(f'{{"timestamp": {t}, "input_length": 4, "output_length": 2}}\n')
+    out = tmp_path / "r.jsonl"
+    res = run_cli(
+        "run", "--mock", "--trace", str(path), "--trace-window", "2s:", "-q", "-o", str(out)
+    )
+    assert res.code == 0, res.stderr
+    records = _records(out)
+    assert [r["trace_row"] for r in records] == [100_001, 100_002, 100_003]
+    lags = [(r["dispatched_ns"] - r["scheduled_ns"]) / 1e6 for r in records]
+    assert max(lags) < 50, lags  # reading 100,000 rows on the clock would be ~1,000 ms

@@ -16,7 +16,7 @@ import time
 from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from itertools import count
+from itertools import chain, count
 from typing import Any, Protocol
 
 import anyio
@@ -311,7 +311,13 @@ class _Pool:
         """Start the slots: C closed-loop slots, or the open-loop dispatcher."""
         shape = self.plan.shape
         if self.trace is not None:
-            tg.start_soon(self.dispatch, tg, self.trace_arrivals(self.trace))
+            arrivals = self.trace_arrivals(self.trace)
+            # read up to the slice's first row (past the rows before --trace-window's
+            # start) before the clock starts, so that reading is not charged as lateness
+            first = next(arrivals, None)
+            self.started = self.warm_end_ns = self.ramp_end_ns = time.perf_counter_ns()
+            primed = chain(() if first is None else (first,), arrivals)
+            tg.start_soon(self.dispatch, tg, primed)
         elif isinstance(shape, ClosedLoop):
             slots = shape.concurrency
             if self.plan.total is not None:
