@@ -22,6 +22,7 @@ from llmbench_async.loadgen.traces import (
     TraceRow,
     TraceSpec,
     check_trace,
+    detect_trace_format,
     parse_window,
     rows,
 )
@@ -448,3 +449,22 @@ def test_rows_before_the_window_are_read_before_the_clock_starts(tmp_path: Path)
     assert [r["trace_row"] for r in records] == [100_001, 100_002, 100_003]
     lags = [(r["dispatched_ns"] - r["scheduled_ns"]) / 1e6 for r in records]
     assert max(lags) < 50, lags  # reading 100,000 rows on the clock would be ~1,000 ms
+
+
+@pytest.mark.parametrize(
+    ("first", "fmt"),
+    [
+        ('{"timestamp": 0, "input_length": 1, "output_length": 1}', "mooncake"),
+        ("\ufeffTimestamp,Model,Request tokens,Response tokens,Total tokens,Log Type", "burstgpt"),
+        (
+            '"Timestamp","Model","Request tokens","Response tokens","Total tokens","Log Type"',
+            "burstgpt",
+        ),
+        ("TIMESTAMP,ContextTokens,GeneratedTokens", "azure"),
+        ('"TIMESTAMP","ContextTokens","GeneratedTokens"', "azure"),
+    ],
+)
+def test_formats_are_detected_from_the_first_line(tmp_path: Path, first: str, fmt: str) -> None:
+    path = tmp_path / "trace.txt"  # the name says nothing: the content does
+    path.write_text(first + "\n", encoding="utf-8")
+    assert detect_trace_format(path) == fmt

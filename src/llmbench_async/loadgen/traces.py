@@ -89,12 +89,6 @@ class TraceSpec:
     limit: int | None = None  # at most this many requests (None: every row in the slice)
     block_tokens: int = 512  # Mooncake: tokens per hash id
 
-    def __str__(self) -> str:
-        speed = "" if self.speed == 1 else f" at {self.speed:g}× speed"
-        end = "end" if self.end_s is None else f"{self.end_s:g} s"
-        window = "" if not self.start_s and self.end_s is None else f", {self.start_s:g} s–{end}"
-        return f"trace replay of {self.path.name} ({self.format}){speed}{window}"
-
 
 def parse_window(text: str) -> tuple[float, float | None]:
     """`--trace-window START:END`, durations from the trace's first row; either side may be
@@ -125,7 +119,7 @@ def detect_trace_format(path: Path, named: str | None = None) -> str:
     first = _first_line(path).strip()
     if first.startswith(b"{"):
         return "mooncake"
-    header = [c.strip().lower() for c in first.decode("utf-8", "replace").split(",")]
+    header = _header(first)
     if all(c in header for c in _BURSTGPT):
         return "burstgpt"
     if all(c in header for c in _AZURE):
@@ -145,8 +139,7 @@ def has_sessions(path: Path, fmt: str) -> bool:
     if fmt == "mooncake":
         obj = loads(first, f"--trace: {path} line 1")
         return isinstance(obj, dict) and obj.get("session_id") is not None
-    header = [c.strip().lower() for c in first.decode("utf-8", "replace").split(",")]
-    return any(c in header for c in _SESSION_COLUMNS)
+    return any(c in _header(first) for c in _SESSION_COLUMNS)
 
 
 def trace_spec(config: RunConfig) -> TraceSpec | None:
@@ -169,6 +162,12 @@ def check_trace(spec: TraceSpec) -> int:
     """Read the replay's rows once, before the run, so a malformed row is one line and exit
     2 before any request is sent (streamed: memory stays bounded); the rows it will send."""
     return sum(1 for _ in rows(spec))
+
+
+def _header(line: bytes) -> list[str]:
+    """A CSV header line's column names, unquoted, in lower case."""
+    cells = next(csv.reader([line.decode("utf-8", "replace")]), [])
+    return [c.strip().lower() for c in cells]
 
 
 def _first_line(path: Path) -> bytes:
