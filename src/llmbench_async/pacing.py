@@ -13,7 +13,7 @@ import math
 import random
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 from .errors import ConfigError
@@ -251,24 +251,26 @@ def new_run_id() -> str:
     return secrets.token_hex(4)
 
 
-# flags whose load a trace replaces (the rows say when and what): (RunConfig field, its
-# value when unset, the flag)
-_NOT_WITH_TRACE: tuple[tuple[str, Any, str], ...] = (
-    ("rate", None, "--rate"),
-    ("concurrency", 1, "-c/--concurrency"),
-    ("duration_s", None, "--duration"),
-    ("warmup_requests", 0, "--warmup"),
-    ("warmup_s", 0.0, "--warmup"),
-    ("ramp_up_s", 0.0, "--ramp-up"),
-    ("dataset", None, "--dataset"),
-    ("prompt_file", None, "--prompt-file"),
-    ("input_tokens", None, "--input-tokens"),
-    ("turns", None, "--turns"),
-    ("prefix_tokens", 0, "--prefix-tokens"),
-    ("batch", 1, "--batch"),
-    ("max_tokens", 128, "--max-tokens"),
-    ("workers", 1, "--workers"),
-    ("ray_address", None, "--ray"),
+# flags whose load a trace replaces (the rows say when and what): (RunConfig field, flag);
+# each must keep its default with --trace
+_NOT_WITH_TRACE: tuple[tuple[str, str], ...] = (
+    ("rate", "--rate"),
+    ("concurrency", "-c/--concurrency"),
+    ("duration_s", "--duration"),
+    ("warmup_requests", "--warmup"),
+    ("warmup_s", "--warmup"),
+    ("ramp_up_s", "--ramp-up"),
+    ("dataset", "--dataset"),
+    ("prompt", "--prompt"),
+    ("prompt_file", "--prompt-file"),
+    ("sample_prompts", "--sample-prompts"),
+    ("input_tokens", "--input-tokens"),
+    ("turns", "--turns"),
+    ("prefix_tokens", "--prefix-tokens"),
+    ("batch", "--batch"),
+    ("max_tokens", "--max-tokens"),
+    ("workers", "--workers"),
+    ("ray_address", "--ray"),
 )
 
 
@@ -294,8 +296,9 @@ def check_replay(config: Any) -> None:
                 "or a --trace with a session column"
             )
         return
-    for name, unset, flag in _NOT_WITH_TRACE:
-        if getattr(config, name) != unset:
+    defaults = {f.name: f.default for f in fields(config)}
+    for name, flag in _NOT_WITH_TRACE:
+        if getattr(config, name) != defaults[name]:
             raise ConfigError(
                 f"--trace sets when each request is sent and its lengths, so {flag} does not "
                 "apply (scale time with --trace-speed, cap requests with --max-requests)"
