@@ -249,6 +249,10 @@ ROW = '{"timestamp": 0, "input_length": 4, "output_length": 2}\n'
          "1,ChatGPT\n", ":2"),
         ("a.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\nyesterday,1,2\n", ":2"),
         ("unknown.csv", "when,what\n1,2\n", ":1"),
+        ("field.csv", "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+         "1," + "x" * 200_000 + ",1,1,2,API log\n", ":2"),
+        ("nul.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n\x00\x00,1,2\n", ":2"),
+        ("long.jsonl", "{" + " " * (5 << 20) + "}\n", ":1"),
     ],
 )  # fmt: skip
 def test_a_malformed_trace_is_one_line_naming_its_line(

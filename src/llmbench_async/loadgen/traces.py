@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 TRACE_FORMATS = ("mooncake", "burstgpt", "azure")
-MAX_TRACE_FILE_BYTES = 64 * 1024**3  # read as a stream: the cap only bounds the reading time
+MAX_TRACE_FILE_BYTES = 8 * 1024**3  # read as a stream: the cap bounds the reading time
 MAX_TRACE_LINE_BYTES = 4 * 1024**2  # one row (a Mooncake row's hash_ids included)
 MAX_HASH_IDS = 100_000  # blocks of one Mooncake row
 REORDER_ROWS = 4096  # rows held to put out-of-order timestamps in order
@@ -165,8 +165,11 @@ def check_trace(spec: TraceSpec) -> int:
 
 
 def _header(line: bytes) -> list[str]:
-    """A CSV header line's column names, unquoted, in lower case."""
-    cells = next(csv.reader([line.decode("utf-8", "replace")]), [])
+    """A CSV header line's column names, unquoted, in lower case ([] for no CSV line)."""
+    try:
+        cells = next(csv.reader([line.decode("utf-8", "replace")]), [])
+    except csv.Error:
+        return []
     return [c.strip().lower() for c in cells]
 
 
@@ -174,9 +177,12 @@ def _first_line(path: Path) -> bytes:
     """The file's first line (at most the line cap), without a UTF-8 byte order mark."""
     try:
         with path.open("rb") as fh:
-            return fh.readline(MAX_TRACE_LINE_BYTES + 1).lstrip(b"\xef\xbb\xbf")
+            line = fh.readline(MAX_TRACE_LINE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"--trace: cannot read {path}: {exc.strerror or exc}") from None
+    if len(line) > MAX_TRACE_LINE_BYTES:
+        raise ConfigError(f"--trace: {path} line 1 is longer than 4 MiB")
+    return line.lstrip(b"\xef\xbb\xbf")
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -290,7 +296,10 @@ def _csv_rows(fmt: str, numbered: Iterator[tuple[int, bytes]], where: str) -> It
             raise ConfigError(f"{where} line {no} is not UTF-8 text") from None
         if not text.strip():
             continue
-        cells = next(csv.reader([text]))
+        try:
+            cells = next(csv.reader([text]))
+        except csv.Error as exc:
+            raise ConfigError(f"{where} line {no}: not a CSV row ({exc})") from None
         if header is None:
             header = {c.strip().lower(): k for k, c in enumerate(cells)}
             wanted = _BURSTGPT if fmt == "burstgpt" else _AZURE
