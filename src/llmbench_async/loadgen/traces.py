@@ -56,7 +56,7 @@ MAX_TRACE_FILE_BYTES = 8 * 1024**3  # read as a stream: the cap bounds the readi
 MAX_TRACE_LINE_BYTES = 4 * 1024**2  # one row (a Mooncake row's hash_ids included)
 MAX_HASH_IDS = 100_000  # blocks of one Mooncake row
 REORDER_ROWS = 4096  # rows held to put out-of-order timestamps in order
-_BLOCK_CACHE = 4096  # distinct prefix blocks kept built (each `block_tokens` words)
+_BLOCK_CACHE_WORDS = 2_000_000  # words of prefix blocks kept built (16 MB of references)
 
 _IN, _OUT = MAX_INPUT_TOKENS, MAX_TOKENS_HIGH  # caps of a row's input and output lengths
 _BURSTGPT = ("timestamp", "request tokens", "response tokens")
@@ -414,6 +414,7 @@ class TracePrompts:
         self.block_tokens = block_tokens
         self.seed = seed
         self._blocks: OrderedDict[int, tuple[str, ...]] = OrderedDict()
+        self._cache_blocks = max(1, _BLOCK_CACHE_WORDS // block_tokens)  # least recently used go
 
     def text(self, row: TraceRow) -> str:
         n = max(1, row.input_tokens)  # an empty prompt is refused by every API
@@ -439,7 +440,7 @@ class TracePrompts:
         rng = random.Random(f"trace-block:{self.seed}:{block_id}")
         words = tuple(rng.choices(WORDS, k=self.block_tokens))
         blocks[block_id] = words
-        if len(blocks) > _BLOCK_CACHE:
+        if len(blocks) > self._cache_blocks:
             blocks.popitem(last=False)
         return words
 
