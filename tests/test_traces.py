@@ -476,3 +476,31 @@ def test_formats_are_detected_from_the_first_line(tmp_path: Path, first: str, fm
     path = tmp_path / "trace.txt"  # the name says nothing: the content does
     path.write_text(first + "\n", encoding="utf-8")
     assert detect_trace_format(path) == fmt
+
+
+def test_rows_with_many_hash_ids_shorten_the_ordering_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ordering window holds at most REORDER_IDS hash ids, so memory stays bounded
+    whatever each row carries: with room for 4 ids (2 rows of 2), a row 1 place late is put
+    in order, one 3 places late is refused."""
+    from llmbench_async.loadgen import traces
+
+    monkeypatch.setattr(traces, "REORDER_IDS", 4)
+    near = _mooncake(
+        tmp_path / "near.jsonl",
+        [(0, 1, 1, [1, 2]), (20, 1, 1, [1, 2]), (10, 1, 1, [3, 4]), (30, 1, 1, [5, 6])],
+    )
+    assert [r.line for r in rows(TraceSpec(near, "mooncake"))] == [1, 3, 2, 4]
+    far = _mooncake(
+        tmp_path / "far.jsonl",
+        [
+            (0, 1, 1, [1, 2]),
+            (20, 1, 1, [1, 2]),
+            (30, 1, 1, [1, 2]),
+            (40, 1, 1, [1, 2]),
+            (10, 1, 1, [3, 4]),
+        ],
+    )
+    with pytest.raises(ConfigError, match="line 5: timestamp earlier"):
+        list(rows(TraceSpec(far, "mooncake")))

@@ -39,6 +39,7 @@ from .workload import WORDS
 
 __all__ = [
     "MAX_TRACE_FILE_BYTES",
+    "REORDER_IDS",
     "REORDER_ROWS",
     "TRACE_FORMATS",
     "TracePrompts",
@@ -56,6 +57,7 @@ MAX_TRACE_FILE_BYTES = 8 * 1024**3  # read as a stream: the cap bounds the readi
 MAX_TRACE_LINE_BYTES = 4 * 1024**2  # one row (a Mooncake row's hash_ids included)
 MAX_HASH_IDS = 100_000  # blocks of one Mooncake row
 REORDER_ROWS = 4096  # rows held to put out-of-order timestamps in order
+REORDER_IDS = 1_000_000  # and at most this many hash ids in them (memory stays bounded)
 _BLOCK_CACHE_WORDS = 2_000_000  # words of prefix blocks kept built (16 MB of references)
 
 _IN, _OUT = MAX_INPUT_TOKENS, MAX_TOKENS_HIGH  # caps of a row's input and output lengths
@@ -239,15 +241,19 @@ def _ordered(raws: Iterator[_Raw], where: str) -> Iterator[_Raw]:
     """`raws` in timestamp order (ties: file order), through a window of `REORDER_ROWS`."""
     heap: list[tuple[float, int, _Raw]] = []
     last: _Raw | None = None
+    ids = 0  # hash ids held: rows with very many of them shorten the window
     for raw in raws:
         if last is not None and raw.t < last.t:
             raise ConfigError(
-                f"{where} line {raw.line}: timestamp earlier than line {last.line}'s, more "
-                f"than {REORDER_ROWS} rows back; sort the trace by time"
+                f"{where} line {raw.line}: timestamp earlier than line {last.line}'s, which "
+                f"was already replayed (rows are put in order within {REORDER_ROWS} rows); "
+                "sort the trace by time"
             )
         heapq.heappush(heap, (raw.t, raw.line, raw))
-        if len(heap) > REORDER_ROWS:
+        ids += len(raw.hash_ids)
+        while len(heap) > REORDER_ROWS or ids > REORDER_IDS:
             last = heapq.heappop(heap)[2]
+            ids -= len(last.hash_ids)
             yield last
     while heap:
         yield heapq.heappop(heap)[2]
