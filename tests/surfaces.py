@@ -51,6 +51,8 @@ OPTION_SURFACES: dict[tuple[str, str], str] = {
     ("run", "--prompt-file"): "path",
     ("run", "--dataset"): "path",
     ("run", "--load-shape"): "path",
+    ("run", "--trace"): "path",
+    ("run", "--session-header"): "header",
     ("run", "--ca-bundle"): "path",
     ("run", "--extra-body"): "json",
     ("run", "--output"): "output",

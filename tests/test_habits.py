@@ -136,7 +136,8 @@ def test_a_word_that_is_no_url_is_still_no_command() -> None:
         (("--target", "http://x"), "--target is guidellm's flag; here use --base-url URL"),
         (("--rate-type", "sweep"), "--rate-type is guidellm's flag; here use -c N"),
         (("--max-seconds", "30"), "--max-seconds is guidellm's flag; here use --duration"),
-        (("--max-requests", "30"), "--max-requests is guidellm's flag; here use -n N"),
+        (("--max-requests", "30"), "--max-requests caps a --trace replay; for guidellm's "
+         "--max-requests (the request count) use -n N"),
         (("--data", "prompt_tokens=256"), "--data is guidellm's flag; here use --input-tokens"),
         (("-t", "5"), "-t is oha/hey's flag; here use --timeout DURATION"),
         (("-d", "{}"), "-d is oha/hey (body), k6 (duration)'s flag"),

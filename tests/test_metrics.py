@@ -36,12 +36,14 @@ SERVER_SPLIT = {"source": "vllm", "queue_ms": 2.0, "prefill_ms": 50.0, "decode_m
 
 def _records(n: int, ttft_ms: int) -> list[RequestRecord]:
     """One failure (after one retry on a 429), then n - 1 successes sent 2 ms after they
-    were due, the first 4 on new connections (1 ms to connect)."""
+    were due (handed on 1 ms after, as a trace replay's are), the first 4 on new
+    connections (1 ms to connect)."""
     ok = [_rec(i, ttft_ms=ttft_ms, e2e_ms=ttft_ms + 40, tokens=5) for i in range(1, n)]
     due = [
         replace(
             r,
             scheduled_ns=r.send_ns - 2 * MS,
+            dispatched_ns=r.send_ns - MS,
             first_content_ns=r.first_token_ns,
             new_connection=r.index <= 4,
             connect_ns=MS if r.index <= 4 else 0,
@@ -151,22 +153,27 @@ def test_every_metric_is_reachable_from_compare(metric: Metric, tmp_path: Path) 
 
 
 # runs whose saved files every metric is read back from: the built-in mock (`--mock`, cold
-# connections in both, so `connect` has samples), and a mock refusing half its requests
-# with 429 (one retry: about a quarter of the requests fail, never none in practice)
+# connections in all, so `connect` has samples), a mock refusing half its requests with 429
+# (one retry: about a quarter of the requests fail, never none in practice), and a trace
+# replayed on that mock (the only run with a dispatch lag)
 _SAVED_RUNS = {
-    "mock": ("--mock", "--no-preconnect", "-n", "24", "-c", "6"),
-    "refusing": ("--no-preconnect", "--retries", "1", "-n", "30", "-c", "5"),
+    "mock": ("--mock", "--no-preconnect", "-n", "24", "-c", "6", "--max-tokens", "4"),
+    "refusing": ("--no-preconnect", "--retries", "1", "-n", "30", "-c", "5", "--max-tokens", "4"),
+    "trace": ("--no-preconnect", "--retries", "1", "--trace"),
 }
-# metrics only some saved runs produce (by default, every run does): the refusing mock
-# sends llama.cpp timings (no queue time); TLS is read back in tests/test_tls.py, vLLM's
-# queue time in tests/test_servertiming.py; elsewhere both readings must say "none"
+# metrics only some saved runs produce (by default, every run does): the refusing mock (which
+# also serves the trace replay) sends llama.cpp timings (no queue time); TLS is read back in
+# tests/test_tls.py, vLLM's queue time in tests/test_servertiming.py; elsewhere both
+# readings must say "none"
 _PRODUCED_BY: dict[str, tuple[str, ...]] = {
     "tls": (),
     "server_queue": (),
     **dict.fromkeys(
-        ("server_prefill", "server_decode", "network_client", "cache_hit_rate"), ("refusing",)
+        ("server_prefill", "server_decode", "network_client", "cache_hit_rate"),
+        ("refusing", "trace"),
     ),
 }
+_TRACE_ONLY = ("dispatch_lag",)
 _QUALIFIERS: dict[str, tuple[str | None, ...]] = {
     "retries": (None, *RETRY_CAUSES),
 }
@@ -182,13 +189,19 @@ def saved_runs(
         ttft_ms=0, itl_ms=1, tokens=4, fail_rate=0.5, fail_status=429, seed=7, server_timings=True
     )
     runs = {}
+    trace = out / "replayed.jsonl"
+    trace.write_text(
+        "".join(
+            json.dumps({"timestamp": 5 * k, "input_length": 8, "output_length": 4}) + "\n"
+            for k in range(30)
+        )
+    )
     for name, args in _SAVED_RUNS.items():
         target = () if name == "mock" else ("--base-url", mock.base_url, "--model", "mock-model")
         res = run_cli(
             *args,
+            *((str(trace),) if name == "trace" else ()),
             *target,
-            "--max-tokens",
-            "4",
             "--goodput",
             "ttft<10s,tpot<5s",
             "-o",
@@ -210,6 +223,10 @@ def test_every_metric_reads_the_same_value_from_a_summary_and_its_saved_document
 ) -> None:
     qualifiers = STATS if metric.per_request else _QUALIFIERS.get(metric.name, (None,))
     for name, (summary, document) in saved_runs.items():
+        if metric.name in _TRACE_ONLY and name != "trace":  # no sample: no value, anywhere
+            assert metric.of_summary(summary, "p50") is None
+            assert metric.of_document(document, "p50") is None
+            continue
         for qualifier in qualifiers:
             from_summary = metric.of_summary(summary, qualifier)
             from_document = metric.of_document(document, qualifier)

@@ -27,6 +27,10 @@ def test_config_json_round_trip() -> None:
         MockConfig(tokens=0)
     with pytest.raises(ValueError, match="itl_ms"):
         MockConfig(itl_ms=-1)
+    truth = MockConfig(truth_block_words=16, truth_headers=("x-session-id",))
+    assert MockConfig.from_json(truth.to_json()) == truth
+    with pytest.raises(ValueError, match="truth_block_words"):
+        MockConfig(truth_block_words=-1)
 
 
 @pytest.mark.parametrize(("header", "value", "sent"), RETRY_HINTS)

@@ -35,7 +35,9 @@ def test_truth_log(tmp_path: Path) -> None:
     assert plain["id"] == plain_body.json()["id"]
     keys = {"id", "received", "headers_sent", "first_token", "last_token", "tokens"}
     keys |= {"prompt_tokens", "status", "path", "monotonic"}
-    assert all(set(r) == keys for r in rows)
+    # a planned completion also says the token limit it asked (none here); a refusal does not
+    assert set(streamed) == set(plain) == keys | {"max_tokens"} and set(missing) == keys
+    assert streamed["max_tokens"] is None and plain["max_tokens"] is None
     assert before < streamed["received"] < streamed["headers_sent"] < after
     assert streamed["first_token"] - streamed["received"] == pytest.approx(0.050, abs=0.010)
     assert streamed["last_token"] - streamed["first_token"] == pytest.approx(0.025, abs=0.010)

@@ -11,7 +11,15 @@ import pytest
 
 from llmbench_async import MockProcess, RunConfig, run
 from llmbench_async.mock import MockConfig
-from llmbench_async.pacing import ClosedLoop, ConstantRate, PoissonRate, make_shape
+from llmbench_async.pacing import (
+    ClosedLoop,
+    ConstantRate,
+    LoadPlan,
+    PoissonRate,
+    TraceReplay,
+    make_shape,
+    new_run_id,
+)
 
 
 def _take(pacer: ConstantRate | PoissonRate, k: int) -> list[float]:
@@ -40,6 +48,24 @@ def test_poisson_schedule_has_the_right_rate_and_shape() -> None:
     assert _take(PoissonRate(50.0, seed=1), 50) == offsets[:50]
     assert _take(PoissonRate(50.0, seed=2), 50) != offsets[:50]
     assert str(PoissonRate(5, seed=3)) == "Poisson arrivals at 5 req/s, seed 3"
+
+
+def test_a_trace_replay_shape_says_what_it_replays() -> None:
+    assert str(TraceReplay("t.jsonl", "mooncake")) == "trace replay of t.jsonl (mooncake)"
+    shape = TraceReplay("b.csv", None, 2.0, 60.0, 120.0)
+    assert str(shape) == "trace replay of b.csv at 2× speed, 60 s to 120 s"
+    assert (
+        str(TraceReplay("a.csv", "azure", 1.0, 5.0))
+        == "trace replay of a.csv (azure), 5 s to its end"
+    )
+    plan = LoadPlan(shape, None, None)  # the rows bound it: no count or duration needed
+    assert plan.replay and plan.total is None
+    with pytest.raises(TypeError):
+        plan.arrivals()
+    with pytest.raises(ValueError):
+        LoadPlan(ClosedLoop(1), None, None)
+    ids = {new_run_id() for _ in range(50)}
+    assert len(ids) == 50 and all(len(i) == 8 and int(i, 16) >= 0 for i in ids)
 
 
 def test_make_shape() -> None:

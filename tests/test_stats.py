@@ -244,8 +244,16 @@ def test_summarize_counts_and_throughput() -> None:
 def test_summarize_metric_samples() -> None:
     s = summarize(_run())
     # no record here marks content apart, got a head, opened a connection or says on
-    # which connection it came, and no server reported its time
-    absent = {"ttfc_ms", "connect_ms", "dns_ms", "tcp_ms", "tls_ms", "headers_ms"}
+    # which connection it came; no server reported its time; none replayed a trace
+    absent = {
+        "ttfc_ms",
+        "connect_ms",
+        "dispatch_lag_ms",
+        "dns_ms",
+        "tcp_ms",
+        "tls_ms",
+        "headers_ms",
+    }
     absent |= {"headers_new_ms", "headers_reused_ms", "server_queue_ms", "server_prefill_ms"}
     keys = [k for k in METRIC_KEYS if k not in absent | {"server_decode_ms", "network_client_ms"}]
     assert list(s.metrics) == keys

@@ -215,6 +215,12 @@ def file_cases() -> list[Case]:
             _TWO,
         ),
         (
+            "--trace",
+            "dataset",
+            lambda u, t, p: [*run_args(u, "-m", "m"), "--trace", str(p)],
+            _TWO,
+        ),
+        (
             "--prompt-file",
             "prompt",
             lambda u, t, p: [*run_args(u, "-m", "m"), "--prompt-file", str(p)],
@@ -327,6 +333,13 @@ def flag_cases() -> list[Case]:
         cases.append(_usage("--api-key-header", name or "empty", "--api-key-header", name))
         cases.append(_usage("--request-id-header", name or "empty", "--request-id-header", name))
         cases.append(_usage("--header", f"framing {name}", "-H", f"{name}: v"))
+        session = ("--turns", "2", "--session-header", name)
+        cases.append(_usage("--session-header", name or "empty", *session))
+    cases.append(
+        _usage(
+            "--session-header", "credential", "--turns", "2", "--session-header", "Authorization"
+        )
+    )
     bad_urls = (
         "ftp://h/",
         "http://h:99999/",

@@ -4,6 +4,7 @@ then ignored), and each flag's rule about the others is one line naming it."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from llmbench_async.cli.workload_options import WorkloadOptions
 from llmbench_async.errors import ConfigError
 
 SAMPLE = "sample:sharegpt"
+TRACE = Path("trace.jsonl")  # relative: each test runs in a folder that holds it
 
 # each workload flag with a value that differs from its default, the flags it needs, and
 # the RunConfig field (with its value) it must set
@@ -52,6 +54,18 @@ REACHES: dict[str, tuple[dict[str, Any], str, Any]] = {
     "prefix_tokens": ({"prefix_tokens": 64}, "prefix_tokens", 64),
     "prefix_groups": ({"prefix_groups": 3, "prefix_tokens": 64}, "prefix_groups", 3),
     "goodput": ({"goodput": ["ttft<200ms"]}, "goodput", ("ttft<200ms",)),
+    # TRACE: a small Mooncake trace with sessions, written by the test
+    "trace": ({"trace": TRACE}, "trace", TRACE),
+    "trace_format": ({"trace": TRACE, "trace_format": "mooncake"}, "trace_format", "mooncake"),
+    "trace_speed": ({"trace": TRACE, "trace_speed": 2.0}, "trace_speed", 2.0),
+    "trace_window": ({"trace": TRACE, "trace_window": "0s:1s"}, "trace_window", (0.0, 1.0)),
+    "trace_block_tokens": ({"trace": TRACE, "trace_block_tokens": 16}, "trace_block_tokens", 16),
+    "max_requests": ({"trace": TRACE, "max_requests": 2}, "n", 2),
+    "session_header": (
+        {"trace": TRACE, "session_header": "X-Session-ID"},
+        "session_header",
+        "X-Session-ID",
+    ),
 }
 
 
@@ -59,6 +73,18 @@ def test_the_table_covers_every_workload_flag() -> None:
     assert sorted(REACHES) == sorted(f.name for f in dataclasses.fields(WorkloadOptions))
 
 
+@pytest.fixture
+def in_trace_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = (
+        json.dumps({"timestamp": 300 * k, "input_length": 8, "output_length": 4,
+                    "session_id": f"s{k % 2}"})
+        for k in range(4)
+    )  # fmt: skip
+    (tmp_path / TRACE).write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.usefixtures("in_trace_folder")
 @pytest.mark.parametrize("name", sorted(REACHES))
 def test_each_workload_flag_reaches_the_run(name: str) -> None:
     given, field, value = REACHES[name]

@@ -31,7 +31,16 @@ from .limits import (
     check_numbers,
     check_observe_numbers,
 )
-from .pacing import Arrival, LoadPlan, LoadShape, Ramp, make_shape
+from .pacing import (
+    Arrival,
+    LoadPlan,
+    LoadShape,
+    Ramp,
+    TraceReplay,
+    check_replay,
+    make_shape,
+    new_run_id,
+)
 from .redact import MASK, mask_url, mask_userinfo, redact_secret, secret_forms, url_secrets
 
 __all__ = [
@@ -218,6 +227,15 @@ class RunConfig:
     ray_address: str | None = None
     ray_actors: int | None = None  # actors in all (None: per node)
     ray_per_node: int | None = None  # actors on each node (None with no ray_actors: 1)
+    # trace replay (loadgen/traces.py): with a trace, `n` caps the requests (None: all rows)
+    trace: Path | None = None
+    trace_format: str | None = None  # mooncake, burstgpt or azure (None: detected)
+    trace_speed: float = 1.0  # 2: the trace's gaps halved
+    trace_window: tuple[float, float | None] = (0.0, None)  # seconds of the trace to replay
+    trace_block_tokens: int = 512  # Mooncake: prompt tokens per hash id
+    # session affinity: this header carries `<run_id>-<session>` on each session's requests
+    session_header: str | None = None
+    run_id: str = field(default_factory=new_run_id, compare=False)
 
     def __post_init__(self) -> None:
         self._check_choices()
@@ -235,6 +253,7 @@ class RunConfig:
         check_extra_body(self.extra_body)
         self._check_transport()
         self._check_ray()
+        check_replay(self)
 
     def _check_choices(self) -> None:
         for flag, value, choices in (
@@ -248,7 +267,7 @@ class RunConfig:
                 raise ConfigError(f"{flag} must be {shown} (got {value!r})")
 
     def _check_load(self) -> None:
-        if self.n is None and self.duration_s is None:
+        if self.n is None and self.duration_s is None and self.trace is None:
             raise ConfigError("give --n or --duration")
         if self.ramp_up_s and (self.warmup_requests or self.warmup_s):
             raise ConfigError(
@@ -257,7 +276,7 @@ class RunConfig:
             )
         if self.until_stable and (self.workers > 1 or self.ray_address is not None):
             raise ConfigError("--until-stable needs a single-process run (no --workers, --ray)")
-        if self.max_concurrency is not None and self.rate is None:
+        if self.max_concurrency is not None and self.rate is None and self.trace is None:
             raise ConfigError(
                 "--max-concurrency caps an open loop (--rate); for a closed loop of N "
                 "requests in flight (what vLLM's --max-concurrency does without a rate) use -c N"
@@ -269,6 +288,7 @@ class RunConfig:
             or self.dataset is not None  # the dataset's sample
             or self.prefix_tokens > 0  # the shared prefixes' words
             or self.model_mix == "random"  # which model each request asks for
+            or self.trace is not None  # the trace's prompt words
         ):
             raise ConfigError(
                 "--seed affects nothing here: it seeds Poisson and gamma arrivals (--rate), "
@@ -385,7 +405,11 @@ class RunConfig:
 
     @property
     def shape(self) -> LoadShape:
-        """The load shape: the closed loop, or an open-loop arrival schedule."""
+        """The load shape: the closed loop, an open-loop arrival schedule, or a trace."""
+        if self.trace is not None:
+            start, end = self.trace_window
+            fmt = self.trace_format
+            return TraceReplay(self.trace.name, fmt, self.trace_speed, start, end)
         return make_shape(
             concurrency=self.concurrency,
             rate=self.rate,
@@ -399,6 +423,8 @@ class RunConfig:
     @property
     def plan(self) -> LoadPlan:
         """When to send: the shape, the limits, the warm-up and the in-flight cap."""
+        if self.trace is not None:  # the rows say when; `n` caps them as they are read
+            return LoadPlan(self.shape, None, None, max_in_flight=self.max_concurrency)
         return LoadPlan(
             shape=self.shape,
             count=self.n,
@@ -432,11 +458,11 @@ class RunConfig:
     def load_description(self) -> str:
         """One line saying the load shape, e.g. `closed loop, concurrency 5 · 10 requests`."""
         shape = str(self.shape)
-        if self.rate is not None and self.max_concurrency:
+        if (self.rate is not None or self.trace is not None) and self.max_concurrency:
             shape += f", at most {self.max_concurrency} in flight"
         limits = []
         if self.n is not None:
-            limits.append(f"{self.n} requests")
+            limits.append(f"{'at most ' if self.trace else ''}{self.n} requests")
         if self.duration_s is not None:
             limits.append(f"{self.duration_s:g} s")
         if self.warmup_requests:

@@ -335,6 +335,14 @@ PER_REQUEST: tuple[Metric, ...] = (
         lambda r, _: r.queue_delay_ns / _NS_PER_MS,
     ),
     _per_request(
+        "dispatch_lag_ms",
+        "dispatch_lag",
+        "Dispatch lag",
+        ("replay_lag",),
+        "trace replay only: the row's instant in the trace → handed on to be sent",
+        lambda r, _: _ms(r.dispatch_lag_ns),
+    ),
+    _per_request(
         "connect_ms",
         "connect",
         "Connect",

@@ -96,7 +96,8 @@ class Expect:
         """From a public config dict (a run's, or a results file header's)."""
         # several models (--model a,b): no one model the answers must name
         model = None if config.get("models") else config.get("model")
-        max_tokens = config.get("max_tokens")
+        # a trace replay's max_tokens is each row's own: none to compare against
+        max_tokens = None if config.get("trace") else config.get("max_tokens")
         return cls(
             model=model if isinstance(model, str) else None,
             max_tokens=max_tokens if type(max_tokens) is int else None,

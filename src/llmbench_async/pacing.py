@@ -12,11 +12,13 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, Protocol
 
 from .errors import ConfigError
+from .inbound import check_header_name
 from .limits import MAX_SHAPE_POINTS, MAX_SHAPE_RATE, MAX_SHAPE_TIME_S
 from .units import parse_duration, parse_time
 
@@ -429,7 +431,26 @@ class ShapedRate:
         return f"{self.profile}{scaled}, {self.arrival} arrivals{seed}"
 
 
-LoadShape = ClosedLoop | ConstantRate | PoissonRate | GammaRate | ShapedRate
+@dataclass(frozen=True, slots=True)
+class TraceReplay:
+    """Arrivals read from a trace file (loadgen/traces.py): each row at its own timestamp,
+    relative to the first row, divided by `speed`."""
+
+    name: str  # the trace file's name
+    format: str | None  # mooncake, burstgpt, azure (None: detected when read)
+    speed: float = 1.0  # MUST BE > 0; 2 replays twice as fast
+    start_s: float = 0.0  # the slice replayed, in the trace's own seconds
+    end_s: float | None = None
+
+    def __str__(self) -> str:
+        fmt = f" ({self.format})" if self.format else ""
+        speed = "" if self.speed == 1 else f" at {self.speed:g}× speed"
+        end = "its end" if self.end_s is None else f"{self.end_s:g} s"
+        window = "" if not self.start_s and self.end_s is None else f", {self.start_s:g} s to {end}"
+        return f"trace replay of {self.name}{fmt}{speed}{window}"
+
+
+LoadShape = ClosedLoop | ConstantRate | PoissonRate | GammaRate | ShapedRate | TraceReplay
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,8 +503,13 @@ class LoadPlan:
     ramp: Ramp | None = None  # a ramp-up first: its requests are extra, marked `ramp`
 
     def __post_init__(self) -> None:
-        if self.count is None and self.duration_s is None:
+        if self.count is None and self.duration_s is None and not self.replay:
             raise ValueError("a run needs a request count, a duration or both")
+
+    @property
+    def replay(self) -> bool:
+        """Whether arrivals come from a trace (its rows, not a pacer, say when and what)."""
+        return isinstance(self.shape, TraceReplay)
 
     @property
     def ramp_s(self) -> float:
@@ -497,8 +523,8 @@ class LoadPlan:
     def arrivals(self) -> Iterator[float]:
         """Open loop: the due offsets (seconds from the start), ramp included."""
         shape = self.shape
-        if isinstance(shape, ClosedLoop):
-            raise TypeError("a closed loop has no arrival schedule")
+        if isinstance(shape, ClosedLoop | TraceReplay):
+            raise TypeError(f"{shape} has no pacer schedule")
         if self.ramp is None:
             return shape.offsets()
         return self.ramp.warp(shape.offsets(), shape.rate)
@@ -561,3 +587,72 @@ def check_shape_run(spec: str, *, ramp_s: float, warmup: float) -> None:
                 f"--load-shape and {flag} exclude each other: the shape starts the run "
                 "itself (begin it with a low step instead)"
             )
+
+
+def new_run_id() -> str:
+    """A run's id: 8 random hex digits, shared by its workers (the session header's prefix)."""
+    return secrets.token_hex(4)
+
+
+# flags whose load a trace replaces (the rows say when and what): (RunConfig field, flag);
+# each must keep its default with --trace
+_NOT_WITH_TRACE: tuple[tuple[str, str], ...] = (
+    ("rate", "--rate"),
+    ("concurrency", "-c/--concurrency"),
+    ("duration_s", "--duration"),
+    ("warmup_requests", "--warmup"),
+    ("warmup_s", "--warmup"),
+    ("ramp_up_s", "--ramp-up"),
+    ("dataset", "--dataset"),
+    ("prompt", "--prompt"),
+    ("prompt_file", "--prompt-file"),
+    ("sample_prompts", "--sample-prompts"),
+    ("input_tokens", "--input-tokens"),
+    ("turns", "--turns"),
+    ("prefix_tokens", "--prefix-tokens"),
+    ("batch", "--batch"),
+    ("max_tokens", "--max-tokens"),
+    ("workers", "--workers"),
+    ("ray_address", "--ray"),
+)
+
+
+def check_replay(config: Any) -> None:
+    """The rules of --trace and --session-header on a RunConfig (one-line ConfigErrors)."""
+    name = config.session_header
+    if name is not None:
+        check_header_name(name, "--session-header")
+        if config.is_secret_header(name):
+            raise ConfigError("--session-header must not name a credential header")
+        if name.lower() in {h.lower() for h in config.headers}:
+            raise ConfigError(f"--session-header {name} is also given by -H")
+    if config.trace is None:
+        for name, flag in (("trace_format", "--trace-format"), ("trace_speed", "--trace-speed")):
+            if getattr(config, name) not in (None, 1.0):
+                raise ConfigError(f"{flag} needs --trace")
+        if config.trace_window != (0.0, None):
+            raise ConfigError("--trace-window needs --trace")
+        multi = config.dataset is not None or (config.turns or 1) > 1
+        if config.session_header is not None and not multi:
+            raise ConfigError(
+                "--session-header needs sessions: --turns N, a conversation --dataset, "
+                "or a --trace with a session column"
+            )
+        return
+    defaults = {f.name: f.default for f in fields(config)}
+    for name, flag in _NOT_WITH_TRACE:
+        if getattr(config, name) != defaults[name]:
+            raise ConfigError(
+                f"--trace sets when each request is sent and its lengths, so {flag} does not "
+                "apply (scale time with --trace-speed, cap requests with --max-requests)"
+            )
+    if config.api == "embeddings":
+        raise ConfigError("--trace replays completions; --api embeddings has no output length")
+    if not 0 < config.trace_speed <= 1e6:
+        raise ConfigError(
+            f"--trace-speed must be more than 0 and at most 1e6 (got {config.trace_speed!r})"
+        )
+    if not 1 <= config.trace_block_tokens <= 65_536:
+        raise ConfigError(
+            f"--trace-block-tokens must be from 1 to 65536 (got {config.trace_block_tokens!r})"
+        )

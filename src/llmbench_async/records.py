@@ -92,6 +92,10 @@ class RequestRecord:
     # the model this request asked for, when the run spread requests over several (--model
     # a,b,c); None: the run's one model (the header's config.model)
     requested_model: str | None = None
+    trace_row: int | None = None  # trace replay: the trace file's line this request came from
+    # trace replay: when the runner handed the row on to be sent (an instant); its lateness
+    # against `scheduled_ns` (the row's instant in the trace) is the dispatch lag
+    dispatched_ns: int | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)  # shared when empty
 
     @property
@@ -144,6 +148,11 @@ class RequestRecord:
         return first - self.scheduled_ns
 
     @property
+    def dispatch_lag_ns(self) -> int | None:
+        """Trace replay: the row's instant in the trace → handed on to be sent."""
+        return None if self.dispatched_ns is None else self.dispatched_ns - self.scheduled_ns
+
+    @property
     def retry_wait_ns(self) -> int:
         """Time spent on failed attempts and backoff before the reported attempt."""
         return 0 if self.first_send_ns is None else self.send_ns - self.first_send_ns
@@ -181,7 +190,7 @@ _INSTANTS = (
 )
 
 
-_WORKLOAD_TAGS = ("session", "turn", "group", "inputs")
+_WORKLOAD_TAGS = ("session", "turn", "group", "inputs", "trace_row")
 _SPLIT = ("queue_ms", "prefill_ms", "decode_ms")  # server_timing parts, in order
 _SERVER_FIELDS = ("request_id", "trace_id", "cached_tokens", "server_timing")
 _PHASES = ("dns_ns", "tcp_ns", "tls_ns")
@@ -225,6 +234,8 @@ def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
         value = getattr(record, name)
         if value is not None:
             line[name] = value
+    if record.dispatched_ns is not None:
+        line["dispatched_ns"] = record.dispatched_ns - t0_ns
     if record.retry_causes:
         line["retry_causes"] = list(record.retry_causes)
     if record.ramp:
@@ -281,6 +292,8 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         preconnected=bool(line.get("preconnected", False)),
         requested_model=served_model(_opt_str(line.get("requested_model"))),
         extra=dict(line.get("extra") or {}),
+        trace_row=_opt_int(line.get("trace_row")),
+        dispatched_ns=_opt_int(line.get("dispatched_ns")),
     )
 
 
@@ -481,7 +494,7 @@ _OPT_INTS = (
     "headers_ns", "first_token_ns", "last_token_ns", "first_content_ns", "output_events",
     "output_tokens", "input_tokens", "reasoning_tokens", "status", "attempts", "first_send_ns",
     "session", "turn", "group", "inputs", "ready_ns", "connect_ns", "cached_tokens",
-    "dns_ns", "tcp_ns", "tls_ns",
+    "dns_ns", "tcp_ns", "tls_ns", "trace_row", "dispatched_ns",
 )  # fmt: skip
 _BOOLS = ("warmup", "ramp", "new_connection", "preconnected")
 _INT_RANGE = 2**62  # instants (ns) and counts beyond this are not a run's
@@ -555,18 +568,20 @@ _NUMBER = (int, float)
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(
         ("n", "concurrency", "max_concurrency", "seed", "warmup_requests", "workers", "batch",
-         "turns", "prefix_tokens", "prefix_groups", "max_tokens", "ray_actors", "ray_per_node"),
+         "turns", "prefix_tokens", "prefix_groups", "max_tokens", "ray_actors", "ray_per_node",
+         "trace_block_tokens"),
         (int,),
     ),
     **dict.fromkeys(
         ("rate", "duration_s", "warmup_s", "ramp_up_s", "phase_s", "grace_s", "burstiness",
-         "think_time_s"),
+         "think_time_s", "trace_speed"),
         _NUMBER,
     ),
     **dict.fromkeys(
         ("base_url", "api_key", "model", "api", "arrival", "prompt", "latency_from",
          "endpoint_url", "api_key_header", "max_tokens_field", "proxy", "dataset",
-         "dataset_format", "prompt_file", "output", "ray_address", "request_id_header"),
+         "dataset_format", "prompt_file", "output", "ray_address", "request_id_header",
+         "trace", "trace_format", "session_header", "run_id"),
         (str,),
     ),
     **dict.fromkeys(

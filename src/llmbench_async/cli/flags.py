@@ -77,52 +77,56 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
     target = base_url if flags.endpoint is None else flags.endpoint.strip()
     if flags.goodput:
         parse_goodput(flags.goodput)  # a usage error before anything starts
-    return RunConfig(
-        base_url=base_url,
-        api_key=key,
-        **_model_fields(flags),
-        accept_models=tuple(m.strip() for m in flags.accept_model or ()),
-        api=cast(Api, flags.api),  # RunConfig checks every choice
-        n=flags.n if flags.n is not None or duration_s is not None else 10,
-        concurrency=concurrency[0],
-        rate=rates[0] if rates else None,
-        arrival=cast(Arrival, flags.arrival or "poisson"),
-        load_shape=None if flags.load_shape is None else load_shape_spec(flags.load_shape),
-        seed=flags.seed,
-        max_concurrency=flags.max_concurrency,
-        duration_s=duration_s,
-        until_stable=parse_until_stable(flags.until_stable or (), flags.api),
-        warmup_requests=warm_n,
-        warmup_s=warm_s,
-        ramp_up_s=ramp_s,
-        workers=parse_workers(flags.workers, max(concurrency), loopback=is_loopback(target)),
-        latency_from=cast(LatencyFrom, flags.latency_from),
-        ray_address=flags.ray,
-        ray_actors=flags.ray_actors,
-        ray_per_node=flags.ray_per_node,
-        prompt=flags.prompt,
-        prompt_file=flags.prompt_file,
-        sample_prompts=flags.sample_prompts,
-        input_tokens=parse_input_range(flags.input_tokens),
-        ignore_eos=flags.ignore_eos,
-        extra_body=parse_extra_body(flags.extra_body),
-        headers=dict(parse_header(h) for h in flags.header or ()),
-        max_tokens=flags.max_tokens,
-        stream=flags.stream,
-        verify=False if flags.insecure else (str(flags.ca_bundle) if flags.ca_bundle else True),
-        output=flags.output,
-        endpoint_url=None if flags.endpoint is None else flags.endpoint.strip(),
-        api_key_header=_key_header(flags.api_key_header),
-        max_tokens_field=cast(MaxTokensField | None, flags.max_tokens_field),  # RunConfig checks
-        proxy=flags.proxy,
-        proxy_env=not flags.no_proxy_env,
-        http2=flags.http2,
-        request_id_header=_id_header(flags.request_id_header),
-        traceparent=flags.traceparent,
-        preconnect=flags.preconnect,
-        calibrate=flags.calibrate,
-        **_limits_fields(flags),
-        **_workload_fields(flags),
+    return _trace_checked(
+        RunConfig(
+            base_url=base_url,
+            api_key=key,
+            **_model_fields(flags),
+            accept_models=tuple(m.strip() for m in flags.accept_model or ()),
+            api=cast(Api, flags.api),  # RunConfig checks every choice
+            n=_count(flags, duration_s),
+            concurrency=concurrency[0],
+            rate=rates[0] if rates else None,
+            arrival=cast(Arrival, flags.arrival or "poisson"),
+            load_shape=None if flags.load_shape is None else load_shape_spec(flags.load_shape),
+            seed=flags.seed,
+            max_concurrency=flags.max_concurrency,
+            duration_s=duration_s,
+            until_stable=parse_until_stable(flags.until_stable or (), flags.api),
+            warmup_requests=warm_n,
+            warmup_s=warm_s,
+            ramp_up_s=ramp_s,
+            workers=parse_workers(flags.workers, max(concurrency), loopback=is_loopback(target)),
+            latency_from=cast(LatencyFrom, flags.latency_from),
+            ray_address=flags.ray,
+            ray_actors=flags.ray_actors,
+            ray_per_node=flags.ray_per_node,
+            prompt=flags.prompt,
+            prompt_file=flags.prompt_file,
+            sample_prompts=flags.sample_prompts,
+            input_tokens=parse_input_range(flags.input_tokens),
+            ignore_eos=flags.ignore_eos,
+            extra_body=parse_extra_body(flags.extra_body),
+            headers=dict(parse_header(h) for h in flags.header or ()),
+            max_tokens=flags.max_tokens,
+            stream=flags.stream,
+            verify=False if flags.insecure else (str(flags.ca_bundle) if flags.ca_bundle else True),
+            output=flags.output,
+            endpoint_url=None if flags.endpoint is None else flags.endpoint.strip(),
+            api_key_header=_key_header(flags.api_key_header),
+            max_tokens_field=cast(
+                MaxTokensField | None, flags.max_tokens_field
+            ),  # RunConfig checks
+            proxy=flags.proxy,
+            proxy_env=not flags.no_proxy_env,
+            http2=flags.http2,
+            request_id_header=_id_header(flags.request_id_header),
+            traceparent=flags.traceparent,
+            preconnect=flags.preconnect,
+            calibrate=flags.calibrate,
+            **_limits_fields(flags),
+            **_workload_fields(flags),
+        )
     )
 
 
@@ -144,6 +148,18 @@ def _model_fields(flags: Flags) -> dict[str, Any]:
         return {"model": flags.model}  # one name: as given (RunConfig checks it)
     parse_model_mix(flags.model_mix or "round-robin", names, flags.seed)
     return {"model": names[0], "models": names, "model_mix": flags.model_mix}
+
+
+def _trace_checked(config: RunConfig) -> RunConfig:
+    """`config`, its trace (if any) read once to the end of its slice: a malformed row is a
+    usage error before anything is sent."""
+    if config.trace is not None:
+        from ..loadgen.traces import check_trace, trace_spec
+
+        spec = trace_spec(config)
+        if spec is not None and not check_trace(spec):
+            raise ConfigError(f"--trace: {config.trace} holds no row to replay in that window")
+    return config
 
 
 def _limits_fields(flags: Flags) -> dict[str, Any]:
@@ -220,6 +236,51 @@ def _workload_fields(flags: Flags) -> dict[str, Any]:
         "prefix_tokens": flags.prefix_tokens,
         "prefix_groups": flags.prefix_groups,
         "goodput": tuple(flags.goodput or ()),
+        **_replay_fields(flags),
+    }
+
+
+def _count(flags: Flags, duration_s: float | None) -> int | None:
+    """-n; with --trace, the cap on rows (--max-requests or -n; None: all of them)."""
+    if flags.max_requests is not None and flags.trace is None:
+        raise ConfigError(
+            "--max-requests caps a --trace replay; for guidellm's --max-requests (the "
+            "request count) use -n N"
+        )
+    if flags.trace is not None:
+        if flags.n is not None and flags.max_requests is not None:
+            raise ConfigError("-n and --max-requests both cap a --trace replay: give one")
+        return flags.max_requests if flags.max_requests is not None else flags.n
+    return flags.n if flags.n is not None or duration_s is not None else 10
+
+
+def _replay_fields(flags: Flags) -> dict[str, Any]:
+    """The RunConfig fields of --trace and --session-header (the trace's format detected
+    here, from its first line, when not named)."""
+    from ..loadgen.traces import detect_trace_format, has_sessions, parse_window
+
+    window = (0.0, None) if flags.trace_window is None else parse_window(flags.trace_window)
+    fmt = flags.trace_format
+    if flags.trace is not None:
+        outputs = (flags.output, flags.json_path, flags.junit, flags.markdown, flags.html)
+        if any(p is not None and p.resolve() == flags.trace.resolve() for p in outputs):
+            raise ConfigError(
+                f"--trace {flags.trace} is also an output file; it would be overwritten"
+            )
+        fmt = detect_trace_format(flags.trace, fmt)
+        if flags.session_header is not None and not has_sessions(flags.trace, fmt):
+            raise ConfigError(
+                f"--session-header: the {fmt} trace {flags.trace} names no sessions (Azure "
+                "traces have none; BurstGPT only with a SessionID column, Mooncake rows only "
+                "with a session_id)"
+            )
+    return {
+        "trace": flags.trace,
+        "trace_format": fmt,
+        "trace_speed": flags.trace_speed,
+        "trace_window": window,
+        "trace_block_tokens": flags.trace_block_tokens,
+        "session_header": flags.session_header,
     }
 
 

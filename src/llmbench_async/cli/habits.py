@@ -40,7 +40,8 @@ FOREIGN_FLAGS: tuple[Foreign, ...] = (
     Foreign(
         "--dataset-name",
         "vLLM",
-        "--input-tokens N (random) or --dataset FILE --dataset-format sharegpt",
+        "--input-tokens N (random), --dataset FILE --dataset-format sharegpt, or --trace "
+        "FILE (burstgpt, mooncake)",
     ),
     Foreign("--dataset-path", "vLLM", "--dataset FILE"),
     Foreign("--random-input-len", "vLLM", "--input-tokens N"),
@@ -63,7 +64,6 @@ FOREIGN_FLAGS: tuple[Foreign, ...] = (
         "--arrival constant; sweep: --rate 1,2,4)",
     ),
     Foreign("--max-seconds", "guidellm", "--duration DURATION"),
-    Foreign("--max-requests", "guidellm", "-n N"),
     Foreign(
         "--data",
         "guidellm",

@@ -57,6 +57,13 @@ METAVARS: dict[str, str] = {
     "--min-output-tokens": "N",
     "--max-output-tokens": "N",
     "--prefix-tokens": "N",
+    "--trace": "FILE",
+    "--trace-format": "NAME",
+    "--trace-speed": "X",
+    "--trace-window": "START:END",
+    "--trace-block-tokens": "N",
+    "--max-requests": "N",
+    "--session-header": "NAME",
     "--prefix-groups": "N",
     "--goodput": "EXPR",
     # run: limits

@@ -133,3 +133,71 @@ class WorkloadOptions:
             rich_help_panel=_PANEL,
         ),
     ] = 1
+    trace: Annotated[
+        Path | None,
+        typer.Option(
+            "--trace",
+            help="Replay a request trace: each row one request, sent at its timestamp (relative "
+            "to the first row) with a prompt of its input length and max_tokens of its output "
+            "length. Mooncake JSONL, BurstGPT CSV or Azure LLM inference CSV, detected from "
+            "the content. Read as a stream.",
+            show_default=False,
+            rich_help_panel=_PANEL,
+        ),
+    ] = None
+    trace_format: Annotated[
+        str | None,
+        typer.Option(
+            "--trace-format",
+            help="--trace's format: mooncake, burstgpt or azure. Default: detected.",
+            show_default=False,
+            rich_help_panel=_PANEL,
+        ),
+    ] = None
+    trace_speed: Annotated[
+        float,
+        typer.Option(
+            "--trace-speed",
+            help="--trace: time scale; 2 replays twice as fast (gaps halved). Default 1.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = 1.0
+    trace_window: Annotated[
+        str | None,
+        typer.Option(
+            "--trace-window",
+            help="--trace: replay only START:END of it, durations from its first row "
+            "(e.g. 10m:20m, :60s). Default: all of it.",
+            show_default=False,
+            rich_help_panel=_PANEL,
+        ),
+    ] = None
+    trace_block_tokens: Annotated[
+        int,
+        typer.Option(
+            "--trace-block-tokens",
+            help="--trace (Mooncake): prompt tokens per hash id; the same id is the same text "
+            "in every request, so a prefix cache sees the trace's reuse. Default 512.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = 512
+    max_requests: Annotated[
+        int | None,
+        typer.Option(
+            "--max-requests",
+            help="--trace: replay at most N rows (the same as -n with --trace). Default: all.",
+            show_default=False,
+            rich_help_panel=_PANEL,
+        ),
+    ] = None
+    session_header: Annotated[
+        str | None,
+        typer.Option(
+            "--session-header",
+            help="Send this header with a stable id per session, <run id>-<session> (e.g. "
+            "X-Session-ID), for routers with session affinity. Needs sessions: --turns N, a "
+            "conversation --dataset, or a --trace with a session column. Default: none.",
+            show_default=False,
+            rich_help_panel=_PANEL,
+        ),
+    ] = None

@@ -14,9 +14,9 @@ import sys
 import threading
 import time
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from itertools import count
+from itertools import chain, count
 from typing import Any, Protocol
 
 import anyio
@@ -25,7 +25,7 @@ import httpx
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..config import RunConfig
-from ..errors import EXIT_FOR_SIGNAL, RequestError
+from ..errors import EXIT_FOR_SIGNAL, ConfigError, RequestError
 from ..pacing import ClosedLoop, LoadPlan
 from ..records import RequestRecord
 from ..watch.live import LiveView, live_enabled, planned_seconds
@@ -35,9 +35,11 @@ from ..wire.route import preconnect_run
 from .conversations import Sessions
 from .lost import DEFAULT_LOST_AFTER, FATAL_KINDS, Watch
 from .models import ModelMix, parse_model_mix
+from .traces import TracePrompts, TraceRow, TraceSpec, rows, trace_spec
 from .workload import Conversation, PromptItem, SyntheticInput, Workload, load_prompts
 
 RecordSink = Callable[[RequestRecord], None]
+_Arrival = tuple[int, int, TraceRow | None]  # (index, due instant, the trace row if any)
 
 _LAG_PERIOD_S = 0.01
 
@@ -100,6 +102,10 @@ class DriveOptions:
     # --until-stable: asked every `until_every_s`; True ends the sending (in flight finish)
     until: Callable[[], bool] | None = None
     until_every_s: float = 1.0
+    trace: TraceSpec | None = None  # a trace to replay (the plan's shape is TraceReplay)
+    session_header: str | None = None  # sends `<run_id>-<session>` on each session's requests
+    run_id: str = ""
+    seed: int = 0  # the trace's prompt words
 
 
 class Bar(Protocol):
@@ -180,6 +186,11 @@ class _Pool:
         )
         self.end_index = None if plan.total is None else first_index + plan.total
         self.warm_end_index = first_index + plan.warmup_requests
+        self.trace = options.trace
+        self.prompts = (
+            None if self.trace is None else TracePrompts(self.trace.block_tokens, options.seed)
+        )
+        self.session_header, self.run_id = options.session_header, options.run_id
         self.bar = progress_bar(plan.total, enabled=options.progress)
         self.cpu0 = time.process_time()
         self.started = time.perf_counter_ns()
@@ -264,6 +275,8 @@ class _Pool:
             # several models: the request's own model, asked for and checked in the answer
             model = self.workload.model_of(tags.get("session", index)) if self.targets else None
             target = self.target if model is None else self.targets[model]
+            if self.session_header is not None and tags.get("session") is not None:
+                target = self.session_target(tags["session"], target)
             record = await execute(
                 self.http, target, index, body, scheduled, capture, self.attempted
             )
@@ -274,7 +287,7 @@ class _Pool:
             self.in_flight -= 1
         if model is not None:
             record = replace(record, requested_model=model)
-        if tags:  # session / turn / prefix group / batch size
+        if tags:  # session / turn / prefix group / batch size / trace row
             get = tags.get
             record = replace(
                 record,
@@ -282,9 +295,37 @@ class _Pool:
                 turn=get("turn"),
                 group=get("group"),
                 inputs=get("inputs"),
+                trace_row=get("trace_row"),
+                dispatched_ns=get("dispatched_ns"),
             )
         self.deliver(record)
         return record
+
+    def session_target(self, session: int, target: Target) -> Target:
+        """`target` (the run's, or a model's) with the session header: `<run id>-<session>`."""
+        assert self.session_header is not None
+        headers = {**target.headers, self.session_header: f"{self.run_id}-{session}"}
+        return replace(target, headers=headers)
+
+    async def replay(self, index: int, scheduled: int, row: TraceRow) -> None:
+        """One trace row: its prompt and max_tokens; stamped when it is handed on to be sent
+        (the record's `dispatched_ns`: its lateness against the trace is the dispatch lag)."""
+        assert self.prompts is not None
+        body = self.workload.text_body(self.prompts.text(row), row.output_tokens)
+        tags = {"trace_row": row.line, "dispatched_ns": time.perf_counter_ns()}
+        if row.session is not None:
+            tags["session"] = row.session
+        await self.one(index, scheduled, body, None, **tags)
+
+    def trace_arrivals(self, spec: TraceSpec) -> Iterator[tuple[float, TraceRow | None]]:
+        """The trace's rows as arrivals. The file was checked whole before the run; one that
+        changed since and no longer reads stops the sending, with one line saying why."""
+        try:
+            for row in rows(spec):
+                yield row.at_s, row
+        except ConfigError as exc:
+            sys.stderr.write(f"llmbench-async: stopped sending: {exc}\n")
+            self.stop = True
 
     def claim(self, scheduled: int) -> int | None:
         """A session's next request index, or None when the run's budget is spent."""
@@ -311,14 +352,22 @@ class _Pool:
     def start(self, tg: anyio.abc.TaskGroup) -> None:
         """Start the slots: C closed-loop slots, or the open-loop dispatcher."""
         shape = self.plan.shape
-        if isinstance(shape, ClosedLoop):
+        if self.trace is not None:
+            arrivals = self.trace_arrivals(self.trace)
+            # read up to the slice's first row (past the rows before --trace-window's
+            # start) before the clock starts, so that reading is not charged as lateness
+            first = next(arrivals, None)
+            self.started = self.warm_end_ns = self.ramp_end_ns = time.perf_counter_ns()
+            primed = chain(() if first is None else (first,), arrivals)
+            tg.start_soon(self.dispatch, tg, primed)
+        elif isinstance(shape, ClosedLoop):
             slots = shape.concurrency
             if self.plan.total is not None:
                 slots = min(slots, self.plan.total)
             for offset in self.plan.slot_offsets(slots):
                 tg.start_soon(self.closed_slot, self.started + int(offset * 1e9))
         else:
-            tg.start_soon(self.dispatch, tg)
+            tg.start_soon(self.dispatch, tg, ((at, None) for at in self.plan.arrivals()))
 
     async def closed_slot(self, start_ns: int) -> None:
         """Send requests one after another, the first at `start_ns` (a ramp staggers them);
@@ -344,12 +393,12 @@ class _Pool:
             record = await self.one(index, scheduled)
             scheduled = record.end_ns
 
-    async def open_slot(self, queue: MemoryObjectReceiveStream[tuple[int, int]]) -> None:
+    async def open_slot(self, queue: MemoryObjectReceiveStream[_Arrival]) -> None:
         async with queue:
             while not self.stop:
                 self.idle += 1
                 try:
-                    index, scheduled = await queue.receive()
+                    index, scheduled, row = await queue.receive()
                 except anyio.EndOfStream:
                     return
                 finally:
@@ -357,22 +406,26 @@ class _Pool:
                 self.backlog -= 1
                 if self.stop:
                     return
-                if self.workload.multi_turn:
+                if row is not None:
+                    await self.replay(index, scheduled, row)
+                elif self.workload.multi_turn:
                     await self.session(scheduled)
                 else:
                     await self.one(index, scheduled)
 
-    async def dispatch(self, tg: anyio.abc.TaskGroup) -> None:
+    async def dispatch(
+        self, tg: anyio.abc.TaskGroup, arrivals: Iterator[tuple[float, TraceRow | None]]
+    ) -> None:
         """Open loop: release each request at its due instant to a free slot. Slots start
         lazily, only when every slot is busy and an arrival waits, so the run never holds
         more tasks than it has had requests in flight, capped by
         min(--max-concurrency, requests to send)."""
         caps = [c for c in (self.plan.max_in_flight, self.plan.total) if c is not None]
         cap = min(caps) if caps else None
-        send, receive = anyio.create_memory_object_stream[tuple[int, int]](math.inf)
+        send, receive = anyio.create_memory_object_stream[_Arrival](math.inf)
         slots = 0
         async with send, receive:
-            for offset in self.plan.arrivals():
+            for offset, row in arrivals:
                 # multi-turn: an arrival starts a session, whose turns draw their own indices
                 index = -1 if self.workload.multi_turn else next(self.indices)
                 scheduled = self.started + int(offset * 1e9)
@@ -387,7 +440,7 @@ class _Pool:
                     slots += 1
                     tg.start_soon(self.open_slot, receive.clone())
                 self.backlog += 1
-                send.send_nowait((index, scheduled))
+                send.send_nowait((index, scheduled, row))
 
     def outcome(self, lag: array[float]) -> DriveOutcome:
         total = self.plan.total
@@ -496,6 +549,10 @@ async def drive(
         in_flight_to=in_flight_to,
         until=until,
         until_every_s=until_every_s,
+        trace=trace_spec(config),
+        session_header=config.session_header,
+        run_id=config.run_id,
+        seed=config.seed or 0,
     )
     plan, workload = config.plan, build_workload(config, prompts)
     return await run_requests(http, target or build_target(config), workload, plan, sink, options)

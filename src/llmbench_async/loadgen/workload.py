@@ -209,6 +209,10 @@ class Workload:
             messages = [{"role": "system", "content": conv.system}, *messages]
         return self._encode(messages, None, model)
 
+    def text_body(self, text: str, max_tokens: int) -> bytes:
+        """The body of one request of `text` asking for `max_tokens` (a trace row)."""
+        return self._encode([{"role": "user", "content": text}], max_tokens)
+
     def _text(self, index: int, prefixed: bool = False) -> str:
         return flatten(_messages(self.item(index, prefixed)))
 

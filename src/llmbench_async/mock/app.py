@@ -202,6 +202,12 @@ class App:
                 extra["slot_acquired"] = self.log.wall(marks.slot)
             if len(self.config.models) > 1:  # which of the served models was asked for
                 extra["model"] = plan.model
+            extra.update(plan.truth)
+        if self.config.truth_headers and req.headers is not None:
+            got = {
+                n: req.headers.get(n.lower().encode("latin-1")) for n in self.config.truth_headers
+            }
+            extra["headers"] = {n: v.decode("latin-1") for n, v in got.items() if v is not None}
         if fault is not None:
             extra["fault"] = fault
         self.log.write(

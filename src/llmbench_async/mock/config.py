@@ -68,6 +68,10 @@ class MockConfig:
     no_usage: bool = False  # never send usage (stream chunk or body), even when asked
     endless: bool = False  # content never ends (non-streaming: never answered)
     slow_drip: bool = False  # after the headers, one byte every 200 ms forever
+    # the truth log: a hash per block of this many prompt words (0: none), and the values of
+    # these request headers (lower-case names), so tests see prefixes and session ids
+    truth_block_words: int = 0
+    truth_headers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -100,6 +104,8 @@ class MockConfig:
             )
         if self.retry_after is not None:
             check_retry_after(self.retry_after, self.retry_after_header)
+        if self.truth_block_words < 0:
+            raise ValueError(f"truth_block_words must be >= 0, got {self.truth_block_words}")
         if self.capacity is not None and self.capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {self.capacity}")
         if self.reasoning_tokens < 0:
@@ -167,6 +173,8 @@ class MockConfig:
         if "models" in data:
             models = data["models"]
             data["models"] = (models,) if isinstance(models, str) else tuple(models)
+        if "truth_headers" in data:
+            data["truth_headers"] = tuple(data["truth_headers"])
         return cls(**data)
 
 

@@ -92,6 +92,7 @@ class Request:
     # seconds, as `received`), where the socket gives one: before `received` by as long as
     # the request waited in the socket for this loop
     arrived: float | None = None
+    headers: dict[bytes, bytes] | None = None  # every header, lower-case names (truth log)
 
 
 def _tokens(value: bytes) -> set[bytes]:
@@ -268,6 +269,7 @@ class Connection(asyncio.Protocol):
                     parsed.key,
                     parsed.version,
                     self._arrived,
+                    parsed.headers,
                 )
             )
             self._head, self._need, self._continue = None, 0, False
@@ -292,7 +294,9 @@ class Connection(asyncio.Protocol):
         if auth is not None and auth[:7].lower() == b"bearer ":
             key = auth[7:].strip()
         version = headers.get(b"anthropic-version")
-        self._head = Request(method, path, b"", keep_alive, http11, 0.0, None, key, version)
+        self._head = Request(
+            method, path, b"", keep_alive, http11, 0.0, None, key, version, None, headers
+        )
         self._need = length
         expect = headers.get(b"expect", b"").lower() == b"100-continue"
         self._continue = expect and http11 and self._need > 0

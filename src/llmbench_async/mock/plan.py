@@ -11,11 +11,12 @@ carries (messages, prompt, input, instructions, system), at least 1 (embeddings:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from .config import MockConfig, retry_hint
@@ -111,6 +112,7 @@ class Plan:
     dimensions: int = 0  # embeddings: vector length
     base64: bool = False  # embeddings: encoding_format "base64"
     faults: tuple[str, ...] = ()  # the faults applied, for the truth log
+    truth: dict[str, Any] = field(default_factory=dict)  # what the request asked, for the log
 
     @property
     def chat(self) -> bool:
@@ -174,6 +176,32 @@ def _prompt_tokens(body: dict[str, Any], api: Api) -> int:
     else:
         words = count_words(body.get("prompt"))
     return max(1, words)
+
+
+def _asked(body: dict[str, Any], api: Api, block_words: int) -> dict[str, Any]:
+    """What the truth log says the request asked for: its token limit and, with
+    `block_words`, a short hash of each block of that many prompt words (in order), so a
+    test can see which requests shared which prompt blocks."""
+    limit = next((body[k] for k in _LIMITS[api] if body.get(k) is not None), None)
+    asked: dict[str, Any] = {"max_tokens": limit}
+    if block_words:
+        words = _words(body.get("prompt" if api == "completions" else "messages"))
+        asked["prompt_blocks"] = [
+            hashlib.sha256(" ".join(words[k : k + block_words]).encode()).hexdigest()[:12]
+            for k in range(0, len(words), block_words)
+        ]
+    return asked
+
+
+def _words(value: Any) -> list[str]:
+    """The words of a prompt or of messages' contents, in order."""
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list):
+        return [w for v in value for w in _words(v)]
+    if isinstance(value, dict):
+        return _words(value.get("content", value.get("text")))
+    return []
 
 
 def _offsets(config: MockConfig, n: int, rng: random.Random) -> tuple[float, ...]:
@@ -342,6 +370,7 @@ def plan_completion(
         created=int(wall_now),
         tokens=ENDLESS if endless else n,
         prompt_tokens=prompt,
+        truth=_asked(body, api, config.truth_block_words),
         stream=stream,
         include_usage=asked_usage and not config.no_usage,
         static_body=config.static_body,

@@ -276,7 +276,9 @@ def _settings(cfg: Mapping[str, Any], load: str) -> str:
         settings = f"{load} · {api}"
     else:
         mode = "stream" if cfg.get("stream", True) else "no-stream"
-        settings = f"{load} · max_tokens {cfg.get('max_tokens', '?')} · {mode} · {api}"
+        # a trace replay asks each row's own output length
+        limit = "per row" if cfg.get("trace") else cfg.get("max_tokens", "?")
+        settings = f"{load} · max_tokens {limit} · {mode} · {api}"
     settings += workload_settings(cfg)
     if cfg.get("verify") is False:
         settings += " · TLS NOT VERIFIED (--insecure)"

@@ -36,11 +36,14 @@ def workload_settings(config: Mapping[str, Any]) -> str:
         parts.append("replayed history")
     if config.get("prefix_tokens"):
         parts.append(f"prefix {config['prefix_tokens']} tokens × {config.get('prefix_groups', 1)}")
+    if config.get("session_header"):
+        parts.append(f"session header {config['session_header']}")
     return "".join(f" · {p}" for p in parts)
 
 
 def workload_json(summary: Summary, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The summary JSON's `goodput`, `embeddings`, `by_turn` and `by_group` keys."""
+    """The summary JSON's `goodput`, `embeddings`, `dispatch_lag`, `by_turn` and `by_group`
+    keys."""
     goodput = None
     if config.get("goodput"):
         goodput = {
@@ -58,9 +61,14 @@ def workload_json(summary: Summary, config: Mapping[str, Any]) -> dict[str, Any]
             # the server's input tokens per input (each request embeds a batch of inputs)
             "input_tokens_per_input": summary.total_input_tokens / summary.total_inputs,
         }
+    lag = summary.metrics.get("dispatch_lag_ms")
     return {
         "goodput": goodput,
         "embeddings": embeddings,
+        # trace replay: how far sending fell behind the trace's schedule (ms)
+        "dispatch_lag": None
+        if lag is None
+        else {"unit": "ms", "count": lag.count, "p50": lag.p50, "p99": lag.p99, "max": lag.max},
         "by_turn": _by_json(summary.by_turn),
         "by_group": _by_json(summary.by_group),
         "per_model": per_model_json(summary) or None,
@@ -103,6 +111,13 @@ def workload_console(summary: Summary, config: Mapping[str, Any]) -> list[str]:
         )
     if summary.by_model:
         lines += ["", "By model", *_model_table(summary)]
+    lag = summary.metrics.get("dispatch_lag_ms")
+    if lag is not None:
+        lines.append(
+            f"  Behind the trace: dispatch lag p50 {format_number(lag.p50)} ms, "
+            f"p99 {format_number(lag.p99)} ms, max {format_number(lag.max)} ms "
+            f"({lag.count} rows)"
+        )
     for title, by, label in (
         ("By turn", summary.by_turn, "turn"),
         ("By prefix group", summary.by_group, "group"),

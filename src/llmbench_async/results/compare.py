@@ -495,12 +495,32 @@ def _cfg(run: ComparedRun, key: str) -> str:
 def _load_text(cfg: Mapping[str, Any]) -> str:
     if not cfg:
         return "?"
+    if cfg.get("trace"):  # a replay: the trace, its speed and slice, and its cap
+        speed = cfg.get("trace_speed", 1)
+        shown = f"{speed:g}" if isinstance(speed, int | float) else "?"
+        text = f"trace {Path(str(cfg['trace'])).name} at {shown}× speed"
+        text += _window_text(cfg.get("trace_window"))
+        if cfg.get("max_concurrency"):
+            text += f", at most {cfg['max_concurrency']} in flight"
+        return text
     if cfg.get("rate"):
         text = f"rate {float(cfg['rate']):g} req/s ({cfg.get('arrival', 'poisson')})"
         if cfg.get("max_concurrency"):
             text += f", at most {cfg['max_concurrency']} in flight"
         return text
     return f"concurrency {cfg.get('concurrency', '?')}"
+
+
+def _window_text(window: object) -> str:
+    """`, window 60 s to 120 s` for a saved --trace-window; "" for the whole trace."""
+    if not isinstance(window, list | tuple) or len(window) != 2:
+        return ""
+    start, end = window
+    if not isinstance(start, int | float) or not isinstance(end, int | float | None):
+        return ""
+    if not start and end is None:
+        return ""
+    return f", window {start:g} s to " + ("its end" if end is None else f"{end:g} s")
 
 
 def _stream_text(cfg: Mapping[str, Any]) -> str:
@@ -512,12 +532,16 @@ def _stream_text(cfg: Mapping[str, Any]) -> str:
 def _max_tokens_text(cfg: Mapping[str, Any]) -> str:
     if "max_tokens" not in cfg or cfg.get("api") == "embeddings":  # no output: not compared
         return "?"
+    if cfg.get("trace"):
+        return "per trace row" + (" (ignore_eos)" if cfg.get("ignore_eos") else "")
     return f"{cfg['max_tokens']}" + (" (ignore_eos)" if cfg.get("ignore_eos") else "")
 
 
 def _prompt_text(cfg: Mapping[str, Any]) -> str:
     if not cfg:
         return "?"
+    if cfg.get("trace"):
+        return f"trace rows, {cfg.get('trace_block_tokens', 512)} tokens per hash id"
     if cfg.get("prompt_file"):
         order = "sampled" if cfg.get("sample_prompts") else "cycled"
         return f"file {Path(str(cfg['prompt_file'])).name} ({order})"

@@ -48,7 +48,10 @@ def describe_target(config: RunConfig) -> dict[str, Any]:
             "model": models_text(config.models, config.model_mix) or config.model,
         },
         "load": config.load_description(),
-        "in_flight_cap": in_flight_cap(config.rate, config.concurrency, config.max_concurrency),
+        # a trace replay is an open loop: capped by --max-concurrency alone
+        "in_flight_cap": in_flight_cap(
+            config.rate or config.trace, config.concurrency, config.max_concurrency
+        ),
     }
 
 
@@ -196,7 +199,8 @@ def _text(value: object) -> str:
 
 
 def _legacy_cap(cfg: Mapping[str, Any]) -> int | None:
-    return in_flight_cap(cfg.get("rate"), cfg.get("concurrency"), cfg.get("max_concurrency"))
+    open_loop = cfg.get("rate") or cfg.get("trace")
+    return in_flight_cap(open_loop, cfg.get("concurrency"), cfg.get("max_concurrency"))
 
 
 def legacy_endpoint(cfg: Mapping[str, Any]) -> str:

@@ -313,6 +313,8 @@ class SummaryBuilder:
         self._answers.add(r)
         values = self._values
         values["queue_delay_ms"].append(r.queue_delay_ns / _NS_PER_MS)
+        if r.dispatched_ns is not None:
+            values["dispatch_lag_ms"].append((r.dispatched_ns - r.scheduled_ns) / _NS_PER_MS)
         if r.new_connection and r.connect_ns is not None:
             values["connect_ms"].append(r.connect_ns / _NS_PER_MS)
         self._add_network(r)

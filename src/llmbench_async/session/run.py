@@ -201,7 +201,9 @@ def summary_builder(config: RunConfig) -> Callable[[], SummaryBuilder]:
     # several models: no one model the answers must name; each request's own is checked
     # by the client (wire/client.py)
     model = None if config.models else config.model
-    expect = Expect(model, config.max_tokens, config.ignore_eos, config.api)
+    # a trace replay's max_tokens is each row's own: none to compare against
+    max_tokens = None if config.trace else config.max_tokens
+    expect = Expect(model, max_tokens, config.ignore_eos, config.api)
     return functools.partial(
         SummaryBuilder,
         latency_from=config.latency_from,

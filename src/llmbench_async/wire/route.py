@@ -68,11 +68,17 @@ async def preconnect_run(http: httpx.AsyncClient, config: RunConfig) -> None:
         await preconnect(http, config.endpoint, count, config.timeouts.connect)
 
 
+_TRACE_PRECONNECT = 64
+
+
 def preconnect_count(config: RunConfig) -> int:
     """Connections worth opening up front: the closed loop's concurrency, or the open
     loop's cap, bounded by the requests to send and by what the rate can start within one
-    request's time limit (so `--max-concurrency 1000000000` opens a handful)."""
-    if config.rate is None:
+    request's time limit (so `--max-concurrency 1000000000` opens a handful); a trace
+    replay: its cap (at most 64), else 1."""
+    if config.trace is not None:  # no rate to bound it: the cap, at most a trace's first 64
+        count = min(config.max_concurrency or 1, config.n or _TRACE_PRECONNECT, _TRACE_PRECONNECT)
+    elif config.rate is None:
         count = config.concurrency
     else:
         count = config.max_concurrency or 0
