@@ -131,15 +131,15 @@ def test_parse_valid(
             "ttfb.p95<5ms",
             "unknown metric 'ttfb' (did you mean 'ttft'?); expected one of ttft, ttfc, e2e, itl, "
             "tpot, queue_delay, connect, output_tokens_per_s, error_rate, incomplete_rate, "
-            "wrong_model_rate, retry_rate, requests_per_s, goodput, good_fraction, inputs_per_s, "
-            "input_tokens_per_s, retries",
+            "wrong_model_rate, invalid_output_rate, request_bytes, retry_rate, requests_per_s, "
+            "goodput, good_fraction, inputs_per_s, input_tokens_per_s, retries",
         ),
         (
             "latency.p95<5ms",
             "unknown metric 'latency'; expected one of ttft, ttfc, e2e, itl, tpot, queue_delay, "
             "connect, output_tokens_per_s, error_rate, incomplete_rate, wrong_model_rate, "
-            "retry_rate, requests_per_s, goodput, good_fraction, inputs_per_s, input_tokens_per_s, "
-            "retries",
+            "invalid_output_rate, request_bytes, retry_rate, requests_per_s, goodput, "
+            "good_fraction, inputs_per_s, input_tokens_per_s, retries",
         ),
         (
             "ttft<5ms",

@@ -161,6 +161,13 @@ class RunConfig:
     prefix_tokens: int = 0  # shared prefixes: about this many tokens each (0: none)
     prefix_groups: int = 1  # shared prefixes: how many distinct ones
     goodput: tuple[str, ...] = ()  # per-request SLO conditions, e.g. ("ttft<200ms",)
+    # tools and structured output (wire/structured.py), images (loadgen/images.py)
+    tools: tuple[Mapping[str, Any], ...] = ()  # --tools: OpenAI function tool definitions
+    tool_choice: str = "auto"  # auto, required, none or a tool's name
+    response_format: Any = None  # "json" or a JSON schema (a dict); None: not asked
+    images: int = 0  # images attached to each request
+    image_size: tuple[int, int] = (256, 256)  # synthetic images: width, height in pixels
+    image_dir: Path | None = None  # images from this folder instead of synthetic ones
     # where requests go and how: URL, key header, max-tokens field, proxy, HTTP/2
     endpoint_url: str | None = None  # full request URL (path and query kept); None: base_url
     # what reports name as the target instead of the URL: "mock" for the built-in mock (its
@@ -224,10 +231,11 @@ class RunConfig:
             or self.input_tokens is not None
             or self.dataset is not None  # the dataset's sample
             or self.prefix_tokens > 0  # the shared prefixes' words
+            or self.images > 0  # the synthetic images' pixels
         ):
             raise ConfigError(
                 "--seed affects nothing here: it seeds Poisson and gamma arrivals (--rate), "
-                "--sample-prompts, --input-tokens, --dataset sampling and --prefix-tokens"
+                "--sample-prompts, --input-tokens, --dataset sampling, --prefix-tokens and --images"
             )
         if self.warmup_s > 0 and self.duration_s is None:
             raise ConfigError(
@@ -276,6 +284,12 @@ class RunConfig:
                     f"--min-{flag}-tokens ({low}) exceeds --max-{flag}-tokens ({high})"
                 )
         self._check_prefix()
+        if (self.images or self.image_dir) and (
+            self.api in ("completions", "embeddings") or (self.turns or 1) > 1
+        ):
+            raise ConfigError(
+                "--images and --image-dir work with single-turn chat, responses and messages"
+            )
 
     def _check_prefix(self) -> None:
         if self.prefix_groups > 1 and not self.prefix_tokens:
@@ -427,7 +441,7 @@ def env_proxy_secrets() -> list[str]:
 def _json_ready(config: RunConfig) -> dict[str, Any]:
     """`asdict` with paths as strings and the status set as a sorted list."""
     data = asdict(config)
-    for name in ("prompt_file", "output", "dataset"):
+    for name in ("prompt_file", "output", "dataset", "image_dir"):
         path = getattr(config, name)
         data[name] = str(path) if path else None
     data["retry"]["retry_statuses"] = sorted(config.retry.retry_statuses)
@@ -454,9 +468,11 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
     if fields.get("input_tokens"):
         fields["input_tokens"] = tuple(fields["input_tokens"])
     # paths and tuples back from JSON lists
-    if fields.get("dataset"):
-        fields["dataset"] = Path(fields["dataset"])
-    for name in ("input_token_range", "output_token_range", "goodput", "accept_models"):
+    for name in ("dataset", "image_dir"):
+        if fields.get(name):
+            fields[name] = Path(fields[name])
+    names = ("input_token_range", "output_token_range", "goodput", "accept_models")
+    for name in (*names, "tools", "image_size"):
         if name in fields:
             fields[name] = tuple(fields[name])
     return RunConfig(**fields)

@@ -70,6 +70,7 @@ class RequestRecord:
     # `incomplete:REASON`, Messages `stop_reason`); None: none came (see docs/outcomes.md)
     finish_reason: str | None = None
     model: str | None = None  # the model the response named (None: it named none)
+    request_bytes: int | None = None  # the request body's size as sent (None: older files)
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)  # shared when empty
 
     @property
@@ -140,7 +141,7 @@ _INSTANTS = (
 )
 
 
-_WORKLOAD_TAGS = ("session", "turn", "group", "inputs")
+_WORKLOAD_TAGS = ("session", "turn", "group", "inputs", "request_bytes")
 
 
 def record_to_json(record: RequestRecord, t0_ns: int) -> dict[str, Any]:
@@ -209,6 +210,7 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         turn=_opt_int(line.get("turn")),
         group=_opt_int(line.get("group")),
         inputs=_opt_int(line.get("inputs")),
+        request_bytes=_opt_int(line.get("request_bytes")),
         retry_causes=tuple(str(c) for c in line.get("retry_causes") or ()),
         ramp=bool(line.get("ramp", False)),
         ready_ns=_opt_int(line.get("ready_ns")),
@@ -362,7 +364,7 @@ _INTS = ("index", "scheduled_ns", "send_ns", "end_ns")  # required
 _OPT_INTS = (
     "headers_ns", "first_token_ns", "last_token_ns", "first_content_ns", "output_events",
     "output_tokens", "input_tokens", "reasoning_tokens", "status", "attempts", "first_send_ns",
-    "session", "turn", "group", "inputs", "ready_ns", "connect_ns",
+    "session", "turn", "group", "inputs", "ready_ns", "connect_ns", "request_bytes",
 )  # fmt: skip
 _BOOLS = ("warmup", "ramp", "new_connection")
 _INT_RANGE = 2**62  # instants (ns) and counts beyond this are not a run's

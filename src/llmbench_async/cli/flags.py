@@ -117,6 +117,12 @@ class Flags:
     prefix_tokens: int = 0
     prefix_groups: int = 1
     goodput: list[str] | None = None
+    tools: Path | None = None
+    tool_choice: str = "auto"
+    response_format: str | None = None
+    images: int = 0
+    image_size: str = "256x256"
+    image_dir: Path | None = None
     # where requests go and how they are framed (None: the API's own key header and
     # max-tokens field)
     endpoint: str | None = None
@@ -271,6 +277,31 @@ def _workload_fields(flags: Flags) -> dict[str, Any]:
         "prefix_tokens": flags.prefix_tokens,
         "prefix_groups": flags.prefix_groups,
         "goodput": tuple(flags.goodput or ()),
+        **_content_fields(flags),
+    }
+
+
+def _content_fields(flags: Flags) -> dict[str, Any]:
+    """The RunConfig fields of --tools, --tool-choice, --response-format and the image
+    flags: the files read and checked now, so a bad one stops the run before it starts."""
+    from ..loadgen.images import load_image_dir, parse_image_size
+    from ..wire.structured import check_structured, load_response_format, load_tools
+
+    tools = () if flags.tools is None else load_tools(flags.tools)
+    response_format = (
+        None if flags.response_format is None else load_response_format(flags.response_format)
+    )
+    choice = flags.tool_choice.strip()
+    check_structured(flags.api, tools, choice, response_format)
+    if flags.image_dir is not None:
+        load_image_dir(flags.image_dir)  # every file checked before the run
+    return {
+        "tools": tools,
+        "tool_choice": choice,
+        "response_format": response_format,
+        "images": flags.images,
+        "image_size": parse_image_size(flags.image_size),
+        "image_dir": flags.image_dir,
     }
 
 

@@ -55,6 +55,12 @@ METAVARS: dict[str, str] = {
     "--prefix-tokens": "N",
     "--prefix-groups": "N",
     "--goodput": "EXPR",
+    "--tools": "PATH",
+    "--tool-choice": "CHOICE",
+    "--response-format": "json|PATH",
+    "--images": "N",
+    "--image-size": "WxH",
+    "--image-dir": "PATH",
     # run: limits
     "--timeout": "DURATION",
     "--connect-timeout": "DURATION",
@@ -95,6 +101,7 @@ METAVARS: dict[str, str] = {
     "--retry-after-header": "HEADER",
     "--disconnect-rate": "SHARE",
     "--malformed-rate": "SHARE",
+    "--invalid-output-rate": "SHARE",
     "--error-event-rate": "SHARE",
     "--huge-line-bytes": "SIZE",
 }

@@ -78,6 +78,12 @@ def run_command(
     prefix_tokens: w.PrefixTokensOption = 0,
     prefix_groups: w.PrefixGroupsOption = 1,
     goodput: w.GoodputOption = None,
+    tools: w.ToolsOption = None,
+    tool_choice: w.ToolChoiceOption = "auto",
+    response_format: w.ResponseFormatOption = None,
+    images: w.ImagesOption = 0,
+    image_size: w.ImageSizeOption = "256x256",
+    image_dir: w.ImageDirOption = None,
     # where requests go and how they are framed
     endpoint: o.Endpoint = None,
     api_key_header: o.ApiKeyHeader = None,

@@ -17,6 +17,9 @@ __all__ = [
     "DatasetFormatOption",
     "DatasetOption",
     "GoodputOption",
+    "ImageDirOption",
+    "ImageSizeOption",
+    "ImagesOption",
     "MaxInputOption",
     "MaxOutputOption",
     "MinInputOption",
@@ -24,7 +27,10 @@ __all__ = [
     "PrefixGroupsOption",
     "PrefixTokensOption",
     "ReplayHistoryOption",
+    "ResponseFormatOption",
     "ThinkTimeOption",
+    "ToolChoiceOption",
+    "ToolsOption",
     "TurnsOption",
 ]
 
@@ -138,5 +144,61 @@ GoodputOption = Annotated[
         "the good share (metrics goodput and good_fraction in --fail-if).",
         show_default=False,
         rich_help_panel=GATE,
+    ),
+]
+ToolsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tools",
+        help="A JSON file: a list of OpenAI tool definitions sent with every request; each "
+        "tool call's arguments are checked against its parameters schema (invalid_output). "
+        "Chat, responses, messages.",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+ToolChoiceOption = Annotated[
+    str,
+    typer.Option(
+        "--tool-choice",
+        help="With --tools: auto, required, none, or a tool's name (that tool must be called).",
+        rich_help_panel=_PANEL,
+    ),
+]
+ResponseFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--response-format",
+        help="json (any JSON object), or a JSON schema file: asks for structured output and "
+        "checks each reply against it (invalid_output). Chat, responses.",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+ImagesOption = Annotated[
+    int,
+    typer.Option(
+        "--images",
+        help="Images attached to each request: synthetic PNGs of --image-size (seeded by "
+        "--seed), or files of --image-dir. 0 = none.",
+        rich_help_panel=_PANEL,
+    ),
+]
+ImageSizeOption = Annotated[
+    str,
+    typer.Option(
+        "--image-size",
+        help="Synthetic images: WIDTHxHEIGHT in pixels (about 3 bytes a pixel as sent).",
+        rich_help_panel=_PANEL,
+    ),
+]
+ImageDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--image-dir",
+        help="Attach images from this folder (PNG, JPEG, WebP, GIF; each at most 20 MiB), "
+        "--images per request (default 1), in turn.",
+        show_default=False,
+        rich_help_panel=_PANEL,
     ),
 ]

@@ -26,6 +26,7 @@ from ..limits import (
     MAX_TOKENS_HIGH,
 )
 from ..wire.apis import Message, api_spec, flatten
+from .images import Image, attach, images_of
 
 # Common English words, each one token (with its leading space) in the BPE vocabularies of
 # GPT-4 (cl100k_base), GPT-4o (o200k_base) and Llama 3, so N words ≈ N input tokens.
@@ -104,13 +105,19 @@ class Workload:
     prefix_groups: int = 1  # shared prefixes: distinct prefixes, request i uses i % groups
     conversations: tuple[Conversation, ...] = ()  # a conversation dataset (multi-turn)
     turns: int | None = None  # turns per session (None: 1, or each conversation's own)
+    # tools, tool_choice, response_format (or text.format) in the API's shape
+    request_fields: Mapping[str, Any] = field(default_factory=dict)
+    images: tuple[Image, ...] = ()  # the run's image pool
+    images_per_request: int = 0  # images each request carries, drawn from the pool
     _encoded: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
     _prefixes: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.prompts and self.synthetic is None and not self.conversations:
             raise ConfigError("the workload has no prompts")
-        plain = not self.prefix_tokens and self.batch == 1
+        if self.images_per_request and self.multi_turn:
+            raise ConfigError("--images and --image-dir work with single-turn requests")
+        plain = not self.prefix_tokens and self.batch == 1 and not self.images_per_request
         encoded = tuple(self._encode(_messages(p), p.max_tokens) for p in self.prompts)
         object.__setattr__(self, "_encoded", encoded if plain else ())
         object.__setattr__(self, "_prefixes", self._make_prefixes())
@@ -135,6 +142,9 @@ class Workload:
         messages = _messages(item)
         if self.prefix_tokens:
             messages = self._with_prefix(messages, self.group_of(index))
+        if self.images_per_request:
+            carried = images_of(self.images, self.images_per_request, index)
+            messages = attach(self.api, messages, carried)
         return self._encode(messages, item.max_tokens)
 
     def tags(self, index: int) -> dict[str, int]:
@@ -223,12 +233,13 @@ class Workload:
         )
         if self.ignore_eos and self.api != "embeddings":
             body["ignore_eos"] = True
+        body.update(self.request_fields)
         body.update(self.extra_body)
         data = json.dumps(body, separators=(",", ":")).encode()
         if len(data) > MAX_BODY_BYTES:
             raise ConfigError(
                 f"a request body would be {len(data) / 2**20:.1f} MiB; at most 16 MiB "
-                "(shorten the prompt or --extra-body)"
+                "(shorten the prompt, --extra-body or the images)"
             )
         return data
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from .config import MockConfig, retry_hint
+from .structured import Structured, count_images, plan_structured
 
 Api = Literal["chat", "completions", "responses", "messages", "embeddings"]
 
@@ -108,6 +109,10 @@ class Plan:
     dimensions: int = 0  # embeddings: vector length
     base64: bool = False  # embeddings: encoding_format "base64"
     faults: tuple[str, ...] = ()  # the faults applied, for the truth log
+    structured: Structured | None = None  # a tool call or a JSON reply (mock/structured.py)
+    images: int = 0  # images the request carried, and their bytes (decoded)
+    image_bytes: int = 0
+    request_bytes: int = 0  # the request body's size
 
     @property
     def chat(self) -> bool:
@@ -327,6 +332,12 @@ def plan_completion(
     )
     reasoning = config.reasoning_tokens if api != "completions" else 0
     drip, endless, faults = _whole_faults(config, asked_usage, stream)
+    structured = None
+    if not (drip or endless):
+        structured = plan_structured(body, api, rng, config.invalid_output_rate, stream)
+    if structured is not None:  # the answer is the tool call or JSON, nothing before it
+        reasoning, finish_reason = 0, "stop"
+    images, image_bytes = count_images(body, api)
     mid = _Faults(_offsets(config, reasoning + n, rng))
     if stream and not config.static_body and not drip:
         mid = _mid_stream(config, rng, mid.offsets, reasoning + n // 2)
@@ -353,6 +364,10 @@ def plan_completion(
         huge_line=mid.huge_line,
         error_event=mid.error_event,
         faults=faults + mid.names,
+        structured=structured,
+        images=images,
+        image_bytes=image_bytes,
+        request_bytes=len(raw),
     )
 
 

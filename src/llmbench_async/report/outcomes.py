@@ -28,6 +28,9 @@ def _counts(counts: Mapping[str, int]) -> str:
 def answers_console(summary: Summary) -> list[str]:
     """Summary-block lines: finish reasons, served models (warnings: the report model)."""
     lines: list[str] = []
+    if summary.request_bytes is not None:
+        mean, largest = summary.request_bytes
+        lines.append(f"  Request size:     mean {_size(mean)}, max {_size(largest)}")
     if summary.finish_reasons:
         lines.append(f"  Finish reasons:   {_counts(summary.finish_reasons)}")
     if summary.served_models:
@@ -44,7 +47,18 @@ def answers_json(summary: Summary) -> dict[str, Any]:
         },
         "notices": [_notice_json(notice) for notice in summary.warnings],
         **{name: summary.kind_rate(kind) for name, kind in KIND_RATES.items()},
+        "request_bytes": None
+        if summary.request_bytes is None
+        else {"mean": summary.request_bytes[0], "max": summary.request_bytes[1]},
     }
+
+
+def _size(count: float) -> str:
+    """Bytes as B, KiB or MiB (3 significant digits)."""
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count:.0f} B"
 
 
 def _notice_json(notice: object) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from ..config import RunConfig
 from ..outcomes import names_deployment
 from .apis import api_spec
 from .client import Target
+from .structured import output_check
 
 
 def auth_headers(config: RunConfig) -> dict[str, str]:
@@ -67,4 +68,5 @@ def build_target(config: RunConfig) -> Target:
         # an Azure deployment URL picks the model itself: nothing to compare the answer with
         model=None if names_deployment(config.endpoint) else config.model,
         accept_models=config.accept_models,
+        output_check=output_check(config.tools, config.tool_choice, config.response_format),
     )

@@ -16,6 +16,7 @@ from ..limits import MAX_STREAM_BYTES
 from ..redact import safe_excerpt
 from .apis import ApiSpec
 from .connection import Exchange
+from .output import OutputCollector
 from .protocol import error_message_from_body, finish_text, malformed_event_message, served_model
 from .sse import SSEDecoder
 
@@ -81,6 +82,7 @@ class Measure:
     """Mutable per-attempt measurements, frozen into a RequestRecord at the end."""
 
     __slots__ = (
+        "collector",
         "completion_tokens",
         "done",
         "finish_reason",
@@ -118,6 +120,8 @@ class Measure:
         self.status: int | None = None
         self.done = False
         self.note: str | None = None
+        # the reply assembled for --tools / --response-format (None: not checked)
+        self.collector: OutputCollector | None = None
 
     def note_model(self, value: object) -> None:
         """A model the answer names: the first is `model`; a later, different one is kept
@@ -205,6 +209,8 @@ class StreamEvents:
             if m.done:
                 self._after_final(data)
                 continue
+            if m.collector is not None:
+                m.collector.event(data)
             try:
                 chunk = parse_chunk(data)
             except BadStreamError:
@@ -265,6 +271,8 @@ class StreamEvents:
             if m.done:
                 self._after_final(data)
                 continue
+            if m.collector is not None:
+                m.collector.event(data)
             chunk = self._parse(data)
             if chunk.finish_reason is not None:
                 m.finish_reason = finish_text(chunk.finish_reason)
