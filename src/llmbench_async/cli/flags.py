@@ -284,7 +284,7 @@ def _workload_fields(flags: Flags) -> dict[str, Any]:
 def _content_fields(flags: Flags) -> dict[str, Any]:
     """The RunConfig fields of --tools, --tool-choice, --response-format and the image
     flags: the files read and checked now, so a bad one stops the run before it starts."""
-    from ..loadgen.images import load_image_dir, parse_image_size
+    from ..loadgen.images import check_image_budget, load_image_dir, parse_image_size
     from ..wire.structured import check_structured, load_response_format, load_tools
 
     tools = () if flags.tools is None else load_tools(flags.tools)
@@ -293,14 +293,16 @@ def _content_fields(flags: Flags) -> dict[str, Any]:
     )
     choice = flags.tool_choice.strip()
     check_structured(flags.api, tools, choice, response_format)
+    size = parse_image_size(flags.image_size)
     if flags.image_dir is not None:
         load_image_dir(flags.image_dir)  # every file checked before the run
+    check_image_budget(flags.images, size)
     return {
         "tools": tools,
         "tool_choice": choice,
         "response_format": response_format,
         "images": flags.images,
-        "image_size": parse_image_size(flags.image_size),
+        "image_size": size,
         "image_dir": flags.image_dir,
     }
 

@@ -24,12 +24,13 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..inbound import check_file
-from ..limits import MIB
+from ..limits import MAX_BODY_BYTES, MIB
 from ..wire.apis import Message, flatten
 
 __all__ = [
     "Image",
     "attach",
+    "check_image_budget",
     "image_pool",
     "images_of",
     "load_image_dir",
@@ -134,6 +135,18 @@ def parse_image_size(text: str) -> tuple[int, int]:
             f"--image-size must be WIDTHxHEIGHT in pixels, e.g. 512x512 (got {text!r})"
         )
     return int(width), int(height)
+
+
+def check_image_budget(count: int, size: tuple[int, int]) -> None:
+    """A one-line ConfigError when `count` synthetic images of `size` would not fit in one
+    request body (16 MiB): each weighs 3·W·H bytes and base64 adds a third."""
+    width, height = size
+    estimate = count * (3 * width + 1) * height * 4 / 3
+    if estimate > MAX_BODY_BYTES:
+        raise ConfigError(
+            f"--images {count} of {width}x{height} would make each request about "
+            f"{estimate / MIB:.1f} MiB; a request body holds at most {MAX_BODY_BYTES // MIB} MiB"
+        )
 
 
 def image_pool(

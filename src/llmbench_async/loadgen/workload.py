@@ -121,6 +121,8 @@ class Workload:
         encoded = tuple(self._encode(_messages(p), p.max_tokens) for p in self.prompts)
         object.__setattr__(self, "_encoded", encoded if plain else ())
         object.__setattr__(self, "_prefixes", self._make_prefixes())
+        if self.images_per_request:  # a body over its cap is a usage error before the run
+            self.body(0)
 
     @property
     def multi_turn(self) -> bool:
