@@ -121,3 +121,7 @@ def test_hostile_arguments_are_bounded() -> None:
     assert "nested deeper" in (TOOLS.verdict(got) or "")
     nan = _events(OutputCollector("chat"), _chat_call(['{"city": NaN}']))
     assert "not valid JSON" in (TOOLS.verdict(nan) or "")
+    calls = [{"index": i, "function": {"name": "other", "arguments": "{}"}} for i in range(500)]
+    many = _events(OutputCollector("chat"), [{"choices": [{"delta": {"tool_calls": calls}}]}])
+    assert len(many.calls) == 128
+    assert "128 tool calls" in (TOOLS.verdict(many) or "")

@@ -463,12 +463,10 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
     retry = dict(fields["retry"])
     retry["retry_statuses"] = frozenset(retry["retry_statuses"])
     fields["retry"] = RetryPolicy(**retry)
-    if fields.get("prompt_file"):
-        fields["prompt_file"] = Path(fields["prompt_file"])
     if fields.get("input_tokens"):
         fields["input_tokens"] = tuple(fields["input_tokens"])
     # paths and tuples back from JSON lists
-    for name in ("dataset", "image_dir"):
+    for name in ("prompt_file", "dataset", "image_dir"):
         if fields.get(name):
             fields[name] = Path(fields[name])
     names = ("input_token_range", "output_token_range", "goodput", "accept_models")

@@ -15,6 +15,7 @@ Assembly, per API:
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from .schema import validate
 __all__ = ["OutputCheck", "OutputCollector"]
 
 _ANY_OBJECT: dict[str, Any] = {"type": "object"}
+MAX_CALLS = 128  # tool calls kept per reply; more is invalid output
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,7 @@ class OutputCheck:
     def verdict(self, got: OutputCollector) -> str | None:
         """Why the reply is not valid output (one line), or None when it is."""
         if got.overflow:
-            return f"the reply is over {MAX_RESPONSE_BYTES >> 20} MiB"
+            return f"the reply is over {MAX_RESPONSE_BYTES >> 20} MiB or {MAX_CALLS} tool calls"
         calls = [got.calls[k] for k in sorted(got.calls)]
         if calls:
             if not self.tools or self.tool_choice == "none":
@@ -61,7 +63,7 @@ class OutputCheck:
             return "no tool call, though tool_choice requires one"
         if self.schema is None and not self.json_object:
             return None
-        return _json_problem("".join(got.text), self.schema or _ANY_OBJECT, "the reply")
+        return _json_problem(got.text.getvalue(), self.schema or _ANY_OBJECT, "the reply")
 
     def _call_problem(self, call: _Call) -> str | None:
         name = call.name
@@ -76,8 +78,10 @@ class OutputCheck:
             except InboundError as exc:
                 return str(exc)
             problem = validate(call.input, schema)
-            return None if problem is None else f"tool {name[:60]!r} arguments: {problem}"
-        return _json_problem("".join(call.arguments), schema, f"tool {name[:60]!r} arguments")
+            if problem is None:
+                return None
+            return f"tool {name[:60]!r} arguments: does not match the schema: {problem}"
+        return _json_problem(call.arguments.getvalue(), schema, f"tool {name[:60]!r} arguments")
 
 
 def _json_problem(text: str, schema: Any, what: str) -> str | None:
@@ -94,7 +98,7 @@ def _json_problem(text: str, schema: Any, what: str) -> str | None:
 @dataclass(slots=True)
 class _Call:
     name: str | None = None
-    arguments: list[str] = field(default_factory=list)
+    arguments: io.StringIO = field(default_factory=io.StringIO)
     input: Any = None  # a whole Messages body's tool_use input (an object, not text)
 
 
@@ -105,24 +109,29 @@ class OutputCollector:
 
     def __init__(self, api: str) -> None:
         self._api = api
-        self.text: list[str] = []
+        self.text = io.StringIO()
         self.calls: dict[int, _Call] = {}
         self._size = 0
         self.overflow = False
 
-    def _add(self, parts: list[str], piece: Any) -> None:
+    def _add(self, parts: io.StringIO, piece: Any) -> None:
+        """Append a piece (a StringIO, not a list of pieces: a hostile stream of tiny pieces
+        costs its characters, not an object each), within MAX_RESPONSE_BYTES in all."""
         if type(piece) is not str or not piece:
             return
         self._size += len(piece)
         if self._size > MAX_RESPONSE_BYTES:
             self.overflow = True
             return
-        parts.append(piece)
+        parts.write(piece)
 
     def _call(self, index: Any) -> _Call:
         key = index if type(index) is int else -1
         found = self.calls.get(key)
         if found is None:
+            if len(self.calls) >= MAX_CALLS:  # a hostile stream of distinct indexes
+                self.overflow = True
+                return _Call()  # read, not kept
             found = self.calls[key] = _Call()
         return found
 
@@ -206,8 +215,8 @@ class OutputCollector:
     def _set_arguments(self, call: _Call, arguments: Any) -> None:
         """The full arguments (a `.done` event or whole item): they replace the fragments."""
         if type(arguments) is str:
-            self._size -= sum(map(len, call.arguments))
-            call.arguments = []
+            self._size -= len(call.arguments.getvalue())
+            call.arguments = io.StringIO()
             self._add(call.arguments, arguments)
 
     def _messages_event(self, obj: dict[str, Any]) -> None:
