@@ -14,6 +14,7 @@ import pytest
 from conftest import StartMock, run_cli
 
 from llmbench_async.loadgen.images import image_pool, images_of, media_type, synthetic_png
+from llmbench_async.report.outcomes import answers_line
 
 
 def _chunks(png: bytes) -> list[tuple[bytes, bytes]]:
@@ -66,7 +67,9 @@ def test_synthetic_images_reach_the_server(start_mock: StartMock, tmp_path: Path
     mock = start_mock(ttft_ms=0, itl_ms=0, tokens=3, log_path=str(log))
     args = ["run", "--base-url", mock.base_url, "-m", "mock-model", "--api", api, "-n", "4"]
     flags = ["--images", "2", "--image-size", "16x8", "--seed", "4", "-c", "1"]
-    result = run_cli(*args, *flags, "-o", str(out), "--json", str(summary))
+    md, html = tmp_path / "s.md", tmp_path / "s.html"
+    outputs = ["-o", str(out), "--json", str(summary), "--markdown", str(md), "--html", str(html)]
+    result = run_cli(*args, *flags, *outputs)
     assert result.code == 0, result.stderr
     truth = {row["id"]: row for row in _rows(log)}
     pool = image_pool(2, (16, 8), 4, None)
@@ -85,6 +88,16 @@ def test_synthetic_images_reach_the_server(start_mock: StartMock, tmp_path: Path
     saved = json.loads(summary.read_text())["request_bytes"]
     assert saved == {"mean": pytest.approx(sum(sizes) / 4), "max": max(sizes)}
     assert "Request size:" in result.stdout
+    assert "**Request size:** mean" in md.read_text()
+    assert "Request size: mean" in html.read_text()
+
+
+@pytest.mark.parametrize(
+    "saved", [None, "x", {"mean": float("nan"), "max": 1}, {"mean": True, "max": 1}, {"mean": 1}]
+)
+def test_a_saved_request_size_that_is_not_one_is_not_shown(saved: Any) -> None:
+    assert "Request size" not in answers_line({}, saved)
+    assert answers_line({}, {"mean": 1536, "max": 2048}) == "Request size: mean 1.5 KiB, max 2 KiB"
 
 
 def test_image_dir_files_are_sent_as_they_are(start_mock: StartMock, tmp_path: Path) -> None:

@@ -297,6 +297,17 @@ def _whole_faults(
     return drip, endless, tuple(faults)
 
 
+def _asked_usage(body: dict[str, Any], api: Api, stream: bool) -> bool:
+    """Whether the request gets usage: Responses and Messages always, a whole body always, a
+    chat or completions stream when `stream_options.include_usage` is true."""
+    options = body.get("stream_options")
+    return (
+        api in ("responses", "messages")
+        or not stream
+        or (isinstance(options, dict) and options.get("include_usage") is True)
+    )
+
+
 def plan_completion(
     raw: bytes,
     *,
@@ -324,19 +335,13 @@ def plan_completion(
     if config.endless:
         n = config.tokens
     stream = body.get("stream") is True
-    options = body.get("stream_options")
-    asked_usage = (
-        api in ("responses", "messages")  # these always report usage
-        or not stream
-        or (isinstance(options, dict) and options.get("include_usage") is True)
-    )
+    asked_usage = _asked_usage(body, api, stream)
     reasoning = config.reasoning_tokens if api != "completions" else 0
     drip, endless, faults = _whole_faults(config, asked_usage, stream)
     structured = None
-    if not (drip or endless):
+    if not (drip or endless):  # a tool call or JSON, as asked: nothing before it
         structured = plan_structured(body, api, rng, config.invalid_output_rate, stream)
-    if structured is not None:  # the answer is the tool call or JSON, nothing before it
-        reasoning, finish_reason = 0, "stop"
+        reasoning, finish_reason = (0, "stop") if structured else (reasoning, finish_reason)
     images, image_bytes = count_images(body, api)
     mid = _Faults(_offsets(config, reasoning + n, rng))
     if stream and not config.static_body and not drip:
