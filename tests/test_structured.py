@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import StartMock, run_cli
+from hostile import good_reply, hostile_server
 
 WEATHER = {
     "type": "function",
@@ -180,3 +181,50 @@ def test_malformed_schemas_end_in_one_line(
     assert result.code == 2
     assert says in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _tool_stream(calls: list[dict[str, Any]]) -> bytes:
+    """A chat stream of one event holding `calls`, then the finish and [DONE]."""
+    events = [
+        {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"tool_calls": calls}}]},
+        {
+            "id": "c1",
+            "model": "m",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+        },
+    ]
+    body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+    return good_reply(body + b"data: [DONE]\n\n")
+
+
+def _call(arguments: str, name: str = "get_weather", index: int = 0) -> dict[str, Any]:
+    return {"index": index, "function": {"name": name, "arguments": arguments}}
+
+
+def test_hostile_tool_calls_are_invalid_output_not_a_crash(tmp_path: Path) -> None:
+    secret = "sk-tools-SECRET-0123456789abcdef"
+    strict = {**WEATHER["function"], "parameters": {**REPLY, "additionalProperties": False}}
+    tools = _write(tmp_path / "tools.json", [{"type": "function", "function": strict}])
+    replies = [
+        _tool_stream([_call('{"answer": "a", "score": NaN}')]),
+        _tool_stream([_call("[" * 5000 + "]" * 5000)]),
+        _tool_stream([_call("{}", index=i) for i in range(1000)]),
+        _tool_stream([_call("{}", name="x" * 10_000)]),
+        _tool_stream([_call(json.dumps({"answer": "a", "score": 1, secret: 1}))]),
+        _tool_stream([_call('{"answer": "a", "score": 1}')]),  # valid
+    ]
+    out = tmp_path / "r.jsonl"
+    with hostile_server(replies) as (url, _):
+        args = ["run", "--base-url", url, "-m", "m", "--api-key", secret, "-n", "6", "-c", "1"]
+        result = run_cli(*args, "--retries", "0", "-q", "--tools", str(tools), "-o", str(out))
+    assert result.code == 0, result.stderr
+    records = sorted(_rows(out, "request"), key=lambda r: r["index"])
+    kinds = [r["error_kind"] for r in records]
+    assert kinds == ["invalid_output"] * 5 + [None]
+    messages = [r["error_message"] for r in records[:5]]
+    assert "not valid JSON" in messages[0]
+    assert "nested deeper than 64 levels" in messages[1]
+    assert "128 tool calls" in messages[2]
+    assert "unknown tool" in messages[3] and len(messages[3]) < 200
+    assert "unexpected property" in messages[4]
+    assert secret not in out.read_text() and secret[-16:] not in out.read_text()
