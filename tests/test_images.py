@@ -133,14 +133,21 @@ def test_image_dir_files_are_sent_as_they_are(start_mock: StartMock, tmp_path: P
         (None, ["--images", "1", "--image-size", "5000x2"], "--image-size must be"),
         (None, ["--images", "65", "--image-size", "8x8"], "--images must be"),
         (None, ["--images", "2", "--image-size", "2048x2048"], "at most 16 MiB"),
+        ("uneven", ["--images", "2"], "the largest 2 image(s) would be"),
     ],
 )
 def test_bad_images_end_in_one_line(
     tmp_path: Path, setup: str | None, flags: list[str], says: str
 ) -> None:
     folder = tmp_path / "imgs"
-    if setup in ("text", "empty", "big"):
+    if setup in ("text", "empty", "big", "uneven"):
         folder.mkdir()
+    if setup == "uneven":  # request 0 fits; the two largest files together do not
+        small = synthetic_png(2, 2, 1)
+        for name in ("a.png", "b.png"):
+            (folder / name).write_bytes(small)
+        for name in ("c.png", "d.png"):
+            (folder / name).write_bytes(small + b"\0" * (7 << 20))
     if setup == "text":
         (folder / "a.png").write_text("not an image")
     if setup == "big":

@@ -82,6 +82,7 @@ def test_the_draw_is_seeded_and_only_when_asked() -> None:
     plan_structured(body, "chat", rng, 0.0, True)  # no rate: no draw
     assert rng.random() == random.Random(4).random()
     assert plan_structured({}, "chat", rng, 0.5, True) is None
+    assert plan_structured(body, "completions", rng, 0.5, True) is None
     none = {**body, "tool_choice": "none"}
     assert plan_structured(none, "chat", rng, 0.5, True) is None
 

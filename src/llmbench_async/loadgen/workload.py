@@ -122,7 +122,21 @@ class Workload:
         object.__setattr__(self, "_encoded", encoded if plain else ())
         object.__setattr__(self, "_prefixes", self._make_prefixes())
         if self.images_per_request:  # a body over its cap is a usage error before the run
-            self.body(0)
+            self._check_image_budget()
+
+    def _check_image_budget(self) -> None:
+        """ConfigError when the request carrying the largest images would pass 16 MiB:
+        request 0's body, with its images swapped for the pool's largest."""
+        first = self.body(0)  # itself checked
+        carried = images_of(self.images, self.images_per_request, 0)
+        largest = sorted((len(i.b64) for i in self.images), reverse=True)
+        worst = len(first) - sum(len(i.b64) for i in carried)
+        worst += sum(largest[: self.images_per_request])
+        if worst > MAX_BODY_BYTES:
+            raise ConfigError(
+                f"a request carrying the largest {self.images_per_request} image(s) would be "
+                f"{worst / 2**20:.1f} MiB; at most 16 MiB (fewer or smaller images)"
+            )
 
     @property
     def multi_turn(self) -> bool:

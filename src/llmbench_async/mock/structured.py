@@ -104,7 +104,10 @@ def _format_schema(body: dict[str, Any], api: str) -> Any:
 def plan_structured(
     body: dict[str, Any], api: str, rng: random.Random, invalid_rate: float, stream: bool
 ) -> Structured | None:
-    """The structured answer the request asks for, or None (plain text)."""
+    """The structured answer the request asks for, or None (plain text; completions and
+    embeddings always)."""
+    if api not in ("chat", "responses", "messages"):
+        return None
     tools = _tools(body, api)
     tool = _chosen(body, tools) if tools else None
     schema = tool[1] if tool is not None else _format_schema(body, api)
