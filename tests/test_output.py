@@ -42,6 +42,12 @@ def test_chat_arguments_are_assembled_from_fragments() -> None:
     assert "not valid JSON" in (TOOLS.verdict(broken) or "")
 
 
+def test_the_legacy_function_call_is_read() -> None:
+    pieces = [{"name": "get_weather", "arguments": '{"ci'}, {"arguments": 'ty": "x"}'}]
+    events = [{"choices": [{"delta": {"function_call": p}}]} for p in pieces]
+    assert TOOLS.verdict(_events(OutputCollector("chat"), events)) is None
+
+
 def test_two_parallel_chat_calls_are_each_checked() -> None:
     calls = [
         {"index": 0, "function": {"name": "get_weather", "arguments": '{"city":"a"}'}},

@@ -90,8 +90,9 @@ def test_tool_calls_are_validated_both_ways(
     assert valid and invalid  # both ways, in one seeded run
     assert {row["tool"] for row in _rows(log, "")} == {"get_weather"}  # the named tool
     assert summary["invalid_output_rate"] == pytest.approx(100 * invalid / len(records))
-    if stream:  # TTFT counts the first tool-call delta: every valid request has one
-        assert all(r["first_token_ns"] is not None for r in records if r["error_kind"] is None)
+    if stream:  # every tool-call delta is output, the first (which names the tool) too
+        assert {r["output_events"] for r in records} == {6}
+        assert all(r["first_token_ns"] is not None for r in records)
 
 
 @pytest.mark.parametrize(

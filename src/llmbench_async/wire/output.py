@@ -4,8 +4,9 @@ API and checked against their schemas. A reply that is not is an `invalid_output
 
 Assembly, per API:
 * chat: `choices[].delta.tool_calls[{index, id, function: {name, arguments}}]`, the
-  arguments streamed as string fragments; `delta.content` for the JSON reply; a whole body's
-  `message.tool_calls` and `message.content`;
+  arguments streamed as string fragments (or the legacy `delta.function_call`);
+  `delta.content` for the JSON reply; a whole body's `message.tool_calls` and
+  `message.content`;
 * Responses: `response.output_item.added` / `.done` items of type `function_call`,
   `response.function_call_arguments.delta` / `.done`, `response.output_text.delta`; a whole
   body's `output` items;
@@ -176,15 +177,18 @@ class OutputCollector:
     def _chat_message(self, delta: dict[str, Any]) -> None:
         self._add(self.text, delta.get("content"))
         for position, piece in enumerate(_list(delta.get("tool_calls"))):
-            if type(piece) is not dict:
-                continue
-            call = self._call(piece.get("index", position))
-            function = piece.get("function")
-            if type(function) is dict:
-                name = function.get("name")
-                if type(name) is str and name:
-                    call.name = name
-                self._add(call.arguments, function.get("arguments"))
+            if type(piece) is dict:
+                self._chat_function(piece.get("index", position), piece.get("function"))
+        if "function_call" in delta:  # the legacy single call (`functions`)
+            self._chat_function(0, delta["function_call"])
+
+    def _chat_function(self, index: Any, function: Any) -> None:
+        call = self._call(index)
+        if type(function) is dict:
+            name = function.get("name")
+            if type(name) is str and name:
+                call.name = name
+            self._add(call.arguments, function.get("arguments"))
 
     def _responses_event(self, obj: dict[str, Any]) -> None:
         kind = obj.get("type")
