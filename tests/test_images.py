@@ -88,6 +88,7 @@ def test_synthetic_images_reach_the_server(start_mock: StartMock, tmp_path: Path
     saved = json.loads(summary.read_text())["request_bytes"]
     assert saved == {"mean": pytest.approx(sum(sizes) / 4), "max": max(sizes)}
     assert "Request size:" in result.stdout
+    assert "· 2 images 16x8" in result.stdout  # the settings line
     assert "**Request size:** mean" in md.read_text()
     assert "Request size: mean" in html.read_text()
 

@@ -90,6 +90,9 @@ def test_tool_calls_are_validated_both_ways(
     assert valid and invalid  # both ways, in one seeded run
     assert {row["tool"] for row in _rows(log, "")} == {"get_weather"}  # the named tool
     assert summary["invalid_output_rate"] == pytest.approx(100 * invalid / len(records))
+    if api == "chat" and stream:  # the settings line says what was asked, read back too
+        report = run_cli("report", str(tmp_path / "chat.jsonl"))
+        assert "· 2 tools (get_weather)" in report.stdout
     if stream:  # every tool-call delta is output, the first (which names the tool) too
         assert {r["output_events"] for r in records} == {6}
         assert all(r["first_token_ns"] is not None for r in records)
