@@ -151,6 +151,7 @@ def test_the_gate_reads_invalid_output_rate(start_mock: StartMock, tmp_path: Pat
         ),
         ('[{"type": "function", "function": {"name": "f", "x": NaN}}]', [], "not valid JSON"),
         ("[" * 100 + "]" * 100, [], "nested deeper"),
+        ("[" + " " * (600 << 10) + "]", [], "at most 512 KiB"),
         ([WEATHER], ["--tool-choice", "nope"], "--tool-choice must be one of"),
         ([WEATHER], ["--api", "completions"], "--tools works with --api"),
     ],

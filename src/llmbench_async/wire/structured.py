@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..inbound import check_file, loads
-from ..limits import MIB
+from ..limits import KIB
 from .output import OutputCheck
 from .schema import SchemaError, check_schema
 
@@ -23,7 +23,9 @@ __all__ = [
     "request_fields",
 ]
 
-MAX_SCHEMA_FILE_BYTES = 4 * MIB  # a --tools file or a --response-format schema file
+# a --tools file or a --response-format schema file: both are copied into the results file's
+# header line (at most 4 MiB, MAX_RESULTS_LINE_BYTES), escaped, with the rest of the config
+MAX_SCHEMA_FILE_BYTES = 512 * KIB
 MAX_TOOLS = 128
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CHOICES = ("auto", "required", "none")
@@ -34,9 +36,12 @@ _FORMAT_APIS = ("chat", "responses")
 def _read_json(path: Path, flag: str) -> Any:
     check_file(path, flag, MAX_SCHEMA_FILE_BYTES)
     try:
-        data = path.read_bytes()[: MAX_SCHEMA_FILE_BYTES + 1]
+        with path.open("rb") as fh:  # bounded, even if the file grew since it was checked
+            data = fh.read(MAX_SCHEMA_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{flag}: cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_SCHEMA_FILE_BYTES:
+        raise ConfigError(f"{flag}: {path} is larger than {MAX_SCHEMA_FILE_BYTES >> 10} KiB")
     return loads(data, f"{flag}: {path}")
 
 
