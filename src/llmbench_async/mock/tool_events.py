@@ -13,9 +13,9 @@ import json
 from typing import Any
 
 from .events import Events, Framing, sse, usage
-from .messages import _ERROR, _block_stop, _message
+from .messages import ERROR_EVENT, block_stop, message_object
 from .plan import Plan
-from .responses import _usage as responses_usage
+from .responses import usage_object as responses_usage
 from .structured import Structured
 
 __all__ = [
@@ -196,7 +196,7 @@ class MessagesStructuredEvents:
 
     def head(self) -> bytes:
         answer = _answer(self.plan)
-        start = {"type": "message_start", "message": _message(self.plan, [], False)}
+        start = {"type": "message_start", "message": message_object(self.plan, [], False)}
         block = {"type": "tool_use", "id": answer.call_id, "name": answer.name, "input": {}}
         opened = {"type": "content_block_start", "index": 0, "content_block": block}
         out = sse(b"message_start", _json(start)) + sse(b"content_block_start", _json(opened))
@@ -221,13 +221,13 @@ class MessagesStructuredEvents:
         }
         if plan.include_usage:
             delta["usage"] = {"input_tokens": plan.prompt_tokens, "output_tokens": plan.total}
-        out = _block_stop(0) + sse(b"message_delta", _json(delta))
+        out = block_stop(0) + sse(b"message_delta", _json(delta))
         if plan.done:
             out += sse(b"message_stop", b'{"type":"message_stop"}')
         return self._frame(out)
 
     def error(self, k: int) -> bytes:
-        return self._frame(_ERROR)
+        return self._frame(ERROR_EVENT)
 
 
 def structured_body(plan: Plan) -> bytes:
@@ -237,7 +237,7 @@ def structured_body(plan: Plan) -> bytes:
         return _json(ResponsesStructuredEvents(plan, lambda b: b).response(True))
     if plan.api == "messages":
         block = {"type": "tool_use", "id": answer.call_id, "name": answer.name}
-        whole = _message(plan, [{**block, "input": answer.value}], True)
+        whole = message_object(plan, [{**block, "input": answer.value}], True)
         return _json({**whole, "stop_reason": "tool_use"})
     message: dict[str, Any] = {"role": "assistant", "content": answer.text}
     reason = "stop"
