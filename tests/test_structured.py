@@ -6,6 +6,7 @@ and exit 2 (wire/structured.py)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,31 @@ def test_hostile_tool_calls_are_invalid_output_not_a_crash(tmp_path: Path) -> No
     assert "unknown tool" in messages[3] and len(messages[3]) < 200
     assert "unexpected property" in messages[4]
     assert secret not in out.read_text() and secret[-16:] not in out.read_text()
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        (
+            {
+                "tools": (
+                    {"type": "function", "function": {"name": "f", "parameters": {"$ref": "x"}}},
+                )
+            },
+            "'$ref' is not supported",
+        ),
+        ({"tools": ({"function": {}},)}, '"type": "function"'),
+        ({"response_format": {"if": {}}}, "'if' is not supported"),
+        ({"response_format": "yaml"}, 'must be "json" or a JSON schema'),
+        ({"tools": (WEATHER,), "api": "completions"}, "--tools works with --api"),
+        ({"tool_choice": "required"}, "--tool-choice needs --tools"),
+    ],
+)
+def test_a_python_api_config_gets_the_same_checks(settings: dict[str, Any], says: str) -> None:
+    from llmbench_async.config import RunConfig
+    from llmbench_async.errors import ConfigError
+    from llmbench_async.loadgen.runner import build_workload
+
+    config = RunConfig(model="m", **settings)
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        build_workload(config)

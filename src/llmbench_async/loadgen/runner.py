@@ -32,7 +32,7 @@ from ..watch.live import LiveView, live_enabled, planned_seconds
 from ..wire.assemble import build_target
 from ..wire.client import Target, execute
 from ..wire.route import preconnect_run
-from ..wire.structured import request_fields
+from ..wire.structured import check_settings, request_fields
 from .conversations import Sessions
 from .images import Image, image_pool
 from .lost import DEFAULT_LOST_AFTER, FATAL_KINDS, Watch
@@ -454,6 +454,7 @@ def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = N
     elif prompts is None:
         prompts = load_prompts(config)
     synthetic = None if config.input_tokens is None else SyntheticInput(*config.input_tokens)
+    check_settings(config.api, config.tools, config.tool_choice, config.response_format)
     return Workload(
         api=config.api,
         model=config.model,

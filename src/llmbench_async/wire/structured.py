@@ -17,6 +17,9 @@ from .schema import SchemaError, check_schema
 
 __all__ = [
     "MAX_SCHEMA_FILE_BYTES",
+    "check_settings",
+    "check_structured",
+    "check_tools",
     "load_response_format",
     "load_tools",
     "output_check",
@@ -49,9 +52,13 @@ def load_tools(path: Path) -> tuple[dict[str, Any], ...]:
     """The tool definitions of a `--tools` file: a JSON list of OpenAI function tools
     `{"type": "function", "function": {"name", "description", "parameters"}}`, each
     `parameters` a schema `wire/schema.py` checks; a one-line ConfigError otherwise."""
-    where = f"--tools: {path}"
-    value = _read_json(path, "--tools")
-    if not isinstance(value, list) or not value:
+    return check_tools(_read_json(path, "--tools"), f"--tools: {path}")
+
+
+def check_tools(value: Any, where: str) -> tuple[dict[str, Any], ...]:
+    """Tool definitions as `load_tools` reads them (from a file, or the Python API's
+    RunConfig), each with its `parameters`; a one-line ConfigError naming `where`."""
+    if not isinstance(value, list | tuple) or not value:
         raise ConfigError(f"{where}: expected a non-empty JSON list of tool definitions")
     if len(value) > MAX_TOOLS:
         raise ConfigError(f"{where}: {len(value)} tools; at most {MAX_TOOLS}")
@@ -102,6 +109,19 @@ def _check(schema: Any, where: str) -> None:
         check_schema(schema)
     except SchemaError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def check_settings(
+    api: str, tools: Sequence[Mapping[str, Any]], tool_choice: str, response_format: Any
+) -> None:
+    """Every rule of these settings however they were given (a RunConfig built in Python
+    skips the files' checks): the tools, the schema, and what the API can carry."""
+    checked = check_tools(list(tools), "tools") if tools else ()
+    if response_format is not None and response_format != "json":
+        if not isinstance(response_format, dict):
+            raise ConfigError('response_format must be "json" or a JSON schema object')
+        _check(response_format, "response_format")
+    check_structured(api, checked, tool_choice, response_format)
 
 
 def check_structured(
