@@ -24,11 +24,11 @@ MS = 1_000_000
 
 # the grammar's names, as an unknown name's message lists them: the times first
 ALL_NAMES = (
-    "ttft, ttfc, e2e, itl, tpot, queue_delay, connect, dns, tcp, tls, headers, headers_new, "
-    "headers_reused, server_queue, server_prefill, server_decode, network_client, "
-    "output_tokens_per_s, error_rate, incomplete_rate, wrong_model_rate, retry_rate, "
-    "requests_per_s, goodput, good_fraction, inputs_per_s, input_tokens_per_s, "
-    "cache_hit_rate, retries"
+    "ttft, ttfc, e2e, itl, tpot, queue_delay, dispatch_lag, connect, dns, tcp, tls, headers, "
+    "headers_new, headers_reused, server_queue, server_prefill, server_decode, network_client, "
+    "output_tokens_per_s, error_rate, incomplete_rate, wrong_model_rate, invalid_output_rate, "
+    "request_bytes, retry_rate, requests_per_s, goodput, good_fraction, inputs_per_s, "
+    "input_tokens_per_s, cache_hit_rate, retries"
 )
 
 

@@ -37,7 +37,7 @@ SERVER_SPLIT = {"source": "vllm", "queue_ms": 2.0, "prefill_ms": 50.0, "decode_m
 def _records(n: int, ttft_ms: int) -> list[RequestRecord]:
     """One failure (after one retry on a 429), then n - 1 successes sent 2 ms after they
     were due (handed on 1 ms after, as a trace replay's are), the first 4 on new
-    connections (1 ms to connect)."""
+    connections (1 ms to connect), each body 500 bytes."""
     ok = [_rec(i, ttft_ms=ttft_ms, e2e_ms=ttft_ms + 40, tokens=5) for i in range(1, n)]
     due = [
         replace(
@@ -56,13 +56,17 @@ def _records(n: int, ttft_ms: int) -> list[RequestRecord]:
             server_timing=SERVER_SPLIT,
             input_tokens=20,
             cached_tokens=15,
+            request_bytes=500,
         )
         for r in ok
     ]
-    # and one answer of each kind that is not a success: cut short, and from another model
+    # and one answer of each kind that is not a success: cut short, from another model, and
+    # with a tool call that breaks its schema
     cut = replace(_failed(n), error_kind="incomplete", status=200)
     other = replace(_failed(n + 1), error_kind="wrong_model", status=200, model="other")
-    return [replace(_failed(0), attempts=2, retry_causes=("http_429",)), *due, cut, other]
+    invalid = replace(_failed(n + 2), error_kind="invalid_output", status=200)
+    first = replace(_failed(0), attempts=2, retry_causes=("http_429",))
+    return [first, *due, cut, other, invalid]
 
 
 def _summary(ttft_ms: int = 100) -> Summary:
@@ -80,7 +84,8 @@ def test_table_is_consistent() -> None:
     names = {m.name for m in METRICS}
     assert not names & set(aliases)
     for m in METRICS:
-        assert m.unit in ("ms", "tok/s", "req/s", "%", "inputs/s")  # inputs/s: embeddings
+        # inputs/s: embeddings; B: the request size
+        assert m.unit in ("ms", "tok/s", "req/s", "%", "inputs/s", "B")
         assert m.label and m.description
 
 

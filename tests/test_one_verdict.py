@@ -149,7 +149,7 @@ def test_sweep_compare_markdown_counts_its_shared_levels(
     assert "level c=1 is only in BASE" in text and "level c=1 is only in BASE" in res.stdout
 
 
-def test_run_html_names_the_served_models_and_finish_reasons_as_the_console(
+def test_run_html_names_the_served_models_finish_reasons_and_size_as_the_console(
     tmp_path: Path, instant_mock_url: str
 ) -> None:
     paths = output_paths(tmp_path)
@@ -157,8 +157,12 @@ def test_run_html_names_the_served_models_and_finish_reasons_as_the_console(
     assert res.code == 0, res.stderr
     served = re.search(r"Served by:\s+(.+)", res.stdout)
     reasons = re.search(r"Finish reasons:\s+(.+)", res.stdout)
-    assert served is not None and reasons is not None, res.stdout
-    line = f"Served by: {served.group(1)} · Finish reasons: {reasons.group(1)}"
+    size = re.search(r"Request size:\s+(.+)", res.stdout)
+    assert served is not None and reasons is not None and size is not None, res.stdout
+    line = (
+        f"Served by: {served.group(1)} · Finish reasons: {reasons.group(1)}"
+        f" · Request size: {size.group(1)}"
+    )
     assert f'data-key="answers">{line}<' in paths["html"].read_text()
     assert f"**Served by:** {served.group(1)}" in paths["md"].read_text()
 

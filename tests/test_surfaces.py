@@ -226,6 +226,29 @@ def file_cases() -> list[Case]:
             lambda u, t, p: [*run_args(u, "-m", "m"), "--prompt-file", str(p)],
             _TWO,
         ),
+        (
+            "--tools",
+            "tools",
+            lambda u, t, p: [*run_args(u, "-m", "m"), "--tools", str(p)],
+            _TWO,
+        ),
+        (
+            "--response-format",
+            "schema",
+            lambda u, t, p: [*run_args(u, "-m", "m"), "--response-format", str(p)],
+            _TWO,
+        ),
+        # a folder of images: a hostile file is given inside the case's folder
+        (
+            "--image-dir",
+            "images",
+            lambda u, t, p: [
+                *run_args(u, "-m", "m"),
+                "--image-dir",
+                str(p.parent if p.parent == t else p),
+            ],
+            _TWO,
+        ),
         # a key file holds any one line of text, a CA bundle is read only for https
         (
             "--api-key-file",

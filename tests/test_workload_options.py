@@ -13,9 +13,11 @@ import pytest
 from llmbench_async.cli.flags import Flags, flags_to_config
 from llmbench_async.cli.workload_options import WorkloadOptions
 from llmbench_async.errors import ConfigError
+from llmbench_async.loadgen.images import synthetic_png
 
 SAMPLE = "sample:sharegpt"
 TRACE = Path("trace.jsonl")  # relative: each test runs in a folder that holds it
+TOOLS = Path("tools.json")  # and this tool file, and images/ with one PNG
 
 # each workload flag with a value that differs from its default, the flags it needs, and
 # the RunConfig field (with its value) it must set
@@ -61,6 +63,12 @@ REACHES: dict[str, tuple[dict[str, Any], str, Any]] = {
     "trace_window": ({"trace": TRACE, "trace_window": "0s:1s"}, "trace_window", (0.0, 1.0)),
     "trace_block_tokens": ({"trace": TRACE, "trace_block_tokens": 16}, "trace_block_tokens", 16),
     "max_requests": ({"trace": TRACE, "max_requests": 2}, "n", 2),
+    "tools": ({"tools": TOOLS}, "tool_choice", "auto"),
+    "tool_choice": ({"tools": TOOLS, "tool_choice": "required"}, "tool_choice", "required"),
+    "response_format": ({"response_format": "json"}, "response_format", "json"),
+    "images": ({"images": 2}, "images", 2),
+    "image_size": ({"images": 1, "image_size": "8x4"}, "image_size", (8, 4)),
+    "image_dir": ({"image_dir": Path("images")}, "image_dir", Path("images")),
     "session_header": (
         {"trace": TRACE, "session_header": "X-Session-ID"},
         "session_header",
@@ -81,6 +89,10 @@ def in_trace_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         for k in range(4)
     )  # fmt: skip
     (tmp_path / TRACE).write_text("\n".join(rows) + "\n")
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    (tmp_path / TOOLS).write_text(json.dumps([tool]))
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "one.png").write_bytes(synthetic_png(2, 2, 0))
     monkeypatch.chdir(tmp_path)
 
 

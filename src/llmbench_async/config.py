@@ -200,6 +200,13 @@ class RunConfig:
     prefix_tokens: int = 0  # shared prefixes: about this many tokens each (0: none)
     prefix_groups: int = 1  # shared prefixes: how many distinct ones
     goodput: tuple[str, ...] = ()  # per-request SLO conditions, e.g. ("ttft<200ms",)
+    # tools and structured output (wire/structured.py), images (loadgen/images.py)
+    tools: tuple[Mapping[str, Any], ...] = ()  # --tools: OpenAI function tool definitions
+    tool_choice: str = "auto"  # auto, required, none or a tool's name
+    response_format: Any = None  # "json" or a JSON schema (a dict); None: not asked
+    images: int = 0  # images attached to each request
+    image_size: tuple[int, int] = (256, 256)  # synthetic images: width, height in pixels
+    image_dir: Path | None = None  # images from this folder instead of synthetic ones
     # where requests go and how: URL, key header, max-tokens field, proxy, HTTP/2
     endpoint_url: str | None = None  # full request URL (path and query kept); None: base_url
     # what reports name as the target instead of the URL: "mock" for the built-in mock (its
@@ -289,11 +296,12 @@ class RunConfig:
             or self.prefix_tokens > 0  # the shared prefixes' words
             or self.model_mix == "random"  # which model each request asks for
             or self.trace is not None  # the trace's prompt words
+            or self.images > 0  # the synthetic images' pixels
         ):
             raise ConfigError(
                 "--seed affects nothing here: it seeds Poisson and gamma arrivals (--rate), "
-                "--sample-prompts, --input-tokens, --dataset sampling, --prefix-tokens "
-                "and --model-mix random"
+                "--sample-prompts, --input-tokens, --dataset sampling, --prefix-tokens, "
+                "--model-mix random and --images"
             )
         if self.warmup_s > 0 and self.duration_s is None:
             raise ConfigError(
@@ -342,6 +350,12 @@ class RunConfig:
                     f"--min-{flag}-tokens ({low}) exceeds --max-{flag}-tokens ({high})"
                 )
         self._check_prefix()
+        if (self.images or self.image_dir) and (
+            self.api in ("completions", "embeddings") or (self.turns or 1) > 1
+        ):
+            raise ConfigError(
+                "--images and --image-dir work with single-turn chat, responses and messages"
+            )
 
     def _check_prefix(self) -> None:
         if self.prefix_groups > 1 and not self.prefix_tokens:

@@ -110,6 +110,9 @@ class ErrorKind(StrEnum):
     # a 2xx whose answer is not what was asked (docs/outcomes.md)
     INCOMPLETE = "incomplete"  # the stream or body ended without a finish reason
     WRONG_MODEL = "wrong_model"  # answered by another model than the one asked for
+    # tool calls or a JSON reply (--tools, --response-format) that is not valid JSON, calls an
+    # unknown tool, or does not match its schema (docs/structured-output.md)
+    INVALID_OUTPUT = "invalid_output"
 
 
 class RequestError(Exception):

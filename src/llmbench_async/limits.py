@@ -88,7 +88,10 @@ LIMITS: tuple[Limit, ...] = (
     Limit("--think-time", "think_time_s", 0, DAY_S, unit="seconds"),
     Limit("--prefix-tokens", "prefix_tokens", 0, 1_000_000, unit="tokens"),
     Limit("--prefix-groups", "prefix_groups", 1, 1_000_000),
+    Limit("--images", "images", 0, 64),  # images per request
 )
+# --image-size WxH, each side (a body holds at most 16 MiB: a 2048 x 2048 PNG of noise is 12 MiB)
+MAX_IMAGE_SIDE = 4096
 # --min/--max-input-tokens and --min/--max-output-tokens (dataset filters), each
 MAX_FILTER_TOKENS = 10_000_000
 # --window, --scrape-interval and the live feed (ObserveOptions)
@@ -148,6 +151,8 @@ def check_numbers(config: Any) -> None:
     for low_flag, high_flag, (low, high) in ranges:
         check_number(Limit(low_flag, "", 0, MAX_FILTER_TOKENS, unit="tokens"), low)
         check_number(Limit(high_flag, "", 0, MAX_FILTER_TOKENS, unit="tokens"), high)
+    for side in config.image_size:
+        check_number(Limit("--image-size", "", 1, MAX_IMAGE_SIDE, unit="pixels"), side)
     if len(config.prompt.encode("utf-8", "surrogatepass")) > MAX_PROMPT_BYTES:
         raise ConfigError("--prompt is longer than 8 MiB")
 

@@ -59,6 +59,8 @@ class SummaryView(Protocol):
     def metrics(self) -> Mapping[str, Any]: ...  # key → stats.MetricStats
     def percentile(self, metric: str, q: float) -> float | None: ...
     def kind_rate(self, kind: str) -> float: ...
+    @property
+    def request_bytes(self) -> tuple[float, int] | None: ...
 
 
 # (summary or document, qualifier) → value in the metric's unit; the qualifier is the STAT
@@ -200,7 +202,7 @@ def _run_level(
     kind: Kind,
     aliases: tuple[str, ...],
     text: str,
-    of_summary: Callable[[SummaryView], float],
+    of_summary: Callable[[SummaryView], float | None],
     *,
     higher_is_better: bool = True,
     document: DocumentReader | None = None,
@@ -229,6 +231,10 @@ def _saved_error_rate(document: Mapping[str, Any], _: str | None) -> float | Non
     total = _number(_at(document, "requests", "total"))
     failed = _number(_at(document, "requests", "failed")) or 0.0
     return 100.0 * failed / total if total else None
+
+
+def _saved_request_bytes(document: Mapping[str, Any], _: str | None) -> float | None:
+    return _number(_at(document, "request_bytes", "mean"))
 
 
 def _retries(summary: SummaryView, cause: str | None) -> float | None:
@@ -389,6 +395,29 @@ RUN_LEVEL: tuple[Metric, ...] = (
         section="",
     ),
     _run_level(
+        "invalid_output_rate",
+        "Invalid output (%)",
+        "%",
+        "ratio",
+        (),
+        "requests whose tool calls or JSON reply broke their schema / all measured requests",
+        lambda s: s.kind_rate("invalid_output"),
+        higher_is_better=False,
+        section="",
+    ),
+    _run_level(
+        "request_bytes",
+        "Request size (B)",
+        "B",
+        "count",
+        (),
+        "bytes of a request body as sent (prompt, images, tools), mean over measured requests",
+        lambda s: None if s.request_bytes is None else s.request_bytes[0],
+        higher_is_better=False,
+        document=_saved_request_bytes,
+        section="",
+    ),
+    _run_level(
         "retry_rate",
         "Retry rate (%)",
         "%",
@@ -544,7 +573,11 @@ RETRY_CAUSES: tuple[str, ...] = (
 )
 
 # run-level rates of one error kind: grammar name → ErrorKind value (docs/outcomes.md)
-KIND_RATES: dict[str, str] = {"incomplete_rate": "incomplete", "wrong_model_rate": "wrong_model"}
+KIND_RATES: dict[str, str] = {
+    "incomplete_rate": "incomplete",
+    "wrong_model_rate": "wrong_model",
+    "invalid_output_rate": "invalid_output",
+}
 
 # fewer requests than this on either side of a comparison: differences may be noise
 MIN_REQUESTS = 30

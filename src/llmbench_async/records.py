@@ -96,6 +96,7 @@ class RequestRecord:
     # trace replay: when the runner handed the row on to be sent (an instant); its lateness
     # against `scheduled_ns` (the row's instant in the trace) is the dispatch lag
     dispatched_ns: int | None = None
+    request_bytes: int | None = None  # the request body's size as sent (None: older files)
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)  # shared when empty
 
     @property
@@ -190,7 +191,7 @@ _INSTANTS = (
 )
 
 
-_WORKLOAD_TAGS = ("session", "turn", "group", "inputs", "trace_row")
+_WORKLOAD_TAGS = ("session", "turn", "group", "inputs", "trace_row", "request_bytes")
 _SPLIT = ("queue_ms", "prefill_ms", "decode_ms")  # server_timing parts, in order
 _SERVER_FIELDS = ("request_id", "trace_id", "cached_tokens", "server_timing")
 _PHASES = ("dns_ns", "tcp_ns", "tls_ns")
@@ -273,6 +274,7 @@ def record_from_json(line: Mapping[str, Any]) -> RequestRecord:
         turn=_opt_int(line.get("turn")),
         group=_opt_int(line.get("group")),
         inputs=_opt_int(line.get("inputs")),
+        request_bytes=_opt_int(line.get("request_bytes")),
         retry_causes=tuple(str(c) for c in line.get("retry_causes") or ()),
         ramp=bool(line.get("ramp", False)),
         ready_ns=_opt_int(line.get("ready_ns")),
@@ -494,7 +496,7 @@ _OPT_INTS = (
     "headers_ns", "first_token_ns", "last_token_ns", "first_content_ns", "output_events",
     "output_tokens", "input_tokens", "reasoning_tokens", "status", "attempts", "first_send_ns",
     "session", "turn", "group", "inputs", "ready_ns", "connect_ns", "cached_tokens",
-    "dns_ns", "tcp_ns", "tls_ns", "trace_row", "dispatched_ns",
+    "dns_ns", "tcp_ns", "tls_ns", "trace_row", "dispatched_ns", "request_bytes",
 )  # fmt: skip
 _BOOLS = ("warmup", "ramp", "new_connection", "preconnected")
 _INT_RANGE = 2**62  # instants (ns) and counts beyond this are not a run's

@@ -237,6 +237,7 @@ def _workload_fields(flags: Flags) -> dict[str, Any]:
         "prefix_groups": flags.prefix_groups,
         "goodput": tuple(flags.goodput or ()),
         **_replay_fields(flags),
+        **_content_fields(flags),
     }
 
 
@@ -281,6 +282,32 @@ def _replay_fields(flags: Flags) -> dict[str, Any]:
         "trace_window": window,
         "trace_block_tokens": flags.trace_block_tokens,
         "session_header": flags.session_header,
+    }
+
+
+def _content_fields(flags: Flags) -> dict[str, Any]:
+    """The RunConfig fields of --tools, --tool-choice, --response-format and the image
+    flags: the files read and checked now, so a bad one stops the run before it starts."""
+    from ..loadgen.images import check_image_budget, load_image_dir, parse_image_size
+    from ..wire.structured import check_structured, load_response_format, load_tools
+
+    tools = () if flags.tools is None else load_tools(flags.tools)
+    response_format = (
+        None if flags.response_format is None else load_response_format(flags.response_format)
+    )
+    choice = flags.tool_choice.strip()
+    check_structured(flags.api, tools, choice, response_format)
+    size = parse_image_size(flags.image_size)
+    if flags.image_dir is not None:
+        load_image_dir(flags.image_dir)  # every file checked before the run
+    check_image_budget(flags.images, size)
+    return {
+        "tools": tools,
+        "tool_choice": choice,
+        "response_format": response_format,
+        "images": flags.images,
+        "image_size": size,
+        "image_dir": flags.image_dir,
     }
 
 

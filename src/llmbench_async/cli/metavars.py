@@ -66,6 +66,12 @@ METAVARS: dict[str, str] = {
     "--session-header": "NAME",
     "--prefix-groups": "N",
     "--goodput": "EXPR",
+    "--tools": "PATH",
+    "--tool-choice": "auto|required|none|NAME",
+    "--response-format": "json|PATH",
+    "--images": "N",
+    "--image-size": "WxH",
+    "--image-dir": "PATH",
     # run: limits
     "--timeout": "DURATION",
     "--connect-timeout": "DURATION",
@@ -109,6 +115,7 @@ METAVARS: dict[str, str] = {
     "--retry-after-header": "HEADER",
     "--disconnect-rate": "SHARE",
     "--malformed-rate": "SHARE",
+    "--invalid-output-rate": "SHARE",
     "--error-event-rate": "SHARE",
     "--huge-line-bytes": "SIZE",
 }

@@ -172,6 +172,14 @@ _ErrorEventRate = Annotated[
         '(chat: data: {"error":...}; responses and messages: event: error).',
     ),
 ]
+_InvalidOutputRate = Annotated[
+    float,
+    typer.Option(
+        "--invalid-output-rate",
+        help="Share of tool calls and JSON replies (0..1) sent invalid: broken JSON or a "
+        "schema mismatch (the truth log's output_valid says which).",
+    ),
+]
 _StallMs = Annotated[
     str,
     typer.Option(
@@ -237,6 +245,7 @@ def mock_server_command(
     disconnect_rate: _DisconnectRate = 0.0,
     malformed_rate: _MalformedRate = 0.0,
     error_event_rate: _ErrorEventRate = 0.0,
+    invalid_output_rate: _InvalidOutputRate = 0.0,
     stall_ms: _StallMs = "0",
     slow_drip: _SlowDrip = False,
     huge_line_bytes: _HugeLineBytes = "0",

@@ -201,3 +201,59 @@ class WorkloadOptions:
             rich_help_panel=_PANEL,
         ),
     ] = None
+    tools: Annotated[
+        Path | None,
+        typer.Option(
+            "--tools",
+            help="A JSON file: a list of OpenAI tool definitions sent with every request; each "
+            "tool call's arguments are checked against its parameters schema (invalid_output). "
+            "Chat, responses, messages.",
+            show_default=False,
+            rich_help_panel=_PANEL,
+        ),
+    ] = None
+    tool_choice: Annotated[
+        str,
+        typer.Option(
+            "--tool-choice",
+            help="With --tools: auto, required, none, or a tool's name (that tool must be called).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = "auto"
+    response_format: Annotated[
+        str | None,
+        typer.Option(
+            "--response-format",
+            help="json (any JSON object), or a JSON schema file: asks for structured output and "
+            "checks each reply against it (invalid_output). Chat, responses.",
+            show_default=False,
+            rich_help_panel=_PANEL,
+        ),
+    ] = None
+    images: Annotated[
+        int,
+        typer.Option(
+            "--images",
+            help="Images attached to each request: synthetic PNGs of --image-size (seeded by "
+            "--seed), or files of --image-dir. 0 = none.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = 0
+    image_size: Annotated[
+        str,
+        typer.Option(
+            "--image-size",
+            help="Synthetic images: WIDTHxHEIGHT in pixels (about 3 bytes a pixel as sent).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = "256x256"
+    image_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--image-dir",
+            help="Attach images from this folder (PNG, JPEG, WebP, GIF; each at most 20 MiB), "
+            "--images per request (default 1), in turn.",
+            show_default=False,
+            rich_help_panel=_PANEL,
+        ),
+    ] = None

@@ -32,7 +32,9 @@ from ..watch.live import LiveView, live_enabled, planned_seconds
 from ..wire.assemble import build_target
 from ..wire.client import Target, execute
 from ..wire.route import preconnect_run
+from ..wire.structured import check_settings, request_fields
 from .conversations import Sessions
+from .images import Image, image_pool
 from .lost import DEFAULT_LOST_AFTER, FATAL_KINDS, Watch
 from .models import ModelMix, parse_model_mix
 from .traces import TracePrompts, TraceRow, TraceSpec, rows, trace_spec
@@ -569,6 +571,7 @@ def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = N
     elif prompts is None:
         prompts = load_prompts(config)
     synthetic = None if config.input_tokens is None else SyntheticInput(*config.input_tokens)
+    check_settings(config.api, config.tools, config.tool_choice, config.response_format)
     return Workload(
         api=config.api,
         model=config.model,
@@ -587,7 +590,20 @@ def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = N
         conversations=conversations,
         mix=model_mix(config),
         turns=config.turns,
+        request_fields=request_fields(
+            config.api, config.tools, config.tool_choice, config.response_format
+        ),
+        images=_image_pool(config),
+        images_per_request=config.images or (1 if config.image_dir else 0),
     )
+
+
+def _image_pool(config: RunConfig) -> tuple[Image, ...]:
+    """The images the run's requests carry (none without --images or --image-dir)."""
+    if not config.images and config.image_dir is None:
+        return ()
+    seed = config.seed or 0
+    return image_pool(config.images or 1, config.image_size, seed, config.image_dir)
 
 
 async def lag_probe(samples: array[float], period_s: float = _LAG_PERIOD_S) -> None:

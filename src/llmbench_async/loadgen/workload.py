@@ -26,6 +26,7 @@ from ..limits import (
     MAX_TOKENS_HIGH,
 )
 from ..wire.apis import Message, api_spec, flatten
+from .images import Image, attach, images_of
 from .models import ModelMix
 
 # Common English words, each one token (with its leading space) in the BPE vocabularies of
@@ -106,19 +107,41 @@ class Workload:
     conversations: tuple[Conversation, ...] = ()  # a conversation dataset (multi-turn)
     turns: int | None = None  # turns per session (None: 1, or each conversation's own)
     mix: ModelMix | None = None  # several models: which one request (or session) i asks for
+    # tools, tool_choice, response_format (or text.format) in the API's shape
+    request_fields: Mapping[str, Any] = field(default_factory=dict)
+    images: tuple[Image, ...] = ()  # the run's image pool
+    images_per_request: int = 0  # images each request carries, drawn from the pool
     _encoded: dict[str, tuple[bytes, ...]] = field(init=False, repr=False, compare=False)
     _prefixes: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.prompts and self.synthetic is None and not self.conversations:
             raise ConfigError("the workload has no prompts")
-        plain = not self.prefix_tokens and self.batch == 1
+        if self.images_per_request and self.multi_turn:
+            raise ConfigError("--images and --image-dir work with single-turn requests")
+        plain = not self.prefix_tokens and self.batch == 1 and not self.images_per_request
         encoded = {
             m: tuple(self._encode(_messages(p), p.max_tokens, m) for p in self.prompts)
             for m in (self.mix.models if self.mix is not None else (self.model,))
         }
         object.__setattr__(self, "_encoded", encoded if plain and self.prompts else {})
         object.__setattr__(self, "_prefixes", self._make_prefixes())
+        if self.images_per_request:  # a body over its cap is a usage error before the run
+            self._check_image_budget()
+
+    def _check_image_budget(self) -> None:
+        """ConfigError when the request carrying the largest images would pass 16 MiB:
+        request 0's body, with its images swapped for the pool's largest."""
+        first = self.body(0)  # itself checked
+        carried = images_of(self.images, self.images_per_request, 0)
+        largest = sorted((len(i.b64) for i in self.images), reverse=True)
+        worst = len(first) - sum(len(i.b64) for i in carried)
+        worst += sum(largest[: self.images_per_request])
+        if worst > MAX_BODY_BYTES:
+            raise ConfigError(
+                f"a request carrying the largest {self.images_per_request} image(s) would be "
+                f"{worst / 2**20:.1f} MiB; at most 16 MiB (fewer or smaller images)"
+            )
 
     @property
     def multi_turn(self) -> bool:
@@ -146,6 +169,9 @@ class Workload:
         messages = _messages(item)
         if self.prefix_tokens:
             messages = self._with_prefix(messages, self.group_of(index))
+        if self.images_per_request:
+            carried = images_of(self.images, self.images_per_request, index)
+            messages = attach(self.api, messages, carried)
         return self._encode(messages, item.max_tokens, model)
 
     def tags(self, index: int) -> dict[str, int]:
@@ -246,12 +272,13 @@ class Workload:
         )
         if self.ignore_eos and self.api != "embeddings":
             body["ignore_eos"] = True
+        body.update(self.request_fields)
         body.update(self.extra_body)
         data = json.dumps(body, separators=(",", ":")).encode()
         if len(data) > MAX_BODY_BYTES:
             raise ConfigError(
                 f"a request body would be {len(data) / 2**20:.1f} MiB; at most 16 MiB "
-                "(shorten the prompt or --extra-body)"
+                "(shorten the prompt, --extra-body or the images)"
             )
         return data
 

@@ -8,9 +8,11 @@ Modules, in the order data flows:
 
 - `config`: `MockConfig`, every knob and its checks, and the retry hints;
 - `plan`: one request -> a `Refusal` or a `Plan` (each token's instant, the faults drawn);
+- `structured`: the tool call or schema-shaped JSON a request asks for (valid or not), and
+  the images it carries;
 - `events` (chat, completions), `responses`, `messages` (Anthropic): the bytes of a plan,
-  pre-encoded SSE events and whole bodies; `encode` picks the API's encoder and error shape
-  (embeddings bodies live there too);
+  pre-encoded SSE events and whole bodies; `tool_events`: those of a structured answer, per
+  API; `encode` picks the API's encoder and error shape (embeddings bodies live there too);
 - `http`: the HTTP/1.1 connection (parser, keep-alive, pipelining) and response heads;
 - `capacity`: FIFO admission for `capacity`, with the running count;
 - `writers`: writing a plan at its instants (whole, streamed, dripped, faults mid-stream);
@@ -39,6 +41,9 @@ Behaviours and faults (all decided per request in `plan`, all combinable):
   [{"index":0,"text":""}]) instead of [].
 - no_usage: no usage chunk even when asked, and no usage in non-streaming bodies.
 - no_done: streams end properly (last HTTP chunk, keep-alive) but without `data: [DONE]`.
+- tools / response_format in the request: the answer is a tool call or schema-shaped JSON,
+  one piece a token; invalid_output_rate R sends a share R of them invalid (broken JSON or a
+  schema mismatch); the truth log says `output`, `output_valid`, `tool`.
 
 Mid-stream faults strike at the fault point: content token ``n // 2`` of the ``n`` this
 response has (after half of them, rounded down), after any reasoning chunks. They apply to

@@ -198,6 +198,15 @@ class App:
                 extra["first_content"] = self.log.wall(marks.content)
             if plan.api == "embeddings":
                 extra["inputs"] = plan.inputs
+            if plan.structured is not None:  # what it sent: a tool call or JSON, valid or not
+                extra["output"] = plan.structured.kind
+                extra["output_valid"] = plan.structured.valid
+                if plan.structured.name:
+                    extra["tool"] = plan.structured.name
+            if plan.images:
+                extra["images"] = plan.images
+                extra["image_bytes"] = plan.image_bytes
+                extra["request_bytes"] = plan.request_bytes
             if self._slots.size is not None:
                 extra["slot_acquired"] = self.log.wall(marks.slot)
             if len(self.config.models) > 1:  # which of the served models was asked for

@@ -63,6 +63,9 @@ class MockConfig:
     malformed_rate: float = 0.0  # share of streams with one non-JSON `data:` line; 0..1
     error_event_rate: float = 0.0  # share of streams ended by the API's error event; 0..1
     stall_ms: float = 0.0  # every stream pauses this long mid-way; >= 0
+    # share of tool calls and JSON replies (requests with tools or a response format) sent
+    # invalid: broken JSON or a schema mismatch; 0..1
+    invalid_output_rate: float = 0.0
     huge_line_bytes: int = 0  # every stream has one content event this long; 0 or >= 1024
     no_done: bool = False  # streams end without `data: [DONE]`
     no_usage: bool = False  # never send usage (stream chunk or body), even when asked
@@ -86,7 +89,8 @@ class MockConfig:
             raise ValueError(f"tokens must be >= 1, got {self.tokens}")
         if not self.models or not all(isinstance(m, str) and m for m in self.models):
             raise ValueError(f"models must be a non-empty list of names, got {self.models!r}")
-        for name in ("fail_rate", "disconnect_rate", "malformed_rate", "error_event_rate"):
+        rates = ("fail_rate", "disconnect_rate", "malformed_rate", "error_event_rate")
+        for name in (*rates, "invalid_output_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in 0..1, got {value}")
@@ -133,6 +137,8 @@ class MockConfig:
             out.append(f"error event {self.error_event_rate:.0%}")
         if self.stall_ms:
             out.append(f"stall {self.stall_ms:g}ms")
+        if self.invalid_output_rate:
+            out.append(f"invalid output {self.invalid_output_rate:.0%}")
         if self.huge_line_bytes:
             out.append(f"huge line {self.huge_line_bytes} B")
         flags = ("no_done", "no_usage", "endless", "slow_drip")

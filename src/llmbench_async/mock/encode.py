@@ -12,12 +12,24 @@ from .events import Framing, Stream, chat_body, chat_events, error_body
 from .messages import MessagesEvents, messages_body, messages_error_body
 from .plan import Api, Plan, Refusal
 from .responses import ResponsesEvents, responses_body
+from .tool_events import (
+    ChatStructuredEvents,
+    MessagesStructuredEvents,
+    ResponsesStructuredEvents,
+    structured_body,
+)
 
 __all__ = ["encode_error", "stream_events", "whole_body"]
 
 
 def stream_events(plan: Plan, framing: Framing) -> Stream:
     """The events of a streamed plan, framed by `framing` (HTTP chunks or none)."""
+    if plan.structured is not None:
+        if plan.api == "responses":
+            return ResponsesStructuredEvents(plan, framing)
+        if plan.api == "messages":
+            return MessagesStructuredEvents(plan, framing)
+        return ChatStructuredEvents(plan, framing)
     if plan.api == "responses":
         return ResponsesEvents(plan, framing)
     if plan.api == "messages":
@@ -27,6 +39,8 @@ def stream_events(plan: Plan, framing: Framing) -> Stream:
 
 def whole_body(plan: Plan) -> bytes:
     """The non-streaming body of a plan."""
+    if plan.structured is not None:
+        return structured_body(plan)
     if plan.api == "responses":
         return responses_body(plan)
     if plan.api == "messages":

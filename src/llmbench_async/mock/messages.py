@@ -16,7 +16,14 @@ from typing import Any, Final
 from .events import WORDS_JSON, Framing, content_text, reasoning_text, sse
 from .plan import Plan, Refusal
 
-__all__ = ["MessagesEvents", "messages_body", "messages_error_body"]
+__all__ = [
+    "ERROR_EVENT",
+    "MessagesEvents",
+    "block_stop",
+    "message_object",
+    "messages_body",
+    "messages_error_body",
+]
 
 _ERROR_TYPES: Final = {
     400: "invalid_request_error",
@@ -28,7 +35,7 @@ _ERROR_TYPES: Final = {
     500: "api_error",
     529: "overloaded_error",
 }
-_ERROR: Final = sse(
+ERROR_EVENT: Final = sse(
     b"error",
     b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
 )
@@ -42,7 +49,7 @@ def _stop_reason(plan: Plan) -> str:
     return "max_tokens" if plan.finish_reason == "length" else "end_turn"
 
 
-def _message(plan: Plan, content: list[dict[str, Any]], done: bool) -> dict[str, Any]:
+def message_object(plan: Plan, content: list[dict[str, Any]], done: bool) -> dict[str, Any]:
     usage: dict[str, Any] = {"input_tokens": plan.prompt_tokens, "output_tokens": 1}
     if done:
         usage["output_tokens"] = plan.total
@@ -66,7 +73,7 @@ def _block_start(index: int, thinking: bool) -> bytes:
     return sse(b"content_block_start", _json(data))
 
 
-def _block_stop(index: int) -> bytes:
+def block_stop(index: int) -> bytes:
     return sse(b"content_block_stop", b'{"type":"content_block_stop","index":%d}' % index)
 
 
@@ -82,14 +89,14 @@ class MessagesEvents:
 
     def head(self) -> bytes:
         plan = self.plan
-        start = {"type": "message_start", "message": _message(plan, [], False)}
+        start = {"type": "message_start", "message": message_object(plan, [], False)}
         out = sse(b"message_start", _json(start)) + _block_start(0, bool(plan.reasoning))
         return self._frame(out + sse(b"ping", b'{"type":"ping"}'))
 
     def _open(self, k: int) -> bytes:
         """Token k's events up to its text string's opening quote (exclusive)."""
         r = self.plan.reasoning
-        before = _block_stop(0) + _block_start(1, False) if r and k == r else b""
+        before = block_stop(0) + _block_start(1, False) if r and k == r else b""
         kind, key, index = (
             (b"thinking_delta", b"thinking", 0) if k < r else (b"text_delta", b"text", self._index)
         )
@@ -114,13 +121,13 @@ class MessagesEvents:
         }
         if plan.include_usage:
             delta["usage"] = {"input_tokens": plan.prompt_tokens, "output_tokens": plan.total}
-        out = _block_stop(self._index) + sse(b"message_delta", _json(delta))
+        out = block_stop(self._index) + sse(b"message_delta", _json(delta))
         if plan.done:
             out += sse(b"message_stop", b'{"type":"message_stop"}')
         return self._frame(out)
 
     def error(self, k: int) -> bytes:
-        return self._frame(_ERROR)
+        return self._frame(ERROR_EVENT)
 
 
 def messages_body(plan: Plan) -> bytes:
@@ -130,7 +137,7 @@ def messages_body(plan: Plan) -> bytes:
         thinking = reasoning_text(plan.reasoning)
         content.append({"type": "thinking", "thinking": thinking, "signature": "mock"})
     content.append({"type": "text", "text": content_text(plan.tokens)})
-    return _json(_message(plan, content, True))
+    return _json(message_object(plan, content, True))
 
 
 def messages_error_body(refusal: Refusal) -> bytes:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from .config import MockConfig, retry_hint
+from .structured import Structured, count_images, plan_structured
 
 Api = Literal["chat", "completions", "responses", "messages", "embeddings"]
 
@@ -113,6 +114,10 @@ class Plan:
     base64: bool = False  # embeddings: encoding_format "base64"
     faults: tuple[str, ...] = ()  # the faults applied, for the truth log
     truth: dict[str, Any] = field(default_factory=dict)  # what the request asked, for the log
+    structured: Structured | None = None  # a tool call or a JSON reply (mock/structured.py)
+    images: int = 0  # images the request carried, and their bytes (decoded)
+    image_bytes: int = 0
+    request_bytes: int = 0  # the request body's size
 
     @property
     def chat(self) -> bool:
@@ -323,6 +328,17 @@ def _whole_faults(
     return drip, endless, tuple(faults)
 
 
+def _asked_usage(body: dict[str, Any], api: Api, stream: bool) -> bool:
+    """Whether the request gets usage: Responses and Messages always, a whole body always, a
+    chat or completions stream when `stream_options.include_usage` is true."""
+    options = body.get("stream_options")
+    return (
+        api in ("responses", "messages")
+        or not stream
+        or (isinstance(options, dict) and options.get("include_usage") is True)
+    )
+
+
 def plan_completion(
     raw: bytes,
     *,
@@ -350,14 +366,14 @@ def plan_completion(
     if config.endless:
         n = config.tokens
     stream = body.get("stream") is True
-    options = body.get("stream_options")
-    asked_usage = (
-        api in ("responses", "messages")  # these always report usage
-        or not stream
-        or (isinstance(options, dict) and options.get("include_usage") is True)
-    )
+    asked_usage = _asked_usage(body, api, stream)
     reasoning = config.reasoning_tokens if api != "completions" else 0
     drip, endless, faults = _whole_faults(config, asked_usage, stream)
+    structured = None
+    if not (drip or endless):  # a tool call or JSON, as asked: nothing before it
+        structured = plan_structured(body, api, rng, config.invalid_output_rate, stream)
+        reasoning, finish_reason = (0, "stop") if structured else (reasoning, finish_reason)
+    images, image_bytes = count_images(body, api)
     mid = _Faults(_offsets(config, reasoning + n, rng))
     if stream and not config.static_body and not drip:
         mid = _mid_stream(config, rng, mid.offsets, reasoning + n // 2)
@@ -389,6 +405,10 @@ def plan_completion(
         huge_line=mid.huge_line,
         error_event=mid.error_event,
         faults=faults + mid.names,
+        structured=structured,
+        images=images,
+        image_bytes=image_bytes,
+        request_bytes=len(raw),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 from .events import WORDS_JSON, Framing, content_text, reasoning_text, sse
 from .plan import Plan
 
-__all__ = ["ResponsesEvents", "responses_body"]
+__all__ = ["ResponsesEvents", "responses_body", "usage_object"]
 
 _DELTA: Final = b"response.output_text.delta"
 _THINK: Final = b"response.reasoning_text.delta"
@@ -30,7 +30,7 @@ def _status(plan: Plan) -> str:
     return "incomplete" if plan.finish_reason == "length" else "completed"
 
 
-def _usage(plan: Plan) -> dict[str, Any] | None:
+def usage_object(plan: Plan) -> dict[str, Any] | None:
     if not plan.include_usage:
         return None
     p, n = plan.prompt_tokens, plan.total
@@ -71,7 +71,7 @@ def _response(plan: Plan, done: bool) -> dict[str, Any]:
         "incomplete_details": incomplete,
         "model": plan.model,
         "output": output,
-        "usage": _usage(plan) if done else None,
+        "usage": usage_object(plan) if done else None,
     }
 
 

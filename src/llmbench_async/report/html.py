@@ -320,7 +320,7 @@ def _page(title: str, body: str, payload: Mapping[str, Any]) -> str:
 
 
 def _run_sections(doc: Mapping[str, Any]) -> str:
-    answers = answers_line(doc.get("answers") or {})
+    answers = answers_line(doc.get("answers") or {}, doc.get("request_bytes"))
     return "\n".join(
         [
             _cards(doc),

@@ -38,7 +38,29 @@ def workload_settings(config: Mapping[str, Any]) -> str:
         parts.append(f"prefix {config['prefix_tokens']} tokens × {config.get('prefix_groups', 1)}")
     if config.get("session_header"):
         parts.append(f"session header {config['session_header']}")
-    return "".join(f" · {p}" for p in parts)
+    return "".join(f" · {p}" for p in parts + _content_settings(config))
+
+
+def _content_settings(config: Mapping[str, Any]) -> list[str]:
+    """`2 tools (required)`, `JSON schema reply`, `2 images 512x512` or `1 image from DIR`
+    (a saved header's values, any shape)."""
+    parts = []
+    tools = config.get("tools")
+    if isinstance(tools, list | tuple) and tools:
+        choice = str(config.get("tool_choice") or "auto")[:64]
+        parts.append(f"{len(tools)} tool{'s' if len(tools) > 1 else ''} ({choice})")
+    reply = config.get("response_format")
+    if reply is not None:
+        parts.append("JSON reply" if reply == "json" else "JSON schema reply")
+    count = config.get("images")
+    count = count if type(count) is int and count > 0 else 0
+    images = f"{count or 1} image{'s' if count > 1 else ''}"
+    size = config.get("image_size")
+    if config.get("image_dir"):
+        parts.append(f"{images} from {str(config['image_dir']).rsplit('/', 1)[-1]}")
+    elif count and isinstance(size, list | tuple) and len(size) == 2:
+        parts.append(f"{images} {size[0]}x{size[1]}")
+    return parts
 
 
 def workload_json(summary: Summary, config: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 `--goodput 'ttft<200ms,tpot<50ms'` reuses the `--fail-if` threshold grammar, judged on each
 request instead of on a statistic of the run (vLLM's `--goodput ttft:200 tpot:50`). A failed
-request is never good; a request without the metric (e.g. TTFT of a non-streamed request)
-does not meet its condition, except TPOT of a one-token reply, which counts as 0 ms.
+request is never good, and a reply whose tool calls or JSON break their schema is the failure
+`invalid_output`, so a good request is fast *and* valid. A request without the metric (e.g.
+TTFT of a non-streamed request) does not meet its condition, except TPOT of a one-token
+reply, which counts as 0 ms.
 """
 
 from __future__ import annotations

@@ -142,6 +142,9 @@ class Summary:
 
     # several models (--model a,b,c): the summary of each model's requests, by name asked for
     by_model: Mapping[str, Summary] = field(default_factory=dict)
+    # the request bodies as sent: (mean, largest) bytes over measured requests; None when the
+    # records do not say (results files written before the field existed)
+    request_bytes: tuple[float, int] | None = None
 
     def kind_count(self, kind: str) -> int:
         """Failed requests of one error kind (0 when none)."""
@@ -277,6 +280,7 @@ class SummaryBuilder:
         self._failures: dict[str, _FailureAcc] = {}
         self._good = good  # the goodput predicate, if any
         self.good = self.inputs = 0
+        self._sent = [0, 0, 0]  # request bodies: how many had a size, their bytes, the largest
         self._by: dict[tuple[str, int], tuple[array[float], array[float]]] = {}
         self._answers = _AnswerAcc(expect)
         self._server = ServerAcc()
@@ -311,6 +315,11 @@ class SummaryBuilder:
             self._causes[cause] = self._causes.get(cause, 0) + 1
         self.retry_wait += r.retry_wait_ns
         self._answers.add(r)
+        if r.request_bytes is not None:
+            sent = self._sent
+            sent[0] += 1
+            sent[1] += r.request_bytes
+            sent[2] = max(sent[2], r.request_bytes)
         values = self._values
         values["queue_delay_ms"].append(r.queue_delay_ns / _NS_PER_MS)
         if r.dispatched_ns is not None:
@@ -471,6 +480,7 @@ class SummaryBuilder:
             warnings=self._answers.notices(self.total, self.ok),
             server=self._server.summary(describe),
             by_model={name: b.summary() for name, b in sorted(self._models.items())},
+            request_bytes=(self._sent[1] / self._sent[0], self._sent[2]) if self._sent[0] else None,
         )
 
 

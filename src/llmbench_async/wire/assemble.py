@@ -14,6 +14,7 @@ from ..config import RunConfig
 from ..outcomes import names_deployment
 from .apis import api_spec
 from .client import Target
+from .structured import output_check
 
 
 def auth_headers(config: RunConfig) -> dict[str, str]:
@@ -69,4 +70,5 @@ def build_target(config: RunConfig) -> Target:
         accept_models=config.accept_models,
         request_id_header=None if config.request_id_header == "none" else config.request_id_header,
         traceparent=config.traceparent,
+        output_check=output_check(config.tools, config.tool_choice, config.response_format),
     )

@@ -23,6 +23,7 @@ from .connection import EXCHANGE_KEY, Exchange, body_pump
 from .diagnosis import non_sse_failure, redirect_failure
 from .events import Measure, StreamEvents, Watchdog, arrival, ended
 from .head import Header, LeanAnswer, RequestHead
+from .output import OutputCheck
 from .protocol import error_message_from_body, finish_text, response_id_text, served_model
 from .retry import backoff, parse_retry_after, retry_cause, should_retry
 from .sse import DEFAULT_MAX_EVENT_BYTES
@@ -52,6 +53,8 @@ class Target:
     # the model asked for, and other names accepted as its answer (`outcomes.model_matches`)
     model: str | None = None
     accept_models: tuple[str, ...] = ()
+    # what a valid reply is (--tools, --response-format); None: replies are not checked
+    output_check: OutputCheck | None = field(default=None, compare=False)
     # HTTP versions the responses came in (b"HTTP/1.1", b"HTTP/2"): the report says which
     protocols: set[bytes] = field(default_factory=set, compare=False, repr=False)
     # the per-request id header (None: none sent) and whether a W3C traceparent is sent
@@ -239,6 +242,8 @@ async def _attempt(
 ) -> _Outcome:
     m = Measure()
     extra = identity_headers(identity, target.request_id_header)
+    if target.output_check is not None:
+        m.collector = target.output_check.collector(target.api.name)
     error: RequestError | None = None
     retry_after: float | None = None
     start_ns = time.perf_counter_ns()
@@ -271,10 +276,17 @@ async def _attempt(
         what = "total deadline" if dog.fired is ErrorKind.TIMEOUT else "read timeout"
         error = RequestError(dog.fired, f"{what} of {limit:g} s passed", m.status)
     elif error is None:
-        error = _answer_error(m, target)
+        error = _answer_error(m, target) or _output_error(m, target)
     return _Outcome(
         _record(
-            m, (index, scheduled_ns, start_ns, end_ns), exchange, error, attempt, target, identity
+            m,
+            (index, scheduled_ns, start_ns, end_ns),
+            exchange,
+            error,
+            attempt,
+            target,
+            identity,
+            len(body),
         ),
         error,
         m.first_ns is not None,
@@ -307,6 +319,17 @@ def _answer_error(m: Measure, target: Target) -> RequestError | None:
     return RequestError(ErrorKind(kind), message, m.status)
 
 
+def _output_error(m: Measure, target: Target) -> RequestError | None:
+    """A complete answer whose tool calls or JSON are not what was asked: `invalid_output`."""
+    if target.output_check is None or m.collector is None:
+        return None
+    problem = target.output_check.verdict(m.collector)
+    if problem is None:
+        return None
+    message = "invalid output: " + problem
+    return RequestError(ErrorKind.INVALID_OUTPUT, message, m.status)
+
+
 def _record(
     m: Measure,
     when: tuple[int, int, int, int],
@@ -315,6 +338,7 @@ def _record(
     attempt: int,
     target: Target,
     identity: RequestIdentity,
+    request_bytes: int | None = None,
 ) -> RequestRecord:
     """Freeze one attempt's measurements (`when`: index, scheduled, start and end
     instants). The send instant is when the request bytes went out on a ready connection;
@@ -366,6 +390,7 @@ def _record(
         preconnected=exchange.preconnected,
         cached_tokens=None if m.server is None else m.server.cached_tokens,
         server_timing=None if m.server is None else m.server.timing,
+        request_bytes=request_bytes,
     )
 
 
@@ -414,6 +439,8 @@ async def _not_sse(
     outcome = non_sse_failure(content_type, body, m.status, target.secrets, target.api.parse_body)
     if outcome.error is not None:
         return outcome.error
+    if m.collector is not None:
+        m.collector.body(body)
     assert outcome.completion is not None
     _take_completion(m, outcome.completion, capture)
     m.note = outcome.note
@@ -488,6 +515,8 @@ async def _whole(
     if not target.api.streams and parsed.output_items != target.batch:
         message = f"expected {target.batch} embeddings, got {parsed.output_items}"
         return RequestError(ErrorKind.BAD_STREAM, message, m.status), None
+    if m.collector is not None:
+        m.collector.body(whole)
     _take_completion(m, parsed, capture)
     return None, None
 

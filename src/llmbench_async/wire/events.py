@@ -16,6 +16,7 @@ from ..limits import MAX_STREAM_BYTES
 from ..redact import safe_excerpt
 from .apis import ApiSpec
 from .connection import Exchange
+from .output import OutputCollector
 from .protocol import error_message_from_body, finish_text, malformed_event_message, served_model
 from .servertiming import ServerFacts
 from .sse import SSEDecoder
@@ -82,6 +83,7 @@ class Measure:
     """Mutable per-attempt measurements, frozen into a RequestRecord at the end."""
 
     __slots__ = (
+        "collector",
         "completion_tokens",
         "done",
         "finish_reason",
@@ -121,6 +123,8 @@ class Measure:
         self.status: int | None = None
         self.done = False
         self.note: str | None = None
+        # the reply assembled for --tools / --response-format (None: not checked)
+        self.collector: OutputCollector | None = None
 
     def take_server(self, facts: ServerFacts) -> None:
         """The server's own account: each part kept from the event that said it (a stream
@@ -218,6 +222,8 @@ class StreamEvents:
             if m.done:
                 self._after_final(data)
                 continue
+            if m.collector is not None:
+                m.collector.event(data)
             try:
                 chunk = parse_chunk(data)
             except BadStreamError:
@@ -280,6 +286,8 @@ class StreamEvents:
             if m.done:
                 self._after_final(data)
                 continue
+            if m.collector is not None:
+                m.collector.event(data)
             chunk = self._parse(data)
             if chunk.finish_reason is not None:
                 m.finish_reason = finish_text(chunk.finish_reason)

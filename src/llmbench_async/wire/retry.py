@@ -20,6 +20,7 @@ _NO_RETRY_KINDS = frozenset(
         ErrorKind.HTTP_4XX,
         ErrorKind.INCOMPLETE,
         ErrorKind.WRONG_MODEL,
+        ErrorKind.INVALID_OUTPUT,
     }
 )
 _RETRY_KINDS = frozenset({ErrorKind.CONNECT, ErrorKind.CONNECT_TIMEOUT})
