@@ -274,10 +274,10 @@ def test_tiny_changes_are_same_never_worse(tmp_path: Path) -> None:
     text = comparison_report(result)
     row = next(line for line in text.splitlines() if line.startswith("ttft.p50 "))
     assert " = " in row and "±0.0%" in row and "same" in row and "worse" not in row
-    # a change big enough to print as 0.1 % is inside both runs' 95 % intervals (the TTFTs
-    # spread over 4 ms): same, within noise; one past the intervals is a real one
+    # a change of 0.7 ms (past the sub-millisecond rule, +1.4 %) is inside both runs' 95 %
+    # intervals (the TTFTs spread over 4 ms): same, within noise; one past them is real
     bigger = [
-        replace(r, first_token_ns=r.first_token_ns + 60_000) if r.first_token_ns else r
+        replace(r, first_token_ns=r.first_token_ns + 700_000) if r.first_token_ns else r
         for r in _records(40, 50)
     ]
     moved = compare(base, load_run(_results_file(tmp_path / "c.jsonl", bigger)))
@@ -328,3 +328,22 @@ def test_sweeps_compare_level_by_level(tmp_path: Path) -> None:
     assert isinstance(lone, SweepData)
     with pytest.raises(ConfigError, match="share no level"):
         compare_sweeps(base, lone)
+
+
+def test_a_sub_millisecond_move_is_same_even_from_zero(tmp_path: Path) -> None:
+    """Token events read together have 0 ms gaps: a BASE whose ITL p50 is 0 ms and a NEW at
+    0.3 ms is no regression (any change from 0 would be infinitely many percent), while a
+    whole millisecond more is one."""
+    coalesced = [replace(r, token_gaps_ns=(0,) * 7) for r in _records(40, 50)]
+    base = load_run(_results_file(tmp_path / "a.jsonl", coalesced))
+    slight = [replace(r, token_gaps_ns=(300_000,) * 7) for r in _records(40, 50)]
+    result = compare(base, load_run(_results_file(tmp_path / "b.jsonl", slight)))
+    itl = {str(r.ref): r for r in result.rows}["itl.p50"]
+    assert (itl.base, itl.direction, itl.regressed) == (0.0, "same", False)
+    assert not result.regressions
+    worse = [replace(r, token_gaps_ns=(1_200_000,) * 7) for r in _records(40, 50)]
+    result = compare(
+        base, load_run(_results_file(tmp_path / "c.jsonl", worse)), Tolerances(default=10.0)
+    )
+    itl = {str(r.ref): r for r in result.rows}["itl.p50"]
+    assert (itl.direction, itl.regressed) == ("worse", True)

@@ -110,24 +110,30 @@ def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunCo
             headers=dict(parse_header(h) for h in flags.header or ()),
             max_tokens=flags.max_tokens,
             stream=flags.stream,
-            verify=False if flags.insecure else (str(flags.ca_bundle) if flags.ca_bundle else True),
             output=flags.output,
-            endpoint_url=None if flags.endpoint is None else flags.endpoint.strip(),
-            api_key_header=_key_header(flags.api_key_header),
-            max_tokens_field=cast(
-                MaxTokensField | None, flags.max_tokens_field
-            ),  # RunConfig checks
-            proxy=flags.proxy,
-            proxy_env=not flags.no_proxy_env,
-            http2=flags.http2,
-            request_id_header=_id_header(flags.request_id_header),
-            traceparent=flags.traceparent,
-            preconnect=flags.preconnect,
             calibrate=flags.calibrate,
+            **_transport_fields(flags),
             **_limits_fields(flags),
             **_workload_fields(flags),
         )
     )
+
+
+def _transport_fields(flags: Flags) -> dict[str, Any]:
+    """The RunConfig fields of how requests go: TLS, the endpoint, the key header, the
+    max-tokens field, proxies, HTTP/2, request ids and preconnect (RunConfig checks them)."""
+    return {
+        "verify": False if flags.insecure else (str(flags.ca_bundle) if flags.ca_bundle else True),
+        "endpoint_url": None if flags.endpoint is None else flags.endpoint.strip(),
+        "api_key_header": _key_header(flags.api_key_header),
+        "max_tokens_field": cast(MaxTokensField | None, flags.max_tokens_field),
+        "proxy": flags.proxy,
+        "proxy_env": not flags.no_proxy_env,
+        "http2": flags.http2,
+        "request_id_header": _id_header(flags.request_id_header),
+        "traceparent": flags.traceparent,
+        "preconnect": flags.preconnect,
+    }
 
 
 def model_names(model: str | None) -> tuple[str, ...]:

@@ -403,16 +403,7 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
     if summary.client_error is not None:
         out.append("")
         out.extend(client_error_markdown(summary.client_error))
-    if verdicts:
-        out.append("")
-        out.append("| result | threshold | observed | limit |")
-        out.append("|---|---|---:|---|")
-        for v in verdicts:
-            mark = "✅ pass" if v.passed else "❌ **FAIL**"
-            out.append(
-                f"| {mark} | `{v.threshold}` | {v.observed_text} | {v.threshold.limit_text} |"
-            )
-        out.extend(f"\n{line.strip()}" for line in slo_over_time_console(info.slo_over_time))
+    out.extend(_md_verdicts(verdicts, info))
     if summary.errors:
         out.append("")
         out.append("| error | count | first message |")
@@ -420,6 +411,18 @@ def markdown_report(summary: Summary, info: RunInfo, verdicts: Sequence[Verdict]
         for group in summary.errors:
             out.append(f"| {_md(group.kind)} | {group.count} | {_md(group.first_message)} |")
     return "\n".join(out) + "\n"
+
+
+def _md_verdicts(verdicts: Sequence[Verdict], info: RunInfo) -> list[str]:
+    """The thresholds table, then the SLO over time of a shaped run (none: no lines)."""
+    if not verdicts:
+        return []
+    out = ["", "| result | threshold | observed | limit |", "|---|---|---:|---|"]
+    for v in verdicts:
+        mark = "✅ pass" if v.passed else "❌ **FAIL**"
+        out.append(f"| {mark} | `{v.threshold}` | {v.observed_text} | {v.threshold.limit_text} |")
+    out.extend(f"\n{line.strip()}" for line in slo_over_time_console(info.slo_over_time))
+    return out
 
 
 def _md_stats(summary: Summary) -> list[str]:

@@ -47,6 +47,10 @@ __all__ = [
 # a change smaller than half the last printed digit is "same": never "+0.0% worse"
 SAME_PERCENT = 0.05
 SAME_POINTS = 0.005
+# a time that moved by less than this (ms) is "same" whatever the share: below what a client
+# on a shared machine resolves (several token events read at once have a 0 ms gap), and the
+# only sound rule when BASE was 0, where any change is infinitely many percent
+SAME_MS = 0.5
 # measured input length (server's count) differing by more than this share is a different workload
 INPUT_LENGTH_TOLERANCE = 0.10
 # a sweep summary's schema (report/sweep.py writes it; compare reads it)
@@ -579,7 +583,8 @@ def _row(ref: MetricRef, base: float | None, new: float | None, tolerance: float
     else:
         change = (new - base) / abs(base) * 100.0
     same = SAME_POINTS if unit == "pt" else SAME_PERCENT
-    if new == base or (change is not None and abs(change) < same):
+    tiny = ref.unit == "ms" and abs(new - base) < SAME_MS
+    if new == base or tiny or (change is not None and abs(change) < same):
         direction: Direction = "same"
     else:
         direction = "better" if (new > base) == ref.higher_is_better else "worse"

@@ -334,7 +334,12 @@ class SummaryBuilder:
                 acc = self._failures[kind] = _FailureAcc()
             acc.add(r)
             return
+        self._add_ok(r)
+
+    def _add_ok(self, r: RequestRecord) -> None:
+        """A successful request's latencies, tokens, workload tags and server split."""
         self.ok += 1
+        values = self._values
         shift = r.send_ns - r.scheduled_ns if self._from_schedule else 0
         values["e2e_ms"].append((r.e2e_ns + shift) / _NS_PER_MS)
         first = r.ttft_ns
