@@ -42,7 +42,8 @@ import anyio
 import httpx
 
 from llmbench_async.config import RunConfig
-from llmbench_async.loadgen.runner import build_workload, run_requests
+from llmbench_async.loadgen.build import build_workload
+from llmbench_async.loadgen.runner import run_requests
 from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.pacing import ClosedLoop, LoadPlan
 from llmbench_async.records import RequestRecord

@@ -12,11 +12,11 @@ from hostile import hostile_server
 
 from llmbench_async import RequestRecord
 from llmbench_async.config import RunConfig
+from llmbench_async.loadgen.build import build_workload
 from llmbench_async.loadgen.runner import (
     DriveOptions,
     DriveOutcome,
     StopSignal,
-    build_workload,
     run_requests,
 )
 from llmbench_async.mock import MockConfig, MockProcess

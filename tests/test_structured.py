@@ -257,7 +257,7 @@ def test_hostile_tool_calls_are_invalid_output_not_a_crash(tmp_path: Path) -> No
 def test_a_python_api_config_gets_the_same_checks(settings: dict[str, Any], says: str) -> None:
     from llmbench_async.config import RunConfig
     from llmbench_async.errors import ConfigError
-    from llmbench_async.loadgen.runner import build_workload
+    from llmbench_async.loadgen.build import build_workload
 
     config = RunConfig(model="m", **settings)
     with pytest.raises(ConfigError, match=re.escape(says)):

@@ -15,7 +15,8 @@ import pytest
 from conftest import run_cli
 
 from llmbench_async.config import RunConfig
-from llmbench_async.loadgen.runner import DriveOptions, build_workload, run_requests
+from llmbench_async.loadgen.build import build_workload
+from llmbench_async.loadgen.runner import DriveOptions, run_requests
 from llmbench_async.mock import MockConfig, MockProcess
 from llmbench_async.pacing import LoadPlan
 from llmbench_async.records import RequestRecord

@@ -40,6 +40,7 @@ from ..results.goodput import parse_goodput
 from ..results.steady import parse_until_stable
 from ..units import parse_duration, parse_time
 from .options import RunOptions
+from .output_options import OutputOptions
 from .parse import (
     is_loopback,
     parse_extra_body,
@@ -54,11 +55,11 @@ from .workload_options import WorkloadOptions
 
 
 @dataclass(frozen=True)
-class Flags(WorkloadOptions, RunOptions):
+class Flags(WorkloadOptions, OutputOptions, RunOptions):
     """Every `run` flag as given on the command line (strings where the CLI takes text).
-    Each is declared once, with its type, default and help: `RunOptions` (options.py) and
-    `WorkloadOptions` (workload_options.py); the `run` command's signature is this
-    class's fields (run.py)."""
+    Each is declared once, with its type, default and help: `RunOptions` (options.py),
+    `OutputOptions` (output_options.py) and `WorkloadOptions` (workload_options.py); the
+    `run` command's signature is this class's fields (run.py)."""
 
 
 def flags_to_config(flags: Flags, env: Mapping[str, str] | None = None) -> RunConfig:

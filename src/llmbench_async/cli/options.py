@@ -107,6 +107,7 @@ class RunOptions:
     in the order `--help` lists them."""
 
     # -- Target
+    # -- Target
     base_url: Annotated[
         str | None,
         _opt(
@@ -240,6 +241,35 @@ class RunOptions:
             panel=TARGET,
         ),
     ] = None
+    request_id_header: Annotated[
+        str,
+        _opt(
+            "--request-id-header",
+            help="Header carrying each request's unique id (32 hex digits, the same on its "
+            "retries; recorded as request_id), or none to send no id. Default: X-Request-Id.",
+            panel=TARGET,
+        ),
+    ] = "X-Request-Id"
+    traceparent: Annotated[
+        bool,
+        _opt(
+            "--traceparent",
+            help="Send a W3C traceparent header with each request: one trace a request, a new "
+            "span an attempt (the trace id recorded as trace_id). Default: off.",
+            panel=TARGET,
+        ),
+    ] = False
+    model_mix: Annotated[
+        str | None,
+        _opt(
+            "--model-mix",
+            help="With --model a,b,c: which model each request asks for: round-robin, random "
+            "(seeded by --seed) or weights like a=3,b=1 (3 of every 4 requests to a). "
+            "Default round-robin.",
+            panel=TARGET,
+            show_default=False,
+        ),
+    ] = None
     # -- Load
     n: Annotated[
         int | None,
@@ -352,33 +382,33 @@ class RunOptions:
             panel=LOAD,
         ),
     ] = True
-    # -- Outputs
-    output: Output = None
-    json_path: JsonOption = None
-    quiet: Quiet = False
-    markdown: MarkdownOption = None
-    html: HtmlOption = None
-    # -- Gate
-    fail_if: FailIfOption = None
-    junit: JunitOption = None
-    stop_on_fail: Annotated[
-        bool,
+    load_shape: Annotated[
+        str | None,
         _opt(
-            "--stop-on-fail",
-            help="Sweeps: stop at the first level that fails its SLO (a --fail-if threshold, "
-            "or a saturated rate level).",
-            panel=GATE,
+            "--load-shape",
+            help="Open loop: a rate (requests/s) that changes over time, times from the start "
+            "(a bare number is seconds): step:10@0s,40@60s,10@120s (each rate holds to the "
+            "next point), linear:… (straight lines between points), "
+            "spike:base=10,peak=80,at=30s,for=10s, sine:mean=20,amp=10,period=60s, or a "
+            ".csv/.json file of (time, rate) points (linear; step:FILE for steps). The last "
+            "rate holds until the run ends; needs --duration or -n. --arrival picks the "
+            "arrivals within it. Not with --rate. Default: none.",
+            panel=LOAD,
+            show_default=False,
         ),
-    ] = False
-    min_achieved: Annotated[
-        str,
+    ] = None
+    until_stable: Annotated[
+        list[str] | None,
         _opt(
-            "--min-achieved",
-            help="Rate sweeps: a level whose successful completions keep up with less than this "
-            "share of its arrivals is 'saturated' and fails the SLO.",
-            panel=GATE,
+            "--until-stable",
+            help="End the run early once this percentile is known to this relative width "
+            "(repeatable; every one must hold), e.g. 'ttft.p99:5%': its 95 % interval's "
+            "half-width / its value <= 5 %, checked every --window (default 1s); else the run "
+            "ends at --duration or --n as usual. Single-process runs only.",
+            panel=LOAD,
+            show_default=False,
         ),
-    ] = "90%"
+    ] = None
     # -- Workload
     prompt: Annotated[
         str, _opt("--prompt", "-p", help="Prompt text sent in every request.", panel=WORKLOAD)
@@ -489,41 +519,6 @@ class RunOptions:
             panel=LIMITS,
         ),
     ] = "10"
-    # -- Observe
-    window: WindowOption = "1s"
-    server_metrics: Annotated[
-        list[str] | None,
-        _opt(
-            "--server-metrics",
-            metavar="URL|auto",
-            help="Scrape Prometheus metrics during the run: a URL, or auto (<origin of the "
-            "target>/metrics). Repeatable: the engine's, then an exporter beside it (DCGM for "
-            "GPU power and utilisation, node exporter), at most 8. vLLM, SGLang, TGI, llama.cpp "
-            "and DCGM names are known. Each scrape takes the run's route (--proxy, "
-            "--no-proxy-env) and carries the key only to the target's own origin. Default: off.",
-            panel=OBSERVE,
-            show_default=False,
-        ),
-    ] = None
-    scrape_interval: Annotated[
-        str,
-        _opt(
-            "--scrape-interval",
-            help="Time between scrapes of --server-metrics (e.g. 2s, 500ms; a bare number "
-            "is seconds).",
-            panel=OBSERVE,
-        ),
-    ] = "1s"
-    server_metric: Annotated[
-        list[str] | None,
-        _opt(
-            "--server-metric",
-            metavar="NAME",
-            help="Also keep this server metric (repeatable); counters become per-second rates.",
-            panel=OBSERVE,
-            show_default=False,
-        ),
-    ] = None
     # -- Scale
     workers: Annotated[
         str,
@@ -563,102 +558,6 @@ class RunOptions:
             help="Ray actors on each node (one placement bundle per node). Default: 1 on each "
             "node with a free CPU, at most the concurrency.",
             panel=SCALE,
-            show_default=False,
-        ),
-    ] = None
-    prometheus_port: Annotated[
-        int | None,
-        _opt(
-            "--prometheus-port",
-            help="Serve this run's own metrics for Prometheus at http://HOST:PORT/metrics while "
-            "it runs: requests by outcome, in flight, TTFT, ITL and E2E histograms, labelled "
-            "by run id and model (docs/observability.md). 0: a free port, printed. A port in "
-            "use is an error (exit 2). Default: off.",
-            panel=OBSERVE,
-            show_default=False,
-        ),
-    ] = None
-    prometheus_host: Annotated[
-        str,
-        _opt(
-            "--prometheus-host",
-            help="Address the --prometheus-port feed listens on (0.0.0.0: every interface).",
-            panel=OBSERVE,
-        ),
-    ] = "127.0.0.1"
-    prometheus_linger: Annotated[
-        str,
-        _opt(
-            "--prometheus-linger",
-            help="After the run, keep the --prometheus-port feed up until one scrape has read "
-            "the final values, at most this long (e.g. 15s; 0: stop at once; Ctrl-C ends it).",
-            panel=OBSERVE,
-        ),
-    ] = "15s"
-    calibrate: Annotated[
-        bool,
-        _opt(
-            "--calibrate",
-            help="After the run, replay the same load (at most 4 waves, or about 10 s of "
-            "arrivals) against the built-in mock on this machine, answering with the target's "
-            "median TTFT, ITL and token count, and report the error the client adds to each "
-            "clock (the JSON's client_error; docs/calibrate.md). Default: off.",
-            panel=GATE,
-        ),
-    ] = False
-    request_id_header: Annotated[
-        str,
-        _opt(
-            "--request-id-header",
-            help="Header carrying each request's unique id (32 hex digits, the same on its "
-            "retries; recorded as request_id), or none to send no id. Default: X-Request-Id.",
-            panel=TARGET,
-        ),
-    ] = "X-Request-Id"
-    traceparent: Annotated[
-        bool,
-        _opt(
-            "--traceparent",
-            help="Send a W3C traceparent header with each request: one trace a request, a new "
-            "span an attempt (the trace id recorded as trace_id). Default: off.",
-            panel=TARGET,
-        ),
-    ] = False
-    model_mix: Annotated[
-        str | None,
-        _opt(
-            "--model-mix",
-            help="With --model a,b,c: which model each request asks for: round-robin, random "
-            "(seeded by --seed) or weights like a=3,b=1 (3 of every 4 requests to a). "
-            "Default round-robin.",
-            panel=TARGET,
-            show_default=False,
-        ),
-    ] = None
-    load_shape: Annotated[
-        str | None,
-        _opt(
-            "--load-shape",
-            help="Open loop: a rate (requests/s) that changes over time, times from the start "
-            "(a bare number is seconds): step:10@0s,40@60s,10@120s (each rate holds to the "
-            "next point), linear:… (straight lines between points), "
-            "spike:base=10,peak=80,at=30s,for=10s, sine:mean=20,amp=10,period=60s, or a "
-            ".csv/.json file of (time, rate) points (linear; step:FILE for steps). The last "
-            "rate holds until the run ends; needs --duration or -n. --arrival picks the "
-            "arrivals within it. Not with --rate. Default: none.",
-            panel=LOAD,
-            show_default=False,
-        ),
-    ] = None
-    until_stable: Annotated[
-        list[str] | None,
-        _opt(
-            "--until-stable",
-            help="End the run early once this percentile is known to this relative width "
-            "(repeatable; every one must hold), e.g. 'ttft.p99:5%': its 95 % interval's "
-            "half-width / its value <= 5 %, checked every --window (default 1s); else the run "
-            "ends at --duration or --n as usual. Single-process runs only.",
-            panel=LOAD,
             show_default=False,
         ),
     ] = None

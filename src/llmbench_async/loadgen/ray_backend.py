@@ -42,8 +42,9 @@ from ..config import RunConfig, config_from_wire, config_to_wire
 from ..errors import EXIT_FOR_SIGNAL, ConfigError
 from ..records import RequestRecord, record_from_json, record_to_json
 from ..results.stats import lag_summary
+from ..watch.live import progress_bar
 from ..wire.route import client_for
-from .runner import DriveOutcome, RecordSink, StopSignal, drive, lag_probe, progress_bar
+from .runner import DriveOutcome, RecordSink, StopSignal, drive, lag_probe
 from .workers import merge_outcomes, run_workers, worker_configs
 
 BATCH_RECORDS = 512  # records per streamed batch, at most

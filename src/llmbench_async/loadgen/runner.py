@@ -17,7 +17,7 @@ from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from itertools import chain, count
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -28,17 +28,15 @@ from ..config import RunConfig
 from ..errors import EXIT_FOR_SIGNAL, ConfigError, RequestError
 from ..pacing import ClosedLoop, LoadPlan
 from ..records import RequestRecord
-from ..watch.live import LiveView, live_enabled, planned_seconds
+from ..watch.live import LiveView, live_enabled, planned_seconds, progress_bar
 from ..wire.assemble import build_target
 from ..wire.client import Target, execute
 from ..wire.route import preconnect_run
-from ..wire.structured import check_settings, request_fields
+from .build import build_workload
 from .conversations import Sessions
-from .images import Image, image_pool
 from .lost import DEFAULT_LOST_AFTER, FATAL_KINDS, Watch
-from .models import ModelMix, parse_model_mix
 from .traces import TracePrompts, TraceRow, TraceSpec, rows, trace_spec
-from .workload import Conversation, PromptItem, SyntheticInput, Workload, load_prompts
+from .workload import PromptItem, Workload
 
 RecordSink = Callable[[RequestRecord], None]
 _Arrival = tuple[int, int, TraceRow | None]  # (index, due instant, the trace row if any)
@@ -108,40 +106,6 @@ class DriveOptions:
     session_header: str | None = None  # sends `<run_id>-<session>` on each session's requests
     run_id: str = ""
     seed: int = 0  # the trace's prompt words
-
-
-class Bar(Protocol):
-    """A progress bar: tqdm's, or none."""
-
-    def update(self, n: float | None = 1) -> bool | None: ...
-
-    def close(self) -> None: ...
-
-    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None: ...
-
-
-class _NoBar:
-    """No progress bar (-q, or output that is not a terminal): nothing per request."""
-
-    def update(self, n: float | None = 1) -> bool | None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
-        return None
-
-
-def progress_bar(total: int | None, *, enabled: bool) -> Bar:
-    """tqdm's bar on stderr when enabled; else a no-op, and tqdm is never imported (it costs
-    start-up time before the first request)."""
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    bar: Bar = tqdm(total=total, file=sys.stderr, unit="req", leave=False)
-    return bar
 
 
 class _Pool:
@@ -560,52 +524,6 @@ async def drive(
     return await run_requests(http, target or build_target(config), workload, plan, sink, options)
 
 
-def build_workload(config: RunConfig, prompts: tuple[PromptItem, ...] | None = None) -> Workload:
-    """What every request of the run sends (the model must be resolved)."""
-    assert config.model is not None
-    conversations: tuple[Conversation, ...] = ()
-    if config.dataset is not None:
-        from .datasets import dataset_spec, load_dataset
-
-        prompts, conversations = load_dataset(dataset_spec(config))
-    elif prompts is None:
-        prompts = load_prompts(config)
-    synthetic = None if config.input_tokens is None else SyntheticInput(*config.input_tokens)
-    check_settings(config.api, config.tools, config.tool_choice, config.response_format)
-    return Workload(
-        api=config.api,
-        model=config.model,
-        prompts=() if synthetic or conversations else prompts,
-        max_tokens=config.max_tokens,
-        stream=config.stream,
-        synthetic=synthetic,
-        sample=config.sample_prompts,
-        seed=config.seed or 0,
-        ignore_eos=config.ignore_eos,
-        extra_body=config.extra_body,
-        max_tokens_field=config.max_tokens_field,
-        batch=config.batch,
-        prefix_tokens=config.prefix_tokens,
-        prefix_groups=config.prefix_groups,
-        conversations=conversations,
-        mix=model_mix(config),
-        turns=config.turns,
-        request_fields=request_fields(
-            config.api, config.tools, config.tool_choice, config.response_format
-        ),
-        images=_image_pool(config),
-        images_per_request=config.images or (1 if config.image_dir else 0),
-    )
-
-
-def _image_pool(config: RunConfig) -> tuple[Image, ...]:
-    """The images the run's requests carry (none without --images or --image-dir)."""
-    if not config.images and config.image_dir is None:
-        return ()
-    seed = config.seed or 0
-    return image_pool(config.images or 1, config.image_size, seed, config.image_dir)
-
-
 async def lag_probe(samples: array[float], period_s: float = _LAG_PERIOD_S) -> None:
     """Forever: sleep `period_s`, record how late the wake-up came (ms): the loop's lag."""
     period_ns = int(period_s * 1e9)
@@ -670,10 +588,3 @@ async def _cancel_after_grace(state: _Pool, grace_s: float) -> None:
             await anyio.sleep(0.02)
     if state.scope is not None:
         state.scope.cancel()
-
-
-def model_mix(config: RunConfig) -> ModelMix | None:
-    """How requests spread over several models (None: one model)."""
-    if len(config.models) < 2:
-        return None
-    return parse_model_mix(config.model_mix or "round-robin", config.models, config.seed)

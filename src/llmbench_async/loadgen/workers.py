@@ -25,8 +25,9 @@ import anyio.abc
 
 from ..config import RunConfig, config_from_wire, config_to_wire
 from ..records import RequestRecord, record_from_json, record_to_json
+from ..watch.live import progress_bar
 from ..wire.route import client_for
-from .runner import DriveOutcome, RecordSink, StopSignal, drive, progress_bar
+from .runner import DriveOutcome, RecordSink, StopSignal, drive
 
 # `-c` rather than `-m`: running a module of an already-imported package makes runpy warn
 _WORKER_CODE = "from llmbench_async.loadgen.workers import main; main()"

@@ -9,6 +9,7 @@ percentiles and the bar's text are recomputed at most `max_redraws_per_s` times 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TextIO
@@ -115,3 +116,37 @@ def _clock(seconds: float) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+class Bar(Protocol):
+    """A progress bar: tqdm's, or none."""
+
+    def update(self, n: float | None = 1) -> bool | None: ...
+
+    def close(self) -> None: ...
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None: ...
+
+
+class _NoBar:
+    """No progress bar (-q, or output that is not a terminal): nothing per request."""
+
+    def update(self, n: float | None = 1) -> bool | None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        return None
+
+
+def progress_bar(total: int | None, *, enabled: bool) -> Bar:
+    """tqdm's bar on stderr when enabled; else a no-op, and tqdm is never imported (it costs
+    start-up time before the first request)."""
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    bar: Bar = tqdm(total=total, file=sys.stderr, unit="req", leave=False)
+    return bar
