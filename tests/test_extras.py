@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llmbench_async.extras import install_command, install_route
+from llmbench_async.wire.extras import install_command, install_route
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
-from . import pacing
+from . import shapes
 from .errors import ConfigError
 from .inbound import (
     FRAMING_HEADERS,
@@ -247,11 +247,11 @@ class RunConfig:
     def __post_init__(self) -> None:
         self._check_choices()
         if self.load_shape is not None and self.rate is None:
-            object.__setattr__(self, "rate", pacing.parse_load_shape(self.load_shape).peak)
+            object.__setattr__(self, "rate", shapes.parse_load_shape(self.load_shape).peak)
         check_numbers(self)  # every range: the checks below assume the numbers are in range
         self._check_load()
         if self.load_shape is not None:
-            pacing.check_shape_run(
+            shapes.check_shape_run(
                 self.load_shape, ramp_s=self.ramp_up_s, warmup=self.warmup_requests or self.warmup_s
             )
         self._check_request()

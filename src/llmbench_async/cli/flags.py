@@ -346,7 +346,7 @@ def _check_transport_flags(flags: Flags, env: Mapping[str, str]) -> None:
         from ..wire.transport import http2_available
 
         if not http2_available():
-            from ..extras import missing_extra
+            from ..wire.extras import missing_extra
 
             raise ConfigError(missing_extra("--http2", "h2", "http2"))
 

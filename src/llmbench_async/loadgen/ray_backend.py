@@ -64,7 +64,7 @@ def import_ray() -> Any:
     try:
         return importlib.import_module("ray")
     except ImportError:
-        from ..extras import missing_extra
+        from ..wire.extras import missing_extra
 
         raise ConfigError(missing_extra("--ray", "ray", "ray")) from None
 

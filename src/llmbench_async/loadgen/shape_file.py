@@ -16,11 +16,7 @@ from typing import Any, Literal
 from ..errors import ConfigError
 from ..inbound import check_file, lines, loads
 from ..limits import MAX_SHAPE_FILE_BYTES, MAX_SHAPE_POINTS
-from ..pacing import (
-    SHAPE_KINDS,
-    check_points,
-    parse_load_shape,
-)
+from ..shapes import SHAPE_KINDS, check_points, parse_load_shape
 from ..units import parse_time
 
 __all__ = ["load_shape_spec", "read_points"]

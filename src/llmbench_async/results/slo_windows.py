@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from ..pacing import parse_load_shape
 from ..records import RequestRecord
+from ..shapes import parse_load_shape
 from .gate import Threshold, judge
 from .stats import SummaryBuilder
 

@@ -28,7 +28,6 @@ from ..loadgen.runner import DriveOutcome, RecordSink, drive
 from ..loadgen.workers import run_workers
 from ..loadgen.workload import PromptItem, load_prompts
 from ..outcomes import Expect
-from ..pacing import parse_load_shape
 from ..records import RequestRecord, ResultsWriter
 from ..redact import mask_url, safe_excerpt
 from ..results.facts import describe_target, endpoint_text
@@ -38,6 +37,7 @@ from ..results.slo_windows import SloOverTime, SloWindows, window_width
 from ..results.stats import Summary, SummaryBuilder, lag_summary
 from ..results.steady import Convergence, SteadyAcc, steady_state, steady_target
 from ..results.sweep import DEFAULT_MIN_ACHIEVED, Level, LevelResult, is_judged
+from ..shapes import parse_load_shape
 from ..watch.feed import LiveFeed, serving
 from ..watch.live import live_enabled, print_header
 from ..watch.observe import Observer

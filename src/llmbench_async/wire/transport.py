@@ -346,7 +346,7 @@ def make_client(
     origin under `http2`) mounted on httpx's standard transport."""
     proxies = proxy_map(proxy, trust_env=trust_env)
     if http2 and not http2_available():
-        from ..extras import missing_extra
+        from .extras import missing_extra
 
         raise RuntimeError(missing_extra("--http2", "h2", "http2"))
     ctx = ssl_context(verify, http2=http2)
