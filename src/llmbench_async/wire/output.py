@@ -138,11 +138,8 @@ class OutputCollector:
 
     def event(self, data: bytes) -> None:
         """One SSE data payload (anything that is not a JSON object is ignored here)."""
-        try:
-            obj = orjson.loads(data)
-        except ValueError:
-            return
-        if type(obj) is not dict:
+        obj = _object(data)
+        if obj is None:
             return
         if self._api == "responses":
             self._responses_event(obj)
@@ -156,11 +153,8 @@ class OutputCollector:
 
     def body(self, data: bytes) -> None:
         """A whole response body."""
-        try:
-            obj = orjson.loads(data)
-        except ValueError:
-            return
-        if type(obj) is not dict:
+        obj = _object(data)
+        if obj is None:
             return
         if self._api == "responses":
             for index, item in enumerate(_list(obj.get("output"))):
@@ -252,3 +246,13 @@ class OutputCollector:
 
 def _list(value: Any) -> list[Any]:
     return value if type(value) is list else []
+
+
+def _object(data: bytes) -> dict[str, Any] | None:
+    """The JSON object `data` holds; None when it is not JSON or not an object (the
+    protocol reader names such a payload; the output check only reads what it can)."""
+    try:
+        obj = orjson.loads(data)
+    except ValueError:
+        return None
+    return obj if type(obj) is dict else None
