@@ -262,3 +262,10 @@ MESSAGE = {
 
 
 ANTHROPIC = {"x-api-key": "sekret", "anthropic-version": "2023-06-01"}
+
+
+def on_time(seconds: float, due: float, late: float = 0.1) -> bool:
+    """Whether an instant the mock logged (seconds after it received the request) is on its
+    schedule: never early (1 ms of clock slack), and at most `late` late, since a busy
+    machine (the suite runs in parallel) can only make the mock's loop later."""
+    return due - 0.001 <= seconds <= due + late

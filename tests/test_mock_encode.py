@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from mockwire import (
     CHAT,
     USER_MESSAGES,
+    on_time,
     origin,
     raw,
     truth,
@@ -126,5 +126,5 @@ def test_embeddings_batch_usage_latency_and_truth_log(tmp_path: Path) -> None:
     rows = truth(log)
     assert [r["inputs"] for r in rows[:4]] == [1, 3, 1, 2]
     assert rows[1]["tokens"] == 0 and rows[1]["prompt_tokens"] == 6
-    assert rows[1]["last_token"] - rows[1]["received"] == pytest.approx(0.080, abs=0.015)
+    assert on_time(rows[1]["last_token"] - rows[1]["received"], 0.080)
     assert rows[4]["status"] == 400

@@ -17,6 +17,7 @@ from mockwire import (
     contents,
     dechunk,
     events,
+    on_time,
     post,
     request,
     serving,
@@ -160,7 +161,8 @@ def test_reasoning_chunks_come_first(tmp_path: Path) -> None:
     assert text["usage"]["completion_tokens"] == 4  # completions: no reasoning
     row = truth(log)[1]
     assert (row["tokens"], row["reasoning_tokens"]) == (7, 3)
-    assert row["first_content"] - row["first_token"] == pytest.approx(0.060, abs=0.010)
+    assert on_time(row["first_token"] - row["received"], 0.050)
+    assert on_time(row["first_content"] - row["received"], 0.050 + 3 * 0.020)
 
 
 def test_litellm_usage_shape() -> None:
