@@ -12,12 +12,11 @@ import pytest
 from llmbench_async.config import (
     RunConfig,
     Timeouts,
-    check_url,
     config_from_wire,
     config_to_wire,
-    normalize_base_url,
 )
 from llmbench_async.errors import ConfigError, ExitCode
+from llmbench_async.units import check_url, normalize_base_url
 
 BASE = "http://127.0.0.1:9/v1"
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import VERSION as __version__
 
 if TYPE_CHECKING:
-    from .config import RetryPolicy, RunConfig, Timeouts, normalize_base_url
+    from .config import RetryPolicy, RunConfig, Timeouts
     from .errors import ConfigError, ExitCode, LlmbenchError, TargetError, ThresholdError
     from .mock import MockConfig, MockProcess
     from .records import RequestRecord, read_results
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .results.gate import Threshold, Verdict, check, parse_threshold
     from .results.stats import MetricStats, Summary, summarize
     from .session.run import RunResult, run, run_async
+    from .units import normalize_base_url
 
 _WHERE = {
     "Comparison": "results.compare",
@@ -40,7 +41,7 @@ _WHERE = {
     "RetryPolicy": "config",
     "RunConfig": "config",
     "Timeouts": "config",
-    "normalize_base_url": "config",
+    "normalize_base_url": "units",
     "ConfigError": "errors",
     "ExitCode": "errors",
     "LlmbenchError": "errors",

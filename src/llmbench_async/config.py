@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
@@ -41,7 +40,8 @@ from .pacing import (
     make_shape,
     new_run_id,
 )
-from .redact import MASK, mask_url, mask_userinfo, redact_secret, secret_forms, url_secrets
+from .redact import mask_url, mask_userinfo, redact_secret, secret_forms, url_secrets
+from .units import check_url, shown_url
 
 __all__ = [
     "FRAMING_HEADERS",
@@ -132,7 +132,7 @@ def metrics_url(spec: str, base_url: str) -> str:
     if spec.strip().lower() == "auto":
         parts = urlsplit(base_url)
         return urlunsplit((parts.scheme, parts.netloc, "/metrics", "", ""))
-    shown = _shown_url(spec.strip())[:200]
+    shown = shown_url(spec.strip())[:200]
     try:
         parts = urlsplit(spec.strip())
     except ValueError:  # an unclosed IPv6 bracket, ...
@@ -561,72 +561,6 @@ def config_from_wire(data: Mapping[str, Any]) -> RunConfig:
 def _tuples(value: Any) -> Any:
     """Lists, at any depth, as tuples."""
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
-
-
-def check_url(url: str, flag: str, *, credentials: bool = False) -> str:
-    """An http(s) URL with a host, a valid port and (unless `credentials`) no user name or
-    password, stripped; else a ConfigError naming `flag`. Credentials are never shown
-    (`http://***@host`): a proxy URL may carry them, no other URL may."""
-    text = url.strip()
-    try:
-        netloc = urlsplit(text).netloc
-    except ValueError:  # an unclosed IPv6 bracket, ...
-        raise ConfigError(f"{flag} is not a valid URL (got {_shown_url(text)!r})") from None
-    if "@" in netloc and not credentials:
-        raise ConfigError(
-            f"{flag} must not hold credentials (got {_shown_url(text)!r}); "
-            "pass the key with --api-key or a header with -H 'Authorization: ...'"
-        )
-    if any(ord(c) < 33 or ord(c) == 127 for c in text):
-        raise ConfigError(f"{flag} must not hold spaces or control characters")
-    parts = urlsplit(text)
-    shown = _shown_url(text)
-    if parts.scheme not in ("http", "https"):
-        hint = ""
-        if flag == "--endpoint" and text.startswith("/"):  # vLLM's --endpoint is a path
-            hint = "; for a path like vLLM's --endpoint /v1/completions, use --api completions"
-        raise ConfigError(f"{flag} must start with http:// or https:// (got {shown!r}){hint}")
-    if not parts.hostname:
-        raise ConfigError(f"{flag} has no host (got {shown!r})")
-    try:
-        _ = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"{flag} has a bad port (got {shown!r})") from exc
-    return text
-
-
-def _shown_url(text: str) -> str:
-    """A URL for an error message: everything before its last `@` (credentials, even in a
-    malformed URL such as `user:pass@host`) shown as `***`, the scheme kept."""
-    if "@" in text:
-        scheme = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", text)
-        text = (scheme.group(0) if scheme else "") + MASK + "@" + text.rsplit("@", 1)[1]
-    return mask_url(text)  # and credential-like query values
-
-
-# an API's path at the end of a base URL (…/v1/chat/completions): the request URL, not the base
-_API_PATH_END = re.compile(r"/v1(/chat/completions|/completions|/responses|/messages|/embeddings)$")
-
-
-def normalize_base_url(url: str, flag: str = "--base-url") -> str:
-    """Accept `http(s)://host[:port][/prefix][/v1][/][?query]` and return it with its path
-    ending in `/v1` (the query, e.g. Azure's api-version, is kept)."""
-    text = check_url(url, flag)
-    parts = urlsplit(text)
-    path = parts.path.rstrip("/").removesuffix("/models")  # the model list's URL: its base
-    api_path = re.search(
-        r"/v1(/chat/completions|/completions|/responses|/messages|/embeddings)$", path
-    )
-    if api_path is not None:  # an API's path would become …/chat/completions/v1
-        base = _shown_url(f"{parts.scheme}://{parts.netloc}{path[: api_path.start(1)]}")
-        raise ConfigError(
-            f"{flag} is the base URL, not an API's path (got {_shown_url(text)!r}): give "
-            f"{base} and --api, or the whole URL as the first argument"
-        )
-    if not path.endswith("/v1"):
-        path += "/v1"
-    query = f"?{parts.query}" if parts.query else ""
-    return f"{parts.scheme}://{parts.netloc}{path}{query}"
 
 
 def env_or(env: Mapping[str, str], name: str, default: str) -> str:

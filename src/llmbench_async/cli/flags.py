@@ -23,7 +23,6 @@ from ..config import (
     RunConfig,
     Timeouts,
     env_or,
-    normalize_base_url,
     parse_header,
 )
 from ..errors import ConfigError
@@ -38,7 +37,7 @@ from ..loadgen.shape_file import load_shape_spec
 from ..pacing import Arrival
 from ..results.goodput import parse_goodput
 from ..results.steady import parse_until_stable
-from ..units import parse_duration, parse_time
+from ..units import normalize_base_url, parse_duration, parse_time
 from .options import RunOptions
 from .output_options import OutputOptions
 from .parse import (
