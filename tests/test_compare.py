@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from llmbench_async.config import ConfigError
-from llmbench_async.records import RequestRecord, ResultsWriter
+from llmbench_async.records import RequestRecord
 from llmbench_async.report.compare import comparison_report
 from llmbench_async.report.summary import RunInfo, summary_json
 from llmbench_async.results.compare import (
@@ -27,6 +27,7 @@ from llmbench_async.results.compare import (
 )
 from llmbench_async.results.gate import MetricRef
 from llmbench_async.results.stats import summarize
+from llmbench_async.session.results_file import ResultsWriter
 
 MS = 1_000_000
 

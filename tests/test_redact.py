@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmbench_async.errors import BadStreamError, RequestError, classify_exception
-from llmbench_async.records import RequestRecord, ResultsWriter, texts_are_enough
+from llmbench_async.records import RequestRecord
 from llmbench_async.redact import MIN_PIECE, needs_scrub, safe_excerpt, scrub, secret_forms
+from llmbench_async.session.results_file import ResultsWriter, texts_are_enough
 from llmbench_async.wire.client import MESSAGE_LIMIT
 from llmbench_async.wire.protocol import error_message_from_body, parse_chunk, parse_completion_body
 

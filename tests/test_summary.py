@@ -6,7 +6,7 @@ import dataclasses
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from llmbench_async.records import RequestRecord, ResultsWriter
+from llmbench_async.records import RequestRecord
 from llmbench_async.report.compare import comparison_markdown, comparison_report
 from llmbench_async.report.summary import (
     RunInfo,
@@ -18,6 +18,7 @@ from llmbench_async.report.summary import (
 from llmbench_async.results.compare import Tolerances, compare, load_run
 from llmbench_async.results.gate import check
 from llmbench_async.results.stats import summarize
+from llmbench_async.session.results_file import ResultsWriter
 
 MS = 1_000_000
 INFO = RunInfo(

@@ -28,7 +28,7 @@ from ..loadgen.runner import DriveOutcome, RecordSink, drive
 from ..loadgen.workers import run_workers
 from ..loadgen.workload import PromptItem, load_prompts
 from ..outcomes import Expect
-from ..records import RequestRecord, ResultsWriter
+from ..records import RequestRecord
 from ..redact import mask_url, safe_excerpt
 from ..results.facts import describe_target, endpoint_text
 from ..results.gate import Threshold, judge
@@ -46,6 +46,7 @@ from ..wire.client import Target
 from ..wire.diagnosis import redirect_failure
 from ..wire.protocol import error_message_from_body
 from ..wire.route import client_for, describe_route, route_of
+from .results_file import ResultsWriter
 
 
 @dataclass(frozen=True, slots=True)
