@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..metrics import SUMMARY_KEYS
-from ..outcomes import LENGTH_REASONS, Expect, Notice, notices
+from ..outcomes import Expect, Notice
 from ..records import RequestRecord
+from .answers import MAX_NAMES, OTHER, AnswerAcc, by_count
 from .serverside import ServerAcc, ServerSummary
 
 if TYPE_CHECKING:
@@ -282,7 +283,7 @@ class SummaryBuilder:
         self.good = self.inputs = 0
         self._sent = [0, 0, 0]  # request bodies: how many had a size, their bytes, the largest
         self._by: dict[tuple[str, int], tuple[array[float], array[float]]] = {}
-        self._answers = _AnswerAcc(expect)
+        self._answers = AnswerAcc(expect)
         self._server = ServerAcc()
         self._per_model = per_model
         self._models: dict[str, SummaryBuilder] = {}
@@ -391,10 +392,10 @@ class SummaryBuilder:
         self._server.add_ok(r)
 
     def _model(self, name: str) -> SummaryBuilder:
-        """The builder of one requested model's records (past _MAX_NAMES names: OTHER)."""
+        """The builder of one requested model's records (past MAX_NAMES names: OTHER)."""
         found = self._models.get(name)
         if found is None:
-            if len(self._models) >= _MAX_NAMES:
+            if len(self._models) >= MAX_NAMES:
                 return self._model(OTHER) if name != OTHER else self._models[OTHER]
             found = self._models[name] = SummaryBuilder(
                 latency_from=self.latency_from,
@@ -480,87 +481,13 @@ class SummaryBuilder:
             completion_span_s=self._ends.seconds(),
             ramp=self.ramp,
             new_connections=len(self._values["connect_ms"]),
-            finish_reasons=_by_count(self._answers.finish),
-            served_models=_by_count(self._answers.models),
+            finish_reasons=by_count(self._answers.finish),
+            served_models=by_count(self._answers.models),
             warnings=self._answers.notices(self.total, self.ok),
             server=self._server.summary(describe),
             by_model={name: b.summary() for name, b in sorted(self._models.items())},
             request_bytes=(self._sent[1] / self._sent[0], self._sent[2]) if self._sent[0] else None,
         )
-
-
-class _AnswerAcc:
-    """What the answers were: finish reasons, served models, and the requests each summary
-    warning counts (docs/outcomes.md)."""
-
-    __slots__ = ("empty", "expect", "finish", "incomplete", "models", "short", "wrong")
-
-    def __init__(self, expect: Expect | None) -> None:
-        self.expect = expect
-        self.finish: dict[str, int] = {}
-        self.models: dict[str, int] = {}
-        self.wrong: dict[str, int] = {}  # served model → wrong_model requests
-        self.short: dict[str, int] = {}  # finish reason → ok requests short under ignore_eos
-        self.incomplete = self.empty = 0
-
-    def add(self, r: RequestRecord) -> None:
-        if r.finish_reason is not None:
-            _tally(self.finish, r.finish_reason)
-        if r.model is not None:
-            _tally(self.models, r.model)
-        kind = r.error_kind
-        if kind == "incomplete":
-            self.incomplete += 1
-        elif kind == "wrong_model":
-            _tally(self.wrong, r.model or "?")
-        elif kind is None and r.inputs is None:  # an ok answer (embeddings have no output)
-            if r.output_tokens == 0:
-                self.empty += 1
-            if self._short(r):
-                _tally(self.short, r.finish_reason or "none")
-
-    def _short(self, r: RequestRecord) -> bool:
-        """Under --ignore-eos, an answer that stopped before max_tokens: its finish reason is
-        not the token limit's (without one, the server's count is below max_tokens)."""
-        expect = self.expect
-        if expect is None or not expect.ignore_eos:
-            return False
-        if r.finish_reason is not None:
-            return r.finish_reason not in LENGTH_REASONS
-        return (
-            r.token_source == "usage"
-            and r.output_tokens is not None
-            and expect.max_tokens is not None
-            and r.output_tokens < expect.max_tokens
-        )
-
-    def notices(self, total: int, ok: int) -> tuple[Notice, ...]:
-        return notices(
-            total=total,
-            ok=ok,
-            incomplete=self.incomplete,
-            wrong_models=self.wrong,
-            short=self.short,
-            empty=self.empty,
-            expect=self.expect,
-        )
-
-
-_MAX_NAMES = 50  # distinct finish reasons or models counted by name; the rest as OTHER
-OTHER = "(other)"
-
-
-def _tally(counts: dict[str, int], name: str) -> None:
-    """Count one more `name`; past _MAX_NAMES distinct names (a server inventing a name per
-    answer), under OTHER, so memory stays bounded."""
-    if name not in counts and len(counts) >= _MAX_NAMES:
-        name = OTHER
-    counts[name] = counts.get(name, 0) + 1
-
-
-def _by_count(counts: Mapping[str, int]) -> dict[str, int]:
-    """Most frequent first, then by name."""
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _per_s(count: int, duration_s: float) -> float:
