@@ -45,5 +45,8 @@ def test_report_restates_a_lost_target_and_no_output_shows_a_pass(tmp_path: Path
         "--markdown", str(again_md), "--json", str(again_json),
     )  # fmt: skip
     assert f"!! {problem}" in report.stdout
+    # the same verdict as the run: exit 3, with the run's own one line
+    assert report.code == 3
+    assert report.stderr == f"llmbench-async: error: {problem}\n"
     assert json.loads(again_json.read_text())["problem"] == problem
     assert again_md.read_text() == md.read_text()

@@ -112,7 +112,11 @@ def report_command(
     info = results_info(saved, results, window_s, ok=summary.ok)
     info = _judged_over_time(info, saved, thresholds, window_s, summary.latency_from)
     publish(RunReport(summary, info, verdicts), outputs)
-    raise typer.Exit(exit_code(failure=threshold_failure(verdicts)))
+    # a run that lost its target exited 3; its report says the same (one verdict)
+    footer = saved.footer or {}
+    lost = isinstance(footer.get("lost"), str) and footer.get("interrupted_by") is None
+    problem = info.problem if lost else None
+    raise typer.Exit(exit_code(problem=problem, failure=threshold_failure(verdicts)))
 
 
 def _saved_models(config: Mapping[str, Any]) -> tuple[str, ...]:
