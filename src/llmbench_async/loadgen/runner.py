@@ -157,6 +157,7 @@ class _Pool:
             None if self.trace is None else TracePrompts(self.trace.block_tokens, options.seed)
         )
         self.session_header, self.run_id = options.session_header, options.run_id
+        self._session_name = (options.session_header or "").encode("latin-1")
         self.bar = progress_bar(plan.total, enabled=options.progress)
         self.cpu0 = time.process_time()
         self.started = time.perf_counter_ns()
@@ -241,10 +242,9 @@ class _Pool:
             # several models: the request's own model, asked for and checked in the answer
             model = self.workload.model_of(tags.get("session", index)) if self.targets else None
             target = self.target if model is None else self.targets[model]
-            if self.session_header is not None and tags.get("session") is not None:
-                target = self.session_target(tags["session"], target)
             record = await execute(
-                self.http, target, index, body, scheduled, capture, self.attempted
+                *(self.http, target, index, body, scheduled, capture, self.attempted),
+                headers=self.session_headers(tags.get("session")),
             )
         except BaseException:
             self.cancelled += 1
@@ -267,11 +267,12 @@ class _Pool:
         self.deliver(record)
         return record
 
-    def session_target(self, session: int, target: Target) -> Target:
-        """`target` (the run's, or a model's) with the session header: `<run id>-<session>`."""
-        assert self.session_header is not None
-        headers = {**target.headers, self.session_header: f"{self.run_id}-{session}"}
-        return replace(target, headers=headers)
+    def session_headers(self, session: int | None) -> tuple[tuple[bytes, bytes], ...]:
+        """The session header of a session's request, `<run id>-<session>` (none without
+        --session-header, or outside a session): sent per request, the target unchanged."""
+        if self.session_header is None or session is None:
+            return ()
+        return ((self._session_name, f"{self.run_id}-{session}".encode()),)
 
     async def replay(self, index: int, scheduled: int, row: TraceRow) -> None:
         """One trace row: its prompt and max_tokens; stamped when it is handed on to be sent

@@ -186,6 +186,7 @@ async def execute(
     scheduled_ns: int,
     capture: list[str] | None = None,
     on_attempt: Callable[[RequestError | None], bool] | None = None,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> RequestRecord:
     """Send one request (with retries) and measure it; never raises for request failures.
 
@@ -193,7 +194,8 @@ async def execute(
     the reply into the next turn); it holds the last attempt's reply only. `on_attempt` is
     told of each attempt's outcome (None: success) before any backoff; True from it means
     do not retry (the run is stopping, or the target is unusable). Every attempt carries
-    the request's one id (`wire/tracing.py`)."""
+    the request's one id (`wire/tracing.py`) and this request's own `headers` (its session
+    id), after the target's."""
     identity = new_identity(target.request_id_header, target.traceparent)
     first_send_ns: int | None = None
     causes: list[str] = []
@@ -203,7 +205,7 @@ async def execute(
         if capture is not None:
             capture.clear()
         outcome = await _attempt(
-            http, target, index, body, scheduled_ns, attempt, identity, capture
+            http, target, index, body, scheduled_ns, attempt, identity, capture, headers
         )
         if first_send_ns is None:
             first_send_ns = outcome.record.send_ns
@@ -239,9 +241,10 @@ async def _attempt(
     attempt: int,
     identity: RequestIdentity,
     capture: list[str] | None = None,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> _Outcome:
     m = Measure()
-    extra = identity_headers(identity, target.request_id_header)
+    extra = identity_headers(identity, target.request_id_header) + headers
     if target.output_check is not None:
         m.collector = target.output_check.collector(target.api.name)
     error: RequestError | None = None
