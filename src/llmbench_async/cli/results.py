@@ -66,6 +66,7 @@ def report_command(
         Outputs,
         exit_code,
         is_summary_json,
+        lost_reason,
         publish,
         results_info,
         threshold_failure,
@@ -113,9 +114,7 @@ def report_command(
     info = _judged_over_time(info, saved, thresholds, window_s, summary.latency_from)
     publish(RunReport(summary, info, verdicts), outputs)
     # a run that lost its target exited 3; its report says the same (one verdict)
-    footer = saved.footer or {}
-    lost = isinstance(footer.get("lost"), str) and footer.get("interrupted_by") is None
-    problem = info.problem if lost else None
+    problem = info.problem if lost_reason(saved.footer) is not None else None
     raise typer.Exit(exit_code(problem=problem, failure=threshold_failure(verdicts)))
 
 

@@ -230,7 +230,7 @@ def results_info(
             f"{path} has no footer line: the run did not end normally (crash or kill); "
             f"the report covers the {len(results.records)} requests it saved"
         )
-    elif isinstance(lost := footer.get("lost"), str) and footer.get("interrupted_by") is None:
+    elif (lost := lost_reason(footer)) is not None:
         problem = f"target lost after {'?' if ok is None else ok} ok: {lost}"
     client = footer.get("client") if footer is not None else None
     not_sent = footer.get("not_sent") if footer is not None else None
@@ -255,6 +255,15 @@ def results_info(
         steady_state=steady_from_records(results.records, cfg),
         convergence=saved_convergence(footer.get("convergence") if footer is not None else None),
     )
+
+
+def lost_reason(footer: Mapping[str, Any] | None) -> str | None:
+    """Why `--lost-after` stopped a saved run (its footer's `lost`), None when it did not,
+    or when a signal stopped it first."""
+    if footer is None or footer.get("interrupted_by") is not None:
+        return None
+    lost = footer.get("lost")
+    return lost if isinstance(lost, str) else None
 
 
 def is_summary_json(path: Path) -> bool:
